@@ -1,0 +1,6 @@
+//! flowc: a declarative sync language and engine.
+//!
+//! Data flows one way: text → [`syntax`] (AST) → [`check`] (checked program)
+//! → [`eval`] (records) → plan → writes.
+
+pub mod emulators;
