@@ -4,3 +4,7 @@
 //! → [`eval`] (records) → plan → writes.
 
 pub mod emulators;
+pub mod diag;
+pub mod source;
+pub mod syntax;
+pub mod value;

@@ -1,0 +1,641 @@
+//! Lowering pest pairs into the AST.
+
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser;
+use rust_decimal::Decimal;
+
+use super::ast::*;
+use super::{syntax_error, FlowParser, Rule};
+use crate::diag::{codes, Diagnostic};
+use crate::source::FileId;
+
+type Result<T> = std::result::Result<T, Diagnostic>;
+
+struct Lower {
+    file: FileId,
+    offset: usize,
+}
+
+pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec<Item>> {
+    let mut pairs = FlowParser::parse(Rule::file, text).map_err(|e| syntax_error(file, offset, e))?;
+    let lower = Lower { file, offset };
+    let file_pair = pairs.next().expect("the file rule always yields one pair");
+    file_pair.into_inner().filter(|p| p.as_rule() != Rule::EOI).map(|p| lower.item(p)).collect()
+}
+
+pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
+    // `expr ~ EOI` is expressed by parsing a mapping-free wrapper: parse the
+    // expression rule and make sure nothing but whitespace follows.
+    let mut pairs = FlowParser::parse(Rule::expr, text).map_err(|e| syntax_error(file, 0, e))?;
+    let pair = pairs.next().expect("expr yields one pair");
+    let end = pair.as_span().end();
+    if !text[end..].trim().is_empty() {
+        let span = Span::new(file, end, text.len());
+        return Err(Diagnostic::new(&codes::E0001, "syntax error: unexpected text after the expression")
+            .at(span, "not part of the expression"));
+    }
+    Lower { file, offset: 0 }.expr(pair)
+}
+
+fn pratt() -> &'static PrattParser<Rule> {
+    static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
+    // Lowest binding first. Must agree with `BinaryOp::precedence`.
+    PRATT.get_or_init(|| {
+        PrattParser::new()
+            .op(Op::infix(Rule::op_pipe, Assoc::Left))
+            .op(Op::infix(Rule::op_coalesce, Assoc::Right))
+            .op(Op::infix(Rule::op_or, Assoc::Left))
+            .op(Op::infix(Rule::op_and, Assoc::Left))
+            .op(Op::prefix(Rule::op_not))
+            .op(Op::infix(Rule::op_eq, Assoc::Left)
+                | Op::infix(Rule::op_ne, Assoc::Left)
+                | Op::infix(Rule::op_lt, Assoc::Left)
+                | Op::infix(Rule::op_le, Assoc::Left)
+                | Op::infix(Rule::op_gt, Assoc::Left)
+                | Op::infix(Rule::op_ge, Assoc::Left)
+                | Op::infix(Rule::op_in, Assoc::Left)
+                | Op::infix(Rule::op_not_in, Assoc::Left))
+            .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
+            .op(Op::infix(Rule::op_mul, Assoc::Left)
+                | Op::infix(Rule::op_div, Assoc::Left)
+                | Op::infix(Rule::op_rem, Assoc::Left))
+            .op(Op::prefix(Rule::op_neg))
+            .op(Op::postfix(Rule::field) | Op::postfix(Rule::opt_field) | Op::postfix(Rule::index))
+    })
+}
+
+impl Lower {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
+    }
+
+    fn ident(&self, pair: Pair<Rule>) -> Ident {
+        Ident { name: Arc::from(pair.as_str()), span: self.span(&pair) }
+    }
+
+    fn item(&self, pair: Pair<Rule>) -> Result<Item> {
+        Ok(match pair.as_rule() {
+            Rule::import_decl => Item::Import(self.import(pair)?),
+            Rule::table_decl => Item::Table(self.table(pair)?),
+            Rule::fn_decl => Item::Fn(self.fn_decl(pair)?),
+            Rule::let_decl => Item::Let(self.let_decl(pair)?),
+            Rule::schema_decl => Item::Schema(self.schema(pair)?),
+            Rule::connection_decl => Item::Connection(self.connection(pair)?),
+            Rule::flow_decl => Item::Flow(self.flow(pair)?),
+            Rule::test_decl => Item::Test(self.test(pair)?),
+            other => unreachable!("grammar yields no item {other:?}"),
+        })
+    }
+
+    fn import(&self, pair: Pair<Rule>) -> Result<Import> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let path_pair = inner.next().expect("import has a path");
+        let path_span = self.span(&path_pair);
+        let path = self.plain_string(path_pair)?;
+        let alias = inner.next().map(|p| self.ident(p));
+        Ok(Import { path, path_span, alias, span })
+    }
+
+    /// A string literal that must not interpolate (paths, names).
+    fn plain_string(&self, pair: Pair<Rule>) -> Result<Arc<str>> {
+        let span = self.span(&pair);
+        let parts = self.string_parts(pair)?;
+        let mut out = String::new();
+        for part in parts {
+            match part {
+                StrPart::Text(t) => out.push_str(&t),
+                StrPart::Expr(e) => {
+                    return Err(Diagnostic::new(&codes::E0002, "interpolation is not allowed here")
+                        .at(e.span, "this `{…}` would be computed at run time")
+                        .also(span, "this string must be a constant")
+                        .help("write `\\{` for a literal brace"))
+                }
+            }
+        }
+        Ok(Arc::from(out))
+    }
+
+    fn table(&self, pair: Pair<Rule>) -> Result<Table> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("table name"));
+        let body_pair = inner.next().expect("table body");
+        let body = match body_pair.as_rule() {
+            Rule::table_rows => {
+                let mut rows = Vec::new();
+                for row in body_pair.into_inner() {
+                    let row_span = self.span(&row);
+                    let mut parts = row.into_inner();
+                    let key_pair = parts.next().expect("row key");
+                    let key = if key_pair.as_rule() == Rule::default_key { None } else { Some(self.expr(key_pair)?) };
+                    let value = self.expr(parts.next().expect("row value"))?;
+                    rows.push(TableRow { key, value, span: row_span });
+                }
+                TableBody::Rows(rows)
+            }
+            Rule::table_file => {
+                let mut parts = body_pair.into_inner();
+                let path_pair = parts.next().expect("table file path");
+                let path_span = self.span(&path_pair);
+                let path = self.plain_string(path_pair)?;
+                let mut key_column = None;
+                let mut value_column = None;
+                let mut default = None;
+                for p in parts {
+                    let rule = p.as_rule();
+                    let inner = p.into_inner().next().expect("table file option");
+                    match rule {
+                        Rule::table_key_col => {
+                            let s = self.span(&inner);
+                            key_column = Some((self.plain_string(inner)?, s));
+                        }
+                        Rule::table_value_col => {
+                            let s = self.span(&inner);
+                            value_column = Some((self.plain_string(inner)?, s));
+                        }
+                        _ => default = Some(self.expr(inner)?),
+                    }
+                }
+                TableBody::File { path, path_span, key_column, value_column, default }
+            }
+            other => unreachable!("table body {other:?}"),
+        };
+        Ok(Table { name, body, span })
+    }
+
+    fn fn_decl(&self, pair: Pair<Rule>) -> Result<FnDecl> {
+        let span = self.span(&pair);
+        let mut pairs: Vec<Pair<Rule>> = pair.into_inner().collect();
+        let body = self.expr(pairs.pop().expect("fn body"))?;
+        let mut it = pairs.into_iter();
+        let name = self.ident(it.next().expect("fn name"));
+        let params = it.map(|p| self.ident(p)).collect();
+        Ok(FnDecl { name, params, body, span })
+    }
+
+    fn let_decl(&self, pair: Pair<Rule>) -> Result<Let> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("let name"));
+        let value = self.expr(inner.next().expect("let value"))?;
+        Ok(Let { name, value, span })
+    }
+
+    fn schema(&self, pair: Pair<Rule>) -> Result<Schema> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("schema name"));
+        let mut resource = None;
+        let mut key = None;
+        let mut fields = Vec::new();
+        for p in inner {
+            match p.as_rule() {
+                Rule::schema_resource => {
+                    let s = p.into_inner().next().expect("resource name");
+                    let sp = self.span(&s);
+                    resource = Some((self.plain_string(s)?, sp));
+                }
+                Rule::schema_key => key = Some(self.ident(p.into_inner().next().expect("key field"))),
+                Rule::field_decl => fields.push(self.field_decl(p)?),
+                other => unreachable!("schema part {other:?}"),
+            }
+        }
+        Ok(Schema { name, resource, key, fields, span })
+    }
+
+    fn field_decl(&self, pair: Pair<Rule>) -> Result<FieldDecl> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("field name"));
+        let ty = self.type_expr(inner.next().expect("field type"))?;
+        let mut optional = false;
+        let mut readonly = false;
+        let mut range = None;
+        for p in inner {
+            match p.as_rule() {
+                Rule::optional_mark => optional = true,
+                Rule::field_mod => {
+                    let m = p.into_inner().next().expect("modifier");
+                    match m.as_rule() {
+                        Rule::readonly_mod => readonly = true,
+                        Rule::range_mod => {
+                            let mut bounds = m.into_inner();
+                            let lo = self.number(bounds.next().expect("low"))?;
+                            let hi = self.number(bounds.next().expect("high"))?;
+                            range = Some((lo, hi));
+                        }
+                        other => unreachable!("modifier {other:?}"),
+                    }
+                }
+                other => unreachable!("field part {other:?}"),
+            }
+        }
+        Ok(FieldDecl { name, ty, optional, readonly, range, span })
+    }
+
+    fn type_expr(&self, pair: Pair<Rule>) -> Result<TypeExpr> {
+        let span = self.span(&pair);
+        let alternatives = pair.into_inner().map(|a| self.type_atom(a)).collect::<Result<_>>()?;
+        Ok(TypeExpr { alternatives, span })
+    }
+
+    fn type_atom(&self, pair: Pair<Rule>) -> Result<TypeAtom> {
+        let inner = pair.into_inner().next().expect("type atom");
+        Ok(match inner.as_rule() {
+            Rule::list_type => TypeAtom::List(Box::new(self.type_expr(inner.into_inner().next().expect("elem"))?)),
+            Rule::record_type => {
+                let span = self.span(&inner);
+                TypeAtom::Record(inner.into_inner().map(|f| self.field_decl(f)).collect::<Result<_>>()?, span)
+            }
+            Rule::string_lit => {
+                let span = self.span(&inner);
+                TypeAtom::Literal(self.plain_string(inner)?, span)
+            }
+            Rule::sized_type => {
+                let span = self.span(&inner);
+                let mut parts = inner.into_inner();
+                let name = self.ident(parts.next().expect("type name"));
+                let size_pair = parts.next().expect("size");
+                let size = size_pair.as_str().parse::<u32>().map_err(|_| {
+                    Diagnostic::new(&codes::E0002, "size is too large").at(self.span(&size_pair), "not a valid size")
+                })?;
+                TypeAtom::Sized { name, size, span }
+            }
+            Rule::named_type => {
+                let mut parts = inner.into_inner();
+                let first = self.ident(parts.next().expect("type name"));
+                match parts.next() {
+                    Some(second) => TypeAtom::Named { module: Some(first), name: self.ident(second) },
+                    None => TypeAtom::Named { module: None, name: first },
+                }
+            }
+            other => unreachable!("type atom {other:?}"),
+        })
+    }
+
+    fn connection(&self, pair: Pair<Rule>) -> Result<Connection> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("connection name"));
+        let settings = inner
+            .map(|s| {
+                let span = self.span(&s);
+                let mut parts = s.into_inner();
+                let name = self.ident(parts.next().expect("setting name"));
+                let value = self.expr(parts.next().expect("setting value"))?;
+                Ok(Setting { name, value, span })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Connection { name, settings, span })
+    }
+
+    fn flow(&self, pair: Pair<Rule>) -> Result<Flow> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("flow name"));
+        let body = inner.map(|p| self.stmt(p)).collect::<Result<_>>()?;
+        Ok(Flow { name, body, span })
+    }
+
+    fn block(&self, pair: Pair<Rule>) -> Result<Vec<Stmt>> {
+        pair.into_inner().map(|p| self.stmt(p)).collect()
+    }
+
+    fn dotted(&self, pair: Pair<Rule>) -> (Vec<Ident>, Span) {
+        let span = self.span(&pair);
+        (pair.into_inner().map(|p| self.ident(p)).collect(), span)
+    }
+
+    fn field_path(&self, pair: Pair<Rule>) -> FieldPath {
+        let span = self.span(&pair);
+        FieldPath { segments: pair.into_inner().map(|p| self.ident(p)).collect(), span }
+    }
+
+    fn endpoint(&self, pair: Pair<Rule>) -> Result<Endpoint> {
+        let inner = pair.into_inner().next().expect("endpoint");
+        Ok(match inner.as_rule() {
+            Rule::dotted => {
+                let (path, span) = self.dotted(inner);
+                Endpoint::Resource(path, span)
+            }
+            Rule::file_endpoint => {
+                let span = self.span(&inner);
+                let mut parts = inner.into_inner();
+                let path_pair = parts.next().expect("file path");
+                let path_span = self.span(&path_pair);
+                let path = self.plain_string(path_pair)?;
+                let schema = parts.next().map(|p| self.dotted(p));
+                Endpoint::File { path, path_span, schema, span }
+            }
+            other => unreachable!("endpoint {other:?}"),
+        })
+    }
+
+    fn stmt(&self, pair: Pair<Rule>) -> Result<Stmt> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        Ok(match rule {
+            Rule::source_stmt => Stmt::Source(self.endpoint(inner.next().expect("endpoint"))?, span),
+            Rule::target_stmt => Stmt::Target(self.endpoint(inner.next().expect("endpoint"))?, span),
+            Rule::where_stmt => Stmt::Where(self.expr(inner.next().expect("condition"))?, span),
+            Rule::key_stmt => {
+                let value = self.expr(inner.next().expect("key value"))?;
+                let field = self.field_path(inner.next().expect("key field"));
+                Stmt::Key { value, field, span }
+            }
+            Rule::let_decl => {
+                let name = self.ident(inner.next().expect("let name"));
+                let value = self.expr(inner.next().expect("let value"))?;
+                Stmt::Let(Let { name, value, span })
+            }
+            Rule::mapping => {
+                let value = self.expr(inner.next().expect("value"))?;
+                let field = self.field_path(inner.next().expect("field"));
+                Stmt::Map { value, field, span }
+            }
+            Rule::each_stmt => {
+                let list = self.expr(inner.next().expect("list"))?;
+                let var = self.ident(inner.next().expect("var"));
+                let mut next = inner.next().expect("filter or field");
+                let filter = if next.as_rule() == Rule::expr {
+                    let f = self.expr(next)?;
+                    next = inner.next().expect("field");
+                    Some(f)
+                } else {
+                    None
+                };
+                let field = self.field_path(next);
+                let body = self.block(inner.next().expect("block"))?;
+                Stmt::Each(Each { list, var, filter, field, body, span })
+            }
+            Rule::upsert_stmt => {
+                let (schema, schema_span) = self.dotted(inner.next().expect("schema"));
+                let var = self.ident(inner.next().expect("var"));
+                let match_value = self.expr(inner.next().expect("match"))?;
+                let match_field = self.field_path(inner.next().expect("match field"));
+                let body = self.block(inner.next().expect("block"))?;
+                Stmt::Upsert(Upsert { schema, schema_span, var, match_value, match_field, body, span })
+            }
+            Rule::on_create => Stmt::OnCreate(self.block(inner.next().expect("block"))?, span),
+            Rule::on_update => Stmt::OnUpdate(self.block(inner.next().expect("block"))?, span),
+            Rule::on_update_keep => Stmt::Keep(inner.map(|p| self.field_path(p)).collect(), span),
+            other => unreachable!("statement {other:?}"),
+        })
+    }
+
+    fn test(&self, pair: Pair<Rule>) -> Result<Test> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name_pair = inner.next().expect("test name");
+        let name_span = self.span(&name_pair);
+        let name = self.plain_string(name_pair)?;
+        let mut body = Vec::new();
+        for p in inner {
+            let stmt_span = self.span(&p);
+            let rule = p.as_rule();
+            let mut parts = p.into_inner();
+            body.push(match rule {
+                Rule::test_flow => TestStmt::Flow(self.ident(parts.next().expect("flow name"))),
+                Rule::test_input => TestStmt::Input(self.expr(parts.next().expect("input"))?, stmt_span),
+                Rule::test_given => {
+                    let (schema, schema_span) = self.dotted(parts.next().expect("schema"));
+                    let records = self.expr(parts.next().expect("records"))?;
+                    TestStmt::Given { schema, schema_span, records, span: stmt_span }
+                }
+                Rule::test_expect => {
+                    let kind = parts.next().expect("expectation");
+                    let k_rule = kind.as_rule();
+                    let mut kp = kind.into_inner();
+                    let expectation = match k_rule {
+                        Rule::expect_skip => Expectation::Skip(kp.next().map(|s| self.plain_string(s)).transpose()?),
+                        Rule::expect_error => {
+                            Expectation::Error(kp.next().map(|s| self.plain_string(s)).transpose()?)
+                        }
+                        Rule::expect_write => {
+                            let verb = match kp.next().expect("verb").as_str().trim() {
+                                "create" => WriteVerb::Create,
+                                "update" => WriteVerb::Update,
+                                _ => WriteVerb::Unchanged,
+                            };
+                            let mut next = kp.next().expect("payload");
+                            let schema = if next.as_rule() == Rule::dotted {
+                                let d = self.dotted(next);
+                                next = kp.next().expect("payload");
+                                Some(d)
+                            } else {
+                                None
+                            };
+                            Expectation::Write { verb, schema, payload: self.expr(next)? }
+                        }
+                        other => unreachable!("expectation {other:?}"),
+                    };
+                    TestStmt::Expect(expectation, stmt_span)
+                }
+                other => unreachable!("test statement {other:?}"),
+            });
+        }
+        Ok(Test { name, name_span, body, span })
+    }
+
+    // ------------------------------------------------------------ expressions
+
+    fn expr(&self, pair: Pair<Rule>) -> Result<Expr> {
+        debug_assert_eq!(pair.as_rule(), Rule::expr);
+        self.pratt_expr(pair.into_inner())
+    }
+
+    fn pratt_expr(&self, pairs: Pairs<Rule>) -> Result<Expr> {
+        pratt()
+            .map_primary(|p| self.primary(p))
+            .map_prefix(|op, operand| {
+                let operand = operand?;
+                let span = self.span(&op).to(operand.span);
+                let op = if op.as_rule() == Rule::op_neg { UnaryOp::Neg } else { UnaryOp::Not };
+                Ok(Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span })
+            })
+            .map_postfix(|base, op| {
+                let base = base?;
+                let span = base.span.to(self.span(&op));
+                let rule = op.as_rule();
+                let inner = op.into_inner().next().expect("postfix operand");
+                let kind = match rule {
+                    Rule::field => ExprKind::Field { base: Box::new(base), name: self.ident(inner), optional: false },
+                    Rule::opt_field => ExprKind::Field { base: Box::new(base), name: self.ident(inner), optional: true },
+                    Rule::index => ExprKind::Index { base: Box::new(base), index: Box::new(self.expr(inner)?) },
+                    other => unreachable!("postfix {other:?}"),
+                };
+                Ok(Expr { kind, span })
+            })
+            .map_infix(|lhs, op, rhs| {
+                let lhs = lhs?;
+                let rhs = rhs?;
+                let span = lhs.span.to(rhs.span);
+                if op.as_rule() == Rule::op_pipe {
+                    return self.pipe(lhs, rhs, span);
+                }
+                let op = match op.as_rule() {
+                    Rule::op_coalesce => BinaryOp::Coalesce,
+                    Rule::op_or => BinaryOp::Or,
+                    Rule::op_and => BinaryOp::And,
+                    Rule::op_eq => BinaryOp::Eq,
+                    Rule::op_ne => BinaryOp::Ne,
+                    Rule::op_lt => BinaryOp::Lt,
+                    Rule::op_le => BinaryOp::Le,
+                    Rule::op_gt => BinaryOp::Gt,
+                    Rule::op_ge => BinaryOp::Ge,
+                    Rule::op_in => BinaryOp::In,
+                    Rule::op_not_in => BinaryOp::NotIn,
+                    Rule::op_add => BinaryOp::Add,
+                    Rule::op_sub => BinaryOp::Sub,
+                    Rule::op_mul => BinaryOp::Mul,
+                    Rule::op_div => BinaryOp::Div,
+                    Rule::op_rem => BinaryOp::Rem,
+                    other => unreachable!("infix {other:?}"),
+                };
+                Ok(Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span })
+            })
+            .parse(pairs)
+    }
+
+    /// `value | f(args)` and `value | f`.
+    fn pipe(&self, value: Expr, rhs: Expr, span: Span) -> Result<Expr> {
+        let (name, args) = match rhs.kind {
+            ExprKind::Call { name, args } => (name, args),
+            ExprKind::Var(name) => (name, vec![]),
+            _ => {
+                return Err(Diagnostic::new(&codes::E0001, "the right side of `|` must be a function")
+                    .at(rhs.span, "not a function call")
+                    .help("write `value | function(args)`; to combine with other operators, add parentheses: `(value | f(x)) ?? other`"))
+            }
+        };
+        Ok(Expr { kind: ExprKind::Pipe { value: Box::new(value), name, args }, span })
+    }
+
+    fn number(&self, pair: Pair<Rule>) -> Result<Decimal> {
+        let text = pair.as_str().replace('_', "");
+        Decimal::from_str_exact(&text).map_err(|_| {
+            Diagnostic::new(&codes::E0002, "number literal is out of the exact decimal range")
+                .at(self.span(&pair), "more than 28 significant digits")
+                .help("numbers are exact decimals with up to 28 significant digits; write large identifiers as strings")
+        })
+    }
+
+    fn primary(&self, pair: Pair<Rule>) -> Result<Expr> {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::null_lit => ExprKind::Null,
+            Rule::bool_lit => ExprKind::Bool(pair.as_str().starts_with("true")),
+            Rule::number_lit => ExprKind::Number(self.number(pair)?),
+            Rule::string_lit => ExprKind::String(self.string_parts(pair)?),
+            Rule::date_lit => {
+                let text = &pair.as_str()[1..];
+                if chrono::NaiveDate::from_str(text).is_err() {
+                    return Err(Diagnostic::new(&codes::E0002, format!("`{text}` is not a calendar date"))
+                        .at(span, "no such date")
+                        .help("dates are written @YYYY-MM-DD, e.g. @2024-02-29"));
+                }
+                ExprKind::Date(Arc::from(text))
+            }
+            Rule::datetime_lit => {
+                let text = &pair.as_str()[1..];
+                if chrono::DateTime::parse_from_rfc3339(&normalise_datetime(text)).is_err() {
+                    return Err(Diagnostic::new(&codes::E0002, format!("`{text}` is not a valid date-time"))
+                        .at(span, "no such moment")
+                        .help("write @YYYY-MM-DDTHH:MM:SSZ or with an offset, e.g. @2024-01-31T12:00:00+01:00"));
+                }
+                ExprKind::DateTime(Arc::from(text))
+            }
+            Rule::variable => ExprKind::Var(self.ident(pair.into_inner().next().expect("name"))),
+            Rule::paren => ExprKind::Paren(Box::new(self.expr(pair.into_inner().next().expect("inner"))?)),
+            Rule::if_expr => {
+                let mut inner = pair.into_inner();
+                let cond = self.expr(inner.next().expect("cond"))?;
+                let then = self.expr(inner.next().expect("then"))?;
+                let otherwise = self.expr(inner.next().expect("else"))?;
+                ExprKind::If { cond: Box::new(cond), then: Box::new(then), otherwise: Box::new(otherwise) }
+            }
+            Rule::call => {
+                let mut inner = pair.into_inner();
+                let name = self.ident(inner.next().expect("fn name"));
+                let args = inner.map(|a| self.expr(a)).collect::<Result<_>>()?;
+                ExprKind::Call { name, args }
+            }
+            Rule::list_lit => ExprKind::List(pair.into_inner().map(|e| self.expr(e)).collect::<Result<_>>()?),
+            Rule::record_lit => {
+                let mut entries = Vec::new();
+                for entry in pair.into_inner() {
+                    let mut parts = entry.into_inner();
+                    let key_pair = parts.next().expect("key");
+                    let key = if key_pair.as_rule() == Rule::string_lit {
+                        let s = self.span(&key_pair);
+                        Ident { name: self.plain_string(key_pair)?, span: s }
+                    } else {
+                        self.ident(key_pair)
+                    };
+                    entries.push((key, self.expr(parts.next().expect("value"))?));
+                }
+                ExprKind::Record(entries)
+            }
+            other => unreachable!("primary {other:?}"),
+        };
+        Ok(Expr { kind, span })
+    }
+
+    fn string_parts(&self, pair: Pair<Rule>) -> Result<Vec<StrPart>> {
+        let mut parts: Vec<StrPart> = Vec::new();
+        let mut text = String::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::text => text.push_str(p.as_str()),
+                Rule::escape => {
+                    let s = p.as_str();
+                    match &s[1..2] {
+                        "n" => text.push('\n'),
+                        "t" => text.push('\t'),
+                        "r" => text.push('\r'),
+                        "u" => {
+                            let hex = &s[3..s.len() - 1];
+                            let c = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).ok_or_else(|| {
+                                Diagnostic::new(&codes::E0002, format!("`{s}` is not a Unicode character"))
+                                    .at(self.span(&p), "invalid code point")
+                            })?;
+                            text.push(c);
+                        }
+                        other => text.push_str(other),
+                    }
+                }
+                Rule::interpolation => {
+                    if !text.is_empty() {
+                        parts.push(StrPart::Text(Arc::from(std::mem::take(&mut text))));
+                    }
+                    parts.push(StrPart::Expr(self.expr(p.into_inner().next().expect("interpolated expr"))?));
+                }
+                other => unreachable!("string part {other:?}"),
+            }
+        }
+        if !text.is_empty() || parts.is_empty() {
+            parts.push(StrPart::Text(Arc::from(text)));
+        }
+        Ok(parts)
+    }
+}
+
+/// RFC 3339 needs seconds; `@2024-01-31T12:00Z` is accepted too.
+pub fn normalise_datetime(text: &str) -> String {
+    let (date_time, zone) = match text.find(['Z', '+']).or_else(|| text.rfind('-').filter(|&i| i > 10)) {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    };
+    if date_time.len() == 16 {
+        format!("{date_time}:00{zone}")
+    } else {
+        text.to_string()
+    }
+}

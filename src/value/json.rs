@@ -1,0 +1,556 @@
+//! JSON ↔ [`Value`] without a detour through f64: every number is read into
+//! an exact decimal (or kept verbatim when it is a huge integer), and printed
+//! back with the digits it came with.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use super::{format_datetime, Record, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {}", self.message, self.offset)
+    }
+}
+
+/// A reusable decoder. It interns object keys, so decoding many records of
+/// the same shape allocates each key once.
+#[derive(Default)]
+pub struct Decoder {
+    keys: HashMap<Box<[u8]>, Arc<str>>,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes one JSON document; trailing whitespace is allowed, anything else is an error.
+    pub fn decode(&mut self, input: &[u8]) -> Result<Value, JsonError> {
+        let mut p = Parser { input, pos: 0, keys: &mut self.keys, depth: 0 };
+        p.skip_ws();
+        let v = p.value()?;
+        p.skip_ws();
+        if p.pos != input.len() {
+            return Err(p.err("unexpected text after the JSON value"));
+        }
+        Ok(v)
+    }
+
+    /// Decodes a top-level JSON array element by element, handing each to `f`.
+    /// The array itself is never materialised, so memory stays flat.
+    pub fn decode_array_stream(
+        &mut self,
+        input: &[u8],
+        mut f: impl FnMut(Value) -> bool,
+    ) -> Result<(), JsonError> {
+        let mut p = Parser { input, pos: 0, keys: &mut self.keys, depth: 0 };
+        p.skip_ws();
+        p.expect(b'[')?;
+        p.skip_ws();
+        if p.peek() == Some(b']') {
+            p.pos += 1;
+        } else {
+            loop {
+                p.skip_ws();
+                let v = p.value()?;
+                if !f(v) {
+                    return Ok(());
+                }
+                p.skip_ws();
+                match p.next() {
+                    Some(b',') => continue,
+                    Some(b']') => break,
+                    _ => return Err(p.err("expected `,` or `]` in the array")),
+                }
+            }
+        }
+        p.skip_ws();
+        if p.pos != input.len() {
+            return Err(p.err("unexpected text after the JSON array"));
+        }
+        Ok(())
+    }
+}
+
+pub fn parse(input: &str) -> Result<Value, JsonError> {
+    Decoder::new().decode(input.as_bytes())
+}
+
+const MAX_DEPTH: usize = 256;
+
+struct Parser<'a, 'k> {
+    input: &'a [u8],
+    pos: usize,
+    keys: &'k mut HashMap<Box<[u8]>, Arc<str>>,
+    depth: usize,
+}
+
+impl Parser<'_, '_> {
+    fn err(&self, message: &str) -> JsonError {
+        JsonError { offset: self.pos, message: message.to_string() }
+    }
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+    fn expect(&mut self, b: u8) -> Result<(), JsonError> {
+        if self.next() == Some(b) {
+            Ok(())
+        } else {
+            self.pos = self.pos.saturating_sub(1);
+            Err(self.err(&format!("expected `{}`", b as char)))
+        }
+    }
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.pos += 1;
+        }
+    }
+    fn literal(&mut self, word: &[u8], v: Value) -> Result<Value, JsonError> {
+        if self.input[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(v)
+        } else {
+            Err(self.err("invalid literal"))
+        }
+    }
+
+    fn value(&mut self) -> Result<Value, JsonError> {
+        match self.peek() {
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => Ok(Value::Str(Arc::from(self.string()?))),
+            Some(b't') => self.literal(b"true", Value::Bool(true)),
+            Some(b'f') => self.literal(b"false", Value::Bool(false)),
+            Some(b'n') => self.literal(b"null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("expected a JSON value")),
+            None => Err(self.err("unexpected end of input")),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), JsonError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("nesting is deeper than 256 levels"));
+        }
+        Ok(())
+    }
+
+    fn object(&mut self) -> Result<Value, JsonError> {
+        self.enter()?;
+        self.pos += 1;
+        let mut record = Record::with_capacity(8);
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::record(record));
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected a string key"));
+            }
+            let key = self.key()?;
+            self.skip_ws();
+            self.expect(b':')?;
+            self.skip_ws();
+            let v = self.value()?;
+            if record.get(&key).is_some() {
+                // Duplicate keys: the last one wins, as in most decoders.
+                record.insert(key, v);
+            } else {
+                record.push_unchecked(key, v);
+            }
+            self.skip_ws();
+            match self.next() {
+                Some(b',') => continue,
+                Some(b'}') => break,
+                _ => {
+                    self.pos -= 1;
+                    return Err(self.err("expected `,` or `}` in the object"));
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(Value::record(record))
+    }
+
+    fn array(&mut self) -> Result<Value, JsonError> {
+        self.enter()?;
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::list(items));
+        }
+        loop {
+            self.skip_ws();
+            items.push(self.value()?);
+            self.skip_ws();
+            match self.next() {
+                Some(b',') => continue,
+                Some(b']') => break,
+                _ => {
+                    self.pos = self.pos.saturating_sub(1);
+                    return Err(self.err("expected `,` or `]` in the array"));
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(Value::list(items))
+    }
+
+    fn key(&mut self) -> Result<Arc<str>, JsonError> {
+        // Fast path: a key without escapes is interned by its raw bytes.
+        let start = self.pos + 1;
+        if let Some(len) = self.input[start..].iter().position(|&b| b == b'"' || b == b'\\') {
+            if self.input[start + len] == b'"' {
+                let raw = &self.input[start..start + len];
+                self.pos = start + len + 1;
+                if let Some(k) = self.keys.get(raw) {
+                    return Ok(k.clone());
+                }
+                let s = std::str::from_utf8(raw).map_err(|_| self.err("invalid UTF-8 in a key"))?;
+                let k: Arc<str> = Arc::from(s);
+                if self.keys.len() < 4096 {
+                    self.keys.insert(raw.into(), k.clone());
+                }
+                return Ok(k);
+            }
+        }
+        Ok(Arc::from(self.string()?))
+    }
+
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.pos += 1;
+        let mut out = Vec::new();
+        loop {
+            let start = self.pos;
+            while let Some(b) = self.peek() {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.extend_from_slice(&self.input[start..self.pos]);
+            match self.next() {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    let c = match self.next() {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => self.unicode_escape()?,
+                        _ => return Err(self.err("invalid escape in a string")),
+                    };
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                Some(_) => {
+                    self.pos -= 1;
+                    return Err(self.err("control character in a string"));
+                }
+                None => return Err(self.err("unterminated string")),
+            }
+        }
+        String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in a string"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let digits = self.input.get(self.pos..self.pos + 4).ok_or_else(|| self.err("truncated \\u escape"))?;
+        let s = std::str::from_utf8(digits).map_err(|_| self.err("invalid \\u escape"))?;
+        let v = u32::from_str_radix(s, 16).map_err(|_| self.err("invalid \\u escape"))?;
+        self.pos += 4;
+        Ok(v)
+    }
+
+    fn unicode_escape(&mut self) -> Result<char, JsonError> {
+        let first = self.hex4()?;
+        let code = if (0xD800..0xDC00).contains(&first) {
+            if self.input.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                return Err(self.err("unpaired surrogate in \\u escape"));
+            }
+            self.pos += 2;
+            let second = self.hex4()?;
+            if !(0xDC00..0xE000).contains(&second) {
+                return Err(self.err("unpaired surrogate in \\u escape"));
+            }
+            0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+        } else {
+            first
+        };
+        char::from_u32(code).ok_or_else(|| self.err("invalid code point in \\u escape"))
+    }
+
+    fn number(&mut self) -> Result<Value, JsonError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        if self.pos == int_start {
+            return Err(self.err("expected digits"));
+        }
+        if self.input[int_start] == b'0' && self.pos - int_start > 1 {
+            return Err(JsonError { offset: int_start, message: "leading zeros are not allowed".into() });
+        }
+        let mut integral = true;
+        if self.peek() == Some(b'.') {
+            integral = false;
+            self.pos += 1;
+            let frac = self.pos;
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.pos += 1;
+            }
+            if self.pos == frac {
+                return Err(self.err("expected digits after `.`"));
+            }
+        }
+        let mut exponent = false;
+        if let Some(b'e' | b'E') = self.peek() {
+            exponent = true;
+            integral = false;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            let exp = self.pos;
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.pos += 1;
+            }
+            if self.pos == exp {
+                return Err(self.err("expected digits in the exponent"));
+            }
+        }
+        // Safe: the bytes are ASCII digits and signs.
+        let text = std::str::from_utf8(&self.input[start..self.pos]).unwrap_or_default();
+        let parsed = if exponent { Decimal::from_scientific(text) } else { Decimal::from_str_exact(text) };
+        match parsed {
+            Ok(d) => Ok(Value::Num(d)),
+            Err(_) if integral => Ok(Value::BigNum(Arc::from(text))),
+            Err(_) => Err(JsonError {
+                offset: start,
+                message: format!("the number {text} has more than 28 significant digits and cannot be kept exactly"),
+            }),
+        }
+    }
+}
+
+/// Writes compact JSON. Absent fields are left out; an absent top-level value prints `null`.
+pub fn write(value: &Value, out: &mut String) {
+    match value {
+        Value::Absent | Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Num(d) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{d}");
+        }
+        Value::BigNum(s) => out.push_str(s),
+        Value::Str(s) => write_str(s, out),
+        Value::Date(d) => write_str(&d.format("%Y-%m-%d").to_string(), out),
+        Value::DateTime(dt) => write_str(&format_datetime(dt), out),
+        Value::List(items) => {
+            out.push('[');
+            let mut first = true;
+            for item in items.iter().filter(|v| !matches!(v, Value::Absent)) {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                write(item, out);
+            }
+            out.push(']');
+        }
+        Value::Record(r) => {
+            out.push('{');
+            let mut first = true;
+            for (k, v) in r.iter().filter(|(_, v)| !matches!(v, Value::Absent)) {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                write_str(k, out);
+                out.push(':');
+                write(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_str(s: &str, out: &mut String) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            use std::fmt::Write;
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+pub fn to_string(value: &Value) -> String {
+    let mut s = String::new();
+    write(value, &mut s);
+    s
+}
+
+/// Indented JSON with two spaces, for people (plans, test diffs).
+pub fn to_string_pretty(value: &Value) -> String {
+    let mut out = String::new();
+    pretty(value, 0, &mut out);
+    out
+}
+
+fn pretty(value: &Value, indent: usize, out: &mut String) {
+    let pad = |n: usize, out: &mut String| out.extend(std::iter::repeat_n(' ', n));
+    match value {
+        Value::List(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            let items: Vec<_> = items.iter().filter(|v| !matches!(v, Value::Absent)).collect();
+            for (i, item) in items.iter().enumerate() {
+                pad(indent + 2, out);
+                pretty(item, indent + 2, out);
+                if i + 1 < items.len() {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            pad(indent, out);
+            out.push(']');
+        }
+        Value::Record(r) if !r.is_empty() => {
+            out.push_str("{\n");
+            let fields: Vec<_> = r.iter().filter(|(_, v)| !matches!(v, Value::Absent)).collect();
+            for (i, (k, v)) in fields.iter().enumerate() {
+                pad(indent + 2, out);
+                write_str(k, out);
+                out.push_str(": ");
+                pretty(v, indent + 2, out);
+                if i + 1 < fields.len() {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            pad(indent, out);
+            out.push('}');
+        }
+        other => write(other, out),
+    }
+}
+
+/// Converts a serde_json value (read with `arbitrary_precision`) exactly.
+pub fn from_serde(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => {
+            let text = n.to_string();
+            match Decimal::from_str_exact(&text).or_else(|_| Decimal::from_scientific(&text)) {
+                Ok(d) => Value::Num(d),
+                Err(_) => Value::BigNum(Arc::from(text)),
+            }
+        }
+        serde_json::Value::String(s) => Value::str(s),
+        serde_json::Value::Array(items) => Value::list(items.iter().map(from_serde).collect()),
+        serde_json::Value::Object(map) => {
+            Value::record(map.iter().map(|(k, v)| (Arc::from(k.as_str()), from_serde(v))).collect())
+        }
+    }
+}
+
+/// Converts to serde_json exactly (numbers keep their digits).
+pub fn to_serde(v: &Value) -> serde_json::Value {
+    serde_json::from_str(&to_string(v)).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(s: &str) -> String {
+        to_string(&parse(s).unwrap())
+    }
+
+    #[test]
+    fn numbers_are_exact() {
+        assert_eq!(roundtrip("12.950"), "12.950");
+        assert_eq!(roundtrip("1234567890123456789"), "1234567890123456789");
+        assert_eq!(roundtrip("99999999999999999999999999999999999"), "99999999999999999999999999999999999");
+        assert_eq!(roundtrip("-0.1"), "-0.1");
+        assert_eq!(roundtrip("1e3"), "1000");
+        assert!(parse("0.12345678901234567890123456789012345").is_err());
+    }
+
+    #[test]
+    fn strings_and_escapes() {
+        assert_eq!(roundtrip(r#""a\"b\\c\n\u00e9\ud83d\ude00""#), "\"a\\\"b\\\\c\\né😀\"");
+        assert!(parse(r#""\ud83d""#).is_err());
+    }
+
+    #[test]
+    fn rejects_malformed_documents() {
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "tru", "\"a", "[1] x", "{\"a\":1,}"] {
+            assert!(parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let deep = "[".repeat(300) + &"]".repeat(300);
+        assert!(parse(&deep).is_err());
+    }
+
+    #[test]
+    fn records_keep_order_and_last_duplicate_wins() {
+        assert_eq!(roundtrip(r#"{"b":1,"a":2,"b":3}"#), r#"{"b":3,"a":2}"#);
+    }
+
+    #[test]
+    fn streams_arrays() {
+        let mut seen = vec![];
+        Decoder::new()
+            .decode_array_stream(b" [1, {\"a\": 2}, []] ", |v| {
+                seen.push(to_string(&v));
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, vec!["1", r#"{"a":2}"#, "[]"]);
+    }
+}

@@ -1,0 +1,261 @@
+//! Runtime values. Numbers are exact decimals from the moment they are read;
+//! a value can be absent (no such field), null, or something.
+
+pub mod json;
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use rust_decimal::Decimal;
+
+#[derive(Debug, Clone, Default)]
+pub enum Value {
+    /// The field does not exist. Mapped onto a target, it writes nothing.
+    #[default]
+    Absent,
+    Null,
+    Bool(bool),
+    Num(Decimal),
+    /// An integer beyond the 28-digit exact range, kept verbatim so it
+    /// round-trips unchanged. Arithmetic on it is an error (E0907).
+    BigNum(Arc<str>),
+    Str(Arc<str>),
+    Date(NaiveDate),
+    DateTime(DateTime<FixedOffset>),
+    List(Arc<Vec<Value>>),
+    Record(Arc<Record>),
+}
+
+/// Field order is kept: output records list fields as they were mapped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    fields: Vec<(Arc<str>, Value)>,
+}
+
+impl Record {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn with_capacity(n: usize) -> Self {
+        Record { fields: Vec::with_capacity(n) }
+    }
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| &**k == name).map(|(_, v)| v)
+    }
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
+        self.fields.iter_mut().find(|(k, _)| &**k == name).map(|(_, v)| v)
+    }
+    /// Sets a field, replacing an existing one in place.
+    pub fn insert(&mut self, name: impl Into<Arc<str>>, value: Value) {
+        let name = name.into();
+        match self.get_mut(&name) {
+            Some(slot) => *slot = value,
+            None => self.fields.push((name, value)),
+        }
+    }
+    /// Appends without looking for an existing field: only for decoders that
+    /// have already ensured keys are unique.
+    pub(crate) fn push_unchecked(&mut self, name: Arc<str>, value: Value) {
+        self.fields.push((name, value));
+    }
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        let i = self.fields.iter().position(|(k, _)| &**k == name)?;
+        Some(self.fields.remove(i).1)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Value)> {
+        self.fields.iter().map(|(k, v)| (k, v))
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(k, _)| &**k)
+    }
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+    /// Sets a nested field (`a.b.c`), creating intermediate records.
+    pub fn set_path(&mut self, path: &[Arc<str>], value: Value) {
+        match path {
+            [] => {}
+            [last] => self.insert(last.clone(), value),
+            [first, rest @ ..] => {
+                let mut child = match self.get(first) {
+                    Some(Value::Record(r)) => (**r).clone(),
+                    _ => Record::new(),
+                };
+                child.set_path(rest, value);
+                self.insert(first.clone(), Value::Record(Arc::new(child)));
+            }
+        }
+    }
+    pub fn get_path(&self, path: &[Arc<str>]) -> Option<&Value> {
+        let (first, rest) = path.split_first()?;
+        let v = self.get(first)?;
+        if rest.is_empty() {
+            return Some(v);
+        }
+        match v {
+            Value::Record(r) => r.get_path(rest),
+            _ => None,
+        }
+    }
+    pub fn remove_path(&mut self, path: &[Arc<str>]) {
+        match path {
+            [] => {}
+            [last] => {
+                self.remove(last);
+            }
+            [first, rest @ ..] => {
+                if let Some(Value::Record(r)) = self.get_mut(first) {
+                    Arc::make_mut(r).remove_path(rest);
+                }
+            }
+        }
+    }
+}
+
+impl FromIterator<(Arc<str>, Value)> for Record {
+    fn from_iter<T: IntoIterator<Item = (Arc<str>, Value)>>(iter: T) -> Self {
+        let mut r = Record::new();
+        for (k, v) in iter {
+            r.insert(k, v);
+        }
+        r
+    }
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Arc::from(s))
+    }
+    pub fn record(r: Record) -> Value {
+        Value::Record(Arc::new(r))
+    }
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Arc::new(items))
+    }
+    pub fn int(i: i64) -> Value {
+        Value::Num(Decimal::from(i))
+    }
+
+    /// Absent or null: "no value".
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Value::Absent | Value::Null)
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Absent => "absent",
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Num(d) if d.scale() == 0 => "int",
+            Value::Num(_) => "decimal",
+            Value::BigNum(_) => "big integer",
+            Value::Str(_) => "string",
+            Value::Date(_) => "date",
+            Value::DateTime(_) => "datetime",
+            Value::List(_) => "list",
+            Value::Record(_) => "record",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_record(&self) -> Option<&Record> {
+        match self {
+            Value::Record(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Text of a scalar as it appears in interpolations and keys.
+    pub fn to_text(&self) -> Option<String> {
+        Some(match self {
+            Value::Str(s) => s.to_string(),
+            Value::Num(d) => d.to_string(),
+            Value::BigNum(s) => s.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Value::DateTime(dt) => format_datetime(dt),
+            _ => return None,
+        })
+    }
+
+    /// Total order used by sorting and comparisons of like values.
+    pub fn compare(&self, other: &Value) -> Option<Ordering> {
+        match (self, other) {
+            (Value::Num(a), Value::Num(b)) => Some(a.cmp(b)),
+            (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
+            (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+            (Value::DateTime(a), Value::DateTime(b)) => Some(a.cmp(b)),
+            (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+            (Value::BigNum(a), Value::BigNum(b)) => Some(a.len().cmp(&b.len()).then(a.cmp(b))),
+            _ => None,
+        }
+    }
+}
+
+pub fn format_datetime(dt: &DateTime<FixedOffset>) -> String {
+    if dt.offset().local_minus_utc() == 0 {
+        dt.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string()
+    } else {
+        dt.format("%Y-%m-%dT%H:%M:%S%.f%:z").to_string()
+    }
+}
+
+/// Equality as the language defines it: absent equals null, 1.0 equals 1.
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (a, b) if a.is_missing() && b.is_missing() => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Num(a), Value::Num(b)) => a == b,
+            (Value::BigNum(a), Value::BigNum(b)) => a == b,
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Date(a), Value::Date(b)) => a == b,
+            (Value::DateTime(a), Value::DateTime(b)) => a == b,
+            (Value::List(a), Value::List(b)) => a == b,
+            (Value::Record(a), Value::Record(b)) => {
+                a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| w == v))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Absent => f.write_str("absent"),
+            other => f.write_str(&json::to_string(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_and_null_are_equal_but_distinct() {
+        assert_eq!(Value::Absent, Value::Null);
+        assert!(matches!(Value::default(), Value::Absent));
+    }
+
+    #[test]
+    fn nested_paths() {
+        let mut r = Record::new();
+        let path: Vec<Arc<str>> = vec!["a".into(), "b".into()];
+        r.set_path(&path, Value::int(1));
+        assert_eq!(r.get_path(&path), Some(&Value::int(1)));
+        r.remove_path(&path);
+        assert_eq!(r.get_path(&path), None);
+    }
+}
