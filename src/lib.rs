@@ -8,3 +8,6 @@ pub mod diag;
 pub mod source;
 pub mod syntax;
 pub mod value;
+pub mod check;
+pub mod program;
+pub mod stdlib;

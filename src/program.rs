@@ -1,0 +1,211 @@
+//! The checked program: what the checker hands to the interpreter. Names are
+//! resolved to slots and tables, functions are bound, types are gone.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::check::types::RecordType;
+use crate::source::Span;
+use crate::stdlib::Builtin;
+use crate::value::Value;
+
+#[derive(Debug, Clone)]
+pub enum Expr {
+    Const(Value),
+    /// A slot in the current frame (let, each variable, upsert variable, fn parameter).
+    Local(usize),
+    /// A field of the source record being mapped.
+    Input(Arc<str>),
+    /// The whole source record.
+    InputRecord,
+    /// A module-level `let`, computed once when the program loads.
+    Global(usize),
+    Field { base: Box<Expr>, name: Arc<str>, optional: bool, span: Span },
+    Index { base: Box<Expr>, index: Box<Expr>, span: Span },
+    Lookup { table: usize, key: Box<Expr>, on_miss: OnMiss, span: Span },
+    Builtin { func: &'static Builtin, args: Vec<Expr>, span: Span },
+    CallFn { func: usize, args: Vec<Expr>, span: Span },
+    Not(Box<Expr>, Span),
+    Neg(Box<Expr>, Span),
+    Binary { op: crate::syntax::ast::BinaryOp, lhs: Box<Expr>, rhs: Box<Expr>, span: Span },
+    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr>, span: Span },
+    List(Vec<Expr>),
+    Record(Vec<(Arc<str>, Expr)>),
+    Interpolate(Vec<Expr>, Span),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMiss {
+    /// Directly under `??`: a miss is an absent value for the fallback to replace.
+    Absent,
+    /// Anywhere else: a miss fails the record (E0903).
+    Fail,
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: Arc<str>,
+    /// Keys are the text of scalar keys (`"NL"`, `8000`): lookups compare text.
+    pub rows: HashMap<Arc<str>, Value>,
+    pub default: Option<Value>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub name: Arc<str>,
+    pub arity: usize,
+    /// Slots needed by the body (parameters first).
+    pub frame_size: usize,
+    pub body: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub name: Arc<str>,
+    pub expr: Expr,
+    pub frame_size: usize,
+}
+
+/// Where records come from or go to.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    File { path: PathBuf, display: String, format: FileFormat, schema: Option<Arc<str>> },
+    Resource { schema: Arc<str>, connection: Option<usize> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Json,
+    Ndjson,
+    Csv,
+}
+
+impl FileFormat {
+    pub fn from_path(path: &str) -> Option<FileFormat> {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+            Some(FileFormat::Ndjson)
+        } else if lower.ends_with(".json") {
+            Some(FileFormat::Json)
+        } else if lower.ends_with(".csv") {
+            Some(FileFormat::Csv)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub name: Arc<str>,
+    pub resource: Option<Arc<str>>,
+    pub key: Option<Arc<str>>,
+    pub record: Arc<RecordType>,
+    pub connection: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub name: Arc<str>,
+    pub connector: Arc<str>,
+    pub settings: Vec<(Arc<str>, SettingValue)>,
+}
+
+/// A connection setting, resolved when the connection is opened, not when checked.
+#[derive(Debug, Clone)]
+pub enum SettingValue {
+    Literal(Value),
+    Env { name: Arc<str>, default: Option<Arc<str>> },
+    File(PathBuf),
+}
+
+/// One mapping step, run in order for every record.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Let { slot: usize, expr: Expr },
+    Map { path: Vec<Arc<str>>, expr: Expr, span: Span },
+    Each(Box<EachOp>),
+    Upsert(Box<UpsertOp>),
+}
+
+#[derive(Debug, Clone)]
+pub struct EachOp {
+    pub list: Expr,
+    pub slot: usize,
+    pub filter: Option<Expr>,
+    pub path: Vec<Arc<str>>,
+    pub body: Mapping,
+    pub span: Span,
+}
+
+/// What is written: fields for both cases, plus create-only and update-only.
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    pub common: Vec<Op>,
+    pub on_create: Vec<Op>,
+    pub on_update: Vec<Op>,
+    /// Fields never overwritten on update.
+    pub keep: Vec<Vec<Arc<str>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpsertOp {
+    pub schema: usize,
+    pub slot: usize,
+    pub match_value: Expr,
+    pub match_field: Vec<Arc<str>>,
+    pub mapping: Mapping,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub name: Arc<str>,
+    pub source: Endpoint,
+    pub source_schema: Option<usize>,
+    pub target: Endpoint,
+    pub target_schema: Option<usize>,
+    pub filter: Option<Expr>,
+    pub key: Option<(Expr, Vec<Arc<str>>)>,
+    pub mapping: Mapping,
+    pub frame_size: usize,
+    pub span: Span,
+    /// The declaring file's directory: relative paths are resolved from it.
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    pub name: Arc<str>,
+    pub flow: usize,
+    pub input: Expr,
+    pub given: Vec<(usize, Expr)>,
+    pub expect: Vec<Expectation>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum Expectation {
+    Skip(Option<Arc<str>>, Span),
+    Error(Option<Arc<str>>, Span),
+    Write { verb: crate::syntax::ast::WriteVerb, schema: Option<usize>, payload: Expr, span: Span },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    pub flows: Vec<Flow>,
+    pub tables: Vec<Table>,
+    pub functions: Vec<Function>,
+    pub globals: Vec<Global>,
+    pub schemas: Vec<Schema>,
+    pub connections: Vec<Connection>,
+    pub tests: Vec<TestCase>,
+}
+
+impl Program {
+    pub fn flow(&self, name: &str) -> Option<&Flow> {
+        self.flows.iter().find(|f| &*f.name == name)
+    }
+}
