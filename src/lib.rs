@@ -11,3 +11,4 @@ pub mod value;
 pub mod check;
 pub mod program;
 pub mod stdlib;
+pub mod eval;

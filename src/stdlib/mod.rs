@@ -247,3 +247,14 @@ mod tests {
         }
     }
 }
+
+/// A value as a moment in time, for comparisons across dates, date-times and ISO strings.
+pub(crate) fn parse_datetime_value(v: &Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    match v {
+        Value::DateTime(dt) => Some(*dt),
+        Value::Date(d) => Some(d.and_hms_opt(0, 0, 0)?.and_utc().fixed_offset()),
+        Value::Str(s) => dates::parse_datetime(s)
+            .or_else(|| chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0).map(|n| n.and_utc().fixed_offset())),
+        _ => None,
+    }
+}

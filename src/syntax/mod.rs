@@ -4,6 +4,8 @@
 pub mod ast;
 mod lower;
 
+pub use lower::normalise_datetime;
+
 use crate::diag::{codes, Diagnostic};
 use crate::source::{FileId, Span};
 

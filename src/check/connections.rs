@@ -1,0 +1,232 @@
+//! Connections (which connector, with which settings) and table files.
+//! Secrets may only come from the environment or a file: a literal secret in
+//! a flow ends up in git, in screenshots and in support tickets.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::scope::Scope;
+use super::{Checker, Decl};
+use crate::diag::{codes, did_you_mean, Diagnostic};
+use crate::program::SettingValue;
+use crate::syntax::ast::{self, ExprKind, StrPart};
+use crate::value::Value;
+
+/// (setting, required, secret)
+type SettingSpec = (&'static str, bool, bool);
+
+pub const CONNECTORS: &[(&str, &[SettingSpec])] = &[
+    ("file", &[("path", true, false)]),
+    ("ccvshop", &[("url", true, false), ("public_key", true, false), ("secret_key", true, true), ("verify_responses", false, false)]),
+    (
+        "eaccounting",
+        &[
+            ("api_url", false, false),
+            ("identity_url", false, false),
+            ("client_id", true, false),
+            ("client_secret", true, true),
+            ("refresh_token", false, true),
+            ("redirect_uri", false, false),
+        ],
+    ),
+];
+
+impl Checker<'_> {
+    pub(crate) fn check_connection(&mut self, m: usize, c: &ast::Connection) {
+        let Some(Decl::Connection(i)) = self.lookup_decl(m, &c.name.name) else { return };
+        let connector_setting = c.settings.iter().find(|s| &*s.name.name == "connector");
+        let Some(connector_setting) = connector_setting else {
+            self.diags.push(
+                Diagnostic::new(&codes::E0402, format!("connection `{}` does not say which connector it uses", c.name.name))
+                    .at(c.name.span, "no `connector` setting")
+                    .help(format!("add `connector \"…\"` with one of {}", connector_names())),
+            );
+            return;
+        };
+        let connector = match &connector_setting.value.kind {
+            ExprKind::String(parts) => match parts.as_slice() {
+                [StrPart::Text(t)] => t.clone(),
+                _ => Arc::from(""),
+            },
+            _ => Arc::from(""),
+        };
+        let Some((_, specs)) = CONNECTORS.iter().find(|(n, _)| **n == *connector) else {
+            let mut d = Diagnostic::new(&codes::E0402, format!("there is no connector {:?}", &*connector))
+                .at(connector_setting.value.span, "unknown connector");
+            d = match did_you_mean(&connector, CONNECTORS.iter().map(|(n, _)| *n)) {
+                Some(s) => d.help(format!("did you mean \"{s}\"?")),
+                None => d.help(format!("connectors are {}", connector_names())),
+            };
+            self.diags.push(d);
+            return;
+        };
+        let mut settings = Vec::new();
+        for s in c.settings.iter().filter(|s| &*s.name.name != "connector") {
+            let Some(&(name, _, secret)) = specs.iter().find(|(n, _, _)| *n == &*s.name.name) else {
+                let mut d = Diagnostic::new(&codes::E0402, format!("connector \"{connector}\" has no setting `{}`", s.name.name))
+                    .at(s.name.span, "unknown setting");
+                d = match did_you_mean(&s.name.name, specs.iter().map(|(n, _, _)| *n)) {
+                    Some(x) => d.help(format!("did you mean `{x}`?")),
+                    None => d.help(format!("its settings are {}", specs.iter().map(|(n, _, _)| format!("`{n}`")).collect::<Vec<_>>().join(", "))),
+                };
+                self.diags.push(d);
+                continue;
+            };
+            if let Some(value) = self.setting_value(m, s, secret) {
+                settings.push((Arc::from(name), value));
+            }
+        }
+        for (name, required, _) in specs.iter() {
+            if *required && !c.settings.iter().any(|s| &*s.name.name == *name) {
+                self.diags.push(
+                    Diagnostic::new(&codes::E0402, format!("connection `{}` needs the setting `{name}`", c.name.name))
+                        .at(c.name.span, format!("no `{name}`"))
+                        .help(format!("add `{name} env(\"{}\")`", env_name(&connector, name))),
+                );
+            }
+        }
+        let conn = &mut self.program.connections[i];
+        conn.connector = connector;
+        conn.settings = settings;
+    }
+
+    fn setting_value(&mut self, m: usize, s: &ast::Setting, secret: bool) -> Option<SettingValue> {
+        if let ExprKind::Call { name, args } = &s.value.kind {
+            match (&*name.name, args.as_slice()) {
+                ("env", [var]) | ("env", [var, _]) => {
+                    let var_name = self.constant_string(m, var)?;
+                    let default = match args.get(1) {
+                        Some(d) => {
+                            if secret {
+                                self.literal_secret(s, d.span);
+                                return None;
+                            }
+                            Some(Arc::from(self.constant_string(m, d)?.as_str()))
+                        }
+                        None => None,
+                    };
+                    return Some(SettingValue::Env { name: Arc::from(var_name.as_str()), default });
+                }
+                ("file", [path]) => {
+                    let p = self.constant_string(m, path)?;
+                    let dir = self.modules[m].dir.clone().unwrap_or_default();
+                    return Some(SettingValue::File(dir.join(p)));
+                }
+                ("env" | "file", _) => {
+                    self.diags.push(
+                        Diagnostic::new(&codes::E0402, format!("`{}` takes a name (and for env, a default)", name.name))
+                            .at(s.value.span, "wrong arguments")
+                            .help("write `env(\"NAME\")`, `env(\"NAME\", \"default\")` or `file(\"path\")`"),
+                    );
+                    return None;
+                }
+                _ => {}
+            }
+        }
+        if secret {
+            self.literal_secret(s, s.value.span);
+            return None;
+        }
+        let mut scope = Scope::new(m, None);
+        let v = self.check_expr(&mut scope, &s.value);
+        match v.constant {
+            Some(c) => Some(SettingValue::Literal(c)),
+            None => {
+                self.diags.push(
+                    Diagnostic::new(&codes::E0402, format!("setting `{}` must be a constant, env(…) or file(…)", s.name.name))
+                        .at(s.value.span, "computed value")
+                        .help("write a literal, or read it with env(\"NAME\")"),
+                );
+                None
+            }
+        }
+    }
+
+    fn literal_secret(&mut self, s: &ast::Setting, span: crate::source::Span) {
+        // The span is reported but the secret's text never appears in the message.
+        self.diags.push(
+            Diagnostic::new(&codes::E0401, format!("`{}` is a secret and must not be written in the flow", s.name.name))
+                .at(span, "a secret written in the file")
+                .help(format!(
+                    "read it from the environment: `{} env(\"{}\")`, or from a file: `file(\"…\")`; then rotate the exposed secret",
+                    s.name.name,
+                    s.name.name.to_uppercase()
+                )),
+        );
+    }
+
+    fn constant_string(&mut self, m: usize, e: &ast::Expr) -> Option<String> {
+        let mut scope = Scope::new(m, None);
+        match self.check_expr(&mut scope, e).constant {
+            Some(Value::Str(s)) => Some(s.to_string()),
+            _ => {
+                self.diags.push(
+                    Diagnostic::new(&codes::E0402, "expected a constant string")
+                        .at(e.span, "not a constant string")
+                        .help("write it in quotes, e.g. \"CCVSHOP_URL\""),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn connector_names() -> String {
+    CONNECTORS.iter().map(|(n, _)| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+}
+
+fn env_name(connector: &str, setting: &str) -> String {
+    format!("{}_{}", connector.to_uppercase(), setting.to_uppercase())
+}
+
+/// Rows of a table kept in a file: CSV with a header, or a JSON object.
+pub(crate) fn load_table_file(path: &Path, key: Option<&str>, value: Option<&str>) -> Result<HashMap<Arc<str>, Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{e} ({})", path.display()))?;
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    let mut rows = HashMap::new();
+    if lower.ends_with(".json") {
+        let v = crate::value::json::parse(&text).map_err(|e| e.to_string())?;
+        match v {
+            Value::Record(r) => {
+                for (k, v) in r.iter() {
+                    rows.insert(k.clone(), v.clone());
+                }
+            }
+            Value::List(items) => {
+                let (kc, vc) = (key.unwrap_or("key"), value.unwrap_or("value"));
+                for item in items.iter() {
+                    let r = item.as_record().ok_or("a JSON table list must hold records")?;
+                    let k = r.get(kc).and_then(Value::to_text).ok_or(format!("a record has no `{kc}`"))?;
+                    rows.insert(Arc::from(k.as_str()), r.get(vc).cloned().ok_or(format!("a record has no `{vc}`"))?);
+                }
+            }
+            _ => return Err("a JSON table must be an object or a list of records".into()),
+        }
+        return Ok(rows);
+    }
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+    let find = |name: Option<&str>, fallback: usize| -> Result<usize, String> {
+        match name {
+            Some(n) => headers.iter().position(|h| h == n).ok_or_else(|| format!("no column `{n}` (columns: {})", headers.iter().collect::<Vec<_>>().join(", "))),
+            None if headers.len() > fallback => Ok(fallback),
+            None => Err("the CSV needs at least two columns".into()),
+        }
+    };
+    let (ki, vi) = (find(key, 0)?, find(value, 1)?);
+    for (n, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("line {}: {e}", n + 2))?;
+        let k = record.get(ki).unwrap_or_default().trim();
+        let v = record.get(vi).unwrap_or_default().trim();
+        // Numbers in a CSV are exact decimals like everywhere else.
+        let value = match rust_decimal::Decimal::from_str_exact(v) {
+            Ok(d) if !v.is_empty() => Value::Num(d),
+            _ => Value::str(v),
+        };
+        if rows.insert(Arc::from(k), value).is_some() {
+            return Err(format!("key {k:?} appears twice (line {})", n + 2));
+        }
+    }
+    Ok(rows)
+}

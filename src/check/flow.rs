@@ -1,0 +1,593 @@
+//! Checking flows (source, filter, key, mappings onto the target) and the
+//! test blocks that exercise them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::expr::preview;
+use super::scope::Scope;
+use super::types::{FieldType, Kind, RecordType, Type};
+use super::{Checker, Decl};
+use crate::diag::{codes, did_you_mean, Diagnostic};
+use crate::program::{self, EachOp, Endpoint, FileFormat, Mapping, Op, UpsertOp};
+use crate::source::Span;
+use crate::syntax::ast::{self, Stmt};
+use crate::value::Value;
+
+/// The record a block of mappings writes into.
+struct Target {
+    record: Option<Arc<RecordType>>,
+    /// How the target is named in messages (`eaccounting.customers`, `Rows[]`).
+    name: String,
+    /// The statement that chose it, where "missing required field" points.
+    span: Span,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Common,
+    Create,
+    Update,
+}
+
+#[derive(Default)]
+struct Mapped {
+    common: HashMap<String, Span>,
+    create: HashMap<String, Span>,
+    update: HashMap<String, Span>,
+}
+
+impl Checker<'_> {
+    pub(crate) fn check_flow(&mut self, m: usize, f: &ast::Flow) {
+        let mut source = None;
+        let mut target = None;
+        let mut filter = None;
+        let mut key = None;
+        for stmt in &f.body {
+            let (slot, what) = match stmt {
+                Stmt::Source(e, s) => (&mut source, (e, *s)),
+                Stmt::Target(e, s) => (&mut target, (e, *s)),
+                Stmt::Where(..) | Stmt::Key { .. } => {
+                    let (slot, span) = match stmt {
+                        Stmt::Where(_, s) => (&mut filter, *s),
+                        Stmt::Key { span, .. } => (&mut key, *span),
+                        _ => unreachable!(),
+                    };
+                    if let Some(prev) = slot.replace((stmt, span)) {
+                        self.duplicate_clause(span, prev.1, if matches!(stmt, Stmt::Where(..)) { "where" } else { "key" });
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            if let Some(prev) = slot.replace(what) {
+                let name = if matches!(stmt, Stmt::Source(..)) { "source" } else { "target" };
+                self.duplicate_clause(what.1, prev.1, name);
+            }
+        }
+        let Some((source_ep, _)) = source else {
+            self.diags.push(
+                Diagnostic::new(&codes::E0301, format!("flow `{}` has no source", f.name.name))
+                    .at(f.name.span, "no `source` clause")
+                    .help("add `source ccvshop.orders` or `source file(\"orders.ndjson\") as ccvshop.orders`"),
+            );
+            return;
+        };
+        let Some((target_ep, target_span)) = target else {
+            self.diags.push(
+                Diagnostic::new(&codes::E0302, format!("flow `{}` has no target", f.name.name))
+                    .at(f.name.span, "no `target` clause")
+                    .help("add `target eaccounting.customer_invoice_drafts` or `target file(\"out.ndjson\")`"),
+            );
+            return;
+        };
+        let base_dir = self.modules[m].dir.clone().unwrap_or_default();
+        let (source, source_schema) = match self.endpoint(m, source_ep, &base_dir) {
+            Some(x) => x,
+            None => return,
+        };
+        let (target_endpoint, target_schema) = match self.endpoint(m, target_ep, &base_dir) {
+            Some(x) => x,
+            None => return,
+        };
+        let input = match source_schema {
+            Some(i) => Type::of(Kind::Record(self.program.schemas[i].record.clone())),
+            None => Type::ANY,
+        };
+        let mut scope = Scope::new(m, Some(input));
+        let filter_ir = filter.map(|(stmt, _)| {
+            let Stmt::Where(e, _) = stmt else { unreachable!() };
+            let t = self.check_expr(&mut scope, e);
+            self.require_bool(&t, e.span, "a `where` filter");
+            if let Some(Value::Bool(b)) = t.constant {
+                self.diags.push(
+                    Diagnostic::new(&codes::W0002, format!("this filter is always {b}"))
+                        .at(e.span, format!("always {b}"))
+                        .help(if b { "remove the `where` clause" } else { "no record will ever be synced: check the condition" }),
+                );
+            }
+            t.ir
+        });
+        let target = Target {
+            record: target_schema.map(|i| self.program.schemas[i].record.clone()),
+            name: target_schema.map(|i| self.program.schemas[i].name.to_string()).unwrap_or_else(|| "the target".into()),
+            span: target_span,
+        };
+        let mut mapped = Mapped::default();
+        let mut mapping = Mapping::default();
+        let mut key_ir = None;
+        if let Some((Stmt::Key { value, field, .. }, _)) = key {
+            let t = self.check_expr(&mut scope, value);
+            self.require_present(&t.ty, value.span, "used as the key", "?? \"\"");
+            if let Some(ft) = self.target_field(&target, field) {
+                if ft.readonly {
+                    self.diags.push(
+                        Diagnostic::new(&codes::E0305, format!("{}.{} is read-only and cannot hold the key", target.name, field.dotted()))
+                            .at(field.span, "read-only field")
+                            .help("store the key in a writable reference field, e.g. `YourReference`"),
+                    );
+                }
+                self.check_fits(&t, value.span, &ft, field.span, &target.name);
+            } else if target.record.is_some() {
+                // target_field already reported E0105; say how the key is used.
+                if let Some(last) = self.diags.last_mut() {
+                    last.notes.push("the key is written to this field and used to find the record on later runs".into());
+                }
+            }
+            let path = path_of(field);
+            mapped.common.insert(field.dotted(), field.span);
+            mapping.common.push(Op::Map { path: path.clone(), expr: t.ir.clone(), span: value.span });
+            key_ir = Some((t.ir, path));
+        }
+        self.check_block(&mut scope, &f.body, &target, Phase::Common, true, &mut mapping, &mut mapped);
+        self.check_required(&target, &mapped);
+        self.check_keep(&target, &mapping, &mapped);
+        self.report_unused_locals(&mut scope);
+        self.program.flows.push(program::Flow {
+            name: f.name.name.clone(),
+            source,
+            source_schema,
+            target: target_endpoint,
+            target_schema,
+            filter: filter_ir,
+            key: key_ir,
+            mapping,
+            frame_size: scope.frame_size,
+            span: f.span,
+            base_dir,
+        });
+    }
+
+    fn duplicate_clause(&mut self, span: Span, prev: Span, name: &str) {
+        self.diags.push(
+            Diagnostic::new(&codes::E0308, format!("a flow has one `{name}` clause, this is the second"))
+                .at(span, format!("second `{name}`"))
+                .also(prev, "first here")
+                .help(if name == "where" { "combine the conditions with `and`".to_string() } else { format!("remove one `{name}`") }),
+        );
+    }
+
+    fn endpoint(&mut self, m: usize, e: &ast::Endpoint, base_dir: &std::path::Path) -> Option<(Endpoint, Option<usize>)> {
+        match e {
+            ast::Endpoint::Resource(path, span) => {
+                let i = self.resolve_schema(m, path, *span)?;
+                let schema_module = self.schema_sites[i].0;
+                if self.program.schemas[i].resource.is_none() {
+                    self.diags.push(
+                        Diagnostic::new(&codes::E0106, format!("schema `{}` is a record type, not a resource", self.program.schemas[i].name))
+                            .at(*span, "not a resource")
+                            .help("a resource schema names its API resource: `schema orders resource \"orders\" { … }`; for files use `file(\"…\") as schema`"),
+                    );
+                    return None;
+                }
+                let connection = self.namespaces[schema_module].values().find_map(|(d, _)| match d {
+                    Decl::Connection(c) => Some(*c),
+                    _ => None,
+                });
+                if connection.is_none() {
+                    self.diags.push(
+                        Diagnostic::new(&codes::E0403, format!("`{}` has no connection to read or write it", self.program.schemas[i].name))
+                            .at(*span, "no connection")
+                            .help("declare `connection name { connector \"…\" … }` in the module that declares the schema"),
+                    );
+                }
+                self.program.schemas[i].connection = connection;
+                let schema = self.program.schemas[i].name.clone();
+                Some((Endpoint::Resource { schema, connection }, Some(i)))
+            }
+            ast::Endpoint::File { path, path_span, schema, .. } => {
+                let Some(format) = FileFormat::from_path(path) else {
+                    self.diags.push(
+                        Diagnostic::new(&codes::E0402, format!("cannot tell the format of `{path}`"))
+                            .at(*path_span, "unknown extension")
+                            .help("name the file .json (an array), .ndjson / .jsonl (one record per line) or .csv"),
+                    );
+                    return None;
+                };
+                let schema_idx = match schema {
+                    Some((p, s)) => Some(self.resolve_schema(m, p, *s)?),
+                    None => None,
+                };
+                let full = PathBuf::from(&**path);
+                let full = if full.is_absolute() { full } else { base_dir.join(full) };
+                Some((
+                    Endpoint::File {
+                        path: full,
+                        display: path.to_string(),
+                        format,
+                        schema: schema_idx.map(|i| self.program.schemas[i].name.clone()),
+                    },
+                    schema_idx,
+                ))
+            }
+        }
+    }
+
+    /// The declared type of a target field path, reporting unknown names.
+    fn target_field(&mut self, target: &Target, path: &ast::FieldPath) -> Option<FieldType> {
+        let mut record = target.record.clone()?;
+        let mut walked = String::new();
+        for (i, seg) in path.segments.iter().enumerate() {
+            let Some(field) = record.field(&seg.name).cloned() else {
+                if record.open {
+                    return None;
+                }
+                let mut d = Diagnostic::new(
+                    &codes::E0105,
+                    format!("{}{walked} has no field `{}`", target.name, seg.name),
+                )
+                .at(seg.span, "unknown target field");
+                d = match did_you_mean(&seg.name, record.field_names()) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!("its fields are: {}", preview(record.field_names()))),
+                };
+                self.diags.push(d);
+                return None;
+            };
+            if i + 1 == path.segments.len() {
+                return Some(field);
+            }
+            walked.push('.');
+            walked.push_str(&field.name);
+            match &field.ty.kind {
+                Kind::Record(r) => record = r.clone(),
+                Kind::Any => return None,
+                other => {
+                    self.diags.push(
+                        Diagnostic::new(&codes::E0105, format!("{}{walked} is {other}, it has no fields", target.name))
+                            .at(path.segments[i + 1].span, "cannot go deeper")
+                            .help("map onto the field itself"),
+                    );
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_block(&mut self, scope: &mut Scope, stmts: &[Stmt], target: &Target, phase: Phase, top: bool, mapping: &mut Mapping, mapped: &mut Mapped) {
+        let mark = scope.mark();
+        for stmt in stmts {
+            match stmt {
+                Stmt::Source(_, s) | Stmt::Target(_, s) | Stmt::Where(_, s) | Stmt::Key { span: s, .. } => {
+                    if !top {
+                        self.diags.push(
+                            Diagnostic::new(&codes::E0308, "this clause belongs at the top of the flow")
+                                .at(*s, "not allowed inside a block")
+                                .help("move source, target, where and key to the flow's top level"),
+                        );
+                    }
+                }
+                Stmt::Let(l) => {
+                    let t = self.check_expr(scope, &l.value);
+                    let slot = scope.bind(l.name.name.clone(), t.ty.clone(), l.name.span, true);
+                    ops(mapping, phase).push(Op::Let { slot, expr: t.ir });
+                }
+                Stmt::Map { value, field, .. } => {
+                    let t = self.check_expr(scope, value);
+                    if let Some(ft) = self.target_field(target, field) {
+                        if ft.readonly {
+                            self.diags.push(
+                                Diagnostic::new(&codes::E0306, format!("{}.{} is read-only: the service sets it", target.name, field.dotted()))
+                                    .at(field.span, "read-only")
+                                    .help("remove this mapping; read the value back from the created record instead"),
+                            );
+                        }
+                        self.check_fits(&t, value.span, &ft, field.span, &target.name);
+                    }
+                    self.note_mapped(mapped, phase, field);
+                    ops(mapping, phase).push(Op::Map { path: path_of(field), expr: t.ir, span: value.span });
+                }
+                Stmt::Each(each) => self.check_each(scope, each, target, phase, mapping, mapped),
+                Stmt::Upsert(upsert) => self.check_upsert(scope, upsert, phase, mapping),
+                Stmt::OnCreate(body, span) | Stmt::OnUpdate(body, span) => {
+                    if phase != Phase::Common {
+                        self.diags.push(
+                            Diagnostic::new(&codes::E0308, "`on create` and `on update` blocks cannot be nested")
+                                .at(*span, "nested here")
+                                .help("move this block to the level of the mappings it belongs to"),
+                        );
+                        continue;
+                    }
+                    let inner = if matches!(stmt, Stmt::OnCreate(..)) { Phase::Create } else { Phase::Update };
+                    self.check_block(scope, body, target, inner, false, mapping, mapped);
+                }
+                Stmt::Keep(paths, _) => {
+                    for p in paths {
+                        self.target_field(target, p);
+                        mapping.keep.push(path_of(p));
+                    }
+                }
+            }
+        }
+        if phase == Phase::Common {
+            scope.reset(mark);
+        }
+    }
+
+    fn note_mapped(&mut self, mapped: &mut Mapped, phase: Phase, field: &ast::FieldPath) {
+        let key = field.dotted();
+        let clash = match phase {
+            Phase::Common => mapped.common.get(&key).or(mapped.create.get(&key)).or(mapped.update.get(&key)),
+            Phase::Create => mapped.common.get(&key).or(mapped.create.get(&key)),
+            Phase::Update => mapped.common.get(&key).or(mapped.update.get(&key)),
+        };
+        if let Some(prev) = clash {
+            self.diags.push(
+                Diagnostic::new(&codes::E0304, format!("`{key}` is mapped twice"))
+                    .at(field.span, "mapped again here")
+                    .also(*prev, "first mapped here")
+                    .help("keep one mapping; to choose between values use `if … then … else …` or `??`"),
+            );
+            return;
+        }
+        let set = match phase {
+            Phase::Common => &mut mapped.common,
+            Phase::Create => &mut mapped.create,
+            Phase::Update => &mut mapped.update,
+        };
+        set.insert(key, field.span);
+    }
+
+    fn check_each(&mut self, scope: &mut Scope, each: &ast::Each, target: &Target, phase: Phase, mapping: &mut Mapping, mapped: &mut Mapped) {
+        let list = self.check_expr(scope, &each.list);
+        self.require_present(&list.ty, each.list.span, "iterated with `each`", "?? []");
+        let elem = match &list.ty.kind {
+            Kind::List(e) => (**e).clone(),
+            Kind::Any => Type::ANY,
+            other => {
+                self.diags.push(
+                    Diagnostic::new(&codes::E0203, format!("`each` needs a list, but this is {other}"))
+                        .at(each.list.span, format!("{other}"))
+                        .help("iterate over a list field, e.g. `each orderrows as row -> Rows { … }`"),
+                );
+                Type::ANY
+            }
+        };
+        let element_target = match self.target_field(target, &each.field) {
+            Some(ft) => match &ft.ty.kind {
+                Kind::List(inner) => match &inner.kind {
+                    Kind::Record(r) => Some(r.clone()),
+                    _ => None,
+                },
+                other => {
+                    self.diags.push(
+                        Diagnostic::new(&codes::E0201, format!("{}.{} is {other}, not a list of records", target.name, each.field.dotted()))
+                            .at(each.field.span, format!("{other}"))
+                            .help("`each` maps a list onto a list field; map a single value with `expr -> Field`"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        self.note_mapped(mapped, phase, &each.field);
+        let mark = scope.mark();
+        let slot = scope.bind(each.var.name.clone(), elem.present(), each.var.span, false);
+        let filter = each.filter.as_ref().map(|f| {
+            let t = self.check_expr(scope, f);
+            self.require_bool(&t, f.span, "an `each … where` filter");
+            t.ir
+        });
+        let inner_target = Target {
+            record: element_target,
+            name: format!("{}.{}[]", target.name, each.field.dotted()),
+            span: each.field.span,
+        };
+        let mut inner_mapping = Mapping::default();
+        let mut inner_mapped = Mapped::default();
+        self.check_block(scope, &each.body, &inner_target, Phase::Common, false, &mut inner_mapping, &mut inner_mapped);
+        self.check_required(&inner_target, &inner_mapped);
+        scope.reset(mark);
+        ops(mapping, phase).push(Op::Each(Box::new(EachOp {
+            list: list.ir,
+            slot,
+            filter,
+            path: path_of(&each.field),
+            body: inner_mapping,
+            span: each.span,
+        })));
+    }
+
+    fn check_upsert(&mut self, scope: &mut Scope, upsert: &ast::Upsert, phase: Phase, mapping: &mut Mapping) {
+        let Some(schema) = self.resolve_schema(scope.module, &upsert.schema, upsert.schema_span) else { return };
+        let record = self.program.schemas[schema].record.clone();
+        let target = Target { record: Some(record.clone()), name: self.program.schemas[schema].name.to_string(), span: upsert.schema_span };
+        let m = self.check_expr(scope, &upsert.match_value);
+        self.require_present(&m.ty, upsert.match_value.span, "used to match existing records", "?? \"\"");
+        if let Some(ft) = self.target_field(&target, &upsert.match_field) {
+            self.check_fits(&m, upsert.match_value.span, &ft, upsert.match_field.span, &target.name);
+        }
+        let mut inner_mapping = Mapping::default();
+        let mut inner_mapped = Mapped::default();
+        inner_mapped.common.insert(upsert.match_field.dotted(), upsert.match_field.span);
+        inner_mapping.common.push(Op::Map { path: path_of(&upsert.match_field), expr: m.ir.clone(), span: upsert.match_value.span });
+        self.check_block(scope, &upsert.body, &target, Phase::Common, false, &mut inner_mapping, &mut inner_mapped);
+        self.check_required(&target, &inner_mapped);
+        self.check_keep(&target, &inner_mapping, &inner_mapped);
+        // The variable holds the record as the service returns it.
+        let ty = Type::of(Kind::Record(Arc::new(RecordType {
+            name: record.name.clone(),
+            fields: record.fields.iter().map(|f| FieldType { optional: f.optional && !f.readonly, ..f.clone() }).collect(),
+            open: false,
+        })));
+        let slot = scope.bind(upsert.var.name.clone(), ty, upsert.var.span, true);
+        if let Some(schema_connection) = self.program.schemas[schema].connection.or_else(|| {
+            let module = self.schema_sites[schema].0;
+            self.namespaces[module].values().find_map(|(d, _)| match d {
+                Decl::Connection(c) => Some(*c),
+                _ => None,
+            })
+        }) {
+            self.program.schemas[schema].connection = Some(schema_connection);
+        }
+        ops(mapping, phase).push(Op::Upsert(Box::new(UpsertOp {
+            schema,
+            slot,
+            match_value: m.ir,
+            match_field: path_of(&upsert.match_field),
+            mapping: inner_mapping,
+            span: upsert.span,
+        })));
+    }
+
+    /// Every required, writable field must be written when a record is created.
+    fn check_required(&mut self, target: &Target, mapped: &Mapped) {
+        let Some(record) = &target.record else { return };
+        let missing: Vec<&FieldType> = record
+            .fields
+            .iter()
+            .filter(|f| !f.optional && !f.readonly)
+            .filter(|f| !mapped.common.contains_key(&*f.name) && !mapped.create.contains_key(&*f.name))
+            .filter(|f| {
+                // A nested record counts as mapped when any of its fields is.
+                let prefix = format!("{}.", f.name);
+                !mapped.common.keys().chain(mapped.create.keys()).any(|k| k.starts_with(&prefix))
+            })
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let names: Vec<String> = missing.iter().map(|f| format!("`{}`", f.name)).collect();
+        let example = missing.iter().take(3).map(|f| format!("… -> {}", f.name)).collect::<Vec<_>>().join("; ");
+        self.diags.push(
+            Diagnostic::new(
+                &codes::E0303,
+                format!("creating {} needs {} mapped: {}", target.name, if missing.len() == 1 { "this field" } else { "these fields" }, names.join(", ")),
+            )
+            .at(target.span, "records created here would be rejected")
+            .help(format!("map them (e.g. {example}), or inside `on create {{ … }}` if they only matter for new records")),
+        );
+    }
+
+    fn check_keep(&mut self, target: &Target, mapping: &Mapping, mapped: &Mapped) {
+        for path in &mapping.keep {
+            let key = path.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
+            if !mapped.common.contains_key(&key) && !mapped.update.contains_key(&key) {
+                let span = mapped.create.get(&key).copied().unwrap_or(target.span);
+                self.diags.push(
+                    Diagnostic::new(&codes::E0309, format!("`keep {key}` has no effect: `{key}` is not written on update"))
+                        .at(span, "not mapped for updates")
+                        .help("remove it from `keep`, or map the field outside `on create`"),
+                );
+            }
+        }
+    }
+
+    fn report_unused_locals(&mut self, scope: &mut Scope) {
+        scope.reset((0, 0));
+        for (name, span) in std::mem::take(&mut scope.unused) {
+            self.diags.push(
+                Diagnostic::new(&codes::W0001, format!("`{name}` is never used"))
+                    .at(span, "declared here")
+                    .help("remove the let, or use it in a mapping"),
+            );
+        }
+    }
+
+    pub(crate) fn check_test(&mut self, m: usize, t: &ast::Test) {
+        let mut flow = None;
+        let mut input = None;
+        let mut given = Vec::new();
+        let mut expect = Vec::new();
+        let mut scope = Scope::new(m, None);
+        for stmt in &t.body {
+            match stmt {
+                ast::TestStmt::Flow(name) => match self.program.flows.iter().position(|f| f.name == name.name) {
+                    Some(i) => flow = Some(i),
+                    None => {
+                        let names: Vec<String> = self.program.flows.iter().map(|f| f.name.to_string()).collect();
+                        self.diags.push(
+                            Diagnostic::new(&codes::E0501, format!("test \"{}\" names no flow `{}`", t.name, name.name))
+                                .at(name.span, "unknown flow")
+                                .help(match did_you_mean(&name.name, names.iter().map(String::as_str)) {
+                                    Some(s) => format!("did you mean `{s}`?"),
+                                    None => "name a flow declared in this file or one it imports".to_string(),
+                                }),
+                        );
+                    }
+                },
+                ast::TestStmt::Input(e, _) => input = Some(self.check_expr(&mut scope, e).ir),
+                ast::TestStmt::Given { schema, schema_span, records, .. } => {
+                    if let Some(i) = self.resolve_schema(m, schema, *schema_span) {
+                        given.push((i, self.check_expr(&mut scope, records).ir));
+                    }
+                }
+                ast::TestStmt::Expect(e, span) => expect.push(match e {
+                    ast::Expectation::Skip(reason) => program::Expectation::Skip(reason.clone(), *span),
+                    ast::Expectation::Error(text) => program::Expectation::Error(text.clone(), *span),
+                    ast::Expectation::Write { verb, schema, payload } => {
+                        let schema = schema.as_ref().and_then(|(p, s)| self.resolve_schema(m, p, *s));
+                        program::Expectation::Write { verb: *verb, schema, payload: self.check_expr(&mut scope, payload).ir, span: *span }
+                    }
+                }),
+            }
+        }
+        let flow = match (flow, self.program.flows.len()) {
+            (Some(f), _) => f,
+            // One flow in the program: the test may leave it implicit.
+            (None, 1) => 0,
+            (None, _) => {
+                if !t.body.iter().any(|s| matches!(s, ast::TestStmt::Flow(_))) {
+                    self.diags.push(
+                        Diagnostic::new(&codes::E0501, format!("test \"{}\" does not say which flow it tests", t.name))
+                            .at(t.name_span, "no `flow` statement")
+                            .help("add `flow <name>` inside the test"),
+                    );
+                }
+                return;
+            }
+        };
+        let Some(input) = input else {
+            self.diags.push(
+                Diagnostic::new(&codes::E0501, format!("test \"{}\" has no input record", t.name))
+                    .at(t.name_span, "no `input`")
+                    .help("add `input { field: value, … }` with a source record"),
+            );
+            return;
+        };
+        if expect.is_empty() {
+            self.diags.push(
+                Diagnostic::new(&codes::E0501, format!("test \"{}\" expects nothing, so it cannot fail", t.name))
+                    .at(t.name_span, "no `expect`")
+                    .help("add `expect create { … }`, `expect update { … }`, `expect skip` or `expect error \"…\"`"),
+            );
+            return;
+        }
+        self.program.tests.push(program::TestCase { name: t.name.clone(), flow, input, given, expect, span: t.span });
+    }
+}
+
+fn ops(mapping: &mut Mapping, phase: Phase) -> &mut Vec<Op> {
+    match phase {
+        Phase::Common => &mut mapping.common,
+        Phase::Create => &mut mapping.on_create,
+        Phase::Update => &mut mapping.on_update,
+    }
+}
+
+fn path_of(field: &ast::FieldPath) -> Vec<Arc<str>> {
+    field.segments.iter().map(|s| s.name.clone()).collect()
+}

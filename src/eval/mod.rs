@@ -1,0 +1,500 @@
+//! The interpreter: runs a checked program's mappings on one record at a
+//! time. It is pure except for upserts, which it asks a [`Resolver`] to do,
+//! so the same code serves `flowc test` (in memory), `plan` (read only) and
+//! `run` (real writes).
+
+mod ops;
+pub mod validate;
+
+use std::sync::{Arc, OnceLock};
+
+
+use crate::diag::{codes, Code, Diagnostic};
+use crate::program::{Expr, Flow, Mapping, Op, OnMiss, Program, Schema};
+use crate::source::Span;
+use crate::syntax::ast::BinaryOp;
+use crate::value::{Record, Value};
+
+/// A failure while mapping one record.
+#[derive(Debug, Clone)]
+pub struct EvalError {
+    pub code: &'static Code,
+    pub message: String,
+    pub span: Option<Span>,
+    pub help: Option<String>,
+    /// The target field being computed, when known (`Rows[2].UnitPrice`).
+    pub field: Option<String>,
+}
+
+impl EvalError {
+    pub fn new(code: &'static Code, message: impl Into<String>, span: Option<Span>) -> Self {
+        EvalError { code, message: message.into(), span, help: None, field: None }
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    fn in_field(mut self, field: impl FnOnce() -> String) -> Self {
+        if self.field.is_none() {
+            self.field = Some(field());
+        }
+        self
+    }
+
+    /// A diagnostic that names the record and the field.
+    pub fn to_diagnostic(&self, record: &str) -> Diagnostic {
+        let field = self.field.as_deref().map(|f| format!(", field `{f}`")).unwrap_or_default();
+        let mut d = Diagnostic::new(self.code, format!("record {record}{field}: {}", self.message));
+        if let Some(span) = self.span {
+            d = d.at(span, "while computing this");
+        }
+        if let Some(h) = &self.help {
+            d = d.help(h.clone());
+        }
+        d
+    }
+}
+
+pub type Result<T> = std::result::Result<T, EvalError>;
+
+/// An upsert the flow asks for while mapping a record.
+#[derive(Debug, Clone)]
+pub struct UpsertRequest<'a> {
+    pub schema: &'a Schema,
+    pub match_field: &'a [Arc<str>],
+    pub match_value: Value,
+    pub payload: Payload,
+}
+
+/// What a mapping produced for one target record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Payload {
+    /// Fields written on create (common + `on create`).
+    pub create: Record,
+    /// Fields written on update (common + `on update`, minus `keep`).
+    pub update: Record,
+}
+
+/// Carries out upserts on behalf of the interpreter.
+pub trait Resolver {
+    /// Finds the record by the match field, creates or updates it, and returns it as stored.
+    fn upsert(&mut self, request: UpsertRequest<'_>) -> Result<Value>;
+}
+
+/// Refuses upserts: for flows that have none.
+pub struct NoUpserts;
+
+impl Resolver for NoUpserts {
+    fn upsert(&mut self, request: UpsertRequest<'_>) -> Result<Value> {
+        Err(EvalError::new(
+            &codes::E0902,
+            format!("this run cannot write {} records", request.schema.name),
+            None,
+        ))
+    }
+}
+
+/// The outcome of running a flow on one source record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Filtered out by `where`.
+    Skipped,
+    Mapped(Mapped),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    /// The key value and the target field it is stored in.
+    pub key: Option<(Vec<Arc<str>>, Value)>,
+    pub payload: Payload,
+}
+
+pub struct Runtime<'p> {
+    pub program: &'p Program,
+    globals: Vec<OnceLock<std::result::Result<Value, EvalError>>>,
+}
+
+struct Frame<'a> {
+    slots: Vec<Value>,
+    input: &'a Value,
+}
+
+impl<'p> Runtime<'p> {
+    pub fn new(program: &'p Program) -> Self {
+        Runtime { program, globals: program.globals.iter().map(|_| OnceLock::new()).collect() }
+    }
+
+    /// Evaluates an expression that needs no record (test inputs, constants).
+    pub fn eval_standalone(&self, expr: &Expr, frame_size: usize) -> Result<Value> {
+        let empty = Value::Absent;
+        let mut frame = Frame { slots: vec![Value::Absent; frame_size.max(1)], input: &empty };
+        self.eval(expr, &mut frame)
+    }
+
+    /// Runs one flow on one record.
+    pub fn run_flow(&self, flow: &Flow, input: &Value, resolver: &mut dyn Resolver) -> Result<Outcome> {
+        let mut frame = Frame { slots: vec![Value::Absent; flow.frame_size], input };
+        if let Some(filter) = &flow.filter {
+            match self.eval(filter, &mut frame)? {
+                Value::Bool(true) => {}
+                Value::Bool(false) => return Ok(Outcome::Skipped),
+                other => {
+                    return Err(EvalError::new(
+                        &codes::E0902,
+                        format!("the `where` filter gave {} instead of true or false", crate::stdlib::describe(&other)),
+                        None,
+                    )
+                    .help("make the filter a comparison, e.g. `status == 1`, or handle missing values with `?? false`"))
+                }
+            }
+        }
+        let key = match &flow.key {
+            Some((expr, path)) => {
+                let v = self.eval(expr, &mut frame).map_err(|e| e.in_field(|| "key".into()))?;
+                if v.is_missing() {
+                    return Err(EvalError::new(&codes::E0901, "the key is missing for this record", None)
+                        .help("every record needs a key; use `??` to build one from another field"));
+                }
+                Some((path.clone(), v))
+            }
+            None => None,
+        };
+        let payload = self.run_mapping(&flow.mapping, &mut frame, resolver, "")?;
+        Ok(Outcome::Mapped(Mapped { key, payload }))
+    }
+
+    fn run_mapping(&self, mapping: &Mapping, frame: &mut Frame<'_>, resolver: &mut dyn Resolver, prefix: &str) -> Result<Payload> {
+        let mut common = Record::new();
+        let mut create = Record::new();
+        let mut update = Record::new();
+        self.run_ops(&mapping.common, frame, resolver, prefix, &mut common, &mut create, &mut update)?;
+        let mut create_only = Record::new();
+        self.run_ops(&mapping.on_create, frame, resolver, prefix, &mut create_only, &mut Record::new(), &mut Record::new())?;
+        let mut update_only = Record::new();
+        self.run_ops(&mapping.on_update, frame, resolver, prefix, &mut update_only, &mut Record::new(), &mut Record::new())?;
+        let mut create_payload = common.clone();
+        merge_into(&mut create_payload, &create);
+        merge_into(&mut create_payload, &create_only);
+        let mut update_payload = common;
+        merge_into(&mut update_payload, &update);
+        merge_into(&mut update_payload, &update_only);
+        for path in &mapping.keep {
+            update_payload.remove_path(path);
+        }
+        Ok(Payload { create: create_payload, update: update_payload })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_ops(
+        &self,
+        ops: &[Op],
+        frame: &mut Frame<'_>,
+        resolver: &mut dyn Resolver,
+        prefix: &str,
+        out: &mut Record,
+        create_lists: &mut Record,
+        update_lists: &mut Record,
+    ) -> Result<()> {
+        for op in ops {
+            match op {
+                Op::Let { slot, expr } => {
+                    let v = self.eval(expr, frame)?;
+                    frame.slots[*slot] = v;
+                }
+                Op::Map { path, expr, .. } => {
+                    let v = self.eval(expr, frame).map_err(|e| e.in_field(|| join_path(prefix, path)))?;
+                    if !matches!(v, Value::Absent) {
+                        out.set_path(path, v);
+                    }
+                }
+                Op::Each(each) => {
+                    let list = self.eval(&each.list, frame).map_err(|e| e.in_field(|| join_path(prefix, &each.path)))?;
+                    let items = match &list {
+                        Value::List(items) => items.clone(),
+                        Value::Absent | Value::Null => {
+                            return Err(EvalError::new(&codes::E0901, "the list to iterate is missing", Some(each.span))
+                                .help("use `each (list ?? []) as …` to map no items when it is missing")
+                                .in_field(|| join_path(prefix, &each.path)))
+                        }
+                        other => {
+                            return Err(EvalError::new(
+                                &codes::E0902,
+                                format!("`each` needs a list, got {}", crate::stdlib::describe(other)),
+                                Some(each.span),
+                            ))
+                        }
+                    };
+                    let split = !each.body.on_create.is_empty() || !each.body.on_update.is_empty() || !each.body.keep.is_empty();
+                    let mut created = Vec::with_capacity(items.len());
+                    let mut updated = Vec::new();
+                    let mut index = 0;
+                    for item in items.iter() {
+                        frame.slots[each.slot] = item.clone();
+                        if let Some(filter) = &each.filter {
+                            match self.eval(filter, frame)? {
+                                Value::Bool(true) => {}
+                                Value::Bool(false) => continue,
+                                other => {
+                                    return Err(EvalError::new(
+                                        &codes::E0902,
+                                        format!("the `each … where` filter gave {}", crate::stdlib::describe(&other)),
+                                        Some(each.span),
+                                    ))
+                                }
+                            }
+                        }
+                        let element_prefix = format!("{}[{index}]", join_path(prefix, &each.path));
+                        let payload = self.run_mapping(&each.body, frame, resolver, &element_prefix)?;
+                        created.push(Value::record(payload.create));
+                        if split {
+                            updated.push(Value::record(payload.update));
+                        }
+                        index += 1;
+                    }
+                    if split {
+                        create_lists.set_path(&each.path, Value::list(created));
+                        update_lists.set_path(&each.path, Value::list(updated));
+                    } else {
+                        out.set_path(&each.path, Value::list(created));
+                    }
+                }
+                Op::Upsert(upsert) => {
+                    let schema = &self.program.schemas[upsert.schema];
+                    let match_value = self.eval(&upsert.match_value, frame)?;
+                    if match_value.is_missing() {
+                        return Err(EvalError::new(
+                            &codes::E0901,
+                            format!("the value to match {} on is missing", schema.name),
+                            Some(upsert.span),
+                        ));
+                    }
+                    let payload = self.run_mapping(&upsert.mapping, frame, resolver, &schema.name)?;
+                    let stored = resolver.upsert(UpsertRequest {
+                        schema,
+                        match_field: &upsert.match_field,
+                        match_value,
+                        payload,
+                    })?;
+                    frame.slots[upsert.slot] = stored;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn global(&self, i: usize) -> Result<Value> {
+        self.globals[i]
+            .get_or_init(|| {
+                let g = &self.program.globals[i];
+                self.eval_standalone(&g.expr, g.frame_size)
+            })
+            .clone()
+    }
+
+    fn eval(&self, expr: &Expr, frame: &mut Frame<'_>) -> Result<Value> {
+        Ok(match expr {
+            Expr::Const(v) => v.clone(),
+            Expr::Local(slot) => frame.slots[*slot].clone(),
+            Expr::Input(name) => match frame.input {
+                Value::Record(r) => r.get(name).cloned().unwrap_or(Value::Absent),
+                _ => Value::Absent,
+            },
+            Expr::InputRecord => frame.input.clone(),
+            Expr::Global(i) => self.global(*i)?,
+            Expr::Field { base, name, optional, span } => {
+                let b = self.eval(base, frame)?;
+                match b {
+                    Value::Record(r) => r.get(name).cloned().unwrap_or(Value::Absent),
+                    Value::Absent | Value::Null if *optional => Value::Absent,
+                    Value::Absent | Value::Null => {
+                        return Err(EvalError::new(
+                            &codes::E0901,
+                            format!("cannot read `.{name}`: the value before it is {}", if matches!(b, Value::Null) { "null" } else { "absent" }),
+                            Some(*span),
+                        )
+                        .help(format!("use `?.{name}` to get an absent value instead, then `?? default`")))
+                    }
+                    other => {
+                        return Err(EvalError::new(
+                            &codes::E0902,
+                            format!("cannot read `.{name}` of {}", crate::stdlib::describe(&other)),
+                            Some(*span),
+                        ))
+                    }
+                }
+            }
+            Expr::Index { base, index, span } => {
+                let b = self.eval(base, frame)?;
+                let i = self.eval(index, frame)?;
+                ops::index(&b, &i, *span)?
+            }
+            Expr::Lookup { table, key, on_miss, span } => {
+                let t = &self.program.tables[*table];
+                let k = self.eval(key, frame)?;
+                let text = k.to_text().ok_or_else(|| {
+                    EvalError::new(&codes::E0902, format!("{} cannot be a table key", crate::stdlib::describe(&k)), Some(*span))
+                })?;
+                match t.rows.get(text.as_str()).or(t.default.as_ref()) {
+                    Some(v) => v.clone(),
+                    None if *on_miss == OnMiss::Absent => Value::Absent,
+                    None => {
+                        return Err(EvalError::new(
+                            &codes::E0903,
+                            format!("table `{}` has no row for {} and no default row", t.name, crate::stdlib::describe(&k)),
+                            Some(*span),
+                        )
+                        .help(format!("add a row for it to `{}`, a default row `_ => …`, or handle it with `?? …`", t.name)))
+                    }
+                }
+            }
+            Expr::Builtin { func, args, span } => {
+                let mut values = Vec::with_capacity(args.len());
+                for (i, a) in args.iter().enumerate() {
+                    let v = self.eval(a, frame)?;
+                    let param = &func.params[i.min(func.params.len().saturating_sub(1))];
+                    if v.is_missing() && !param.accepts_missing {
+                        return Err(EvalError::new(
+                            &codes::E0901,
+                            format!("{}() got {} for `{}`", func.name, if matches!(v, Value::Null) { "null" } else { "an absent value" }, param.name),
+                            Some(*span),
+                        )
+                        .help("supply a fallback with `?? …` before passing it"));
+                    }
+                    values.push(v);
+                }
+                (func.eval)(&values).map_err(|message| {
+                    let code = if func.name == "fail" { &codes::E0909 } else { &codes::E0905 };
+                    let message = if func.name == "fail" { message } else { format!("{}(): {message}", func.name) };
+                    EvalError::new(code, message, Some(*span))
+                })?
+            }
+            Expr::CallFn { func, args, span } => {
+                let f = &self.program.functions[*func];
+                let mut slots = vec![Value::Absent; f.frame_size.max(args.len())];
+                for (i, a) in args.iter().enumerate() {
+                    slots[i] = self.eval(a, frame)?;
+                }
+                let mut inner = Frame { slots, input: frame.input };
+                stack_guard(*span)?;
+                let r = self.eval(&f.body, &mut inner);
+                STACK.with(|d| d.set(d.get() - 1));
+                r?
+            }
+            Expr::Not(e, span) => match self.eval(e, frame)? {
+                Value::Bool(b) => Value::Bool(!b),
+                other => return Err(ops::not_bool(&other, "not", *span)),
+            },
+            Expr::Neg(e, span) => match self.eval(e, frame)? {
+                Value::Num(d) => Value::Num(-d),
+                other => return Err(ops::not_number(&other, "-", *span)),
+            },
+            Expr::Binary { op, lhs, rhs, span } => match op {
+                BinaryOp::And | BinaryOp::Or => {
+                    let l = self.eval(lhs, frame)?;
+                    let Value::Bool(l) = l else { return Err(ops::not_bool(&l, op.symbol(), *span)) };
+                    if (*op == BinaryOp::And && !l) || (*op == BinaryOp::Or && l) {
+                        Value::Bool(l)
+                    } else {
+                        let r = self.eval(rhs, frame)?;
+                        let Value::Bool(r) = r else { return Err(ops::not_bool(&r, op.symbol(), *span)) };
+                        Value::Bool(r)
+                    }
+                }
+                BinaryOp::Coalesce => {
+                    let l = self.eval(lhs, frame)?;
+                    if l.is_missing() {
+                        self.eval(rhs, frame)?
+                    } else {
+                        l
+                    }
+                }
+                _ => {
+                    let l = self.eval(lhs, frame)?;
+                    let r = self.eval(rhs, frame)?;
+                    ops::binary(*op, &l, &r, *span)?
+                }
+            },
+            Expr::If { cond, then, otherwise, span } => match self.eval(cond, frame)? {
+                Value::Bool(true) => self.eval(then, frame)?,
+                Value::Bool(false) => self.eval(otherwise, frame)?,
+                other => return Err(ops::not_bool(&other, "if", *span)),
+            },
+            Expr::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    out.push(self.eval(i, frame)?);
+                }
+                Value::list(out)
+            }
+            Expr::Record(fields) => {
+                let mut r = Record::with_capacity(fields.len());
+                for (k, e) in fields {
+                    let v = self.eval(e, frame)?;
+                    r.insert(k.clone(), v);
+                }
+                Value::record(r)
+            }
+            Expr::Interpolate(parts, span) => {
+                let mut out = String::new();
+                for p in parts {
+                    let v = self.eval(p, frame)?;
+                    match v.to_text() {
+                        Some(t) => out.push_str(&t),
+                        None if v.is_missing() => {
+                            return Err(EvalError::new(
+                                &codes::E0901,
+                                format!("a value interpolated into this string is {}", if matches!(v, Value::Null) { "null" } else { "absent" }),
+                                Some(*span),
+                            )
+                            .help("write `{x ?? \"\"}` to interpolate nothing instead"))
+                        }
+                        None => {
+                            return Err(EvalError::new(
+                                &codes::E0902,
+                                format!("{} cannot be interpolated into a string", crate::stdlib::describe(&v)),
+                                Some(*span),
+                            ))
+                        }
+                    }
+                }
+                Value::Str(Arc::from(out))
+            }
+        })
+    }
+}
+
+thread_local! {
+    static STACK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Recursion is allowed in `fn`s, but not without end.
+fn stack_guard(span: Span) -> Result<()> {
+    STACK.with(|d| {
+        if d.get() >= 200 {
+            return Err(EvalError::new(&codes::E0905, "functions call each other more than 200 deep", Some(span))
+                .help("check that the recursion reaches its base case"));
+        }
+        d.set(d.get() + 1);
+        Ok(())
+    })
+}
+
+fn merge_into(base: &mut Record, extra: &Record) {
+    for (k, v) in extra.iter() {
+        base.insert(k.clone(), v.clone());
+    }
+}
+
+fn join_path(prefix: &str, path: &[Arc<str>]) -> String {
+    let p = path.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
+    if prefix.is_empty() {
+        p
+    } else {
+        format!("{prefix}.{p}")
+    }
+}
+
+pub(crate) fn decimal_error(op: &str, span: Span) -> EvalError {
+    EvalError::new(&codes::E0904, format!("`{op}` overflowed the exact decimal range (28 digits)"), Some(span))
+}
+
