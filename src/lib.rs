@@ -12,3 +12,7 @@ pub mod check;
 pub mod program;
 pub mod stdlib;
 pub mod eval;
+pub mod connectors;
+pub mod run;
+pub mod testing;
+pub mod cli;

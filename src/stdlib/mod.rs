@@ -258,3 +258,8 @@ pub(crate) fn parse_datetime_value(v: &Value) -> Option<chrono::DateTime<chrono:
         _ => None,
     }
 }
+
+/// Exact decimal from text (used by the CSV reader and `to_number`).
+pub fn parse_decimal_text(s: &str) -> Result<rust_decimal::Decimal, String> {
+    numbers::parse_decimal(s)
+}
