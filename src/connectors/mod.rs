@@ -1,0 +1,3 @@
+//! Clients for the services flowc reads from and writes to.
+
+pub mod ccvshop;
