@@ -239,8 +239,10 @@ pub async fn middleware<R: FaultResponses>(
 }
 
 /// A response whose body fails half-way: hyper then aborts the connection,
-/// so the client sees a transport error although the handler ran.
-fn dropped_connection() -> Response {
+/// so the client sees a transport error although the handler ran. Public so
+/// that outer layers which buffer bodies (e.g. response signing) can
+/// re-create the failure after their buffering hits it.
+pub fn dropped_connection() -> Response {
     let stream = futures_util::stream::once(async {
         Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
