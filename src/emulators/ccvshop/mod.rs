@@ -924,4 +924,104 @@ mod tests {
         let c = CcvShopConfig::default();
         assert!(!format!("{c:?}").contains(&c.secret_key));
     }
+
+    fn test_app() -> App {
+        let config = CcvShopConfig {
+            limits: RateLimitConfig {
+                enabled: false,
+                ..RateLimitConfig::default()
+            },
+            ..CcvShopConfig::default()
+        };
+        let store = initial_store(&config.data).expect("sample seed");
+        App {
+            base_url: "http://127.0.0.1:1".into(),
+            api_root: format!("http://127.0.0.1:1{API_PREFIX}"),
+            credentials: Credentials::new(config.public_key.clone(), config.secret_key.clone()),
+            config,
+            store: Arc::new(Mutex::new(store)),
+            limits: MinuteWindows::new(),
+            faults: Faults::new(),
+            counters: Mutex::new(BTreeMap::new()),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "-?[0-9]{1,20}(\\.[0-9]{1,30})?(e[0-9]{1,3})?".prop_map(|s| s
+                .parse::<serde_json::Number>()
+                .map(Value::Number)
+                .unwrap_or(Value::Null)),
+            "[a-z0-9 ._-]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("status".to_string()),
+                        Just("paid".to_string()),
+                        Just("price".to_string()),
+                        Just("stock".to_string()),
+                        Just("active".to_string()),
+                        Just("orderrows".to_string()),
+                        Just("count".to_string()),
+                        Just("customer".to_string()),
+                        Just("billingaddress".to_string()),
+                        Just("name".to_string()),
+                        Just("event".to_string()),
+                        Just("address".to_string()),
+                        "[a-z_]{1,8}",
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        // Whatever a signed client sends, the emulator answers with a
+        // CCV-shaped status and never panics.
+        #[test]
+        fn never_panics_on_signed_garbage(
+            method in proptest::sample::select(vec!["GET", "POST", "PATCH", "PUT", "DELETE"]),
+            route in proptest::sample::select(ROUTES.iter().map(|r| r.template).collect::<Vec<_>>()),
+            id in proptest::prop_oneof![proptest::prelude::Just("1".to_string()), "[0-9]{1,20}", "[a-z%]{1,4}"],
+            slash in proptest::prelude::any::<bool>(),
+            query in proptest::collection::vec(("[a-z_]{1,14}", "[a-z0-9 ,:+%_-]{0,12}"), 0..4),
+            body in json_value(),
+            raw_body in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)),
+        ) {
+            let app = test_app();
+            let path = format!("{API_PREFIX}/{}{}", route.replace("{id}", &id), if slash { "/" } else { "" });
+            let q: Vec<(String, signing::QueryValue)> =
+                query.into_iter().map(|(k, v)| (k, signing::QueryValue::Str(v))).collect();
+            let pq = signing::path_with_query(&path, &signing::build_query(&q));
+            let Ok(uri) = pq.parse::<axum::http::Uri>() else { return Ok(()) };
+            let bytes = raw_body.unwrap_or_else(|| serde_json::to_vec(&body).unwrap_or_default());
+            let signed = app.credentials.sign_request(method, &pq, &bytes, Utc::now());
+            let mut headers = HeaderMap::new();
+            for (k, v) in signed.pairs() {
+                headers.insert(k, HeaderValue::from_str(v).expect("ascii"));
+            }
+            headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let m = Method::from_bytes(method.as_bytes()).expect("method");
+            match dispatch(&app, &m, &uri, &headers, &bytes) {
+                Ok(Reply::Json(status, _)) => proptest::prop_assert!(status == StatusCode::OK || status == StatusCode::CREATED),
+                Ok(Reply::NoContent) => {}
+                Err(e) => {
+                    proptest::prop_assert!([400, 404, 405].contains(&e.status), "{e}");
+                    proptest::prop_assert!(e.code.starts_with(&e.status.to_string()));
+                }
+            }
+        }
+    }
 }

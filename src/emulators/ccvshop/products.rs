@@ -298,13 +298,16 @@ pub fn of_category(ctx: &Ctx) -> Result<Reply, ApiError> {
     if !store.categories.contains_key(&category) {
         return Err(ApiError::not_found("category", category));
     }
-    let mut hits: Vec<&Product> = store
+    let linked: std::collections::BTreeSet<i64> = store
         .producttocategories
         .values()
         .filter(|l| l.category_id == category)
-        .filter_map(|l| store.products.get(&l.product_id))
+        .map(|l| l.product_id)
         .collect();
-    hits.dedup_by_key(|p| p.id);
+    let mut hits: Vec<&Product> = linked
+        .iter()
+        .filter_map(|id| store.products.get(id))
+        .collect();
     sort(&mut hits, orderby);
     let items = hits
         .into_iter()
