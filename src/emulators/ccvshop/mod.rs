@@ -55,8 +55,6 @@ use crate::connectors::ccvshop::signing::{self, Credentials};
 use crate::emulators::faults::{self, FaultLayerState, Faults};
 use crate::emulators::ratelimit::{Admission, MinuteWindows};
 
-pub use self::store::SeedData as Seed;
-
 /// The API prefix every resource lives under.
 pub const API_PREFIX: &str = "/api/rest/v1";
 
