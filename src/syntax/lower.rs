@@ -15,6 +15,22 @@ use crate::source::FileId;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+/// Children of a pair without the keyword tokens (`flow`, `as`, `match`…),
+/// which are atomic in the grammar only so that they end at a word boundary.
+trait Kids<'i> {
+    fn kids(self) -> std::iter::Filter<Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool>;
+}
+
+impl<'i> Kids<'i> for Pair<'i, Rule> {
+    fn kids(self) -> std::iter::Filter<Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool> {
+        self.into_inner().filter(|p| !is_keyword(p.as_rule()))
+    }
+}
+
+fn is_keyword(rule: Rule) -> bool {
+    matches!(rule, Rule::kw_as | Rule::kw_connection | Rule::kw_create | Rule::kw_default | Rule::kw_each | Rule::kw_else | Rule::kw_error | Rule::kw_expect | Rule::kw_flow | Rule::kw_fn | Rule::kw_from | Rule::kw_given | Rule::kw_if | Rule::kw_import | Rule::kw_input | Rule::kw_keep | Rule::kw_key | Rule::kw_let | Rule::kw_match | Rule::kw_on | Rule::kw_range | Rule::kw_readonly | Rule::kw_resource | Rule::kw_schema | Rule::kw_skip | Rule::kw_source | Rule::kw_table | Rule::kw_target | Rule::kw_test | Rule::kw_then | Rule::kw_update | Rule::kw_upsert | Rule::kw_value | Rule::kw_where)
+}
+
 struct Lower {
     file: FileId,
     offset: usize,
@@ -24,7 +40,7 @@ pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec
     let mut pairs = FlowParser::parse(Rule::file, text).map_err(|e| syntax_error(file, offset, e))?;
     let lower = Lower { file, offset };
     let file_pair = pairs.next().expect("the file rule always yields one pair");
-    file_pair.into_inner().filter(|p| p.as_rule() != Rule::EOI).map(|p| lower.item(p)).collect()
+    file_pair.kids().filter(|p| p.as_rule() != Rule::EOI).map(|p| lower.item(p)).collect()
 }
 
 pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
@@ -94,7 +110,7 @@ impl Lower {
 
     fn import(&self, pair: Pair<Rule>) -> Result<Import> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let path_pair = inner.next().expect("import has a path");
         let path_span = self.span(&path_pair);
         let path = self.plain_string(path_pair)?;
@@ -123,15 +139,15 @@ impl Lower {
 
     fn table(&self, pair: Pair<Rule>) -> Result<Table> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("table name"));
         let body_pair = inner.next().expect("table body");
         let body = match body_pair.as_rule() {
             Rule::table_rows => {
                 let mut rows = Vec::new();
-                for row in body_pair.into_inner() {
+                for row in body_pair.kids() {
                     let row_span = self.span(&row);
-                    let mut parts = row.into_inner();
+                    let mut parts = row.kids();
                     let key_pair = parts.next().expect("row key");
                     let key = if key_pair.as_rule() == Rule::default_key { None } else { Some(self.expr(key_pair)?) };
                     let value = self.expr(parts.next().expect("row value"))?;
@@ -140,7 +156,7 @@ impl Lower {
                 TableBody::Rows(rows)
             }
             Rule::table_file => {
-                let mut parts = body_pair.into_inner();
+                let mut parts = body_pair.kids();
                 let path_pair = parts.next().expect("table file path");
                 let path_span = self.span(&path_pair);
                 let path = self.plain_string(path_pair)?;
@@ -149,7 +165,7 @@ impl Lower {
                 let mut default = None;
                 for p in parts {
                     let rule = p.as_rule();
-                    let inner = p.into_inner().next().expect("table file option");
+                    let inner = p.kids().next().expect("table file option");
                     match rule {
                         Rule::table_key_col => {
                             let s = self.span(&inner);
@@ -171,7 +187,7 @@ impl Lower {
 
     fn fn_decl(&self, pair: Pair<Rule>) -> Result<FnDecl> {
         let span = self.span(&pair);
-        let mut pairs: Vec<Pair<Rule>> = pair.into_inner().collect();
+        let mut pairs: Vec<Pair<Rule>> = pair.kids().collect();
         let body = self.expr(pairs.pop().expect("fn body"))?;
         let mut it = pairs.into_iter();
         let name = self.ident(it.next().expect("fn name"));
@@ -181,7 +197,7 @@ impl Lower {
 
     fn let_decl(&self, pair: Pair<Rule>) -> Result<Let> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("let name"));
         let value = self.expr(inner.next().expect("let value"))?;
         Ok(Let { name, value, span })
@@ -189,7 +205,7 @@ impl Lower {
 
     fn schema(&self, pair: Pair<Rule>) -> Result<Schema> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("schema name"));
         let mut resource = None;
         let mut key = None;
@@ -197,11 +213,11 @@ impl Lower {
         for p in inner {
             match p.as_rule() {
                 Rule::schema_resource => {
-                    let s = p.into_inner().next().expect("resource name");
+                    let s = p.kids().next().expect("resource name");
                     let sp = self.span(&s);
                     resource = Some((self.plain_string(s)?, sp));
                 }
-                Rule::schema_key => key = Some(self.ident(p.into_inner().next().expect("key field"))),
+                Rule::schema_key => key = Some(self.ident(p.kids().next().expect("key field"))),
                 Rule::field_decl => fields.push(self.field_decl(p)?),
                 other => unreachable!("schema part {other:?}"),
             }
@@ -211,7 +227,7 @@ impl Lower {
 
     fn field_decl(&self, pair: Pair<Rule>) -> Result<FieldDecl> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("field name"));
         let ty = self.type_expr(inner.next().expect("field type"))?;
         let mut optional = false;
@@ -221,11 +237,11 @@ impl Lower {
             match p.as_rule() {
                 Rule::optional_mark => optional = true,
                 Rule::field_mod => {
-                    let m = p.into_inner().next().expect("modifier");
+                    let m = p.kids().next().expect("modifier");
                     match m.as_rule() {
                         Rule::readonly_mod => readonly = true,
                         Rule::range_mod => {
-                            let mut bounds = m.into_inner();
+                            let mut bounds = m.kids();
                             let lo = self.number(bounds.next().expect("low"))?;
                             let hi = self.number(bounds.next().expect("high"))?;
                             range = Some((lo, hi));
@@ -241,17 +257,17 @@ impl Lower {
 
     fn type_expr(&self, pair: Pair<Rule>) -> Result<TypeExpr> {
         let span = self.span(&pair);
-        let alternatives = pair.into_inner().map(|a| self.type_atom(a)).collect::<Result<_>>()?;
+        let alternatives = pair.kids().map(|a| self.type_atom(a)).collect::<Result<_>>()?;
         Ok(TypeExpr { alternatives, span })
     }
 
     fn type_atom(&self, pair: Pair<Rule>) -> Result<TypeAtom> {
-        let inner = pair.into_inner().next().expect("type atom");
+        let inner = pair.kids().next().expect("type atom");
         Ok(match inner.as_rule() {
-            Rule::list_type => TypeAtom::List(Box::new(self.type_expr(inner.into_inner().next().expect("elem"))?)),
+            Rule::list_type => TypeAtom::List(Box::new(self.type_expr(inner.kids().next().expect("elem"))?)),
             Rule::record_type => {
                 let span = self.span(&inner);
-                TypeAtom::Record(inner.into_inner().map(|f| self.field_decl(f)).collect::<Result<_>>()?, span)
+                TypeAtom::Record(inner.kids().map(|f| self.field_decl(f)).collect::<Result<_>>()?, span)
             }
             Rule::string_lit => {
                 let span = self.span(&inner);
@@ -259,7 +275,7 @@ impl Lower {
             }
             Rule::sized_type => {
                 let span = self.span(&inner);
-                let mut parts = inner.into_inner();
+                let mut parts = inner.kids();
                 let name = self.ident(parts.next().expect("type name"));
                 let size_pair = parts.next().expect("size");
                 let size = size_pair.as_str().parse::<u32>().map_err(|_| {
@@ -268,7 +284,7 @@ impl Lower {
                 TypeAtom::Sized { name, size, span }
             }
             Rule::named_type => {
-                let mut parts = inner.into_inner();
+                let mut parts = inner.kids();
                 let first = self.ident(parts.next().expect("type name"));
                 match parts.next() {
                     Some(second) => TypeAtom::Named { module: Some(first), name: self.ident(second) },
@@ -281,12 +297,12 @@ impl Lower {
 
     fn connection(&self, pair: Pair<Rule>) -> Result<Connection> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("connection name"));
         let settings = inner
             .map(|s| {
                 let span = self.span(&s);
-                let mut parts = s.into_inner();
+                let mut parts = s.kids();
                 let name = self.ident(parts.next().expect("setting name"));
                 let value = self.expr(parts.next().expect("setting value"))?;
                 Ok(Setting { name, value, span })
@@ -297,28 +313,28 @@ impl Lower {
 
     fn flow(&self, pair: Pair<Rule>) -> Result<Flow> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("flow name"));
         let body = inner.map(|p| self.stmt(p)).collect::<Result<_>>()?;
         Ok(Flow { name, body, span })
     }
 
     fn block(&self, pair: Pair<Rule>) -> Result<Vec<Stmt>> {
-        pair.into_inner().map(|p| self.stmt(p)).collect()
+        pair.kids().map(|p| self.stmt(p)).collect()
     }
 
     fn dotted(&self, pair: Pair<Rule>) -> (Vec<Ident>, Span) {
         let span = self.span(&pair);
-        (pair.into_inner().map(|p| self.ident(p)).collect(), span)
+        (pair.kids().map(|p| self.ident(p)).collect(), span)
     }
 
     fn field_path(&self, pair: Pair<Rule>) -> FieldPath {
         let span = self.span(&pair);
-        FieldPath { segments: pair.into_inner().map(|p| self.ident(p)).collect(), span }
+        FieldPath { segments: pair.kids().map(|p| self.ident(p)).collect(), span }
     }
 
     fn endpoint(&self, pair: Pair<Rule>) -> Result<Endpoint> {
-        let inner = pair.into_inner().next().expect("endpoint");
+        let inner = pair.kids().next().expect("endpoint");
         Ok(match inner.as_rule() {
             Rule::dotted => {
                 let (path, span) = self.dotted(inner);
@@ -326,7 +342,7 @@ impl Lower {
             }
             Rule::file_endpoint => {
                 let span = self.span(&inner);
-                let mut parts = inner.into_inner();
+                let mut parts = inner.kids();
                 let path_pair = parts.next().expect("file path");
                 let path_span = self.span(&path_pair);
                 let path = self.plain_string(path_pair)?;
@@ -340,7 +356,7 @@ impl Lower {
     fn stmt(&self, pair: Pair<Rule>) -> Result<Stmt> {
         let span = self.span(&pair);
         let rule = pair.as_rule();
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         Ok(match rule {
             Rule::source_stmt => Stmt::Source(self.endpoint(inner.next().expect("endpoint"))?, span),
             Rule::target_stmt => Stmt::Target(self.endpoint(inner.next().expect("endpoint"))?, span),
@@ -392,7 +408,7 @@ impl Lower {
 
     fn test(&self, pair: Pair<Rule>) -> Result<Test> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name_pair = inner.next().expect("test name");
         let name_span = self.span(&name_pair);
         let name = self.plain_string(name_pair)?;
@@ -400,7 +416,7 @@ impl Lower {
         for p in inner {
             let stmt_span = self.span(&p);
             let rule = p.as_rule();
-            let mut parts = p.into_inner();
+            let mut parts = p.kids();
             body.push(match rule {
                 Rule::test_flow => TestStmt::Flow(self.ident(parts.next().expect("flow name"))),
                 Rule::test_input => TestStmt::Input(self.expr(parts.next().expect("input"))?, stmt_span),
@@ -412,7 +428,7 @@ impl Lower {
                 Rule::test_expect => {
                     let kind = parts.next().expect("expectation");
                     let k_rule = kind.as_rule();
-                    let mut kp = kind.into_inner();
+                    let mut kp = kind.kids();
                     let expectation = match k_rule {
                         Rule::expect_skip => Expectation::Skip(kp.next().map(|s| self.plain_string(s)).transpose()?),
                         Rule::expect_error => {
@@ -464,7 +480,7 @@ impl Lower {
                 let base = base?;
                 let span = base.span.to(self.span(&op));
                 let rule = op.as_rule();
-                let inner = op.into_inner().next().expect("postfix operand");
+                let inner = op.kids().next().expect("postfix operand");
                 let kind = match rule {
                     Rule::field => ExprKind::Field { base: Box::new(base), name: self.ident(inner), optional: false },
                     Rule::opt_field => ExprKind::Field { base: Box::new(base), name: self.ident(inner), optional: true },
@@ -552,26 +568,26 @@ impl Lower {
                 }
                 ExprKind::DateTime(Arc::from(text))
             }
-            Rule::variable => ExprKind::Var(self.ident(pair.into_inner().next().expect("name"))),
-            Rule::paren => ExprKind::Paren(Box::new(self.expr(pair.into_inner().next().expect("inner"))?)),
+            Rule::variable => ExprKind::Var(self.ident(pair.kids().next().expect("name"))),
+            Rule::paren => ExprKind::Paren(Box::new(self.expr(pair.kids().next().expect("inner"))?)),
             Rule::if_expr => {
-                let mut inner = pair.into_inner();
+                let mut inner = pair.kids();
                 let cond = self.expr(inner.next().expect("cond"))?;
                 let then = self.expr(inner.next().expect("then"))?;
                 let otherwise = self.expr(inner.next().expect("else"))?;
                 ExprKind::If { cond: Box::new(cond), then: Box::new(then), otherwise: Box::new(otherwise) }
             }
             Rule::call => {
-                let mut inner = pair.into_inner();
+                let mut inner = pair.kids();
                 let name = self.ident(inner.next().expect("fn name"));
                 let args = inner.map(|a| self.expr(a)).collect::<Result<_>>()?;
                 ExprKind::Call { name, args }
             }
-            Rule::list_lit => ExprKind::List(pair.into_inner().map(|e| self.expr(e)).collect::<Result<_>>()?),
+            Rule::list_lit => ExprKind::List(pair.kids().map(|e| self.expr(e)).collect::<Result<_>>()?),
             Rule::record_lit => {
                 let mut entries = Vec::new();
-                for entry in pair.into_inner() {
-                    let mut parts = entry.into_inner();
+                for entry in pair.kids() {
+                    let mut parts = entry.kids();
                     let key_pair = parts.next().expect("key");
                     let key = if key_pair.as_rule() == Rule::string_lit {
                         let s = self.span(&key_pair);
@@ -591,7 +607,7 @@ impl Lower {
     fn string_parts(&self, pair: Pair<Rule>) -> Result<Vec<StrPart>> {
         let mut parts: Vec<StrPart> = Vec::new();
         let mut text = String::new();
-        for p in pair.into_inner() {
+        for p in pair.kids() {
             match p.as_rule() {
                 Rule::text => text.push_str(p.as_str()),
                 Rule::escape => {
@@ -615,7 +631,7 @@ impl Lower {
                     if !text.is_empty() {
                         parts.push(StrPart::Text(Arc::from(std::mem::take(&mut text))));
                     }
-                    parts.push(StrPart::Expr(self.expr(p.into_inner().next().expect("interpolated expr"))?));
+                    parts.push(StrPart::Expr(self.expr(p.kids().next().expect("interpolated expr"))?));
                 }
                 other => unreachable!("string part {other:?}"),
             }

@@ -85,12 +85,21 @@ pub(crate) fn syntax_error(file: FileId, offset: usize, err: pest::error::Error<
 }
 
 fn describe_expected(rules: &[Rule]) -> String {
-    let mut names: Vec<&str> = rules.iter().filter_map(|r| rule_name(*r)).collect();
+    let mut names: Vec<String> = rules
+        .iter()
+        .filter_map(|r| {
+            let debug = format!("{r:?}");
+            match debug.strip_prefix("kw_") {
+                Some(word) => Some(format!("`{word}`")),
+                None => rule_name(*r).map(str::to_string),
+            }
+        })
+        .collect();
     names.sort();
     names.dedup();
     match names.len() {
         0 => "something else".to_string(),
-        1 => names[0].to_string(),
+        1 => names[0].clone(),
         _ => {
             let last = names.pop().unwrap_or_default();
             format!("{} or {}", names.join(", "), last)

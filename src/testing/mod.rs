@@ -143,13 +143,18 @@ fn check_expectation(runtime: &Runtime, program: &Program, expectation: &Expecta
                     }
                 }
             };
-            if actual == expected {
+            // Compare what would be sent: a date value equals its ISO text.
+            if canonical(&actual) == canonical(&expected) {
                 Ok(())
             } else {
                 Err(format!("the {} payload differs (- expected, + actual):\n{}", verb.as_str(), diff(&to_string_pretty(&expected), &to_string_pretty(&actual))))
             }
         }
     }
+}
+
+fn canonical(v: &Value) -> Value {
+    crate::value::json::parse(&crate::value::json::to_string(v)).unwrap_or(Value::Null)
 }
 
 fn indent(s: &str) -> String {
