@@ -182,7 +182,11 @@ impl Faults {
                 edge += chaos.server_error_per_mille;
                 edge
             } {
-                drawn = Some(Fault::ServerError(if roll % 2 == 0 { 500 } else { 503 }));
+                drawn = Some(Fault::ServerError(if roll.is_multiple_of(2) {
+                    500
+                } else {
+                    503
+                }));
             } else if roll < {
                 edge += chaos.slow_per_mille;
                 edge

@@ -1039,7 +1039,7 @@ pub fn check_expected_totals(draft: &Value, expected: &Value) -> Result<(), ApiE
 // ---------------------------------------------------------------------------
 // Accounting
 
-fn fiscal_year_containing<'a>(store: &'a Store, date: DateTime<Utc>) -> Option<&'a Value> {
+fn fiscal_year_containing(store: &Store, date: DateTime<Utc>) -> Option<&Value> {
     store.all("fiscalyears").iter().find(|fy| {
         let start = fy["StartDate"].as_str().and_then(parse_datetime);
         let end = fy["EndDate"].as_str().and_then(parse_datetime);
