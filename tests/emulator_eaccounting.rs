@@ -1143,3 +1143,63 @@ fn start_blocking_serves_without_an_async_caller() {
     assert!(response.contains("\"ErrorCode\":4005"));
     drop(emu);
 }
+
+#[tokio::test]
+async fn hostile_input_is_a_clean_400_not_a_crash() {
+    let emu = emulator().await;
+    let api = Api::new(&emu, ALL);
+    let refs = refs(&api).await;
+    let mut c = customer(&refs, "Unicode BV");
+    c["VatNumber"] = json!("ÅÅ1234567890");
+    assert_error(&api.post("/customers", &c).await.1, 2000, "VatNumber");
+    let (_, cust) = api.post("/customers", &customer(&refs, "Groot BV")).await;
+    let (_, art) = api
+        .post("/articles", &article(&refs, "BIG", 9_999_999.0))
+        .await;
+    let huge: Value = serde_json::from_str(&format!(
+        r#"{{"CustomerId":"{}","EuThirdParty":false,"RotReducedInvoicingType":0,"InvoiceDate":"9999-12-31",
+            "Rows":[{{"ArticleId":"{}","IsTextRow":false,"Quantity":79228162514264337593543950.33,
+                      "ReversedConstructionServicesVatFree":false}}]}}"#,
+        cust["Id"].as_str().unwrap(),
+        art["Id"].as_str().unwrap()
+    ))
+    .unwrap();
+    let (status, body) = api.post("/customerinvoicedrafts", &huge).await;
+    assert_eq!(status, 400);
+    assert_error(&body, 2000, "out of range");
+    let mut eu = huge.clone();
+    eu["Rows"][0]["Quantity"] = json!(1);
+    eu["EuThirdParty"] = json!(true);
+    assert_error(
+        &api.post("/customerinvoicedrafts", &eu).await.1,
+        2000,
+        "EuThirdParty",
+    );
+    // Far-future dates cannot overflow the due-date arithmetic.
+    eu["EuThirdParty"] = json!(false);
+    let (status, body) = api.post("/customerinvoicedrafts", &eu).await;
+    assert_eq!(status, 400);
+    assert_error(&body, 2000, "DueDate");
+    for path in [
+        "/customers/not-a-guid",
+        "/customers?$filter=%27",
+        "/customers?$orderby=Name%20up",
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, 400, "{path}");
+        assert_eq!(body["ErrorCode"], 2000);
+    }
+    let r = api
+        .http
+        .post(format!("{}/customers", api.base))
+        .bearer_auth(&api.token)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let (status, body) = api.call(Method::GET, "/nope", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["ErrorCode"], 3000);
+}

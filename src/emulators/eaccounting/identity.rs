@@ -160,7 +160,7 @@ impl Identity {
             Pending {
                 grant,
                 redirect_uri,
-                expires_at: now + CODE_LIFETIME,
+                expires_at: now.saturating_add(CODE_LIFETIME),
             },
         );
         code
@@ -176,7 +176,7 @@ impl Identity {
                 rt.clone(),
                 Issued {
                     grant: grant.clone(),
-                    expires_at: now + self.refresh_lifetime,
+                    expires_at: now.saturating_add(self.refresh_lifetime),
                 },
             );
         }
@@ -184,7 +184,7 @@ impl Identity {
             access_token.clone(),
             Issued {
                 grant,
-                expires_at: now + self.access_lifetime,
+                expires_at: now.saturating_add(self.access_lifetime),
             },
         );
         TokenSet {

@@ -15,7 +15,7 @@
 //!   private person) are invoiced without VAT (intra-EU / export).
 //! - [I] a row without `Quantity` gets 1, as the web UI does.
 
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
@@ -130,11 +130,11 @@ pub fn build_customer(
         }
     }
     if let Some(vat) = s(&m, "VatNumber") {
-        let ok = vat.len() >= 10
-            && vat.len() <= 14
-            && vat[..2].chars().all(|c| c.is_ascii_uppercase())
-            && vat[2..]
-                .chars()
+        let chars: Vec<char> = vat.chars().collect();
+        let ok = (10..=14).contains(&chars.len())
+            && chars[..2].iter().all(char::is_ascii_uppercase)
+            && chars[2..]
+                .iter()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         if !ok {
             p.add(
@@ -519,7 +519,17 @@ fn price_rows(
         } else {
             Decimal::ZERO
         };
-        let amount = round2(qty * price * (Decimal::ONE - disc));
+        // Bounded so that summing thousands of rows cannot overflow Decimal.
+        let amount = qty
+            .checked_mul(price)
+            .and_then(|x| x.checked_mul(Decimal::ONE - disc))
+            .map(round2)
+            .filter(|a| a.abs() <= Decimal::from(1_000_000_000_000_000_i64))
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "DataModelValidationError - Rows[{i}]: Quantity × UnitPrice is out of range."
+                ))
+            })?;
         *totals.by_rate.entry(rate).or_default() += amount;
         let amount_no_vat = if pricing.includes_vat {
             amount - round2(amount * rate / (Decimal::ONE + rate))
@@ -663,6 +673,19 @@ pub fn build_document(
             ));
         }
     }
+    if b(&m, "EuThirdParty") == Some(true) {
+        let code = customer["InvoiceCountryCode"].as_str().unwrap_or("");
+        let eu_abroad = code != store.company_country()
+            && store
+                .all("countries")
+                .iter()
+                .any(|c| c["Code"].as_str() == Some(code) && c["IsEuMember"] == json!(true));
+        if !eu_abroad || private {
+            return Err(ApiError::validation(
+                "DataModelValidationError - EuThirdParty: only allowed for business customers in another EU country.",
+            ));
+        }
+    }
     let show_excl = store
         .company
         .get("ShowPricesExclVatPC")
@@ -720,8 +743,18 @@ pub fn build_document(
         .as_ref()
         .and_then(|t| t["NumberOfDays"].as_i64())
         .unwrap_or(30);
-    let due_from =
-        |date: &str| parse_datetime(date).map(|dt| format_date(dt + ChronoDuration::days(days)));
+    // .NET's DateTime ends at 9999-12-31; a due date past it is a 2000.
+    let due_from = |date: &str| {
+        parse_datetime(date)
+            .and_then(|dt| dt.checked_add_signed(ChronoDuration::days(days)))
+            .filter(|dt| dt.year() <= 9999)
+            .map(format_date)
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "DataModelValidationError - DueDate: {date} plus {days} days is not a valid date."
+                ))
+            })
+    };
 
     out.insert("Id".into(), json!(id));
     out.insert("Rows".into(), Value::Array(rows));
@@ -738,7 +771,7 @@ pub fn build_document(
         Doc::Draft => {
             let date = s(&m, "InvoiceDate").map(str::to_string).unwrap_or(today);
             if !out.contains_key("DueDate") {
-                out.insert("DueDate".into(), json!(due_from(&date)));
+                out.insert("DueDate".into(), json!(due_from(&date)?));
             }
             out.insert("InvoiceDate".into(), json!(date));
             out.insert("InvoiceCurrencyCode".into(), json!(currency));
@@ -790,7 +823,7 @@ pub fn build_document(
             );
             let date = s(&m, "QuoteDate").map(str::to_string).unwrap_or(today);
             if !out.contains_key("DueDate") {
-                out.insert("DueDate".into(), json!(due_from(&date)));
+                out.insert("DueDate".into(), json!(due_from(&date)?));
             }
             out.insert("QuoteDate".into(), json!(date));
             out.insert("Number".into(), number);
@@ -814,7 +847,7 @@ pub fn build_document(
             store.next_invoice_number += 1;
             let date = s(&m, "InvoiceDate").map(str::to_string).unwrap_or(today);
             if !out.contains_key("DueDate") {
-                out.insert("DueDate".into(), json!(due_from(&date)));
+                out.insert("DueDate".into(), json!(due_from(&date)?));
             }
             out.insert("InvoiceDate".into(), json!(date));
             out.insert("InvoiceNumber".into(), json!(n));

@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Map, Number, Value};
@@ -841,6 +841,11 @@ pub fn utf16_len(s: &str) -> usize {
 
 /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.f]` (taken as UTC) or RFC 3339.
 pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    // .NET's DateTime range.
+    parse_any_datetime(s).filter(|dt| (1..=9999).contains(&dt.year()))
+}
+
+fn parse_any_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc));
     }
@@ -1107,5 +1112,6 @@ mod tests {
             "2025-01-31T09:00:00.000Z"
         );
         assert!(parse_datetime("31-01-2025").is_none());
+        assert!(parse_datetime("+10000-01-01T00:00:00Z").is_none());
     }
 }
