@@ -669,6 +669,32 @@ mod tests {
         assert!(err("").contains("empty"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn arbitrary_text_never_panics(src in "\\PC{0,80}") {
+            let row = json!({"Name": "x", "IsActive": true});
+            if let Ok(e) = parse_filter(&src, &CUSTOMER) {
+                let _ = eval(&e, &row);
+            }
+            let _ = parse_orderby(&src, &CUSTOMER);
+        }
+
+        #[test]
+        fn token_soup_never_panics(words in proptest::collection::vec(proptest::sample::select(vec![
+            "Name", "IsActive", "DiscountPercentage", "ChangedUtc", "Id", "eq", "ne", "gt", "and", "or", "not",
+            "(", ")", ",", "'a''b'", "1.5", "-2", "null", "true", "2025-01-01T00:00:00Z",
+            "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "contains", "tolower", "startswith",
+        ]), 0..12)) {
+            let src = words.join(" ");
+            let row = json!({"Name": "x", "IsActive": true, "DiscountPercentage": 0.5});
+            if let Ok(e) = parse_filter(&src, &CUSTOMER) {
+                let _ = eval(&e, &row);
+            }
+        }
+    }
+
     #[test]
     fn orderby_sorts_with_nulls_first() {
         let mut rows = vec![

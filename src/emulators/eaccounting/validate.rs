@@ -1101,6 +1101,51 @@ mod tests {
         );
     }
 
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            "-?[0-9]{1,30}(\\.[0-9]{1,30})?(e[0-9]{1,3})?"
+                .prop_map(|n| serde_json::from_str(&n).unwrap_or(Value::Null)),
+            "\\PC{0,60}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(
+                    (
+                        proptest::sample::select(vec![
+                            "Rows",
+                            "ArticleId",
+                            "IsTextRow",
+                            "Quantity",
+                            "UnitPrice",
+                            "Name",
+                            "CustomerId"
+                        ]),
+                        inner
+                    ),
+                    0..6
+                )
+                .prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn check_never_panics(body in any_json()) {
+            for schema in [&DRAFT, &ORDER, &INVOICE, &CUSTOMER, &ARTICLE, &VOUCHER] {
+                let mut p = Problems::default();
+                let _ = check(schema, &body, "", &mut p);
+            }
+        }
+    }
+
     #[test]
     fn dates_normalise() {
         assert_eq!(
