@@ -851,6 +851,24 @@ async fn invoice_draft_totals_defaults_and_conversion() {
     assert_eq!(inv["Rows"][0]["AmountNoVat"].to_string(), "59.97");
     assert_eq!(inv["Rows"][0]["PercentVat"].to_string(), "0.21");
     assert_eq!(inv["YourReference"], "PO-77");
+    let clock = chrono::DateTime::from_timestamp(emu.limits().now().as_secs() as i64, 0).unwrap();
+    let today = clock.format("%Y-%m-%dT00:00:00").to_string();
+    assert_eq!(
+        inv["InvoiceDate"],
+        json!(today),
+        "booked today unless keepOriginalDraftDate"
+    );
+    let d2_id = d2["Id"].as_str().unwrap();
+    let (status, kept) = api
+        .post(
+            &format!("/customerinvoicedrafts/{d2_id}/convert?keepOriginalDraftDate=true"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(kept["InvoiceDate"], "2025-03-01T00:00:00");
+    assert_eq!(kept["DueDate"], "2025-03-31T00:00:00");
+    assert_eq!(kept["InvoiceNumber"], 2025002);
     assert_eq!(
         api.get(&format!("/customerinvoicedrafts/{draft_id}"))
             .await
@@ -864,7 +882,7 @@ async fn invoice_draft_totals_defaults_and_conversion() {
         ))
         .await;
     assert_eq!(fetched, inv);
-    assert_eq!(emu.collection("customerinvoicedrafts").len(), 1);
+    assert!(emu.collection("customerinvoicedrafts").is_empty());
     let (status, body) = api
         .call(Method::DELETE, &format!("/customers/{cid}"), None)
         .await;

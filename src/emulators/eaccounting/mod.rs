@@ -899,7 +899,16 @@ fn api(
                 if !body.iter().all(u8::is_ascii_whitespace) {
                     resources::check_expected_totals(&source, &parse_body(headers, body, false)?)?;
                 }
-                let invoice = resources::book_from(store, &source, Doc::Draft, now)?;
+                let keep_date = match param(&params, "keeporiginaldraftdate") {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(other) => {
+                        return Err(ApiError::validation(format!(
+                            "keepOriginalDraftDate must be true or false, not '{other}'."
+                        )))
+                    }
+                };
+                let invoice = resources::book_from(store, &source, Doc::Draft, keep_date, now)?;
                 store.remove(name, index);
                 store.push("customerinvoices", invoice.clone());
                 (StatusCode::CREATED, invoice)
@@ -911,7 +920,7 @@ fn api(
                         "CanNotBeCreatedOrUpdated - the order is already invoiced.",
                     ));
                 }
-                let invoice = resources::book_from(store, &source, Doc::Order, now)?;
+                let invoice = resources::book_from(store, &source, Doc::Order, false, now)?;
                 let mut order = source;
                 order["Status"] = json!(4);
                 order["ModifiedUtc"] = json!(format_utc(now));

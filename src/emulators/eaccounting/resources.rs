@@ -910,10 +910,13 @@ fn payment_reference(invoice_number: i64) -> String {
 
 /// Turns a stored draft or order into a booked invoice. The source's
 /// already-validated rows are re-priced with the invoice row shape.
+/// Booking dates the invoice today (emulator clock) unless
+/// `keep_original_date` (the draft convert's `keepOriginalDraftDate`).
 pub fn book_from(
     store: &mut Store,
     source: &Value,
     from: Doc,
+    keep_original_date: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
     let mut body = Map::new();
@@ -975,8 +978,9 @@ pub fn book_from(
     body.insert("Rows".into(), Value::Array(rows));
     body.entry("EuThirdParty").or_insert(json!(false));
     body.entry("RotReducedInvoicingType").or_insert(json!(0));
-    if from == Doc::Order {
+    if from == Doc::Order || !keep_original_date {
         body.remove("InvoiceDate");
+        body.remove("DueDate");
     }
     let mut invoice = build_document(store, Doc::Invoice, &Value::Object(body), None, None, now)?;
     let link = if from == Doc::Draft {
