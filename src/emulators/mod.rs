@@ -3,5 +3,6 @@
 //! call in the test suite crosses real HTTP on loopback.
 
 pub mod ccvshop;
+pub mod eaccounting;
 pub mod faults;
 pub mod ratelimit;
