@@ -9,7 +9,10 @@ pub(crate) fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 
     let files = match collect_flow_files(paths) {
         Ok(f) => f,
         Err(e) => {
-            print_plain(&Diagnostic::new(&codes::E0010, e).help("pass .flow files or folders that contain them"));
+            print_plain(
+                &Diagnostic::new(&codes::E0010, e)
+                    .help("pass .flow files or folders that contain them"),
+            );
             return 2;
         }
     };
@@ -32,7 +35,12 @@ pub(crate) fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 
         }
         match format {
             Format::Human => print_diagnostics(&checked.diagnostics, &checked.sources),
-            Format::Json => json.extend(checked.diagnostics.iter().map(|d| to_json_value(d, &checked.sources))),
+            Format::Json => json.extend(
+                checked
+                    .diagnostics
+                    .iter()
+                    .map(|d| to_json_value(d, &checked.sources)),
+            ),
         }
     }
     match format {

@@ -67,7 +67,11 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Check { paths, format, deny_warnings } => check::run(&paths, format, deny_warnings),
+        Command::Check {
+            paths,
+            format,
+            deny_warnings,
+        } => check::run(&paths, format, deny_warnings),
         Command::Test { paths } => test::run(&paths),
         Command::Run { file, flow, json } => run::run(&file, flow.as_deref(), json),
     };
@@ -93,11 +97,16 @@ pub(crate) fn print_plain(d: &Diagnostic) {
 
 /// Every .flow file under the given paths, sorted, for stable output.
 pub(crate) fn collect_flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let roots = if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() };
+    let roots = if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths.to_vec()
+    };
     let mut out = Vec::new();
     for root in roots {
         if root.is_dir() {
-            walk(&root, &mut out).map_err(|e| format!("cannot read folder {}: {e}", root.display()))?;
+            walk(&root, &mut out)
+                .map_err(|e| format!("cannot read folder {}: {e}", root.display()))?;
         } else if root.is_file() {
             out.push(root);
         } else {

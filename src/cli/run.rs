@@ -19,19 +19,29 @@ pub(crate) fn run(file: &Path, only: Option<&str>, json: bool) -> u8 {
     };
     if checked.has_errors() {
         print_diagnostics(&checked.diagnostics, &checked.sources);
-        eprintln!("not running: fix the errors above (`flowc check {}`)", file.display());
+        eprintln!(
+            "not running: fix the errors above (`flowc check {}`)",
+            file.display()
+        );
         return 2;
     }
     let program = &checked.program;
-    let root_flows: Vec<_> = program.flows.iter().filter(|f| f.span.file == crate::source::FileId(checked_root(&checked.sources, file))).collect();
+    let root_flows: Vec<_> = program
+        .flows
+        .iter()
+        .filter(|f| f.span.file == crate::source::FileId(checked_root(&checked.sources, file)))
+        .collect();
     let flows: Vec<_> = match only {
         Some(name) => match root_flows.iter().find(|f| &*f.name == name) {
             Some(f) => vec![*f],
             None => {
                 let names: Vec<&str> = root_flows.iter().map(|f| &*f.name).collect();
                 print_plain(
-                    &Diagnostic::new(&codes::E0102, format!("{} has no flow `{name}`", file.display()))
-                        .help(format!("its flows are: {}", names.join(", "))),
+                    &Diagnostic::new(
+                        &codes::E0102,
+                        format!("{} has no flow `{name}`", file.display()),
+                    )
+                    .help(format!("its flows are: {}", names.join(", "))),
                 );
                 return 2;
             }
@@ -39,7 +49,13 @@ pub(crate) fn run(file: &Path, only: Option<&str>, json: bool) -> u8 {
         None => root_flows,
     };
     if flows.is_empty() {
-        print_plain(&Diagnostic::new(&codes::E0301, format!("{} declares no flow", file.display())).help("add `flow name { source … target … }`"));
+        print_plain(
+            &Diagnostic::new(
+                &codes::E0301,
+                format!("{} declares no flow", file.display()),
+            )
+            .help("add `flow name { source … target … }`"),
+        );
         return 2;
     }
     let mut any_failed = false;
@@ -49,7 +65,10 @@ pub(crate) fn run(file: &Path, only: Option<&str>, json: bool) -> u8 {
         let result = crate::run::run_file_flow(program, flow, |failure| {
             shown += 1;
             if shown <= SHOWN_FAILURES {
-                eprint!("{}", render_human(&failure.diagnostic, &checked.sources, render_options()));
+                eprint!(
+                    "{}",
+                    render_human(&failure.diagnostic, &checked.sources, render_options())
+                );
             } else if shown == SHOWN_FAILURES + 1 {
                 eprintln!("(more failed records are not shown; the summary counts them)");
             }
@@ -69,7 +88,10 @@ pub(crate) fn run(file: &Path, only: Option<&str>, json: bool) -> u8 {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&summaries).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summaries).unwrap_or_default()
+        );
     }
     u8::from(any_failed)
 }

@@ -9,7 +9,10 @@ pub(crate) fn run(paths: &[PathBuf]) -> u8 {
     let files = match collect_flow_files(paths) {
         Ok(f) => f,
         Err(e) => {
-            print_plain(&Diagnostic::new(&codes::E0010, e).help("pass .flow files or folders that contain them"));
+            print_plain(
+                &Diagnostic::new(&codes::E0010, e)
+                    .help("pass .flow files or folders that contain them"),
+            );
             return 2;
         }
     };
@@ -35,13 +38,21 @@ pub(crate) fn run(paths: &[PathBuf]) -> u8 {
                 }
                 Some(why) => {
                     failed += 1;
-                    println!("FAIL {} :: {}\n  {}", file.display(), result.name, why.replace('\n', "\n  "));
+                    println!(
+                        "FAIL {} :: {}\n  {}",
+                        file.display(),
+                        result.name,
+                        why.replace('\n', "\n  ")
+                    );
                 }
             }
         }
     }
     if broken > 0 {
-        println!("{broken} file{} did not check; fix the errors above first", if broken == 1 { "" } else { "s" });
+        println!(
+            "{broken} file{} did not check; fix the errors above first",
+            if broken == 1 { "" } else { "s" }
+        );
     }
     println!("{passed} passed, {failed} failed");
     u8::from(failed > 0 || broken > 0)

@@ -44,8 +44,13 @@ pub fn read_records(
                 if trimmed.is_empty() {
                     continue;
                 }
-                let record = decoder.decode(trimmed).map_err(|e| format!("line {n} is not valid JSON: {e}"));
-                if !f(SourceItem { position: n, record }) {
+                let record = decoder
+                    .decode(trimmed)
+                    .map_err(|e| format!("line {n} is not valid JSON: {e}"));
+                if !f(SourceItem {
+                    position: n,
+                    record,
+                }) {
                     break;
                 }
             }
@@ -56,30 +61,50 @@ pub fn read_records(
             let mut decoder = Decoder::new();
             let result = decoder.decode_array_stream(&bytes, |v| {
                 n += 1;
-                f(SourceItem { position: n, record: Ok(v) })
+                f(SourceItem {
+                    position: n,
+                    record: Ok(v),
+                })
             });
             if let Err(e) = result {
-                f(SourceItem { position: n + 1, record: Err(format!("the JSON array is malformed: {e}")) });
+                f(SourceItem {
+                    position: n + 1,
+                    record: Err(format!("the JSON array is malformed: {e}")),
+                });
             }
         }
         FileFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(BufReader::new(file));
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(false)
+                .from_reader(BufReader::new(file));
             let headers: Vec<Arc<str>> = match reader.headers() {
                 Ok(h) => h.iter().map(Arc::from).collect(),
                 Err(e) => {
-                    f(SourceItem { position: 1, record: Err(format!("the CSV header is unreadable: {e}")) });
+                    f(SourceItem {
+                        position: 1,
+                        record: Err(format!("the CSV header is unreadable: {e}")),
+                    });
                     return Ok(());
                 }
             };
             for (i, row) in reader.records().enumerate() {
                 let position = i + 2;
-                let record = row.map_err(|e| format!("line {position}: {e}")).and_then(|row| {
-                    let mut r = Record::with_capacity(headers.len());
-                    for (h, cell) in headers.iter().zip(row.iter()) {
-                        r.insert(h.clone(), csv_cell(cell, schema.and_then(|s| s.field(h)).map(|f| &f.ty.kind), h)?);
-                    }
-                    Ok(Value::record(r))
-                });
+                let record = row
+                    .map_err(|e| format!("line {position}: {e}"))
+                    .and_then(|row| {
+                        let mut r = Record::with_capacity(headers.len());
+                        for (h, cell) in headers.iter().zip(row.iter()) {
+                            r.insert(
+                                h.clone(),
+                                csv_cell(
+                                    cell,
+                                    schema.and_then(|s| s.field(h)).map(|f| &f.ty.kind),
+                                    h,
+                                )?,
+                            );
+                        }
+                        Ok(Value::record(r))
+                    });
                 if !f(SourceItem { position, record }) {
                     break;
                 }
@@ -126,9 +151,17 @@ impl RecordWriter {
 
     pub fn new(out: Box<dyn Write>, format: FileFormat) -> std::io::Result<Self> {
         if format == FileFormat::Csv {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "writing CSV is not supported; use .ndjson or .json"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "writing CSV is not supported; use .ndjson or .json",
+            ));
         }
-        let mut w = RecordWriter { out: BufWriter::with_capacity(1 << 16, out), format, count: 0, buf: String::new() };
+        let mut w = RecordWriter {
+            out: BufWriter::with_capacity(1 << 16, out),
+            format,
+            count: 0,
+            buf: String::new(),
+        };
         if format == FileFormat::Json {
             w.out.write_all(b"[")?;
         }
@@ -139,7 +172,8 @@ impl RecordWriter {
         self.buf.clear();
         json::write(record, &mut self.buf);
         if self.format == FileFormat::Json {
-            self.out.write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+            self.out
+                .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
             self.out.write_all(self.buf.as_bytes())?;
         } else {
             self.buf.push('\n');
@@ -151,7 +185,8 @@ impl RecordWriter {
 
     pub fn finish(mut self) -> std::io::Result<usize> {
         if self.format == FileFormat::Json {
-            self.out.write_all(if self.count == 0 { b"]\n" } else { b"\n]\n" })?;
+            self.out
+                .write_all(if self.count == 0 { b"]\n" } else { b"\n]\n" })?;
         }
         self.out.flush()?;
         Ok(self.count)

@@ -37,11 +37,17 @@ impl MemoryStore {
     }
 
     pub fn insert(&mut self, schema: &str, record: Record) {
-        self.records.entry(Arc::from(schema)).or_default().push(record);
+        self.records
+            .entry(Arc::from(schema))
+            .or_default()
+            .push(record);
     }
 
     pub fn find(&self, schema: &str, field: &[Arc<str>], value: &Value) -> Option<usize> {
-        self.records.get(schema)?.iter().position(|r| r.get_path(field).is_some_and(|v| same_key(v, value)))
+        self.records
+            .get(schema)?
+            .iter()
+            .position(|r| r.get_path(field).is_some_and(|v| same_key(v, value)))
     }
 
     pub fn get(&self, schema: &str, index: usize) -> Option<&Record> {
@@ -49,7 +55,13 @@ impl MemoryStore {
     }
 
     /// Creates or updates by `field == value`; returns the stored record.
-    pub fn upsert(&mut self, schema: &Schema, field: &[Arc<str>], value: &Value, payload: &Payload) -> Record {
+    pub fn upsert(
+        &mut self,
+        schema: &Schema,
+        field: &[Arc<str>],
+        value: &Value,
+        payload: &Payload,
+    ) -> Record {
         match self.find(&schema.name, field, value) {
             Some(i) => {
                 let list = self.records.get_mut(&schema.name).expect("found above");
@@ -58,8 +70,16 @@ impl MemoryStore {
                 for (k, v) in payload.update.iter() {
                     current.insert(k.clone(), v.clone());
                 }
-                let kind = if *current == before { WriteKind::Unchanged } else { WriteKind::Update };
-                self.writes.push(Write { kind, schema: schema.name.clone(), payload: payload.update.clone() });
+                let kind = if *current == before {
+                    WriteKind::Unchanged
+                } else {
+                    WriteKind::Update
+                };
+                self.writes.push(Write {
+                    kind,
+                    schema: schema.name.clone(),
+                    payload: payload.update.clone(),
+                });
                 current.clone()
             }
             None => {
@@ -67,10 +87,17 @@ impl MemoryStore {
                 if let Some(key) = &schema.key {
                     if stored.get(key).is_none() {
                         self.next_id += 1;
-                        stored.insert(key.clone(), Value::str(&format!("00000000-0000-4000-8000-{:012}", self.next_id)));
+                        stored.insert(
+                            key.clone(),
+                            Value::str(&format!("00000000-0000-4000-8000-{:012}", self.next_id)),
+                        );
                     }
                 }
-                self.writes.push(Write { kind: WriteKind::Create, schema: schema.name.clone(), payload: payload.create.clone() });
+                self.writes.push(Write {
+                    kind: WriteKind::Create,
+                    schema: schema.name.clone(),
+                    payload: payload.create.clone(),
+                });
                 self.insert(&schema.name, stored.clone());
                 stored
             }
@@ -85,12 +112,19 @@ fn same_key(a: &Value, b: &Value) -> bool {
 
 impl Resolver for MemoryStore {
     fn upsert(&mut self, request: UpsertRequest<'_>) -> eval::Result<Value> {
-        if let Err(mut e) = eval::validate::validate(&request.payload.create, &request.schema.record, true) {
+        if let Err(mut e) =
+            eval::validate::validate(&request.payload.create, &request.schema.record, true)
+        {
             e.message = format!("{}: {}", request.schema.name, e.message);
             return Err(e);
         }
-        let stored = MemoryStore::upsert(self, request.schema, request.match_field, &request.match_value, &request.payload);
+        let stored = MemoryStore::upsert(
+            self,
+            request.schema,
+            request.match_field,
+            &request.match_value,
+            &request.payload,
+        );
         Ok(Value::record(stored))
     }
 }
-

@@ -45,20 +45,41 @@ pub struct Failure {
 
 /// Runs a file → file flow. Failures are handed to `on_failure` as they
 /// happen (the run goes on); the summary counts them.
-pub fn run_file_flow(program: &Program, flow: &Flow, mut on_failure: impl FnMut(Failure)) -> Result<Summary, Diagnostic> {
+pub fn run_file_flow(
+    program: &Program,
+    flow: &Flow,
+    mut on_failure: impl FnMut(Failure),
+) -> Result<Summary, Diagnostic> {
     let started = Instant::now();
-    let (Endpoint::File { path: in_path, format: in_format, display: in_display, .. }, Endpoint::File { path: out_path, format: out_format, display: out_display, .. }) =
-        (&flow.source, &flow.target)
+    let (
+        Endpoint::File {
+            path: in_path,
+            format: in_format,
+            display: in_display,
+            ..
+        },
+        Endpoint::File {
+            path: out_path,
+            format: out_format,
+            display: out_display,
+            ..
+        },
+    ) = (&flow.source, &flow.target)
     else {
         return Err(Diagnostic::new(&codes::E0402, format!("flow `{}` reads or writes a service, not files", flow.name))
             .help("run it with the sync engine (`flowc run` against a configured connection or `flowc sandbox`)"));
     };
     let source_schema = flow.source_schema.map(|i| &program.schemas[i]);
     let target_schema = flow.target_schema.map(|i| &program.schemas[i]);
-    let mut writer = RecordWriter::create(out_path, *out_format)
-        .map_err(|e| Diagnostic::new(&codes::E0010, format!("cannot write {out_display}: {e}")).help("check that the folder exists and is writable"))?;
+    let mut writer = RecordWriter::create(out_path, *out_format).map_err(|e| {
+        Diagnostic::new(&codes::E0010, format!("cannot write {out_display}: {e}"))
+            .help("check that the folder exists and is writable")
+    })?;
     let runtime = Runtime::new(program);
-    let mut summary = Summary { flow: flow.name.to_string(), ..Summary::default() };
+    let mut summary = Summary {
+        flow: flow.name.to_string(),
+        ..Summary::default()
+    };
     let key_field = source_schema.and_then(|s| s.key.clone());
     let mut io_error = None;
     read_records(in_path, *in_format, source_schema.map(|s| &*s.record), |item| {
@@ -103,9 +124,14 @@ pub fn run_file_flow(program: &Program, flow: &Flow, mut on_failure: impl FnMut(
     })
     .map_err(|e| Diagnostic::new(&codes::E0010, format!("cannot read {in_display}: {e}")).help("check the path in the flow's `source file(…)`"))?;
     if let Some(e) = io_error {
-        return Err(Diagnostic::new(&codes::E0010, format!("cannot write {out_display}: {e}")));
+        return Err(Diagnostic::new(
+            &codes::E0010,
+            format!("cannot write {out_display}: {e}"),
+        ));
     }
-    writer.finish().map_err(|e| Diagnostic::new(&codes::E0010, format!("cannot finish {out_display}: {e}")))?;
+    writer
+        .finish()
+        .map_err(|e| Diagnostic::new(&codes::E0010, format!("cannot finish {out_display}: {e}")))?;
     summary.elapsed = started.elapsed();
     summary.elapsed_ms = summary.elapsed.as_millis();
     let _ = std::io::stderr().flush();

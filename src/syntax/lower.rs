@@ -28,7 +28,43 @@ impl<'i> Kids<'i> for Pair<'i, Rule> {
 }
 
 fn is_keyword(rule: Rule) -> bool {
-    matches!(rule, Rule::kw_as | Rule::kw_connection | Rule::kw_create | Rule::kw_default | Rule::kw_each | Rule::kw_else | Rule::kw_error | Rule::kw_expect | Rule::kw_flow | Rule::kw_fn | Rule::kw_from | Rule::kw_given | Rule::kw_if | Rule::kw_import | Rule::kw_input | Rule::kw_keep | Rule::kw_key | Rule::kw_let | Rule::kw_match | Rule::kw_on | Rule::kw_range | Rule::kw_readonly | Rule::kw_resource | Rule::kw_schema | Rule::kw_skip | Rule::kw_source | Rule::kw_table | Rule::kw_target | Rule::kw_test | Rule::kw_then | Rule::kw_update | Rule::kw_upsert | Rule::kw_value | Rule::kw_where)
+    matches!(
+        rule,
+        Rule::kw_as
+            | Rule::kw_connection
+            | Rule::kw_create
+            | Rule::kw_default
+            | Rule::kw_each
+            | Rule::kw_else
+            | Rule::kw_error
+            | Rule::kw_expect
+            | Rule::kw_flow
+            | Rule::kw_fn
+            | Rule::kw_from
+            | Rule::kw_given
+            | Rule::kw_if
+            | Rule::kw_import
+            | Rule::kw_input
+            | Rule::kw_keep
+            | Rule::kw_key
+            | Rule::kw_let
+            | Rule::kw_match
+            | Rule::kw_on
+            | Rule::kw_range
+            | Rule::kw_readonly
+            | Rule::kw_resource
+            | Rule::kw_schema
+            | Rule::kw_skip
+            | Rule::kw_source
+            | Rule::kw_table
+            | Rule::kw_target
+            | Rule::kw_test
+            | Rule::kw_then
+            | Rule::kw_update
+            | Rule::kw_upsert
+            | Rule::kw_value
+            | Rule::kw_where
+    )
 }
 
 struct Lower {
@@ -37,10 +73,15 @@ struct Lower {
 }
 
 pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec<Item>> {
-    let mut pairs = FlowParser::parse(Rule::file, text).map_err(|e| syntax_error(file, offset, e))?;
+    let mut pairs =
+        FlowParser::parse(Rule::file, text).map_err(|e| syntax_error(file, offset, e))?;
     let lower = Lower { file, offset };
     let file_pair = pairs.next().expect("the file rule always yields one pair");
-    file_pair.kids().filter(|p| p.as_rule() != Rule::EOI).map(|p| lower.item(p)).collect()
+    file_pair
+        .kids()
+        .filter(|p| p.as_rule() != Rule::EOI)
+        .map(|p| lower.item(p))
+        .collect()
 }
 
 pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
@@ -51,8 +92,11 @@ pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
     let end = pair.as_span().end();
     if !text[end..].trim().is_empty() {
         let span = Span::new(file, end, text.len());
-        return Err(Diagnostic::new(&codes::E0001, "syntax error: unexpected text after the expression")
-            .at(span, "not part of the expression"));
+        return Err(Diagnostic::new(
+            &codes::E0001,
+            "syntax error: unexpected text after the expression",
+        )
+        .at(span, "not part of the expression"));
     }
     Lower { file, offset: 0 }.expr(pair)
 }
@@ -91,7 +135,10 @@ impl Lower {
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
-        Ident { name: Arc::from(pair.as_str()), span: self.span(&pair) }
+        Ident {
+            name: Arc::from(pair.as_str()),
+            span: self.span(&pair),
+        }
     }
 
     fn item(&self, pair: Pair<Rule>) -> Result<Item> {
@@ -115,7 +162,12 @@ impl Lower {
         let path_span = self.span(&path_pair);
         let path = self.plain_string(path_pair)?;
         let alias = inner.next().map(|p| self.ident(p));
-        Ok(Import { path, path_span, alias, span })
+        Ok(Import {
+            path,
+            path_span,
+            alias,
+            span,
+        })
     }
 
     /// A string literal that must not interpolate (paths, names).
@@ -127,10 +179,12 @@ impl Lower {
             match part {
                 StrPart::Text(t) => out.push_str(&t),
                 StrPart::Expr(e) => {
-                    return Err(Diagnostic::new(&codes::E0002, "interpolation is not allowed here")
-                        .at(e.span, "this `{…}` would be computed at run time")
-                        .also(span, "this string must be a constant")
-                        .help("write `\\{` for a literal brace"))
+                    return Err(
+                        Diagnostic::new(&codes::E0002, "interpolation is not allowed here")
+                            .at(e.span, "this `{…}` would be computed at run time")
+                            .also(span, "this string must be a constant")
+                            .help("write `\\{` for a literal brace"),
+                    )
                 }
             }
         }
@@ -149,9 +203,17 @@ impl Lower {
                     let row_span = self.span(&row);
                     let mut parts = row.kids();
                     let key_pair = parts.next().expect("row key");
-                    let key = if key_pair.as_rule() == Rule::default_key { None } else { Some(self.expr(key_pair)?) };
+                    let key = if key_pair.as_rule() == Rule::default_key {
+                        None
+                    } else {
+                        Some(self.expr(key_pair)?)
+                    };
                     let value = self.expr(parts.next().expect("row value"))?;
-                    rows.push(TableRow { key, value, span: row_span });
+                    rows.push(TableRow {
+                        key,
+                        value,
+                        span: row_span,
+                    });
                 }
                 TableBody::Rows(rows)
             }
@@ -178,7 +240,13 @@ impl Lower {
                         _ => default = Some(self.expr(inner)?),
                     }
                 }
-                TableBody::File { path, path_span, key_column, value_column, default }
+                TableBody::File {
+                    path,
+                    path_span,
+                    key_column,
+                    value_column,
+                    default,
+                }
             }
             other => unreachable!("table body {other:?}"),
         };
@@ -192,7 +260,12 @@ impl Lower {
         let mut it = pairs.into_iter();
         let name = self.ident(it.next().expect("fn name"));
         let params = it.map(|p| self.ident(p)).collect();
-        Ok(FnDecl { name, params, body, span })
+        Ok(FnDecl {
+            name,
+            params,
+            body,
+            span,
+        })
     }
 
     fn let_decl(&self, pair: Pair<Rule>) -> Result<Let> {
@@ -222,7 +295,13 @@ impl Lower {
                 other => unreachable!("schema part {other:?}"),
             }
         }
-        Ok(Schema { name, resource, key, fields, span })
+        Ok(Schema {
+            name,
+            resource,
+            key,
+            fields,
+            span,
+        })
     }
 
     fn field_decl(&self, pair: Pair<Rule>) -> Result<FieldDecl> {
@@ -252,22 +331,40 @@ impl Lower {
                 other => unreachable!("field part {other:?}"),
             }
         }
-        Ok(FieldDecl { name, ty, optional, readonly, range, span })
+        Ok(FieldDecl {
+            name,
+            ty,
+            optional,
+            readonly,
+            range,
+            span,
+        })
     }
 
     fn type_expr(&self, pair: Pair<Rule>) -> Result<TypeExpr> {
         let span = self.span(&pair);
-        let alternatives = pair.kids().map(|a| self.type_atom(a)).collect::<Result<_>>()?;
+        let alternatives = pair
+            .kids()
+            .map(|a| self.type_atom(a))
+            .collect::<Result<_>>()?;
         Ok(TypeExpr { alternatives, span })
     }
 
     fn type_atom(&self, pair: Pair<Rule>) -> Result<TypeAtom> {
         let inner = pair.kids().next().expect("type atom");
         Ok(match inner.as_rule() {
-            Rule::list_type => TypeAtom::List(Box::new(self.type_expr(inner.kids().next().expect("elem"))?)),
+            Rule::list_type => TypeAtom::List(Box::new(
+                self.type_expr(inner.kids().next().expect("elem"))?,
+            )),
             Rule::record_type => {
                 let span = self.span(&inner);
-                TypeAtom::Record(inner.kids().map(|f| self.field_decl(f)).collect::<Result<_>>()?, span)
+                TypeAtom::Record(
+                    inner
+                        .kids()
+                        .map(|f| self.field_decl(f))
+                        .collect::<Result<_>>()?,
+                    span,
+                )
             }
             Rule::string_lit => {
                 let span = self.span(&inner);
@@ -279,7 +376,8 @@ impl Lower {
                 let name = self.ident(parts.next().expect("type name"));
                 let size_pair = parts.next().expect("size");
                 let size = size_pair.as_str().parse::<u32>().map_err(|_| {
-                    Diagnostic::new(&codes::E0002, "size is too large").at(self.span(&size_pair), "not a valid size")
+                    Diagnostic::new(&codes::E0002, "size is too large")
+                        .at(self.span(&size_pair), "not a valid size")
                 })?;
                 TypeAtom::Sized { name, size, span }
             }
@@ -287,8 +385,14 @@ impl Lower {
                 let mut parts = inner.kids();
                 let first = self.ident(parts.next().expect("type name"));
                 match parts.next() {
-                    Some(second) => TypeAtom::Named { module: Some(first), name: self.ident(second) },
-                    None => TypeAtom::Named { module: None, name: first },
+                    Some(second) => TypeAtom::Named {
+                        module: Some(first),
+                        name: self.ident(second),
+                    },
+                    None => TypeAtom::Named {
+                        module: None,
+                        name: first,
+                    },
                 }
             }
             other => unreachable!("type atom {other:?}"),
@@ -308,7 +412,11 @@ impl Lower {
                 Ok(Setting { name, value, span })
             })
             .collect::<Result<_>>()?;
-        Ok(Connection { name, settings, span })
+        Ok(Connection {
+            name,
+            settings,
+            span,
+        })
     }
 
     fn flow(&self, pair: Pair<Rule>) -> Result<Flow> {
@@ -330,7 +438,10 @@ impl Lower {
 
     fn field_path(&self, pair: Pair<Rule>) -> FieldPath {
         let span = self.span(&pair);
-        FieldPath { segments: pair.kids().map(|p| self.ident(p)).collect(), span }
+        FieldPath {
+            segments: pair.kids().map(|p| self.ident(p)).collect(),
+            span,
+        }
     }
 
     fn endpoint(&self, pair: Pair<Rule>) -> Result<Endpoint> {
@@ -347,7 +458,12 @@ impl Lower {
                 let path_span = self.span(&path_pair);
                 let path = self.plain_string(path_pair)?;
                 let schema = parts.next().map(|p| self.dotted(p));
-                Endpoint::File { path, path_span, schema, span }
+                Endpoint::File {
+                    path,
+                    path_span,
+                    schema,
+                    span,
+                }
             }
             other => unreachable!("endpoint {other:?}"),
         })
@@ -358,8 +474,12 @@ impl Lower {
         let rule = pair.as_rule();
         let mut inner = pair.kids();
         Ok(match rule {
-            Rule::source_stmt => Stmt::Source(self.endpoint(inner.next().expect("endpoint"))?, span),
-            Rule::target_stmt => Stmt::Target(self.endpoint(inner.next().expect("endpoint"))?, span),
+            Rule::source_stmt => {
+                Stmt::Source(self.endpoint(inner.next().expect("endpoint"))?, span)
+            }
+            Rule::target_stmt => {
+                Stmt::Target(self.endpoint(inner.next().expect("endpoint"))?, span)
+            }
             Rule::where_stmt => Stmt::Where(self.expr(inner.next().expect("condition"))?, span),
             Rule::key_stmt => {
                 let value = self.expr(inner.next().expect("key value"))?;
@@ -389,7 +509,14 @@ impl Lower {
                 };
                 let field = self.field_path(next);
                 let body = self.block(inner.next().expect("block"))?;
-                Stmt::Each(Each { list, var, filter, field, body, span })
+                Stmt::Each(Each {
+                    list,
+                    var,
+                    filter,
+                    field,
+                    body,
+                    span,
+                })
             }
             Rule::upsert_stmt => {
                 let (schema, schema_span) = self.dotted(inner.next().expect("schema"));
@@ -397,7 +524,15 @@ impl Lower {
                 let match_value = self.expr(inner.next().expect("match"))?;
                 let match_field = self.field_path(inner.next().expect("match field"));
                 let body = self.block(inner.next().expect("block"))?;
-                Stmt::Upsert(Upsert { schema, schema_span, var, match_value, match_field, body, span })
+                Stmt::Upsert(Upsert {
+                    schema,
+                    schema_span,
+                    var,
+                    match_value,
+                    match_field,
+                    body,
+                    span,
+                })
             }
             Rule::on_create => Stmt::OnCreate(self.block(inner.next().expect("block"))?, span),
             Rule::on_update => Stmt::OnUpdate(self.block(inner.next().expect("block"))?, span),
@@ -419,18 +554,27 @@ impl Lower {
             let mut parts = p.kids();
             body.push(match rule {
                 Rule::test_flow => TestStmt::Flow(self.ident(parts.next().expect("flow name"))),
-                Rule::test_input => TestStmt::Input(self.expr(parts.next().expect("input"))?, stmt_span),
+                Rule::test_input => {
+                    TestStmt::Input(self.expr(parts.next().expect("input"))?, stmt_span)
+                }
                 Rule::test_given => {
                     let (schema, schema_span) = self.dotted(parts.next().expect("schema"));
                     let records = self.expr(parts.next().expect("records"))?;
-                    TestStmt::Given { schema, schema_span, records, span: stmt_span }
+                    TestStmt::Given {
+                        schema,
+                        schema_span,
+                        records,
+                        span: stmt_span,
+                    }
                 }
                 Rule::test_expect => {
                     let kind = parts.next().expect("expectation");
                     let k_rule = kind.as_rule();
                     let mut kp = kind.kids();
                     let expectation = match k_rule {
-                        Rule::expect_skip => Expectation::Skip(kp.next().map(|s| self.plain_string(s)).transpose()?),
+                        Rule::expect_skip => {
+                            Expectation::Skip(kp.next().map(|s| self.plain_string(s)).transpose()?)
+                        }
                         Rule::expect_error => {
                             Expectation::Error(kp.next().map(|s| self.plain_string(s)).transpose()?)
                         }
@@ -448,7 +592,11 @@ impl Lower {
                             } else {
                                 None
                             };
-                            Expectation::Write { verb, schema, payload: self.expr(next)? }
+                            Expectation::Write {
+                                verb,
+                                schema,
+                                payload: self.expr(next)?,
+                            }
                         }
                         other => unreachable!("expectation {other:?}"),
                     };
@@ -457,7 +605,12 @@ impl Lower {
                 other => unreachable!("test statement {other:?}"),
             });
         }
-        Ok(Test { name, name_span, body, span })
+        Ok(Test {
+            name,
+            name_span,
+            body,
+            span,
+        })
     }
 
     // ------------------------------------------------------------ expressions
@@ -473,8 +626,18 @@ impl Lower {
             .map_prefix(|op, operand| {
                 let operand = operand?;
                 let span = self.span(&op).to(operand.span);
-                let op = if op.as_rule() == Rule::op_neg { UnaryOp::Neg } else { UnaryOp::Not };
-                Ok(Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span })
+                let op = if op.as_rule() == Rule::op_neg {
+                    UnaryOp::Neg
+                } else {
+                    UnaryOp::Not
+                };
+                Ok(Expr {
+                    kind: ExprKind::Unary {
+                        op,
+                        operand: Box::new(operand),
+                    },
+                    span,
+                })
             })
             .map_postfix(|base, op| {
                 let base = base?;
@@ -482,9 +645,20 @@ impl Lower {
                 let rule = op.as_rule();
                 let inner = op.kids().next().expect("postfix operand");
                 let kind = match rule {
-                    Rule::field => ExprKind::Field { base: Box::new(base), name: self.ident(inner), optional: false },
-                    Rule::opt_field => ExprKind::Field { base: Box::new(base), name: self.ident(inner), optional: true },
-                    Rule::index => ExprKind::Index { base: Box::new(base), index: Box::new(self.expr(inner)?) },
+                    Rule::field => ExprKind::Field {
+                        base: Box::new(base),
+                        name: self.ident(inner),
+                        optional: false,
+                    },
+                    Rule::opt_field => ExprKind::Field {
+                        base: Box::new(base),
+                        name: self.ident(inner),
+                        optional: true,
+                    },
+                    Rule::index => ExprKind::Index {
+                        base: Box::new(base),
+                        index: Box::new(self.expr(inner)?),
+                    },
                     other => unreachable!("postfix {other:?}"),
                 };
                 Ok(Expr { kind, span })
@@ -515,7 +689,14 @@ impl Lower {
                     Rule::op_rem => BinaryOp::Rem,
                     other => unreachable!("infix {other:?}"),
                 };
-                Ok(Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span })
+                Ok(Expr {
+                    kind: ExprKind::Binary {
+                        op,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
+                    span,
+                })
             })
             .parse(pairs)
     }
@@ -531,7 +712,14 @@ impl Lower {
                     .help("write `value | function(args)`; to combine with other operators, add parentheses: `(value | f(x)) ?? other`"))
             }
         };
-        Ok(Expr { kind: ExprKind::Pipe { value: Box::new(value), name, args }, span })
+        Ok(Expr {
+            kind: ExprKind::Pipe {
+                value: Box::new(value),
+                name,
+                args,
+            },
+            span,
+        })
     }
 
     fn number(&self, pair: Pair<Rule>) -> Result<Decimal> {
@@ -553,9 +741,12 @@ impl Lower {
             Rule::date_lit => {
                 let text = &pair.as_str()[1..];
                 if chrono::NaiveDate::from_str(text).is_err() {
-                    return Err(Diagnostic::new(&codes::E0002, format!("`{text}` is not a calendar date"))
-                        .at(span, "no such date")
-                        .help("dates are written @YYYY-MM-DD, e.g. @2024-02-29"));
+                    return Err(Diagnostic::new(
+                        &codes::E0002,
+                        format!("`{text}` is not a calendar date"),
+                    )
+                    .at(span, "no such date")
+                    .help("dates are written @YYYY-MM-DD, e.g. @2024-02-29"));
                 }
                 ExprKind::Date(Arc::from(text))
             }
@@ -569,13 +760,19 @@ impl Lower {
                 ExprKind::DateTime(Arc::from(text))
             }
             Rule::variable => ExprKind::Var(self.ident(pair.kids().next().expect("name"))),
-            Rule::paren => ExprKind::Paren(Box::new(self.expr(pair.kids().next().expect("inner"))?)),
+            Rule::paren => {
+                ExprKind::Paren(Box::new(self.expr(pair.kids().next().expect("inner"))?))
+            }
             Rule::if_expr => {
                 let mut inner = pair.kids();
                 let cond = self.expr(inner.next().expect("cond"))?;
                 let then = self.expr(inner.next().expect("then"))?;
                 let otherwise = self.expr(inner.next().expect("else"))?;
-                ExprKind::If { cond: Box::new(cond), then: Box::new(then), otherwise: Box::new(otherwise) }
+                ExprKind::If {
+                    cond: Box::new(cond),
+                    then: Box::new(then),
+                    otherwise: Box::new(otherwise),
+                }
             }
             Rule::call => {
                 let mut inner = pair.kids();
@@ -583,7 +780,9 @@ impl Lower {
                 let args = inner.map(|a| self.expr(a)).collect::<Result<_>>()?;
                 ExprKind::Call { name, args }
             }
-            Rule::list_lit => ExprKind::List(pair.kids().map(|e| self.expr(e)).collect::<Result<_>>()?),
+            Rule::list_lit => {
+                ExprKind::List(pair.kids().map(|e| self.expr(e)).collect::<Result<_>>()?)
+            }
             Rule::record_lit => {
                 let mut entries = Vec::new();
                 for entry in pair.kids() {
@@ -591,7 +790,10 @@ impl Lower {
                     let key_pair = parts.next().expect("key");
                     let key = if key_pair.as_rule() == Rule::string_lit {
                         let s = self.span(&key_pair);
-                        Ident { name: self.plain_string(key_pair)?, span: s }
+                        Ident {
+                            name: self.plain_string(key_pair)?,
+                            span: s,
+                        }
                     } else {
                         self.ident(key_pair)
                     };
@@ -618,10 +820,16 @@ impl Lower {
                         "r" => text.push('\r'),
                         "u" => {
                             let hex = &s[3..s.len() - 1];
-                            let c = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).ok_or_else(|| {
-                                Diagnostic::new(&codes::E0002, format!("`{s}` is not a Unicode character"))
+                            let c = u32::from_str_radix(hex, 16)
+                                .ok()
+                                .and_then(char::from_u32)
+                                .ok_or_else(|| {
+                                    Diagnostic::new(
+                                        &codes::E0002,
+                                        format!("`{s}` is not a Unicode character"),
+                                    )
                                     .at(self.span(&p), "invalid code point")
-                            })?;
+                                })?;
                             text.push(c);
                         }
                         other => text.push_str(other),
@@ -631,7 +839,9 @@ impl Lower {
                     if !text.is_empty() {
                         parts.push(StrPart::Text(Arc::from(std::mem::take(&mut text))));
                     }
-                    parts.push(StrPart::Expr(self.expr(p.kids().next().expect("interpolated expr"))?));
+                    parts.push(StrPart::Expr(
+                        self.expr(p.kids().next().expect("interpolated expr"))?,
+                    ));
                 }
                 other => unreachable!("string part {other:?}"),
             }
@@ -645,7 +855,10 @@ impl Lower {
 
 /// RFC 3339 needs seconds; `@2024-01-31T12:00Z` is accepted too.
 pub fn normalise_datetime(text: &str) -> String {
-    let (date_time, zone) = match text.find(['Z', '+']).or_else(|| text.rfind('-').filter(|&i| i > 10)) {
+    let (date_time, zone) = match text
+        .find(['Z', '+'])
+        .or_else(|| text.rfind('-').filter(|&i| i > 10))
+    {
         Some(i) => text.split_at(i),
         None => (text, ""),
     };
