@@ -1,14 +1,18 @@
 //! flowc: a declarative sync language and engine.
 //!
-//! Data flows one way: text → [`syntax`] (AST) → [`check`] (checked program)
-//! → [`eval`] (records) → plan → writes.
+//! Data flows one way: text → [`syntax`] (AST) → [`check`] (checked
+//! [`program`]) → [`eval`] (records) → plan → writes through [`connectors`].
 
-pub mod emulators;
-pub mod diag;
-pub mod source;
-pub mod syntax;
-pub mod value;
 pub mod check;
-pub mod program;
-pub mod stdlib;
+pub mod cli;
+pub mod connectors;
+pub mod diag;
+pub mod emulators;
 pub mod eval;
+pub mod program;
+pub mod run;
+pub mod source;
+pub mod stdlib;
+pub mod syntax;
+pub mod testing;
+pub mod value;

@@ -21,15 +21,47 @@ pub enum Expr {
     InputRecord,
     /// A module-level `let`, computed once when the program loads.
     Global(usize),
-    Field { base: Box<Expr>, name: Arc<str>, optional: bool, span: Span },
-    Index { base: Box<Expr>, index: Box<Expr>, span: Span },
-    Lookup { table: usize, key: Box<Expr>, on_miss: OnMiss, span: Span },
-    Builtin { func: &'static Builtin, args: Vec<Expr>, span: Span },
-    CallFn { func: usize, args: Vec<Expr>, span: Span },
+    Field {
+        base: Box<Expr>,
+        name: Arc<str>,
+        optional: bool,
+        span: Span,
+    },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+        span: Span,
+    },
+    Lookup {
+        table: usize,
+        key: Box<Expr>,
+        on_miss: OnMiss,
+        span: Span,
+    },
+    Builtin {
+        func: &'static Builtin,
+        args: Vec<Expr>,
+        span: Span,
+    },
+    CallFn {
+        func: usize,
+        args: Vec<Expr>,
+        span: Span,
+    },
     Not(Box<Expr>, Span),
     Neg(Box<Expr>, Span),
-    Binary { op: crate::syntax::ast::BinaryOp, lhs: Box<Expr>, rhs: Box<Expr>, span: Span },
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr>, span: Span },
+    Binary {
+        op: crate::syntax::ast::BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+        span: Span,
+    },
     List(Vec<Expr>),
     Record(Vec<(Arc<str>, Expr)>),
     Interpolate(Vec<Expr>, Span),
@@ -71,8 +103,16 @@ pub struct Global {
 /// Where records come from or go to.
 #[derive(Debug, Clone)]
 pub enum Endpoint {
-    File { path: PathBuf, display: String, format: FileFormat, schema: Option<Arc<str>> },
-    Resource { schema: Arc<str>, connection: Option<usize> },
+    File {
+        path: PathBuf,
+        display: String,
+        format: FileFormat,
+        schema: Option<Arc<str>>,
+    },
+    Resource {
+        schema: Arc<str>,
+        connection: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,15 +157,25 @@ pub struct Connection {
 #[derive(Debug, Clone)]
 pub enum SettingValue {
     Literal(Value),
-    Env { name: Arc<str>, default: Option<Arc<str>> },
+    Env {
+        name: Arc<str>,
+        default: Option<Arc<str>>,
+    },
     File(PathBuf),
 }
 
 /// One mapping step, run in order for every record.
 #[derive(Debug, Clone)]
 pub enum Op {
-    Let { slot: usize, expr: Expr },
-    Map { path: Vec<Arc<str>>, expr: Expr, span: Span },
+    Let {
+        slot: usize,
+        expr: Expr,
+    },
+    Map {
+        path: Vec<Arc<str>>,
+        expr: Expr,
+        span: Span,
+    },
     Each(Box<EachOp>),
     Upsert(Box<UpsertOp>),
 }
@@ -190,7 +240,12 @@ pub struct TestCase {
 pub enum Expectation {
     Skip(Option<Arc<str>>, Span),
     Error(Option<Arc<str>>, Span),
-    Write { verb: crate::syntax::ast::WriteVerb, schema: Option<usize>, payload: Expr, span: Span },
+    Write {
+        verb: crate::syntax::ast::WriteVerb,
+        schema: Option<usize>,
+        payload: Expr,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone, Default)]

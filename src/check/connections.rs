@@ -18,7 +18,15 @@ type SettingSpec = (&'static str, bool, bool);
 
 pub const CONNECTORS: &[(&str, &[SettingSpec])] = &[
     ("file", &[("path", true, false)]),
-    ("ccvshop", &[("url", true, false), ("public_key", true, false), ("secret_key", true, true), ("verify_responses", false, false)]),
+    (
+        "ccvshop",
+        &[
+            ("url", true, false),
+            ("public_key", true, false),
+            ("secret_key", true, true),
+            ("verify_responses", false, false),
+        ],
+    ),
     (
         "eaccounting",
         &[
@@ -34,13 +42,24 @@ pub const CONNECTORS: &[(&str, &[SettingSpec])] = &[
 
 impl Checker<'_> {
     pub(crate) fn check_connection(&mut self, m: usize, c: &ast::Connection) {
-        let Some(Decl::Connection(i)) = self.lookup_decl(m, &c.name.name) else { return };
+        let Some(Decl::Connection(i)) = self.lookup_decl(m, &c.name.name) else {
+            return;
+        };
         let connector_setting = c.settings.iter().find(|s| &*s.name.name == "connector");
         let Some(connector_setting) = connector_setting else {
             self.diags.push(
-                Diagnostic::new(&codes::E0402, format!("connection `{}` does not say which connector it uses", c.name.name))
-                    .at(c.name.span, "no `connector` setting")
-                    .help(format!("add `connector \"…\"` with one of {}", connector_names())),
+                Diagnostic::new(
+                    &codes::E0402,
+                    format!(
+                        "connection `{}` does not say which connector it uses",
+                        c.name.name
+                    ),
+                )
+                .at(c.name.span, "no `connector` setting")
+                .help(format!(
+                    "add `connector \"…\"` with one of {}",
+                    connector_names()
+                )),
             );
             return;
         };
@@ -52,8 +71,11 @@ impl Checker<'_> {
             _ => Arc::from(""),
         };
         let Some((_, specs)) = CONNECTORS.iter().find(|(n, _)| **n == *connector) else {
-            let mut d = Diagnostic::new(&codes::E0402, format!("there is no connector {:?}", &*connector))
-                .at(connector_setting.value.span, "unknown connector");
+            let mut d = Diagnostic::new(
+                &codes::E0402,
+                format!("there is no connector {:?}", &*connector),
+            )
+            .at(connector_setting.value.span, "unknown connector");
             d = match did_you_mean(&connector, CONNECTORS.iter().map(|(n, _)| *n)) {
                 Some(s) => d.help(format!("did you mean \"{s}\"?")),
                 None => d.help(format!("connectors are {}", connector_names())),
@@ -63,12 +85,23 @@ impl Checker<'_> {
         };
         let mut settings = Vec::new();
         for s in c.settings.iter().filter(|s| &*s.name.name != "connector") {
-            let Some(&(name, _, secret)) = specs.iter().find(|(n, _, _)| *n == &*s.name.name) else {
-                let mut d = Diagnostic::new(&codes::E0402, format!("connector \"{connector}\" has no setting `{}`", s.name.name))
-                    .at(s.name.span, "unknown setting");
+            let Some(&(name, _, secret)) = specs.iter().find(|(n, _, _)| *n == &*s.name.name)
+            else {
+                let mut d = Diagnostic::new(
+                    &codes::E0402,
+                    format!("connector \"{connector}\" has no setting `{}`", s.name.name),
+                )
+                .at(s.name.span, "unknown setting");
                 d = match did_you_mean(&s.name.name, specs.iter().map(|(n, _, _)| *n)) {
                     Some(x) => d.help(format!("did you mean `{x}`?")),
-                    None => d.help(format!("its settings are {}", specs.iter().map(|(n, _, _)| format!("`{n}`")).collect::<Vec<_>>().join(", "))),
+                    None => d.help(format!(
+                        "its settings are {}",
+                        specs
+                            .iter()
+                            .map(|(n, _, _)| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
                 };
                 self.diags.push(d);
                 continue;
@@ -80,9 +113,15 @@ impl Checker<'_> {
         for (name, required, _) in specs.iter() {
             if *required && !c.settings.iter().any(|s| &*s.name.name == *name) {
                 self.diags.push(
-                    Diagnostic::new(&codes::E0402, format!("connection `{}` needs the setting `{name}`", c.name.name))
-                        .at(c.name.span, format!("no `{name}`"))
-                        .help(format!("add `{name} env(\"{}\")`", env_name(&connector, name))),
+                    Diagnostic::new(
+                        &codes::E0402,
+                        format!("connection `{}` needs the setting `{name}`", c.name.name),
+                    )
+                    .at(c.name.span, format!("no `{name}`"))
+                    .help(format!(
+                        "add `{name} env(\"{}\")`",
+                        env_name(&connector, name)
+                    )),
                 );
             }
         }
@@ -106,7 +145,10 @@ impl Checker<'_> {
                         }
                         None => None,
                     };
-                    return Some(SettingValue::Env { name: Arc::from(var_name.as_str()), default });
+                    return Some(SettingValue::Env {
+                        name: Arc::from(var_name.as_str()),
+                        default,
+                    });
                 }
                 ("file", [path]) => {
                     let p = self.constant_string(m, path)?;
@@ -134,9 +176,15 @@ impl Checker<'_> {
             Some(c) => Some(SettingValue::Literal(c)),
             None => {
                 self.diags.push(
-                    Diagnostic::new(&codes::E0402, format!("setting `{}` must be a constant, env(…) or file(…)", s.name.name))
-                        .at(s.value.span, "computed value")
-                        .help("write a literal, or read it with env(\"NAME\")"),
+                    Diagnostic::new(
+                        &codes::E0402,
+                        format!(
+                            "setting `{}` must be a constant, env(…) or file(…)",
+                            s.name.name
+                        ),
+                    )
+                    .at(s.value.span, "computed value")
+                    .help("write a literal, or read it with env(\"NAME\")"),
                 );
                 None
             }
@@ -173,7 +221,11 @@ impl Checker<'_> {
 }
 
 fn connector_names() -> String {
-    CONNECTORS.iter().map(|(n, _)| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+    CONNECTORS
+        .iter()
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn env_name(connector: &str, setting: &str) -> String {
@@ -181,7 +233,11 @@ fn env_name(connector: &str, setting: &str) -> String {
 }
 
 /// Rows of a table kept in a file: CSV with a header, or a JSON object.
-pub(crate) fn load_table_file(path: &Path, key: Option<&str>, value: Option<&str>) -> Result<HashMap<Arc<str>, Value>, String> {
+pub(crate) fn load_table_file(
+    path: &Path,
+    key: Option<&str>,
+    value: Option<&str>,
+) -> Result<HashMap<Arc<str>, Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{e} ({})", path.display()))?;
     let lower = path.to_string_lossy().to_ascii_lowercase();
     let mut rows = HashMap::new();
@@ -196,20 +252,37 @@ pub(crate) fn load_table_file(path: &Path, key: Option<&str>, value: Option<&str
             Value::List(items) => {
                 let (kc, vc) = (key.unwrap_or("key"), value.unwrap_or("value"));
                 for item in items.iter() {
-                    let r = item.as_record().ok_or("a JSON table list must hold records")?;
-                    let k = r.get(kc).and_then(Value::to_text).ok_or(format!("a record has no `{kc}`"))?;
-                    rows.insert(Arc::from(k.as_str()), r.get(vc).cloned().ok_or(format!("a record has no `{vc}`"))?);
+                    let r = item
+                        .as_record()
+                        .ok_or("a JSON table list must hold records")?;
+                    let k = r
+                        .get(kc)
+                        .and_then(Value::to_text)
+                        .ok_or(format!("a record has no `{kc}`"))?;
+                    rows.insert(
+                        Arc::from(k.as_str()),
+                        r.get(vc)
+                            .cloned()
+                            .ok_or(format!("a record has no `{vc}`"))?,
+                    );
                 }
             }
             _ => return Err("a JSON table must be an object or a list of records".into()),
         }
         return Ok(rows);
     }
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| e.to_string())?.clone();
     let find = |name: Option<&str>, fallback: usize| -> Result<usize, String> {
         match name {
-            Some(n) => headers.iter().position(|h| h == n).ok_or_else(|| format!("no column `{n}` (columns: {})", headers.iter().collect::<Vec<_>>().join(", "))),
+            Some(n) => headers.iter().position(|h| h == n).ok_or_else(|| {
+                format!(
+                    "no column `{n}` (columns: {})",
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                )
+            }),
             None if headers.len() > fallback => Ok(fallback),
             None => Err("the CSV needs at least two columns".into()),
         }

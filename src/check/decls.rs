@@ -12,7 +12,9 @@ use crate::diag::{codes, did_you_mean, Diagnostic};
 use crate::syntax::ast::{self, TableBody, TypeAtom, TypeExpr};
 use crate::value::Value;
 
-const BASE_TYPES: &[&str] = &["string", "int", "decimal", "bool", "date", "datetime", "uuid", "any"];
+const BASE_TYPES: &[&str] = &[
+    "string", "int", "decimal", "bool", "date", "datetime", "uuid", "any",
+];
 
 impl Checker<'_> {
     /// Resolves a schema's field types once (schemas may refer to each other).
@@ -21,7 +23,11 @@ impl Checker<'_> {
             Progress::Done(()) => return self.program.schemas[i].record.clone(),
             Progress::InProgress => {
                 // A schema that contains itself: treat the inner use as any.
-                return Arc::new(RecordType { name: Some(self.program.schemas[i].name.clone()), fields: vec![], open: true });
+                return Arc::new(RecordType {
+                    name: Some(self.program.schemas[i].name.clone()),
+                    fields: vec![],
+                    open: true,
+                });
             }
             Progress::Pending => {}
         }
@@ -29,16 +35,28 @@ impl Checker<'_> {
         let (m, schema) = self.schema_sites[i];
         let mut fields = self.field_types(m, &schema.fields);
         fields.shrink_to_fit();
-        let record = Arc::new(RecordType { name: Some(self.program.schemas[i].name.clone()), fields, open: false });
+        let record = Arc::new(RecordType {
+            name: Some(self.program.schemas[i].name.clone()),
+            fields,
+            open: false,
+        });
         if let Some(key) = &schema.key {
             if record.field(&key.name).is_none() {
                 self.diags.push(
-                    Diagnostic::new(&codes::E0305, format!("schema `{}` has no field `{}` to use as its key", schema.name.name, key.name))
-                        .at(key.span, "not a field of this schema")
-                        .help(match did_you_mean(&key.name, record.field_names()) {
+                    Diagnostic::new(
+                        &codes::E0305,
+                        format!(
+                            "schema `{}` has no field `{}` to use as its key",
+                            schema.name.name, key.name
+                        ),
+                    )
+                    .at(key.span, "not a field of this schema")
+                    .help(
+                        match did_you_mean(&key.name, record.field_names()) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None => "name one of the fields declared below".to_string(),
-                        }),
+                        },
+                    ),
                 );
             }
         }
@@ -53,10 +71,13 @@ impl Checker<'_> {
             if let Some(prev) = fields.iter().find(|x| x.name == f.name.name) {
                 let prev_span = prev.span;
                 self.diags.push(
-                    Diagnostic::new(&codes::E0005, format!("field `{}` is declared twice", f.name.name))
-                        .at(f.name.span, "second declaration")
-                        .also(prev_span, "first declared here")
-                        .help("remove one of them"),
+                    Diagnostic::new(
+                        &codes::E0005,
+                        format!("field `{}` is declared twice", f.name.name),
+                    )
+                    .at(f.name.span, "second declaration")
+                    .also(prev_span, "first declared here")
+                    .help("remove one of them"),
                 );
                 continue;
             }
@@ -74,16 +95,20 @@ impl Checker<'_> {
     }
 
     fn resolve_type(&mut self, m: usize, t: &TypeExpr) -> Type {
-        if t.alternatives.len() > 1 || matches!(t.alternatives.first(), Some(TypeAtom::Literal(..))) {
+        if t.alternatives.len() > 1 || matches!(t.alternatives.first(), Some(TypeAtom::Literal(..)))
+        {
             let mut values: Vec<Arc<str>> = Vec::new();
             for alt in &t.alternatives {
                 match alt {
                     TypeAtom::Literal(s, _) => values.push(s.clone()),
                     _ => {
                         self.diags.push(
-                            Diagnostic::new(&codes::E0106, "a union type may only list string literals")
-                                .at(t.span, "mixes literals and types")
-                                .help("write an enum as `\"a\" | \"b\"`, or use one type"),
+                            Diagnostic::new(
+                                &codes::E0106,
+                                "a union type may only list string literals",
+                            )
+                            .at(t.span, "mixes literals and types")
+                            .help("write an enum as `\"a\" | \"b\"`, or use one type"),
                         );
                         return Type::ANY;
                     }
@@ -95,7 +120,11 @@ impl Checker<'_> {
             TypeAtom::List(inner) => Type::list(self.resolve_type(m, inner)),
             TypeAtom::Record(fields, _) => {
                 let fields = self.field_types(m, fields);
-                Type::of(Kind::Record(Arc::new(RecordType { name: None, fields, open: false })))
+                Type::of(Kind::Record(Arc::new(RecordType {
+                    name: None,
+                    fields,
+                    open: false,
+                })))
             }
             TypeAtom::Literal(..) => unreachable!("handled above"),
             TypeAtom::Sized { name, size, span } => match &*name.name {
@@ -121,21 +150,36 @@ impl Checker<'_> {
                 other => match self.lookup_decl(m, other) {
                     Some(Decl::Schema(i)) => Type::of(Kind::Record(self.ensure_schema(i))),
                     _ => {
-                        let mut names: Vec<String> = BASE_TYPES.iter().map(|s| s.to_string()).collect();
-                        names.extend(self.namespaces[m].iter().filter(|(_, (d, _))| matches!(d, Decl::Schema(_))).map(|(k, _)| k.to_string()));
+                        let mut names: Vec<String> =
+                            BASE_TYPES.iter().map(|s| s.to_string()).collect();
+                        names.extend(
+                            self.namespaces[m]
+                                .iter()
+                                .filter(|(_, (d, _))| matches!(d, Decl::Schema(_)))
+                                .map(|(k, _)| k.to_string()),
+                        );
                         self.unknown_type(name, &names);
                         Type::ANY
                     }
                 },
             },
-            TypeAtom::Named { module: Some(module), name } => {
+            TypeAtom::Named {
+                module: Some(module),
+                name,
+            } => {
                 let target = match self.lookup_decl(m, &module.name) {
                     Some(Decl::Module(t)) => t,
                     _ => {
                         self.diags.push(
-                            Diagnostic::new(&codes::E0106, format!("`{}` is not an imported module", module.name))
-                                .at(module.span, "unknown module")
-                                .help(format!("import the file that declares it: `import \"{}.flow\"`", module.name)),
+                            Diagnostic::new(
+                                &codes::E0106,
+                                format!("`{}` is not an imported module", module.name),
+                            )
+                            .at(module.span, "unknown module")
+                            .help(format!(
+                                "import the file that declares it: `import \"{}.flow\"`",
+                                module.name
+                            )),
                         );
                         return Type::ANY;
                     }
@@ -144,7 +188,11 @@ impl Checker<'_> {
                 match self.lookup_decl(target, &name.name) {
                     Some(Decl::Schema(i)) => Type::of(Kind::Record(self.ensure_schema(i))),
                     _ => {
-                        let names: Vec<String> = self.namespaces[target].iter().filter(|(_, (d, _))| matches!(d, Decl::Schema(_))).map(|(k, _)| k.to_string()).collect();
+                        let names: Vec<String> = self.namespaces[target]
+                            .iter()
+                            .filter(|(_, (d, _))| matches!(d, Decl::Schema(_)))
+                            .map(|(k, _)| k.to_string())
+                            .collect();
                         self.unknown_type(name, &names);
                         Type::ANY
                     }
@@ -154,16 +202,28 @@ impl Checker<'_> {
     }
 
     fn unknown_type(&mut self, name: &ast::Ident, candidates: &[String]) {
-        let mut d = Diagnostic::new(&codes::E0106, format!("there is no type or schema `{}`", name.name)).at(name.span, "unknown type");
+        let mut d = Diagnostic::new(
+            &codes::E0106,
+            format!("there is no type or schema `{}`", name.name),
+        )
+        .at(name.span, "unknown type");
         d = match did_you_mean(&name.name, candidates.iter().map(String::as_str)) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
-            None => d.help(format!("types are {}, or a schema name", preview(BASE_TYPES.iter().copied()))),
+            None => d.help(format!(
+                "types are {}, or a schema name",
+                preview(BASE_TYPES.iter().copied())
+            )),
         };
         self.diags.push(d);
     }
 
     /// Resolves a dotted schema reference (`eaccounting.customers` or `orders`).
-    pub(crate) fn resolve_schema(&mut self, m: usize, path: &[ast::Ident], span: crate::source::Span) -> Option<usize> {
+    pub(crate) fn resolve_schema(
+        &mut self,
+        m: usize,
+        path: &[ast::Ident],
+        span: crate::source::Span,
+    ) -> Option<usize> {
         let (scope_module, name) = match path {
             [name] => (m, name),
             [module, name] => match self.lookup_decl(m, &module.name) {
@@ -172,12 +232,22 @@ impl Checker<'_> {
                     (t, name)
                 }
                 _ => {
-                    let modules: Vec<String> = self.namespaces[m].iter().filter(|(_, (d, _))| matches!(d, Decl::Module(_))).map(|(k, _)| k.to_string()).collect();
-                    let mut d = Diagnostic::new(&codes::E0106, format!("`{}` is not an imported module", module.name))
-                        .at(module.span, "unknown module");
+                    let modules: Vec<String> = self.namespaces[m]
+                        .iter()
+                        .filter(|(_, (d, _))| matches!(d, Decl::Module(_)))
+                        .map(|(k, _)| k.to_string())
+                        .collect();
+                    let mut d = Diagnostic::new(
+                        &codes::E0106,
+                        format!("`{}` is not an imported module", module.name),
+                    )
+                    .at(module.span, "unknown module");
                     d = match did_you_mean(&module.name, modules.iter().map(String::as_str)) {
                         Some(s) => d.help(format!("did you mean `{s}`?")),
-                        None => d.help(format!("add `import \"stdlib/{}.flow\"` at the top of the file", module.name)),
+                        None => d.help(format!(
+                            "add `import \"stdlib/{}.flow\"` at the top of the file",
+                            module.name
+                        )),
                     };
                     self.diags.push(d);
                     return None;
@@ -198,12 +268,21 @@ impl Checker<'_> {
                 Some(i)
             }
             _ => {
-                let names: Vec<String> = self.namespaces[scope_module].iter().filter(|(_, (d, _))| matches!(d, Decl::Schema(_))).map(|(k, _)| k.to_string()).collect();
-                let mut d = Diagnostic::new(&codes::E0106, format!("there is no schema `{}`", name.name)).at(name.span, "unknown schema");
+                let names: Vec<String> = self.namespaces[scope_module]
+                    .iter()
+                    .filter(|(_, (d, _))| matches!(d, Decl::Schema(_)))
+                    .map(|(k, _)| k.to_string())
+                    .collect();
+                let mut d =
+                    Diagnostic::new(&codes::E0106, format!("there is no schema `{}`", name.name))
+                        .at(name.span, "unknown schema");
                 d = match did_you_mean(&name.name, names.iter().map(String::as_str)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None if names.is_empty() => d.help("declare it with `schema name { … }`"),
-                    None => d.help(format!("schemas there: {}", preview(names.iter().map(String::as_str)))),
+                    None => d.help(format!(
+                        "schemas there: {}",
+                        preview(names.iter().map(String::as_str))
+                    )),
                 };
                 self.diags.push(d);
                 None
@@ -212,7 +291,9 @@ impl Checker<'_> {
     }
 
     pub(crate) fn check_table(&mut self, m: usize, t: &ast::Table) {
-        let Some(Decl::Table(i)) = self.lookup_decl(m, &t.name.name) else { return };
+        let Some(Decl::Table(i)) = self.lookup_decl(m, &t.name.name) else {
+            return;
+        };
         if self.program.tables[i].span != t.span {
             return; // a duplicate name, already reported
         }
@@ -243,9 +324,12 @@ impl Checker<'_> {
                         None => {
                             if default.is_some() {
                                 self.diags.push(
-                                    Diagnostic::new(&codes::E0005, "the table has two default rows")
-                                        .at(row.span, "second `_` row")
-                                        .help("keep one `_ => …` row"),
+                                    Diagnostic::new(
+                                        &codes::E0005,
+                                        "the table has two default rows",
+                                    )
+                                    .at(row.span, "second `_` row")
+                                    .help("keep one `_ => …` row"),
                                 );
                             }
                             default = Some(v);
@@ -256,23 +340,38 @@ impl Checker<'_> {
                                 Some(text) => {
                                     if rows.insert(Arc::from(text.as_str()), v).is_some() {
                                         self.diags.push(
-                                            Diagnostic::new(&codes::E0005, format!("key {text:?} appears twice in table `{}`", t.name.name))
-                                                .at(k.span, "repeated key")
-                                                .help("remove one of the rows"),
+                                            Diagnostic::new(
+                                                &codes::E0005,
+                                                format!(
+                                                    "key {text:?} appears twice in table `{}`",
+                                                    t.name.name
+                                                ),
+                                            )
+                                            .at(k.span, "repeated key")
+                                            .help("remove one of the rows"),
                                         );
                                     }
                                 }
                                 None => self.diags.push(
-                                    Diagnostic::new(&codes::E0002, "table keys must be constant strings, numbers or booleans")
-                                        .at(k.span, "not a constant key")
-                                        .help("write the key as a literal, e.g. \"NL\" or 8000"),
+                                    Diagnostic::new(
+                                        &codes::E0002,
+                                        "table keys must be constant strings, numbers or booleans",
+                                    )
+                                    .at(k.span, "not a constant key")
+                                    .help("write the key as a literal, e.g. \"NL\" or 8000"),
                                 ),
                             }
                         }
                     }
                 }
             }
-            TableBody::File { path, path_span, key_column, value_column, default: dflt } => {
+            TableBody::File {
+                path,
+                path_span,
+                key_column,
+                value_column,
+                default: dflt,
+            } => {
                 let dir = self.modules[m].dir.clone().unwrap_or_default();
                 match super::connections::load_table_file(&dir.join(&**path), key_column.as_ref().map(|k| &*k.0), value_column.as_ref().map(|v| &*v.0)) {
                     Ok(loaded) => {
@@ -314,9 +413,12 @@ impl Checker<'_> {
         for param in &f.params {
             if scope.find(&param.name).is_some() {
                 self.diags.push(
-                    Diagnostic::new(&codes::E0005, format!("parameter `{}` is declared twice", param.name))
-                        .at(param.span, "repeated parameter")
-                        .help("give each parameter its own name"),
+                    Diagnostic::new(
+                        &codes::E0005,
+                        format!("parameter `{}` is declared twice", param.name),
+                    )
+                    .at(param.span, "repeated parameter")
+                    .help("give each parameter its own name"),
                 );
             }
             // Parameters are untyped: values are checked where they are used.
@@ -337,9 +439,12 @@ impl Checker<'_> {
             Progress::InProgress => {
                 let (_, l) = self.let_sites[i];
                 self.diags.push(
-                    Diagnostic::new(&codes::E0102, format!("`{}` is defined in terms of itself", l.name.name))
-                        .at(l.name.span, "refers back to itself")
-                        .help("a let must be computable from other lets, tables and constants"),
+                    Diagnostic::new(
+                        &codes::E0102,
+                        format!("`{}` is defined in terms of itself", l.name.name),
+                    )
+                    .at(l.name.span, "refers back to itself")
+                    .help("a let must be computable from other lets, tables and constants"),
                 );
                 self.let_types[i] = Progress::Done(Type::ANY);
                 return Type::ANY;
@@ -371,4 +476,3 @@ fn type_of_value(v: &Value) -> Type {
         _ => Type::ANY,
     }
 }
-

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use super::scope::Scope;
-use super::types::{assignable, Kind, Missing, Mismatch, RecordType, Type};
+use super::types::{assignable, Kind, Mismatch, Missing, RecordType, Type};
 use super::{Checker, Decl};
 use crate::diag::{codes, did_you_mean, Diagnostic};
 use crate::program::{Expr as Ir, OnMiss};
@@ -24,10 +24,18 @@ pub(crate) struct Typed {
 
 impl Typed {
     fn new(ty: Type, ir: Ir) -> Self {
-        Typed { ty, ir, constant: None }
+        Typed {
+            ty,
+            ir,
+            constant: None,
+        }
     }
     fn constant(ty: Type, v: Value) -> Self {
-        Typed { ty, ir: Ir::Const(v.clone()), constant: Some(v) }
+        Typed {
+            ty,
+            ir: Ir::Const(v.clone()),
+            constant: Some(v),
+        }
     }
     /// After an error: keeps checking the rest without cascading complaints.
     fn error() -> Self {
@@ -38,10 +46,17 @@ impl Typed {
 impl Checker<'_> {
     pub(crate) fn check_expr(&mut self, scope: &mut Scope, e: &Expr) -> Typed {
         match &e.kind {
-            ExprKind::Null => Typed::constant(Type::of(Kind::Null).maybe(Missing::Other { span: e.span }), Value::Null),
+            ExprKind::Null => Typed::constant(
+                Type::of(Kind::Null).maybe(Missing::Other { span: e.span }),
+                Value::Null,
+            ),
             ExprKind::Bool(b) => Typed::constant(Type::BOOL, Value::Bool(*b)),
             ExprKind::Number(d) => {
-                let ty = if d.scale() == 0 { Type::INT } else { Type::DECIMAL };
+                let ty = if d.scale() == 0 {
+                    Type::INT
+                } else {
+                    Type::DECIMAL
+                };
                 Typed::constant(ty, Value::Num(*d))
             }
             ExprKind::String(parts) => self.check_string(scope, parts, e.span),
@@ -50,14 +65,21 @@ impl Checker<'_> {
                 Err(_) => Typed::error(),
             },
             ExprKind::DateTime(text) => {
-                match chrono::DateTime::parse_from_rfc3339(&crate::syntax::normalise_datetime(text)) {
+                match chrono::DateTime::parse_from_rfc3339(&crate::syntax::normalise_datetime(text))
+                {
                     Ok(dt) => Typed::constant(Type::DATETIME, Value::DateTime(dt)),
                     Err(_) => Typed::error(),
                 }
             }
             ExprKind::Var(name) => self.check_var(scope, name),
-            ExprKind::Field { base, name, optional } => self.check_field(scope, base, name, *optional, e.span),
-            ExprKind::Index { base, index } => self.check_index(scope, base, index, e.span, OnMiss::Fail),
+            ExprKind::Field {
+                base,
+                name,
+                optional,
+            } => self.check_field(scope, base, name, *optional, e.span),
+            ExprKind::Index { base, index } => {
+                self.check_index(scope, base, index, e.span, OnMiss::Fail)
+            }
             ExprKind::Call { name, args } => {
                 let args: Vec<&Expr> = args.iter().collect();
                 self.check_call(scope, name, &args, e.span)
@@ -69,7 +91,11 @@ impl Checker<'_> {
             }
             ExprKind::Unary { op, operand } => self.check_unary(scope, *op, operand, e.span),
             ExprKind::Binary { op, lhs, rhs } => self.check_binary(scope, *op, lhs, rhs, e.span),
-            ExprKind::If { cond, then, otherwise } => {
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let c = self.check_expr(scope, cond);
                 self.require_bool(&c, cond.span, "an `if` condition");
                 let t = self.check_expr(scope, then);
@@ -77,7 +103,12 @@ impl Checker<'_> {
                 let ty = t.ty.join(&o.ty);
                 Typed::new(
                     ty,
-                    Ir::If { cond: Box::new(c.ir), then: Box::new(t.ir), otherwise: Box::new(o.ir), span: e.span },
+                    Ir::If {
+                        cond: Box::new(c.ir),
+                        then: Box::new(t.ir),
+                        otherwise: Box::new(o.ir),
+                        span: e.span,
+                    },
                 )
             }
             ExprKind::List(items) => {
@@ -108,11 +139,17 @@ impl Checker<'_> {
                 let mut consts = Some(crate::value::Record::new());
                 for (key, value) in entries {
                     let t = self.check_expr(scope, value);
-                    if fields.iter().any(|f: &super::types::FieldType| f.name == key.name) {
+                    if fields
+                        .iter()
+                        .any(|f: &super::types::FieldType| f.name == key.name)
+                    {
                         self.diags.push(
-                            Diagnostic::new(&codes::E0005, format!("field `{}` appears twice in this record", key.name))
-                                .at(key.span, "repeated here")
-                                .help("remove one of the two entries"),
+                            Diagnostic::new(
+                                &codes::E0005,
+                                format!("field `{}` appears twice in this record", key.name),
+                            )
+                            .at(key.span, "repeated here")
+                            .help("remove one of the two entries"),
                         );
                     }
                     consts = consts.and_then(|mut r| {
@@ -129,7 +166,11 @@ impl Checker<'_> {
                     });
                     irs.push((key.name.clone(), t.ir));
                 }
-                let ty = Type::of(Kind::Record(Arc::new(RecordType { name: None, fields, open: false })));
+                let ty = Type::of(Kind::Record(Arc::new(RecordType {
+                    name: None,
+                    fields,
+                    open: false,
+                })));
                 match consts {
                     Some(r) => Typed::constant(ty, Value::record(r)),
                     None => Typed::new(ty, Ir::Record(irs)),
@@ -141,7 +182,10 @@ impl Checker<'_> {
 
     fn check_string(&mut self, scope: &mut Scope, parts: &[StrPart], span: Span) -> Typed {
         if let [StrPart::Text(t)] = parts {
-            return Typed::constant(Type::string_max(Some(t.chars().count() as u32)), Value::Str(t.clone()));
+            return Typed::constant(
+                Type::string_max(Some(t.chars().count() as u32)),
+                Value::Str(t.clone()),
+            );
         }
         let mut irs = Vec::new();
         let mut max: Option<u32> = Some(0);
@@ -180,7 +224,10 @@ impl Checker<'_> {
                     if let Some(field) = rt.field(&name.name) {
                         let mut ty = field.ty.clone();
                         if field.optional {
-                            ty = ty.maybe(Missing::OptionalField { name: field.name.clone(), span: name.span });
+                            ty = ty.maybe(Missing::OptionalField {
+                                name: field.name.clone(),
+                                span: name.span,
+                            });
                         }
                         return Typed::new(ty, Ir::Input(name.name.clone()));
                     }
@@ -188,7 +235,10 @@ impl Checker<'_> {
                 Kind::Any => {
                     if self.lookup_decl(scope.module, &name.name).is_none() {
                         return Typed::new(
-                            Type::ANY.maybe(Missing::OptionalField { name: name.name.clone(), span: name.span }),
+                            Type::ANY.maybe(Missing::OptionalField {
+                                name: name.name.clone(),
+                                span: name.span,
+                            }),
                             Ir::Input(name.name.clone()),
                         );
                     }
@@ -207,13 +257,18 @@ impl Checker<'_> {
                 let help = match other {
                     Decl::Table(_) => format!("look a key up with `{}[key]`", name.name),
                     Decl::Fn(_) => format!("call it: `{}(…)`", name.name),
-                    Decl::Module(_) => format!("name one of its declarations: `{}.name`", name.name),
+                    Decl::Module(_) => {
+                        format!("name one of its declarations: `{}.name`", name.name)
+                    }
                     _ => "only lets, fields and variables are values".to_string(),
                 };
                 self.diags.push(
-                    Diagnostic::new(&codes::E0203, format!("`{}` is a {}, not a value", name.name, other.describe()))
-                        .at(name.span, format!("a {}", other.describe()))
-                        .help(help),
+                    Diagnostic::new(
+                        &codes::E0203,
+                        format!("`{}` is a {}, not a value", name.name, other.describe()),
+                    )
+                    .at(name.span, format!("a {}", other.describe()))
+                    .help(help),
                 );
                 Typed::error()
             }
@@ -232,30 +287,45 @@ impl Checker<'_> {
             _ => vec![],
         };
         candidates.extend(input_fields.iter().cloned());
-        let suggestion = did_you_mean(&name.name, candidates.iter().map(String::as_str)).map(str::to_string);
+        let suggestion =
+            did_you_mean(&name.name, candidates.iter().map(String::as_str)).map(str::to_string);
         let (code, message) = match scope.input.as_ref().map(|t| &t.kind) {
             Some(Kind::Record(rt)) => (
                 &codes::E0101,
-                format!("`{}` is not a field of {} nor a declared name", name.name, rt.display_name()),
+                format!(
+                    "`{}` is not a field of {} nor a declared name",
+                    name.name,
+                    rt.display_name()
+                ),
             ),
             _ => (&codes::E0102, format!("`{}` is not declared", name.name)),
         };
         let mut d = Diagnostic::new(code, message).at(name.span, "unknown name");
         d = match suggestion {
             Some(s) => d.help(format!("did you mean `{s}`?")),
-            None if !input_fields.is_empty() => {
-                d.help(format!("the source record's fields are: {}", preview(input_fields.iter().map(String::as_str))))
-            }
+            None if !input_fields.is_empty() => d.help(format!(
+                "the source record's fields are: {}",
+                preview(input_fields.iter().map(String::as_str))
+            )),
             None => d.help("declare it with `let`, or check the spelling"),
         };
         self.diags.push(d);
     }
 
-    fn check_field(&mut self, scope: &mut Scope, base: &Expr, name: &Ident, optional: bool, span: Span) -> Typed {
+    fn check_field(
+        &mut self,
+        scope: &mut Scope,
+        base: &Expr,
+        name: &Ident,
+        optional: bool,
+        span: Span,
+    ) -> Typed {
         // `module.member`: a let or a table's reference in another file.
         if let ExprKind::Var(module_name) = &base.kind {
             if scope.find(&module_name.name).is_none() && !input_has(scope, &module_name.name) {
-                if let Some(Decl::Module(target)) = self.lookup_decl(scope.module, &module_name.name) {
+                if let Some(Decl::Module(target)) =
+                    self.lookup_decl(scope.module, &module_name.name)
+                {
                     self.mark_used(scope.module, &module_name.name);
                     return self.module_member(scope, target, module_name, name);
                 }
@@ -263,15 +333,28 @@ impl Checker<'_> {
         }
         let b = self.check_expr(scope, base);
         if b.ty.missing.is_some() && !optional {
-            self.report_missing(&b.ty, base.span, &format!("read with `.{}`", name.name), &format!("?.{}", name.name));
+            self.report_missing(
+                &b.ty,
+                base.span,
+                &format!("read with `.{}`", name.name),
+                &format!("?.{}", name.name),
+            );
         }
-        let ir = Ir::Field { base: Box::new(b.ir), name: name.name.clone(), optional, span };
+        let ir = Ir::Field {
+            base: Box::new(b.ir),
+            name: name.name.clone(),
+            optional,
+            span,
+        };
         let mut ty = match &b.ty.kind {
             Kind::Record(rt) => match rt.field(&name.name) {
                 Some(f) => {
                     let mut t = f.ty.clone();
                     if f.optional {
-                        t = t.maybe(Missing::OptionalField { name: f.name.clone(), span: name.span });
+                        t = t.maybe(Missing::OptionalField {
+                            name: f.name.clone(),
+                            span: name.span,
+                        });
                     }
                     t
                 }
@@ -308,7 +391,13 @@ impl Checker<'_> {
         Typed::new(ty, ir)
     }
 
-    fn module_member(&mut self, scope: &mut Scope, target: usize, module: &Ident, name: &Ident) -> Typed {
+    fn module_member(
+        &mut self,
+        scope: &mut Scope,
+        target: usize,
+        module: &Ident,
+        name: &Ident,
+    ) -> Typed {
         match self.lookup_decl(target, &name.name) {
             Some(Decl::Let(i)) => {
                 self.mark_used(target, &name.name);
@@ -319,11 +408,18 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::new(
                         &codes::E0203,
-                        format!("`{}.{}` is a {}, not a value", module.name, name.name, other.describe()),
+                        format!(
+                            "`{}.{}` is a {}, not a value",
+                            module.name,
+                            name.name,
+                            other.describe()
+                        ),
                     )
                     .at(name.span, format!("a {}", other.describe()))
                     .help(match other {
-                        Decl::Table(_) => format!("look a key up with `{}.{}[key]`", module.name, name.name),
+                        Decl::Table(_) => {
+                            format!("look a key up with `{}.{}[key]`", module.name, name.name)
+                        }
                         Decl::Fn(_) => format!("call it: `{}(…)` after importing it", name.name),
                         _ => "only lets are values".to_string(),
                     }),
@@ -332,7 +428,10 @@ impl Checker<'_> {
                 Typed::error()
             }
             None => {
-                let names: Vec<String> = self.namespaces[target].keys().map(|k| k.to_string()).collect();
+                let names: Vec<String> = self.namespaces[target]
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect();
                 let mut d = Diagnostic::new(
                     &codes::E0102,
                     format!("module `{}` declares no `{}`", module.name, name.name),
@@ -341,7 +440,10 @@ impl Checker<'_> {
                 if let Some(s) = did_you_mean(&name.name, names.iter().map(String::as_str)) {
                     d = d.help(format!("did you mean `{}.{s}`?", module.name));
                 } else {
-                    d = d.help(format!("it declares: {}", preview(names.iter().map(String::as_str))));
+                    d = d.help(format!(
+                        "it declares: {}",
+                        preview(names.iter().map(String::as_str))
+                    ));
                 }
                 self.diags.push(d);
                 Typed::error()
@@ -350,7 +452,14 @@ impl Checker<'_> {
     }
 
     /// `t[key]` on a table, `list[i]`, or `record["field"]`.
-    pub(crate) fn check_index(&mut self, scope: &mut Scope, base: &Expr, index: &Expr, span: Span, on_miss: OnMiss) -> Typed {
+    pub(crate) fn check_index(
+        &mut self,
+        scope: &mut Scope,
+        base: &Expr,
+        index: &Expr,
+        span: Span,
+        on_miss: OnMiss,
+    ) -> Typed {
         if let Some((table, table_name, module)) = self.table_ref(scope, base) {
             let _ = module;
             let k = self.check_expr(scope, index);
@@ -358,23 +467,42 @@ impl Checker<'_> {
             let has_default = self.program.tables[table].default.is_some();
             let mut ty = self.table_types[table].clone();
             if !has_default && on_miss == OnMiss::Absent {
-                ty = ty.maybe(Missing::LookupMiss { table: table_name.clone(), span });
+                ty = ty.maybe(Missing::LookupMiss {
+                    table: table_name.clone(),
+                    span,
+                });
             } else if !has_default {
                 // Not under `??`: the miss fails the record at run time, which
                 // the checker flags where the value is used (E0307) or here.
-                ty = ty.maybe(Missing::LookupMiss { table: table_name.clone(), span });
+                ty = ty.maybe(Missing::LookupMiss {
+                    table: table_name.clone(),
+                    span,
+                });
             }
             if let Some(c) = &k.constant {
-                let found = c.to_text().is_some_and(|t| self.program.tables[table].rows.contains_key(t.as_str()));
+                let found = c
+                    .to_text()
+                    .is_some_and(|t| self.program.tables[table].rows.contains_key(t.as_str()));
                 if !found && !has_default && !self.program.tables[table].rows.is_empty() {
                     self.diags.push(
-                        Diagnostic::new(&codes::E0307, format!("table `{table_name}` has no row for {c}"))
-                            .at(index.span, "no such key")
-                            .help("add the row to the table, or a default row `_ => …`"),
+                        Diagnostic::new(
+                            &codes::E0307,
+                            format!("table `{table_name}` has no row for {c}"),
+                        )
+                        .at(index.span, "no such key")
+                        .help("add the row to the table, or a default row `_ => …`"),
                     );
                 }
             }
-            return Typed::new(ty, Ir::Lookup { table, key: Box::new(k.ir), on_miss, span });
+            return Typed::new(
+                ty,
+                Ir::Lookup {
+                    table,
+                    key: Box::new(k.ir),
+                    on_miss,
+                    span,
+                },
+            );
         }
         let b = self.check_expr(scope, base);
         self.require_present(&b.ty, base.span, "indexed", "?? []");
@@ -397,29 +525,51 @@ impl Checker<'_> {
                 Type::ANY
             }
         };
-        Typed::new(ty.maybe(Missing::Other { span }), Ir::Index { base: Box::new(b.ir), index: Box::new(k.ir), span })
+        Typed::new(
+            ty.maybe(Missing::Other { span }),
+            Ir::Index {
+                base: Box::new(b.ir),
+                index: Box::new(k.ir),
+                span,
+            },
+        )
     }
 
     /// The table a base expression names, if it names one.
     fn table_ref(&mut self, scope: &mut Scope, base: &Expr) -> Option<(usize, Arc<str>, usize)> {
         match &base.kind {
-            ExprKind::Var(name) if scope.find(&name.name).is_none() && !input_has(scope, &name.name) => {
+            ExprKind::Var(name)
+                if scope.find(&name.name).is_none() && !input_has(scope, &name.name) =>
+            {
                 if let Some(Decl::Table(t)) = self.lookup_decl(scope.module, &name.name) {
                     self.mark_used(scope.module, &name.name);
                     return Some((t, name.name.clone(), scope.module));
                 }
                 None
             }
-            ExprKind::Field { base: inner, name, optional: false } => {
-                let ExprKind::Var(module) = &inner.kind else { return None };
+            ExprKind::Field {
+                base: inner,
+                name,
+                optional: false,
+            } => {
+                let ExprKind::Var(module) = &inner.kind else {
+                    return None;
+                };
                 if scope.find(&module.name).is_some() || input_has(scope, &module.name) {
                     return None;
                 }
-                let Some(Decl::Module(target)) = self.lookup_decl(scope.module, &module.name) else { return None };
+                let Some(Decl::Module(target)) = self.lookup_decl(scope.module, &module.name)
+                else {
+                    return None;
+                };
                 if let Some(Decl::Table(t)) = self.lookup_decl(target, &name.name) {
                     self.mark_used(scope.module, &module.name);
                     self.mark_used(target, &name.name);
-                    return Some((t, Arc::from(format!("{}.{}", module.name, name.name)), target));
+                    return Some((
+                        t,
+                        Arc::from(format!("{}.{}", module.name, name.name)),
+                        target,
+                    ));
                 }
                 None
             }
@@ -436,16 +586,33 @@ impl Checker<'_> {
             }
             let irs = args.iter().map(|a| self.check_expr(scope, a).ir).collect();
             let ty = self.fn_type(f);
-            return Typed::new(ty, Ir::CallFn { func: f, args: irs, span });
+            return Typed::new(
+                ty,
+                Ir::CallFn {
+                    func: f,
+                    args: irs,
+                    span,
+                },
+            );
         }
         let Some(builtin) = stdlib::lookup(&name.name) else {
             let mut names: Vec<String> = stdlib::all().map(|b| b.name.to_string()).collect();
-            names.extend(self.namespaces[scope.module].iter().filter(|(_, (d, _))| matches!(d, Decl::Fn(_))).map(|(k, _)| k.to_string()));
-            let mut d = Diagnostic::new(&codes::E0103, format!("there is no function `{}`", name.name))
-                .at(name.span, "unknown function");
+            names.extend(
+                self.namespaces[scope.module]
+                    .iter()
+                    .filter(|(_, (d, _))| matches!(d, Decl::Fn(_)))
+                    .map(|(k, _)| k.to_string()),
+            );
+            let mut d = Diagnostic::new(
+                &codes::E0103,
+                format!("there is no function `{}`", name.name),
+            )
+            .at(name.span, "unknown function");
             d = match did_you_mean(&name.name, names.iter().map(String::as_str)) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help("see docs/functions.md for the built-in functions, or declare one with `fn`"),
+                None => d.help(
+                    "see docs/functions.md for the built-in functions, or declare one with `fn`",
+                ),
             };
             self.diags.push(d);
             for a in args {
@@ -454,7 +621,13 @@ impl Checker<'_> {
             return Typed::error();
         };
         if args.len() < builtin.min_arity() || args.len() > builtin.max_arity() {
-            self.arity_error(name, args.len(), builtin.min_arity(), builtin.max_arity(), &builtin.signature());
+            self.arity_error(
+                name,
+                args.len(),
+                builtin.min_arity(),
+                builtin.max_arity(),
+                &builtin.signature(),
+            );
         }
         let mut checked = Vec::new();
         let mut irs = Vec::new();
@@ -462,20 +635,34 @@ impl Checker<'_> {
             let t = self.check_expr(scope, a);
             if let Some(param) = builtin.params.get(i) {
                 if !param.accepts_missing {
-                    self.require_present(&t.ty, a.span, &format!("passed as `{}` to {}()", param.name, builtin.name), "?? default");
+                    self.require_present(
+                        &t.ty,
+                        a.span,
+                        &format!("passed as `{}` to {}()", param.name, builtin.name),
+                        "?? default",
+                    );
                 }
                 if !param_accepts(param.kind, &t.ty) {
                     self.diags.push(
                         Diagnostic::new(
                             &codes::E0202,
-                            format!("{}() expects {} for `{}`, but this is {}", builtin.name, param.kind.describe(), param.name, t.ty),
+                            format!(
+                                "{}() expects {} for `{}`, but this is {}",
+                                builtin.name,
+                                param.kind.describe(),
+                                param.name,
+                                t.ty
+                            ),
                         )
                         .at(a.span, format!("{}", t.ty))
                         .help(format!("the signature is {}", builtin.signature())),
                     );
                 }
             }
-            checked.push(Arg { ty: t.ty.clone(), constant: t.constant.clone() });
+            checked.push(Arg {
+                ty: t.ty.clone(),
+                constant: t.constant.clone(),
+            });
             irs.push(t.ir);
         }
         let ty = (builtin.returns)(&checked);
@@ -484,14 +671,29 @@ impl Checker<'_> {
         if foldable && !checked.is_empty() {
             let values: Vec<Value> = checked.iter().filter_map(|a| a.constant.clone()).collect();
             if let Ok(v) = (builtin.eval)(&values) {
-                return Typed { ty, ir: Ir::Const(v.clone()), constant: Some(v) };
+                return Typed {
+                    ty,
+                    ir: Ir::Const(v.clone()),
+                    constant: Some(v),
+                };
             }
         }
-        Typed::new(ty, Ir::Builtin { func: builtin, args: irs, span })
+        Typed::new(
+            ty,
+            Ir::Builtin {
+                func: builtin,
+                args: irs,
+                span,
+            },
+        )
     }
 
     fn arity_error(&mut self, name: &Ident, got: usize, min: usize, max: usize, signature: &str) {
-        let expected = if min == max { format!("{min}") } else { format!("{min} to {max}") };
+        let expected = if min == max {
+            format!("{min}")
+        } else {
+            format!("{min} to {max}")
+        };
         self.diags.push(
             Diagnostic::new(
                 &codes::E0104,
@@ -525,10 +727,19 @@ impl Checker<'_> {
         }
     }
 
-    fn check_binary(&mut self, scope: &mut Scope, op: BinaryOp, lhs: &Expr, rhs: &Expr, span: Span) -> Typed {
+    fn check_binary(
+        &mut self,
+        scope: &mut Scope,
+        op: BinaryOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        span: Span,
+    ) -> Typed {
         if op == BinaryOp::Coalesce {
             let l = match &lhs.kind {
-                ExprKind::Index { base, index } => self.check_index(scope, base, index, lhs.span, OnMiss::Absent),
+                ExprKind::Index { base, index } => {
+                    self.check_index(scope, base, index, lhs.span, OnMiss::Absent)
+                }
                 _ => self.check_expr(scope, lhs),
             };
             let r = self.check_expr(scope, rhs);
@@ -540,7 +751,15 @@ impl Checker<'_> {
                     joined
                 }
             };
-            return Typed::new(ty, Ir::Binary { op, lhs: Box::new(l.ir), rhs: Box::new(r.ir), span });
+            return Typed::new(
+                ty,
+                Ir::Binary {
+                    op,
+                    lhs: Box::new(l.ir),
+                    rhs: Box::new(r.ir),
+                    span,
+                },
+            );
         }
         let l = self.check_expr(scope, lhs);
         let r = self.check_expr(scope, rhs);
@@ -553,7 +772,12 @@ impl Checker<'_> {
             BinaryOp::Eq | BinaryOp::Ne => Type::BOOL,
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                 for (t, e) in [(&l, lhs), (&r, rhs)] {
-                    self.require_present(&t.ty, e.span, &format!("compared with `{}`", op.symbol()), "?? 0");
+                    self.require_present(
+                        &t.ty,
+                        e.span,
+                        &format!("compared with `{}`", op.symbol()),
+                        "?? 0",
+                    );
                 }
                 let comparable = l.ty.is_any()
                     || r.ty.is_any()
@@ -571,7 +795,12 @@ impl Checker<'_> {
                 Type::BOOL
             }
             BinaryOp::In | BinaryOp::NotIn => {
-                self.require_present(&r.ty, rhs.span, &format!("the right side of `{}`", op.symbol()), "?? []");
+                self.require_present(
+                    &r.ty,
+                    rhs.span,
+                    &format!("the right side of `{}`", op.symbol()),
+                    "?? []",
+                );
                 if !matches!(r.ty.kind, Kind::List(_) | Kind::Any | Kind::Record(_)) {
                     self.type_error(rhs.span, &format!("`{}`", op.symbol()), "a list", &r.ty);
                 }
@@ -579,7 +808,12 @@ impl Checker<'_> {
             }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => {
                 for (t, e) in [(&l, lhs), (&r, rhs)] {
-                    self.require_present(&t.ty, e.span, &format!("used in `{}`", op.symbol()), "?? 0");
+                    self.require_present(
+                        &t.ty,
+                        e.span,
+                        &format!("used in `{}`", op.symbol()),
+                        "?? 0",
+                    );
                     if !t.ty.is_numeric() {
                         let mut d = Diagnostic::new(
                             &codes::E0203,
@@ -594,7 +828,11 @@ impl Checker<'_> {
                         self.diags.push(d);
                     }
                 }
-                if matches!(op, BinaryOp::Div | BinaryOp::Rem) && r.constant.as_ref().is_some_and(|v| *v == Value::Num(Decimal::ZERO)) {
+                if matches!(op, BinaryOp::Div | BinaryOp::Rem)
+                    && r.constant
+                        .as_ref()
+                        .is_some_and(|v| *v == Value::Num(Decimal::ZERO))
+                {
                     self.diags.push(
                         Diagnostic::new(&codes::E0203, "division by zero")
                             .at(rhs.span, "this is zero")
@@ -602,14 +840,26 @@ impl Checker<'_> {
                     );
                 }
                 match (&l.ty.kind, &r.ty.kind, op) {
-                    (Kind::Int, Kind::Int, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Rem) => Type::INT,
+                    (
+                        Kind::Int,
+                        Kind::Int,
+                        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Rem,
+                    ) => Type::INT,
                     (Kind::Any, _, _) | (_, Kind::Any, _) => Type::ANY,
                     _ => Type::DECIMAL,
                 }
             }
             BinaryOp::Coalesce => unreachable!("handled above"),
         };
-        Typed::new(ty, Ir::Binary { op, lhs: Box::new(l.ir), rhs: Box::new(r.ir), span })
+        Typed::new(
+            ty,
+            Ir::Binary {
+                op,
+                lhs: Box::new(l.ir),
+                rhs: Box::new(r.ir),
+                span,
+            },
+        )
     }
 
     pub(crate) fn require_bool(&mut self, t: &Typed, span: Span, context: &str) {
@@ -618,9 +868,12 @@ impl Checker<'_> {
         }
         if !matches!(t.ty.kind, Kind::Bool | Kind::Any | Kind::Never) {
             self.diags.push(
-                Diagnostic::new(&codes::E0206, format!("{context} needs a boolean, but this is {}", t.ty))
-                    .at(span, format!("{}", t.ty))
-                    .help("compare it to something, e.g. `x == 1`, `x != null`, or `exists(x)`"),
+                Diagnostic::new(
+                    &codes::E0206,
+                    format!("{context} needs a boolean, but this is {}", t.ty),
+                )
+                .at(span, format!("{}", t.ty))
+                .help("compare it to something, e.g. `x == 1`, `x != null`, or `exists(x)`"),
             );
         }
     }
@@ -651,27 +904,44 @@ impl Checker<'_> {
                 .help(format!("supply a fallback with `{fix}`")),
         };
         // One report per culprit, however many places use it.
-        if !self.diags.iter().any(|x| x.code.id == d.code.id && x.primary == d.primary) {
+        if !self
+            .diags
+            .iter()
+            .any(|x| x.code.id == d.code.id && x.primary == d.primary)
+        {
             self.diags.push(d);
         }
     }
 
     pub(crate) fn type_error(&mut self, span: Span, context: &str, expected: &str, got: &Type) {
         self.diags.push(
-            Diagnostic::new(&codes::E0203, format!("{context} needs {expected}, but this is {got}"))
-                .at(span, format!("{got}"))
-                .help(format!("convert it to {expected} first")),
+            Diagnostic::new(
+                &codes::E0203,
+                format!("{context} needs {expected}, but this is {got}"),
+            )
+            .at(span, format!("{got}"))
+            .help(format!("convert it to {expected} first")),
         );
     }
 
     /// Checks that a value fits a target field: type, length, range, presence.
-    pub(crate) fn check_fits(&mut self, value: &Typed, value_span: Span, field: &super::types::FieldType, field_span: Span, target: &str) {
+    pub(crate) fn check_fits(
+        &mut self,
+        value: &Typed,
+        value_span: Span,
+        field: &super::types::FieldType,
+        field_span: Span,
+        target: &str,
+    ) {
         match assignable(&value.ty, &field.ty) {
             Ok(()) => {}
             Err(Mismatch::Kind) => self.diags.push(
                 Diagnostic::new(
                     &codes::E0201,
-                    format!("{target}.{} expects {}, but the value is {}", field.name, field.ty, value.ty),
+                    format!(
+                        "{target}.{} expects {}, but the value is {}",
+                        field.name, field.ty, value.ty
+                    ),
                 )
                 .at(value_span, format!("{}", value.ty))
                 .also(field_span, format!("{}", field.ty))
@@ -693,26 +963,49 @@ impl Checker<'_> {
             }
         }
         if !field.optional && value.ty.missing.is_some() {
-            self.report_missing(&value.ty, value_span, &format!("mapped onto the required field {target}.{}", field.name), "?? default");
+            self.report_missing(
+                &value.ty,
+                value_span,
+                &format!("mapped onto the required field {target}.{}", field.name),
+                "?? default",
+            );
         }
         if let (Some((lo, hi)), Some(Value::Num(n))) = (field.range, &value.constant) {
             if *n < lo || *n > hi {
                 self.diags.push(
-                    Diagnostic::new(&codes::E0207, format!("{target}.{} accepts {lo} to {hi}, but this is {n}", field.name))
-                        .at(value_span, "out of range")
-                        .help(if hi == Decimal::ONE { "this field is a fraction: write 10% as 0.1".to_string() } else { format!("use a value from {lo} to {hi}") }),
+                    Diagnostic::new(
+                        &codes::E0207,
+                        format!(
+                            "{target}.{} accepts {lo} to {hi}, but this is {n}",
+                            field.name
+                        ),
+                    )
+                    .at(value_span, "out of range")
+                    .help(if hi == Decimal::ONE {
+                        "this field is a fraction: write 10% as 0.1".to_string()
+                    } else {
+                        format!("use a value from {lo} to {hi}")
+                    }),
                 );
             }
         }
         if let (Kind::Enum(allowed), Some(Value::Str(s))) = (&field.ty.kind, &value.constant) {
             if !allowed.iter().any(|a| a == s) {
                 self.diags.push(
-                    Diagnostic::new(&codes::E0207, format!("{target}.{} accepts {}, not {s:?}", field.name, field.ty.kind))
-                        .at(value_span, "not one of the allowed values")
-                        .help(match did_you_mean(s, allowed.iter().map(|a| &**a)) {
+                    Diagnostic::new(
+                        &codes::E0207,
+                        format!(
+                            "{target}.{} accepts {}, not {s:?}",
+                            field.name, field.ty.kind
+                        ),
+                    )
+                    .at(value_span, "not one of the allowed values")
+                    .help(
+                        match did_you_mean(s, allowed.iter().map(|a| &**a)) {
                             Some(x) => format!("did you mean {x:?}?"),
                             None => format!("use one of {}", field.ty.kind),
-                        }),
+                        },
+                    ),
                 );
             }
         }

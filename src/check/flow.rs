@@ -55,14 +55,26 @@ impl Checker<'_> {
                         _ => unreachable!(),
                     };
                     if let Some(prev) = slot.replace((stmt, span)) {
-                        self.duplicate_clause(span, prev.1, if matches!(stmt, Stmt::Where(..)) { "where" } else { "key" });
+                        self.duplicate_clause(
+                            span,
+                            prev.1,
+                            if matches!(stmt, Stmt::Where(..)) {
+                                "where"
+                            } else {
+                                "key"
+                            },
+                        );
                     }
                     continue;
                 }
                 _ => continue,
             };
             if let Some(prev) = slot.replace(what) {
-                let name = if matches!(stmt, Stmt::Source(..)) { "source" } else { "target" };
+                let name = if matches!(stmt, Stmt::Source(..)) {
+                    "source"
+                } else {
+                    "target"
+                };
                 self.duplicate_clause(what.1, prev.1, name);
             }
         }
@@ -97,21 +109,29 @@ impl Checker<'_> {
         };
         let mut scope = Scope::new(m, Some(input));
         let filter_ir = filter.map(|(stmt, _)| {
-            let Stmt::Where(e, _) = stmt else { unreachable!() };
+            let Stmt::Where(e, _) = stmt else {
+                unreachable!()
+            };
             let t = self.check_expr(&mut scope, e);
             self.require_bool(&t, e.span, "a `where` filter");
             if let Some(Value::Bool(b)) = t.constant {
                 self.diags.push(
                     Diagnostic::new(&codes::W0002, format!("this filter is always {b}"))
                         .at(e.span, format!("always {b}"))
-                        .help(if b { "remove the `where` clause" } else { "no record will ever be synced: check the condition" }),
+                        .help(if b {
+                            "remove the `where` clause"
+                        } else {
+                            "no record will ever be synced: check the condition"
+                        }),
                 );
             }
             t.ir
         });
         let target = Target {
             record: target_schema.map(|i| self.program.schemas[i].record.clone()),
-            name: target_schema.map(|i| self.program.schemas[i].name.to_string()).unwrap_or_else(|| "the target".into()),
+            name: target_schema
+                .map(|i| self.program.schemas[i].name.to_string())
+                .unwrap_or_else(|| "the target".into()),
             span: target_span,
         };
         let mut mapped = Mapped::default();
@@ -123,9 +143,16 @@ impl Checker<'_> {
             if let Some(ft) = self.target_field(&target, field) {
                 if ft.readonly {
                     self.diags.push(
-                        Diagnostic::new(&codes::E0305, format!("{}.{} is read-only and cannot hold the key", target.name, field.dotted()))
-                            .at(field.span, "read-only field")
-                            .help("store the key in a writable reference field, e.g. `YourReference`"),
+                        Diagnostic::new(
+                            &codes::E0305,
+                            format!(
+                                "{}.{} is read-only and cannot hold the key",
+                                target.name,
+                                field.dotted()
+                            ),
+                        )
+                        .at(field.span, "read-only field")
+                        .help("store the key in a writable reference field, e.g. `YourReference`"),
                     );
                 }
                 self.check_fits(&t, value.span, &ft, field.span, &target.name);
@@ -137,10 +164,22 @@ impl Checker<'_> {
             }
             let path = path_of(field);
             mapped.common.insert(field.dotted(), field.span);
-            mapping.common.push(Op::Map { path: path.clone(), expr: t.ir.clone(), span: value.span });
+            mapping.common.push(Op::Map {
+                path: path.clone(),
+                expr: t.ir.clone(),
+                span: value.span,
+            });
             key_ir = Some((t.ir, path));
         }
-        self.check_block(&mut scope, &f.body, &target, Phase::Common, true, &mut mapping, &mut mapped);
+        self.check_block(
+            &mut scope,
+            &f.body,
+            &target,
+            Phase::Common,
+            true,
+            &mut mapping,
+            &mut mapped,
+        );
         self.check_required(&target, &mapped);
         self.check_keep(&target, &mapping, &mapped);
         self.report_unused_locals(&mut scope);
@@ -161,14 +200,26 @@ impl Checker<'_> {
 
     fn duplicate_clause(&mut self, span: Span, prev: Span, name: &str) {
         self.diags.push(
-            Diagnostic::new(&codes::E0308, format!("a flow has one `{name}` clause, this is the second"))
-                .at(span, format!("second `{name}`"))
-                .also(prev, "first here")
-                .help(if name == "where" { "combine the conditions with `and`".to_string() } else { format!("remove one `{name}`") }),
+            Diagnostic::new(
+                &codes::E0308,
+                format!("a flow has one `{name}` clause, this is the second"),
+            )
+            .at(span, format!("second `{name}`"))
+            .also(prev, "first here")
+            .help(if name == "where" {
+                "combine the conditions with `and`".to_string()
+            } else {
+                format!("remove one `{name}`")
+            }),
         );
     }
 
-    fn endpoint(&mut self, m: usize, e: &ast::Endpoint, base_dir: &std::path::Path) -> Option<(Endpoint, Option<usize>)> {
+    fn endpoint(
+        &mut self,
+        m: usize,
+        e: &ast::Endpoint,
+        base_dir: &std::path::Path,
+    ) -> Option<(Endpoint, Option<usize>)> {
         match e {
             ast::Endpoint::Resource(path, span) => {
                 let i = self.resolve_schema(m, path, *span)?;
@@ -181,10 +232,13 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                let connection = self.namespaces[schema_module].values().find_map(|(d, _)| match d {
-                    Decl::Connection(c) => Some(*c),
-                    _ => None,
-                });
+                let connection =
+                    self.namespaces[schema_module]
+                        .values()
+                        .find_map(|(d, _)| match d {
+                            Decl::Connection(c) => Some(*c),
+                            _ => None,
+                        });
                 if connection.is_none() {
                     self.diags.push(
                         Diagnostic::new(&codes::E0403, format!("`{}` has no connection to read or write it", self.program.schemas[i].name))
@@ -196,7 +250,12 @@ impl Checker<'_> {
                 let schema = self.program.schemas[i].name.clone();
                 Some((Endpoint::Resource { schema, connection }, Some(i)))
             }
-            ast::Endpoint::File { path, path_span, schema, .. } => {
+            ast::Endpoint::File {
+                path,
+                path_span,
+                schema,
+                ..
+            } => {
                 let Some(format) = FileFormat::from_path(path) else {
                     self.diags.push(
                         Diagnostic::new(&codes::E0402, format!("cannot tell the format of `{path}`"))
@@ -210,7 +269,11 @@ impl Checker<'_> {
                     None => None,
                 };
                 let full = PathBuf::from(&**path);
-                let full = if full.is_absolute() { full } else { base_dir.join(full) };
+                let full = if full.is_absolute() {
+                    full
+                } else {
+                    base_dir.join(full)
+                };
                 Some((
                     Endpoint::File {
                         path: full,
@@ -255,9 +318,12 @@ impl Checker<'_> {
                 Kind::Any => return None,
                 other => {
                     self.diags.push(
-                        Diagnostic::new(&codes::E0105, format!("{}{walked} is {other}, it has no fields", target.name))
-                            .at(path.segments[i + 1].span, "cannot go deeper")
-                            .help("map onto the field itself"),
+                        Diagnostic::new(
+                            &codes::E0105,
+                            format!("{}{walked} is {other}, it has no fields", target.name),
+                        )
+                        .at(path.segments[i + 1].span, "cannot go deeper")
+                        .help("map onto the field itself"),
                     );
                     return None;
                 }
@@ -267,16 +333,31 @@ impl Checker<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn check_block(&mut self, scope: &mut Scope, stmts: &[Stmt], target: &Target, phase: Phase, top: bool, mapping: &mut Mapping, mapped: &mut Mapped) {
+    fn check_block(
+        &mut self,
+        scope: &mut Scope,
+        stmts: &[Stmt],
+        target: &Target,
+        phase: Phase,
+        top: bool,
+        mapping: &mut Mapping,
+        mapped: &mut Mapped,
+    ) {
         let mark = scope.mark();
         for stmt in stmts {
             match stmt {
-                Stmt::Source(_, s) | Stmt::Target(_, s) | Stmt::Where(_, s) | Stmt::Key { span: s, .. } => {
+                Stmt::Source(_, s)
+                | Stmt::Target(_, s)
+                | Stmt::Where(_, s)
+                | Stmt::Key { span: s, .. } => {
                     if !top {
                         self.diags.push(
-                            Diagnostic::new(&codes::E0308, "this clause belongs at the top of the flow")
-                                .at(*s, "not allowed inside a block")
-                                .help("move source, target, where and key to the flow's top level"),
+                            Diagnostic::new(
+                                &codes::E0308,
+                                "this clause belongs at the top of the flow",
+                            )
+                            .at(*s, "not allowed inside a block")
+                            .help("move source, target, where and key to the flow's top level"),
                         );
                     }
                 }
@@ -298,20 +379,31 @@ impl Checker<'_> {
                         self.check_fits(&t, value.span, &ft, field.span, &target.name);
                     }
                     self.note_mapped(mapped, phase, field);
-                    ops(mapping, phase).push(Op::Map { path: path_of(field), expr: t.ir, span: value.span });
+                    ops(mapping, phase).push(Op::Map {
+                        path: path_of(field),
+                        expr: t.ir,
+                        span: value.span,
+                    });
                 }
                 Stmt::Each(each) => self.check_each(scope, each, target, phase, mapping, mapped),
                 Stmt::Upsert(upsert) => self.check_upsert(scope, upsert, phase, mapping),
                 Stmt::OnCreate(body, span) | Stmt::OnUpdate(body, span) => {
                     if phase != Phase::Common {
                         self.diags.push(
-                            Diagnostic::new(&codes::E0308, "`on create` and `on update` blocks cannot be nested")
-                                .at(*span, "nested here")
-                                .help("move this block to the level of the mappings it belongs to"),
+                            Diagnostic::new(
+                                &codes::E0308,
+                                "`on create` and `on update` blocks cannot be nested",
+                            )
+                            .at(*span, "nested here")
+                            .help("move this block to the level of the mappings it belongs to"),
                         );
                         continue;
                     }
-                    let inner = if matches!(stmt, Stmt::OnCreate(..)) { Phase::Create } else { Phase::Update };
+                    let inner = if matches!(stmt, Stmt::OnCreate(..)) {
+                        Phase::Create
+                    } else {
+                        Phase::Update
+                    };
                     self.check_block(scope, body, target, inner, false, mapping, mapped);
                 }
                 Stmt::Keep(paths, _) => {
@@ -330,7 +422,11 @@ impl Checker<'_> {
     fn note_mapped(&mut self, mapped: &mut Mapped, phase: Phase, field: &ast::FieldPath) {
         let key = field.dotted();
         let clash = match phase {
-            Phase::Common => mapped.common.get(&key).or(mapped.create.get(&key)).or(mapped.update.get(&key)),
+            Phase::Common => mapped
+                .common
+                .get(&key)
+                .or(mapped.create.get(&key))
+                .or(mapped.update.get(&key)),
             Phase::Create => mapped.common.get(&key).or(mapped.create.get(&key)),
             Phase::Update => mapped.common.get(&key).or(mapped.update.get(&key)),
         };
@@ -351,7 +447,15 @@ impl Checker<'_> {
         set.insert(key, field.span);
     }
 
-    fn check_each(&mut self, scope: &mut Scope, each: &ast::Each, target: &Target, phase: Phase, mapping: &mut Mapping, mapped: &mut Mapped) {
+    fn check_each(
+        &mut self,
+        scope: &mut Scope,
+        each: &ast::Each,
+        target: &Target,
+        phase: Phase,
+        mapping: &mut Mapping,
+        mapped: &mut Mapped,
+    ) {
         let list = self.check_expr(scope, &each.list);
         self.require_present(&list.ty, each.list.span, "iterated with `each`", "?? []");
         let elem = match &list.ty.kind {
@@ -359,9 +463,12 @@ impl Checker<'_> {
             Kind::Any => Type::ANY,
             other => {
                 self.diags.push(
-                    Diagnostic::new(&codes::E0203, format!("`each` needs a list, but this is {other}"))
-                        .at(each.list.span, format!("{other}"))
-                        .help("iterate over a list field, e.g. `each orderrows as row -> Rows { … }`"),
+                    Diagnostic::new(
+                        &codes::E0203,
+                        format!("`each` needs a list, but this is {other}"),
+                    )
+                    .at(each.list.span, format!("{other}"))
+                    .help("iterate over a list field, e.g. `each orderrows as row -> Rows { … }`"),
                 );
                 Type::ANY
             }
@@ -398,7 +505,15 @@ impl Checker<'_> {
         };
         let mut inner_mapping = Mapping::default();
         let mut inner_mapped = Mapped::default();
-        self.check_block(scope, &each.body, &inner_target, Phase::Common, false, &mut inner_mapping, &mut inner_mapped);
+        self.check_block(
+            scope,
+            &each.body,
+            &inner_target,
+            Phase::Common,
+            false,
+            &mut inner_mapping,
+            &mut inner_mapped,
+        );
         self.check_required(&inner_target, &inner_mapped);
         scope.reset(mark);
         ops(mapping, phase).push(Op::Each(Box::new(EachOp {
@@ -411,26 +526,71 @@ impl Checker<'_> {
         })));
     }
 
-    fn check_upsert(&mut self, scope: &mut Scope, upsert: &ast::Upsert, phase: Phase, mapping: &mut Mapping) {
-        let Some(schema) = self.resolve_schema(scope.module, &upsert.schema, upsert.schema_span) else { return };
+    fn check_upsert(
+        &mut self,
+        scope: &mut Scope,
+        upsert: &ast::Upsert,
+        phase: Phase,
+        mapping: &mut Mapping,
+    ) {
+        let Some(schema) = self.resolve_schema(scope.module, &upsert.schema, upsert.schema_span)
+        else {
+            return;
+        };
         let record = self.program.schemas[schema].record.clone();
-        let target = Target { record: Some(record.clone()), name: self.program.schemas[schema].name.to_string(), span: upsert.schema_span };
+        let target = Target {
+            record: Some(record.clone()),
+            name: self.program.schemas[schema].name.to_string(),
+            span: upsert.schema_span,
+        };
         let m = self.check_expr(scope, &upsert.match_value);
-        self.require_present(&m.ty, upsert.match_value.span, "used to match existing records", "?? \"\"");
+        self.require_present(
+            &m.ty,
+            upsert.match_value.span,
+            "used to match existing records",
+            "?? \"\"",
+        );
         if let Some(ft) = self.target_field(&target, &upsert.match_field) {
-            self.check_fits(&m, upsert.match_value.span, &ft, upsert.match_field.span, &target.name);
+            self.check_fits(
+                &m,
+                upsert.match_value.span,
+                &ft,
+                upsert.match_field.span,
+                &target.name,
+            );
         }
         let mut inner_mapping = Mapping::default();
         let mut inner_mapped = Mapped::default();
-        inner_mapped.common.insert(upsert.match_field.dotted(), upsert.match_field.span);
-        inner_mapping.common.push(Op::Map { path: path_of(&upsert.match_field), expr: m.ir.clone(), span: upsert.match_value.span });
-        self.check_block(scope, &upsert.body, &target, Phase::Common, false, &mut inner_mapping, &mut inner_mapped);
+        inner_mapped
+            .common
+            .insert(upsert.match_field.dotted(), upsert.match_field.span);
+        inner_mapping.common.push(Op::Map {
+            path: path_of(&upsert.match_field),
+            expr: m.ir.clone(),
+            span: upsert.match_value.span,
+        });
+        self.check_block(
+            scope,
+            &upsert.body,
+            &target,
+            Phase::Common,
+            false,
+            &mut inner_mapping,
+            &mut inner_mapped,
+        );
         self.check_required(&target, &inner_mapped);
         self.check_keep(&target, &inner_mapping, &inner_mapped);
         // The variable holds the record as the service returns it.
         let ty = Type::of(Kind::Record(Arc::new(RecordType {
             name: record.name.clone(),
-            fields: record.fields.iter().map(|f| FieldType { optional: f.optional && !f.readonly, ..f.clone() }).collect(),
+            fields: record
+                .fields
+                .iter()
+                .map(|f| FieldType {
+                    optional: f.optional && !f.readonly,
+                    ..f.clone()
+                })
+                .collect(),
             open: false,
         })));
         let slot = scope.bind(upsert.var.name.clone(), ty, upsert.var.span, true);
@@ -460,18 +620,29 @@ impl Checker<'_> {
             .fields
             .iter()
             .filter(|f| !f.optional && !f.readonly)
-            .filter(|f| !mapped.common.contains_key(&*f.name) && !mapped.create.contains_key(&*f.name))
+            .filter(|f| {
+                !mapped.common.contains_key(&*f.name) && !mapped.create.contains_key(&*f.name)
+            })
             .filter(|f| {
                 // A nested record counts as mapped when any of its fields is.
                 let prefix = format!("{}.", f.name);
-                !mapped.common.keys().chain(mapped.create.keys()).any(|k| k.starts_with(&prefix))
+                !mapped
+                    .common
+                    .keys()
+                    .chain(mapped.create.keys())
+                    .any(|k| k.starts_with(&prefix))
             })
             .collect();
         if missing.is_empty() {
             return;
         }
         let names: Vec<String> = missing.iter().map(|f| format!("`{}`", f.name)).collect();
-        let example = missing.iter().take(3).map(|f| format!("… -> {}", f.name)).collect::<Vec<_>>().join("; ");
+        let example = missing
+            .iter()
+            .take(3)
+            .map(|f| format!("… -> {}", f.name))
+            .collect::<Vec<_>>()
+            .join("; ");
         self.diags.push(
             Diagnostic::new(
                 &codes::E0303,
@@ -488,9 +659,12 @@ impl Checker<'_> {
             if !mapped.common.contains_key(&key) && !mapped.update.contains_key(&key) {
                 let span = mapped.create.get(&key).copied().unwrap_or(target.span);
                 self.diags.push(
-                    Diagnostic::new(&codes::E0309, format!("`keep {key}` has no effect: `{key}` is not written on update"))
-                        .at(span, "not mapped for updates")
-                        .help("remove it from `keep`, or map the field outside `on create`"),
+                    Diagnostic::new(
+                        &codes::E0309,
+                        format!("`keep {key}` has no effect: `{key}` is not written on update"),
+                    )
+                    .at(span, "not mapped for updates")
+                    .help("remove it from `keep`, or map the field outside `on create`"),
                 );
             }
         }
@@ -515,32 +689,68 @@ impl Checker<'_> {
         let mut scope = Scope::new(m, None);
         for stmt in &t.body {
             match stmt {
-                ast::TestStmt::Flow(name) => match self.program.flows.iter().position(|f| f.name == name.name) {
-                    Some(i) => flow = Some(i),
-                    None => {
-                        let names: Vec<String> = self.program.flows.iter().map(|f| f.name.to_string()).collect();
-                        self.diags.push(
-                            Diagnostic::new(&codes::E0501, format!("test \"{}\" names no flow `{}`", t.name, name.name))
+                ast::TestStmt::Flow(name) => {
+                    match self.program.flows.iter().position(|f| f.name == name.name) {
+                        Some(i) => flow = Some(i),
+                        None => {
+                            let names: Vec<String> = self
+                                .program
+                                .flows
+                                .iter()
+                                .map(|f| f.name.to_string())
+                                .collect();
+                            self.diags.push(
+                                Diagnostic::new(
+                                    &codes::E0501,
+                                    format!("test \"{}\" names no flow `{}`", t.name, name.name),
+                                )
                                 .at(name.span, "unknown flow")
-                                .help(match did_you_mean(&name.name, names.iter().map(String::as_str)) {
-                                    Some(s) => format!("did you mean `{s}`?"),
-                                    None => "name a flow declared in this file or one it imports".to_string(),
-                                }),
-                        );
+                                .help(
+                                    match did_you_mean(&name.name, names.iter().map(String::as_str))
+                                    {
+                                        Some(s) => format!("did you mean `{s}`?"),
+                                        None => {
+                                            "name a flow declared in this file or one it imports"
+                                                .to_string()
+                                        }
+                                    },
+                                ),
+                            );
+                        }
                     }
-                },
+                }
                 ast::TestStmt::Input(e, _) => input = Some(self.check_expr(&mut scope, e).ir),
-                ast::TestStmt::Given { schema, schema_span, records, .. } => {
+                ast::TestStmt::Given {
+                    schema,
+                    schema_span,
+                    records,
+                    ..
+                } => {
                     if let Some(i) = self.resolve_schema(m, schema, *schema_span) {
                         given.push((i, self.check_expr(&mut scope, records).ir));
                     }
                 }
                 ast::TestStmt::Expect(e, span) => expect.push(match e {
-                    ast::Expectation::Skip(reason) => program::Expectation::Skip(reason.clone(), *span),
-                    ast::Expectation::Error(text) => program::Expectation::Error(text.clone(), *span),
-                    ast::Expectation::Write { verb, schema, payload } => {
-                        let schema = schema.as_ref().and_then(|(p, s)| self.resolve_schema(m, p, *s));
-                        program::Expectation::Write { verb: *verb, schema, payload: self.check_expr(&mut scope, payload).ir, span: *span }
+                    ast::Expectation::Skip(reason) => {
+                        program::Expectation::Skip(reason.clone(), *span)
+                    }
+                    ast::Expectation::Error(text) => {
+                        program::Expectation::Error(text.clone(), *span)
+                    }
+                    ast::Expectation::Write {
+                        verb,
+                        schema,
+                        payload,
+                    } => {
+                        let schema = schema
+                            .as_ref()
+                            .and_then(|(p, s)| self.resolve_schema(m, p, *s));
+                        program::Expectation::Write {
+                            verb: *verb,
+                            schema,
+                            payload: self.check_expr(&mut scope, payload).ir,
+                            span: *span,
+                        }
                     }
                 }),
             }
@@ -552,9 +762,12 @@ impl Checker<'_> {
             (None, _) => {
                 if !t.body.iter().any(|s| matches!(s, ast::TestStmt::Flow(_))) {
                     self.diags.push(
-                        Diagnostic::new(&codes::E0501, format!("test \"{}\" does not say which flow it tests", t.name))
-                            .at(t.name_span, "no `flow` statement")
-                            .help("add `flow <name>` inside the test"),
+                        Diagnostic::new(
+                            &codes::E0501,
+                            format!("test \"{}\" does not say which flow it tests", t.name),
+                        )
+                        .at(t.name_span, "no `flow` statement")
+                        .help("add `flow <name>` inside the test"),
                     );
                 }
                 return;
@@ -562,9 +775,12 @@ impl Checker<'_> {
         };
         let Some(input) = input else {
             self.diags.push(
-                Diagnostic::new(&codes::E0501, format!("test \"{}\" has no input record", t.name))
-                    .at(t.name_span, "no `input`")
-                    .help("add `input { field: value, … }` with a source record"),
+                Diagnostic::new(
+                    &codes::E0501,
+                    format!("test \"{}\" has no input record", t.name),
+                )
+                .at(t.name_span, "no `input`")
+                .help("add `input { field: value, … }` with a source record"),
             );
             return;
         };
@@ -576,7 +792,14 @@ impl Checker<'_> {
             );
             return;
         }
-        self.program.tests.push(program::TestCase { name: t.name.clone(), flow, input, given, expect, span: t.span });
+        self.program.tests.push(program::TestCase {
+            name: t.name.clone(),
+            flow,
+            input,
+            given,
+            expect,
+            span: t.span,
+        });
     }
 }
 

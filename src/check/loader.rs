@@ -13,8 +13,14 @@ use crate::syntax::{self, ast};
 
 /// The library that ships inside the binary.
 pub const BUILTIN_STDLIB: &[(&str, &str)] = &[
-    ("stdlib/ccvshop.flow", include_str!("../../stdlib/ccvshop.flow")),
-    ("stdlib/eaccounting.flow", include_str!("../../stdlib/eaccounting.flow")),
+    (
+        "stdlib/ccvshop.flow",
+        include_str!("../../stdlib/ccvshop.flow"),
+    ),
+    (
+        "stdlib/eaccounting.flow",
+        include_str!("../../stdlib/eaccounting.flow"),
+    ),
 ];
 
 #[derive(Debug)]
@@ -59,14 +65,21 @@ impl Default for Loader {
 
 impl Loader {
     pub fn new() -> Self {
-        Loader { loaded: Loaded::default(), by_key: HashMap::new(), stack: Vec::new() }
+        Loader {
+            loaded: Loaded::default(),
+            by_key: HashMap::new(),
+            stack: Vec::new(),
+        }
     }
 
     /// Loads a root file from disk.
     pub fn load_path(&mut self, path: &Path) -> Result<usize, Diagnostic> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Diagnostic::new(&codes::E0010, format!("cannot read {}: {e}", path.display()))
-                .help("check the path; flowc reads UTF-8 .flow files")
+            Diagnostic::new(
+                &codes::E0010,
+                format!("cannot read {}: {e}", path.display()),
+            )
+            .help("check the path; flowc reads UTF-8 .flow files")
         })?;
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let name = display_name(path);
@@ -88,11 +101,16 @@ impl Loader {
     }
 
     fn load_text(&mut self, name: String, path: Option<PathBuf>, text: String) -> usize {
-        let key = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| name.clone());
+        let key = path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| name.clone());
         if let Some(&idx) = self.by_key.get(&key) {
             return idx;
         }
-        let dir = path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf));
+        let dir = path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
         let module_name = stem(&name);
         let file = self.loaded.sources.add(name, path, text.clone());
         let (ast, mut diags) = syntax::parse(file, &text);
@@ -102,14 +120,25 @@ impl Loader {
         for item in &ast.items {
             if let ast::Item::Import(import) = item {
                 if let Some(idx) = self.import(import, dir.as_deref()) {
-                    let bound = import.alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| stem(&import.path));
+                    let bound = import
+                        .alias
+                        .as_ref()
+                        .map(|a| a.name.clone())
+                        .unwrap_or_else(|| stem(&import.path));
                     imports.push((bound, idx, import.span));
                 }
             }
         }
         self.stack.pop();
         let idx = self.loaded.modules.len();
-        self.loaded.modules.push(Module { name: module_name, file, ast, dir, imports, is_root: false });
+        self.loaded.modules.push(Module {
+            name: module_name,
+            file,
+            ast,
+            dir,
+            imports,
+            is_root: false,
+        });
         self.by_key.insert(key, idx);
         idx
     }
@@ -131,7 +160,11 @@ impl Loader {
             Located::Builtin(name, _) => name.to_string(),
         };
         if let Some(pos) = self.stack.iter().position(|k| *k == key) {
-            let cycle: Vec<String> = self.stack[pos..].iter().map(|k| short(k)).chain([short(&key)]).collect();
+            let cycle: Vec<String> = self.stack[pos..]
+                .iter()
+                .map(|k| short(k))
+                .chain([short(&key)])
+                .collect();
             self.loaded.diagnostics.push(
                 Diagnostic::new(&codes::E0004, "import cycle")
                     .at(import.path_span, "this import closes the cycle")
@@ -148,13 +181,18 @@ impl Loader {
                 Ok(text) => Some(self.load_text(display_name(&path), Some(path), text)),
                 Err(e) => {
                     self.loaded.diagnostics.push(
-                        Diagnostic::new(&codes::E0010, format!("cannot read `{}`: {e}", import.path))
-                            .at(import.path_span, "imported here"),
+                        Diagnostic::new(
+                            &codes::E0010,
+                            format!("cannot read `{}`: {e}", import.path),
+                        )
+                        .at(import.path_span, "imported here"),
                     );
                     None
                 }
             },
-            Located::Builtin(name, text) => Some(self.load_text(name.to_string(), None, text.to_string())),
+            Located::Builtin(name, text) => {
+                Some(self.load_text(name.to_string(), None, text.to_string()))
+            }
         }
     }
 }
@@ -181,7 +219,10 @@ fn locate(import: &str, from_dir: Option<&Path>) -> Option<Located> {
             return Some(Located::Disk(c.canonicalize().unwrap_or(c)));
         }
     }
-    BUILTIN_STDLIB.iter().find(|(n, _)| *n == import).map(|(n, t)| Located::Builtin(n, t))
+    BUILTIN_STDLIB
+        .iter()
+        .find(|(n, _)| *n == import)
+        .map(|(n, t)| Located::Builtin(n, t))
 }
 
 fn stem(path: &str) -> Arc<str> {
@@ -197,7 +238,10 @@ fn short(key: &str) -> String {
 pub fn display_name(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
     let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    match cwd.as_deref().and_then(|c| abs.strip_prefix(c.canonicalize().unwrap_or(c.to_path_buf())).ok()) {
+    match cwd.as_deref().and_then(|c| {
+        abs.strip_prefix(c.canonicalize().unwrap_or(c.to_path_buf()))
+            .ok()
+    }) {
         Some(rel) => rel.display().to_string(),
         None => path.display().to_string(),
     }

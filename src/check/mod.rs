@@ -49,13 +49,21 @@ pub fn check_source(name: &str, dir: Option<&Path>, text: &str) -> Checked {
 }
 
 pub fn check_loaded(loaded: Loaded) -> Checked {
-    let Loaded { sources, modules, diagnostics } = loaded;
+    let Loaded {
+        sources,
+        modules,
+        diagnostics,
+    } = loaded;
     let mut checker = Checker::new(&modules);
     checker.diags = diagnostics;
     checker.run();
     let mut diagnostics = checker.diags;
     diag::sort(&mut diagnostics);
-    Checked { program: checker.program, sources, diagnostics }
+    Checked {
+        program: checker.program,
+        sources,
+        diagnostics,
+    }
 }
 
 /// What a name in a module's namespace refers to.
@@ -184,7 +192,11 @@ impl<'m> Checker<'m> {
                         name: self.qualified(m, &s.name.name),
                         resource: s.resource.as_ref().map(|r| r.0.clone()),
                         key: s.key.as_ref().map(|k| k.name.clone()),
-                        record: Arc::new(types::RecordType { name: None, fields: vec![], open: false }),
+                        record: Arc::new(types::RecordType {
+                            name: None,
+                            fields: vec![],
+                            open: false,
+                        }),
                         connection: None,
                     });
                     (&s.name, Decl::Schema(self.program.schemas.len() - 1))
@@ -195,7 +207,10 @@ impl<'m> Checker<'m> {
                         connector: Arc::from(""),
                         settings: vec![],
                     });
-                    (&c.name, Decl::Connection(self.program.connections.len() - 1))
+                    (
+                        &c.name,
+                        Decl::Connection(self.program.connections.len() - 1),
+                    )
                 }
                 ast::Item::Flow(f) => {
                     // Flows are numbered when checked; reserve the name only.
@@ -227,7 +242,11 @@ impl<'m> Checker<'m> {
             match item {
                 ast::Item::Schema(s) => {
                     if let Some(Decl::Schema(i)) = self.lookup_decl(m, &s.name.name) {
-                        if self.schema_sites.get(i).is_some_and(|(_, site)| std::ptr::eq(*site, s)) {
+                        if self
+                            .schema_sites
+                            .get(i)
+                            .is_some_and(|(_, site)| std::ptr::eq(*site, s))
+                        {
                             self.ensure_schema(i);
                         }
                     }
@@ -277,7 +296,11 @@ impl<'m> Checker<'m> {
             if !module.is_root {
                 continue;
             }
-            let has_flows = module.ast.items.iter().any(|i| matches!(i, ast::Item::Flow(_)));
+            let has_flows = module
+                .ast
+                .items
+                .iter()
+                .any(|i| matches!(i, ast::Item::Flow(_)));
             if !has_flows {
                 // A library file (settings, helpers) exists to be used elsewhere.
                 continue;
@@ -291,9 +314,12 @@ impl<'m> Checker<'m> {
                 };
                 if !self.used.contains(&(m, name.name.clone())) {
                     self.diags.push(
-                        Diagnostic::new(&codes::W0001, format!("{what} `{}` is never used", name.name))
-                            .at(name.span, "declared here")
-                            .help(format!("remove the {what}, or use it in a flow")),
+                        Diagnostic::new(
+                            &codes::W0001,
+                            format!("{what} `{}` is never used", name.name),
+                        )
+                        .at(name.span, "declared here")
+                        .help(format!("remove the {what}, or use it in a flow")),
                     );
                 }
             }

@@ -32,14 +32,28 @@ pub(crate) struct Scope {
 
 impl Scope {
     pub fn new(module: usize, input: Option<Type>) -> Self {
-        Scope { module, locals: Vec::new(), next_slot: 0, frame_size: 0, input, unused: Vec::new() }
+        Scope {
+            module,
+            locals: Vec::new(),
+            next_slot: 0,
+            frame_size: 0,
+            input,
+            unused: Vec::new(),
+        }
     }
 
     pub fn bind(&mut self, name: Arc<str>, ty: Type, span: Span, warn_unused: bool) -> usize {
         let slot = self.next_slot;
         self.next_slot += 1;
         self.frame_size = self.frame_size.max(self.next_slot);
-        self.locals.push(Local { name, slot, ty, span, used: false, warn_unused });
+        self.locals.push(Local {
+            name,
+            slot,
+            ty,
+            span,
+            used: false,
+            warn_unused,
+        });
         slot
     }
 

@@ -20,7 +20,9 @@ pub enum Kind {
     Int,
     Decimal,
     /// `max` is the longest the string can be, when known.
-    Str { max: Option<u32> },
+    Str {
+        max: Option<u32>,
+    },
     Uuid,
     Date,
     DateTime,
@@ -74,13 +76,19 @@ impl RecordType {
         self.fields.iter().map(|f| &*f.name)
     }
     pub fn display_name(&self) -> String {
-        self.name.as_deref().map(str::to_string).unwrap_or_else(|| "the record".to_string())
+        self.name
+            .as_deref()
+            .map(str::to_string)
+            .unwrap_or_else(|| "the record".to_string())
     }
 }
 
 impl Type {
     pub const fn of(kind: Kind) -> Type {
-        Type { kind, missing: None }
+        Type {
+            kind,
+            missing: None,
+        }
     }
     pub const ANY: Type = Type::of(Kind::Any);
     pub const BOOL: Type = Type::of(Kind::Bool);
@@ -112,17 +120,24 @@ impl Type {
         matches!(self.kind, Kind::Any)
     }
     pub fn is_numeric(&self) -> bool {
-        matches!(self.kind, Kind::Int | Kind::Decimal | Kind::Any | Kind::Never)
+        matches!(
+            self.kind,
+            Kind::Int | Kind::Decimal | Kind::Any | Kind::Never
+        )
     }
     pub fn is_stringy(&self) -> bool {
-        matches!(self.kind, Kind::Str { .. } | Kind::Uuid | Kind::Enum(_) | Kind::Any | Kind::Never)
+        matches!(
+            self.kind,
+            Kind::Str { .. } | Kind::Uuid | Kind::Enum(_) | Kind::Any | Kind::Never
+        )
     }
     pub fn max_len(&self) -> Option<u32> {
         match &self.kind {
             Kind::Str { max } => *max,
             Kind::Uuid => Some(36),
             Kind::Enum(items) => items.iter().map(|s| s.chars().count() as u32).max(),
-            Kind::Int | Kind::Decimal => Some(30),
+            Kind::Int => Some(20),
+            Kind::Decimal => Some(30),
             Kind::Bool => Some(5),
             Kind::Date => Some(10),
             Kind::DateTime => Some(35),
@@ -138,21 +153,31 @@ impl Type {
             (Kind::Null, k) | (k, Kind::Null) => {
                 let mut t = Type::of(k.clone());
                 if !matches!(k, Kind::Null) {
-                    t.missing = Some(Missing::Other { span: Span::default() });
+                    t.missing = Some(Missing::Other {
+                        span: Span::default(),
+                    });
                 }
                 t.missing = t.missing.or(self.missing.clone()).or(other.missing.clone());
                 return t;
             }
             (a, b) if a == b => a.clone(),
             (Kind::Int, Kind::Decimal) | (Kind::Decimal, Kind::Int) => Kind::Decimal,
-            (Kind::Str { max: a }, Kind::Str { max: b }) => Kind::Str { max: a.zip(*b).map(|(a, b)| a.max(b)) },
-            (Kind::Enum(_) | Kind::Str { .. } | Kind::Uuid, Kind::Enum(_) | Kind::Str { .. } | Kind::Uuid) => {
-                Kind::Str { max: self.max_len().zip(other.max_len()).map(|(a, b)| a.max(b)) }
-            }
+            (Kind::Str { max: a }, Kind::Str { max: b }) => Kind::Str {
+                max: a.zip(*b).map(|(a, b)| a.max(b)),
+            },
+            (
+                Kind::Enum(_) | Kind::Str { .. } | Kind::Uuid,
+                Kind::Enum(_) | Kind::Str { .. } | Kind::Uuid,
+            ) => Kind::Str {
+                max: self.max_len().zip(other.max_len()).map(|(a, b)| a.max(b)),
+            },
             (Kind::List(a), Kind::List(b)) => Kind::List(Box::new(a.join(b))),
             _ => Kind::Any,
         };
-        Type { kind, missing: self.missing.clone().or(other.missing.clone()) }
+        Type {
+            kind,
+            missing: self.missing.clone().or(other.missing.clone()),
+        }
     }
 }
 

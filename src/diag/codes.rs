@@ -105,7 +105,12 @@ mod tests {
             let page = root.join(format!("{}.md", code.id));
             let text = std::fs::read_to_string(&page)
                 .unwrap_or_else(|_| panic!("{} has no page at {}", code.id, page.display()));
-            assert!(text.starts_with(&format!("# {}", code.id)), "{} must start with `# {}`", page.display(), code.id);
+            assert!(
+                text.starts_with(&format!("# {}", code.id)),
+                "{} must start with `# {}`",
+                page.display(),
+                code.id
+            );
         }
         // And no page documents a code that does not exist.
         for entry in std::fs::read_dir(&root).unwrap() {
@@ -114,7 +119,10 @@ mod tests {
                 continue;
             }
             let id = name.trim_end_matches(".md");
-            assert!(ALL.iter().any(|c| c.id == id), "docs/errors/{name} documents no registered code");
+            assert!(
+                ALL.iter().any(|c| c.id == id),
+                "docs/errors/{name} documents no registered code"
+            );
         }
     }
 }

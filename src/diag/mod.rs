@@ -35,14 +35,27 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(code: &'static Code, message: impl Into<String>) -> Self {
-        Diagnostic { code, message: message.into(), primary: None, secondary: vec![], help: None, notes: vec![] }
+        Diagnostic {
+            code,
+            message: message.into(),
+            primary: None,
+            secondary: vec![],
+            help: None,
+            notes: vec![],
+        }
     }
     pub fn at(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.primary = Some(Label { span, text: text.into() });
+        self.primary = Some(Label {
+            span,
+            text: text.into(),
+        });
         self
     }
     pub fn also(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.secondary.push(Label { span, text: text.into() });
+        self.secondary.push(Label {
+            span,
+            text: text.into(),
+        });
         self
     }
     pub fn help(mut self, help: impl Into<String>) -> Self {
@@ -67,16 +80,28 @@ impl Diagnostic {
 
 /// Orders diagnostics by file and position, so output is stable.
 pub fn sort(diags: &mut [Diagnostic]) {
-    diags.sort_by_key(|d| d.primary.as_ref().map(|l| (l.span.file, l.span.start, l.span.end)));
+    diags.sort_by_key(|d| {
+        d.primary
+            .as_ref()
+            .map(|l| (l.span.file, l.span.start, l.span.end))
+    });
 }
 
 /// "did you mean `email`?" — the closest candidate by normalised
 /// Damerau-Levenshtein similarity, if any is close enough to be a typo.
-pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let wrong_lower = wrong.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::normalized_damerau_levenshtein(&wrong_lower, &c.to_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::normalized_damerau_levenshtein(&wrong_lower, &c.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)

@@ -15,7 +15,10 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { color: false, width: 100 }
+        RenderOptions {
+            color: false,
+            width: 100,
+        }
     }
 }
 
@@ -52,7 +55,9 @@ impl miette::Diagnostic for Bound<'_> {
         })
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
@@ -71,14 +76,24 @@ fn bind<'a>(diag: &'a Diagnostic, sources: &SourceMap) -> Bound<'a> {
     let mut extra_notes = Vec::new();
     let source = diag.primary.as_ref().map(|primary| {
         let file = sources.get(primary.span.file);
-        labels.push(LabeledSpan::new_primary_with_span(Some(primary.text.clone()), to_source_span(primary.span)));
+        labels.push(LabeledSpan::new_primary_with_span(
+            Some(primary.text.clone()),
+            to_source_span(primary.span),
+        ));
         for label in &diag.secondary {
             if label.span.file == primary.span.file {
-                labels.push(LabeledSpan::new_with_span(Some(label.text.clone()), to_source_span(label.span)));
+                labels.push(LabeledSpan::new_with_span(
+                    Some(label.text.clone()),
+                    to_source_span(label.span),
+                ));
             } else {
                 // miette draws one file per report: point at other files in words.
                 let (line, col) = sources.line_col(label.span);
-                extra_notes.push(format!("{} (at {}:{line}:{col})", label.text, sources.get(label.span.file).name));
+                extra_notes.push(format!(
+                    "{} (at {}:{line}:{col})",
+                    label.text,
+                    sources.get(label.span.file).name
+                ));
             }
         }
         NamedSource::new(file.name.clone(), file.text.to_string())
@@ -87,7 +102,12 @@ fn bind<'a>(diag: &'a Diagnostic, sources: &SourceMap) -> Bound<'a> {
     help_lines.extend(diag.notes.iter().map(|n| format!("note: {n}")));
     help_lines.extend(extra_notes.into_iter().map(|n| format!("note: {n}")));
     help_lines.push(format!("see: docs/errors/{}.md", diag.code.id));
-    Bound { diag, source, labels, help: Some(help_lines.join("\n")) }
+    Bound {
+        diag,
+        source,
+        labels,
+        help: Some(help_lines.join("\n")),
+    }
 }
 
 fn to_source_span(span: crate::source::Span) -> SourceSpan {
@@ -96,8 +116,14 @@ fn to_source_span(span: crate::source::Span) -> SourceSpan {
 
 /// The report a person reads in a terminal.
 pub fn render_human(diag: &Diagnostic, sources: &SourceMap, options: RenderOptions) -> String {
-    let theme = if options.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(options.width).with_links(false);
+    let theme = if options.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(options.width)
+        .with_links(false);
     let bound = bind(diag, sources);
     let mut out = String::new();
     if handler.render_report(&mut out, &bound).is_err() {

@@ -45,11 +45,15 @@ impl Matcher {
         Self::default()
     }
     pub fn new(method: Method, path_contains: &str) -> Self {
-        Self { method: Some(method), path_contains: path_contains.to_ascii_lowercase() }
+        Self {
+            method: Some(method),
+            path_contains: path_contains.to_ascii_lowercase(),
+        }
     }
     fn matches(&self, method: &Method, path: &str) -> bool {
         self.method.as_ref().is_none_or(|m| m == method)
-            && (self.path_contains.is_empty() || path.to_ascii_lowercase().contains(&self.path_contains))
+            && (self.path_contains.is_empty()
+                || path.to_ascii_lowercase().contains(&self.path_contains))
     }
 }
 
@@ -90,7 +94,10 @@ pub struct Faults {
 }
 
 pub fn is_write(method: &Method) -> bool {
-    matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
 }
 
 impl Faults {
@@ -100,12 +107,22 @@ impl Faults {
 
     /// Apply `fault` to the next `times` requests matching `matcher`.
     pub fn push(&self, matcher: Matcher, fault: Fault, times: u32) {
-        self.lock().rules.push(Rule { matcher, writes_only: false, fault, times });
+        self.lock().rules.push(Rule {
+            matcher,
+            writes_only: false,
+            fault,
+            times,
+        });
     }
 
     /// Apply `fault` to the next `times` writes (POST/PUT/PATCH/DELETE) to any path.
     pub fn push_on_writes(&self, fault: Fault, times: u32) {
-        self.lock().rules.push(Rule { matcher: Matcher::any(), writes_only: true, fault, times });
+        self.lock().rules.push(Rule {
+            matcher: Matcher::any(),
+            writes_only: true,
+            fault,
+            times,
+        });
     }
 
     pub fn set_chaos(&self, chaos: Option<Chaos>) {
@@ -165,7 +182,11 @@ impl Faults {
                 edge += chaos.server_error_per_mille;
                 edge
             } {
-                drawn = Some(Fault::ServerError(if roll % 2 == 0 { 500 } else { 503 }));
+                drawn = Some(Fault::ServerError(if roll.is_multiple_of(2) {
+                    500
+                } else {
+                    503
+                }));
             } else if roll < {
                 edge += chaos.slow_per_mille;
                 edge
@@ -222,8 +243,10 @@ pub async fn middleware<R: FaultResponses>(
 }
 
 /// A response whose body fails half-way: hyper then aborts the connection,
-/// so the client sees a transport error although the handler ran.
-fn dropped_connection() -> Response {
+/// so the client sees a transport error although the handler ran. Public so
+/// that outer layers which buffer bodies (e.g. response signing) can
+/// re-create the failure after their buffering hits it.
+pub fn dropped_connection() -> Response {
     let stream = futures_util::stream::once(async {
         Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,

@@ -28,7 +28,9 @@ pub struct MinuteWindows {
 pub enum Admission {
     Allowed,
     /// Over the limit; the window resets in this many whole seconds (at least 1).
-    Rejected { retry_after_secs: u64 },
+    Rejected {
+        retry_after_secs: u64,
+    },
 }
 
 impl MinuteWindows {
@@ -44,7 +46,10 @@ impl MinuteWindows {
     /// Seconds since the epoch on this limiter's (possibly shifted) clock.
     pub fn now(&self) -> Duration {
         let skew = self.lock().skew;
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + skew
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            + skew
     }
 
     pub fn rejected(&self) -> u64 {
@@ -87,7 +92,11 @@ mod tests {
         assert_eq!(w.hit("GET orders", 2), Admission::Allowed);
         assert_eq!(w.hit("GET orders", 2), Admission::Allowed);
         assert!(matches!(w.hit("GET orders", 2), Admission::Rejected { .. }));
-        assert_eq!(w.hit("POST orders", 2), Admission::Allowed, "keys are independent");
+        assert_eq!(
+            w.hit("POST orders", 2),
+            Admission::Allowed,
+            "keys are independent"
+        );
         w.advance(Duration::from_secs(60));
         assert_eq!(w.hit("GET orders", 2), Admission::Allowed);
         assert_eq!(w.rejected(), 1);

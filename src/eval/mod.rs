@@ -8,9 +8,8 @@ pub mod validate;
 
 use std::sync::{Arc, OnceLock};
 
-
 use crate::diag::{codes, Code, Diagnostic};
-use crate::program::{Expr, Flow, Mapping, Op, OnMiss, Program, Schema};
+use crate::program::{Expr, Flow, Mapping, OnMiss, Op, Program, Schema};
 use crate::source::Span;
 use crate::syntax::ast::BinaryOp;
 use crate::value::{Record, Value};
@@ -28,7 +27,13 @@ pub struct EvalError {
 
 impl EvalError {
     pub fn new(code: &'static Code, message: impl Into<String>, span: Option<Span>) -> Self {
-        EvalError { code, message: message.into(), span, help: None, field: None }
+        EvalError {
+            code,
+            message: message.into(),
+            span,
+            help: None,
+            field: None,
+        }
     }
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
@@ -43,8 +48,15 @@ impl EvalError {
 
     /// A diagnostic that names the record and the field.
     pub fn to_diagnostic(&self, record: &str) -> Diagnostic {
-        let field = self.field.as_deref().map(|f| format!(", field `{f}`")).unwrap_or_default();
-        let mut d = Diagnostic::new(self.code, format!("record {record}{field}: {}", self.message));
+        let field = self
+            .field
+            .as_deref()
+            .map(|f| format!(", field `{f}`"))
+            .unwrap_or_default();
+        let mut d = Diagnostic::new(
+            self.code,
+            format!("record {record}{field}: {}", self.message),
+        );
         if let Some(span) = self.span {
             d = d.at(span, "while computing this");
         }
@@ -121,19 +133,33 @@ struct Frame<'a> {
 
 impl<'p> Runtime<'p> {
     pub fn new(program: &'p Program) -> Self {
-        Runtime { program, globals: program.globals.iter().map(|_| OnceLock::new()).collect() }
+        Runtime {
+            program,
+            globals: program.globals.iter().map(|_| OnceLock::new()).collect(),
+        }
     }
 
     /// Evaluates an expression that needs no record (test inputs, constants).
     pub fn eval_standalone(&self, expr: &Expr, frame_size: usize) -> Result<Value> {
         let empty = Value::Absent;
-        let mut frame = Frame { slots: vec![Value::Absent; frame_size.max(1)], input: &empty };
+        let mut frame = Frame {
+            slots: vec![Value::Absent; frame_size.max(1)],
+            input: &empty,
+        };
         self.eval(expr, &mut frame)
     }
 
     /// Runs one flow on one record.
-    pub fn run_flow(&self, flow: &Flow, input: &Value, resolver: &mut dyn Resolver) -> Result<Outcome> {
-        let mut frame = Frame { slots: vec![Value::Absent; flow.frame_size], input };
+    pub fn run_flow(
+        &self,
+        flow: &Flow,
+        input: &Value,
+        resolver: &mut dyn Resolver,
+    ) -> Result<Outcome> {
+        let mut frame = Frame {
+            slots: vec![Value::Absent; flow.frame_size],
+            input,
+        };
         if let Some(filter) = &flow.filter {
             match self.eval(filter, &mut frame)? {
                 Value::Bool(true) => {}
@@ -150,10 +176,16 @@ impl<'p> Runtime<'p> {
         }
         let key = match &flow.key {
             Some((expr, path)) => {
-                let v = self.eval(expr, &mut frame).map_err(|e| e.in_field(|| "key".into()))?;
+                let v = self
+                    .eval(expr, &mut frame)
+                    .map_err(|e| e.in_field(|| "key".into()))?;
                 if v.is_missing() {
-                    return Err(EvalError::new(&codes::E0901, "the key is missing for this record", None)
-                        .help("every record needs a key; use `??` to build one from another field"));
+                    return Err(EvalError::new(
+                        &codes::E0901,
+                        "the key is missing for this record",
+                        None,
+                    )
+                    .help("every record needs a key; use `??` to build one from another field"));
                 }
                 Some((path.clone(), v))
             }
@@ -163,15 +195,45 @@ impl<'p> Runtime<'p> {
         Ok(Outcome::Mapped(Mapped { key, payload }))
     }
 
-    fn run_mapping(&self, mapping: &Mapping, frame: &mut Frame<'_>, resolver: &mut dyn Resolver, prefix: &str) -> Result<Payload> {
+    fn run_mapping(
+        &self,
+        mapping: &Mapping,
+        frame: &mut Frame<'_>,
+        resolver: &mut dyn Resolver,
+        prefix: &str,
+    ) -> Result<Payload> {
         let mut common = Record::new();
         let mut create = Record::new();
         let mut update = Record::new();
-        self.run_ops(&mapping.common, frame, resolver, prefix, &mut common, &mut create, &mut update)?;
+        self.run_ops(
+            &mapping.common,
+            frame,
+            resolver,
+            prefix,
+            &mut common,
+            &mut create,
+            &mut update,
+        )?;
         let mut create_only = Record::new();
-        self.run_ops(&mapping.on_create, frame, resolver, prefix, &mut create_only, &mut Record::new(), &mut Record::new())?;
+        self.run_ops(
+            &mapping.on_create,
+            frame,
+            resolver,
+            prefix,
+            &mut create_only,
+            &mut Record::new(),
+            &mut Record::new(),
+        )?;
         let mut update_only = Record::new();
-        self.run_ops(&mapping.on_update, frame, resolver, prefix, &mut update_only, &mut Record::new(), &mut Record::new())?;
+        self.run_ops(
+            &mapping.on_update,
+            frame,
+            resolver,
+            prefix,
+            &mut update_only,
+            &mut Record::new(),
+            &mut Record::new(),
+        )?;
         let mut create_payload = common.clone();
         merge_into(&mut create_payload, &create);
         merge_into(&mut create_payload, &create_only);
@@ -181,7 +243,10 @@ impl<'p> Runtime<'p> {
         for path in &mapping.keep {
             update_payload.remove_path(path);
         }
-        Ok(Payload { create: create_payload, update: update_payload })
+        Ok(Payload {
+            create: create_payload,
+            update: update_payload,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -202,29 +267,41 @@ impl<'p> Runtime<'p> {
                     frame.slots[*slot] = v;
                 }
                 Op::Map { path, expr, .. } => {
-                    let v = self.eval(expr, frame).map_err(|e| e.in_field(|| join_path(prefix, path)))?;
+                    let v = self
+                        .eval(expr, frame)
+                        .map_err(|e| e.in_field(|| join_path(prefix, path)))?;
                     if !matches!(v, Value::Absent) {
                         out.set_path(path, v);
                     }
                 }
                 Op::Each(each) => {
-                    let list = self.eval(&each.list, frame).map_err(|e| e.in_field(|| join_path(prefix, &each.path)))?;
-                    let items = match &list {
-                        Value::List(items) => items.clone(),
-                        Value::Absent | Value::Null => {
-                            return Err(EvalError::new(&codes::E0901, "the list to iterate is missing", Some(each.span))
-                                .help("use `each (list ?? []) as …` to map no items when it is missing")
-                                .in_field(|| join_path(prefix, &each.path)))
-                        }
-                        other => {
-                            return Err(EvalError::new(
-                                &codes::E0902,
-                                format!("`each` needs a list, got {}", crate::stdlib::describe(other)),
+                    let list = self
+                        .eval(&each.list, frame)
+                        .map_err(|e| e.in_field(|| join_path(prefix, &each.path)))?;
+                    let items =
+                        match &list {
+                            Value::List(items) => items.clone(),
+                            Value::Absent | Value::Null => return Err(EvalError::new(
+                                &codes::E0901,
+                                "the list to iterate is missing",
                                 Some(each.span),
-                            ))
-                        }
-                    };
-                    let split = !each.body.on_create.is_empty() || !each.body.on_update.is_empty() || !each.body.keep.is_empty();
+                            )
+                            .help("use `each (list ?? []) as …` to map no items when it is missing")
+                            .in_field(|| join_path(prefix, &each.path))),
+                            other => {
+                                return Err(EvalError::new(
+                                    &codes::E0902,
+                                    format!(
+                                        "`each` needs a list, got {}",
+                                        crate::stdlib::describe(other)
+                                    ),
+                                    Some(each.span),
+                                ))
+                            }
+                        };
+                    let split = !each.body.on_create.is_empty()
+                        || !each.body.on_update.is_empty()
+                        || !each.body.keep.is_empty();
                     let mut created = Vec::with_capacity(items.len());
                     let mut updated = Vec::new();
                     let mut index = 0;
@@ -237,14 +314,18 @@ impl<'p> Runtime<'p> {
                                 other => {
                                     return Err(EvalError::new(
                                         &codes::E0902,
-                                        format!("the `each … where` filter gave {}", crate::stdlib::describe(&other)),
+                                        format!(
+                                            "the `each … where` filter gave {}",
+                                            crate::stdlib::describe(&other)
+                                        ),
                                         Some(each.span),
                                     ))
                                 }
                             }
                         }
                         let element_prefix = format!("{}[{index}]", join_path(prefix, &each.path));
-                        let payload = self.run_mapping(&each.body, frame, resolver, &element_prefix)?;
+                        let payload =
+                            self.run_mapping(&each.body, frame, resolver, &element_prefix)?;
                         created.push(Value::record(payload.create));
                         if split {
                             updated.push(Value::record(payload.update));
@@ -268,7 +349,8 @@ impl<'p> Runtime<'p> {
                             Some(upsert.span),
                         ));
                     }
-                    let payload = self.run_mapping(&upsert.mapping, frame, resolver, &schema.name)?;
+                    let payload =
+                        self.run_mapping(&upsert.mapping, frame, resolver, &schema.name)?;
                     let stored = resolver.upsert(UpsertRequest {
                         schema,
                         match_field: &upsert.match_field,
@@ -301,7 +383,12 @@ impl<'p> Runtime<'p> {
             },
             Expr::InputRecord => frame.input.clone(),
             Expr::Global(i) => self.global(*i)?,
-            Expr::Field { base, name, optional, span } => {
+            Expr::Field {
+                base,
+                name,
+                optional,
+                span,
+            } => {
                 let b = self.eval(base, frame)?;
                 match b {
                     Value::Record(r) => r.get(name).cloned().unwrap_or(Value::Absent),
@@ -309,15 +396,27 @@ impl<'p> Runtime<'p> {
                     Value::Absent | Value::Null => {
                         return Err(EvalError::new(
                             &codes::E0901,
-                            format!("cannot read `.{name}`: the value before it is {}", if matches!(b, Value::Null) { "null" } else { "absent" }),
+                            format!(
+                                "cannot read `.{name}`: the value before it is {}",
+                                if matches!(b, Value::Null) {
+                                    "null"
+                                } else {
+                                    "absent"
+                                }
+                            ),
                             Some(*span),
                         )
-                        .help(format!("use `?.{name}` to get an absent value instead, then `?? default`")))
+                        .help(format!(
+                            "use `?.{name}` to get an absent value instead, then `?? default`"
+                        )))
                     }
                     other => {
                         return Err(EvalError::new(
                             &codes::E0902,
-                            format!("cannot read `.{name}` of {}", crate::stdlib::describe(&other)),
+                            format!(
+                                "cannot read `.{name}` of {}",
+                                crate::stdlib::describe(&other)
+                            ),
                             Some(*span),
                         ))
                     }
@@ -328,11 +427,20 @@ impl<'p> Runtime<'p> {
                 let i = self.eval(index, frame)?;
                 ops::index(&b, &i, *span)?
             }
-            Expr::Lookup { table, key, on_miss, span } => {
+            Expr::Lookup {
+                table,
+                key,
+                on_miss,
+                span,
+            } => {
                 let t = &self.program.tables[*table];
                 let k = self.eval(key, frame)?;
                 let text = k.to_text().ok_or_else(|| {
-                    EvalError::new(&codes::E0902, format!("{} cannot be a table key", crate::stdlib::describe(&k)), Some(*span))
+                    EvalError::new(
+                        &codes::E0902,
+                        format!("{} cannot be a table key", crate::stdlib::describe(&k)),
+                        Some(*span),
+                    )
                 })?;
                 match t.rows.get(text.as_str()).or(t.default.as_ref()) {
                     Some(v) => v.clone(),
@@ -355,7 +463,16 @@ impl<'p> Runtime<'p> {
                     if v.is_missing() && !param.accepts_missing {
                         return Err(EvalError::new(
                             &codes::E0901,
-                            format!("{}() got {} for `{}`", func.name, if matches!(v, Value::Null) { "null" } else { "an absent value" }, param.name),
+                            format!(
+                                "{}() got {} for `{}`",
+                                func.name,
+                                if matches!(v, Value::Null) {
+                                    "null"
+                                } else {
+                                    "an absent value"
+                                },
+                                param.name
+                            ),
                             Some(*span),
                         )
                         .help("supply a fallback with `?? …` before passing it"));
@@ -363,8 +480,16 @@ impl<'p> Runtime<'p> {
                     values.push(v);
                 }
                 (func.eval)(&values).map_err(|message| {
-                    let code = if func.name == "fail" { &codes::E0909 } else { &codes::E0905 };
-                    let message = if func.name == "fail" { message } else { format!("{}(): {message}", func.name) };
+                    let code = if func.name == "fail" {
+                        &codes::E0909
+                    } else {
+                        &codes::E0905
+                    };
+                    let message = if func.name == "fail" {
+                        message
+                    } else {
+                        format!("{}(): {message}", func.name)
+                    };
                     EvalError::new(code, message, Some(*span))
                 })?
             }
@@ -374,7 +499,10 @@ impl<'p> Runtime<'p> {
                 for (i, a) in args.iter().enumerate() {
                     slots[i] = self.eval(a, frame)?;
                 }
-                let mut inner = Frame { slots, input: frame.input };
+                let mut inner = Frame {
+                    slots,
+                    input: frame.input,
+                };
                 stack_guard(*span)?;
                 let r = self.eval(&f.body, &mut inner);
                 STACK.with(|d| d.set(d.get() - 1));
@@ -391,12 +519,16 @@ impl<'p> Runtime<'p> {
             Expr::Binary { op, lhs, rhs, span } => match op {
                 BinaryOp::And | BinaryOp::Or => {
                     let l = self.eval(lhs, frame)?;
-                    let Value::Bool(l) = l else { return Err(ops::not_bool(&l, op.symbol(), *span)) };
+                    let Value::Bool(l) = l else {
+                        return Err(ops::not_bool(&l, op.symbol(), *span));
+                    };
                     if (*op == BinaryOp::And && !l) || (*op == BinaryOp::Or && l) {
                         Value::Bool(l)
                     } else {
                         let r = self.eval(rhs, frame)?;
-                        let Value::Bool(r) = r else { return Err(ops::not_bool(&r, op.symbol(), *span)) };
+                        let Value::Bool(r) = r else {
+                            return Err(ops::not_bool(&r, op.symbol(), *span));
+                        };
                         Value::Bool(r)
                     }
                 }
@@ -414,7 +546,12 @@ impl<'p> Runtime<'p> {
                     ops::binary(*op, &l, &r, *span)?
                 }
             },
-            Expr::If { cond, then, otherwise, span } => match self.eval(cond, frame)? {
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                span,
+            } => match self.eval(cond, frame)? {
                 Value::Bool(true) => self.eval(then, frame)?,
                 Value::Bool(false) => self.eval(otherwise, frame)?,
                 other => return Err(ops::not_bool(&other, "if", *span)),
@@ -443,7 +580,14 @@ impl<'p> Runtime<'p> {
                         None if v.is_missing() => {
                             return Err(EvalError::new(
                                 &codes::E0901,
-                                format!("a value interpolated into this string is {}", if matches!(v, Value::Null) { "null" } else { "absent" }),
+                                format!(
+                                    "a value interpolated into this string is {}",
+                                    if matches!(v, Value::Null) {
+                                        "null"
+                                    } else {
+                                        "absent"
+                                    }
+                                ),
                                 Some(*span),
                             )
                             .help("write `{x ?? \"\"}` to interpolate nothing instead"))
@@ -451,7 +595,10 @@ impl<'p> Runtime<'p> {
                         None => {
                             return Err(EvalError::new(
                                 &codes::E0902,
-                                format!("{} cannot be interpolated into a string", crate::stdlib::describe(&v)),
+                                format!(
+                                    "{} cannot be interpolated into a string",
+                                    crate::stdlib::describe(&v)
+                                ),
                                 Some(*span),
                             ))
                         }
@@ -471,8 +618,12 @@ thread_local! {
 fn stack_guard(span: Span) -> Result<()> {
     STACK.with(|d| {
         if d.get() >= 200 {
-            return Err(EvalError::new(&codes::E0905, "functions call each other more than 200 deep", Some(span))
-                .help("check that the recursion reaches its base case"));
+            return Err(EvalError::new(
+                &codes::E0905,
+                "functions call each other more than 200 deep",
+                Some(span),
+            )
+            .help("check that the recursion reaches its base case"));
         }
         d.set(d.get() + 1);
         Ok(())
@@ -495,6 +646,9 @@ fn join_path(prefix: &str, path: &[Arc<str>]) -> String {
 }
 
 pub(crate) fn decimal_error(op: &str, span: Span) -> EvalError {
-    EvalError::new(&codes::E0904, format!("`{op}` overflowed the exact decimal range (28 digits)"), Some(span))
+    EvalError::new(
+        &codes::E0904,
+        format!("`{op}` overflowed the exact decimal range (28 digits)"),
+        Some(span),
+    )
 }
-

@@ -10,19 +10,43 @@ use crate::syntax::ast::BinaryOp;
 use crate::value::Value;
 
 pub(super) fn not_bool(v: &Value, op: &str, span: Span) -> EvalError {
-    let code = if v.is_missing() { &codes::E0901 } else { &codes::E0902 };
-    EvalError::new(code, format!("`{op}` needs true or false, got {}", describe(v)), Some(span))
-        .help("compare explicitly, and handle missing values with `?? false`")
+    let code = if v.is_missing() {
+        &codes::E0901
+    } else {
+        &codes::E0902
+    };
+    EvalError::new(
+        code,
+        format!("`{op}` needs true or false, got {}", describe(v)),
+        Some(span),
+    )
+    .help("compare explicitly, and handle missing values with `?? false`")
 }
 
 pub(super) fn not_number(v: &Value, op: &str, span: Span) -> EvalError {
     if let Value::BigNum(s) = v {
-        return EvalError::new(&codes::E0907, format!("{s} is beyond the exact decimal range and cannot be used in `{op}`"), Some(span))
-            .help("keep such identifiers as they are, or map them as strings with to_string()");
+        return EvalError::new(
+            &codes::E0907,
+            format!("{s} is beyond the exact decimal range and cannot be used in `{op}`"),
+            Some(span),
+        )
+        .help("keep such identifiers as they are, or map them as strings with to_string()");
     }
-    let code = if v.is_missing() { &codes::E0901 } else { &codes::E0902 };
-    EvalError::new(code, format!("`{op}` needs a number, got {}", describe(v)), Some(span))
-        .help(if v.is_missing() { "supply a fallback with `?? 0`" } else { "convert text with to_number(…)" })
+    let code = if v.is_missing() {
+        &codes::E0901
+    } else {
+        &codes::E0902
+    };
+    EvalError::new(
+        code,
+        format!("`{op}` needs a number, got {}", describe(v)),
+        Some(span),
+    )
+    .help(if v.is_missing() {
+        "supply a fallback with `?? 0`"
+    } else {
+        "convert text with to_number(…)"
+    })
 }
 
 pub(super) fn binary(op: BinaryOp, l: &Value, r: &Value, span: Span) -> Result<Value> {
@@ -31,8 +55,16 @@ pub(super) fn binary(op: BinaryOp, l: &Value, r: &Value, span: Span) -> Result<V
         BinaryOp::Ne => Value::Bool(!equal(l, r)),
         BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
             let ord = compare(l, r).ok_or_else(|| {
-                let code = if l.is_missing() || r.is_missing() { &codes::E0901 } else { &codes::E0902 };
-                EvalError::new(code, format!("cannot compare {} with {}", describe(l), describe(r)), Some(span))
+                let code = if l.is_missing() || r.is_missing() {
+                    &codes::E0901
+                } else {
+                    &codes::E0902
+                };
+                EvalError::new(
+                    code,
+                    format!("cannot compare {} with {}", describe(l), describe(r)),
+                    Some(span),
+                )
             })?;
             Value::Bool(match op {
                 BinaryOp::Lt => ord == Ordering::Less,
@@ -46,7 +78,11 @@ pub(super) fn binary(op: BinaryOp, l: &Value, r: &Value, span: Span) -> Result<V
                 Value::List(items) => items.iter().any(|i| equal(l, i)),
                 Value::Record(rec) => l.to_text().is_some_and(|t| rec.get(&t).is_some()),
                 other => {
-                    return Err(EvalError::new(&codes::E0902, format!("`in` needs a list, got {}", describe(other)), Some(span)))
+                    return Err(EvalError::new(
+                        &codes::E0902,
+                        format!("`in` needs a list, got {}", describe(other)),
+                        Some(span),
+                    ))
                 }
             };
             Value::Bool(found == (op == BinaryOp::In))
@@ -61,22 +97,29 @@ pub(super) fn binary(op: BinaryOp, l: &Value, r: &Value, span: Span) -> Result<V
                 BinaryOp::Sub => a.checked_sub(*b),
                 BinaryOp::Mul => a.checked_mul(*b),
                 BinaryOp::Div | BinaryOp::Rem if b.is_zero() => {
-                    return Err(EvalError::new(&codes::E0904, format!("division by zero ({a} {} 0)", op.symbol()), Some(span))
-                        .help("guard it: `if d == 0 then 0 else x / d`"))
+                    return Err(EvalError::new(
+                        &codes::E0904,
+                        format!("division by zero ({a} {} 0)", op.symbol()),
+                        Some(span),
+                    )
+                    .help("guard it: `if d == 0 then 0 else x / d`"))
                 }
                 BinaryOp::Div => a.checked_div(*b),
                 _ => a.checked_rem(*b),
             };
             Value::Num(result.ok_or_else(|| decimal_error(op.symbol(), span))?)
         }
-        BinaryOp::And | BinaryOp::Or | BinaryOp::Coalesce => unreachable!("short-circuiting operators are evaluated by the caller"),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Coalesce => {
+            unreachable!("short-circuiting operators are evaluated by the caller")
+        }
     })
 }
 
 /// `==`: like values compare by value; a date equals its ISO text.
 fn equal(l: &Value, r: &Value) -> bool {
     match (l, r) {
-        (Value::Date(_) | Value::DateTime(_), Value::Str(_)) | (Value::Str(_), Value::Date(_) | Value::DateTime(_)) => {
+        (Value::Date(_) | Value::DateTime(_), Value::Str(_))
+        | (Value::Str(_), Value::Date(_) | Value::DateTime(_)) => {
             compare(l, r) == Some(Ordering::Equal)
         }
         _ => l == r,
@@ -86,7 +129,10 @@ fn equal(l: &Value, r: &Value) -> bool {
 fn compare(l: &Value, r: &Value) -> Option<Ordering> {
     use crate::stdlib::parse_datetime_value as dt;
     match (l, r) {
-        (Value::Date(_) | Value::DateTime(_), Value::Str(_)) | (Value::Str(_), Value::Date(_) | Value::DateTime(_)) | (Value::Date(_), Value::DateTime(_)) | (Value::DateTime(_), Value::Date(_)) => {
+        (Value::Date(_) | Value::DateTime(_), Value::Str(_))
+        | (Value::Str(_), Value::Date(_) | Value::DateTime(_))
+        | (Value::Date(_), Value::DateTime(_))
+        | (Value::DateTime(_), Value::Date(_)) => {
             let (a, b) = (dt(l)?, dt(r)?);
             Some(a.cmp(&b))
         }
@@ -100,11 +146,23 @@ pub(super) fn index(base: &Value, index: &Value, span: Span) -> Result<Value> {
             let i = i64::try_from(n.trunc()).unwrap_or(i64::MAX);
             let len = items.len() as i64;
             let i = if i < 0 { len + i } else { i };
-            Ok(if (0..len).contains(&i) { items[i as usize].clone() } else { Value::Absent })
+            Ok(if (0..len).contains(&i) {
+                items[i as usize].clone()
+            } else {
+                Value::Absent
+            })
         }
         (Value::Record(r), Value::Str(k)) => Ok(r.get(k).cloned().unwrap_or(Value::Absent)),
-        (Value::Absent | Value::Null, _) => Err(EvalError::new(&codes::E0901, "cannot index a missing value", Some(span))
-            .help("supply a fallback with `?? []` first")),
-        (b, i) => Err(EvalError::new(&codes::E0902, format!("cannot index {} with {}", describe(b), describe(i)), Some(span))),
+        (Value::Absent | Value::Null, _) => {
+            Err(
+                EvalError::new(&codes::E0901, "cannot index a missing value", Some(span))
+                    .help("supply a fallback with `?? []` first"),
+            )
+        }
+        (b, i) => Err(EvalError::new(
+            &codes::E0902,
+            format!("cannot index {} with {}", describe(b), describe(i)),
+            Some(span),
+        )),
     }
 }

@@ -13,13 +13,22 @@ pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt);
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
             return Some(dt);
         }
     }
     // No offset: the APIs document their timestamps as UTC.
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(naive.and_utc().fixed_offset());
         }
@@ -42,7 +51,11 @@ pub(crate) fn to_date(v: &Value) -> Result<NaiveDate, String> {
 fn to_datetime(v: &Value) -> Result<DateTime<FixedOffset>, String> {
     match v {
         Value::DateTime(dt) => Ok(*dt),
-        Value::Date(d) => Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().fixed_offset()),
+        Value::Date(d) => Ok(d
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .fixed_offset()),
         Value::Str(s) => parse_datetime(s)
             .or_else(|| {
                 NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")

@@ -42,7 +42,9 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         eval: |a| {
             let mut total = Decimal::ZERO;
             for item in arg_list(&a[0])? {
-                total = total.checked_add(arg_num(item)?).ok_or("the sum is beyond the exact decimal range")?;
+                total = total
+                    .checked_add(arg_num(item)?)
+                    .ok_or("the sum is beyond the exact decimal range")?;
             }
             Ok(Value::Num(total))
         },
@@ -53,7 +55,11 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         params: &[p("items", List)],
         doc: "The first item; absent for an empty list.",
         examples: &[ex("first([3, 4])", "3"), ex("first([]) ?? 0", "0")],
-        returns: |args| element_type(args).maybe(crate::check::types::Missing::Other { span: Default::default() }),
+        returns: |args| {
+            element_type(args).maybe(crate::check::types::Missing::Other {
+                span: Default::default(),
+            })
+        },
         eval: |a| Ok(arg_list(&a[0])?.first().cloned().unwrap_or(Value::Absent)),
     },
     Builtin {
@@ -62,7 +68,11 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         params: &[p("items", List)],
         doc: "The last item; absent for an empty list.",
         examples: &[ex("last([3, 4])", "4")],
-        returns: |args| element_type(args).maybe(crate::check::types::Missing::Other { span: Default::default() }),
+        returns: |args| {
+            element_type(args).maybe(crate::check::types::Missing::Other {
+                span: Default::default(),
+            })
+        },
         eval: |a| Ok(arg_list(&a[0])?.last().cloned().unwrap_or(Value::Absent)),
     },
     Builtin {
@@ -70,7 +80,10 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         category: Category::List,
         params: &[p("records", List), p("field", Str)],
         doc: "The value of one field from every record in a list (absent where a record lacks it).",
-        examples: &[ex(r#"pluck([{sku: "A"}, {sku: "B"}], "sku")"#, r#"["A","B"]"#)],
+        examples: &[ex(
+            r#"pluck([{sku: "A"}, {sku: "B"}], "sku")"#,
+            r#"["A","B"]"#,
+        )],
         returns: |_| Type::list(Type::ANY),
         eval: |a| {
             let field = arg_str(&a[1])?;
@@ -91,7 +104,15 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         doc: "The list without absent and null items.",
         examples: &[ex("compact([1, null, 2])", "[1,2]")],
         returns: |args| Type::list(element_type(args).present()),
-        eval: |a| Ok(Value::list(arg_list(&a[0])?.iter().filter(|v| !v.is_missing()).cloned().collect())),
+        eval: |a| {
+            Ok(Value::list(
+                arg_list(&a[0])?
+                    .iter()
+                    .filter(|v| !v.is_missing())
+                    .cloned()
+                    .collect(),
+            ))
+        },
     },
     Builtin {
         name: "unique",
@@ -122,7 +143,11 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
             let mut error = None;
             items.sort_by(|x, y| {
                 x.compare(y).unwrap_or_else(|| {
-                    error = Some(format!("cannot compare {} with {}", describe(x), describe(y)));
+                    error = Some(format!(
+                        "cannot compare {} with {}",
+                        describe(x),
+                        describe(y)
+                    ));
                     std::cmp::Ordering::Equal
                 })
             });

@@ -26,7 +26,12 @@ const COUNTRIES: &[(&str, &str, &str, &str)] = &[
     ("ES", "Spain", "Spanje", "Spanien"),
     ("FI", "Finland", "Finland", "Finnland"),
     ("FR", "France", "Frankrijk", "Frankreich"),
-    ("GB", "United Kingdom", "Verenigd Koninkrijk", "Vereinigtes Königreich"),
+    (
+        "GB",
+        "United Kingdom",
+        "Verenigd Koninkrijk",
+        "Vereinigtes Königreich",
+    ),
     ("GR", "Greece", "Griekenland", "Griechenland"),
     ("HR", "Croatia", "Kroatië", "Kroatien"),
     ("HU", "Hungary", "Hongarije", "Ungarn"),
@@ -49,25 +54,39 @@ const COUNTRIES: &[(&str, &str, &str, &str)] = &[
     ("SI", "Slovenia", "Slovenië", "Slowenien"),
     ("SK", "Slovakia", "Slowakije", "Slowakei"),
     ("TR", "Turkey", "Turkije", "Türkei"),
-    ("US", "United States", "Verenigde Staten", "Vereinigte Staaten"),
+    (
+        "US",
+        "United States",
+        "Verenigde Staten",
+        "Vereinigte Staaten",
+    ),
 ];
 
 const EU: &[&str] = &[
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV",
-    "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
+    "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 ];
 
 pub(crate) fn country_code(input: &str) -> Option<&'static str> {
     let t = input.trim();
     let lower = t.to_lowercase();
-    let aliases = [("the netherlands", "NL"), ("holland", "NL"), ("uk", "GB"), ("great britain", "GB"), ("usa", "US")];
+    let aliases = [
+        ("the netherlands", "NL"),
+        ("holland", "NL"),
+        ("uk", "GB"),
+        ("great britain", "GB"),
+        ("usa", "US"),
+    ];
     if let Some((_, code)) = aliases.iter().find(|(a, _)| *a == lower) {
         return Some(code);
     }
     COUNTRIES
         .iter()
         .find(|(code, en, nl, de)| {
-            code.eq_ignore_ascii_case(t) || en.to_lowercase() == lower || nl.to_lowercase() == lower || de.to_lowercase() == lower
+            code.eq_ignore_ascii_case(t)
+                || en.to_lowercase() == lower
+                || nl.to_lowercase() == lower
+                || de.to_lowercase() == lower
         })
         .map(|c| c.0)
 }

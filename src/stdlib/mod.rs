@@ -154,13 +154,28 @@ impl Builtin {
 
 /// Shorthands for the tables in the category files.
 pub(crate) const fn p(name: &'static str, kind: ParamKind) -> Param {
-    Param { name, kind, optional: false, accepts_missing: false }
+    Param {
+        name,
+        kind,
+        optional: false,
+        accepts_missing: false,
+    }
 }
 pub(crate) const fn opt(name: &'static str, kind: ParamKind) -> Param {
-    Param { name, kind, optional: true, accepts_missing: false }
+    Param {
+        name,
+        kind,
+        optional: true,
+        accepts_missing: false,
+    }
 }
 pub(crate) const fn nullable(name: &'static str, kind: ParamKind) -> Param {
-    Param { name, kind, optional: false, accepts_missing: true }
+    Param {
+        name,
+        kind,
+        optional: false,
+        accepts_missing: true,
+    }
 }
 pub(crate) const fn ex(expr: &'static str, result: &'static str) -> Example {
     Example { expr, result }
@@ -177,7 +192,10 @@ pub fn all() -> impl Iterator<Item = &'static Builtin> {
 
 pub fn lookup(name: &str) -> Option<&'static Builtin> {
     static INDEX: OnceLock<HashMap<&'static str, &'static Builtin>> = OnceLock::new();
-    INDEX.get_or_init(|| all().map(|b| (b.name, b)).collect()).get(name).copied()
+    INDEX
+        .get_or_init(|| all().map(|b| (b.name, b)).collect())
+        .get(name)
+        .copied()
 }
 
 // ---- helpers shared by the implementations ----
@@ -216,7 +234,9 @@ pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Absent => "an absent value".to_string(),
         Value::Null => "null".to_string(),
-        Value::Str(s) if s.chars().count() > 40 => format!("the string \"{}…\"", s.chars().take(40).collect::<String>()),
+        Value::Str(s) if s.chars().count() > 40 => {
+            format!("the string \"{}…\"", s.chars().take(40).collect::<String>())
+        }
         Value::Str(s) => format!("the string {:?}", s),
         Value::List(_) => "a list".to_string(),
         Value::Record(_) => "a record".to_string(),
@@ -225,7 +245,10 @@ pub(crate) fn describe(v: &Value) -> String {
 }
 
 pub(crate) fn same_as_first(args: &[Arg]) -> Type {
-    args.first().map(|a| a.ty.clone()).unwrap_or(Type::ANY).present()
+    args.first()
+        .map(|a| a.ty.clone())
+        .unwrap_or(Type::ANY)
+        .present()
 }
 
 #[cfg(test)]
@@ -241,7 +264,11 @@ mod tests {
             assert!(!b.examples.is_empty(), "{} has no example", b.name);
             let mut optional_seen = false;
             for p in b.params {
-                assert!(!(optional_seen && !p.optional), "{}: optional params must come last", b.name);
+                assert!(
+                    !(optional_seen && !p.optional),
+                    "{}: optional params must come last",
+                    b.name
+                );
                 optional_seen |= p.optional;
             }
         }
@@ -253,8 +280,17 @@ pub(crate) fn parse_datetime_value(v: &Value) -> Option<chrono::DateTime<chrono:
     match v {
         Value::DateTime(dt) => Some(*dt),
         Value::Date(d) => Some(d.and_hms_opt(0, 0, 0)?.and_utc().fixed_offset()),
-        Value::Str(s) => dates::parse_datetime(s)
-            .or_else(|| chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0).map(|n| n.and_utc().fixed_offset())),
+        Value::Str(s) => dates::parse_datetime(s).or_else(|| {
+            chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)
+                .map(|n| n.and_utc().fixed_offset())
+        }),
         _ => None,
     }
+}
+
+/// Exact decimal from text (used by the CSV reader and `to_number`).
+pub fn parse_decimal_text(s: &str) -> Result<rust_decimal::Decimal, String> {
+    numbers::parse_decimal(s)
 }

@@ -270,11 +270,17 @@ fn pad(a: &[Value], at_start: bool) -> Result<Value, String> {
         return Ok(a[0].clone());
     }
     let padding: String = std::iter::repeat_n(f, width - n).collect();
-    Ok(Value::str(&if at_start { padding + s } else { s.to_string() + &padding }))
+    Ok(Value::str(&if at_start {
+        padding + s
+    } else {
+        s.to_string() + &padding
+    }))
 }
 
 pub(crate) fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else { return false };
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && !s.chars().any(char::is_whitespace)
         && domain.contains('.')

@@ -127,9 +127,16 @@ pub struct TypeExpr {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypeAtom {
     /// `string`, `int`, `ccvshop.address`...
-    Named { module: Option<Ident>, name: Ident },
+    Named {
+        module: Option<Ident>,
+        name: Ident,
+    },
     /// `string(50)`: a base type with a size.
-    Sized { name: Ident, size: u32, span: Span },
+    Sized {
+        name: Ident,
+        size: u32,
+        span: Span,
+    },
     List(Box<TypeExpr>),
     Record(Vec<FieldDecl>, Span),
     Literal(Arc<str>, Span),
@@ -161,7 +168,12 @@ pub enum Endpoint {
     /// `ccvshop.orders`: a schema whose module declares the connection.
     Resource(Vec<Ident>, Span),
     /// `file("orders.ndjson") as ccvshop.orders`
-    File { path: Arc<str>, path_span: Span, schema: Option<(Vec<Ident>, Span)>, span: Span },
+    File {
+        path: Arc<str>,
+        path_span: Span,
+        schema: Option<(Vec<Ident>, Span)>,
+        span: Span,
+    },
 }
 
 impl Endpoint {
@@ -181,7 +193,11 @@ pub struct FieldPath {
 
 impl FieldPath {
     pub fn dotted(&self) -> String {
-        self.segments.iter().map(|s| &*s.name).collect::<Vec<_>>().join(".")
+        self.segments
+            .iter()
+            .map(|s| &*s.name)
+            .collect::<Vec<_>>()
+            .join(".")
     }
 }
 
@@ -190,9 +206,17 @@ pub enum Stmt {
     Source(Endpoint, Span),
     Target(Endpoint, Span),
     Where(Expr, Span),
-    Key { value: Expr, field: FieldPath, span: Span },
+    Key {
+        value: Expr,
+        field: FieldPath,
+        span: Span,
+    },
     Let(Let),
-    Map { value: Expr, field: FieldPath, span: Span },
+    Map {
+        value: Expr,
+        field: FieldPath,
+        span: Span,
+    },
     Each(Each),
     Upsert(Upsert),
     OnCreate(Vec<Stmt>, Span),
@@ -250,7 +274,12 @@ pub struct Test {
 pub enum TestStmt {
     Flow(Ident),
     Input(Expr, Span),
-    Given { schema: Vec<Ident>, schema_span: Span, records: Expr, span: Span },
+    Given {
+        schema: Vec<Ident>,
+        schema_span: Span,
+        records: Expr,
+        span: Span,
+    },
     Expect(Expectation, Span),
 }
 
@@ -258,7 +287,11 @@ pub enum TestStmt {
 pub enum Expectation {
     Skip(Option<Arc<str>>),
     Error(Option<Arc<str>>),
-    Write { verb: WriteVerb, schema: Option<(Vec<Ident>, Span)>, payload: Expr },
+    Write {
+        verb: WriteVerb,
+        schema: Option<(Vec<Ident>, Span)>,
+        payload: Expr,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,14 +327,39 @@ pub enum ExprKind {
     Date(Arc<str>),
     DateTime(Arc<str>),
     Var(Ident),
-    Field { base: Box<Expr>, name: Ident, optional: bool },
-    Index { base: Box<Expr>, index: Box<Expr> },
-    Call { name: Ident, args: Vec<Expr> },
+    Field {
+        base: Box<Expr>,
+        name: Ident,
+        optional: bool,
+    },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
+    Call {
+        name: Ident,
+        args: Vec<Expr>,
+    },
     /// `x | f(a)`: kept apart from Call so the formatter prints it back as written.
-    Pipe { value: Box<Expr>, name: Ident, args: Vec<Expr> },
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Pipe {
+        value: Box<Expr>,
+        name: Ident,
+        args: Vec<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     List(Vec<Expr>),
     Record(Vec<(Ident, Expr)>),
     Paren(Box<Expr>),

@@ -15,16 +15,73 @@ use crate::source::FileId;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+/// Children of a pair without the keyword tokens (`flow`, `as`, `match`…),
+/// which are atomic in the grammar only so that they end at a word boundary.
+trait Kids<'i> {
+    fn kids(self) -> std::iter::Filter<Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool>;
+}
+
+impl<'i> Kids<'i> for Pair<'i, Rule> {
+    fn kids(self) -> std::iter::Filter<Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool> {
+        self.into_inner().filter(|p| !is_keyword(p.as_rule()))
+    }
+}
+
+fn is_keyword(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::kw_as
+            | Rule::kw_connection
+            | Rule::kw_create
+            | Rule::kw_default
+            | Rule::kw_each
+            | Rule::kw_else
+            | Rule::kw_error
+            | Rule::kw_expect
+            | Rule::kw_flow
+            | Rule::kw_fn
+            | Rule::kw_from
+            | Rule::kw_given
+            | Rule::kw_if
+            | Rule::kw_import
+            | Rule::kw_input
+            | Rule::kw_keep
+            | Rule::kw_key
+            | Rule::kw_let
+            | Rule::kw_match
+            | Rule::kw_on
+            | Rule::kw_range
+            | Rule::kw_readonly
+            | Rule::kw_resource
+            | Rule::kw_schema
+            | Rule::kw_skip
+            | Rule::kw_source
+            | Rule::kw_table
+            | Rule::kw_target
+            | Rule::kw_test
+            | Rule::kw_then
+            | Rule::kw_update
+            | Rule::kw_upsert
+            | Rule::kw_value
+            | Rule::kw_where
+    )
+}
+
 struct Lower {
     file: FileId,
     offset: usize,
 }
 
 pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec<Item>> {
-    let mut pairs = FlowParser::parse(Rule::file, text).map_err(|e| syntax_error(file, offset, e))?;
+    let mut pairs =
+        FlowParser::parse(Rule::file, text).map_err(|e| syntax_error(file, offset, e))?;
     let lower = Lower { file, offset };
     let file_pair = pairs.next().expect("the file rule always yields one pair");
-    file_pair.into_inner().filter(|p| p.as_rule() != Rule::EOI).map(|p| lower.item(p)).collect()
+    file_pair
+        .kids()
+        .filter(|p| p.as_rule() != Rule::EOI)
+        .map(|p| lower.item(p))
+        .collect()
 }
 
 pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
@@ -35,8 +92,11 @@ pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
     let end = pair.as_span().end();
     if !text[end..].trim().is_empty() {
         let span = Span::new(file, end, text.len());
-        return Err(Diagnostic::new(&codes::E0001, "syntax error: unexpected text after the expression")
-            .at(span, "not part of the expression"));
+        return Err(Diagnostic::new(
+            &codes::E0001,
+            "syntax error: unexpected text after the expression",
+        )
+        .at(span, "not part of the expression"));
     }
     Lower { file, offset: 0 }.expr(pair)
 }
@@ -75,7 +135,10 @@ impl Lower {
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
-        Ident { name: Arc::from(pair.as_str()), span: self.span(&pair) }
+        Ident {
+            name: Arc::from(pair.as_str()),
+            span: self.span(&pair),
+        }
     }
 
     fn item(&self, pair: Pair<Rule>) -> Result<Item> {
@@ -94,12 +157,17 @@ impl Lower {
 
     fn import(&self, pair: Pair<Rule>) -> Result<Import> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let path_pair = inner.next().expect("import has a path");
         let path_span = self.span(&path_pair);
         let path = self.plain_string(path_pair)?;
         let alias = inner.next().map(|p| self.ident(p));
-        Ok(Import { path, path_span, alias, span })
+        Ok(Import {
+            path,
+            path_span,
+            alias,
+            span,
+        })
     }
 
     /// A string literal that must not interpolate (paths, names).
@@ -111,10 +179,12 @@ impl Lower {
             match part {
                 StrPart::Text(t) => out.push_str(&t),
                 StrPart::Expr(e) => {
-                    return Err(Diagnostic::new(&codes::E0002, "interpolation is not allowed here")
-                        .at(e.span, "this `{…}` would be computed at run time")
-                        .also(span, "this string must be a constant")
-                        .help("write `\\{` for a literal brace"))
+                    return Err(
+                        Diagnostic::new(&codes::E0002, "interpolation is not allowed here")
+                            .at(e.span, "this `{…}` would be computed at run time")
+                            .also(span, "this string must be a constant")
+                            .help("write `\\{` for a literal brace"),
+                    )
                 }
             }
         }
@@ -123,24 +193,32 @@ impl Lower {
 
     fn table(&self, pair: Pair<Rule>) -> Result<Table> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("table name"));
         let body_pair = inner.next().expect("table body");
         let body = match body_pair.as_rule() {
             Rule::table_rows => {
                 let mut rows = Vec::new();
-                for row in body_pair.into_inner() {
+                for row in body_pair.kids() {
                     let row_span = self.span(&row);
-                    let mut parts = row.into_inner();
+                    let mut parts = row.kids();
                     let key_pair = parts.next().expect("row key");
-                    let key = if key_pair.as_rule() == Rule::default_key { None } else { Some(self.expr(key_pair)?) };
+                    let key = if key_pair.as_rule() == Rule::default_key {
+                        None
+                    } else {
+                        Some(self.expr(key_pair)?)
+                    };
                     let value = self.expr(parts.next().expect("row value"))?;
-                    rows.push(TableRow { key, value, span: row_span });
+                    rows.push(TableRow {
+                        key,
+                        value,
+                        span: row_span,
+                    });
                 }
                 TableBody::Rows(rows)
             }
             Rule::table_file => {
-                let mut parts = body_pair.into_inner();
+                let mut parts = body_pair.kids();
                 let path_pair = parts.next().expect("table file path");
                 let path_span = self.span(&path_pair);
                 let path = self.plain_string(path_pair)?;
@@ -149,7 +227,7 @@ impl Lower {
                 let mut default = None;
                 for p in parts {
                     let rule = p.as_rule();
-                    let inner = p.into_inner().next().expect("table file option");
+                    let inner = p.kids().next().expect("table file option");
                     match rule {
                         Rule::table_key_col => {
                             let s = self.span(&inner);
@@ -162,7 +240,13 @@ impl Lower {
                         _ => default = Some(self.expr(inner)?),
                     }
                 }
-                TableBody::File { path, path_span, key_column, value_column, default }
+                TableBody::File {
+                    path,
+                    path_span,
+                    key_column,
+                    value_column,
+                    default,
+                }
             }
             other => unreachable!("table body {other:?}"),
         };
@@ -171,17 +255,22 @@ impl Lower {
 
     fn fn_decl(&self, pair: Pair<Rule>) -> Result<FnDecl> {
         let span = self.span(&pair);
-        let mut pairs: Vec<Pair<Rule>> = pair.into_inner().collect();
+        let mut pairs: Vec<Pair<Rule>> = pair.kids().collect();
         let body = self.expr(pairs.pop().expect("fn body"))?;
         let mut it = pairs.into_iter();
         let name = self.ident(it.next().expect("fn name"));
         let params = it.map(|p| self.ident(p)).collect();
-        Ok(FnDecl { name, params, body, span })
+        Ok(FnDecl {
+            name,
+            params,
+            body,
+            span,
+        })
     }
 
     fn let_decl(&self, pair: Pair<Rule>) -> Result<Let> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("let name"));
         let value = self.expr(inner.next().expect("let value"))?;
         Ok(Let { name, value, span })
@@ -189,7 +278,7 @@ impl Lower {
 
     fn schema(&self, pair: Pair<Rule>) -> Result<Schema> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("schema name"));
         let mut resource = None;
         let mut key = None;
@@ -197,21 +286,27 @@ impl Lower {
         for p in inner {
             match p.as_rule() {
                 Rule::schema_resource => {
-                    let s = p.into_inner().next().expect("resource name");
+                    let s = p.kids().next().expect("resource name");
                     let sp = self.span(&s);
                     resource = Some((self.plain_string(s)?, sp));
                 }
-                Rule::schema_key => key = Some(self.ident(p.into_inner().next().expect("key field"))),
+                Rule::schema_key => key = Some(self.ident(p.kids().next().expect("key field"))),
                 Rule::field_decl => fields.push(self.field_decl(p)?),
                 other => unreachable!("schema part {other:?}"),
             }
         }
-        Ok(Schema { name, resource, key, fields, span })
+        Ok(Schema {
+            name,
+            resource,
+            key,
+            fields,
+            span,
+        })
     }
 
     fn field_decl(&self, pair: Pair<Rule>) -> Result<FieldDecl> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("field name"));
         let ty = self.type_expr(inner.next().expect("field type"))?;
         let mut optional = false;
@@ -221,11 +316,11 @@ impl Lower {
             match p.as_rule() {
                 Rule::optional_mark => optional = true,
                 Rule::field_mod => {
-                    let m = p.into_inner().next().expect("modifier");
+                    let m = p.kids().next().expect("modifier");
                     match m.as_rule() {
                         Rule::readonly_mod => readonly = true,
                         Rule::range_mod => {
-                            let mut bounds = m.into_inner();
+                            let mut bounds = m.kids();
                             let lo = self.number(bounds.next().expect("low"))?;
                             let hi = self.number(bounds.next().expect("high"))?;
                             range = Some((lo, hi));
@@ -236,22 +331,40 @@ impl Lower {
                 other => unreachable!("field part {other:?}"),
             }
         }
-        Ok(FieldDecl { name, ty, optional, readonly, range, span })
+        Ok(FieldDecl {
+            name,
+            ty,
+            optional,
+            readonly,
+            range,
+            span,
+        })
     }
 
     fn type_expr(&self, pair: Pair<Rule>) -> Result<TypeExpr> {
         let span = self.span(&pair);
-        let alternatives = pair.into_inner().map(|a| self.type_atom(a)).collect::<Result<_>>()?;
+        let alternatives = pair
+            .kids()
+            .map(|a| self.type_atom(a))
+            .collect::<Result<_>>()?;
         Ok(TypeExpr { alternatives, span })
     }
 
     fn type_atom(&self, pair: Pair<Rule>) -> Result<TypeAtom> {
-        let inner = pair.into_inner().next().expect("type atom");
+        let inner = pair.kids().next().expect("type atom");
         Ok(match inner.as_rule() {
-            Rule::list_type => TypeAtom::List(Box::new(self.type_expr(inner.into_inner().next().expect("elem"))?)),
+            Rule::list_type => TypeAtom::List(Box::new(
+                self.type_expr(inner.kids().next().expect("elem"))?,
+            )),
             Rule::record_type => {
                 let span = self.span(&inner);
-                TypeAtom::Record(inner.into_inner().map(|f| self.field_decl(f)).collect::<Result<_>>()?, span)
+                TypeAtom::Record(
+                    inner
+                        .kids()
+                        .map(|f| self.field_decl(f))
+                        .collect::<Result<_>>()?,
+                    span,
+                )
             }
             Rule::string_lit => {
                 let span = self.span(&inner);
@@ -259,20 +372,27 @@ impl Lower {
             }
             Rule::sized_type => {
                 let span = self.span(&inner);
-                let mut parts = inner.into_inner();
+                let mut parts = inner.kids();
                 let name = self.ident(parts.next().expect("type name"));
                 let size_pair = parts.next().expect("size");
                 let size = size_pair.as_str().parse::<u32>().map_err(|_| {
-                    Diagnostic::new(&codes::E0002, "size is too large").at(self.span(&size_pair), "not a valid size")
+                    Diagnostic::new(&codes::E0002, "size is too large")
+                        .at(self.span(&size_pair), "not a valid size")
                 })?;
                 TypeAtom::Sized { name, size, span }
             }
             Rule::named_type => {
-                let mut parts = inner.into_inner();
+                let mut parts = inner.kids();
                 let first = self.ident(parts.next().expect("type name"));
                 match parts.next() {
-                    Some(second) => TypeAtom::Named { module: Some(first), name: self.ident(second) },
-                    None => TypeAtom::Named { module: None, name: first },
+                    Some(second) => TypeAtom::Named {
+                        module: Some(first),
+                        name: self.ident(second),
+                    },
+                    None => TypeAtom::Named {
+                        module: None,
+                        name: first,
+                    },
                 }
             }
             other => unreachable!("type atom {other:?}"),
@@ -281,44 +401,51 @@ impl Lower {
 
     fn connection(&self, pair: Pair<Rule>) -> Result<Connection> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("connection name"));
         let settings = inner
             .map(|s| {
                 let span = self.span(&s);
-                let mut parts = s.into_inner();
+                let mut parts = s.kids();
                 let name = self.ident(parts.next().expect("setting name"));
                 let value = self.expr(parts.next().expect("setting value"))?;
                 Ok(Setting { name, value, span })
             })
             .collect::<Result<_>>()?;
-        Ok(Connection { name, settings, span })
+        Ok(Connection {
+            name,
+            settings,
+            span,
+        })
     }
 
     fn flow(&self, pair: Pair<Rule>) -> Result<Flow> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name = self.ident(inner.next().expect("flow name"));
         let body = inner.map(|p| self.stmt(p)).collect::<Result<_>>()?;
         Ok(Flow { name, body, span })
     }
 
     fn block(&self, pair: Pair<Rule>) -> Result<Vec<Stmt>> {
-        pair.into_inner().map(|p| self.stmt(p)).collect()
+        pair.kids().map(|p| self.stmt(p)).collect()
     }
 
     fn dotted(&self, pair: Pair<Rule>) -> (Vec<Ident>, Span) {
         let span = self.span(&pair);
-        (pair.into_inner().map(|p| self.ident(p)).collect(), span)
+        (pair.kids().map(|p| self.ident(p)).collect(), span)
     }
 
     fn field_path(&self, pair: Pair<Rule>) -> FieldPath {
         let span = self.span(&pair);
-        FieldPath { segments: pair.into_inner().map(|p| self.ident(p)).collect(), span }
+        FieldPath {
+            segments: pair.kids().map(|p| self.ident(p)).collect(),
+            span,
+        }
     }
 
     fn endpoint(&self, pair: Pair<Rule>) -> Result<Endpoint> {
-        let inner = pair.into_inner().next().expect("endpoint");
+        let inner = pair.kids().next().expect("endpoint");
         Ok(match inner.as_rule() {
             Rule::dotted => {
                 let (path, span) = self.dotted(inner);
@@ -326,12 +453,17 @@ impl Lower {
             }
             Rule::file_endpoint => {
                 let span = self.span(&inner);
-                let mut parts = inner.into_inner();
+                let mut parts = inner.kids();
                 let path_pair = parts.next().expect("file path");
                 let path_span = self.span(&path_pair);
                 let path = self.plain_string(path_pair)?;
                 let schema = parts.next().map(|p| self.dotted(p));
-                Endpoint::File { path, path_span, schema, span }
+                Endpoint::File {
+                    path,
+                    path_span,
+                    schema,
+                    span,
+                }
             }
             other => unreachable!("endpoint {other:?}"),
         })
@@ -340,10 +472,14 @@ impl Lower {
     fn stmt(&self, pair: Pair<Rule>) -> Result<Stmt> {
         let span = self.span(&pair);
         let rule = pair.as_rule();
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         Ok(match rule {
-            Rule::source_stmt => Stmt::Source(self.endpoint(inner.next().expect("endpoint"))?, span),
-            Rule::target_stmt => Stmt::Target(self.endpoint(inner.next().expect("endpoint"))?, span),
+            Rule::source_stmt => {
+                Stmt::Source(self.endpoint(inner.next().expect("endpoint"))?, span)
+            }
+            Rule::target_stmt => {
+                Stmt::Target(self.endpoint(inner.next().expect("endpoint"))?, span)
+            }
             Rule::where_stmt => Stmt::Where(self.expr(inner.next().expect("condition"))?, span),
             Rule::key_stmt => {
                 let value = self.expr(inner.next().expect("key value"))?;
@@ -373,7 +509,14 @@ impl Lower {
                 };
                 let field = self.field_path(next);
                 let body = self.block(inner.next().expect("block"))?;
-                Stmt::Each(Each { list, var, filter, field, body, span })
+                Stmt::Each(Each {
+                    list,
+                    var,
+                    filter,
+                    field,
+                    body,
+                    span,
+                })
             }
             Rule::upsert_stmt => {
                 let (schema, schema_span) = self.dotted(inner.next().expect("schema"));
@@ -381,7 +524,15 @@ impl Lower {
                 let match_value = self.expr(inner.next().expect("match"))?;
                 let match_field = self.field_path(inner.next().expect("match field"));
                 let body = self.block(inner.next().expect("block"))?;
-                Stmt::Upsert(Upsert { schema, schema_span, var, match_value, match_field, body, span })
+                Stmt::Upsert(Upsert {
+                    schema,
+                    schema_span,
+                    var,
+                    match_value,
+                    match_field,
+                    body,
+                    span,
+                })
             }
             Rule::on_create => Stmt::OnCreate(self.block(inner.next().expect("block"))?, span),
             Rule::on_update => Stmt::OnUpdate(self.block(inner.next().expect("block"))?, span),
@@ -392,7 +543,7 @@ impl Lower {
 
     fn test(&self, pair: Pair<Rule>) -> Result<Test> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.kids();
         let name_pair = inner.next().expect("test name");
         let name_span = self.span(&name_pair);
         let name = self.plain_string(name_pair)?;
@@ -400,21 +551,30 @@ impl Lower {
         for p in inner {
             let stmt_span = self.span(&p);
             let rule = p.as_rule();
-            let mut parts = p.into_inner();
+            let mut parts = p.kids();
             body.push(match rule {
                 Rule::test_flow => TestStmt::Flow(self.ident(parts.next().expect("flow name"))),
-                Rule::test_input => TestStmt::Input(self.expr(parts.next().expect("input"))?, stmt_span),
+                Rule::test_input => {
+                    TestStmt::Input(self.expr(parts.next().expect("input"))?, stmt_span)
+                }
                 Rule::test_given => {
                     let (schema, schema_span) = self.dotted(parts.next().expect("schema"));
                     let records = self.expr(parts.next().expect("records"))?;
-                    TestStmt::Given { schema, schema_span, records, span: stmt_span }
+                    TestStmt::Given {
+                        schema,
+                        schema_span,
+                        records,
+                        span: stmt_span,
+                    }
                 }
                 Rule::test_expect => {
                     let kind = parts.next().expect("expectation");
                     let k_rule = kind.as_rule();
-                    let mut kp = kind.into_inner();
+                    let mut kp = kind.kids();
                     let expectation = match k_rule {
-                        Rule::expect_skip => Expectation::Skip(kp.next().map(|s| self.plain_string(s)).transpose()?),
+                        Rule::expect_skip => {
+                            Expectation::Skip(kp.next().map(|s| self.plain_string(s)).transpose()?)
+                        }
                         Rule::expect_error => {
                             Expectation::Error(kp.next().map(|s| self.plain_string(s)).transpose()?)
                         }
@@ -432,7 +592,11 @@ impl Lower {
                             } else {
                                 None
                             };
-                            Expectation::Write { verb, schema, payload: self.expr(next)? }
+                            Expectation::Write {
+                                verb,
+                                schema,
+                                payload: self.expr(next)?,
+                            }
                         }
                         other => unreachable!("expectation {other:?}"),
                     };
@@ -441,7 +605,12 @@ impl Lower {
                 other => unreachable!("test statement {other:?}"),
             });
         }
-        Ok(Test { name, name_span, body, span })
+        Ok(Test {
+            name,
+            name_span,
+            body,
+            span,
+        })
     }
 
     // ------------------------------------------------------------ expressions
@@ -457,18 +626,39 @@ impl Lower {
             .map_prefix(|op, operand| {
                 let operand = operand?;
                 let span = self.span(&op).to(operand.span);
-                let op = if op.as_rule() == Rule::op_neg { UnaryOp::Neg } else { UnaryOp::Not };
-                Ok(Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span })
+                let op = if op.as_rule() == Rule::op_neg {
+                    UnaryOp::Neg
+                } else {
+                    UnaryOp::Not
+                };
+                Ok(Expr {
+                    kind: ExprKind::Unary {
+                        op,
+                        operand: Box::new(operand),
+                    },
+                    span,
+                })
             })
             .map_postfix(|base, op| {
                 let base = base?;
                 let span = base.span.to(self.span(&op));
                 let rule = op.as_rule();
-                let inner = op.into_inner().next().expect("postfix operand");
+                let inner = op.kids().next().expect("postfix operand");
                 let kind = match rule {
-                    Rule::field => ExprKind::Field { base: Box::new(base), name: self.ident(inner), optional: false },
-                    Rule::opt_field => ExprKind::Field { base: Box::new(base), name: self.ident(inner), optional: true },
-                    Rule::index => ExprKind::Index { base: Box::new(base), index: Box::new(self.expr(inner)?) },
+                    Rule::field => ExprKind::Field {
+                        base: Box::new(base),
+                        name: self.ident(inner),
+                        optional: false,
+                    },
+                    Rule::opt_field => ExprKind::Field {
+                        base: Box::new(base),
+                        name: self.ident(inner),
+                        optional: true,
+                    },
+                    Rule::index => ExprKind::Index {
+                        base: Box::new(base),
+                        index: Box::new(self.expr(inner)?),
+                    },
                     other => unreachable!("postfix {other:?}"),
                 };
                 Ok(Expr { kind, span })
@@ -499,7 +689,14 @@ impl Lower {
                     Rule::op_rem => BinaryOp::Rem,
                     other => unreachable!("infix {other:?}"),
                 };
-                Ok(Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span })
+                Ok(Expr {
+                    kind: ExprKind::Binary {
+                        op,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
+                    span,
+                })
             })
             .parse(pairs)
     }
@@ -515,7 +712,14 @@ impl Lower {
                     .help("write `value | function(args)`; to combine with other operators, add parentheses: `(value | f(x)) ?? other`"))
             }
         };
-        Ok(Expr { kind: ExprKind::Pipe { value: Box::new(value), name, args }, span })
+        Ok(Expr {
+            kind: ExprKind::Pipe {
+                value: Box::new(value),
+                name,
+                args,
+            },
+            span,
+        })
     }
 
     fn number(&self, pair: Pair<Rule>) -> Result<Decimal> {
@@ -537,9 +741,12 @@ impl Lower {
             Rule::date_lit => {
                 let text = &pair.as_str()[1..];
                 if chrono::NaiveDate::from_str(text).is_err() {
-                    return Err(Diagnostic::new(&codes::E0002, format!("`{text}` is not a calendar date"))
-                        .at(span, "no such date")
-                        .help("dates are written @YYYY-MM-DD, e.g. @2024-02-29"));
+                    return Err(Diagnostic::new(
+                        &codes::E0002,
+                        format!("`{text}` is not a calendar date"),
+                    )
+                    .at(span, "no such date")
+                    .help("dates are written @YYYY-MM-DD, e.g. @2024-02-29"));
                 }
                 ExprKind::Date(Arc::from(text))
             }
@@ -552,30 +759,41 @@ impl Lower {
                 }
                 ExprKind::DateTime(Arc::from(text))
             }
-            Rule::variable => ExprKind::Var(self.ident(pair.into_inner().next().expect("name"))),
-            Rule::paren => ExprKind::Paren(Box::new(self.expr(pair.into_inner().next().expect("inner"))?)),
+            Rule::variable => ExprKind::Var(self.ident(pair.kids().next().expect("name"))),
+            Rule::paren => {
+                ExprKind::Paren(Box::new(self.expr(pair.kids().next().expect("inner"))?))
+            }
             Rule::if_expr => {
-                let mut inner = pair.into_inner();
+                let mut inner = pair.kids();
                 let cond = self.expr(inner.next().expect("cond"))?;
                 let then = self.expr(inner.next().expect("then"))?;
                 let otherwise = self.expr(inner.next().expect("else"))?;
-                ExprKind::If { cond: Box::new(cond), then: Box::new(then), otherwise: Box::new(otherwise) }
+                ExprKind::If {
+                    cond: Box::new(cond),
+                    then: Box::new(then),
+                    otherwise: Box::new(otherwise),
+                }
             }
             Rule::call => {
-                let mut inner = pair.into_inner();
+                let mut inner = pair.kids();
                 let name = self.ident(inner.next().expect("fn name"));
                 let args = inner.map(|a| self.expr(a)).collect::<Result<_>>()?;
                 ExprKind::Call { name, args }
             }
-            Rule::list_lit => ExprKind::List(pair.into_inner().map(|e| self.expr(e)).collect::<Result<_>>()?),
+            Rule::list_lit => {
+                ExprKind::List(pair.kids().map(|e| self.expr(e)).collect::<Result<_>>()?)
+            }
             Rule::record_lit => {
                 let mut entries = Vec::new();
-                for entry in pair.into_inner() {
-                    let mut parts = entry.into_inner();
+                for entry in pair.kids() {
+                    let mut parts = entry.kids();
                     let key_pair = parts.next().expect("key");
                     let key = if key_pair.as_rule() == Rule::string_lit {
                         let s = self.span(&key_pair);
-                        Ident { name: self.plain_string(key_pair)?, span: s }
+                        Ident {
+                            name: self.plain_string(key_pair)?,
+                            span: s,
+                        }
                     } else {
                         self.ident(key_pair)
                     };
@@ -591,7 +809,7 @@ impl Lower {
     fn string_parts(&self, pair: Pair<Rule>) -> Result<Vec<StrPart>> {
         let mut parts: Vec<StrPart> = Vec::new();
         let mut text = String::new();
-        for p in pair.into_inner() {
+        for p in pair.kids() {
             match p.as_rule() {
                 Rule::text => text.push_str(p.as_str()),
                 Rule::escape => {
@@ -602,10 +820,16 @@ impl Lower {
                         "r" => text.push('\r'),
                         "u" => {
                             let hex = &s[3..s.len() - 1];
-                            let c = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).ok_or_else(|| {
-                                Diagnostic::new(&codes::E0002, format!("`{s}` is not a Unicode character"))
+                            let c = u32::from_str_radix(hex, 16)
+                                .ok()
+                                .and_then(char::from_u32)
+                                .ok_or_else(|| {
+                                    Diagnostic::new(
+                                        &codes::E0002,
+                                        format!("`{s}` is not a Unicode character"),
+                                    )
                                     .at(self.span(&p), "invalid code point")
-                            })?;
+                                })?;
                             text.push(c);
                         }
                         other => text.push_str(other),
@@ -615,7 +839,9 @@ impl Lower {
                     if !text.is_empty() {
                         parts.push(StrPart::Text(Arc::from(std::mem::take(&mut text))));
                     }
-                    parts.push(StrPart::Expr(self.expr(p.into_inner().next().expect("interpolated expr"))?));
+                    parts.push(StrPart::Expr(
+                        self.expr(p.kids().next().expect("interpolated expr"))?,
+                    ));
                 }
                 other => unreachable!("string part {other:?}"),
             }
@@ -629,7 +855,10 @@ impl Lower {
 
 /// RFC 3339 needs seconds; `@2024-01-31T12:00Z` is accepted too.
 pub fn normalise_datetime(text: &str) -> String {
-    let (date_time, zone) = match text.find(['Z', '+']).or_else(|| text.rfind('-').filter(|&i| i > 10)) {
+    let (date_time, zone) = match text
+        .find(['Z', '+'])
+        .or_else(|| text.rfind('-').filter(|&i| i > 10))
+    {
         Some(i) => text.split_at(i),
         None => (text, ""),
     };

@@ -47,7 +47,16 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<ast::Expr, Diagnostic> {
     lower::parse_standalone_expr(file, text)
 }
 
-const ITEM_KEYWORDS: &[&str] = &["import", "table", "fn", "let", "schema", "connection", "flow", "test"];
+const ITEM_KEYWORDS: &[&str] = &[
+    "import",
+    "table",
+    "fn",
+    "let",
+    "schema",
+    "connection",
+    "flow",
+    "test",
+];
 
 /// Byte ranges of the text, each starting at a line that begins (column 0)
 /// with a declaration keyword.
@@ -55,7 +64,10 @@ fn top_level_chunks(text: &str) -> Vec<(usize, usize)> {
     let mut starts = vec![0];
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
-        let word: String = line.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let word: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
         if offset > 0 && ITEM_KEYWORDS.contains(&word.as_str()) {
             starts.push(offset);
         }
@@ -69,7 +81,11 @@ fn top_level_chunks(text: &str) -> Vec<(usize, usize)> {
     chunks
 }
 
-pub(crate) fn syntax_error(file: FileId, offset: usize, err: pest::error::Error<Rule>) -> Diagnostic {
+pub(crate) fn syntax_error(
+    file: FileId,
+    offset: usize,
+    err: pest::error::Error<Rule>,
+) -> Diagnostic {
     let (start, end) = match err.location {
         pest::error::InputLocation::Pos(p) => (p, p),
         pest::error::InputLocation::Span((s, e)) => (s, e),
@@ -85,12 +101,21 @@ pub(crate) fn syntax_error(file: FileId, offset: usize, err: pest::error::Error<
 }
 
 fn describe_expected(rules: &[Rule]) -> String {
-    let mut names: Vec<&str> = rules.iter().filter_map(|r| rule_name(*r)).collect();
+    let mut names: Vec<String> = rules
+        .iter()
+        .filter_map(|r| {
+            let debug = format!("{r:?}");
+            match debug.strip_prefix("kw_") {
+                Some(word) => Some(format!("`{word}`")),
+                None => rule_name(*r).map(str::to_string),
+            }
+        })
+        .collect();
     names.sort();
     names.dedup();
     match names.len() {
         0 => "something else".to_string(),
-        1 => names[0].to_string(),
+        1 => names[0].clone(),
         _ => {
             let last = names.pop().unwrap_or_default();
             format!("{} or {}", names.join(", "), last)
@@ -109,13 +134,22 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         | Rule::schema_decl
         | Rule::connection_decl
         | Rule::flow_decl
-        | Rule::test_decl => "a declaration (import, table, fn, let, schema, connection, flow, test)",
-        Rule::expr | Rule::paren | Rule::call | Rule::variable | Rule::if_expr | Rule::list_lit | Rule::record_lit => {
-            "an expression"
+        | Rule::test_decl => {
+            "a declaration (import, table, fn, let, schema, connection, flow, test)"
         }
-        Rule::null_lit | Rule::bool_lit | Rule::number_lit | Rule::string_lit | Rule::date_lit | Rule::datetime_lit => {
-            "an expression"
-        }
+        Rule::expr
+        | Rule::paren
+        | Rule::call
+        | Rule::variable
+        | Rule::if_expr
+        | Rule::list_lit
+        | Rule::record_lit => "an expression",
+        Rule::null_lit
+        | Rule::bool_lit
+        | Rule::number_lit
+        | Rule::string_lit
+        | Rule::date_lit
+        | Rule::datetime_lit => "an expression",
         Rule::op_pipe
         | Rule::op_coalesce
         | Rule::op_or
@@ -145,13 +179,17 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         | Rule::on_create
         | Rule::on_update
         | Rule::on_update_keep
-        | Rule::mapping => "a flow statement (`expr -> Field`, source, target, where, key, let, each, upsert, on)",
+        | Rule::mapping => {
+            "a flow statement (`expr -> Field`, source, target, where, key, let, each, upsert, on)"
+        }
         Rule::field_decl => "a field declaration (`name: type`)",
         Rule::type_expr | Rule::type_atom => "a type",
         Rule::table_row | Rule::default_key => "a table row (`key => value`)",
         Rule::table_rows | Rule::table_file => "`{` or `from \"file.csv\"`",
         Rule::block => "`{`",
-        Rule::endpoint | Rule::dotted | Rule::file_endpoint => "a resource (`module.schema`) or `file(\"path\")`",
+        Rule::endpoint | Rule::dotted | Rule::file_endpoint => {
+            "a resource (`module.schema`) or `file(\"path\")`"
+        }
         Rule::setting => "a setting (`name value`)",
         Rule::test_flow | Rule::test_input | Rule::test_given | Rule::test_expect => {
             "a test statement (flow, input, given, expect)"
@@ -159,7 +197,9 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::write_verb | Rule::expect_skip | Rule::expect_error | Rule::expect_write => {
             "create, update, unchanged, skip or error"
         }
-        Rule::optional_mark | Rule::field_mod | Rule::readonly_mod | Rule::range_mod => "`?`, readonly or range",
+        Rule::optional_mark | Rule::field_mod | Rule::readonly_mod | Rule::range_mod => {
+            "`?`, readonly or range"
+        }
         Rule::schema_resource | Rule::schema_key => "resource, key or `{`",
         Rule::escape | Rule::text | Rule::interpolation => "string text or `\"`",
         _ => return None,

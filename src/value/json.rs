@@ -35,7 +35,12 @@ impl Decoder {
 
     /// Decodes one JSON document; trailing whitespace is allowed, anything else is an error.
     pub fn decode(&mut self, input: &[u8]) -> Result<Value, JsonError> {
-        let mut p = Parser { input, pos: 0, keys: &mut self.keys, depth: 0 };
+        let mut p = Parser {
+            input,
+            pos: 0,
+            keys: &mut self.keys,
+            depth: 0,
+        };
         p.skip_ws();
         let v = p.value()?;
         p.skip_ws();
@@ -52,7 +57,12 @@ impl Decoder {
         input: &[u8],
         mut f: impl FnMut(Value) -> bool,
     ) -> Result<(), JsonError> {
-        let mut p = Parser { input, pos: 0, keys: &mut self.keys, depth: 0 };
+        let mut p = Parser {
+            input,
+            pos: 0,
+            keys: &mut self.keys,
+            depth: 0,
+        };
         p.skip_ws();
         p.expect(b'[')?;
         p.skip_ws();
@@ -96,7 +106,10 @@ struct Parser<'a, 'k> {
 
 impl Parser<'_, '_> {
     fn err(&self, message: &str) -> JsonError {
-        JsonError { offset: self.pos, message: message.to_string() }
+        JsonError {
+            offset: self.pos,
+            message: message.to_string(),
+        }
     }
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
@@ -220,7 +233,10 @@ impl Parser<'_, '_> {
     fn key(&mut self) -> Result<Arc<str>, JsonError> {
         // Fast path: a key without escapes is interned by its raw bytes.
         let start = self.pos + 1;
-        if let Some(len) = self.input[start..].iter().position(|&b| b == b'"' || b == b'\\') {
+        if let Some(len) = self.input[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')
+        {
             if self.input[start + len] == b'"' {
                 let raw = &self.input[start..start + len];
                 self.pos = start + len + 1;
@@ -279,7 +295,10 @@ impl Parser<'_, '_> {
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let digits = self.input.get(self.pos..self.pos + 4).ok_or_else(|| self.err("truncated \\u escape"))?;
+        let digits = self
+            .input
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err("truncated \\u escape"))?;
         let s = std::str::from_utf8(digits).map_err(|_| self.err("invalid \\u escape"))?;
         let v = u32::from_str_radix(s, 16).map_err(|_| self.err("invalid \\u escape"))?;
         self.pos += 4;
@@ -317,7 +336,10 @@ impl Parser<'_, '_> {
             return Err(self.err("expected digits"));
         }
         if self.input[int_start] == b'0' && self.pos - int_start > 1 {
-            return Err(JsonError { offset: int_start, message: "leading zeros are not allowed".into() });
+            return Err(JsonError {
+                offset: int_start,
+                message: "leading zeros are not allowed".into(),
+            });
         }
         let mut integral = true;
         if self.peek() == Some(b'.') {
@@ -349,7 +371,11 @@ impl Parser<'_, '_> {
         }
         // Safe: the bytes are ASCII digits and signs.
         let text = std::str::from_utf8(&self.input[start..self.pos]).unwrap_or_default();
-        let parsed = if exponent { Decimal::from_scientific(text) } else { Decimal::from_str_exact(text) };
+        let parsed = if exponent {
+            Decimal::from_scientific(text)
+        } else {
+            Decimal::from_str_exact(text)
+        };
         match parsed {
             Ok(d) => Ok(Value::Num(d)),
             Err(_) if integral => Ok(Value::BigNum(Arc::from(text))),
@@ -447,7 +473,10 @@ fn pretty(value: &Value, indent: usize, out: &mut String) {
     match value {
         Value::List(items) if !items.is_empty() => {
             out.push_str("[\n");
-            let items: Vec<_> = items.iter().filter(|v| !matches!(v, Value::Absent)).collect();
+            let items: Vec<_> = items
+                .iter()
+                .filter(|v| !matches!(v, Value::Absent))
+                .collect();
             for (i, item) in items.iter().enumerate() {
                 pad(indent + 2, out);
                 pretty(item, indent + 2, out);
@@ -461,7 +490,10 @@ fn pretty(value: &Value, indent: usize, out: &mut String) {
         }
         Value::Record(r) if !r.is_empty() => {
             out.push_str("{\n");
-            let fields: Vec<_> = r.iter().filter(|(_, v)| !matches!(v, Value::Absent)).collect();
+            let fields: Vec<_> = r
+                .iter()
+                .filter(|(_, v)| !matches!(v, Value::Absent))
+                .collect();
             for (i, (k, v)) in fields.iter().enumerate() {
                 pad(indent + 2, out);
                 write_str(k, out);
@@ -493,9 +525,11 @@ pub fn from_serde(v: &serde_json::Value) -> Value {
         }
         serde_json::Value::String(s) => Value::str(s),
         serde_json::Value::Array(items) => Value::list(items.iter().map(from_serde).collect()),
-        serde_json::Value::Object(map) => {
-            Value::record(map.iter().map(|(k, v)| (Arc::from(k.as_str()), from_serde(v))).collect())
-        }
+        serde_json::Value::Object(map) => Value::record(
+            map.iter()
+                .map(|(k, v)| (Arc::from(k.as_str()), from_serde(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -516,7 +550,10 @@ mod tests {
     fn numbers_are_exact() {
         assert_eq!(roundtrip("12.950"), "12.950");
         assert_eq!(roundtrip("1234567890123456789"), "1234567890123456789");
-        assert_eq!(roundtrip("99999999999999999999999999999999999"), "99999999999999999999999999999999999");
+        assert_eq!(
+            roundtrip("99999999999999999999999999999999999"),
+            "99999999999999999999999999999999999"
+        );
         assert_eq!(roundtrip("-0.1"), "-0.1");
         assert_eq!(roundtrip("1e3"), "1000");
         assert!(parse("0.12345678901234567890123456789012345").is_err());
@@ -524,13 +561,27 @@ mod tests {
 
     #[test]
     fn strings_and_escapes() {
-        assert_eq!(roundtrip(r#""a\"b\\c\n\u00e9\ud83d\ude00""#), "\"a\\\"b\\\\c\\né😀\"");
+        assert_eq!(
+            roundtrip(r#""a\"b\\c\n\u00e9\ud83d\ude00""#),
+            "\"a\\\"b\\\\c\\né😀\""
+        );
         assert!(parse(r#""\ud83d""#).is_err());
     }
 
     #[test]
     fn rejects_malformed_documents() {
-        for bad in ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "tru", "\"a", "[1] x", "{\"a\":1,}"] {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "01",
+            "1.",
+            "tru",
+            "\"a",
+            "[1] x",
+            "{\"a\":1,}",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
         let deep = "[".repeat(300) + &"]".repeat(300);

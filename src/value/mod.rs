@@ -39,13 +39,21 @@ impl Record {
         Self::default()
     }
     pub fn with_capacity(n: usize) -> Self {
-        Record { fields: Vec::with_capacity(n) }
+        Record {
+            fields: Vec::with_capacity(n),
+        }
     }
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| &**k == name).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|(k, _)| &**k == name)
+            .map(|(_, v)| v)
     }
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
-        self.fields.iter_mut().find(|(k, _)| &**k == name).map(|(_, v)| v)
+        self.fields
+            .iter_mut()
+            .find(|(k, _)| &**k == name)
+            .map(|(_, v)| v)
     }
     /// Sets a field, replacing an existing one in place.
     pub fn insert(&mut self, name: impl Into<Arc<str>>, value: Value) {

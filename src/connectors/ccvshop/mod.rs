@@ -1,0 +1,3 @@
+//! CCV Shop REST API connector.
+
+pub mod signing;

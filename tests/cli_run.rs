@@ -1,0 +1,194 @@
+//! Golden tests of `flowc run`, `flowc test` and `flowc check` on the
+//! shipped example, through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn flowc() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowc"));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+fn example_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/orders-to-invoices");
+    for name in ["orders.flow", "orders.ndjson"] {
+        std::fs::copy(src.join(name), dir.path().join(name)).unwrap();
+    }
+    dir
+}
+
+fn expected(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/orders-to-invoices/expected")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Throughput differs per run; everything else in the output must not.
+fn redact_rate(s: &str) -> String {
+    let mut out = String::new();
+    for line in s.lines() {
+        match line.find(" records/s)") {
+            Some(end) => {
+                let start = line[..end].rfind('(').unwrap_or(end);
+                out.push_str(&format!("{}(N{}\n", &line[..start], &line[end..]));
+            }
+            None => out.push_str(&format!("{line}\n")),
+        }
+    }
+    out
+}
+
+#[test]
+fn example_runs_and_matches_the_golden_output() {
+    let dir = example_copy();
+    let out = flowc()
+        .arg("run")
+        .arg("orders.flow")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(dir.path().join("out/invoices.ndjson")).unwrap();
+    let golden = expected("invoices.ndjson");
+    let golden_clean: Vec<&str> = golden.lines().collect();
+    assert_eq!(written.lines().collect::<Vec<_>>(), golden_clean);
+    assert_eq!(
+        redact_rate(&String::from_utf8_lossy(&out.stdout)),
+        "flow invoices: read 4, written 3, skipped by filter 1, failed 0 (N records/s)\n"
+    );
+}
+
+#[test]
+fn decimals_are_exact_and_big_ids_round_trip() {
+    let dir = example_copy();
+    std::fs::write(dir.path().join("orders.ndjson"), "").unwrap();
+    let flow = r#"
+flow exact {
+  source file("in.ndjson")
+  target file("out.ndjson")
+  a + b -> Sum
+  id    -> Id
+  price * 3 -> Triple
+}
+"#;
+    std::fs::write(dir.path().join("exact.flow"), flow).unwrap();
+    std::fs::write(
+        dir.path().join("in.ndjson"),
+        "{\"a\":0.1,\"b\":0.2,\"id\":1234567890123456789,\"price\":19.99}\n{\"a\":1,\"b\":2,\"id\":99999999999999999999999999999999,\"price\":0.333}\n",
+    )
+    .unwrap();
+    let out = flowc()
+        .args(["run", "exact.flow"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert_eq!(
+        written,
+        "{\"Sum\":0.3,\"Id\":1234567890123456789,\"Triple\":59.97}\n{\"Sum\":3,\"Id\":99999999999999999999999999999999,\"Triple\":0.999}\n"
+    );
+}
+
+#[test]
+fn bad_records_fail_alone_and_are_explained() {
+    let dir = example_copy();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/orders-with-bad-records.ndjson");
+    std::fs::copy(fixture, dir.path().join("orders.ndjson")).unwrap();
+    let out = flowc()
+        .args(["run", "orders.flow"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "some records failed: exit 1");
+    let written = std::fs::read_to_string(dir.path().join("out/invoices.ndjson")).unwrap();
+    assert_eq!(
+        written.lines().count(),
+        3,
+        "the good records are still written"
+    );
+    let report = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        redact_rate(&String::from_utf8_lossy(&out.stdout)),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn example_tests_pass_and_check_is_clean() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = flowc()
+        .args(["test", "examples"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+    let out = flowc()
+        .args(["check", "examples"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 errors, 0 warnings"));
+}
+
+#[test]
+fn a_failing_test_block_shows_a_diff() {
+    let dir = example_copy();
+    let flow = std::fs::read_to_string(dir.path().join("orders.flow"))
+        .unwrap()
+        .replace("Total: 24.20", "Total: 24.21");
+    std::fs::write(dir.path().join("orders.flow"), flow).unwrap();
+    let out = flowc()
+        .args(["test", "orders.flow"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let minus = stdout
+        .find("-   \"Total\": 24.21,")
+        .expect("the expected line is marked -");
+    let plus = stdout
+        .find("+   \"Total\": 24.20,")
+        .expect("the actual line is marked +");
+    assert!(minus < plus, "{stdout}");
+    assert!(stdout.contains("1 passed, 1 failed"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = flowc()
+        .args(["check", "does/not/exist.flow"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E0010"));
+    let out = flowc().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
