@@ -88,20 +88,35 @@ fn rendered(checked: &Checked) -> String {
 }
 
 fn assert_clean(checked: &Checked) {
-    assert!(!checked.has_errors(), "expected no errors, got:\n{}", rendered(checked));
+    assert!(
+        !checked.has_errors(),
+        "expected no errors, got:\n{}",
+        rendered(checked)
+    );
     // The library files themselves must not even warn.
     let in_stdlib: Vec<_> = checked
         .diagnostics
         .iter()
-        .filter(|d| d.primary.as_ref().is_some_and(|p| checked.sources.get(p.span.file).name.contains("stdlib/")))
+        .filter(|d| {
+            d.primary
+                .as_ref()
+                .is_some_and(|p| checked.sources.get(p.span.file).name.contains("stdlib/"))
+        })
         .collect();
-    assert!(in_stdlib.is_empty(), "the stdlib schemas produce diagnostics:\n{}", rendered(checked));
+    assert!(
+        in_stdlib.is_empty(),
+        "the stdlib schemas produce diagnostics:\n{}",
+        rendered(checked)
+    );
 }
 
 #[test]
 fn stdlib_schemas_check_cleanly_from_the_project_copy() {
     // Imports resolve relative to the repo root, i.e. the files in ./stdlib.
-    let checked = check(&FLOW.replace("{{CUSTOMER_CITY}}", CITY), Some(Path::new(env!("CARGO_MANIFEST_DIR"))));
+    let checked = check(
+        &FLOW.replace("{{CUSTOMER_CITY}}", CITY),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR"))),
+    );
     assert_clean(&checked);
     assert_eq!(checked.program.flows.len(), 1, "{}", rendered(&checked));
 }
@@ -116,10 +131,30 @@ fn stdlib_schemas_check_cleanly_from_the_builtin_copy() {
 
 #[test]
 fn leaving_out_a_required_customer_field_is_e0303() {
-    let checked = check(&FLOW.replace("{{CUSTOMER_CITY}}", ""), Some(Path::new(env!("CARGO_MANIFEST_DIR"))));
-    let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).collect();
-    assert_eq!(errors.len(), 1, "expected exactly one error, got:\n{}", rendered(&checked));
+    let checked = check(
+        &FLOW.replace("{{CUSTOMER_CITY}}", ""),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR"))),
+    );
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected exactly one error, got:\n{}",
+        rendered(&checked)
+    );
     assert_eq!(errors[0].code.id, "E0303", "{}", rendered(&checked));
-    assert!(errors[0].message.contains("eaccounting.customers"), "{}", errors[0].message);
-    assert!(errors[0].message.contains("`InvoiceCity`"), "{}", errors[0].message);
+    assert!(
+        errors[0].message.contains("eaccounting.customers"),
+        "{}",
+        errors[0].message
+    );
+    assert!(
+        errors[0].message.contains("`InvoiceCity`"),
+        "{}",
+        errors[0].message
+    );
 }

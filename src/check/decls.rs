@@ -21,7 +21,7 @@ impl Checker<'_> {
     pub(crate) fn ensure_schema(&mut self, i: usize) -> Arc<RecordType> {
         match self.schema_progress[i] {
             Progress::Done(()) => return self.program.schemas[i].record.clone(),
-            Progress::InProgress => {
+            Progress::Checking => {
                 // A schema that contains itself: treat the inner use as any.
                 return Arc::new(RecordType {
                     name: Some(self.program.schemas[i].name.clone()),
@@ -31,7 +31,7 @@ impl Checker<'_> {
             }
             Progress::Pending => {}
         }
-        self.schema_progress[i] = Progress::InProgress;
+        self.schema_progress[i] = Progress::Checking;
         let (m, schema) = self.schema_sites[i];
         let mut fields = self.field_types(m, &schema.fields);
         fields.shrink_to_fit();
@@ -404,10 +404,10 @@ impl Checker<'_> {
         match &self.fn_types[i] {
             Progress::Done(t) => return t.clone(),
             // Recursion: the result type is not known yet.
-            Progress::InProgress => return Type::ANY,
+            Progress::Checking => return Type::ANY,
             Progress::Pending => {}
         }
-        self.fn_types[i] = Progress::InProgress;
+        self.fn_types[i] = Progress::Checking;
         let (m, f) = self.fn_sites[i];
         let mut scope = Scope::new(m, None);
         for param in &f.params {
@@ -436,7 +436,7 @@ impl Checker<'_> {
     pub(crate) fn let_type(&mut self, i: usize) -> Type {
         match &self.let_types[i] {
             Progress::Done(t) => return t.clone(),
-            Progress::InProgress => {
+            Progress::Checking => {
                 let (_, l) = self.let_sites[i];
                 self.diags.push(
                     Diagnostic::new(
@@ -451,7 +451,7 @@ impl Checker<'_> {
             }
             Progress::Pending => {}
         }
-        self.let_types[i] = Progress::InProgress;
+        self.let_types[i] = Progress::Checking;
         let (m, l) = self.let_sites[i];
         let mut scope = Scope::new(m, None);
         let value = self.check_expr(&mut scope, &l.value);

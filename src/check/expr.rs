@@ -232,16 +232,14 @@ impl Checker<'_> {
                         return Typed::new(ty, Ir::Input(name.name.clone()));
                     }
                 }
-                Kind::Any => {
-                    if self.lookup_decl(scope.module, &name.name).is_none() {
-                        return Typed::new(
-                            Type::ANY.maybe(Missing::OptionalField {
-                                name: name.name.clone(),
-                                span: name.span,
-                            }),
-                            Ir::Input(name.name.clone()),
-                        );
-                    }
+                Kind::Any if self.lookup_decl(scope.module, &name.name).is_none() => {
+                    return Typed::new(
+                        Type::ANY.maybe(Missing::OptionalField {
+                            name: name.name.clone(),
+                            span: name.span,
+                        }),
+                        Ir::Input(name.name.clone()),
+                    );
                 }
                 _ => {}
             }

@@ -95,7 +95,7 @@ impl Decl {
 #[derive(Debug, Clone, PartialEq)]
 enum Progress<T> {
     Pending,
-    InProgress,
+    Checking,
     Done(T),
 }
 

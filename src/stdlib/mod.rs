@@ -251,30 +251,6 @@ pub(crate) fn same_as_first(args: &[Arg]) -> Type {
         .present()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_unique_and_documented() {
-        let mut seen = std::collections::HashSet::new();
-        for b in all() {
-            assert!(seen.insert(b.name), "{} defined twice", b.name);
-            assert!(!b.doc.is_empty(), "{} has no doc line", b.name);
-            assert!(!b.examples.is_empty(), "{} has no example", b.name);
-            let mut optional_seen = false;
-            for p in b.params {
-                assert!(
-                    !(optional_seen && !p.optional),
-                    "{}: optional params must come last",
-                    b.name
-                );
-                optional_seen |= p.optional;
-            }
-        }
-    }
-}
-
 /// A value as a moment in time, for comparisons across dates, date-times and ISO strings.
 pub(crate) fn parse_datetime_value(v: &Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     match v {
@@ -293,4 +269,28 @@ pub(crate) fn parse_datetime_value(v: &Value) -> Option<chrono::DateTime<chrono:
 /// Exact decimal from text (used by the CSV reader and `to_number`).
 pub fn parse_decimal_text(s: &str) -> Result<rust_decimal::Decimal, String> {
     numbers::parse_decimal(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_documented() {
+        let mut seen = std::collections::HashSet::new();
+        for b in all() {
+            assert!(seen.insert(b.name), "{} defined twice", b.name);
+            assert!(!b.doc.is_empty(), "{} has no doc line", b.name);
+            assert!(!b.examples.is_empty(), "{} has no example", b.name);
+            let mut optional_seen = false;
+            for p in b.params {
+                assert!(
+                    !optional_seen || p.optional,
+                    "{}: optional params must come last",
+                    b.name
+                );
+                optional_seen |= p.optional;
+            }
+        }
+    }
 }

@@ -17,12 +17,14 @@ type Result<T> = std::result::Result<T, Diagnostic>;
 
 /// Children of a pair without the keyword tokens (`flow`, `as`, `match`…),
 /// which are atomic in the grammar only so that they end at a word boundary.
+type KidsIter<'i> = std::iter::Filter<Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool>;
+
 trait Kids<'i> {
-    fn kids(self) -> std::iter::Filter<Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool>;
+    fn kids(self) -> KidsIter<'i>;
 }
 
 impl<'i> Kids<'i> for Pair<'i, Rule> {
-    fn kids(self) -> std::iter::Filter<Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool> {
+    fn kids(self) -> KidsIter<'i> {
         self.into_inner().filter(|p| !is_keyword(p.as_rule()))
     }
 }
