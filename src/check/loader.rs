@@ -149,7 +149,8 @@ impl Loader {
                 Err(e) => {
                     self.loaded.diagnostics.push(
                         Diagnostic::new(&codes::E0010, format!("cannot read `{}`: {e}", import.path))
-                            .at(import.path_span, "imported here"),
+                            .at(import.path_span, "imported here")
+                            .help("imports must be readable UTF-8 text files; check the file's encoding and permissions"),
                     );
                     None
                 }
