@@ -36,11 +36,18 @@ fn flowc(args: &[&str]) -> (String, String, i32) {
         .output()
         .expect("run flowc");
     let code = out.status.code().expect("flowc exited normally");
-    (String::from_utf8_lossy(&out.stderr).into_owned(), String::from_utf8_lossy(&out.stdout).into_owned(), code)
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        code,
+    )
 }
 
 fn relative(path: &Path) -> String {
-    path.strip_prefix(ROOT).expect("inside the repo").to_string_lossy().replace('\\', "/")
+    path.strip_prefix(ROOT)
+        .expect("inside the repo")
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 #[test]
@@ -50,7 +57,10 @@ fn check_output() {
         let text = std::fs::read_to_string(path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let code = name.split('-').next().unwrap();
-        assert!(text.starts_with(&format!("# {code}")), "{file} must start with a `# {code}: …` comment");
+        assert!(
+            text.starts_with(&format!("# {code}")),
+            "{file} must start with a `# {code}: …` comment"
+        );
 
         let (stderr, stdout, exit) = flowc(&["check", &file]);
         // The summary line is the last thing `check` prints.
@@ -60,16 +70,27 @@ fn check_output() {
         } else {
             assert_eq!(exit, 0, "{file}: warnings only must exit 0\n{stderr}");
         }
-        assert!(!stderr.contains("panicked"), "{file}: flowc panicked\n{stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "{file}: flowc panicked\n{stderr}"
+        );
         insta::assert_snapshot!(format!("{stderr}{stdout}exit code: {exit}\n"));
     });
 }
 
 #[test]
 fn check_output_as_json() {
-    let (stderr, stdout, exit) = flowc(&["check", "--format", "json", "tests/check/E0204-optional-into-required.flow"]);
+    let (stderr, stdout, exit) = flowc(&[
+        "check",
+        "--format",
+        "json",
+        "tests/check/E0204-optional-into-required.flow",
+    ]);
     assert_eq!(exit, 1);
-    assert!(!stdout.contains(ROOT), "paths in JSON output must be relative");
+    assert!(
+        !stdout.contains(ROOT),
+        "paths in JSON output must be relative"
+    );
     insta::assert_snapshot!(format!("{stderr}{stdout}exit code: {exit}\n"));
 }
 
@@ -79,7 +100,11 @@ fn codes_in(snapshot: &str) -> BTreeSet<String> {
     snapshot
         .lines()
         .map(str::trim)
-        .filter(|l| l.len() == 5 && (l.starts_with('E') || l.starts_with('W')) && l[1..].bytes().all(|b| b.is_ascii_digit()))
+        .filter(|l| {
+            l.len() == 5
+                && (l.starts_with('E') || l.starts_with('W'))
+                && l[1..].bytes().all(|b| b.is_ascii_digit())
+        })
         .map(str::to_string)
         .collect()
 }
@@ -92,24 +117,43 @@ fn snapshots_cover_every_check_time_code() {
     for entry in std::fs::read_dir(&snapshots).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(flow) = name.strip_prefix("check_snapshots__check_output@").and_then(|n| n.strip_suffix(".snap")) else {
+        let Some(flow) = name
+            .strip_prefix("check_snapshots__check_output@")
+            .and_then(|n| n.strip_suffix(".snap"))
+        else {
             continue;
         };
         let codes = codes_in(&std::fs::read_to_string(&path).unwrap());
         // The file named after a code must show that code.
         let own = flow.split('-').next().unwrap().to_string();
-        assert!(codes.contains(&own), "{name} is named after {own} but does not show it (shows {codes:?})");
+        assert!(
+            codes.contains(&own),
+            "{name} is named after {own} but does not show it (shows {codes:?})"
+        );
         pointed.insert(own);
         seen.extend(codes);
     }
     for code in flowc::diag::codes::ALL {
         if let Some((_, why)) = NOT_CHECK_TIME.iter().find(|(id, _)| *id == code.id) {
-            assert!(!seen.contains(code.id), "{} is listed as {why} but a check snapshot shows it", code.id);
+            assert!(
+                !seen.contains(code.id),
+                "{} is listed as {why} but a check snapshot shows it",
+                code.id
+            );
             continue;
         }
-        assert!(pointed.contains(code.id), "no tests/check/{}-….flow demonstrates {} ({})", code.id, code.id, code.summary);
+        assert!(
+            pointed.contains(code.id),
+            "no tests/check/{}-….flow demonstrates {} ({})",
+            code.id,
+            code.id,
+            code.summary
+        );
     }
     for (id, _) in NOT_CHECK_TIME {
-        assert!(flowc::diag::codes::ALL.iter().any(|c| c.id == *id), "{id} is excluded but not registered");
+        assert!(
+            flowc::diag::codes::ALL.iter().any(|c| c.id == *id),
+            "{id} is excluded but not registered"
+        );
     }
 }
