@@ -890,13 +890,13 @@ impl Checker<'_> {
                     .at(*lookup, "may find no row")
                     .help(format!("add a default row `_ => …` to `{table}`, or handle the miss: `{table}[…] ?? fallback` or `?? fail(\"…\")`"))
             }
-            Some(Missing::OptionalField { name, span: read }) => Diagnostic::new(
-                &codes::E0204,
-                format!("`{name}` may be missing (absent or null), but it is {context}"),
-            )
-            .at(*read, "optional field")
-            .also(span, format!("{context} here"))
-            .help(format!("supply a fallback with `{fix}`, or reject such records with `?? fail(\"…\")`")),
+            Some(Missing::OptionalField { name, span: read }) => {
+                let d = Diagnostic::new(&codes::E0204, format!("`{name}` may be missing (absent or null), but it is {context}"))
+                    .at(*read, "optional field");
+                // When the field read is the whole value, one label says it all.
+                let d = if span == *read { d } else { d.also(span, format!("{context} here")) };
+                d.help(format!("supply a fallback with `{fix}`, or reject such records with `?? fail(\"…\")`"))
+            }
             _ => Diagnostic::new(&codes::E0204, format!("this value may be missing (absent or null), but it is {context}"))
                 .at(span, "may be missing")
                 .help(format!("supply a fallback with `{fix}`")),

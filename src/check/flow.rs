@@ -363,6 +363,7 @@ impl Checker<'_> {
                 }
                 Stmt::Let(l) => {
                     let t = self.check_expr(scope, &l.value);
+                    self.warn_shadowed(scope, &l.name);
                     let slot = scope.bind(l.name.name.clone(), t.ty.clone(), l.name.span, true);
                     ops(mapping, phase).push(Op::Let { slot, expr: t.ir });
                 }
@@ -492,6 +493,7 @@ impl Checker<'_> {
         };
         self.note_mapped(mapped, phase, &each.field);
         let mark = scope.mark();
+        self.warn_shadowed(scope, &each.var);
         let slot = scope.bind(each.var.name.clone(), elem.present(), each.var.span, false);
         let filter = each.filter.as_ref().map(|f| {
             let t = self.check_expr(scope, f);
@@ -593,6 +595,7 @@ impl Checker<'_> {
                 .collect(),
             open: false,
         })));
+        self.warn_shadowed(scope, &upsert.var);
         let slot = scope.bind(upsert.var.name.clone(), ty, upsert.var.span, true);
         if let Some(schema_connection) = self.program.schemas[schema].connection.or_else(|| {
             let module = self.schema_sites[schema].0;
@@ -667,6 +670,31 @@ impl Checker<'_> {
                     .help("remove it from `keep`, or map the field outside `on create`"),
                 );
             }
+        }
+    }
+
+    /// A variable named like an outer variable, a source field or a
+    /// declaration hides it from every later expression: W0003.
+    fn warn_shadowed(&mut self, scope: &Scope, name: &ast::Ident) {
+        let hidden = if let Some(local) = scope.locals.iter().rev().find(|l| l.name == name.name) {
+            Some(("an outer variable".to_string(), local.span))
+        } else if let Some(field) = match scope.input.as_ref().map(|t| &t.kind) {
+            Some(Kind::Record(rt)) => rt.field(&name.name),
+            _ => None,
+        } {
+            Some((format!("the source field `{}`", field.name), field.span))
+        } else {
+            self.namespaces[scope.module]
+                .get(&name.name)
+                .map(|(decl, span)| (format!("the {} `{}`", decl.describe(), name.name), *span))
+        };
+        if let Some((what, span)) = hidden {
+            self.diags.push(
+                Diagnostic::new(&codes::W0003, format!("`{}` hides {what}", name.name))
+                    .at(name.span, format!("hides {what}"))
+                    .also(span, "hidden name declared here")
+                    .help(format!("give the variable its own name, e.g. `{}_value`, so later uses of `{}` keep meaning the original", name.name, name.name)),
+            );
         }
     }
 

@@ -181,11 +181,9 @@ impl Loader {
                 Ok(text) => Some(self.load_text(display_name(&path), Some(path), text)),
                 Err(e) => {
                     self.loaded.diagnostics.push(
-                        Diagnostic::new(
-                            &codes::E0010,
-                            format!("cannot read `{}`: {e}", import.path),
-                        )
-                        .at(import.path_span, "imported here"),
+                        Diagnostic::new(&codes::E0010, format!("cannot read `{}`: {e}", import.path))
+                            .at(import.path_span, "imported here")
+                            .help("imports must be readable UTF-8 text files; check the file's encoding and permissions"),
                     );
                     None
                 }

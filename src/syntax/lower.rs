@@ -103,6 +103,41 @@ pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
     Lower { file, offset: 0 }.expr(pair)
 }
 
+/// The length of `text` without trailing whitespace and comments. Strings
+/// are skipped so that a `#` inside one is not taken for a comment.
+fn code_end(text: &str) -> usize {
+    if !text.ends_with(|c: char| c.is_whitespace()) && !text.contains('#') {
+        return text.len();
+    }
+    let mut end = 0;
+    let mut in_string = false;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let after = i + c.len_utf8();
+        if in_string {
+            end = after;
+            if c == '\\' {
+                if let Some((j, d)) = chars.next() {
+                    end = j + d.len_utf8();
+                }
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                end = after;
+            }
+            '#' => while chars.next_if(|&(_, d)| d != '\n').is_some() {},
+            c if c.is_whitespace() => {}
+            _ => end = after,
+        }
+    }
+    end
+}
+
 fn pratt() -> &'static PrattParser<Rule> {
     static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
     // Lowest binding first. Must agree with `BinaryOp::precedence`.
@@ -133,7 +168,11 @@ fn pratt() -> &'static PrattParser<Rule> {
 impl Lower {
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
+        // A rule that ends in a repetition (`field_path`, `dotted`, statements)
+        // also covers the whitespace and comments pest skipped looking for one
+        // more item; labels must stop at the last token.
+        let end = s.start() + code_end(pair.as_str());
+        Span::new(self.file, self.offset + s.start(), self.offset + end)
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
