@@ -40,12 +40,12 @@ fn root() -> PathBuf {
 
 /// Evaluates one expression inside a flow, the way a mapping does, and
 /// renders the outcome the way the docs write it.
-fn eval_rendered(prelude: &str, source_schema: Option<&str>, input: &str, expr: &str) -> String {
+fn eval_rendered(dir: Option<&Path>, prelude: &str, source_schema: Option<&str>, input: &str, expr: &str) -> String {
     let source_as = source_schema.map(|s| format!(" as {s}")).unwrap_or_default();
     let text = format!(
         "{prelude}\nflow doc_example {{\n  source file(\"input.json\"){source_as}\n  target file(\"output.json\")\n  {expr} -> result\n}}\n"
     );
-    let checked = check_source("example.flow", None, &text);
+    let checked = check_source("example.flow", dir, &text);
     let errors: Vec<String> =
         checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| format!("{} {}", d.code.id, d.message)).collect();
     if !errors.is_empty() {
@@ -157,7 +157,7 @@ fn run_markdown(name: &str, tally: &mut Tally) -> Vec<String> {
     for (n, b) in all.iter().enumerate() {
         let at = format!("docs/{name}:{}", b.line);
         match b.kind() {
-            "flow-expr" => run_expr_block(b, &at, tally, &mut failures),
+            "flow-expr" => run_expr_block(b, dir, &at, tally, &mut failures),
             "flow" => {
                 tally.programs += 1;
                 let file = b.file().map(str::to_string).unwrap_or_else(|| format!("block{n}.flow"));
@@ -197,7 +197,7 @@ fn run_markdown(name: &str, tally: &mut Tally) -> Vec<String> {
     failures
 }
 
-fn run_expr_block(b: &Block, at: &str, tally: &mut Tally, failures: &mut Vec<String>) {
+fn run_expr_block(b: &Block, dir: &Path, at: &str, tally: &mut Tally, failures: &mut Vec<String>) {
     let mut prelude = String::new();
     let mut input = "{}".to_string();
     let mut schema = None;
@@ -216,7 +216,7 @@ fn run_expr_block(b: &Block, at: &str, tally: &mut Tally, failures: &mut Vec<Str
     }
     for (line, expr, expected) in examples {
         tally.expressions += 1;
-        let got = eval_rendered(&prelude, schema.as_deref(), &input, &expr);
+        let got = eval_rendered(Some(dir), &prelude, schema.as_deref(), &input, &expr);
         if !matches_expected(&got, &expected) {
             let at = at.rsplit_once(':').map(|(f, _)| f).unwrap_or(at);
             failures.push(format!("{at}:{line}: `{expr}`\n    documented: {expected}\n    actual:     {got}"));
@@ -356,7 +356,7 @@ fn every_builtin_example_gives_its_documented_result() {
     for b in stdlib::all() {
         for e in b.examples {
             count += 1;
-            let got = eval_rendered("", None, "{}", e.expr);
+            let got = eval_rendered(None, "", None, "{}", e.expr);
             if !matches_expected(&got, e.result) {
                 failures.push(format!("{}: `{}`\n    documented: {}\n    actual:     {got}", b.name, e.expr, e.result));
             }
