@@ -16,8 +16,9 @@
 //! - ```` ```flow-error E0204 ```` — a program the checker must reject with
 //!   that code.
 //! - ```` ```console ```` — `$ flowc …` commands run with the built binary in a
-//!   scratch folder; the lines after a command are its expected stdout (a
-//!   line ending in `...` matches by prefix) and `[exit N]` its exit code.
+//!   scratch folder; the lines after a command are its expected output
+//!   (stdout and stderr as a terminal shows them, without colour; a line
+//!   ending in `...` matches by prefix) and `[exit N]` its exit code.
 //! - Any block with `file=NAME` in its info string is also written to
 //!   `NAME` in the scratch folder first (so flows can import it, tables can
 //!   read it and commands can use it).
@@ -241,26 +242,33 @@ fn run_console_block(b: &Block, dir: &Path, at: &str, tally: &mut Tally, failure
         tally.commands += 1;
         let mut words = cmd.split_whitespace();
         assert_eq!(words.next(), Some("flowc"), "{at}: console examples run flowc");
+        // stdout and stderr into one file, interleaved as a terminal shows them.
+        let log = tempfile::tempfile().expect("a log file");
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_flowc"));
-        command.args(words).current_dir(dir).env_remove("FLOWC_PATH").env("NO_COLOR", "1");
-        let out = command.output().expect("run flowc");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let actual: Vec<&str> = stdout.lines().collect();
+        command
+            .args(words)
+            .current_dir(dir)
+            .env_remove("FLOWC_PATH")
+            .env("NO_COLOR", "1")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log.try_clone().unwrap());
+        let status = command.status().expect("run flowc");
+        let mut log = log;
+        let mut stdout = String::new();
+        std::io::Seek::rewind(&mut log).unwrap();
+        std::io::Read::read_to_string(&mut log, &mut stdout).unwrap();
+        let actual: Vec<&str> = stdout.lines().map(str::trim_end).collect();
         let same = actual.len() == expected.len()
-            && actual.iter().zip(&expected).all(|(a, e)| match e.strip_suffix("...") {
+            && actual.iter().zip(&expected).all(|(a, e)| match e.trim_end().strip_suffix("...") {
                 Some(prefix) => a.starts_with(prefix),
-                None => a == e,
+                None => *a == e.trim_end(),
             });
         if !same {
             failures.push(format!("{at}: `{cmd}` printed:\n{stdout}\n  documented:\n{}", expected.join("\n")));
         }
         if let Some(code) = exit {
-            if out.status.code() != Some(code) {
-                failures.push(format!(
-                    "{at}: `{cmd}` exited with {:?}, documented {code}\n{}",
-                    out.status.code(),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
+            if status.code() != Some(code) {
+                failures.push(format!("{at}: `{cmd}` exited with {:?}, documented {code}\n{stdout}", status.code()));
             }
         }
     }
