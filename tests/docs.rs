@@ -41,14 +41,26 @@ fn root() -> PathBuf {
 
 /// Evaluates one expression inside a flow, the way a mapping does, and
 /// renders the outcome the way the docs write it.
-fn eval_rendered(dir: Option<&Path>, prelude: &str, source_schema: Option<&str>, input: &str, expr: &str) -> String {
-    let source_as = source_schema.map(|s| format!(" as {s}")).unwrap_or_default();
+fn eval_rendered(
+    dir: Option<&Path>,
+    prelude: &str,
+    source_schema: Option<&str>,
+    input: &str,
+    expr: &str,
+) -> String {
+    let source_as = source_schema
+        .map(|s| format!(" as {s}"))
+        .unwrap_or_default();
     let text = format!(
         "{prelude}\nflow doc_example {{\n  source file(\"input.json\"){source_as}\n  target file(\"output.json\")\n  {expr} -> result\n}}\n"
     );
     let checked = check_source("example.flow", dir, &text);
-    let errors: Vec<String> =
-        checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| format!("{} {}", d.code.id, d.message)).collect();
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{} {}", d.code.id, d.message))
+        .collect();
     if !errors.is_empty() {
         return format!("check: {}", errors.join("; "));
     }
@@ -80,7 +92,9 @@ fn matches_expected(got: &str, expected: &str) -> bool {
     }
     match json::parse(expected) {
         Ok(v) => got == json::to_string(&v),
-        Err(_) => panic!("expected result is neither JSON, `absent`, `error: …` nor `check: …`: {expected}"),
+        Err(_) => panic!(
+            "expected result is neither JSON, `absent`, `error: …` nor `check: …`: {expected}"
+        ),
     }
 }
 
@@ -98,10 +112,16 @@ impl Block {
         self.info.split_whitespace().next().unwrap_or("")
     }
     fn file(&self) -> Option<&str> {
-        self.info.split_whitespace().find_map(|w| w.strip_prefix("file="))
+        self.info
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("file="))
     }
     fn words(&self) -> Vec<&str> {
-        self.info.split_whitespace().skip(1).filter(|w| !w.contains('=')).collect()
+        self.info
+            .split_whitespace()
+            .skip(1)
+            .filter(|w| !w.contains('='))
+            .collect()
     }
 }
 
@@ -110,7 +130,13 @@ fn blocks(markdown: &str) -> Vec<Block> {
     let mut current: Option<Block> = None;
     for (i, line) in markdown.lines().enumerate() {
         match (&mut current, line.trim_start().strip_prefix("```")) {
-            (None, Some(info)) => current = Some(Block { info: info.trim().to_string(), body: String::new(), line: i + 1 }),
+            (None, Some(info)) => {
+                current = Some(Block {
+                    info: info.trim().to_string(),
+                    body: String::new(),
+                    line: i + 1,
+                })
+            }
             (Some(_), Some(rest)) if rest.trim().is_empty() => out.extend(current.take()),
             (Some(b), _) => {
                 b.body.push_str(line);
@@ -161,7 +187,10 @@ fn run_markdown(name: &str, tally: &mut Tally) -> Vec<String> {
             "flow-expr" => run_expr_block(b, dir, &at, tally, &mut failures),
             "flow" => {
                 tally.programs += 1;
-                let file = b.file().map(str::to_string).unwrap_or_else(|| format!("block{n}.flow"));
+                let file = b
+                    .file()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("block{n}.flow"));
                 let checked = check_source(&file, Some(dir), &b.body);
                 let errors: Vec<String> = checked
                     .diagnostics
@@ -170,7 +199,10 @@ fn run_markdown(name: &str, tally: &mut Tally) -> Vec<String> {
                     .map(|d| format!("{} {}", d.code.id, d.message))
                     .collect();
                 if !errors.is_empty() {
-                    failures.push(format!("{at}: the program does not check:\n    {}", errors.join("\n    ")));
+                    failures.push(format!(
+                        "{at}: the program does not check:\n    {}",
+                        errors.join("\n    ")
+                    ));
                     continue;
                 }
                 for result in flowc::testing::run_tests(&checked.program) {
@@ -182,12 +214,17 @@ fn run_markdown(name: &str, tally: &mut Tally) -> Vec<String> {
             }
             "flow-error" => {
                 tally.rejected_programs += 1;
-                let file = b.file().map(str::to_string).unwrap_or_else(|| format!("block{n}.flow"));
+                let file = b
+                    .file()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("block{n}.flow"));
                 let checked = check_source(&file, Some(dir), &b.body);
                 let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code.id).collect();
                 for want in b.words() {
                     if !codes.contains(&want) {
-                        failures.push(format!("{at}: expected {want}, the checker reported {codes:?}"));
+                        failures.push(format!(
+                            "{at}: expected {want}, the checker reported {codes:?}"
+                        ));
                     }
                 }
             }
@@ -209,7 +246,11 @@ fn run_expr_block(b: &Block, dir: &Path, at: &str, tally: &mut Tally, failures: 
         } else if let Some(s) = line.trim().strip_prefix("# as:") {
             schema = Some(s.trim().to_string());
         } else if let Some((expr, expected)) = line.split_once("==>") {
-            examples.push((b.line + 1 + i, expr.trim().to_string(), expected.trim().to_string()));
+            examples.push((
+                b.line + 1 + i,
+                expr.trim().to_string(),
+                expected.trim().to_string(),
+            ));
         } else {
             prelude.push_str(line);
             prelude.push('\n');
@@ -220,19 +261,30 @@ fn run_expr_block(b: &Block, dir: &Path, at: &str, tally: &mut Tally, failures: 
         let got = eval_rendered(Some(dir), &prelude, schema.as_deref(), &input, &expr);
         if !matches_expected(&got, &expected) {
             let at = at.rsplit_once(':').map(|(f, _)| f).unwrap_or(at);
-            failures.push(format!("{at}:{line}: `{expr}`\n    documented: {expected}\n    actual:     {got}"));
+            failures.push(format!(
+                "{at}:{line}: `{expr}`\n    documented: {expected}\n    actual:     {got}"
+            ));
         }
     }
 }
 
-fn run_console_block(b: &Block, dir: &Path, at: &str, tally: &mut Tally, failures: &mut Vec<String>) {
+fn run_console_block(
+    b: &Block,
+    dir: &Path,
+    at: &str,
+    tally: &mut Tally,
+    failures: &mut Vec<String>,
+) {
     // (command, expected stdout lines, expected exit code)
     let mut commands: Vec<(String, Vec<String>, Option<i32>)> = Vec::new();
     for line in b.body.lines() {
         if let Some(cmd) = line.strip_prefix("$ ") {
             commands.push((cmd.to_string(), Vec::new(), None));
         } else if let Some(last) = commands.last_mut() {
-            match line.strip_prefix("[exit ").and_then(|r| r.strip_suffix(']')) {
+            match line
+                .strip_prefix("[exit ")
+                .and_then(|r| r.strip_suffix(']'))
+            {
                 Some(code) => last.2 = Some(code.parse().expect("[exit N]")),
                 None => last.1.push(line.to_string()),
             }
@@ -241,7 +293,11 @@ fn run_console_block(b: &Block, dir: &Path, at: &str, tally: &mut Tally, failure
     for (cmd, expected, exit) in commands {
         tally.commands += 1;
         let mut words = cmd.split_whitespace();
-        assert_eq!(words.next(), Some("flowc"), "{at}: console examples run flowc");
+        assert_eq!(
+            words.next(),
+            Some("flowc"),
+            "{at}: console examples run flowc"
+        );
         // stdout and stderr into one file, interleaved as a terminal shows them.
         let log = tempfile::tempfile().expect("a log file");
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_flowc"));
@@ -259,16 +315,25 @@ fn run_console_block(b: &Block, dir: &Path, at: &str, tally: &mut Tally, failure
         std::io::Read::read_to_string(&mut log, &mut stdout).unwrap();
         let actual: Vec<&str> = stdout.lines().map(str::trim_end).collect();
         let same = actual.len() == expected.len()
-            && actual.iter().zip(&expected).all(|(a, e)| match e.trim_end().strip_suffix("...") {
-                Some(prefix) => a.starts_with(prefix),
-                None => *a == e.trim_end(),
-            });
+            && actual
+                .iter()
+                .zip(&expected)
+                .all(|(a, e)| match e.trim_end().strip_suffix("...") {
+                    Some(prefix) => a.starts_with(prefix),
+                    None => *a == e.trim_end(),
+                });
         if !same {
-            failures.push(format!("{at}: `{cmd}` printed:\n{stdout}\n  documented:\n{}", expected.join("\n")));
+            failures.push(format!(
+                "{at}: `{cmd}` printed:\n{stdout}\n  documented:\n{}",
+                expected.join("\n")
+            ));
         }
         if let Some(code) = exit {
             if status.code() != Some(code) {
-                failures.push(format!("{at}: `{cmd}` exited with {:?}, documented {code}\n{stdout}", status.code()));
+                failures.push(format!(
+                    "{at}: `{cmd}` exited with {:?}, documented {code}\n{stdout}",
+                    status.code()
+                ));
             }
         }
     }
@@ -277,8 +342,16 @@ fn run_console_block(b: &Block, dir: &Path, at: &str, tally: &mut Tally, failure
 fn assert_doc(name: &str) {
     let mut tally = Tally::default();
     let failures = run_markdown(name, &mut tally);
-    eprintln!("docs/{name}: {} examples executed ({tally:?})", tally.total());
-    assert!(failures.is_empty(), "{} failing examples in docs/{name}:\n\n{}", failures.len(), failures.join("\n\n"));
+    eprintln!(
+        "docs/{name}: {} examples executed ({tally:?})",
+        tally.total()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failing examples in docs/{name}:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     assert!(tally.total() > 0, "docs/{name} has no executable examples");
 }
 
@@ -294,8 +367,14 @@ fn cli_reference_examples() {
 
 // ------------------------------------------------------------ functions.md
 
-const CATEGORIES: &[Category] =
-    &[Category::String, Category::Number, Category::Date, Category::List, Category::Record, Category::Value];
+const CATEGORIES: &[Category] = &[
+    Category::String,
+    Category::Number,
+    Category::Date,
+    Category::List,
+    Category::Record,
+    Category::Value,
+];
 
 fn anchor(title: &str) -> String {
     title
@@ -323,18 +402,41 @@ fn functions_markdown() -> String {
          JSON, or the error the record fails with. See [language.md](language.md) for the language itself.\n\n",
     );
     for c in CATEGORIES {
-        let names: Vec<String> = stdlib::all().filter(|b| b.category == *c).map(|b| format!("`{}`", b.name)).collect();
-        out.push_str(&format!("- [{}](#{}): {}\n", c.title(), anchor(c.title()), names.join(", ")));
+        let names: Vec<String> = stdlib::all()
+            .filter(|b| b.category == *c)
+            .map(|b| format!("`{}`", b.name))
+            .collect();
+        out.push_str(&format!(
+            "- [{}](#{}): {}\n",
+            c.title(),
+            anchor(c.title()),
+            names.join(", ")
+        ));
     }
     for c in CATEGORIES {
         out.push_str(&format!("\n## {}\n", c.title()));
         for b in stdlib::all().filter(|b| b.category == *c) {
-            out.push_str(&format!("\n### {}\n\n`{}`\n\n{}\n\n", b.name, b.signature(), b.doc));
-            let width = b.examples.iter().map(|e| e.expr.chars().count()).max().unwrap_or(0);
+            out.push_str(&format!(
+                "\n### {}\n\n`{}`\n\n{}\n\n",
+                b.name,
+                b.signature(),
+                b.doc
+            ));
+            let width = b
+                .examples
+                .iter()
+                .map(|e| e.expr.chars().count())
+                .max()
+                .unwrap_or(0);
             out.push_str("```flow-expr\n");
             for e in b.examples {
                 let pad = width - e.expr.chars().count();
-                out.push_str(&format!("{}{}  ==> {}\n", e.expr, " ".repeat(pad), e.result));
+                out.push_str(&format!(
+                    "{}{}  ==> {}\n",
+                    e.expr,
+                    " ".repeat(pad),
+                    e.result
+                ));
             }
             out.push_str("```\n");
         }
@@ -366,12 +468,20 @@ fn every_builtin_example_gives_its_documented_result() {
             count += 1;
             let got = eval_rendered(None, "", None, "{}", e.expr);
             if !matches_expected(&got, e.result) {
-                failures.push(format!("{}: `{}`\n    documented: {}\n    actual:     {got}", b.name, e.expr, e.result));
+                failures.push(format!(
+                    "{}: `{}`\n    documented: {}\n    actual:     {got}",
+                    b.name, e.expr, e.result
+                ));
             }
         }
     }
     eprintln!("{count} builtin examples executed");
-    assert!(failures.is_empty(), "{} wrong examples in src/stdlib:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} wrong examples in src/stdlib:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -381,6 +491,10 @@ fn the_documents_link_each_other() {
     // Every builtin is in the generated reference (and nowhere else needs a list).
     let functions = functions_markdown();
     for b in stdlib::all() {
-        assert!(functions.contains(&format!("### {}\n", b.name)), "{} missing", b.name);
+        assert!(
+            functions.contains(&format!("### {}\n", b.name)),
+            "{} missing",
+            b.name
+        );
     }
 }
