@@ -97,7 +97,7 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         category: Category::Value,
         params: &[nullable("value", Any)],
         doc: "True unless the value is absent (a field that is null exists).",
-        examples: &[ex("exists({a: 1}.a)", "true"), ex("exists({a: 1}.b)", "false"), ex("exists(null)", "true")],
+        examples: &[ex("exists({a: 1}.a)", "true"), ex(r#"exists(get({a: 1}, "b"))"#, "false"), ex("exists(null)", "true")],
         returns: |_| Type::BOOL,
         eval: |a| Ok(Value::Bool(!matches!(a[0], Value::Absent))),
     },
