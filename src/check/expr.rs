@@ -330,7 +330,8 @@ impl Checker<'_> {
             }
         }
         let b = self.check_expr(scope, base);
-        if b.ty.missing.is_some() && !optional {
+        // Untyped values (`any`) are checked when the record is read, not here.
+        if b.ty.missing.is_some() && !optional && !b.ty.is_any() {
             self.report_missing(
                 &b.ty,
                 base.span,
@@ -960,7 +961,7 @@ impl Checker<'_> {
                 )
             }
         }
-        if !field.optional && value.ty.missing.is_some() {
+        if !field.optional && value.ty.missing.is_some() && !value.ty.is_any() {
             self.report_missing(
                 &value.ty,
                 value_span,

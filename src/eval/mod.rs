@@ -166,7 +166,7 @@ impl<'p> Runtime<'p> {
                 Value::Bool(false) => return Ok(Outcome::Skipped),
                 other => {
                     return Err(EvalError::new(
-                        &codes::E0902,
+                        if other.is_missing() { &codes::E0901 } else { &codes::E0902 },
                         format!("the `where` filter gave {} instead of true or false", crate::stdlib::describe(&other)),
                         None,
                     )
@@ -437,7 +437,11 @@ impl<'p> Runtime<'p> {
                 let k = self.eval(key, frame)?;
                 let text = k.to_text().ok_or_else(|| {
                     EvalError::new(
-                        &codes::E0902,
+                        if k.is_missing() {
+                            &codes::E0901
+                        } else {
+                            &codes::E0902
+                        },
                         format!("{} cannot be a table key", crate::stdlib::describe(&k)),
                         Some(*span),
                     )
