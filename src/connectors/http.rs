@@ -1,0 +1,341 @@
+//! What every HTTP connector shares: client-side rate budgets that keep a
+//! run under the service's limits, retries with exponential backoff and full
+//! jitter that honour the service's "try again in N seconds", and call
+//! statistics for the run summary.
+//!
+//! Only requests that certainly had no effect are retried here (reads, and
+//! writes answered 429 or refused before sending). A write whose outcome is
+//! unknown is returned to the engine, which searches before writing again.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::error::{ConnectorError, ErrorClass};
+
+/// Sliding one-minute windows per key ("GET orders", "POST customers"):
+/// at most `limit` requests in ANY 60 seconds, which also keeps every fixed
+/// minute window of the service under its limit.
+#[derive(Debug, Default)]
+pub struct RateBudget {
+    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl RateBudget {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long to wait before a request on `key` fits the budget; when the
+    /// answer is zero the request is counted.
+    pub fn reserve(&self, key: &str, limit: u32) -> Duration {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let window = windows.entry(key.to_string()).or_default();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            window.pop_front();
+        }
+        if (window.len() as u32) < limit.max(1) {
+            window.push_back(now);
+            return Duration::ZERO;
+        }
+        let oldest = window.front().copied().unwrap_or(now);
+        (oldest + Duration::from_secs(60)).saturating_duration_since(now) + Duration::from_millis(5)
+    }
+}
+
+/// How often and how patiently to retry.
+#[derive(Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+    /// Never wait longer than this for one rate-limit window (the run's time
+    /// budget is the engine's concern).
+    pub max_wait: Duration,
+    /// Sleeps; tests replace it to skip real waiting.
+    pub sleep: Arc<dyn Fn(Duration) + Send + Sync>,
+}
+
+impl std::fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("max_attempts", &self.max_attempts)
+            .field("base", &self.base)
+            .field("cap", &self.cap)
+            .finish()
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(10),
+            max_wait: Duration::from_secs(65),
+            sleep: Arc::new(std::thread::sleep),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a random wait between zero and the exponential ceiling.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.cap);
+        let millis = ceiling.as_millis() as u64;
+        Duration::from_millis(if millis == 0 {
+            0
+        } else {
+            rand::thread_rng().gen_range(0..=millis)
+        })
+    }
+
+    /// The wait before attempt `attempt + 1` after `error`, or `None` to give up.
+    pub fn next_wait(
+        &self,
+        attempt: u32,
+        error: &ConnectorError,
+        idempotent: bool,
+    ) -> Option<Duration> {
+        if attempt + 1 >= self.max_attempts {
+            return None;
+        }
+        let safe = idempotent
+            || (error.class == ErrorClass::RateLimited)
+            || (error.class == ErrorClass::Connection && !error.outcome_unknown);
+        if !safe || !error.is_transient() {
+            return None;
+        }
+        let wait = match error.retry_after {
+            Some(told) => told,
+            None => self.backoff(attempt),
+        };
+        (wait <= self.max_wait).then_some(wait)
+    }
+}
+
+/// Counts of calls made, for summaries and the acceptance figures.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CallStats {
+    /// "GET orders" → calls, including retries.
+    pub calls: BTreeMap<String, u64>,
+    pub total: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    /// Time spent waiting for the client-side budget, in milliseconds.
+    pub budget_wait_ms: u64,
+}
+
+impl CallStats {
+    pub fn merge(&mut self, other: &CallStats) {
+        for (k, v) in &other.calls {
+            *self.calls.entry(k.clone()).or_default() += v;
+        }
+        self.total += other.total;
+        self.retries += other.retries;
+        self.rate_limited += other.rate_limited;
+        self.budget_wait_ms += other.budget_wait_ms;
+    }
+}
+
+/// Shared, thread-safe call accounting.
+#[derive(Debug, Default)]
+pub struct StatsCell(Mutex<CallStats>);
+
+impl StatsCell {
+    pub fn call(&self, key: &str) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *s.calls.entry(key.to_string()).or_default() += 1;
+        s.total += 1;
+    }
+    pub fn retry(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retries += 1;
+    }
+    pub fn rate_limited(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rate_limited += 1;
+    }
+    pub fn waited(&self, d: Duration) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .budget_wait_ms += d.as_millis() as u64;
+    }
+    pub fn snapshot(&self) -> CallStats {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Runs `attempt` under a rate budget with retries.
+///
+/// `key` names the budget and the statistic ("GET orders"); `limit` is the
+/// budget per minute; `idempotent` says whether a transient failure may be
+/// retried blindly.
+pub fn with_retries<T>(
+    budget: &RateBudget,
+    stats: &StatsCell,
+    policy: &RetryPolicy,
+    key: &str,
+    limit: u32,
+    idempotent: bool,
+    mut attempt: impl FnMut() -> Result<T, ConnectorError>,
+) -> Result<T, ConnectorError> {
+    let mut n = 0;
+    loop {
+        loop {
+            let wait = budget.reserve(key, limit);
+            if wait.is_zero() {
+                break;
+            }
+            stats.waited(wait);
+            (policy.sleep)(wait);
+        }
+        stats.call(key);
+        match attempt() {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                if e.class == ErrorClass::RateLimited {
+                    stats.rate_limited();
+                }
+                match policy.next_wait(n, &e, idempotent) {
+                    Some(wait) => {
+                        stats.retry();
+                        (policy.sleep)(wait);
+                        n += 1;
+                    }
+                    None => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// Classifies a transport failure from reqwest. `sent` says whether the
+/// request may have reached the service (then a write's outcome is unknown).
+pub fn transport_error(e: &reqwest::Error, what: &str) -> ConnectorError {
+    let class = if e.is_timeout() {
+        ErrorClass::Timeout
+    } else {
+        ErrorClass::Connection
+    };
+    let mut err = ConnectorError::new(class, format!("{what}: {}", describe_reqwest(e)));
+    // A connect error means nothing was sent; anything else may have been applied.
+    if !e.is_connect() {
+        err = err.unknown_outcome();
+    }
+    err
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn no_sleep() -> RetryPolicy {
+        RetryPolicy {
+            sleep: Arc::new(|_| {}),
+            ..RetryPolicy::default()
+        }
+    }
+
+    #[test]
+    fn budget_allows_the_limit_then_asks_to_wait() {
+        let b = RateBudget::new();
+        for _ in 0..3 {
+            assert_eq!(b.reserve("GET x", 3), Duration::ZERO);
+        }
+        let wait = b.reserve("GET x", 3);
+        assert!(
+            wait > Duration::from_secs(59) && wait <= Duration::from_secs(61),
+            "{wait:?}"
+        );
+        assert_eq!(
+            b.reserve("GET y", 3),
+            Duration::ZERO,
+            "keys are independent"
+        );
+    }
+
+    #[test]
+    fn reads_retry_transient_errors_but_writes_with_unknown_outcome_do_not() {
+        let (budget, stats, policy) = (RateBudget::new(), StatsCell::default(), no_sleep());
+        let tries = AtomicU32::new(0);
+        let r: Result<u32, _> = with_retries(&budget, &stats, &policy, "GET x", 100, true, || {
+            if tries.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(ConnectorError::new(ErrorClass::Server, "boom").with_status(503))
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!(r.unwrap(), 7);
+        assert_eq!(stats.snapshot().retries, 2);
+
+        let tries = AtomicU32::new(0);
+        let r: Result<u32, _> =
+            with_retries(&budget, &stats, &policy, "POST x", 100, false, || {
+                tries.fetch_add(1, Ordering::SeqCst);
+                Err(ConnectorError::new(ErrorClass::Connection, "reset").unknown_outcome())
+            });
+        assert!(r.unwrap_err().outcome_unknown);
+        assert_eq!(
+            tries.load(Ordering::SeqCst),
+            1,
+            "never blindly repeat a write that may have happened"
+        );
+    }
+
+    #[test]
+    fn rate_limited_writes_are_retried_after_the_told_wait() {
+        let waits = Arc::new(Mutex::new(Vec::new()));
+        let w = waits.clone();
+        let policy = RetryPolicy {
+            sleep: Arc::new(move |d| w.lock().unwrap().push(d)),
+            ..RetryPolicy::default()
+        };
+        let (budget, stats) = (RateBudget::new(), StatsCell::default());
+        let tries = AtomicU32::new(0);
+        let r: Result<(), _> = with_retries(&budget, &stats, &policy, "POST x", 100, false, || {
+            if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(ConnectorError::new(ErrorClass::RateLimited, "slow down")
+                    .with_retry_after(Duration::from_secs(7)))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_ok());
+        assert_eq!(*waits.lock().unwrap(), vec![Duration::from_secs(7)]);
+        assert_eq!(stats.snapshot().rate_limited, 1);
+    }
+
+    #[test]
+    fn permanent_errors_are_not_retried() {
+        let (budget, stats, policy) = (RateBudget::new(), StatsCell::default(), no_sleep());
+        let r: Result<(), _> = with_retries(&budget, &stats, &policy, "GET x", 100, true, || {
+            Err(ConnectorError::new(ErrorClass::Validation, "bad").with_status(400))
+        });
+        assert_eq!(r.unwrap_err().class, ErrorClass::Validation);
+        assert_eq!(stats.snapshot().total, 1);
+    }
+}
