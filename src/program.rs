@@ -142,6 +142,8 @@ pub struct Schema {
     pub name: Arc<str>,
     pub resource: Option<Arc<str>>,
     pub key: Option<Arc<str>>,
+    /// The field incremental reads resume from.
+    pub cursor: Option<Arc<str>>,
     pub record: Arc<RecordType>,
     pub connection: Option<usize>,
 }

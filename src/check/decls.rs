@@ -60,6 +60,24 @@ impl Checker<'_> {
                 );
             }
         }
+        if let Some(cursor) = &schema.cursor {
+            match record.field(&cursor.name) {
+                None => self.diags.push(
+                    Diagnostic::new(&codes::E0101, format!("schema `{}` has no field `{}` to resume reads from", schema.name.name, cursor.name))
+                        .at(cursor.span, "not a field of this schema")
+                        .help(match did_you_mean(&cursor.name, record.field_names()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "name a date-time field that only grows, e.g. a creation or modification time".to_string(),
+                        }),
+                ),
+                Some(f) if !matches!(f.ty.kind, Kind::DateTime | Kind::Date | Kind::Int | Kind::Str { .. }) => self.diags.push(
+                    Diagnostic::new(&codes::E0201, format!("`{}` is {}, which cannot order reads", cursor.name, f.ty))
+                        .at(cursor.span, "not orderable")
+                        .help("use a date-time, date or integer field"),
+                ),
+                Some(_) => {}
+            }
+        }
         self.program.schemas[i].record = record.clone();
         self.schema_progress[i] = Progress::Done(());
         record

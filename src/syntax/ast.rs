@@ -103,6 +103,8 @@ pub struct Schema {
     pub resource: Option<(Arc<str>, Span)>,
     /// The field that identifies a record of this resource (`key Id`).
     pub key: Option<Ident>,
+    /// The field incremental reads resume from (`cursor create_date`).
+    pub cursor: Option<Ident>,
     pub fields: Vec<FieldDecl>,
     pub span: Span,
 }

@@ -323,6 +323,7 @@ impl Lower {
         let name = self.ident(inner.next().expect("schema name"));
         let mut resource = None;
         let mut key = None;
+        let mut cursor = None;
         let mut fields = Vec::new();
         for p in inner {
             match p.as_rule() {
@@ -332,6 +333,9 @@ impl Lower {
                     resource = Some((self.plain_string(s)?, sp));
                 }
                 Rule::schema_key => key = Some(self.ident(p.kids().next().expect("key field"))),
+                Rule::schema_cursor => {
+                    cursor = Some(self.ident(p.kids().next().expect("cursor field")))
+                }
                 Rule::field_decl => fields.push(self.field_decl(p)?),
                 other => unreachable!("schema part {other:?}"),
             }
@@ -340,6 +344,7 @@ impl Lower {
             name,
             resource,
             key,
+            cursor,
             fields,
             span,
         })
