@@ -33,6 +33,7 @@ fn is_keyword(rule: Rule) -> bool {
     matches!(
         rule,
         Rule::kw_as
+            | Rule::kw_cursor
             | Rule::kw_connection
             | Rule::kw_create
             | Rule::kw_default
