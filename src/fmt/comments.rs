@@ -102,7 +102,9 @@ mod tests {
 
     #[test]
     fn interpolations_are_code() {
-        let src = "let a = \"{b ?? \"#x}\"} # in text\" # after {\n}\" # real\n";
+        let src = r##"let a = "{b ?? "#x}"} # in text\" # after {
+}" # real
+"##;
         assert_eq!(texts(src), vec!["# real"]);
         let src = "let a = \"{ {k: 1}.k # inner\n}#text\" # outer\r\n";
         assert_eq!(texts(src), vec!["# inner", "# outer"]);
