@@ -3,12 +3,12 @@
 //! Data flows one way: text → [`syntax`] (AST) → [`check`] (checked program)
 //! → [`eval`] (records) → plan → writes.
 
-pub mod check;
-pub mod diag;
 pub mod emulators;
-pub mod fmt;
-pub mod program;
+pub mod diag;
 pub mod source;
-pub mod stdlib;
 pub mod syntax;
 pub mod value;
+pub mod check;
+pub mod program;
+pub mod stdlib;
+pub mod fmt;

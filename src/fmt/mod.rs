@@ -40,7 +40,8 @@
 //! stays there, two spaces after it. Comments before a closing `}`/`]`/`)`
 //! stay inside, before it; comments at the end of the file stay at the end.
 //! A comment inside an expression that is printed on one line moves to its
-//! own line right after that line. No comment is ever dropped or duplicated.
+//! own line before the next printed line. No comment is ever dropped or
+//! duplicated.
 
 mod comments;
 mod printer;

@@ -2,10 +2,10 @@
 //! recovered comments back in by source position.
 //!
 //! Comments are placed by position only, never by matching text, so each one
-//! is emitted exactly once: at the first anchor (a line-starting node) that
-//! starts after it, as the trailing comment of the node whose line it ended,
-//! or — when it sat inside an expression that is printed on one line — on its
-//! own line right after that node's line.
+//! is emitted exactly once: either as the trailing comment of the node whose
+//! line it ended, or on its own line before the first anchor (a line-starting
+//! node, or a closing bracket) that the printer reaches after it. A comment
+//! inside an expression printed on one line thus lands before the next line.
 
 use super::comments::Comment;
 use crate::syntax::ast::*;
@@ -278,20 +278,6 @@ impl<'a> Printer<'a> {
         }
     }
 
-    /// Ends a node's line: its trailing comment, then any comment that was
-    /// inside it but had no line of its own in the output.
-    fn finish(&mut self, end: usize, limit: usize) {
-        self.trailing(end, limit);
-        for i in 0..self.comments.len() {
-            if !self.emitted[i] && self.comments[i].start < end {
-                self.emitted[i] = true;
-                self.newline(false);
-                let text = self.comments[i].text.clone();
-                self.write(&text);
-            }
-        }
-    }
-
     /// Position of the `{` that opens a block after a header ending at `from`;
     /// only whitespace, comments and keywords can lie in between.
     fn open_brace(&self, from: usize) -> Option<usize> {
@@ -331,7 +317,7 @@ impl<'a> Printer<'a> {
             self.newline(blank);
             print(self, i);
             let limit = anchors.get(i + 1).map_or(close_brace, |n| n.start);
-            self.finish(a.end, limit);
+            self.trailing(a.end, limit);
         }
         self.leading(close_brace, keep_blanks);
         self.indent -= 1;
@@ -359,7 +345,7 @@ impl<'a> Printer<'a> {
             let limit = items
                 .get(i + 1)
                 .map_or(self.src.len(), |n| n.span().start as usize);
-            self.finish(anchor.end, limit);
+            self.trailing(anchor.end, limit);
         }
         if !items.is_empty() {
             self.force_blank = false;
@@ -946,7 +932,7 @@ impl<'a> Printer<'a> {
             print(self, i);
             self.write(",");
             let limit = anchors.get(i + 1).map_or(close_pos, |n| n.start);
-            self.finish(a.end, limit);
+            self.trailing(a.end, limit);
         }
         self.leading(close_pos, false);
         self.indent -= 1;

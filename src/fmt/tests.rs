@@ -64,15 +64,6 @@ fn check(input: &str, expected: &str) {
 }
 
 #[test]
-fn show() {
-    for src in std::env::var("FMT_SHOW").unwrap_or_default().split("@@@") {
-        if !src.trim().is_empty() {
-            println!("=====\n{}=====", check_invariants(src));
-        }
-    }
-}
-
-#[test]
 fn declarations_spacing_and_blank_lines() {
     check(
         "import \"a.flow\"\nimport   \"b.flow\" as b\n\n\nimport \"c.flow\"\nlet   rate=21\nfn  net( a,b,)=a*(1+b/100)\nfn zero()=0\n\n\n\nlet s = \"x\"",
