@@ -241,3 +241,13 @@ fn parse_errors_are_returned() {
     assert!(format_source("flow f { x -> }").is_err());
     assert!(format_source("letx = 1").is_err());
 }
+
+#[test]
+fn identifiers_that_start_with_keywords() {
+    // Guards the grammar's keyword boundaries: `sourcex` is a variable, not
+    // `source x`, and `a or_b` is not `a or _b`.
+    check(
+        "flow f { sourcex -> A\n notes -> B\n input_x->C\n where a == or_b\n ifx -> D }",
+        "flow f {\n  sourcex -> A\n  notes   -> B\n  input_x -> C\n  where a == or_b\n  ifx -> D\n}\n",
+    );
+}
