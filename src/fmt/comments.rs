@@ -25,14 +25,34 @@ enum Frame {
 /// }"`) is code again and may hold comments and further strings, so the scan
 /// tracks nesting instead of pairing quotes naively.
 pub(crate) fn scan(text: &str) -> Vec<Comment> {
+    walk(text).comments
+}
+
+/// What one pass over the text finds.
+pub(crate) struct Walk {
+    pub comments: Vec<Comment>,
+    /// The deepest bracket nesting (`(`, `[`, `{`, interpolations), and the
+    /// byte offset where it is first reached.
+    pub max_depth: usize,
+    pub deepest_at: usize,
+}
+
+pub(crate) fn walk(text: &str) -> Walk {
     // Every delimiter is ASCII and UTF-8 continuation bytes are never ASCII,
     // so walking bytes cannot split a character where it matters.
     let bytes = text.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
     let mut comments = Vec::new();
+    // `(` and `[` never decide what is a comment, so they are only counted.
+    let mut parens = 0usize;
+    let (mut max_depth, mut deepest_at) = (0, 0);
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
+        let depth = stack.len() + parens;
+        if depth > max_depth {
+            (max_depth, deepest_at) = (depth, i);
+        }
         if stack.last() == Some(&Frame::Str) {
             match b {
                 b'\\' => {
@@ -72,6 +92,8 @@ pub(crate) fn scan(text: &str) -> Vec<Comment> {
             }
             b'"' => stack.push(Frame::Str),
             b'{' => stack.push(Frame::Brace),
+            b'(' | b'[' => parens += 1,
+            b')' | b']' => parens = parens.saturating_sub(1),
             b'}' => {
                 // Popping an `Interp` uncovers the `Str` it sits in.
                 if matches!(stack.last(), Some(Frame::Brace | Frame::Interp)) {
@@ -82,7 +104,11 @@ pub(crate) fn scan(text: &str) -> Vec<Comment> {
         }
         i += 1;
     }
-    comments
+    Walk {
+        comments,
+        max_depth,
+        deepest_at,
+    }
 }
 
 #[cfg(test)]

@@ -51,16 +51,52 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-use crate::diag::Diagnostic;
-use crate::source::FileId;
+use crate::diag::{codes, Diagnostic};
+use crate::source::{FileId, Span};
+
+/// Deeper bracket nesting than any real file has; refusing it up front keeps
+/// the recursive parser and printer within their stack.
+const MAX_NESTING: usize = 256;
+
+/// The parser and printer recurse once per nesting level and per prefix or
+/// chained operator; a generous stack of their own (reserved, not committed)
+/// keeps odd but legal files from overflowing the caller's.
+const STACK_SIZE: usize = 256 * 1024 * 1024;
 
 /// Formats a whole file. Errors are the parse diagnostics (the file is left alone then).
 pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
+    let walk = comments::walk(text);
+    if walk.max_depth > MAX_NESTING {
+        let at = Span::new(FileId(0), walk.deepest_at, walk.deepest_at + 1);
+        return Err(vec![Diagnostic::new(
+            &codes::E0001,
+            format!("brackets are nested more than {MAX_NESTING} levels deep"),
+        )
+        .at(at, "too deep to format")
+        .help("split the expression with `let` declarations")]);
+    }
+    let run = move || format_walked(text, walk.comments);
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("flowc-fmt".into())
+            .stack_size(STACK_SIZE)
+            .spawn_scoped(scope, run.clone())
+        {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had (resource limits): use the caller's stack.
+            Err(_) => run(),
+        }
+    })
+}
+
+fn format_walked(text: &str, comments: Vec<comments::Comment>) -> Result<String, Vec<Diagnostic>> {
     let (file, diags) = crate::syntax::parse(FileId(0), text);
     if !diags.is_empty() {
         return Err(diags);
     }
-    Ok(printer::Printer::new(text, comments::scan(text)).finish_file(&file))
+    Ok(printer::Printer::new(text, comments).finish_file(&file))
 }
 
 /// The comment texts of a source, for checking that formatting keeps them all.

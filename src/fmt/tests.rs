@@ -251,3 +251,22 @@ fn identifiers_that_start_with_keywords() {
         "flow f {\n  sourcex -> A\n  notes   -> B\n  input_x -> C\n  where a == or_b\n  ifx -> D\n}\n",
     );
 }
+
+#[test]
+fn deep_nesting_formats_or_is_refused_without_overflow() {
+    // The parser recurses per level; these run on the formatter's own stack.
+    for depth in [200usize, 256] {
+        let parens = format!("let a = {}1{}", "(".repeat(depth), ")".repeat(depth));
+        assert_eq!(format_source(&parens).ok(), Some(format!("{parens}\n")));
+        let lists = format!("let a = {}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(format_source(&lists).is_ok());
+    }
+    let too_deep = format!("let a = {}1{}", "(".repeat(257), ")".repeat(257));
+    let err = format_source(&too_deep).expect_err("refused");
+    assert!(err[0].message.contains("nested"), "{:?}", err[0].message);
+    // Long chains and prefix runs nest the AST without brackets.
+    let chain = format!("let a = 1{}", " + 1".repeat(5000));
+    assert_eq!(format_source(&chain).ok(), Some(format!("{chain}\n")));
+    let prefixes = format!("let a = {}1", "-".repeat(3000));
+    assert_eq!(format_source(&prefixes).ok(), Some(format!("{prefixes}\n")));
+}
