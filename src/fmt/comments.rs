@@ -20,14 +20,6 @@ enum Frame {
     Brace,
 }
 
-/// Finds every comment pest would skip. A `#` inside a string literal is text,
-/// but an interpolation (`"{a # note
-/// }"`) is code again and may hold comments and further strings, so the scan
-/// tracks nesting instead of pairing quotes naively.
-pub(crate) fn scan(text: &str) -> Vec<Comment> {
-    walk(text).comments
-}
-
 /// What one pass over the text finds.
 pub(crate) struct Walk {
     pub comments: Vec<Comment>,
@@ -37,6 +29,10 @@ pub(crate) struct Walk {
     pub deepest_at: usize,
 }
 
+/// Finds every comment pest would skip. A `#` inside a string literal is text,
+/// but an interpolation (`"{a # note
+/// }"`) is code again and may hold comments and further strings, so the scan
+/// tracks nesting instead of pairing quotes naively.
 pub(crate) fn walk(text: &str) -> Walk {
     // Every delimiter is ASCII and UTF-8 continuation bytes are never ASCII,
     // so walking bytes cannot split a character where it matters.
@@ -116,7 +112,7 @@ mod tests {
     use super::*;
 
     fn texts(src: &str) -> Vec<String> {
-        scan(src).into_iter().map(|c| c.text).collect()
+        walk(src).comments.into_iter().map(|c| c.text).collect()
     }
 
     #[test]

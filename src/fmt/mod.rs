@@ -102,7 +102,11 @@ fn format_walked(text: &str, comments: Vec<comments::Comment>) -> Result<String,
 /// The comment texts of a source, for checking that formatting keeps them all.
 #[cfg(test)]
 pub(crate) fn comment_texts(text: &str) -> Vec<String> {
-    let mut texts: Vec<String> = comments::scan(text).into_iter().map(|c| c.text).collect();
+    let mut texts: Vec<String> = comments::walk(text)
+        .comments
+        .into_iter()
+        .map(|c| c.text)
+        .collect();
     texts.sort();
     texts
 }

@@ -265,8 +265,8 @@ fn deep_nesting_formats_or_is_refused_without_overflow() {
     let err = format_source(&too_deep).expect_err("refused");
     assert!(err[0].message.contains("nested"), "{:?}", err[0].message);
     // Long chains and prefix runs nest the AST without brackets.
-    let chain = format!("let a = 1{}", " + 1".repeat(5000));
+    let chain = format!("let a = 1{}", " + 1".repeat(2000));
     assert_eq!(format_source(&chain).ok(), Some(format!("{chain}\n")));
-    let prefixes = format!("let a = {}1", "-".repeat(3000));
+    let prefixes = format!("let a = {}1", "-".repeat(1000));
     assert_eq!(format_source(&prefixes).ok(), Some(format!("{prefixes}\n")));
 }
