@@ -299,7 +299,6 @@ impl<'a> Printer<'a> {
         header_end: usize,
         close_brace: usize,
         anchors: &[Anchor],
-        keep_blanks: bool,
         mut print: impl FnMut(&mut Self, usize),
     ) {
         let open = self.open_brace(header_end).unwrap_or(header_end);
@@ -312,14 +311,14 @@ impl<'a> Printer<'a> {
         self.indent += 1;
         self.fresh = true;
         for (i, a) in anchors.iter().enumerate() {
-            self.leading(a.start, keep_blanks);
-            let blank = keep_blanks && self.blank_before(a.start);
+            self.leading(a.start, true);
+            let blank = self.blank_before(a.start);
             self.newline(blank);
             print(self, i);
             let limit = anchors.get(i + 1).map_or(close_brace, |n| n.start);
             self.trailing(a.end, limit);
         }
-        self.leading(close_brace, keep_blanks);
+        self.leading(close_brace, true);
         self.indent -= 1;
         self.newline(false);
         self.write("}");
@@ -398,7 +397,6 @@ impl<'a> Printer<'a> {
                     c.name.span.end as usize,
                     self.close_brace(c.span),
                     &anchors,
-                    true,
                     |p, i| {
                         let s = &c.settings[i];
                         p.write(&s.name.name);
@@ -422,7 +420,6 @@ impl<'a> Printer<'a> {
                     t.name_span.end as usize,
                     self.close_brace(t.span),
                     &anchors,
-                    true,
                     |p, i| p.test_stmt(&t.body[i]),
                 );
             }
@@ -457,7 +454,6 @@ impl<'a> Printer<'a> {
                     t.name.span.end as usize,
                     self.close_brace(t.span),
                     &anchors,
-                    true,
                     |p, i| {
                         p.write(&keys[i]);
                         p.write(&" ".repeat(key_width - width(&keys[i])));
@@ -493,7 +489,7 @@ impl<'a> Printer<'a> {
 
     fn fields(&mut self, fields: &[FieldDecl], header_end: usize, close_brace: usize) {
         let anchors: Vec<Anchor> = fields.iter().map(|f| self.anchor(f.span)).collect();
-        self.block(header_end, close_brace, &anchors, true, |p, i| {
+        self.block(header_end, close_brace, &anchors, |p, i| {
             p.field(&fields[i])
         });
     }
@@ -545,7 +541,7 @@ impl<'a> Printer<'a> {
     fn stmts(&mut self, stmts: &[Stmt], header_end: usize, close_brace: usize) {
         let anchors: Vec<Anchor> = stmts.iter().map(|s| self.anchor(s.span())).collect();
         let pads = self.mapping_pads(stmts, &anchors);
-        self.block(header_end, close_brace, &anchors, true, |p, i| {
+        self.block(header_end, close_brace, &anchors, |p, i| {
             p.stmt(&stmts[i], pads[i])
         });
     }
