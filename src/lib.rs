@@ -13,6 +13,7 @@ pub mod connectors;
 pub mod diag;
 pub mod emulators;
 pub mod eval;
+pub mod fmt;
 pub mod program;
 pub mod run;
 pub mod source;

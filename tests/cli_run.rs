@@ -192,3 +192,50 @@ fn usage_errors_exit_2() {
     let out = flowc().arg("frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_shipped_flow_is_formatted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec!["examples", "stdlib"];
+    if root.join("flows").is_dir() {
+        dirs.push("flows");
+    }
+    let out = flowc()
+        .arg("fmt")
+        .arg("--check")
+        .args(&dirs)
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fmt_rewrites_a_messy_file_and_keeps_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("messy.flow");
+    std::fs::write(
+        &path,
+        "# settings\nlet   vat=21 # percent\ntable t {\"NL\"=>1\n\"BELGIUM\"=>2 _=>3}\n",
+    )
+    .unwrap();
+    let out = flowc()
+        .args(["fmt", "messy.flow"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let formatted = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(formatted, "# settings\nlet vat = 21  # percent\n\ntable t {\n  \"NL\"      => 1\n  \"BELGIUM\" => 2\n  _         => 3\n}\n");
+    let out = flowc()
+        .args(["fmt", "--check", "messy.flow"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "formatting is idempotent");
+}

@@ -2,6 +2,7 @@
 //! code: 0 success, 1 problems found in the flows or records, 2 usage or I/O.
 
 mod check;
+mod fmt;
 mod run;
 mod test;
 
@@ -39,6 +40,14 @@ enum Command {
         /// .flow files or folders; default: the current folder.
         paths: Vec<PathBuf>,
     },
+    /// Rewrite .flow files in the canonical layout (comments are kept).
+    Fmt {
+        /// .flow files or folders; default: the current folder.
+        paths: Vec<PathBuf>,
+        /// Change nothing; exit 1 and show a diff when a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
     /// Run a flow.
     Run {
         /// The .flow file.
@@ -73,6 +82,7 @@ pub fn main() -> ExitCode {
             deny_warnings,
         } => check::run(&paths, format, deny_warnings),
         Command::Test { paths } => test::run(&paths),
+        Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Run { file, flow, json } => run::run(&file, flow.as_deref(), json),
     };
     ExitCode::from(code)

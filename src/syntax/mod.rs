@@ -105,10 +105,9 @@ fn describe_expected(rules: &[Rule]) -> String {
         .iter()
         .filter_map(|r| {
             let debug = format!("{r:?}");
-            match debug.strip_prefix("kw_") {
-                Some(word) => Some(format!("`{word}`")),
-                None => rule_name(*r).map(str::to_string),
-            }
+            rule_name(*r)
+                .map(str::to_string)
+                .or_else(|| debug.strip_prefix("kw_").map(|word| format!("`{word}`")))
         })
         .collect();
     names.sort();
@@ -202,6 +201,42 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         }
         Rule::schema_resource | Rule::schema_key => "resource, key or `{`",
         Rule::escape | Rule::text | Rule::interpolation => "string text or `\"`",
+        // Keywords are matched through these lookaheads, so they are what a
+        // parse error reports as expected.
+        Rule::kw_import
+        | Rule::kw_table
+        | Rule::kw_fn
+        | Rule::kw_schema
+        | Rule::kw_connection
+        | Rule::kw_test => "a declaration (import, table, fn, let, schema, connection, flow, test)",
+        Rule::kw_source
+        | Rule::kw_target
+        | Rule::kw_where
+        | Rule::kw_upsert
+        | Rule::kw_each
+        | Rule::kw_on => {
+            "a flow statement (`expr -> Field`, source, target, where, key, let, each, upsert, on)"
+        }
+        Rule::kw_input | Rule::kw_given | Rule::kw_expect => {
+            "a test statement (flow, input, given, expect)"
+        }
+        Rule::kw_let => "`let`",
+        Rule::kw_flow => "`flow`",
+        Rule::kw_key => "`key`",
+        Rule::kw_as => "`as`",
+        Rule::kw_from => "`from`",
+        Rule::kw_value => "`value`",
+        Rule::kw_default => "`default`",
+        Rule::kw_resource => "`resource`",
+        Rule::kw_range => "`range`",
+        Rule::kw_match => "`match`",
+        Rule::kw_create => "`create`",
+        Rule::kw_update => "`update`",
+        Rule::kw_keep => "`keep`",
+        Rule::kw_skip | Rule::kw_error => "create, update, unchanged, skip or error",
+        Rule::kw_if => "an expression",
+        Rule::kw_then => "`then`",
+        Rule::kw_else => "`else`",
         _ => return None,
     })
 }
