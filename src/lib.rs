@@ -16,6 +16,7 @@ pub mod eval;
 pub mod program;
 pub mod run;
 pub mod source;
+pub mod state;
 pub mod stdlib;
 pub mod syntax;
 pub mod testing;
