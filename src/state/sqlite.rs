@@ -942,3 +942,148 @@ mod proc_info {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (SqliteStore, RunId) {
+        let s = SqliteStore::open_in_memory().unwrap();
+        let run = s.begin_run("orders", "h1", "0.1.0").unwrap();
+        (s, run)
+    }
+
+    fn letter(key: &str) -> NewDeadLetter {
+        NewDeadLetter {
+            source_key: key.into(),
+            error_class: "http".into(),
+            error_code: Some("E0908".into()),
+            http_status: Some(400),
+            message: "bad".into(),
+            ..Default::default()
+        }
+    }
+
+    fn count(s: &SqliteStore, table: &str) -> i64 {
+        s.lock_conn()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_fault_after_the_ledger_insert_commits_nothing() {
+        let (s, run) = store();
+        s.set_cursor("orders", "c0").unwrap();
+        s.record_failure(run, "orders", &letter("o1"), 1).unwrap();
+        for point in [
+            "record_success:after_ledger",
+            "record_success:before_commit",
+        ] {
+            s.arm_fault(point);
+            let err = s
+                .record_success(
+                    run,
+                    "orders",
+                    "o1",
+                    Decision::Create,
+                    "inv-1",
+                    "ph",
+                    5,
+                    Some("c1"),
+                )
+                .unwrap_err();
+            assert!(err.to_string().contains(point), "{err}");
+            assert_eq!(s.ledger_get("orders", "o1").unwrap(), None, "{point}");
+            assert_eq!(
+                s.cursor("orders").unwrap().as_deref(),
+                Some("c0"),
+                "{point}"
+            );
+            assert_eq!(s.dead_letters(Some("orders")).unwrap().len(), 1, "{point}");
+            assert_eq!(count(&s, "activity"), 1, "{point}");
+        }
+        // And without the fault, everything lands at once.
+        s.record_success(
+            run,
+            "orders",
+            "o1",
+            Decision::Create,
+            "inv-1",
+            "ph",
+            5,
+            Some("c1"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.ledger_get("orders", "o1").unwrap().unwrap().target_id,
+            "inv-1"
+        );
+        assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("c1"));
+        assert!(s.dead_letters(None).unwrap().is_empty());
+        assert_eq!(count(&s, "activity"), 2);
+    }
+
+    #[test]
+    fn a_fault_in_record_failure_or_record_skip_commits_nothing() {
+        let (s, run) = store();
+        s.arm_fault("record_failure:after_activity");
+        assert!(s.record_failure(run, "orders", &letter("o1"), 1).is_err());
+        assert_eq!(count(&s, "activity"), 0);
+        assert_eq!(count(&s, "dead_letters"), 0);
+
+        s.arm_fault("record_skip:after_activity");
+        assert!(s
+            .record_skip(run, "orders", "o2", Decision::Skip, None, 1, Some("c9"))
+            .is_err());
+        assert_eq!(count(&s, "activity"), 0);
+        assert_eq!(s.cursor("orders").unwrap(), None);
+    }
+
+    #[test]
+    fn the_store_stays_usable_after_a_failed_transaction() {
+        let (s, run) = store();
+        s.arm_fault("record_success:after_ledger");
+        let _ = s.record_success(run, "orders", "o1", Decision::Update, "t", "h", 1, None);
+        s.set_cursor("orders", "x").unwrap();
+        assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn timestamps_sort_as_text() {
+        let a = ts(DateTime::from_timestamp(1_700_000_000, 5_000).unwrap());
+        let b = ts(DateTime::from_timestamp(1_700_000_000, 50_000_000).unwrap());
+        assert_eq!(a.len(), b.len());
+        assert!(a < b);
+        assert_eq!(parse_ts(&a).unwrap().timestamp_subsec_micros(), 5);
+    }
+
+    #[test]
+    fn proc_info_sees_this_process_alive_and_a_reaped_child_gone() {
+        let me = proc_info::current();
+        assert!(!proc_info::is_gone(
+            me.pid,
+            me.boot_id.as_deref(),
+            me.start,
+            &me
+        ));
+        // Same pid, different start time: the pid was reused.
+        if let Some(start) = me.start {
+            assert!(proc_info::is_gone(
+                me.pid,
+                me.boot_id.as_deref(),
+                Some(start + 1),
+                &me
+            ));
+        }
+        assert!(proc_info::is_gone(
+            me.pid,
+            Some("another-boot"),
+            me.start,
+            &me
+        ));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(proc_info::is_gone(pid, me.boot_id.as_deref(), None, &me));
+    }
+}
