@@ -242,6 +242,11 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Timelike;
+    t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
+}
+
 fn parse_ts(s: &str) -> Result<DateTime<Utc>, StateError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
@@ -383,7 +388,8 @@ fn dead_letter(r: RawLetter) -> Result<DeadLetter, StateError> {
 impl Store for SqliteStore {
     fn lock_flow(&self, flow: &str) -> Result<RunLock, StateError> {
         let me = proc_info::current();
-        let started = (self.clock)();
+        // As stored: microsecond precision, so the holder compares equal to what others read.
+        let started = truncate_micros((self.clock)());
         let token = uuid::Uuid::new_v4().to_string();
         let taken_over_from = self.write(|tx| {
             let existing = tx
