@@ -181,36 +181,37 @@ impl SqliteStore {
         tx.commit()?;
         Ok(out)
     }
+}
 
-    fn insert_activity(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        run: RunId,
-        flow: &str,
-        source_key: &str,
-        decision: Decision,
-        target_id: Option<&str>,
-        duration_ms: u64,
-        error: Option<&str>,
-        at: &str,
-    ) -> Result<(), StateError> {
-        tx.execute(
-            "INSERT INTO activity (run, flow, source_key, decision, target_id, duration_ms, error, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                run.0,
-                flow,
-                source_key,
-                decision.as_str(),
-                target_id,
-                to_i64(duration_ms),
-                error,
-                at
-            ],
-        )
-        .map_err(|e| unknown_run(e, run))?;
-        Ok(())
-    }
+/// One activity row to insert.
+struct Activity<'a> {
+    run: RunId,
+    flow: &'a str,
+    source_key: &'a str,
+    decision: Decision,
+    target_id: Option<&'a str>,
+    duration_ms: u64,
+    error: Option<&'a str>,
+    at: &'a str,
+}
+
+fn insert_activity(tx: &rusqlite::Transaction<'_>, a: Activity<'_>) -> Result<(), StateError> {
+    tx.execute(
+        "INSERT INTO activity (run, flow, source_key, decision, target_id, duration_ms, error, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            a.run.0,
+            a.flow,
+            a.source_key,
+            a.decision.as_str(),
+            a.target_id,
+            to_i64(a.duration_ms),
+            a.error,
+            a.at
+        ],
+    )
+    .map_err(|e| unknown_run(e, a.run))?;
+    Ok(())
 }
 
 fn put_cursor(
@@ -598,16 +599,18 @@ impl Store for SqliteStore {
                 "DELETE FROM dead_letters WHERE flow = ?1 AND source_key = ?2",
                 params![flow, source_key],
             )?;
-            self.insert_activity(
+            insert_activity(
                 tx,
-                run,
-                flow,
-                source_key,
-                decision,
-                Some(target_id),
-                duration_ms,
-                None,
-                &now,
+                Activity {
+                    run,
+                    flow,
+                    source_key,
+                    decision,
+                    target_id: Some(target_id),
+                    duration_ms,
+                    error: None,
+                    at: &now,
+                },
             )?;
             if let Some(c) = cursor {
                 put_cursor(tx, flow, c, &now)?;
@@ -634,16 +637,18 @@ impl Store for SqliteStore {
         }
         let now = self.now();
         self.write(|tx| {
-            self.insert_activity(
+            insert_activity(
                 tx,
-                run,
-                flow,
-                source_key,
-                decision,
-                target_id,
-                duration_ms,
-                None,
-                &now,
+                Activity {
+                    run,
+                    flow,
+                    source_key,
+                    decision,
+                    target_id,
+                    duration_ms,
+                    error: None,
+                    at: &now,
+                },
             )?;
             self.fault("record_skip:after_activity")?;
             if let Some(c) = cursor {
@@ -663,16 +668,18 @@ impl Store for SqliteStore {
         let now = self.now();
         let summary = letter.summary();
         self.write(|tx| {
-            self.insert_activity(
+            insert_activity(
                 tx,
-                run,
-                flow,
-                &letter.source_key,
-                Decision::Fail,
-                None,
-                duration_ms,
-                Some(&summary),
-                &now,
+                Activity {
+                    run,
+                    flow,
+                    source_key: &letter.source_key,
+                    decision: Decision::Fail,
+                    target_id: None,
+                    duration_ms,
+                    error: Some(&summary),
+                    at: &now,
+                },
             )?;
             self.fault("record_failure:after_activity")?;
             tx.execute(
