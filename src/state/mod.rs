@@ -41,7 +41,7 @@ mod migrations;
 mod sqlite;
 
 pub use migrations::SCHEMA_VERSION;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, DB_FILE};
 
 /// The id of one run of one flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
