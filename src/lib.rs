@@ -17,6 +17,7 @@ pub mod fmt;
 pub mod program;
 pub mod run;
 pub mod source;
+pub mod state;
 pub mod stdlib;
 pub mod syntax;
 pub mod testing;

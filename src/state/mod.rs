@@ -1,0 +1,456 @@
+//! The sync engine's embedded state: runs, the idempotency ledger, cursors,
+//! the per-record activity log, dead letters, and a cache of learned ids.
+//!
+//! Everything lives behind the [`Store`] trait, so that a PostgreSQL store can
+//! follow without touching the engine. The default implementation is
+//! [`SqliteStore`] (one `state.sqlite` file per state directory, WAL mode).
+//! No backend type appears in the trait.
+//!
+//! # Guarantees the engine relies on
+//!
+//! * **No duplicate writes after a crash.** [`Store::record_success`] writes
+//!   the ledger row, the activity row, the removal of the key's dead letter
+//!   and (optionally) the new cursor in *one* transaction. Either all of it is
+//!   committed or none of it is.
+//! * **The cursor moves only after a write is known to have succeeded.**
+//!   [`Store::record_failure`] never touches the cursor; [`Store::record_skip`]
+//!   may move it, together with its activity row.
+//! * **One run per flow at a time**, across processes sharing a state
+//!   directory: [`Store::lock_flow`]. A lock left behind by a process that died
+//!   on this host is taken over, and runs it left `running` are marked
+//!   `interrupted` (so a crashed run never looks like a success or like it is
+//!   still going).
+//! * **Retention.** [`Store::purge_older_than`] deletes old activity rows and
+//!   dead letters; [`Store::reset_flow`] forgets a flow entirely.
+//!
+//! # Personal data
+//!
+//! The store saves what it is given and does not inspect it. Activity rows
+//! hold only keys, ids, hashes, decisions and error messages. Dead letters can
+//! also hold a payload and a source record: **callers must pass payloads that
+//! are already redacted, and pass `source_record` only when the user opted
+//! in.** Old rows are removed with [`Store::purge_older_than`]; the database
+//! file is created with mode `0600` inside a `0700` directory.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+mod migrations;
+mod sqlite;
+
+pub use migrations::SCHEMA_VERSION;
+pub use sqlite::{SqliteStore, DB_FILE};
+
+/// The id of one run of one flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What the engine decided (and did) for one source record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    Create,
+    Update,
+    Unchanged,
+    Skip,
+    Fail,
+}
+
+impl Decision {
+    pub const ALL: [Decision; 5] = [
+        Decision::Create,
+        Decision::Update,
+        Decision::Unchanged,
+        Decision::Skip,
+        Decision::Fail,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Create => "create",
+            Decision::Update => "update",
+            Decision::Unchanged => "unchanged",
+            Decision::Skip => "skip",
+            Decision::Fail => "fail",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Decision {
+    type Err = StateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Decision::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| StateError::Corrupt {
+                detail: format!("unknown decision `{s}` in the activity log"),
+            })
+    }
+}
+
+/// The statuses a run can have. `finish_run` accepts any of these.
+pub const RUN_STATUSES: [&str; 5] = ["running", "succeeded", "partial", "failed", "interrupted"];
+
+/// What the ledger knows about one source record that was written to the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub source_key: String,
+    pub target_id: String,
+    pub payload_hash: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One line of the per-record activity log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityRow {
+    pub run: i64,
+    pub flow: String,
+    pub source_key: String,
+    pub decision: Decision,
+    pub target_id: Option<String>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A record that failed, kept until it succeeds, is dropped, or is purged.
+/// There is at most one per (flow, source key); `attempts` counts failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub flow: String,
+    pub source_key: String,
+    /// The run of the latest failure.
+    pub run: i64,
+    /// e.g. "validation", "mapping", "http".
+    pub error_class: String,
+    /// e.g. "E0908", "2000".
+    pub error_code: Option<String>,
+    pub http_status: Option<u16>,
+    pub message: String,
+    pub api_error_body: Option<String>,
+    /// JSON, already redacted by the caller.
+    pub payload: Option<String>,
+    /// JSON, only when the user opted in.
+    pub source_record: Option<String>,
+    pub attempts: u32,
+    pub first_failed_at: DateTime<Utc>,
+    pub last_failed_at: DateTime<Utc>,
+}
+
+/// A failure to record; see [`Store::record_failure`]. The fields have the
+/// same meaning as in [`DeadLetter`]; on a repeated failure of the same key
+/// they replace the stored ones (so a payload no longer given is cleared).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewDeadLetter {
+    pub source_key: String,
+    pub error_class: String,
+    pub error_code: Option<String>,
+    pub http_status: Option<u16>,
+    pub message: String,
+    pub api_error_body: Option<String>,
+    pub payload: Option<String>,
+    pub source_record: Option<String>,
+}
+
+impl NewDeadLetter {
+    /// The one-line error text stored in the activity log:
+    /// `class [code] (HTTP status): message`.
+    pub fn summary(&self) -> String {
+        let mut s = self.error_class.clone();
+        if let Some(code) = &self.error_code {
+            s.push(' ');
+            s.push_str(code);
+        }
+        if let Some(status) = self.http_status {
+            s.push_str(&format!(" (HTTP {status})"));
+        }
+        s.push_str(": ");
+        s.push_str(&self.message);
+        s
+    }
+}
+
+/// One run of one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub id: i64,
+    pub flow: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub flowc_version: String,
+    pub flow_hash: String,
+    /// running | succeeded | partial | failed | interrupted
+    pub status: String,
+    pub counts: RunCounts,
+}
+
+/// Record counts of a run, for the summary (and against false success).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunCounts {
+    pub read: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+/// Which activity rows to return. Rows come newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActivityFilter {
+    pub flow: Option<String>,
+    pub run: Option<i64>,
+    /// Only rows with decision `fail`.
+    pub only_failed: bool,
+    /// At most this many rows (the newest); `None` for all.
+    pub limit: Option<usize>,
+}
+
+/// What [`Store::purge_older_than`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PurgeCounts {
+    pub activity: u64,
+    pub dead_letters: u64,
+    /// Finished runs older than the cutoff with nothing left that refers to
+    /// them (the latest run of each flow is always kept).
+    pub runs: u64,
+}
+
+/// Who holds (or held) a flow's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+}
+
+impl fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pid {} on host `{}` since {}",
+            self.pid,
+            self.host,
+            self.started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }
+}
+
+type Release = Box<dyn FnOnce() -> Result<(), StateError> + Send>;
+
+/// The per-flow lock of a run; released when dropped (or with [`RunLock::release`]).
+#[must_use = "the lock is released as soon as the RunLock is dropped"]
+pub struct RunLock {
+    flow: String,
+    holder: LockHolder,
+    taken_over_from: Option<LockHolder>,
+    release: Option<Release>,
+}
+
+impl RunLock {
+    /// For store implementations: `release` is called once, on drop or on
+    /// [`RunLock::release`].
+    pub fn new(
+        flow: String,
+        holder: LockHolder,
+        taken_over_from: Option<LockHolder>,
+        release: impl FnOnce() -> Result<(), StateError> + Send + 'static,
+    ) -> Self {
+        RunLock {
+            flow,
+            holder,
+            taken_over_from,
+            release: Some(Box::new(release)),
+        }
+    }
+
+    pub fn flow(&self) -> &str {
+        &self.flow
+    }
+
+    /// This process.
+    pub fn holder(&self) -> &LockHolder {
+        &self.holder
+    }
+
+    /// The dead process whose stale lock was taken over, if any (worth a
+    /// warning: its last run was interrupted).
+    pub fn taken_over_from(&self) -> Option<&LockHolder> {
+        self.taken_over_from.as_ref()
+    }
+
+    /// Releases the lock now, reporting errors (drop ignores them).
+    pub fn release(mut self) -> Result<(), StateError> {
+        match self.release.take() {
+            Some(f) => f(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        if let Some(f) = self.release.take() {
+            let _ = f();
+        }
+    }
+}
+
+impl fmt::Debug for RunLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunLock")
+            .field("flow", &self.flow)
+            .field("holder", &self.holder)
+            .field("taken_over_from", &self.taken_over_from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything that can go wrong in the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot use state directory `{path}`: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the state database is corrupt or is not a flowc state database ({detail}); \
+         move it away to start with an empty state (this forgets which records were already written)"
+    )]
+    Corrupt { detail: String },
+    #[error(
+        "flow `{flow}` is already being run by {holder}; wait for that run to finish \
+         (if that process is gone on another host, remove the lock with `flowc unlock {flow}`)"
+    )]
+    Locked { flow: String, holder: LockHolder },
+    #[error(
+        "the state database is busy: another flowc process kept it locked for too long ({detail})"
+    )]
+    Busy { detail: String },
+    #[error(
+        "the state database has schema version {found}, but this flowc only knows up to version \
+         {supported}; use a newer flowc"
+    )]
+    TooNew { found: u32, supported: u32 },
+    #[error("could not migrate the state database to schema version {version}: {detail}")]
+    Migration { version: u32, detail: String },
+    #[error("run {0} does not exist in the state database")]
+    UnknownRun(i64),
+    #[error("invalid use of the state store: {0}")]
+    Invalid(String),
+    #[error("state database error: {0}")]
+    Database(String),
+}
+
+/// The engine's view of its state. See the module docs for the guarantees.
+pub trait Store: Send {
+    /// Takes the per-flow lock; a second concurrent run of the same flow gets
+    /// [`StateError::Locked`] with who holds it. Taking the lock (fresh or by
+    /// taking over a stale one) marks runs of that flow still `running` as
+    /// `interrupted`, so take it before [`Store::begin_run`].
+    fn lock_flow(&self, flow: &str) -> Result<RunLock, StateError>;
+    fn begin_run(
+        &self,
+        flow: &str,
+        flow_hash: &str,
+        flowc_version: &str,
+    ) -> Result<RunId, StateError>;
+    /// Sets the final status (one of [`RUN_STATUSES`]), the counts and the end time.
+    fn finish_run(&self, run: RunId, status: &str, counts: &RunCounts) -> Result<(), StateError>;
+    /// Newest first; `limit == 0` means all.
+    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunInfo>, StateError>;
+    fn last_run(&self, flow: &str) -> Result<Option<RunInfo>, StateError>;
+
+    fn ledger_get(&self, flow: &str, source_key: &str) -> Result<Option<LedgerEntry>, StateError>;
+    /// Everything a successful write changes, in ONE transaction: the ledger row, the activity row,
+    /// removal of a dead letter for this key (it succeeded now), and optionally the cursor.
+    /// `decision` must be `Create` or `Update`.
+    #[allow(clippy::too_many_arguments)]
+    fn record_success(
+        &self,
+        run: RunId,
+        flow: &str,
+        source_key: &str,
+        decision: Decision,
+        target_id: &str,
+        payload_hash: &str,
+        duration_ms: u64,
+        cursor: Option<&str>,
+    ) -> Result<(), StateError>;
+    /// A skip (filtered or unchanged): activity row (+ cursor) in one transaction; ledger untouched.
+    /// `decision` must be `Skip` or `Unchanged`.
+    #[allow(clippy::too_many_arguments)]
+    fn record_skip(
+        &self,
+        run: RunId,
+        flow: &str,
+        source_key: &str,
+        decision: Decision,
+        target_id: Option<&str>,
+        duration_ms: u64,
+        cursor: Option<&str>,
+    ) -> Result<(), StateError>;
+    /// A failure: activity row + upsert of the dead letter (attempts += 1) in one transaction.
+    /// The cursor does NOT move.
+    fn record_failure(
+        &self,
+        run: RunId,
+        flow: &str,
+        letter: &NewDeadLetter,
+        duration_ms: u64,
+    ) -> Result<(), StateError>;
+
+    fn cursor(&self, flow: &str) -> Result<Option<String>, StateError>;
+    fn set_cursor(&self, flow: &str, cursor: &str) -> Result<(), StateError>;
+
+    /// Cache of other ids the engine learned (e.g. "eaccounting.customers" + match key → Id), for upserts.
+    /// Entries written with [`Store::xref_put`] are shared by all flows (they describe the target
+    /// system) and survive [`Store::reset_flow`]; use [`Store::xref_put_for_flow`] for entries a
+    /// reset of that flow must forget.
+    fn xref_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StateError>;
+    fn xref_put(&self, namespace: &str, key: &str, id: &str) -> Result<(), StateError>;
+    /// Like [`Store::xref_put`], but owned by `flow`: [`Store::reset_flow`] removes it.
+    fn xref_put_for_flow(
+        &self,
+        flow: &str,
+        namespace: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<(), StateError>;
+    /// Forgets one cached id (e.g. the target answered 404 for it). Returns whether it existed.
+    fn xref_delete(&self, namespace: &str, key: &str) -> Result<bool, StateError>;
+
+    /// Newest first.
+    fn activity(&self, filter: &ActivityFilter) -> Result<Vec<ActivityRow>, StateError>;
+    /// Oldest first.
+    fn dead_letters(&self, flow: Option<&str>) -> Result<Vec<DeadLetter>, StateError>;
+    fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StateError>;
+    fn drop_dead_letter(&self, id: i64) -> Result<bool, StateError>;
+    /// Retention: deletes activity rows (by `at`) and dead letters (by `last_failed_at`) older than
+    /// the cutoff, and finished runs older than the cutoff that nothing refers to any more
+    /// (keeping each flow's latest run); returns counts.
+    fn purge_older_than(&self, cutoff: DateTime<Utc>) -> Result<PurgeCounts, StateError>;
+    /// Forgets everything about one flow (ledger, cursor, runs, activity, dead letters, xrefs of
+    /// that flow). The flow's lock, if held, is left alone.
+    fn reset_flow(&self, flow: &str) -> Result<(), StateError>;
+    /// Removes a flow's lock whoever holds it (for `flowc unlock`, when the holder is known to be
+    /// gone, e.g. on another host). Returns whether there was one.
+    fn break_lock(&self, flow: &str) -> Result<bool, StateError>;
+}

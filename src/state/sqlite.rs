@@ -1,0 +1,1102 @@
+//! [`Store`] on SQLite: one `state.sqlite` file per state directory.
+//!
+//! * WAL journal, `synchronous = FULL` (a committed ledger row survives a
+//!   power cut: losing it would mean a duplicate invoice), `busy_timeout`,
+//!   foreign keys on.
+//! * Every write is a `BEGIN IMMEDIATE` transaction, so two processes never
+//!   deadlock upgrading a read lock to a write lock.
+//! * The per-flow run lock is a row in `locks`, taken in an immediate
+//!   transaction, so it works across processes. A row whose process is gone
+//!   (same host and boot, and `/proc/<pid>` missing, a zombie, or a different
+//!   process start time) is taken over.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+
+use super::migrations;
+use super::*;
+
+/// The database file inside the state directory.
+pub const DB_FILE: &str = "state.sqlite";
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The SQLite state store. `Send + Sync`; clones of the inner connection are
+/// shared with the [`RunLock`]s it hands out.
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: Option<PathBuf>,
+    clock: Clock,
+    #[cfg(test)]
+    fault: Mutex<Option<&'static str>>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<rusqlite::Error> for StateError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StateError::Corrupt {
+                detail: e.to_string(),
+            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StateError::Busy {
+                detail: e.to_string(),
+            },
+            _ => StateError::Database(e.to_string()),
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/state.sqlite`. The directory is created
+    /// with mode 0700 and the file with mode 0600; the schema is migrated.
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        let io = |source| StateError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        if !dir.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io)?;
+        }
+        let path = dir.join(DB_FILE);
+        // Create the file ourselves so it never exists with a wider mode;
+        // SQLite gives the -wal and -shm files the same mode.
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| StateError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StateError::Database(format!(
+                "could not switch `{}` to WAL mode (got `{mode}`)",
+                path.display()
+            )));
+        }
+        Self::setup(conn, Some(path))
+    }
+
+    /// A private, empty store for tests and dry runs.
+    pub fn open_in_memory() -> Result<Self, StateError> {
+        Self::setup(Connection::open_in_memory()?, None)
+    }
+
+    fn setup(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StateError> {
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        migrations::migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+            clock: Arc::new(Utc::now),
+            #[cfg(test)]
+            fault: Mutex::new(None),
+        })
+    }
+
+    /// Replaces the clock used for every timestamp the store writes (for
+    /// deterministic tests).
+    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The database file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32, StateError> {
+        migrations::current_version(&self.lock_conn())
+    }
+
+    fn lock_conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the guard cannot leave a transaction open
+        // (rusqlite rolls back on drop), so a poisoned connection is usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> String {
+        ts((self.clock)())
+    }
+
+    /// Test-only fault injection: fails with `Database("injected fault")`
+    /// when `point` is the armed one.
+    #[cfg(test)]
+    fn fault(&self, point: &'static str) -> Result<(), StateError> {
+        let mut armed = self.fault.lock().unwrap();
+        if *armed == Some(point) {
+            *armed = None;
+            return Err(StateError::Database(format!("injected fault at {point}")));
+        }
+        Ok(())
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn fault(&self, _point: &'static str) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn arm_fault(&self, point: &'static str) {
+        *self.fault.lock().unwrap() = Some(point);
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let mut conn = self.lock_conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// One activity row to insert.
+struct Activity<'a> {
+    run: RunId,
+    flow: &'a str,
+    source_key: &'a str,
+    decision: Decision,
+    target_id: Option<&'a str>,
+    duration_ms: u64,
+    error: Option<&'a str>,
+    at: &'a str,
+}
+
+fn insert_activity(tx: &rusqlite::Transaction<'_>, a: Activity<'_>) -> Result<(), StateError> {
+    tx.execute(
+        "INSERT INTO activity (run, flow, source_key, decision, target_id, duration_ms, error, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            a.run.0,
+            a.flow,
+            a.source_key,
+            a.decision.as_str(),
+            a.target_id,
+            to_i64(a.duration_ms),
+            a.error,
+            a.at
+        ],
+    )
+    .map_err(|e| unknown_run(e, a.run))?;
+    Ok(())
+}
+
+fn put_cursor(
+    tx: &rusqlite::Transaction<'_>,
+    flow: &str,
+    cursor: &str,
+    at: &str,
+) -> Result<(), StateError> {
+    tx.execute(
+        "INSERT INTO cursors (flow, cursor, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (flow) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+        params![flow, cursor, at],
+    )?;
+    Ok(())
+}
+
+/// A foreign-key failure on `run` means the caller passed a run id that does not exist.
+fn unknown_run(e: rusqlite::Error, run: RunId) -> StateError {
+    if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+        && e.to_string().contains("FOREIGN KEY")
+    {
+        StateError::UnknownRun(run.0)
+    } else {
+        e.into()
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Timelike;
+    t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StateError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StateError::Corrupt {
+            detail: format!("bad timestamp `{s}`: {e}"),
+        })
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Reads a row into an intermediate tuple with rusqlite, then converts the
+/// timestamps (which can fail with our own error).
+fn collect<R, T>(
+    rows: impl Iterator<Item = rusqlite::Result<R>>,
+    convert: impl Fn(R) -> Result<T, StateError>,
+) -> Result<Vec<T>, StateError> {
+    rows.map(|r| convert(r?)).collect()
+}
+
+struct RawRun {
+    id: i64,
+    flow: String,
+    started_at: String,
+    ended_at: Option<String>,
+    flowc_version: String,
+    flow_hash: String,
+    status: String,
+    counts: [i64; 6],
+}
+
+const RUN_COLUMNS: &str = "id, flow, started_at, ended_at, flowc_version, flow_hash, status, \
+     n_read, n_created, n_updated, n_unchanged, n_skipped, n_failed";
+
+fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
+    Ok(RawRun {
+        id: r.get(0)?,
+        flow: r.get(1)?,
+        started_at: r.get(2)?,
+        ended_at: r.get(3)?,
+        flowc_version: r.get(4)?,
+        flow_hash: r.get(5)?,
+        status: r.get(6)?,
+        counts: [
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+            r.get(12)?,
+        ],
+    })
+}
+
+fn run_info(r: RawRun) -> Result<RunInfo, StateError> {
+    let [read, created, updated, unchanged, skipped, failed] = r.counts.map(to_u64);
+    Ok(RunInfo {
+        id: r.id,
+        flow: r.flow,
+        started_at: parse_ts(&r.started_at)?,
+        ended_at: r.ended_at.as_deref().map(parse_ts).transpose()?,
+        flowc_version: r.flowc_version,
+        flow_hash: r.flow_hash,
+        status: r.status,
+        counts: RunCounts {
+            read,
+            created,
+            updated,
+            unchanged,
+            skipped,
+            failed,
+        },
+    })
+}
+
+struct RawLetter {
+    id: i64,
+    flow: String,
+    source_key: String,
+    run: i64,
+    error_class: String,
+    error_code: Option<String>,
+    http_status: Option<i64>,
+    message: String,
+    api_error_body: Option<String>,
+    payload: Option<String>,
+    source_record: Option<String>,
+    attempts: i64,
+    first_failed_at: String,
+    last_failed_at: String,
+}
+
+const LETTER_COLUMNS: &str = "id, flow, source_key, run, error_class, error_code, http_status, \
+     message, api_error_body, payload, source_record, attempts, first_failed_at, last_failed_at";
+
+fn raw_letter(r: &Row<'_>) -> rusqlite::Result<RawLetter> {
+    Ok(RawLetter {
+        id: r.get(0)?,
+        flow: r.get(1)?,
+        source_key: r.get(2)?,
+        run: r.get(3)?,
+        error_class: r.get(4)?,
+        error_code: r.get(5)?,
+        http_status: r.get(6)?,
+        message: r.get(7)?,
+        api_error_body: r.get(8)?,
+        payload: r.get(9)?,
+        source_record: r.get(10)?,
+        attempts: r.get(11)?,
+        first_failed_at: r.get(12)?,
+        last_failed_at: r.get(13)?,
+    })
+}
+
+fn dead_letter(r: RawLetter) -> Result<DeadLetter, StateError> {
+    Ok(DeadLetter {
+        id: r.id,
+        flow: r.flow,
+        source_key: r.source_key,
+        run: r.run,
+        error_class: r.error_class,
+        error_code: r.error_code,
+        http_status: r.http_status.and_then(|s| u16::try_from(s).ok()),
+        message: r.message,
+        api_error_body: r.api_error_body,
+        payload: r.payload,
+        source_record: r.source_record,
+        attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+        first_failed_at: parse_ts(&r.first_failed_at)?,
+        last_failed_at: parse_ts(&r.last_failed_at)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn lock_flow(&self, flow: &str) -> Result<RunLock, StateError> {
+        let me = proc_info::current();
+        // As stored: microsecond precision, so the holder compares equal to what others read.
+        let started = truncate_micros((self.clock)());
+        let token = uuid::Uuid::new_v4().to_string();
+        let taken_over_from = self.write(|tx| {
+            let existing = tx
+                .query_row(
+                    "SELECT pid, host, boot_id, proc_start, started_at FROM locks WHERE flow = ?1",
+                    [flow],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, Option<i64>>(3)?,
+                            r.get::<_, String>(4)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let mut previous = None;
+            if let Some((pid, host, boot_id, proc_start, at)) = existing {
+                let holder = LockHolder {
+                    pid: u32::try_from(pid).unwrap_or(0),
+                    host,
+                    started_at: parse_ts(&at)?,
+                };
+                let stale = holder.host == me.host
+                    && proc_info::is_gone(
+                        holder.pid,
+                        boot_id.as_deref(),
+                        proc_start.and_then(|s| u64::try_from(s).ok()),
+                        &me,
+                    );
+                if !stale {
+                    return Err(StateError::Locked {
+                        flow: flow.to_string(),
+                        holder,
+                    });
+                }
+                previous = Some(holder);
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO locks (flow, token, pid, host, boot_id, proc_start, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    flow,
+                    token,
+                    i64::from(me.pid),
+                    me.host,
+                    me.boot_id,
+                    me.start.map(to_i64),
+                    ts(started)
+                ],
+            )?;
+            // Whoever ran this flow before us is gone; its unfinished runs were interrupted.
+            tx.execute(
+                "UPDATE runs SET status = 'interrupted', ended_at = ?2
+                 WHERE flow = ?1 AND status = 'running'",
+                params![flow, ts(started)],
+            )?;
+            Ok(previous)
+        })?;
+        let conn = Arc::clone(&self.conn);
+        let (flow_owned, token_owned) = (flow.to_string(), token);
+        let release = move || -> Result<(), StateError> {
+            let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            conn.execute(
+                "DELETE FROM locks WHERE flow = ?1 AND token = ?2",
+                params![flow_owned, token_owned],
+            )?;
+            Ok(())
+        };
+        Ok(RunLock::new(
+            flow.to_string(),
+            LockHolder {
+                pid: me.pid,
+                host: me.host,
+                started_at: started,
+            },
+            taken_over_from,
+            release,
+        ))
+    }
+
+    fn break_lock(&self, flow: &str) -> Result<bool, StateError> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM locks WHERE flow = ?1", [flow])? > 0))
+    }
+
+    fn begin_run(
+        &self,
+        flow: &str,
+        flow_hash: &str,
+        flowc_version: &str,
+    ) -> Result<RunId, StateError> {
+        let now = self.now();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO runs (flow, started_at, flowc_version, flow_hash, status)
+                 VALUES (?1, ?2, ?3, ?4, 'running')",
+                params![flow, now, flowc_version, flow_hash],
+            )?;
+            Ok(RunId(tx.last_insert_rowid()))
+        })
+    }
+
+    fn finish_run(&self, run: RunId, status: &str, counts: &RunCounts) -> Result<(), StateError> {
+        if !RUN_STATUSES.contains(&status) {
+            return Err(StateError::Invalid(format!(
+                "unknown run status `{status}` (expected one of {})",
+                RUN_STATUSES.join(", ")
+            )));
+        }
+        let now = self.now();
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3, n_read = ?4, n_created = ?5,
+                        n_updated = ?6, n_unchanged = ?7, n_skipped = ?8, n_failed = ?9
+                 WHERE id = ?1",
+                params![
+                    run.0,
+                    status,
+                    if status == "running" { None } else { Some(now) },
+                    to_i64(counts.read),
+                    to_i64(counts.created),
+                    to_i64(counts.updated),
+                    to_i64(counts.unchanged),
+                    to_i64(counts.skipped),
+                    to_i64(counts.failed)
+                ],
+            )?;
+            if n == 0 {
+                return Err(StateError::UnknownRun(run.0));
+            }
+            Ok(())
+        })
+    }
+
+    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunInfo>, StateError> {
+        let conn = self.lock_conn();
+        let limit = if limit == 0 { -1 } else { to_i64(limit as u64) };
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR flow = ?1)
+             ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![flow, limit], raw_run)?;
+        collect(rows, run_info)
+    }
+
+    fn last_run(&self, flow: &str) -> Result<Option<RunInfo>, StateError> {
+        Ok(self.runs(Some(flow), 1)?.into_iter().next())
+    }
+
+    fn ledger_get(&self, flow: &str, source_key: &str) -> Result<Option<LedgerEntry>, StateError> {
+        let conn = self.lock_conn();
+        let row = conn
+            .query_row(
+                "SELECT source_key, target_id, payload_hash, updated_at FROM ledger
+                 WHERE flow = ?1 AND source_key = ?2",
+                params![flow, source_key],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(source_key, target_id, payload_hash, at)| {
+            Ok(LedgerEntry {
+                source_key,
+                target_id,
+                payload_hash,
+                updated_at: parse_ts(&at)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn record_success(
+        &self,
+        run: RunId,
+        flow: &str,
+        source_key: &str,
+        decision: Decision,
+        target_id: &str,
+        payload_hash: &str,
+        duration_ms: u64,
+        cursor: Option<&str>,
+    ) -> Result<(), StateError> {
+        if !matches!(decision, Decision::Create | Decision::Update) {
+            return Err(StateError::Invalid(format!(
+                "record_success needs decision create or update, not `{decision}`"
+            )));
+        }
+        let now = self.now();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO ledger (flow, source_key, target_id, payload_hash, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (flow, source_key) DO UPDATE SET target_id = excluded.target_id,
+                    payload_hash = excluded.payload_hash, updated_at = excluded.updated_at",
+                params![flow, source_key, target_id, payload_hash, now],
+            )?;
+            self.fault("record_success:after_ledger")?;
+            tx.execute(
+                "DELETE FROM dead_letters WHERE flow = ?1 AND source_key = ?2",
+                params![flow, source_key],
+            )?;
+            insert_activity(
+                tx,
+                Activity {
+                    run,
+                    flow,
+                    source_key,
+                    decision,
+                    target_id: Some(target_id),
+                    duration_ms,
+                    error: None,
+                    at: &now,
+                },
+            )?;
+            if let Some(c) = cursor {
+                put_cursor(tx, flow, c, &now)?;
+            }
+            self.fault("record_success:before_commit")?;
+            Ok(())
+        })
+    }
+
+    fn record_skip(
+        &self,
+        run: RunId,
+        flow: &str,
+        source_key: &str,
+        decision: Decision,
+        target_id: Option<&str>,
+        duration_ms: u64,
+        cursor: Option<&str>,
+    ) -> Result<(), StateError> {
+        if !matches!(decision, Decision::Skip | Decision::Unchanged) {
+            return Err(StateError::Invalid(format!(
+                "record_skip needs decision skip or unchanged, not `{decision}`"
+            )));
+        }
+        let now = self.now();
+        self.write(|tx| {
+            insert_activity(
+                tx,
+                Activity {
+                    run,
+                    flow,
+                    source_key,
+                    decision,
+                    target_id,
+                    duration_ms,
+                    error: None,
+                    at: &now,
+                },
+            )?;
+            self.fault("record_skip:after_activity")?;
+            if let Some(c) = cursor {
+                put_cursor(tx, flow, c, &now)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn record_failure(
+        &self,
+        run: RunId,
+        flow: &str,
+        letter: &NewDeadLetter,
+        duration_ms: u64,
+    ) -> Result<(), StateError> {
+        let now = self.now();
+        let summary = letter.summary();
+        self.write(|tx| {
+            insert_activity(
+                tx,
+                Activity {
+                    run,
+                    flow,
+                    source_key: &letter.source_key,
+                    decision: Decision::Fail,
+                    target_id: None,
+                    duration_ms,
+                    error: Some(&summary),
+                    at: &now,
+                },
+            )?;
+            self.fault("record_failure:after_activity")?;
+            tx.execute(
+                "INSERT INTO dead_letters (flow, source_key, run, error_class, error_code,
+                    http_status, message, api_error_body, payload, source_record, attempts,
+                    first_failed_at, last_failed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)
+                 ON CONFLICT (flow, source_key) DO UPDATE SET
+                    run = excluded.run, error_class = excluded.error_class,
+                    error_code = excluded.error_code, http_status = excluded.http_status,
+                    message = excluded.message, api_error_body = excluded.api_error_body,
+                    payload = excluded.payload, source_record = excluded.source_record,
+                    attempts = dead_letters.attempts + 1, last_failed_at = excluded.last_failed_at",
+                params![
+                    flow,
+                    letter.source_key,
+                    run.0,
+                    letter.error_class,
+                    letter.error_code,
+                    letter.http_status,
+                    letter.message,
+                    letter.api_error_body,
+                    letter.payload,
+                    letter.source_record,
+                    now
+                ],
+            )
+            .map_err(|e| unknown_run(e, run))?;
+            Ok(())
+        })
+    }
+
+    fn cursor(&self, flow: &str) -> Result<Option<String>, StateError> {
+        let conn = self.lock_conn();
+        Ok(conn
+            .query_row("SELECT cursor FROM cursors WHERE flow = ?1", [flow], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    fn set_cursor(&self, flow: &str, cursor: &str) -> Result<(), StateError> {
+        let now = self.now();
+        self.write(|tx| put_cursor(tx, flow, cursor, &now))
+    }
+
+    fn xref_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StateError> {
+        let conn = self.lock_conn();
+        Ok(conn
+            .query_row(
+                "SELECT id FROM xrefs WHERE namespace = ?1 AND key = ?2",
+                [namespace, key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn xref_put(&self, namespace: &str, key: &str, id: &str) -> Result<(), StateError> {
+        self.put_xref(None, namespace, key, id)
+    }
+
+    fn xref_put_for_flow(
+        &self,
+        flow: &str,
+        namespace: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<(), StateError> {
+        self.put_xref(Some(flow), namespace, key, id)
+    }
+
+    fn xref_delete(&self, namespace: &str, key: &str) -> Result<bool, StateError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM xrefs WHERE namespace = ?1 AND key = ?2",
+                [namespace, key],
+            )? > 0)
+        })
+    }
+
+    fn activity(&self, filter: &ActivityFilter) -> Result<Vec<ActivityRow>, StateError> {
+        let conn = self.lock_conn();
+        let limit = filter.limit.map_or(-1, |l| to_i64(l as u64));
+        let mut stmt = conn.prepare_cached(
+            "SELECT run, flow, source_key, decision, target_id, duration_ms, error, at
+             FROM activity
+             WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS NULL OR run = ?2)
+               AND (?3 = 0 OR decision = 'fail')
+             ORDER BY id DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![filter.flow, filter.run, filter.only_failed, limit],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            },
+        )?;
+        collect(
+            rows,
+            |(run, flow, source_key, decision, target_id, duration, error, at)| {
+                Ok(ActivityRow {
+                    run,
+                    flow,
+                    source_key,
+                    decision: decision.parse()?,
+                    target_id,
+                    duration_ms: to_u64(duration),
+                    error,
+                    at: parse_ts(&at)?,
+                })
+            },
+        )
+    }
+
+    fn dead_letters(&self, flow: Option<&str>) -> Result<Vec<DeadLetter>, StateError> {
+        let conn = self.lock_conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {LETTER_COLUMNS} FROM dead_letters WHERE (?1 IS NULL OR flow = ?1) ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([flow], raw_letter)?;
+        collect(rows, dead_letter)
+    }
+
+    fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StateError> {
+        let conn = self.lock_conn();
+        let raw = conn
+            .query_row(
+                &format!("SELECT {LETTER_COLUMNS} FROM dead_letters WHERE id = ?1"),
+                [id],
+                raw_letter,
+            )
+            .optional()?;
+        raw.map(dead_letter).transpose()
+    }
+
+    fn drop_dead_letter(&self, id: i64) -> Result<bool, StateError> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])? > 0))
+    }
+
+    fn purge_older_than(&self, cutoff: DateTime<Utc>) -> Result<PurgeCounts, StateError> {
+        let cutoff = ts(cutoff);
+        self.write(|tx| {
+            let activity = tx.execute("DELETE FROM activity WHERE at < ?1", [&cutoff])?;
+            let dead_letters = tx.execute(
+                "DELETE FROM dead_letters WHERE last_failed_at < ?1",
+                [&cutoff],
+            )?;
+            let runs = tx.execute(
+                "DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?1
+                   AND id <> (SELECT max(r.id) FROM runs r WHERE r.flow = runs.flow)
+                   AND NOT EXISTS (SELECT 1 FROM activity a WHERE a.run = runs.id)
+                   AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.run = runs.id)",
+                [&cutoff],
+            )?;
+            Ok(PurgeCounts {
+                activity: activity as u64,
+                dead_letters: dead_letters as u64,
+                runs: runs as u64,
+            })
+        })
+    }
+
+    fn reset_flow(&self, flow: &str) -> Result<(), StateError> {
+        self.write(|tx| {
+            for sql in [
+                "DELETE FROM activity WHERE flow = ?1",
+                "DELETE FROM dead_letters WHERE flow = ?1",
+                "DELETE FROM ledger WHERE flow = ?1",
+                "DELETE FROM cursors WHERE flow = ?1",
+                "DELETE FROM xrefs WHERE flow = ?1",
+                "DELETE FROM runs WHERE flow = ?1",
+            ] {
+                tx.execute(sql, [flow])?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl SqliteStore {
+    fn put_xref(
+        &self,
+        flow: Option<&str>,
+        namespace: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<(), StateError> {
+        let now = self.now();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO xrefs (namespace, key, id, flow, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (namespace, key) DO UPDATE SET id = excluded.id,
+                    flow = excluded.flow, updated_at = excluded.updated_at",
+                params![namespace, key, id, flow, now],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// What identifies this process, and whether another one is still alive.
+mod proc_info {
+    use std::fs;
+
+    pub struct Me {
+        pub pid: u32,
+        pub host: String,
+        pub boot_id: Option<String>,
+        pub start: Option<u64>,
+    }
+
+    pub fn current() -> Me {
+        let pid = std::process::id();
+        Me {
+            pid,
+            host: hostname(),
+            boot_id: boot_id(),
+            start: stat(pid).map(|(_, start)| start),
+        }
+    }
+
+    fn hostname() -> String {
+        fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| fs::read_to_string("/etc/hostname").ok())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    fn boot_id() -> Option<String> {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    /// (state, start time in clock ticks since boot) from `/proc/<pid>/stat`.
+    fn stat(pid: u32) -> Option<(char, u64)> {
+        let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name is in parentheses and may contain anything.
+        let rest = &text[text.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let state = fields.first()?.chars().next()?;
+        // Field 22 of stat is starttime; `rest` starts at field 3.
+        let start = fields.get(22 - 3)?.parse().ok()?;
+        Some((state, start))
+    }
+
+    /// Whether the process that took a lock on this host is certainly gone.
+    /// When in doubt (no /proc), it is considered alive.
+    pub fn is_gone(pid: u32, boot: Option<&str>, start: Option<u64>, me: &Me) -> bool {
+        if fs::metadata("/proc/self/stat").is_err() {
+            return false;
+        }
+        if let (Some(theirs), Some(ours)) = (boot, me.boot_id.as_deref()) {
+            if theirs != ours {
+                return true; // the machine rebooted since
+            }
+        }
+        match stat(pid) {
+            None => fs::metadata(format!("/proc/{pid}")).is_err(),
+            Some(('Z' | 'X', _)) => true,
+            Some((_, now_start)) => start.is_some_and(|s| s != now_start),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (SqliteStore, RunId) {
+        let s = SqliteStore::open_in_memory().unwrap();
+        let run = s.begin_run("orders", "h1", "0.1.0").unwrap();
+        (s, run)
+    }
+
+    fn letter(key: &str) -> NewDeadLetter {
+        NewDeadLetter {
+            source_key: key.into(),
+            error_class: "http".into(),
+            error_code: Some("E0908".into()),
+            http_status: Some(400),
+            message: "bad".into(),
+            ..Default::default()
+        }
+    }
+
+    fn count(s: &SqliteStore, table: &str) -> i64 {
+        s.lock_conn()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_fault_after_the_ledger_insert_commits_nothing() {
+        let (s, run) = store();
+        s.set_cursor("orders", "c0").unwrap();
+        s.record_failure(run, "orders", &letter("o1"), 1).unwrap();
+        for point in [
+            "record_success:after_ledger",
+            "record_success:before_commit",
+        ] {
+            s.arm_fault(point);
+            let err = s
+                .record_success(
+                    run,
+                    "orders",
+                    "o1",
+                    Decision::Create,
+                    "inv-1",
+                    "ph",
+                    5,
+                    Some("c1"),
+                )
+                .unwrap_err();
+            assert!(err.to_string().contains(point), "{err}");
+            assert_eq!(s.ledger_get("orders", "o1").unwrap(), None, "{point}");
+            assert_eq!(
+                s.cursor("orders").unwrap().as_deref(),
+                Some("c0"),
+                "{point}"
+            );
+            assert_eq!(s.dead_letters(Some("orders")).unwrap().len(), 1, "{point}");
+            assert_eq!(count(&s, "activity"), 1, "{point}");
+        }
+        // And without the fault, everything lands at once.
+        s.record_success(
+            run,
+            "orders",
+            "o1",
+            Decision::Create,
+            "inv-1",
+            "ph",
+            5,
+            Some("c1"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.ledger_get("orders", "o1").unwrap().unwrap().target_id,
+            "inv-1"
+        );
+        assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("c1"));
+        assert!(s.dead_letters(None).unwrap().is_empty());
+        assert_eq!(count(&s, "activity"), 2);
+    }
+
+    #[test]
+    fn a_fault_in_record_failure_or_record_skip_commits_nothing() {
+        let (s, run) = store();
+        s.arm_fault("record_failure:after_activity");
+        assert!(s.record_failure(run, "orders", &letter("o1"), 1).is_err());
+        assert_eq!(count(&s, "activity"), 0);
+        assert_eq!(count(&s, "dead_letters"), 0);
+
+        s.arm_fault("record_skip:after_activity");
+        assert!(s
+            .record_skip(run, "orders", "o2", Decision::Skip, None, 1, Some("c9"))
+            .is_err());
+        assert_eq!(count(&s, "activity"), 0);
+        assert_eq!(s.cursor("orders").unwrap(), None);
+    }
+
+    #[test]
+    fn the_store_stays_usable_after_a_failed_transaction() {
+        let (s, run) = store();
+        s.arm_fault("record_success:after_ledger");
+        let _ = s.record_success(run, "orders", "o1", Decision::Update, "t", "h", 1, None);
+        s.set_cursor("orders", "x").unwrap();
+        assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn timestamps_sort_as_text() {
+        let a = ts(DateTime::from_timestamp(1_700_000_000, 5_000).unwrap());
+        let b = ts(DateTime::from_timestamp(1_700_000_000, 50_000_000).unwrap());
+        assert_eq!(a.len(), b.len());
+        assert!(a < b);
+        assert_eq!(parse_ts(&a).unwrap().timestamp_subsec_micros(), 5);
+    }
+
+    #[test]
+    fn proc_info_sees_this_process_alive_and_a_reaped_child_gone() {
+        let me = proc_info::current();
+        assert!(!proc_info::is_gone(
+            me.pid,
+            me.boot_id.as_deref(),
+            me.start,
+            &me
+        ));
+        // Same pid, different start time: the pid was reused.
+        if let Some(start) = me.start {
+            assert!(proc_info::is_gone(
+                me.pid,
+                me.boot_id.as_deref(),
+                Some(start + 1),
+                &me
+            ));
+        }
+        assert!(proc_info::is_gone(
+            me.pid,
+            Some("another-boot"),
+            me.start,
+            &me
+        ));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(proc_info::is_gone(pid, me.boot_id.as_deref(), None, &me));
+    }
+}

@@ -1,0 +1,803 @@
+//! The state store through its public interface: the `Store` trait as the
+//! engine sees it, on real files in a temporary directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use flowc::state::{
+    ActivityFilter, Decision, NewDeadLetter, RunCounts, RunId, SqliteStore, StateError, Store,
+    SCHEMA_VERSION,
+};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// A store whose clock the test moves (seconds since an arbitrary epoch).
+fn clocked(dir: &std::path::Path) -> (SqliteStore, Arc<AtomicI64>) {
+    let t = Arc::new(AtomicI64::new(1_700_000_000));
+    let c = Arc::clone(&t);
+    let store = SqliteStore::open(dir)
+        .unwrap()
+        .with_clock(move || DateTime::from_timestamp(c.load(Ordering::SeqCst), 0).unwrap());
+    (store, t)
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap()
+}
+
+fn letter(key: &str, msg: &str) -> NewDeadLetter {
+    NewDeadLetter {
+        source_key: key.into(),
+        error_class: "http".into(),
+        error_code: Some("2000".into()),
+        http_status: Some(400),
+        message: msg.into(),
+        api_error_body: Some(r#"{"ErrorCode":2000}"#.into()),
+        payload: Some(r#"{"CustomerId":"<redacted>"}"#.into()),
+        source_record: None,
+    }
+}
+
+fn as_dyn(s: &SqliteStore) -> &dyn Store {
+    s
+}
+
+#[test]
+fn the_store_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<SqliteStore>();
+    fn boxed(_: Box<dyn Store>) {}
+    boxed(Box::new(SqliteStore::open_in_memory().unwrap()));
+}
+
+#[test]
+fn open_creates_a_private_directory_and_file_and_reopens_idempotently() {
+    let root = tmp();
+    let dir = root.path().join("nested").join("state");
+    let s = SqliteStore::open(&dir).unwrap();
+    let run = s.begin_run("orders", "h", "0.1.0").unwrap();
+    s.record_success(
+        run,
+        "orders",
+        "o1",
+        Decision::Create,
+        "inv-1",
+        "ph",
+        3,
+        Some("c1"),
+    )
+    .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("state.sqlite")), 0o600);
+    assert_eq!(s.path(), Some(dir.join("state.sqlite").as_path()));
+    let wal = dir.join("state.sqlite-wal");
+    assert!(wal.exists(), "WAL mode");
+    assert_eq!(mode(&wal) & 0o077, 0, "the WAL is as private as the db");
+    drop(s);
+
+    let s = SqliteStore::open(&dir).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        s.ledger_get("orders", "o1").unwrap().unwrap().target_id,
+        "inv-1"
+    );
+    assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("c1"));
+    drop(s);
+    SqliteStore::open(&dir).unwrap();
+}
+
+#[test]
+fn a_database_from_a_newer_flowc_is_refused_clearly() {
+    let dir = tmp();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join("state.sqlite")).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 7)
+        .unwrap();
+    drop(conn);
+    let err = SqliteStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StateError::TooNew { .. }), "{err:?}");
+    assert!(err.to_string().contains("newer flowc"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_reported_as_corrupt() {
+    let dir = tmp();
+    std::fs::write(
+        dir.path().join("state.sqlite"),
+        "this is not sqlite at all, just some text that is long enough to have a header......",
+    )
+    .unwrap();
+    let err = SqliteStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("move it away"), "{err}");
+}
+
+#[test]
+fn an_unusable_directory_is_an_io_error() {
+    let dir = tmp();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = SqliteStore::open(&file.join("state")).unwrap_err();
+    assert!(matches!(err, StateError::Io { .. }), "{err:?}");
+}
+
+#[test]
+fn runs_begin_finish_list_and_last() {
+    let dir = tmp();
+    let (s, t) = clocked(dir.path());
+    let s = as_dyn(&s);
+    assert_eq!(s.last_run("orders").unwrap(), None);
+    let r1 = s.begin_run("orders", "hash1", "0.1.0").unwrap();
+    t.fetch_add(60, Ordering::SeqCst);
+    let counts = RunCounts {
+        read: 10,
+        created: 4,
+        updated: 3,
+        unchanged: 1,
+        skipped: 1,
+        failed: 1,
+    };
+    s.finish_run(r1, "partial", &counts).unwrap();
+    let r2 = s.begin_run("customers", "hash2", "0.1.0").unwrap();
+    let r3 = s.begin_run("orders", "hash1", "0.1.1").unwrap();
+
+    let last = s.last_run("orders").unwrap().unwrap();
+    assert_eq!(last.id, r3.0);
+    assert_eq!(last.status, "running");
+    assert_eq!(last.ended_at, None);
+    assert_eq!(last.flowc_version, "0.1.1");
+
+    let all = s.runs(None, 0).unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![r3.0, r2.0, r1.0]
+    );
+    let orders = s.runs(Some("orders"), 10).unwrap();
+    assert_eq!(orders.len(), 2);
+    let first = &orders[1];
+    assert_eq!(first.status, "partial");
+    assert_eq!(first.counts, counts);
+    assert_eq!(first.flow_hash, "hash1");
+    assert_eq!(first.started_at, at(1_700_000_000));
+    assert_eq!(first.ended_at, Some(at(1_700_000_060)));
+    assert_eq!(s.runs(None, 1).unwrap().len(), 1);
+
+    let err = s.finish_run(r3, "done", &counts).unwrap_err();
+    assert!(matches!(err, StateError::Invalid(_)), "{err:?}");
+    let err = s.finish_run(RunId(999), "failed", &counts).unwrap_err();
+    assert!(matches!(err, StateError::UnknownRun(999)), "{err:?}");
+}
+
+#[test]
+fn success_writes_ledger_activity_cursor_and_clears_the_dead_letter() {
+    let dir = tmp();
+    let (s, t) = clocked(dir.path());
+    let s = as_dyn(&s);
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    assert_eq!(s.ledger_get("orders", "o1").unwrap(), None);
+
+    s.record_failure(run, "orders", &letter("o1", "boom"), 7)
+        .unwrap();
+    s.record_failure(run, "orders", &letter("o2", "boom"), 7)
+        .unwrap();
+    assert_eq!(s.dead_letters(Some("orders")).unwrap().len(), 2);
+
+    t.fetch_add(5, Ordering::SeqCst);
+    s.record_success(
+        run,
+        "orders",
+        "o1",
+        Decision::Create,
+        "inv-1",
+        "ph1",
+        12,
+        Some("2024-05-01T00:00:00Z"),
+    )
+    .unwrap();
+    let e = s.ledger_get("orders", "o1").unwrap().unwrap();
+    assert_eq!(
+        (
+            e.source_key.as_str(),
+            e.target_id.as_str(),
+            e.payload_hash.as_str()
+        ),
+        ("o1", "inv-1", "ph1")
+    );
+    assert_eq!(e.updated_at, at(1_700_000_005));
+    assert_eq!(
+        s.cursor("orders").unwrap().as_deref(),
+        Some("2024-05-01T00:00:00Z")
+    );
+    let letters = s.dead_letters(None).unwrap();
+    assert_eq!(letters.len(), 1, "only o1's letter is gone");
+    assert_eq!(letters[0].source_key, "o2");
+
+    // An update replaces the ledger row; no cursor given leaves the cursor alone.
+    s.record_success(
+        run,
+        "orders",
+        "o1",
+        Decision::Update,
+        "inv-1",
+        "ph2",
+        3,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        s.ledger_get("orders", "o1").unwrap().unwrap().payload_hash,
+        "ph2"
+    );
+    assert_eq!(
+        s.cursor("orders").unwrap().as_deref(),
+        Some("2024-05-01T00:00:00Z")
+    );
+    // Ledgers are per flow.
+    assert_eq!(s.ledger_get("customers", "o1").unwrap(), None);
+
+    let rows = s
+        .activity(&ActivityFilter {
+            run: Some(run.0),
+            ..Default::default()
+        })
+        .unwrap();
+    let decisions: Vec<_> = rows.iter().map(|r| r.decision.as_str()).collect();
+    assert_eq!(
+        decisions,
+        ["update", "create", "fail", "fail"],
+        "newest first"
+    );
+    assert_eq!(rows[1].target_id.as_deref(), Some("inv-1"));
+    assert_eq!(rows[1].duration_ms, 12);
+    assert_eq!(rows[1].error, None);
+    assert_eq!(rows[1].at, at(1_700_000_005));
+}
+
+#[test]
+fn success_and_skip_insist_on_their_decisions() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    for d in [Decision::Skip, Decision::Unchanged, Decision::Fail] {
+        let err = s
+            .record_success(run, "orders", "o1", d, "t", "h", 1, Some("c"))
+            .unwrap_err();
+        assert!(matches!(err, StateError::Invalid(_)), "{d}: {err:?}");
+    }
+    for d in [Decision::Create, Decision::Update, Decision::Fail] {
+        let err = s
+            .record_skip(run, "orders", "o1", d, None, 1, Some("c"))
+            .unwrap_err();
+        assert!(matches!(err, StateError::Invalid(_)), "{d}: {err:?}");
+    }
+    assert_eq!(s.cursor("orders").unwrap(), None);
+    assert_eq!(s.ledger_get("orders", "o1").unwrap(), None);
+}
+
+#[test]
+fn a_write_that_fails_midway_commits_nothing() {
+    // An unknown run makes the activity insert fail after the ledger upsert,
+    // the dead-letter delete and before the cursor: nothing may remain.
+    let s = SqliteStore::open_in_memory().unwrap();
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    s.set_cursor("orders", "c0").unwrap();
+    s.record_failure(run, "orders", &letter("o1", "x"), 1)
+        .unwrap();
+    let err = s
+        .record_success(
+            RunId(run.0 + 100),
+            "orders",
+            "o1",
+            Decision::Create,
+            "inv-1",
+            "ph",
+            1,
+            Some("c1"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StateError::UnknownRun(_)), "{err:?}");
+    assert_eq!(s.ledger_get("orders", "o1").unwrap(), None);
+    assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("c0"));
+    assert_eq!(s.dead_letters(None).unwrap().len(), 1);
+
+    let err = s
+        .record_skip(
+            RunId(-1),
+            "orders",
+            "o2",
+            Decision::Skip,
+            None,
+            1,
+            Some("c2"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StateError::UnknownRun(-1)), "{err:?}");
+    assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("c0"));
+    let err = s
+        .record_failure(RunId(-1), "orders", &letter("o3", "x"), 1)
+        .unwrap_err();
+    assert!(matches!(err, StateError::UnknownRun(-1)), "{err:?}");
+    assert_eq!(s.dead_letters(None).unwrap().len(), 1);
+}
+
+#[test]
+fn skips_log_activity_and_may_move_the_cursor_but_never_the_ledger() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    s.record_skip(run, "orders", "o1", Decision::Skip, None, 1, None)
+        .unwrap();
+    assert_eq!(s.cursor("orders").unwrap(), None);
+    s.record_skip(
+        run,
+        "orders",
+        "o2",
+        Decision::Unchanged,
+        Some("inv-2"),
+        2,
+        Some("c2"),
+    )
+    .unwrap();
+    assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("c2"));
+    assert_eq!(s.ledger_get("orders", "o1").unwrap(), None);
+    assert_eq!(s.ledger_get("orders", "o2").unwrap(), None);
+    let rows = s.activity(&ActivityFilter::default()).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].decision, Decision::Unchanged);
+    assert_eq!(rows[0].target_id.as_deref(), Some("inv-2"));
+    assert_eq!(rows[1].decision, Decision::Skip);
+}
+
+#[test]
+fn failures_never_move_the_cursor_and_upsert_the_dead_letter() {
+    let dir = tmp();
+    let (s, t) = clocked(dir.path());
+    let r1 = s.begin_run("orders", "h", "v").unwrap();
+    s.set_cursor("orders", "c0").unwrap();
+    let mut first = letter("o1", "first");
+    first.source_record = Some(r#"{"email":"a@b.c"}"#.into());
+    s.record_failure(r1, "orders", &first, 9).unwrap();
+    assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("c0"));
+
+    let dl = s.dead_letters(Some("orders")).unwrap();
+    assert_eq!(dl.len(), 1);
+    let d = &dl[0];
+    assert_eq!(d.attempts, 1);
+    assert_eq!(d.run, r1.0);
+    assert_eq!(d.error_class, "http");
+    assert_eq!(d.error_code.as_deref(), Some("2000"));
+    assert_eq!(d.http_status, Some(400));
+    assert_eq!(d.source_record.as_deref(), Some(r#"{"email":"a@b.c"}"#));
+    assert_eq!(d.first_failed_at, at(1_700_000_000));
+    assert_eq!(s.dead_letter(d.id).unwrap().as_ref(), Some(d));
+
+    t.fetch_add(3600, Ordering::SeqCst);
+    let r2 = s.begin_run("orders", "h", "v").unwrap();
+    let second = NewDeadLetter {
+        error_class: "validation".into(),
+        error_code: None,
+        http_status: None,
+        ..letter("o1", "second")
+    };
+    s.record_failure(r2, "orders", &second, 9).unwrap();
+    assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("c0"));
+    let d2 = s.dead_letter(d.id).unwrap().expect("same row, upserted");
+    assert_eq!(d2.attempts, 2);
+    assert_eq!(d2.run, r2.0);
+    assert_eq!(d2.message, "second");
+    assert_eq!(d2.error_class, "validation");
+    assert_eq!(d2.http_status, None);
+    assert_eq!(
+        d2.source_record, None,
+        "a record no longer given is cleared"
+    );
+    assert_eq!(d2.first_failed_at, at(1_700_000_000));
+    assert_eq!(d2.last_failed_at, at(1_700_003_600));
+
+    let failed = s
+        .activity(&ActivityFilter {
+            flow: Some("orders".into()),
+            only_failed: true,
+            limit: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].decision, Decision::Fail);
+    assert_eq!(failed[0].run, r2.0);
+    assert_eq!(failed[0].error.as_deref(), Some("validation: second"));
+    assert_eq!(failed[0].target_id, None);
+}
+
+#[test]
+fn dead_letters_are_listed_fetched_and_dropped() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    let run2 = s.begin_run("customers", "h", "v").unwrap();
+    s.record_failure(run, "orders", &letter("o1", "a"), 1)
+        .unwrap();
+    s.record_failure(run2, "customers", &letter("c1", "b"), 1)
+        .unwrap();
+    assert_eq!(s.dead_letters(None).unwrap().len(), 2);
+    let orders = s.dead_letters(Some("orders")).unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        orders[0].payload.as_deref(),
+        Some(r#"{"CustomerId":"<redacted>"}"#)
+    );
+    assert_eq!(
+        orders[0].api_error_body.as_deref(),
+        Some(r#"{"ErrorCode":2000}"#)
+    );
+    let id = orders[0].id;
+    assert!(s.drop_dead_letter(id).unwrap());
+    assert!(!s.drop_dead_letter(id).unwrap());
+    assert_eq!(s.dead_letter(id).unwrap(), None);
+    assert_eq!(s.dead_letters(None).unwrap().len(), 1);
+}
+
+#[test]
+fn activity_filters_by_flow_run_failure_and_limit() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let a = s.begin_run("orders", "h", "v").unwrap();
+    let b = s.begin_run("customers", "h", "v").unwrap();
+    for i in 0..5 {
+        s.record_skip(a, "orders", &format!("o{i}"), Decision::Skip, None, 1, None)
+            .unwrap();
+    }
+    s.record_failure(a, "orders", &letter("o9", "x"), 1)
+        .unwrap();
+    s.record_success(b, "customers", "c1", Decision::Create, "1", "h", 1, None)
+        .unwrap();
+    let n = |f: ActivityFilter| s.activity(&f).unwrap().len();
+    assert_eq!(n(ActivityFilter::default()), 7);
+    assert_eq!(
+        n(ActivityFilter {
+            flow: Some("orders".into()),
+            ..Default::default()
+        }),
+        6
+    );
+    assert_eq!(
+        n(ActivityFilter {
+            run: Some(b.0),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        n(ActivityFilter {
+            only_failed: true,
+            ..Default::default()
+        }),
+        1
+    );
+    let newest = s
+        .activity(&ActivityFilter {
+            flow: Some("orders".into()),
+            limit: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        newest
+            .iter()
+            .map(|r| r.source_key.as_str())
+            .collect::<Vec<_>>(),
+        ["o9", "o4"]
+    );
+}
+
+#[test]
+fn cursors_and_xrefs() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(s.cursor("orders").unwrap(), None);
+    s.set_cursor("orders", "a").unwrap();
+    s.set_cursor("orders", "b").unwrap();
+    s.set_cursor("customers", "z").unwrap();
+    assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("b"));
+
+    assert_eq!(s.xref_get("eaccounting.customers", "a@b.c").unwrap(), None);
+    s.xref_put("eaccounting.customers", "a@b.c", "id-1")
+        .unwrap();
+    s.xref_put("eaccounting.customers", "a@b.c", "id-2")
+        .unwrap();
+    s.xref_put("eaccounting.articles", "a@b.c", "art-1")
+        .unwrap();
+    assert_eq!(
+        s.xref_get("eaccounting.customers", "a@b.c")
+            .unwrap()
+            .as_deref(),
+        Some("id-2")
+    );
+    assert_eq!(
+        s.xref_get("eaccounting.articles", "a@b.c")
+            .unwrap()
+            .as_deref(),
+        Some("art-1")
+    );
+    assert!(s.xref_delete("eaccounting.articles", "a@b.c").unwrap());
+    assert!(!s.xref_delete("eaccounting.articles", "a@b.c").unwrap());
+    assert_eq!(s.xref_get("eaccounting.articles", "a@b.c").unwrap(), None);
+}
+
+#[test]
+fn purge_deletes_old_activity_dead_letters_and_unreferenced_runs() {
+    let dir = tmp();
+    let (s, t) = clocked(dir.path());
+    let old = s.begin_run("orders", "h", "v").unwrap();
+    s.record_skip(old, "orders", "o1", Decision::Skip, None, 1, None)
+        .unwrap();
+    s.record_failure(old, "orders", &letter("o2", "x"), 1)
+        .unwrap();
+    s.record_failure(old, "orders", &letter("o3", "x"), 1)
+        .unwrap();
+    s.record_success(
+        old,
+        "orders",
+        "o4",
+        Decision::Create,
+        "i4",
+        "h",
+        1,
+        Some("c"),
+    )
+    .unwrap();
+    s.finish_run(old, "partial", &RunCounts::default()).unwrap();
+
+    t.fetch_add(40 * 86_400, Ordering::SeqCst); // 40 days later
+    let new = s.begin_run("orders", "h", "v").unwrap();
+    // o3 fails again: its letter is recent now and must survive.
+    s.record_failure(new, "orders", &letter("o3", "again"), 1)
+        .unwrap();
+    s.record_skip(new, "orders", "o5", Decision::Skip, None, 1, None)
+        .unwrap();
+    s.finish_run(new, "partial", &RunCounts::default()).unwrap();
+
+    let cutoff = at(1_700_000_000 + 30 * 86_400);
+    let purged = s.purge_older_than(cutoff).unwrap();
+    assert_eq!(purged.activity, 4, "{purged:?}");
+    assert_eq!(purged.dead_letters, 1, "{purged:?}");
+    assert_eq!(purged.runs, 1, "{purged:?}");
+    let letters = s.dead_letters(None).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].source_key, "o3");
+    assert_eq!(letters[0].attempts, 2);
+    assert_eq!(s.activity(&ActivityFilter::default()).unwrap().len(), 2);
+    // Retention never touches what prevents duplicates.
+    assert!(s.ledger_get("orders", "o4").unwrap().is_some());
+    assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("c"));
+    // The latest run of a flow is kept however old it is.
+    let purged = s.purge_older_than(at(2_000_000_000)).unwrap();
+    assert_eq!(
+        (purged.activity, purged.dead_letters, purged.runs),
+        (2, 1, 0)
+    );
+    assert_eq!(s.last_run("orders").unwrap().unwrap().id, new.0);
+    // Nothing left to purge.
+    assert_eq!(
+        s.purge_older_than(at(2_000_000_000)).unwrap(),
+        Default::default()
+    );
+}
+
+#[test]
+fn reset_forgets_one_flow_entirely_and_nothing_else() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    for flow in ["orders", "customers"] {
+        let run = s.begin_run(flow, "h", "v").unwrap();
+        s.record_success(run, flow, "k1", Decision::Create, "t1", "h", 1, Some("c"))
+            .unwrap();
+        s.record_failure(run, flow, &letter("k2", "x"), 1).unwrap();
+        s.xref_put_for_flow(flow, &format!("{flow}.ns"), "k", "id")
+            .unwrap();
+    }
+    s.xref_put("eaccounting.customers", "a@b.c", "shared")
+        .unwrap();
+
+    s.reset_flow("orders").unwrap();
+    assert_eq!(s.ledger_get("orders", "k1").unwrap(), None);
+    assert_eq!(s.cursor("orders").unwrap(), None);
+    assert!(s.runs(Some("orders"), 0).unwrap().is_empty());
+    assert_eq!(s.last_run("orders").unwrap(), None);
+    assert!(s.dead_letters(Some("orders")).unwrap().is_empty());
+    assert!(s
+        .activity(&ActivityFilter {
+            flow: Some("orders".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.xref_get("orders.ns", "k").unwrap(), None);
+
+    assert!(s.ledger_get("customers", "k1").unwrap().is_some());
+    assert_eq!(s.cursor("customers").unwrap().as_deref(), Some("c"));
+    assert_eq!(s.runs(Some("customers"), 0).unwrap().len(), 1);
+    assert_eq!(s.dead_letters(Some("customers")).unwrap().len(), 1);
+    assert_eq!(
+        s.xref_get("customers.ns", "k").unwrap().as_deref(),
+        Some("id")
+    );
+    assert_eq!(
+        s.xref_get("eaccounting.customers", "a@b.c")
+            .unwrap()
+            .as_deref(),
+        Some("shared")
+    );
+    // The flow can start over.
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    s.record_success(run, "orders", "k1", Decision::Create, "t9", "h", 1, None)
+        .unwrap();
+}
+
+#[test]
+fn two_stores_on_one_file_contend_for_the_flow_lock() {
+    let dir = tmp();
+    let a = SqliteStore::open(dir.path()).unwrap();
+    let b = SqliteStore::open(dir.path()).unwrap();
+
+    let lock = a.lock_flow("orders").unwrap();
+    assert_eq!(lock.flow(), "orders");
+    assert_eq!(lock.holder().pid, std::process::id());
+    assert!(lock.taken_over_from().is_none());
+
+    let err = b.lock_flow("orders").unwrap_err();
+    match &err {
+        StateError::Locked { flow, holder } => {
+            assert_eq!(flow, "orders");
+            assert_eq!(holder.pid, std::process::id());
+            assert_eq!(holder, lock.holder());
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())) && msg.contains("orders"),
+        "{msg}"
+    );
+    // The same store cannot take it twice either.
+    assert!(matches!(
+        a.lock_flow("orders"),
+        Err(StateError::Locked { .. })
+    ));
+    // Other flows are independent.
+    let other = b.lock_flow("customers").unwrap();
+
+    // Writes from both stores interleave fine meanwhile.
+    let ra = a.begin_run("orders", "h", "v").unwrap();
+    let rb = b.begin_run("customers", "h", "v").unwrap();
+    a.record_success(ra, "orders", "o1", Decision::Create, "1", "h", 1, Some("c"))
+        .unwrap();
+    b.record_success(rb, "customers", "c1", Decision::Create, "2", "h", 1, None)
+        .unwrap();
+    assert!(b.ledger_get("orders", "o1").unwrap().is_some());
+
+    drop(lock);
+    let lock_b = b.lock_flow("orders").unwrap();
+    assert!(matches!(
+        a.lock_flow("orders"),
+        Err(StateError::Locked { .. })
+    ));
+    lock_b.release().unwrap();
+    drop(other);
+    drop(a.lock_flow("orders").unwrap());
+}
+
+#[test]
+fn lock_threads_race_and_exactly_one_wins() {
+    let dir = tmp();
+    let path = dir.path().to_path_buf();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let s = SqliteStore::open(&path).unwrap();
+                s.lock_flow("orders").map(std::mem::forget).is_ok()
+            })
+        })
+        .collect();
+    let wins = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|w| *w)
+        .count();
+    assert_eq!(wins, 1);
+}
+
+/// Simulates a crashed run: the lock row stays behind with a pid that is gone.
+fn crash_with_dead_pid(dir: &std::path::Path, flow: &str) -> u32 {
+    let s = SqliteStore::open(dir).unwrap();
+    std::mem::forget(s.lock_flow(flow).unwrap()); // never released: the process "died"
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let conn = rusqlite::Connection::open(dir.join("state.sqlite")).unwrap();
+    conn.execute(
+        "UPDATE locks SET pid = ?1 WHERE flow = ?2",
+        rusqlite::params![dead, flow],
+    )
+    .unwrap();
+    dead
+}
+
+#[test]
+fn a_stale_lock_of_a_dead_process_is_taken_over_and_its_run_marked_interrupted() {
+    let dir = tmp();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    let crashed = s.begin_run("orders", "h", "v").unwrap();
+    let finished = s.begin_run("orders", "h", "v").unwrap();
+    s.finish_run(finished, "succeeded", &RunCounts::default())
+        .unwrap();
+    let dead = crash_with_dead_pid(dir.path(), "orders");
+
+    let lock = s.lock_flow("orders").unwrap();
+    let previous = lock.taken_over_from().expect("taken over");
+    assert_eq!(previous.pid, dead);
+    assert_eq!(lock.holder().pid, std::process::id());
+    let runs = s.runs(Some("orders"), 0).unwrap();
+    let status = |id: RunId| runs.iter().find(|r| r.id == id.0).unwrap().status.clone();
+    assert_eq!(status(crashed), "interrupted");
+    assert!(runs
+        .iter()
+        .find(|r| r.id == crashed.0)
+        .unwrap()
+        .ended_at
+        .is_some());
+    assert_eq!(status(finished), "succeeded");
+    // And it is a real lock again.
+    let other = SqliteStore::open(dir.path()).unwrap();
+    assert!(matches!(
+        other.lock_flow("orders"),
+        Err(StateError::Locked { .. })
+    ));
+}
+
+#[test]
+fn a_lock_held_on_another_host_is_never_taken_over_but_can_be_broken() {
+    let dir = tmp();
+    crash_with_dead_pid(dir.path(), "orders");
+    let conn = rusqlite::Connection::open(dir.path().join("state.sqlite")).unwrap();
+    conn.execute("UPDATE locks SET host = 'elsewhere'", [])
+        .unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    let err = s.lock_flow("orders").unwrap_err();
+    match &err {
+        StateError::Locked { holder, .. } => assert_eq!(holder.host, "elsewhere"),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    assert!(err.to_string().contains("flowc unlock orders"), "{err}");
+    assert!(s.break_lock("orders").unwrap());
+    assert!(!s.break_lock("orders").unwrap());
+    drop(s.lock_flow("orders").unwrap());
+}
+
+#[test]
+fn a_released_lock_of_a_taken_over_process_does_not_free_the_new_holder() {
+    // The old holder's RunLock only deletes its own row (matched by token).
+    let dir = tmp();
+    let a = SqliteStore::open(dir.path()).unwrap();
+    let old = a.lock_flow("orders").unwrap();
+    assert!(a.break_lock("orders").unwrap());
+    let new = a.lock_flow("orders").unwrap();
+    drop(old);
+    let b = SqliteStore::open(dir.path()).unwrap();
+    assert!(matches!(
+        b.lock_flow("orders"),
+        Err(StateError::Locked { .. })
+    ));
+    drop(new);
+    drop(b.lock_flow("orders").unwrap());
+}
+
+#[test]
+fn decisions_round_trip_as_strings() {
+    for d in Decision::ALL {
+        assert_eq!(d.as_str().parse::<Decision>().unwrap(), d);
+        assert_eq!(d.to_string(), d.as_str());
+    }
+    assert_eq!(Decision::Create.as_str(), "create");
+    assert!("nope".parse::<Decision>().is_err());
+}
