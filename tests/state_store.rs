@@ -262,7 +262,7 @@ fn success_writes_ledger_activity_cursor_and_clears_the_dead_letter() {
 fn success_and_skip_insist_on_their_decisions() {
     let s = SqliteStore::open_in_memory().unwrap();
     let run = s.begin_run("orders", "h", "v").unwrap();
-    for d in [Decision::Skip, Decision::Unchanged, Decision::Fail] {
+    for d in [Decision::Skip, Decision::Fail] {
         let err = s
             .record_success(run, "orders", "o1", d, "t", "h", 1, Some("c"))
             .unwrap_err();

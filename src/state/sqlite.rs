@@ -580,9 +580,14 @@ impl Store for SqliteStore {
         duration_ms: u64,
         cursor: Option<&str>,
     ) -> Result<(), StateError> {
-        if !matches!(decision, Decision::Create | Decision::Update) {
+        // `Unchanged` here means: the record was found in the target as it
+        // should be (a write whose response was lost), so the ledger learns it.
+        if !matches!(
+            decision,
+            Decision::Create | Decision::Update | Decision::Unchanged
+        ) {
             return Err(StateError::Invalid(format!(
-                "record_success needs decision create or update, not `{decision}`"
+                "record_success needs decision create, update or unchanged, not `{decision}`"
             )));
         }
         let now = self.now();
