@@ -12,6 +12,7 @@ pub mod cli;
 pub mod connectors;
 pub mod diag;
 pub mod emulators;
+pub mod engine;
 pub mod eval;
 pub mod fmt;
 pub mod program;

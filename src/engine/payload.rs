@@ -1,0 +1,130 @@
+//! Small pure helpers on payloads: hashing, redaction, diffs.
+
+use sha2::{Digest, Sha256};
+
+use crate::eval::Payload;
+use crate::value::json;
+use crate::value::{Record, Value};
+
+/// A stable hash of what would be written; equal hashes mean "nothing to do".
+pub fn hash(payload: &Payload) -> String {
+    let mut h = Sha256::new();
+    h.update(json::to_string(&Value::record(payload.create.clone())).as_bytes());
+    h.update(b"\n");
+    h.update(json::to_string(&Value::record(payload.update.clone())).as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Does writing `changes` onto `current` change anything?
+pub fn changes_anything(current: &Record, changes: &Record) -> bool {
+    !diff(current, changes).is_empty()
+}
+
+/// One field that a write would change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub field: String,
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// The fields of `changes` whose value differs from `current` (nested records
+/// compared field by field; a date equals its ISO text; 12.0 equals 12.00).
+pub fn diff(current: &Record, changes: &Record) -> Vec<Change> {
+    let mut out = Vec::new();
+    diff_into(current, changes, "", &mut out);
+    out
+}
+
+fn diff_into(current: &Record, changes: &Record, prefix: &str, out: &mut Vec<Change>) {
+    for (k, new) in changes.iter() {
+        if matches!(new, Value::Absent) {
+            continue;
+        }
+        let path = if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+        match (current.get(k), new) {
+            (Some(Value::Record(a)), Value::Record(b)) => diff_into(a, b, &path, out),
+            (Some(old), new) if same(old, new) => {}
+            (old, new) => out.push(Change { field: path, from: old.map(show), to: show(new) }),
+        }
+    }
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    let canon = |v: &Value| json::parse(&json::to_string(v)).unwrap_or(Value::Null);
+    canon(a) == canon(b)
+}
+
+fn show(v: &Value) -> String {
+    let text = json::to_string(v);
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(80).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// Replaces text that may be personal data with `"<redacted>"`, keeping
+/// identifiers, codes, numbers and booleans so a dead letter stays useful.
+pub fn redact(v: &Value) -> Value {
+    redact_field("", v)
+}
+
+fn redact_field(name: &str, v: &Value) -> Value {
+    match v {
+        Value::Record(r) => Value::record(r.iter().map(|(k, v)| (k.clone(), redact_field(k, v))).collect()),
+        Value::List(items) => Value::list(items.iter().map(|i| redact_field(name, i)).collect()),
+        Value::Str(_) if !keeps_text(name) => Value::str("<redacted>"),
+        other => other.clone(),
+    }
+}
+
+/// Field names whose text identifies a record rather than a person.
+fn keeps_text(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == "id"
+        || lower.ends_with("id")
+        || lower.ends_with("_id")
+        || lower.ends_with("number")
+        || lower.ends_with("code")
+        || lower.ends_with("reference")
+        || lower.ends_with("date")
+        || lower.ends_with("utc")
+        || lower == "sku"
+        || lower == "status"
+        || lower == "currency"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(text: &str) -> Record {
+        json::parse(text).unwrap().as_record().unwrap().clone()
+    }
+
+    #[test]
+    fn diff_ignores_formatting_of_equal_values() {
+        let current = rec(r#"{"Name":"Jan","Price":12.0,"Address":{"City":"Utrecht"}}"#);
+        let changes = rec(r#"{"Name":"Jan","Price":12.00,"Address":{"City":"Amsterdam"}}"#);
+        let d = diff(&current, &changes);
+        assert_eq!(d, vec![Change { field: "Address.City".into(), from: Some("\"Utrecht\"".into()), to: "\"Amsterdam\"".into() }]);
+    }
+
+    #[test]
+    fn redaction_keeps_ids_and_numbers_only() {
+        let v = json::parse(r#"{"CustomerId":"abc","Name":"Jan","EmailAddress":"j@x.nl","Rows":[{"ArticleNumber":"SKU","Text":"Koffie","Quantity":2}]}"#).unwrap();
+        assert_eq!(
+            json::to_string(&redact(&v)),
+            r#"{"CustomerId":"abc","Name":"<redacted>","EmailAddress":"<redacted>","Rows":[{"ArticleNumber":"SKU","Text":"<redacted>","Quantity":2}]}"#
+        );
+    }
+
+    #[test]
+    fn hash_is_stable_and_sensitive() {
+        let p = Payload { create: rec(r#"{"a":1}"#), update: rec(r#"{"a":1}"#) };
+        let q = Payload { create: rec(r#"{"a":2}"#), update: rec(r#"{"a":2}"#) };
+        assert_eq!(hash(&p), hash(&p.clone()));
+        assert_ne!(hash(&p), hash(&q));
+    }
+}

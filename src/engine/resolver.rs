@@ -1,0 +1,245 @@
+//! Upserts on behalf of the interpreter: find the related record (a
+//! customer by e-mail, an article by SKU), create or update it, and hand
+//! its stored form back to the mapping. Each distinct record is resolved
+//! once per run, and across runs an unchanged one costs no API call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::payload::{self, hash};
+use super::Engine;
+use crate::connectors::{ConnectorError, ErrorClass, ListQuery};
+use crate::diag::codes;
+use crate::eval::{validate, EvalError, Payload, Resolver, UpsertRequest};
+use crate::program::Schema;
+use crate::value::{Record, Value};
+
+/// A schema and a text: a related record by its match value, or an index by its field.
+type Slot = (Arc<str>, String);
+/// Match value → record.
+type Index = Arc<HashMap<String, Record>>;
+
+/// Per-run state shared by all workers.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// (schema, match value) → (payload hash, stored record).
+    resolved: Mutex<HashMap<Slot, (String, Record)>>,
+    /// (schema, match field) → match value → record: read once per run, lazily.
+    indexes: Mutex<HashMap<Slot, Index>>,
+    /// One lock per related record, so two orders of one new customer never both create it.
+    locks: Mutex<HashMap<Slot, Arc<Mutex<()>>>>,
+}
+
+const XREF_SEPARATOR: char = '|';
+
+pub(super) struct EngineResolver<'e, 'a> {
+    engine: &'e Engine<'a>,
+    source: String,
+    writes: u64,
+}
+
+impl<'e, 'a> EngineResolver<'e, 'a> {
+    pub(super) fn new(engine: &'e Engine<'a>, source: &str) -> Self {
+        EngineResolver { engine, source: source.to_string(), writes: 0 }
+    }
+
+    /// Related records written while mapping this record.
+    pub(super) fn finish(&self) -> u64 {
+        self.writes
+    }
+}
+
+/// Errors from connectors travel through the interpreter as E0905 with this prefix.
+const CONNECTOR_PREFIX: &str = "the service said: ";
+
+pub(super) fn is_connector_error(e: &EvalError) -> bool {
+    e.message.contains(CONNECTOR_PREFIX)
+}
+
+fn connector_failure(schema: &Schema, e: &ConnectorError) -> EvalError {
+    let code = if e.class == ErrorClass::Validation { &codes::E0908 } else { &codes::E0905 };
+    let mut err = EvalError::new(code, format!("{} upsert failed; {CONNECTOR_PREFIX}{e}", schema.name), None);
+    err.field = e.field.clone();
+    if e.class == ErrorClass::Auth {
+        err = err.help("check the connection's credentials (for eAccounting: `flowc auth eaccounting`)");
+    }
+    err
+}
+
+impl Resolver for EngineResolver<'_, '_> {
+    fn upsert(&mut self, request: UpsertRequest<'_>) -> Result<Value, EvalError> {
+        let engine = self.engine;
+        let schema = request.schema;
+        let Some(match_text) = request.match_value.to_text() else {
+            return Err(EvalError::new(&codes::E0902, format!("cannot match {} on a list or record", schema.name), None));
+        };
+        let match_field = request.match_field.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
+        let slot = (schema.name.clone(), match_text.clone());
+        let lock = {
+            let mut locks = engine.upserts.locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(slot.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let digest = hash(&request.payload);
+        let earlier = engine.upserts.resolved.lock().unwrap_or_else(|e| e.into_inner()).get(&slot).cloned();
+        if let Some((h, stored)) = &earlier {
+            if *h == digest {
+                return Ok(Value::record(stored.clone()));
+            }
+        }
+        let key_field = schema.key.clone().unwrap_or_else(|| Arc::from("Id"));
+        // Across runs: the id learned last time, if what we would write is unchanged.
+        if !engine.options.dry_run {
+            if let Ok(Some(entry)) = engine.store.xref_get(&schema.name, &match_text) {
+                if let Some((id, h)) = entry.split_once(XREF_SEPARATOR) {
+                    if h == digest {
+                        let mut stored = request.payload.update.clone();
+                        stored.insert(key_field.clone(), Value::str(id));
+                        remember(engine, &slot, &digest, &stored);
+                        return Ok(Value::record(stored));
+                    }
+                }
+            }
+        }
+        let connector = engine
+            .connections
+            .get(schema.connection)
+            .ok_or_else(|| EvalError::new(&codes::E0905, format!("no connection is open for {}", schema.name), None))?
+            .clone();
+        let resource = schema.resource.as_deref().unwrap_or(&schema.name).to_string();
+        let existing = match earlier {
+            // Resolved earlier in this run with other data: update that record.
+            Some((_, stored)) => Some(stored),
+            None => self.find(schema, &resource, &match_field, &match_text, &request.match_value, &*connector)?,
+        };
+        let stored = match existing {
+            Some(current) => {
+                let changes = payload::diff(&current, &request.payload.update);
+                let id = current.get(&key_field).and_then(Value::to_text).unwrap_or_default();
+                if changes.is_empty() {
+                    current
+                } else if engine.options.dry_run {
+                    engine.plan_entry(&self.source, "update", Some((&schema.name, Some(id))), changes, None);
+                    merged(&current, &request.payload.update)
+                } else {
+                    self.writes += 1;
+                    engine.wrote();
+                    let v = connector.update(&resource, &id, &request.payload.update, Some(&current)).map_err(|e| connector_failure(schema, &e))?;
+                    v.as_record().cloned().unwrap_or_else(|| merged(&current, &request.payload.update))
+                }
+            }
+            None => {
+                if let Err(mut e) = validate::validate(&request.payload.create, &schema.record, true) {
+                    e.message = format!("{}: {}", schema.name, e.message);
+                    return Err(e);
+                }
+                if engine.options.dry_run {
+                    let changes = payload::diff(&Record::new(), &request.payload.create);
+                    engine.plan_entry(&self.source, "create", Some((&schema.name, None)), changes, None);
+                    let mut placeholder = request.payload.create.clone();
+                    placeholder.insert(key_field.clone(), Value::str(&format!("(new {} for {match_text})", schema.name)));
+                    placeholder
+                } else {
+                    self.writes += 1;
+                    engine.wrote();
+                    self.create(schema, &resource, &match_field, &request.match_value, &request.payload, &*connector)?
+                }
+            }
+        };
+        if !engine.options.dry_run {
+            if let Some(id) = stored.get(&key_field).and_then(Value::to_text) {
+                let _ = engine.store.xref_put(&schema.name, &match_text, &format!("{id}{XREF_SEPARATOR}{digest}"));
+            }
+        }
+        remember(engine, &slot, &digest, &stored);
+        Ok(Value::record(stored))
+    }
+}
+
+impl EngineResolver<'_, '_> {
+    /// The related record with this match value, from a run-wide index
+    /// (one paged read of the resource) so each lookup costs no call.
+    #[allow(clippy::too_many_arguments)]
+    fn find(
+        &self,
+        schema: &Schema,
+        resource: &str,
+        match_field: &str,
+        match_text: &str,
+        match_value: &Value,
+        connector: &dyn crate::connectors::Connector,
+    ) -> Result<Option<Record>, EvalError> {
+        let index_key = (schema.name.clone(), match_field.to_string());
+        let existing = self.engine.upserts.indexes.lock().unwrap_or_else(|e| e.into_inner()).get(&index_key).cloned();
+        let index = match existing {
+            Some(i) => i,
+            None => {
+                let mut map = HashMap::new();
+                let path: Vec<Arc<str>> = match_field.split('.').map(Arc::from).collect();
+                connector
+                    .list(resource, &ListQuery::default(), &mut |v| {
+                        if let Some(r) = v.as_record() {
+                            if let Some(k) = r.get_path(&path).and_then(Value::to_text) {
+                                map.entry(k).or_insert_with(|| r.clone());
+                            }
+                        }
+                        Ok(true)
+                    })
+                    .map_err(|e| connector_failure(schema, &e))?;
+                let index = Arc::new(map);
+                self.engine.upserts.indexes.lock().unwrap_or_else(|e| e.into_inner()).insert(index_key, index.clone());
+                index
+            }
+        };
+        if let Some(r) = index.get(match_text) {
+            return Ok(Some(r.clone()));
+        }
+        // Records this run created are in `resolved`, checked before this;
+        // one created by hand during the run is found by the next run.
+        let _ = match_value;
+        Ok(None)
+    }
+
+    /// Creates the related record; when the outcome is unknown, searches
+    /// for it before trying again.
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &self,
+        schema: &Schema,
+        resource: &str,
+        match_field: &str,
+        match_value: &Value,
+        payload: &Payload,
+        connector: &dyn crate::connectors::Connector,
+    ) -> Result<Record, EvalError> {
+        let mut attempt = 0;
+        loop {
+            match connector.create(resource, &payload.create) {
+                Ok(v) => return Ok(v.as_record().cloned().unwrap_or_else(|| payload.create.clone())),
+                Err(e) if (e.outcome_unknown || e.is_transient()) && attempt < 3 => {
+                    attempt += 1;
+                    if e.outcome_unknown {
+                        let found = connector.find(resource, match_field, match_value).map_err(|e| connector_failure(schema, &e))?;
+                        if let Some(r) = found.into_iter().next().and_then(|v| v.as_record().cloned()) {
+                            return Ok(r);
+                        }
+                    }
+                    std::thread::sleep(crate::connectors::http::RetryPolicy::default().backoff(attempt));
+                }
+                Err(e) => return Err(connector_failure(schema, &e)),
+            }
+        }
+    }
+}
+
+fn remember(engine: &Engine, slot: &Slot, digest: &str, stored: &Record) {
+    engine.upserts.resolved.lock().unwrap_or_else(|e| e.into_inner()).insert(slot.clone(), (digest.to_string(), stored.clone()));
+}
+
+fn merged(current: &Record, changes: &Record) -> Record {
+    let mut r = current.clone();
+    for (k, v) in changes.iter() {
+        r.insert(k.clone(), v.clone());
+    }
+    r
+}
