@@ -36,6 +36,7 @@ if ! command -v jq >/dev/null; then
   as_root apt-get install -y jq >/dev/null || { as_root apt-get update >/dev/null && as_root apt-get install -y jq >/dev/null; } || note "jq could not be installed; skipping it"
 fi
 JAQ="$(command -v jaq || true)"
+[ -z "$JAQ" ] && [ -x "$HOME/.cargo/bin/jaq" ] && JAQ="$HOME/.cargo/bin/jaq"
 if [ -z "$JAQ" ] && [ "${INSTALL_JAQ:-0}" = 1 ]; then
   note "installing jaq from crates.io (cargo install jaq --locked; takes minutes)"
   if cargo install jaq --locked >"$DATA/jaq-install.log" 2>&1; then
