@@ -191,7 +191,7 @@ impl<'p> Runtime<'p> {
             }
             None => None,
         };
-        let payload = self.run_mapping(&flow.mapping, &mut frame, resolver, "")?;
+        let payload = self.run_mapping(&flow.mapping, &mut frame, resolver, &String::new)?;
         Ok(Outcome::Mapped(Mapped { key, payload }))
     }
 
@@ -200,7 +200,7 @@ impl<'p> Runtime<'p> {
         mapping: &Mapping,
         frame: &mut Frame<'_>,
         resolver: &mut dyn Resolver,
-        prefix: &str,
+        prefix: &dyn Fn() -> String,
     ) -> Result<Payload> {
         let mut common = Record::new();
         let mut create = Record::new();
@@ -255,7 +255,7 @@ impl<'p> Runtime<'p> {
         ops: &[Op],
         frame: &mut Frame<'_>,
         resolver: &mut dyn Resolver,
-        prefix: &str,
+        prefix: &dyn Fn() -> String,
         out: &mut Record,
         create_lists: &mut Record,
         update_lists: &mut Record,
@@ -269,7 +269,7 @@ impl<'p> Runtime<'p> {
                 Op::Map { path, expr, .. } => {
                     let v = self
                         .eval(expr, frame)
-                        .map_err(|e| e.in_field(|| join_path(prefix, path)))?;
+                        .map_err(|e| e.in_field(|| join_path(&prefix(), path)))?;
                     if !matches!(v, Value::Absent) {
                         out.set_path(path, v);
                     }
@@ -277,7 +277,7 @@ impl<'p> Runtime<'p> {
                 Op::Each(each) => {
                     let list = self
                         .eval(&each.list, frame)
-                        .map_err(|e| e.in_field(|| join_path(prefix, &each.path)))?;
+                        .map_err(|e| e.in_field(|| join_path(&prefix(), &each.path)))?;
                     let items =
                         match &list {
                             Value::List(items) => items.clone(),
@@ -287,7 +287,7 @@ impl<'p> Runtime<'p> {
                                 Some(each.span),
                             )
                             .help("use `each (list ?? []) as …` to map no items when it is missing")
-                            .in_field(|| join_path(prefix, &each.path))),
+                            .in_field(|| join_path(&prefix(), &each.path))),
                             other => {
                                 return Err(EvalError::new(
                                     &codes::E0902,
@@ -323,7 +323,9 @@ impl<'p> Runtime<'p> {
                                 }
                             }
                         }
-                        let element_prefix = format!("{}[{index}]", join_path(prefix, &each.path));
+                        // The field path is only spelled out when an error needs it.
+                        let element_prefix =
+                            || format!("{}[{index}]", join_path(&prefix(), &each.path));
                         let payload =
                             self.run_mapping(&each.body, frame, resolver, &element_prefix)?;
                         created.push(Value::record(payload.create));
@@ -350,7 +352,7 @@ impl<'p> Runtime<'p> {
                         ));
                     }
                     let payload =
-                        self.run_mapping(&upsert.mapping, frame, resolver, &schema.name)?;
+                        self.run_mapping(&upsert.mapping, frame, resolver, &|| schema.name.to_string())?;
                     let stored = resolver.upsert(UpsertRequest {
                         schema,
                         match_field: &upsert.match_field,

@@ -96,7 +96,6 @@ pub fn run_file_flow(
                 return true;
             }
         };
-        let name = record_name(&record, item.position, key_field.as_deref());
         let result = runtime.run_flow(flow, &record, &mut NoUpserts).and_then(|outcome| match outcome {
             Outcome::Skipped => Ok(None),
             Outcome::Mapped(m) => {
@@ -117,6 +116,8 @@ pub fn run_file_flow(
             }
             Err(e) => {
                 summary.failed += 1;
+                // Named only on failure: formatting it for every record costs time.
+                let name = record_name(&record, item.position, key_field.as_deref());
                 on_failure(Failure { diagnostic: e.to_diagnostic(&name), record: name });
             }
         }

@@ -3,6 +3,7 @@
 //! back with the digits it came with.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -21,11 +22,31 @@ impl std::fmt::Display for JsonError {
     }
 }
 
+/// FNV-1a: object keys are short, and SipHash showed up as 5% of a decode
+/// profile. The interner holds at most 4096 keys, so collisions stay cheap.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type KeyMap = HashMap<Box<[u8]>, Arc<str>, BuildHasherDefault<KeyHasher>>;
+
 /// A reusable decoder. It interns object keys, so decoding many records of
 /// the same shape allocates each key once.
 #[derive(Default)]
 pub struct Decoder {
-    keys: HashMap<Box<[u8]>, Arc<str>>,
+    keys: KeyMap,
 }
 
 impl Decoder {
@@ -100,7 +121,7 @@ const MAX_DEPTH: usize = 256;
 struct Parser<'a, 'k> {
     input: &'a [u8],
     pos: usize,
-    keys: &'k mut HashMap<Box<[u8]>, Arc<str>>,
+    keys: &'k mut KeyMap,
     depth: usize,
 }
 
