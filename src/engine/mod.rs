@@ -129,7 +129,10 @@ impl Report {
             self.flow, self.read, self.created, self.updated, self.unchanged, self.skipped, self.failed
         );
         if self.related_writes > 0 {
-            s.push_str(&format!("; {} related records written", self.related_writes));
+            s.push_str(&format!(
+                "; {} related records written",
+                self.related_writes
+            ));
         }
         s.push_str(&format!(
             "\n  {} API calls ({:.2} per record, {} retried, {} rate-limited) in {:.1}s",
@@ -140,7 +143,9 @@ impl Report {
             self.elapsed_ms as f64 / 1000.0
         ));
         if self.stopped_early {
-            s.push_str("\n  stopped at the time budget; the next run resumes where this one stopped");
+            s.push_str(
+                "\n  stopped at the time budget; the next run resumes where this one stopped",
+            );
         }
         if let Some(w) = &self.warning {
             s.push_str(&format!("\n  warning: {w}"));
@@ -202,7 +207,13 @@ struct Work {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(program: &'a Program, flow: &'a Flow, store: &'a (dyn Store + Sync), connections: Connections, options: Options) -> Self {
+    pub fn new(
+        program: &'a Program,
+        flow: &'a Flow,
+        store: &'a (dyn Store + Sync),
+        connections: Connections,
+        options: Options,
+    ) -> Self {
         Engine {
             program,
             flow,
@@ -226,7 +237,11 @@ impl<'a> Engine<'a> {
         let run = if self.options.dry_run {
             None
         } else {
-            Some(self.store.begin_run(&self.flow.name, flow_hash, env!("CARGO_PKG_VERSION")).map_err(state_error)?)
+            Some(
+                self.store
+                    .begin_run(&self.flow.name, flow_hash, env!("CARGO_PKG_VERSION"))
+                    .map_err(state_error)?,
+            )
         };
         let result = self.process_all(run, started);
         let mut report = self.report(started);
@@ -255,7 +270,9 @@ impl<'a> Engine<'a> {
                 skipped: report.skipped,
                 failed: report.failed,
             };
-            self.store.finish_run(run, &report.status, &counts).map_err(state_error)?;
+            self.store
+                .finish_run(run, &report.status, &counts)
+                .map_err(state_error)?;
         }
         drop(lock);
         result.map(|()| report)
@@ -289,10 +306,17 @@ impl<'a> Engine<'a> {
         let source_schema = self.flow.source_schema.map(|i| &self.program.schemas[i]);
         let cursor_field = source_schema.and_then(|s| s.cursor.clone());
         let mut extra = Vec::new();
-        if let (Some(field), false) = (&cursor_field, self.options.full || self.options.only_keys.is_some()) {
+        if let (Some(field), false) = (
+            &cursor_field,
+            self.options.full || self.options.only_keys.is_some(),
+        ) {
             let saved = self.store.cursor(&self.flow.name).map_err(state_error)?;
             if let Some(from) = source::resume_from(saved.as_deref(), self.options.overlap) {
-                extra.push(crate::connectors::Filter { field: field.to_string(), op: crate::connectors::FilterOp::Ge, value: Value::str(&from) });
+                extra.push(crate::connectors::Filter {
+                    field: field.to_string(),
+                    op: crate::connectors::FilterOp::Ge,
+                    value: Value::str(&from),
+                });
             }
         }
         let source_conn = match &self.flow.source {
@@ -305,9 +329,14 @@ impl<'a> Engine<'a> {
             if self.out_of_time(started) {
                 return false;
             }
-            batch.push(Work { position: item.position, record: item.record });
+            batch.push(Work {
+                position: item.position,
+                record: item.record,
+            });
             if batch.len() >= self.options.batch_size {
-                if let Err(e) = self.process_batch(run, std::mem::take(&mut batch), cursor_field.as_deref()) {
+                if let Err(e) =
+                    self.process_batch(run, std::mem::take(&mut batch), cursor_field.as_deref())
+                {
                     error = Some(e);
                     return false;
                 }
@@ -334,10 +363,19 @@ impl<'a> Engine<'a> {
     }
 
     /// Processes one batch concurrently, then checkpoints the cursor.
-    fn process_batch(&self, run: Option<RunId>, batch: Vec<Work>, cursor_field: Option<&str>) -> Result<(), ConnectorError> {
+    fn process_batch(
+        &self,
+        run: Option<RunId>,
+        batch: Vec<Work>,
+        cursor_field: Option<&str>,
+    ) -> Result<(), ConnectorError> {
         let next = AtomicU64::new(0);
         let fatal: Mutex<Option<ConnectorError>> = Mutex::new(None);
-        let workers = self.options.concurrency.clamp(1, 32).min(batch.len().max(1));
+        let workers = self
+            .options
+            .concurrency
+            .clamp(1, 32)
+            .min(batch.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
@@ -367,8 +405,13 @@ impl<'a> Engine<'a> {
                 .max_by(|a, b| compare_cursor(a, b));
             if let Some(c) = newest {
                 let saved = self.store.cursor(&self.flow.name).map_err(state_error)?;
-                if saved.as_deref().is_none_or(|s| compare_cursor(&c, s).is_gt()) {
-                    self.store.set_cursor(&self.flow.name, &c).map_err(state_error)?;
+                if saved
+                    .as_deref()
+                    .is_none_or(|s| compare_cursor(&c, s).is_gt())
+                {
+                    self.store
+                        .set_cursor(&self.flow.name, &c)
+                        .map_err(state_error)?;
                 }
             }
         }
@@ -377,16 +420,27 @@ impl<'a> Engine<'a> {
 
     /// The source record's name: its schema key, else its position.
     fn source_key(&self, work: &Work) -> String {
-        let key_field = self.flow.source_schema.and_then(|i| self.program.schemas[i].key.clone());
+        let key_field = self
+            .flow
+            .source_schema
+            .and_then(|i| self.program.schemas[i].key.clone());
         let key = match (&work.record, key_field) {
-            (Ok(r), Some(field)) => r.as_record().and_then(|r| r.get(&field)).and_then(Value::to_text),
+            (Ok(r), Some(field)) => r
+                .as_record()
+                .and_then(|r| r.get(&field))
+                .and_then(Value::to_text),
             _ => None,
         };
         key.unwrap_or_else(|| format!("#{}", work.position))
     }
 
     /// Processes one record; only a failure of the state store is fatal.
-    fn process(&self, runtime: &Runtime, run: Option<RunId>, work: &Work) -> Result<(), ConnectorError> {
+    fn process(
+        &self,
+        runtime: &Runtime,
+        run: Option<RunId>,
+        work: &Work,
+    ) -> Result<(), ConnectorError> {
         let started = Instant::now();
         let key = self.source_key(work);
         if let Some(only) = &self.options.only_keys {
@@ -417,7 +471,11 @@ impl<'a> Engine<'a> {
                 let diag = e.to_diagnostic(&key);
                 let letter = NewDeadLetter {
                     source_key: key.clone(),
-                    error_class: if resolver::is_connector_error(&e) { "http".into() } else { "mapping".into() },
+                    error_class: if resolver::is_connector_error(&e) {
+                        "http".into()
+                    } else {
+                        "mapping".into()
+                    },
                     error_code: Some(e.code.id.to_string()),
                     message: diag.message.clone(),
                     source_record: self.options.keep_payloads.then(|| json::to_string(record)),
@@ -428,9 +486,25 @@ impl<'a> Engine<'a> {
             Ok(Outcome::Skipped) => {
                 self.counters.skipped.fetch_add(1, Ordering::SeqCst);
                 if self.options.dry_run {
-                    self.plan_entry(&key, "skip", None, vec![], Some("filtered out by `where`".into()));
+                    self.plan_entry(
+                        &key,
+                        "skip",
+                        None,
+                        vec![],
+                        Some("filtered out by `where`".into()),
+                    );
                 } else if let Some(run) = run {
-                    self.store.record_skip(run, &self.flow.name, &key, Decision::Skip, None, elapsed_ms(started), None).map_err(state_error)?;
+                    self.store
+                        .record_skip(
+                            run,
+                            &self.flow.name,
+                            &key,
+                            Decision::Skip,
+                            None,
+                            elapsed_ms(started),
+                            None,
+                        )
+                        .map_err(state_error)?;
                 }
                 Ok(())
             }
@@ -438,28 +512,61 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn fail(&self, run: Option<RunId>, key: &str, letter: NewDeadLetter, diag: Option<crate::diag::Diagnostic>, started: Instant) -> Result<(), ConnectorError> {
+    fn fail(
+        &self,
+        run: Option<RunId>,
+        key: &str,
+        letter: NewDeadLetter,
+        diag: Option<crate::diag::Diagnostic>,
+        started: Instant,
+    ) -> Result<(), ConnectorError> {
         self.counters.failed.fetch_add(1, Ordering::SeqCst);
         let diag = diag.unwrap_or_else(|| {
-            let code = crate::diag::codes::ALL.iter().find(|c| Some(c.id) == letter.error_code.as_deref()).copied().unwrap_or(&crate::diag::codes::E0908);
+            let code = crate::diag::codes::ALL
+                .iter()
+                .find(|c| Some(c.id) == letter.error_code.as_deref())
+                .copied()
+                .unwrap_or(&crate::diag::codes::E0908);
             crate::diag::Diagnostic::new(code, format!("record {key}: {}", letter.summary()))
         });
         if self.options.dry_run {
             self.plan_entry(key, "fail", None, vec![], Some(diag.message.clone()));
         }
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).push((key.to_string(), diag));
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((key.to_string(), diag));
         if let Some(run) = run {
-            self.store.record_failure(run, &self.flow.name, &letter, elapsed_ms(started)).map_err(state_error)?;
+            self.store
+                .record_failure(run, &self.flow.name, &letter, elapsed_ms(started))
+                .map_err(state_error)?;
         }
         Ok(())
     }
 
-    fn plan_entry(&self, source: &str, action: &'static str, target: Option<(&str, Option<String>)>, changes: Vec<Change>, reason: Option<String>) {
+    fn plan_entry(
+        &self,
+        source: &str,
+        action: &'static str,
+        target: Option<(&str, Option<String>)>,
+        changes: Vec<Change>,
+        reason: Option<String>,
+    ) {
         let (resource, target_id) = match target {
             Some((r, id)) => (r.to_string(), id),
             None => (self.target_name(), None),
         };
-        self.plan.lock().unwrap_or_else(|e| e.into_inner()).push(PlanEntry { source: source.to_string(), action, resource, target_id, changes, reason });
+        self.plan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(PlanEntry {
+                source: source.to_string(),
+                action,
+                resource,
+                target_id,
+                changes,
+                reason,
+            });
     }
 
     fn target_name(&self) -> String {
@@ -488,7 +595,10 @@ fn compare_cursor(a: &str, b: &str) -> std::cmp::Ordering {
     let parse = |s: &str| crate::stdlib::parse_datetime_value(&Value::str(s));
     match (parse(a), parse(b)) {
         (Some(x), Some(y)) => x.cmp(&y),
-        _ => match (a.parse::<rust_decimal::Decimal>(), b.parse::<rust_decimal::Decimal>()) {
+        _ => match (
+            a.parse::<rust_decimal::Decimal>(),
+            b.parse::<rust_decimal::Decimal>(),
+        ) {
             (Ok(x), Ok(y)) => x.cmp(&y),
             _ => a.cmp(b),
         },

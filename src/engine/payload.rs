@@ -41,11 +41,19 @@ fn diff_into(current: &Record, changes: &Record, prefix: &str, out: &mut Vec<Cha
         if matches!(new, Value::Absent) {
             continue;
         }
-        let path = if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match (current.get(k), new) {
             (Some(Value::Record(a)), Value::Record(b)) => diff_into(a, b, &path, out),
             (Some(old), new) if same(old, new) => {}
-            (old, new) => out.push(Change { field: path, from: old.map(show), to: show(new) }),
+            (old, new) => out.push(Change {
+                field: path,
+                from: old.map(show),
+                to: show(new),
+            }),
         }
     }
 }
@@ -72,7 +80,11 @@ pub fn redact(v: &Value) -> Value {
 
 fn redact_field(name: &str, v: &Value) -> Value {
     match v {
-        Value::Record(r) => Value::record(r.iter().map(|(k, v)| (k.clone(), redact_field(k, v))).collect()),
+        Value::Record(r) => Value::record(
+            r.iter()
+                .map(|(k, v)| (k.clone(), redact_field(k, v)))
+                .collect(),
+        ),
         Value::List(items) => Value::list(items.iter().map(|i| redact_field(name, i)).collect()),
         Value::Str(_) if !keeps_text(name) => Value::str("<redacted>"),
         other => other.clone(),
@@ -108,7 +120,14 @@ mod tests {
         let current = rec(r#"{"Name":"Jan","Price":12.0,"Address":{"City":"Utrecht"}}"#);
         let changes = rec(r#"{"Name":"Jan","Price":12.00,"Address":{"City":"Amsterdam"}}"#);
         let d = diff(&current, &changes);
-        assert_eq!(d, vec![Change { field: "Address.City".into(), from: Some("\"Utrecht\"".into()), to: "\"Amsterdam\"".into() }]);
+        assert_eq!(
+            d,
+            vec![Change {
+                field: "Address.City".into(),
+                from: Some("\"Utrecht\"".into()),
+                to: "\"Amsterdam\"".into()
+            }]
+        );
     }
 
     #[test]
@@ -122,8 +141,14 @@ mod tests {
 
     #[test]
     fn hash_is_stable_and_sensitive() {
-        let p = Payload { create: rec(r#"{"a":1}"#), update: rec(r#"{"a":1}"#) };
-        let q = Payload { create: rec(r#"{"a":2}"#), update: rec(r#"{"a":2}"#) };
+        let p = Payload {
+            create: rec(r#"{"a":1}"#),
+            update: rec(r#"{"a":1}"#),
+        };
+        let q = Payload {
+            create: rec(r#"{"a":2}"#),
+            update: rec(r#"{"a":2}"#),
+        };
         assert_eq!(hash(&p), hash(&p.clone()));
         assert_ne!(hash(&p), hash(&q));
     }

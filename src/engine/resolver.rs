@@ -40,7 +40,11 @@ pub(super) struct EngineResolver<'e, 'a> {
 
 impl<'e, 'a> EngineResolver<'e, 'a> {
     pub(super) fn new(engine: &'e Engine<'a>, source: &str) -> Self {
-        EngineResolver { engine, source: source.to_string(), writes: 0 }
+        EngineResolver {
+            engine,
+            source: source.to_string(),
+            writes: 0,
+        }
     }
 
     /// Related records written while mapping this record.
@@ -57,11 +61,20 @@ pub(super) fn is_connector_error(e: &EvalError) -> bool {
 }
 
 fn connector_failure(schema: &Schema, e: &ConnectorError) -> EvalError {
-    let code = if e.class == ErrorClass::Validation { &codes::E0908 } else { &codes::E0905 };
-    let mut err = EvalError::new(code, format!("{} upsert failed; {CONNECTOR_PREFIX}{e}", schema.name), None);
+    let code = if e.class == ErrorClass::Validation {
+        &codes::E0908
+    } else {
+        &codes::E0905
+    };
+    let mut err = EvalError::new(
+        code,
+        format!("{} upsert failed; {CONNECTOR_PREFIX}{e}", schema.name),
+        None,
+    );
     err.field = e.field.clone();
     if e.class == ErrorClass::Auth {
-        err = err.help("check the connection's credentials (for eAccounting: `flowc auth eaccounting`)");
+        err = err
+            .help("check the connection's credentials (for eAccounting: `flowc auth eaccounting`)");
     }
     err
 }
@@ -71,17 +84,36 @@ impl Resolver for EngineResolver<'_, '_> {
         let engine = self.engine;
         let schema = request.schema;
         let Some(match_text) = request.match_value.to_text() else {
-            return Err(EvalError::new(&codes::E0902, format!("cannot match {} on a list or record", schema.name), None));
+            return Err(EvalError::new(
+                &codes::E0902,
+                format!("cannot match {} on a list or record", schema.name),
+                None,
+            ));
         };
-        let match_field = request.match_field.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
+        let match_field = request
+            .match_field
+            .iter()
+            .map(|s| &**s)
+            .collect::<Vec<_>>()
+            .join(".");
         let slot = (schema.name.clone(), match_text.clone());
         let lock = {
-            let mut locks = engine.upserts.locks.lock().unwrap_or_else(|e| e.into_inner());
+            let mut locks = engine
+                .upserts
+                .locks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             locks.entry(slot.clone()).or_default().clone()
         };
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let digest = hash(&request.payload);
-        let earlier = engine.upserts.resolved.lock().unwrap_or_else(|e| e.into_inner()).get(&slot).cloned();
+        let earlier = engine
+            .upserts
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&slot)
+            .cloned();
         if let Some((h, stored)) = &earlier {
             if *h == digest {
                 return Ok(Value::record(stored.clone()));
@@ -104,51 +136,103 @@ impl Resolver for EngineResolver<'_, '_> {
         let connector = engine
             .connections
             .get(schema.connection)
-            .ok_or_else(|| EvalError::new(&codes::E0905, format!("no connection is open for {}", schema.name), None))?
+            .ok_or_else(|| {
+                EvalError::new(
+                    &codes::E0905,
+                    format!("no connection is open for {}", schema.name),
+                    None,
+                )
+            })?
             .clone();
-        let resource = schema.resource.as_deref().unwrap_or(&schema.name).to_string();
+        let resource = schema
+            .resource
+            .as_deref()
+            .unwrap_or(&schema.name)
+            .to_string();
         let existing = match earlier {
             // Resolved earlier in this run with other data: update that record.
             Some((_, stored)) => Some(stored),
-            None => self.find(schema, &resource, &match_field, &match_text, &request.match_value, &*connector)?,
+            None => self.find(
+                schema,
+                &resource,
+                &match_field,
+                &match_text,
+                &request.match_value,
+                &*connector,
+            )?,
         };
         let stored = match existing {
             Some(current) => {
                 let changes = payload::diff(&current, &request.payload.update);
-                let id = current.get(&key_field).and_then(Value::to_text).unwrap_or_default();
+                let id = current
+                    .get(&key_field)
+                    .and_then(Value::to_text)
+                    .unwrap_or_default();
                 if changes.is_empty() {
                     current
                 } else if engine.options.dry_run {
-                    engine.plan_entry(&self.source, "update", Some((&schema.name, Some(id))), changes, None);
+                    engine.plan_entry(
+                        &self.source,
+                        "update",
+                        Some((&schema.name, Some(id))),
+                        changes,
+                        None,
+                    );
                     merged(&current, &request.payload.update)
                 } else {
                     self.writes += 1;
                     engine.wrote();
-                    let v = connector.update(&resource, &id, &request.payload.update, Some(&current)).map_err(|e| connector_failure(schema, &e))?;
-                    v.as_record().cloned().unwrap_or_else(|| merged(&current, &request.payload.update))
+                    let v = connector
+                        .update(&resource, &id, &request.payload.update, Some(&current))
+                        .map_err(|e| connector_failure(schema, &e))?;
+                    v.as_record()
+                        .cloned()
+                        .unwrap_or_else(|| merged(&current, &request.payload.update))
                 }
             }
             None => {
-                if let Err(mut e) = validate::validate(&request.payload.create, &schema.record, true) {
+                if let Err(mut e) =
+                    validate::validate(&request.payload.create, &schema.record, true)
+                {
                     e.message = format!("{}: {}", schema.name, e.message);
                     return Err(e);
                 }
                 if engine.options.dry_run {
                     let changes = payload::diff(&Record::new(), &request.payload.create);
-                    engine.plan_entry(&self.source, "create", Some((&schema.name, None)), changes, None);
+                    engine.plan_entry(
+                        &self.source,
+                        "create",
+                        Some((&schema.name, None)),
+                        changes,
+                        None,
+                    );
                     let mut placeholder = request.payload.create.clone();
-                    placeholder.insert(key_field.clone(), Value::str(&format!("(new {} for {match_text})", schema.name)));
+                    placeholder.insert(
+                        key_field.clone(),
+                        Value::str(&format!("(new {} for {match_text})", schema.name)),
+                    );
                     placeholder
                 } else {
                     self.writes += 1;
                     engine.wrote();
-                    self.create(schema, &resource, &match_field, &request.match_value, &request.payload, &*connector)?
+                    self.create(
+                        schema,
+                        &resource,
+                        &match_field,
+                        &request.match_value,
+                        &request.payload,
+                        &*connector,
+                    )?
                 }
             }
         };
         if !engine.options.dry_run {
             if let Some(id) = stored.get(&key_field).and_then(Value::to_text) {
-                let _ = engine.store.xref_put(&schema.name, &match_text, &format!("{id}{XREF_SEPARATOR}{digest}"));
+                let _ = engine.store.xref_put(
+                    &schema.name,
+                    &match_text,
+                    &format!("{id}{XREF_SEPARATOR}{digest}"),
+                );
             }
         }
         remember(engine, &slot, &digest, &stored);
@@ -170,7 +254,14 @@ impl EngineResolver<'_, '_> {
         connector: &dyn crate::connectors::Connector,
     ) -> Result<Option<Record>, EvalError> {
         let index_key = (schema.name.clone(), match_field.to_string());
-        let existing = self.engine.upserts.indexes.lock().unwrap_or_else(|e| e.into_inner()).get(&index_key).cloned();
+        let existing = self
+            .engine
+            .upserts
+            .indexes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&index_key)
+            .cloned();
         let index = match existing {
             Some(i) => i,
             None => {
@@ -187,7 +278,12 @@ impl EngineResolver<'_, '_> {
                     })
                     .map_err(|e| connector_failure(schema, &e))?;
                 let index = Arc::new(map);
-                self.engine.upserts.indexes.lock().unwrap_or_else(|e| e.into_inner()).insert(index_key, index.clone());
+                self.engine
+                    .upserts
+                    .indexes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(index_key, index.clone());
                 index
             }
         };
@@ -215,16 +311,29 @@ impl EngineResolver<'_, '_> {
         let mut attempt = 0;
         loop {
             match connector.create(resource, &payload.create) {
-                Ok(v) => return Ok(v.as_record().cloned().unwrap_or_else(|| payload.create.clone())),
+                Ok(v) => {
+                    return Ok(v
+                        .as_record()
+                        .cloned()
+                        .unwrap_or_else(|| payload.create.clone()))
+                }
                 Err(e) if (e.outcome_unknown || e.is_transient()) && attempt < 3 => {
                     attempt += 1;
                     if e.outcome_unknown {
-                        let found = connector.find(resource, match_field, match_value).map_err(|e| connector_failure(schema, &e))?;
-                        if let Some(r) = found.into_iter().next().and_then(|v| v.as_record().cloned()) {
+                        let found = connector
+                            .find(resource, match_field, match_value)
+                            .map_err(|e| connector_failure(schema, &e))?;
+                        if let Some(r) = found
+                            .into_iter()
+                            .next()
+                            .and_then(|v| v.as_record().cloned())
+                        {
                             return Ok(r);
                         }
                     }
-                    std::thread::sleep(crate::connectors::http::RetryPolicy::default().backoff(attempt));
+                    std::thread::sleep(
+                        crate::connectors::http::RetryPolicy::default().backoff(attempt),
+                    );
                 }
                 Err(e) => return Err(connector_failure(schema, &e)),
             }
@@ -233,7 +342,12 @@ impl EngineResolver<'_, '_> {
 }
 
 fn remember(engine: &Engine, slot: &Slot, digest: &str, stored: &Record) {
-    engine.upserts.resolved.lock().unwrap_or_else(|e| e.into_inner()).insert(slot.clone(), (digest.to_string(), stored.clone()));
+    engine
+        .upserts
+        .resolved
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(slot.clone(), (digest.to_string(), stored.clone()));
 }
 
 fn merged(current: &Record, changes: &Record) -> Record {

@@ -31,17 +31,37 @@ pub fn pushdown(filter: Option<&Expr>) -> Vec<Filter> {
 
 fn collect(e: &Expr, out: &mut Vec<Filter>) {
     match e {
-        Expr::Binary { op: BinaryOp::And, lhs, rhs, .. } => {
+        Expr::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+            ..
+        } => {
             collect(lhs, out);
             collect(rhs, out);
         }
-        Expr::Binary { op: BinaryOp::Eq, lhs, rhs, .. } => match (&**lhs, &**rhs) {
-            (Expr::Input(f), Expr::Const(v)) | (Expr::Const(v), Expr::Input(f)) if !v.is_missing() => {
-                out.push(Filter { field: f.to_string(), op: FilterOp::Eq, value: v.clone() })
+        Expr::Binary {
+            op: BinaryOp::Eq,
+            lhs,
+            rhs,
+            ..
+        } => match (&**lhs, &**rhs) {
+            (Expr::Input(f), Expr::Const(v)) | (Expr::Const(v), Expr::Input(f))
+                if !v.is_missing() =>
+            {
+                out.push(Filter {
+                    field: f.to_string(),
+                    op: FilterOp::Eq,
+                    value: v.clone(),
+                })
             }
             _ => {}
         },
-        Expr::Input(f) => out.push(Filter { field: f.to_string(), op: FilterOp::Eq, value: Value::Bool(true) }),
+        Expr::Input(f) => out.push(Filter {
+            field: f.to_string(),
+            op: FilterOp::Eq,
+            value: Value::Bool(true),
+        }),
         _ => {}
     }
 }
@@ -70,16 +90,35 @@ pub fn read(
 ) -> Result<(), ConnectorError> {
     let schema = flow.source_schema.map(|i| &program.schemas[i]);
     match &flow.source {
-        Endpoint::File { path, format, display, .. } => {
-            read_records(path, *format, schema.map(|s| &*s.record), |item| f(Item { position: item.position, record: item.record }))
-                .map_err(|e| ConnectorError::new(crate::connectors::ErrorClass::Config, format!("cannot read {display}: {e}")))
-        }
+        Endpoint::File {
+            path,
+            format,
+            display,
+            ..
+        } => read_records(path, *format, schema.map(|s| &*s.record), |item| {
+            f(Item {
+                position: item.position,
+                record: item.record,
+            })
+        })
+        .map_err(|e| {
+            ConnectorError::new(
+                crate::connectors::ErrorClass::Config,
+                format!("cannot read {display}: {e}"),
+            )
+        }),
         Endpoint::Resource { schema: name, .. } => {
             let Some(connector) = connector else {
-                return Err(ConnectorError::new(crate::connectors::ErrorClass::Config, format!("no connection is open for {name}")));
+                return Err(ConnectorError::new(
+                    crate::connectors::ErrorClass::Config,
+                    format!("no connection is open for {name}"),
+                ));
             };
             let resource = schema.and_then(|s| s.resource.as_deref()).unwrap_or(name);
-            let mut query = ListQuery { filters: pushdown(flow.filter.as_ref()), ..ListQuery::default() };
+            let mut query = ListQuery {
+                filters: pushdown(flow.filter.as_ref()),
+                ..ListQuery::default()
+            };
             query.filters.extend(extra);
             if let Some(cursor) = schema.and_then(|s| s.cursor.as_deref()) {
                 query.order_by = Some(cursor.to_string());
@@ -87,7 +126,10 @@ pub fn read(
             let mut position = 0;
             connector.list(resource, &query, &mut |record| {
                 position += 1;
-                Ok(f(Item { position, record: Ok(record) }))
+                Ok(f(Item {
+                    position,
+                    record: Ok(record),
+                }))
             })?;
             Ok(())
         }
@@ -100,8 +142,14 @@ mod tests {
 
     #[test]
     fn resume_goes_back_by_the_overlap() {
-        assert_eq!(resume_from(Some("2024-03-01T12:00:00Z"), Duration::from_secs(3600)).as_deref(), Some("2024-03-01T11:00:00Z"));
-        assert_eq!(resume_from(Some("1042"), Duration::from_secs(3600)).as_deref(), Some("1042"));
+        assert_eq!(
+            resume_from(Some("2024-03-01T12:00:00Z"), Duration::from_secs(3600)).as_deref(),
+            Some("2024-03-01T11:00:00Z")
+        );
+        assert_eq!(
+            resume_from(Some("1042"), Duration::from_secs(3600)).as_deref(),
+            Some("1042")
+        );
         assert_eq!(resume_from(None, Duration::from_secs(1)), None);
     }
 }

@@ -351,8 +351,9 @@ impl<'p> Runtime<'p> {
                             Some(upsert.span),
                         ));
                     }
-                    let payload =
-                        self.run_mapping(&upsert.mapping, frame, resolver, &|| schema.name.to_string())?;
+                    let payload = self.run_mapping(&upsert.mapping, frame, resolver, &|| {
+                        schema.name.to_string()
+                    })?;
                     let stored = resolver.upsert(UpsertRequest {
                         schema,
                         match_field: &upsert.match_field,
