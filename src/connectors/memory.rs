@@ -128,3 +128,132 @@ impl Resolver for MemoryStore {
         Ok(Value::record(stored))
     }
 }
+
+/// A service in memory behind the [`Connector`](super::Connector) trait: for
+/// engine tests that need exact control (e.g. a create that is applied but
+/// whose response is lost).
+pub struct MemoryConnector {
+    inner: std::sync::Mutex<MemoryService>,
+    stats: super::http::StatsCell,
+}
+
+#[derive(Default)]
+struct MemoryService {
+    resources: HashMap<String, Vec<Record>>,
+    next_id: u64,
+    /// The next N creates are applied but answer with an unknown outcome.
+    lose_create_responses: u32,
+}
+
+impl Default for MemoryConnector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryConnector {
+    pub fn new() -> Self {
+        MemoryConnector { inner: std::sync::Mutex::new(MemoryService::default()), stats: Default::default() }
+    }
+
+    fn service(&self) -> std::sync::MutexGuard<'_, MemoryService> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn seed(&self, resource: &str, records: Vec<Record>) {
+        self.service().resources.entry(resource.to_string()).or_default().extend(records);
+    }
+
+    pub fn records(&self, resource: &str) -> Vec<Record> {
+        self.service().resources.get(resource).cloned().unwrap_or_default()
+    }
+
+    pub fn lose_create_responses(&self, n: u32) {
+        self.service().lose_create_responses = n;
+    }
+}
+
+fn matches_filter(r: &Record, f: &super::Filter) -> bool {
+    use super::FilterOp::*;
+    let path: Vec<Arc<str>> = f.field.split('.').map(Arc::from).collect();
+    let Some(v) = r.get_path(&path) else { return false };
+    let ord = crate::stdlib::parse_datetime_value(v)
+        .zip(crate::stdlib::parse_datetime_value(&f.value))
+        .map(|(a, b)| a.cmp(&b))
+        .or_else(|| v.compare(&f.value));
+    match f.op {
+        Eq => same_key(v, &f.value),
+        Ne => !same_key(v, &f.value),
+        Lt => ord == Some(std::cmp::Ordering::Less),
+        Le => ord.is_some_and(|o| o.is_le()),
+        Gt => ord == Some(std::cmp::Ordering::Greater),
+        Ge => ord.is_some_and(|o| o.is_ge()),
+    }
+}
+
+impl super::Connector for MemoryConnector {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn list(
+        &self,
+        resource: &str,
+        query: &super::ListQuery,
+        each: &mut dyn FnMut(Value) -> Result<bool, super::ConnectorError>,
+    ) -> Result<super::ListStats, super::ConnectorError> {
+        self.stats.call(&format!("GET {resource}"));
+        let records: Vec<Record> =
+            self.records(resource).into_iter().filter(|r| query.filters.iter().all(|f| matches_filter(r, f))).collect();
+        let mut stats = super::ListStats { pages: 1, records: 0 };
+        for r in records {
+            stats.records += 1;
+            if !each(Value::record(r))? {
+                break;
+            }
+        }
+        Ok(stats)
+    }
+
+    fn get(&self, resource: &str, id: &str) -> Result<Option<Value>, super::ConnectorError> {
+        self.stats.call(&format!("GET {resource}/{{id}}"));
+        Ok(self.records(resource).into_iter().find(|r| r.get("Id").and_then(Value::to_text).as_deref() == Some(id)).map(Value::record))
+    }
+
+    fn find(&self, resource: &str, field: &str, value: &Value) -> Result<Vec<Value>, super::ConnectorError> {
+        self.stats.call(&format!("GET {resource}"));
+        let f = super::Filter { field: field.to_string(), op: super::FilterOp::Eq, value: value.clone() };
+        Ok(self.records(resource).into_iter().filter(|r| matches_filter(r, &f)).map(Value::record).collect())
+    }
+
+    fn create(&self, resource: &str, record: &Record) -> Result<Value, super::ConnectorError> {
+        self.stats.call(&format!("POST {resource}"));
+        let mut service = self.service();
+        service.next_id += 1;
+        let mut stored = record.clone();
+        stored.insert("Id", Value::str(&format!("00000000-0000-4000-8000-{:012}", service.next_id)));
+        service.resources.entry(resource.to_string()).or_default().push(stored.clone());
+        if service.lose_create_responses > 0 {
+            service.lose_create_responses -= 1;
+            return Err(super::ConnectorError::new(super::ErrorClass::Connection, "connection reset after sending").unknown_outcome());
+        }
+        Ok(Value::record(stored))
+    }
+
+    fn update(&self, resource: &str, id: &str, changes: &Record, _current: Option<&Record>) -> Result<Value, super::ConnectorError> {
+        self.stats.call(&format!("PUT {resource}/{{id}}"));
+        let mut service = self.service();
+        let list = service.resources.entry(resource.to_string()).or_default();
+        let Some(r) = list.iter_mut().find(|r| r.get("Id").and_then(Value::to_text).as_deref() == Some(id)) else {
+            return Err(super::ConnectorError::new(super::ErrorClass::NotFound, format!("{resource} {id} does not exist")).with_status(404));
+        };
+        for (k, v) in changes.iter() {
+            r.insert(k.clone(), v.clone());
+        }
+        Ok(Value::record(r.clone()))
+    }
+
+    fn stats(&self) -> super::CallStats {
+        self.stats.snapshot()
+    }
+}
