@@ -54,7 +54,10 @@ fn oauth(emu: &BlockingEaccountingEmulator) -> OAuthClient {
 }
 
 /// Retries "sleep" by moving the emulator clock (rate windows, token ages).
-fn advancing(emu: &BlockingEaccountingEmulator, waits: Option<Arc<Mutex<Vec<Duration>>>>) -> RetryPolicy {
+fn advancing(
+    emu: &BlockingEaccountingEmulator,
+    waits: Option<Arc<Mutex<Vec<Duration>>>>,
+) -> RetryPolicy {
     let limits = emu.limits().clone();
     RetryPolicy {
         sleep: Arc::new(move |d| {
@@ -75,7 +78,11 @@ fn config(emu: &BlockingEaccountingEmulator, dir: &Path, seed: Option<&str>) -> 
     c
 }
 
-fn connector(emu: &BlockingEaccountingEmulator, dir: &Path, seed: Option<&str>) -> EaccountingConnector {
+fn connector(
+    emu: &BlockingEaccountingEmulator,
+    dir: &Path,
+    seed: Option<&str>,
+) -> EaccountingConnector {
     EaccountingConnector::new(config(emu, dir, seed)).unwrap()
 }
 
@@ -86,7 +93,10 @@ fn signed_in(emu: &BlockingEaccountingEmulator, dir: &Path) -> EaccountingConnec
 }
 
 fn first_id(emu: &BlockingEaccountingEmulator, collection: &str) -> String {
-    emu.collection(collection)[0]["Id"].as_str().unwrap().to_string()
+    emu.collection(collection)[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 struct Refs {
@@ -165,7 +175,10 @@ fn refresh_status(emu: &BlockingEaccountingEmulator, token: &str) -> u16 {
 }
 
 fn stored(dir: &Path) -> flowc::connectors::eaccounting::StoredTokens {
-    TokenStore::new(dir).load().unwrap().expect("tokens are stored")
+    TokenStore::new(dir)
+        .load()
+        .unwrap()
+        .expect("tokens are stored")
 }
 
 fn assert_no_secrets(text: &str, secrets: &[&str]) {
@@ -215,16 +228,27 @@ fn refresh_tokens_rotate_and_the_file_always_holds_the_newest_pair() {
 
     // Only the newest refresh token is alive; the file holds it.
     assert_eq!(refresh_status(&emu, &seed), 400, "seed was rotated away");
-    assert_eq!(refresh_status(&emu, &first.refresh_token), 400, "first was rotated away");
+    assert_eq!(
+        refresh_status(&emu, &first.refresh_token),
+        400,
+        "first was rotated away"
+    );
     // A new process reads the newest pair and works without a token call.
     let again = connector(&emu, dir.path(), Some(&seed));
     assert!(count_all(&again, "units") > 0);
-    assert_eq!(emu.token_requests(), 4, "two rejected direct refreshes, no new one");
+    assert_eq!(
+        emu.token_requests(),
+        4,
+        "two rejected direct refreshes, no new one"
+    );
     #[cfg(unix)]
     assert_eq!(mode(TokenStore::new(dir.path()).path()), 0o600);
 
     let debug = format!("{c:?} {:?}", stored(dir.path()));
-    assert_no_secrets(&debug, &[SECRET, &seed, &second.refresh_token, &second.access_token]);
+    assert_no_secrets(
+        &debug,
+        &[SECRET, &seed, &second.refresh_token, &second.access_token],
+    );
 }
 
 #[test]
@@ -234,7 +258,8 @@ fn a_crash_between_refresh_and_persist_is_reported_and_recoverable_in_process() 
     let fail = Arc::new(AtomicBool::new(false));
     let f = fail.clone();
     let mut cfg = config(&emu, dir.path(), Some(&emu.refresh_token(DEFAULT_SCOPE)));
-    cfg.store = TokenStore::new(dir.path()).failing_writes_when(Arc::new(move || f.load(Ordering::SeqCst)));
+    cfg.store =
+        TokenStore::new(dir.path()).failing_writes_when(Arc::new(move || f.load(Ordering::SeqCst)));
     let a = EaccountingConnector::new(cfg).unwrap();
     assert!(count_all(&a, "units") > 0);
     let before = stored(dir.path());
@@ -242,16 +267,28 @@ fn a_crash_between_refresh_and_persist_is_reported_and_recoverable_in_process() 
     // The service rotates, then the write of the new pair fails.
     fail.store(true, Ordering::SeqCst);
     emu.expire_access_tokens();
-    let err = a.list("units", &ListQuery::default(), &mut |_| Ok(true)).unwrap_err();
+    let err = a
+        .list("units", &ListQuery::default(), &mut |_| Ok(true))
+        .unwrap_err();
     assert_eq!(err.class, ErrorClass::Auth);
-    assert!(err.message.contains("could not be saved"), "{}", err.message);
+    assert!(
+        err.message.contains("could not be saved"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains(AUTH_COMMAND), "{}", err.message);
-    assert_eq!(stored(dir.path()), before, "the file still holds the old (now dead) pair");
+    assert_eq!(
+        stored(dir.path()),
+        before,
+        "the file still holds the old (now dead) pair"
+    );
 
     // A process that starts now (the crash case) finds a dead refresh token
     // and gets a clear diagnostic, not a retry loop.
     let b = connector(&emu, dir.path(), None);
-    let err = b.list("units", &ListQuery::default(), &mut |_| Ok(true)).unwrap_err();
+    let err = b
+        .list("units", &ListQuery::default(), &mut |_| Ok(true))
+        .unwrap_err();
     assert_eq!(err.class, ErrorClass::Auth);
     assert!(err.message.contains(AUTH_COMMAND), "{}", err.message);
     assert_eq!(err.code.as_deref(), Some("invalid_grant"));
@@ -274,9 +311,15 @@ fn invalid_grant_tells_the_user_to_sign_in_again_without_leaking_secrets() {
     let c = connector(&emu, dir.path(), Some(&seed));
     assert!(count_all(&c, "units") > 0);
     emu.revoke_all_tokens();
-    let err = c.get("customers", &uuid::Uuid::new_v4().to_string()).unwrap_err();
+    let err = c
+        .get("customers", &uuid::Uuid::new_v4().to_string())
+        .unwrap_err();
     assert_eq!(err.class, ErrorClass::Auth);
-    assert!(err.message.contains("flowc auth eaccounting"), "{}", err.message);
+    assert!(
+        err.message.contains("flowc auth eaccounting"),
+        "{}",
+        err.message
+    );
     let t = stored(dir.path());
     assert_error_hides(&err, &[SECRET, &seed, &t.refresh_token, &t.access_token]);
     assert_no_secrets(&format!("{c:?}"), &[SECRET, &seed, &t.refresh_token]);
@@ -291,7 +334,9 @@ fn headless_setup_from_a_refresh_token_and_nothing_stored() {
         .list("units", &ListQuery::default(), &mut |_| Ok(true))
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Auth);
-    assert!(err.message.contains(AUTH_COMMAND) && err.message.contains("EACCOUNTING_REFRESH_TOKEN"));
+    assert!(
+        err.message.contains(AUTH_COMMAND) && err.message.contains("EACCOUNTING_REFRESH_TOKEN")
+    );
     assert_eq!(emu.token_requests(), 0);
 
     // EACCOUNTING_REFRESH_TOKEN through the settings, as a flow's connection gives it.
@@ -318,7 +363,11 @@ fn headless_setup_from_a_refresh_token_and_nothing_stored() {
     let c3 = connector(&emu, dir.path(), Some(&fresh));
     assert!(count_all(&c3, "units") > 0);
     assert_eq!(emu.token_requests(), before + 1);
-    assert_eq!(refresh_status(&emu, &fresh), 400, "the new seed was used and rotated");
+    assert_eq!(
+        refresh_status(&emu, &fresh),
+        400,
+        "the new seed was used and rotated"
+    );
 }
 
 /// Collects what `authorize_interactive` prints, line by line.
@@ -356,7 +405,9 @@ fn start_interactive(
         authorize_interactive(&settings, &dir, false, &mut out)
     });
     let url = loop {
-        let line = rx.recv_timeout(Duration::from_secs(5)).expect("the URL is printed");
+        let line = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the URL is printed");
         if line.starts_with("http") {
             break line;
         }
@@ -369,8 +420,11 @@ fn interactive_sign_in_over_loopback_stores_tokens() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
     let (handle, url) = start_interactive(&emu, dir.path());
-    assert!(url.starts_with(&format!("{}/connect/authorize?client_id=flowc-test", emu.identity_url())));
-    assert!(url.contains("redirect_uri=http%3A%2F%2F127%2E0%2E0%2E1%3A"));
+    assert!(url.starts_with(&format!(
+        "{}/connect/authorize?client_id=flowc-test",
+        emu.identity_url()
+    )));
+    assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"));
     assert!(url.contains("response_type=code") && url.contains("state="));
     // The "browser": follow the identity server's redirect to our listener.
     let page = reqwest::blocking::get(&url).unwrap();
@@ -380,17 +434,24 @@ fn interactive_sign_in_over_loopback_stores_tokens() {
     assert_eq!(emu.token_requests(), 1, "one code exchange");
     let c = connector(&emu, dir.path(), None);
     assert!(count_all(&c, "units") > 0);
-    assert_eq!(emu.token_requests(), 1, "the stored access token is used as is");
+    assert_eq!(
+        emu.token_requests(),
+        1,
+        "the stored access token is used as is"
+    );
 
     // A redirect with someone else's state is refused.
     let (handle, url) = start_interactive(&emu, dir.path());
     let port = url
-        .split("127%2E0%2E0%2E1%3A")
+        .split("127.0.0.1%3A")
         .nth(1)
         .and_then(|r| r.split('%').next())
         .unwrap()
         .to_string();
-    let r = reqwest::blocking::get(format!("http://127.0.0.1:{port}/callback?code=x&state=forged")).unwrap();
+    let r = reqwest::blocking::get(format!(
+        "http://127.0.0.1:{port}/callback?code=x&state=forged"
+    ))
+    .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let err = handle.join().unwrap().unwrap_err();
     assert_eq!(err.class, ErrorClass::Auth);
@@ -411,7 +472,8 @@ fn odata_quoting_finds_awkward_values() {
         "x y@example.com",
     ];
     for (i, e) in emails.iter().enumerate() {
-        c.create("customers", &customer(&refs, &format!("C{i}"), e)).unwrap();
+        c.create("customers", &customer(&refs, &format!("C{i}"), e))
+            .unwrap();
     }
     for (i, e) in emails.iter().enumerate() {
         let found = c.find("customers", "EmailAddress", &Value::str(e)).unwrap();
@@ -495,9 +557,13 @@ fn creating_300_customers_and_300_articles_makes_exactly_the_predicted_calls() {
     let c = signed_in(&emu, dir.path());
     let started = std::time::Instant::now();
     for i in 0..300 {
-        c.create("customers", &customer(&refs, &format!("Bulk {i}"), &format!("bulk{i}@example.com")))
+        c.create(
+            "customers",
+            &customer(&refs, &format!("Bulk {i}"), &format!("bulk{i}@example.com")),
+        )
+        .unwrap();
+        c.create("articles", &article(&refs, &format!("SKU-{i:04}")))
             .unwrap();
-        c.create("articles", &article(&refs, &format!("SKU-{i:04}"))).unwrap();
     }
     let counts = emu.request_counts();
     println!("emulator request counts: {counts:?}");
@@ -511,16 +577,24 @@ fn creating_300_customers_and_300_articles_makes_exactly_the_predicted_calls() {
     assert_eq!(total, 601);
     assert_eq!(emu.limits().rejected(), 0, "no 429");
     let stats = c.stats();
-    assert_eq!((stats.total, stats.rate_limited, stats.retries), (601, 0, 0));
+    assert_eq!(
+        (stats.total, stats.rate_limited, stats.retries),
+        (601, 0, 0)
+    );
     assert_eq!(emu.collection("customers").len(), 300);
     assert_eq!(emu.collection("articles").len(), 300);
 }
 
 fn schemas() -> HashMap<String, Arc<flowc::check::types::RecordType>> {
-    let checked = flowc::check::check_source("schemas.flow", None, "import \"stdlib/eaccounting.flow\"\n");
+    let checked =
+        flowc::check::check_source("schemas.flow", None, "import \"stdlib/eaccounting.flow\"\n");
     assert!(!checked.has_errors());
     let s = EaccountingConnector::schemas_from(&checked.program);
-    assert!(s.contains_key("customers") && s.contains_key("customerinvoicedrafts"), "{:?}", s.keys());
+    assert!(
+        s.contains_key("customers") && s.contains_key("customerinvoicedrafts"),
+        "{:?}",
+        s.keys()
+    );
     s
 }
 
@@ -552,7 +626,11 @@ fn schema_violations_are_caught_before_any_call() {
         )
         .unwrap_err();
     assert_eq!(err.field.as_deref(), Some("InvoicePostalCode"));
-    assert!(emu.request_counts().is_empty(), "no HTTP call: {:?}", emu.request_counts());
+    assert!(
+        emu.request_counts().is_empty(),
+        "no HTTP call: {:?}",
+        emu.request_counts()
+    );
     assert_eq!(c.stats().total, 0);
 }
 
@@ -562,24 +640,47 @@ fn update_is_a_full_replacement_merged_from_the_current_record() {
     let dir = tempfile::tempdir().unwrap();
     let refs = refs(&emu);
     let c = signed_in(&emu, dir.path()).with_schemas(schemas());
-    let created = c.create("customers", &customer(&refs, "Before", "u@example.com")).unwrap();
+    let created = c
+        .create("customers", &customer(&refs, "Before", "u@example.com"))
+        .unwrap();
     let id = field(&created, "Id");
     emu.reset_request_counts();
     let updated = c
-        .update("customers", &id, &record(&[("Name", Value::str("After"))]), None)
+        .update(
+            "customers",
+            &id,
+            &record(&[("Name", Value::str("After"))]),
+            None,
+        )
         .unwrap();
     assert_eq!(field(&updated, "Name"), "After");
-    assert_eq!(field(&updated, "InvoiceCity"), "Amsterdam", "the rest was sent along");
+    assert_eq!(
+        field(&updated, "InvoiceCity"),
+        "Amsterdam",
+        "the rest was sent along"
+    );
     assert_eq!(emu.request_count("GET", "/customers/{id}"), 1);
     assert_eq!(emu.request_count("PUT", "/customers/{id}"), 1);
     // With `current` given no GET is needed.
     let current = updated.as_record().unwrap().clone();
-    c.update("customers", &id, &record(&[("InvoiceCity", Value::str("Delft"))]), Some(&current))
-        .unwrap();
+    c.update(
+        "customers",
+        &id,
+        &record(&[("InvoiceCity", Value::str("Delft"))]),
+        Some(&current),
+    )
+    .unwrap();
     assert_eq!(emu.request_count("GET", "/customers/{id}"), 1);
     let stored = c.get("customers", &id).unwrap().unwrap();
-    assert_eq!((field(&stored, "Name"), field(&stored, "InvoiceCity")), ("After".into(), "Delft".into()));
-    assert_eq!(c.get("customers", &uuid::Uuid::new_v4().to_string()).unwrap(), None);
+    assert_eq!(
+        (field(&stored, "Name"), field(&stored, "InvoiceCity")),
+        ("After".into(), "Delft".into())
+    );
+    assert_eq!(
+        c.get("customers", &uuid::Uuid::new_v4().to_string())
+            .unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -597,16 +698,25 @@ fn service_errors_keep_code_error_id_and_field() {
     let mut no_name = customer(&refs, "x", "e@example.com");
     no_name.remove("Name");
     let e = c.create("customers", &no_name).unwrap_err();
-    assert_eq!((e.class, e.status, e.code.as_deref()), (ErrorClass::Validation, Some(400), Some("2000")));
+    assert_eq!(
+        (e.class, e.status, e.code.as_deref()),
+        (ErrorClass::Validation, Some(400), Some("2000"))
+    );
     assert_eq!(e.field.as_deref(), Some("Name"));
     assert!(is_guid(&e) && e.body.as_deref().is_some_and(|b| b.contains("ErrorId")));
     assert!(!e.outcome_unknown);
     println!("2000: {e}");
 
     let mut bad_ref = customer(&refs, "x", "e@example.com");
-    bad_ref.insert("TermsOfPaymentId", Value::str(&uuid::Uuid::new_v4().to_string()));
+    bad_ref.insert(
+        "TermsOfPaymentId",
+        Value::str(&uuid::Uuid::new_v4().to_string()),
+    );
     let e = c.create("customers", &bad_ref).unwrap_err();
-    assert_eq!((e.class, e.code.as_deref()), (ErrorClass::Validation, Some("3000")));
+    assert_eq!(
+        (e.class, e.code.as_deref()),
+        (ErrorClass::Validation, Some("3000"))
+    );
     assert_eq!(e.field.as_deref(), Some("TermsOfPaymentId"));
     assert!(is_guid(&e));
     println!("3000: {e}");
@@ -615,10 +725,17 @@ fn service_errors_keep_code_error_id_and_field() {
     numbered.insert("CustomerNumber", Value::str("K-1"));
     c.create("customers", &numbered).unwrap();
     let e = c.create("customers", &numbered).unwrap_err();
-    assert_eq!((e.class, e.status, e.code.as_deref()), (ErrorClass::Conflict, Some(409), Some("4000")));
+    assert_eq!(
+        (e.class, e.status, e.code.as_deref()),
+        (ErrorClass::Conflict, Some(409), Some("4000"))
+    );
     assert!(is_guid(&e));
     println!("4000: {e}");
-    assert_eq!(emu.request_count("POST", "/customers"), 4, "none of these is retried");
+    assert_eq!(
+        emu.request_count("POST", "/customers"),
+        4,
+        "none of these is retried"
+    );
 }
 
 #[test]
@@ -637,7 +754,11 @@ fn a_4010_answer_is_waited_out_for_the_seconds_it_names() {
     let stats = c.stats();
     println!("stats: {stats:?}, waits: {:?}", waits.lock().unwrap());
     assert_eq!(stats.rate_limited, 1);
-    assert_eq!(emu.request_count("GET", "/units"), 6, "5 reads + the one refused");
+    assert_eq!(
+        emu.request_count("GET", "/units"),
+        6,
+        "5 reads + the one refused"
+    );
     let waits = waits.lock().unwrap();
     assert_eq!(waits.len(), 1);
     assert!(waits[0] >= Duration::from_secs(1) && waits[0] <= Duration::from_secs(60));
@@ -662,27 +783,47 @@ fn injected_faults_are_retried_or_reported_as_unknown() {
     assert!(count_all(&c, "units") > 0);
     assert_eq!(emu.request_count("GET", "/units"), 2);
     let told = *waits.lock().unwrap().last().unwrap();
-    assert!(told >= Duration::from_secs(1) && told <= Duration::from_secs(60), "{told:?}");
+    assert!(
+        told >= Duration::from_secs(1) && told <= Duration::from_secs(60),
+        "{told:?}"
+    );
 
     // ServerError on a read: retried.
     emu.reset_request_counts();
-    faults.push(Matcher::new(Method::GET, "/units"), Fault::ServerError(503), 1);
+    faults.push(
+        Matcher::new(Method::GET, "/units"),
+        Fault::ServerError(503),
+        1,
+    );
     assert!(count_all(&c, "units") > 0);
     assert_eq!(emu.request_count("GET", "/units"), 2);
 
     // Slow beyond the timeout on a read: retried.
     emu.reset_request_counts();
-    faults.push(Matcher::new(Method::GET, "/units"), Fault::Slow(Duration::from_millis(1200)), 1);
+    faults.push(
+        Matcher::new(Method::GET, "/units"),
+        Fault::Slow(Duration::from_millis(1200)),
+        1,
+    );
     assert!(count_all(&c, "units") > 0);
     assert_eq!(emu.request_count("GET", "/units"), 2);
 
     // Slow within the timeout on a write: just slow.
-    faults.push(Matcher::new(Method::POST, "/customers"), Fault::Slow(Duration::from_millis(100)), 1);
-    c.create("customers", &customer(&refs, "Slow", "slow@example.com")).unwrap();
+    faults.push(
+        Matcher::new(Method::POST, "/customers"),
+        Fault::Slow(Duration::from_millis(100)),
+        1,
+    );
+    c.create("customers", &customer(&refs, "Slow", "slow@example.com"))
+        .unwrap();
 
     // ServerError on a write: not repeated, outcome unknown.
     emu.reset_request_counts();
-    faults.push(Matcher::new(Method::POST, "/customers"), Fault::ServerError(500), 1);
+    faults.push(
+        Matcher::new(Method::POST, "/customers"),
+        Fault::ServerError(500),
+        1,
+    );
     let e = c
         .create("customers", &customer(&refs, "Five", "five@example.com"))
         .unwrap_err();
@@ -695,13 +836,26 @@ fn injected_faults_are_retried_or_reported_as_unknown() {
     emu.reset_request_counts();
     faults.push_on_writes(Fault::DropResponseAfterWrite, 1);
     let e = c
-        .create("customers", &customer(&refs, "Dropped", "dropped@example.com"))
+        .create(
+            "customers",
+            &customer(&refs, "Dropped", "dropped@example.com"),
+        )
         .unwrap_err();
     assert!(e.outcome_unknown, "{e:?}");
     assert!(e.is_transient());
     assert_eq!(emu.request_count("POST", "/customers"), 1);
-    let found = c.find("customers", "EmailAddress", &Value::str("dropped@example.com")).unwrap();
-    assert_eq!(found.len(), 1, "the customer exists although no answer came");
+    let found = c
+        .find(
+            "customers",
+            "EmailAddress",
+            &Value::str("dropped@example.com"),
+        )
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        1,
+        "the customer exists although no answer came"
+    );
     println!("stats after faults: {:?}", c.stats());
 }
 
@@ -723,8 +877,14 @@ fn the_factory_opens_eaccounting_connections() {
             (Arc::from("api_url"), lit(&emu.api_url())),
             (Arc::from("identity_url"), lit(&emu.identity_url())),
             (Arc::from("client_id"), lit(emu.client_id())),
-            (Arc::from("client_secret"), env_of("EACCOUNTING_CLIENT_SECRET")),
-            (Arc::from("refresh_token"), env_of("EACCOUNTING_REFRESH_TOKEN")),
+            (
+                Arc::from("client_secret"),
+                env_of("EACCOUNTING_CLIENT_SECRET"),
+            ),
+            (
+                Arc::from("refresh_token"),
+                env_of("EACCOUNTING_REFRESH_TOKEN"),
+            ),
         ],
     };
     let state = dir.path().to_string_lossy().to_string();

@@ -259,7 +259,10 @@ impl EaccountingConnector {
         if auth.tokens.is_none() {
             auth.tokens = Some(self.initial_tokens()?);
         }
-        let current = auth.tokens.as_ref().map(|t| (t.access_token.clone(), t.expires_at));
+        let current = auth
+            .tokens
+            .as_ref()
+            .map(|t| (t.access_token.clone(), t.expires_at));
         let (token, expires_at) = current.unwrap_or_default();
         let stale = token.is_empty()
             || rejected == Some(token.as_str())
@@ -274,7 +277,10 @@ impl EaccountingConnector {
     /// spend the same (single-use) refresh token.
     fn refresh_locked(&self, auth: &mut AuthState) -> Result<String, ConnectorError> {
         let Some(old) = auth.tokens.clone() else {
-            return Err(ConnectorError::new(ErrorClass::Auth, "no tokens to refresh"));
+            return Err(ConnectorError::new(
+                ErrorClass::Auth,
+                "no tokens to refresh",
+            ));
         };
         let response = with_retries(
             &self.budget,
@@ -412,7 +418,12 @@ impl EaccountingConnector {
                 format!("eAccounting's answer to {what} is not JSON: {e}"),
             )
             .with_status(answer.status)
-            .with_body(String::from_utf8_lossy(&answer.body).chars().take(2000).collect::<String>())
+            .with_body(
+                String::from_utf8_lossy(&answer.body)
+                    .chars()
+                    .take(2000)
+                    .collect::<String>(),
+            )
         })
     }
 
@@ -455,7 +466,9 @@ impl EaccountingConnector {
                 Some(Kind::Int | Kind::Decimal) => Lit::Decimal(Decimal::from_str(s).ok()?),
                 Some(Kind::Bool) => Lit::Bool(s.parse().ok()?),
                 Some(Kind::Date) => Lit::Date(chrono::NaiveDate::from_str(s).ok()?),
-                Some(Kind::DateTime) => Lit::DateTime(chrono::DateTime::parse_from_rfc3339(s).ok()?),
+                Some(Kind::DateTime) => {
+                    Lit::DateTime(chrono::DateTime::parse_from_rfc3339(s).ok()?)
+                }
                 None if field.ends_with("Id") && uuid::Uuid::parse_str(s).is_ok() => {
                     Lit::Guid(uuid::Uuid::parse_str(s).ok()?)
                 }
@@ -510,7 +523,10 @@ impl EaccountingConnector {
                 "/countries/{countrycode}".into(),
                 format!("/countries/{}", enc(id)),
             ),
-            _ => (format!("/{resource}/{{id}}"), format!("/{resource}/{}", enc(id))),
+            _ => (
+                format!("/{resource}/{{id}}"),
+                format!("/{resource}/{}", enc(id)),
+            ),
         }
     }
 }
@@ -563,7 +579,10 @@ fn blamed_field(message: &str) -> Option<String> {
         && candidate
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
-        && candidate.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+        && candidate
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic());
     ok.then(|| candidate.to_string())
 }
 
@@ -610,12 +629,21 @@ fn api_error(method: &Method, path: &str, answer: &Answer) -> ConnectorError {
     }
     let mut err = ConnectorError::new(class, message)
         .with_status(status)
-        .with_body(String::from_utf8_lossy(&answer.body).chars().take(4000).collect::<String>());
+        .with_body(
+            String::from_utf8_lossy(&answer.body)
+                .chars()
+                .take(4000)
+                .collect::<String>(),
+        );
     err.code = code;
     err.error_id = error_id;
     if class == ErrorClass::RateLimited {
-        err.retry_after =
-            Some(developer.as_deref().and_then(parse_retry_after).unwrap_or(Duration::from_secs(60)));
+        err.retry_after = Some(
+            developer
+                .as_deref()
+                .and_then(parse_retry_after)
+                .unwrap_or(Duration::from_secs(60)),
+        );
     }
     if matches!(class, ErrorClass::Validation | ErrorClass::Conflict) {
         err.field = developer.as_deref().and_then(blamed_field);
@@ -653,9 +681,15 @@ fn matches_locally(record: &Value, f: &Filter) -> bool {
         FilterOp::Eq => ord == Some(std::cmp::Ordering::Equal),
         FilterOp::Ne => ord != Some(std::cmp::Ordering::Equal),
         FilterOp::Lt => ord == Some(std::cmp::Ordering::Less),
-        FilterOp::Le => matches!(ord, Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)),
+        FilterOp::Le => matches!(
+            ord,
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        ),
         FilterOp::Gt => ord == Some(std::cmp::Ordering::Greater),
-        FilterOp::Ge => matches!(ord, Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)),
+        FilterOp::Ge => matches!(
+            ord,
+            Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+        ),
     }
 }
 
@@ -705,7 +739,11 @@ impl Connector for EaccountingConnector {
             }
             base.push((
                 "$orderby".to_string(),
-                if desc { format!("{name} desc") } else { name.to_string() },
+                if desc {
+                    format!("{name} desc")
+                } else {
+                    name.to_string()
+                },
             ));
         }
         let page_size = query
@@ -757,7 +795,10 @@ impl Connector for EaccountingConnector {
     fn get(&self, resource: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
         self.check_resource(resource)?;
         if resource == "currencies" {
-            return Ok(self.find(resource, "Code", &Value::str(id))?.into_iter().next());
+            return Ok(self
+                .find(resource, "Code", &Value::str(id))?
+                .into_iter()
+                .next());
         }
         let (template, path) = Self::entity_path(resource, id);
         match self.request(Method::GET, &template, &path, &[], None) {
@@ -871,7 +912,10 @@ mod tests {
             blamed_field("DataModelValidationError - Rows[0].ArticleId: missing"),
             Some("Rows[0].ArticleId".into())
         );
-        assert_eq!(blamed_field("Conflict - a customer with number 1 exists."), None);
+        assert_eq!(
+            blamed_field("Conflict - a customer with number 1 exists."),
+            None
+        );
     }
 
     #[test]

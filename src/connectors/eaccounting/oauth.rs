@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use rand::RngCore;
 use serde::Deserialize;
 
@@ -185,7 +184,7 @@ impl OAuthClient {
 
     /// `{identity_url}/connect/authorize?…` for the browser.
     pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
-        let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+        let enc = super::odata::encode_component;
         format!(
             "{}/connect/authorize?client_id={}&redirect_uri={}&scope={}&state={}&response_type=code",
             self.identity_url.trim_end_matches('/'),
@@ -210,7 +209,10 @@ fn token_error(status: u16, body: &[u8]) -> ConnectorError {
         .and_then(|p| p.error_description)
         .map(|d| format!(" ({d})"))
         .unwrap_or_default();
-    let text = String::from_utf8_lossy(body).chars().take(2000).collect::<String>();
+    let text = String::from_utf8_lossy(body)
+        .chars()
+        .take(2000)
+        .collect::<String>();
     let err = match error.as_deref() {
         Some("invalid_grant") => ConnectorError::new(
             ErrorClass::Auth,
@@ -454,12 +456,7 @@ fn handle_callback(
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    let get = |k: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if get("state") != Some(expected_state) {
         respond(
             &stream,
@@ -526,7 +523,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("s3cr3t-value"));
         let url = c.authorize_url("http://127.0.0.1:5/callback", "st");
         assert!(url.contains("scope=ea%3Aapi%20offline_access%20ea%3Asales%20ea%3Aaccounting"));
-        assert!(url.contains("redirect_uri=http%3A%2F%2F127%2E0%2E0%2E1%3A5%2Fcallback"));
+        assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A5%2Fcallback"));
         assert!(url.ends_with("&state=st&response_type=code"));
     }
 }

@@ -198,7 +198,9 @@ impl Filter {
         let mut names = Vec::new();
         self.collect_fields(&mut names);
         match names.into_iter().find(|n| !is_identifier(n)) {
-            Some(bad) => Err(format!("`{bad}` is not a property name OData can filter on")),
+            Some(bad) => Err(format!(
+                "`{bad}` is not a property name OData can filter on"
+            )),
             None => Ok(()),
         }
     }
@@ -319,7 +321,10 @@ mod tests {
     #[test]
     fn awkward_strings_are_quoted_and_encoded() {
         let cases = [
-            ("o'brien@example.com", "EmailAddress eq 'o''brien@example.com'"),
+            (
+                "o'brien@example.com",
+                "EmailAddress eq 'o''brien@example.com'",
+            ),
             ("a&b=c", "EmailAddress eq 'a&b=c'"),
             ("100%", "EmailAddress eq '100%'"),
             ("Ångström ☃ 東京", "EmailAddress eq 'Ångström ☃ 東京'"),
