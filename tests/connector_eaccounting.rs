@@ -3,6 +3,9 @@
 //! OData quoting, validation before sending, error mapping, rate limits and
 //! every injected fault. Waits advance the emulator clock instead of sleeping.
 
+// As in the library: errors are large but returned once per problem.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
