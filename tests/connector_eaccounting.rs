@@ -247,6 +247,22 @@ fn refresh_tokens_rotate_and_the_file_always_holds_the_newest_pair() {
     #[cfg(unix)]
     assert_eq!(mode(TokenStore::new(dir.path()).path()), 0o600);
 
+    // An access token about to expire is refreshed before use, without a 401.
+    let store = TokenStore::new(dir.path());
+    let mut near = stored(dir.path());
+    near.expires_at = flowc::connectors::eaccounting::tokens::unix_now() + 30;
+    store.save(&near).unwrap();
+    let early = connector(&emu, dir.path(), None);
+    emu.reset_request_counts();
+    assert!(count_all(&early, "units") > 0);
+    assert_eq!(
+        emu.request_count("POST", "/connect/token"),
+        1,
+        "refreshed early"
+    );
+    assert_eq!(emu.request_count("GET", "/units"), 1, "no 401 round trip");
+    assert_ne!(stored(dir.path()).refresh_token, near.refresh_token);
+
     let debug = format!("{c:?} {:?}", stored(dir.path()));
     assert_no_secrets(
         &debug,

@@ -217,7 +217,7 @@ fn token_error(status: u16, body: &[u8]) -> ConnectorError {
         Some("invalid_grant") => ConnectorError::new(
             ErrorClass::Auth,
             format!(
-                "eAccounting no longer accepts the stored sign-in{description}: the refresh token expired, was revoked or was already used; run `{AUTH_COMMAND}` again"
+                "eAccounting refused the stored refresh token{description}; sign in again with `{AUTH_COMMAND}` (or give a new EACCOUNTING_REFRESH_TOKEN)"
             ),
         ),
         Some("invalid_client" | "unauthorized_client") => ConnectorError::new(
