@@ -3,6 +3,7 @@
 //! to every service through [`Connector`].
 
 pub mod ccvshop;
+pub mod eaccounting;
 pub mod error;
 pub mod file;
 pub mod http;
@@ -91,4 +92,29 @@ pub trait Connector: Send + Sync {
 
     /// Calls made so far.
     fn stats(&self) -> CallStats;
+}
+
+/// Opens the connector a connection names, with `env` as the environment
+/// (`FLOWC_STATE` gives the state directory, default `.flowc`).
+pub fn open(
+    connection: &crate::program::Connection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Box<dyn Connector>, ConnectorError> {
+    let settings = settings::Settings::resolve(connection, env)?;
+    let state_dir = env("FLOWC_STATE")
+        .filter(|s| !s.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(".flowc"));
+    match &*connection.connector {
+        "eaccounting" => Ok(Box::new(eaccounting::EaccountingConnector::from_settings(
+            &settings, &state_dir,
+        )?)),
+        other => Err(ConnectorError::new(
+            ErrorClass::Config,
+            format!(
+                "connection `{}` uses connector `{other}`, which flowc cannot open",
+                connection.name
+            ),
+        )),
+    }
 }

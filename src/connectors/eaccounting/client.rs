@@ -1,0 +1,957 @@
+//! The Visma eAccounting API v2 over HTTP: OAuth2 bearer tokens that
+//! refresh (and rotate) themselves, `Meta`/`Data` paging, `$filter`
+//! push-down, PUT as a full replacement, schema validation before sending,
+//! a client-side budget of 600 requests per minute per endpoint, and errors
+//! classified from eAccounting's `{ErrorCode, DeveloperErrorMessage, ErrorId}`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use reqwest::Method;
+use rust_decimal::Decimal;
+
+use super::oauth::{self, OAuthClient, AUTH_COMMAND};
+use super::odata::{self, field as prop, Lit};
+use super::tokens::{fingerprint, unix_now, StoredTokens, TokenStore};
+use crate::check::types::{Kind, RecordType};
+use crate::connectors::error::{ConnectorError, ErrorClass};
+use crate::connectors::http::{transport_error, with_retries, RateBudget, RetryPolicy, StatsCell};
+use crate::connectors::settings::{Secret, Settings};
+use crate::connectors::{CallStats, Connector, Filter, FilterOp, ListQuery, ListStats};
+use crate::value::json::Decoder;
+use crate::value::{json, Record, Value};
+
+pub const DEFAULT_API_URL: &str = "https://eaccountingapi.vismaonline.com/v2";
+/// eAccounting's limit: 600 requests per minute per client per endpoint.
+pub const RATE_LIMIT_PER_MINUTE: u32 = 600;
+/// The largest `$pagesize` the service honours (larger values are clamped).
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// Refresh this many seconds before the access token would expire.
+pub const REFRESH_MARGIN_SECS: u64 = 120;
+/// Budget key (and statistic) for token requests.
+pub const TOKEN_KEY: &str = "POST /connect/token";
+
+/// The resources this connector knows by name.
+pub const RESOURCES: &[&str] = &[
+    "customers",
+    "articles",
+    "articleaccountcodings",
+    "units",
+    "vatcodes",
+    "termsofpayments",
+    "countries",
+    "currencies",
+    "deliverymethods",
+    "accounts",
+    "fiscalyears",
+    "orders",
+    "quotes",
+    "customerinvoicedrafts",
+    "customerinvoices",
+    "vouchers",
+];
+
+/// Everything the connector needs; [`ConnectorConfig::new`] fills in defaults.
+#[derive(Clone)]
+pub struct ConnectorConfig {
+    /// `https://eaccountingapi.vismaonline.com/v2` or an emulator's.
+    pub api_url: String,
+    pub oauth: OAuthClient,
+    /// Headless set-up: used when nothing is stored yet (or when it differs
+    /// from the token the stored chain was seeded from).
+    pub refresh_token: Option<Secret>,
+    pub store: TokenStore,
+    pub retry: RetryPolicy,
+    pub rate_limit_per_minute: u32,
+    pub page_size: u32,
+    /// Per request, connecting included.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for ConnectorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorConfig")
+            .field("api_url", &self.api_url)
+            .field("oauth", &self.oauth)
+            .field("refresh_token", &self.refresh_token)
+            .field("store", &self.store)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("page_size", &self.page_size)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl ConnectorConfig {
+    pub fn new(api_url: &str, oauth: OAuthClient, state_dir: &Path) -> Self {
+        ConnectorConfig {
+            api_url: api_url.trim_end_matches('/').to_string(),
+            oauth,
+            refresh_token: None,
+            store: TokenStore::new(state_dir),
+            retry: RetryPolicy::default(),
+            rate_limit_per_minute: RATE_LIMIT_PER_MINUTE,
+            page_size: MAX_PAGE_SIZE,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Default)]
+struct AuthState {
+    tokens: Option<StoredTokens>,
+    /// The pair in `tokens` was issued but could not be written yet.
+    unsaved: bool,
+}
+
+pub struct EaccountingConnector {
+    config: ConnectorConfig,
+    http: reqwest::blocking::Client,
+    auth: Mutex<AuthState>,
+    budget: RateBudget,
+    stats: StatsCell,
+    schemas: HashMap<String, Arc<RecordType>>,
+}
+
+impl std::fmt::Debug for EaccountingConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EaccountingConnector")
+            .field("config", &self.config)
+            .field("schemas", &self.schemas.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One HTTP answer, body read in full.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl EaccountingConnector {
+    pub fn new(config: ConnectorConfig) -> Result<Self, ConnectorError> {
+        let http = oauth::http_client(config.timeout)?;
+        Ok(EaccountingConnector {
+            config,
+            http,
+            auth: Mutex::new(AuthState::default()),
+            budget: RateBudget::new(),
+            stats: StatsCell::default(),
+            schemas: HashMap::new(),
+        })
+    }
+
+    /// From a connection's settings: `api_url` (default production `/v2`),
+    /// `identity_url`, `client_id`, `client_secret`, `refresh_token`, and
+    /// optionally `page_size`, `rate_limit_per_minute`, `timeout_secs`.
+    pub fn from_settings(settings: &Settings, state_dir: &Path) -> Result<Self, ConnectorError> {
+        let oauth = oauth::client_from_settings(settings)?;
+        let mut config = ConnectorConfig::new(
+            settings.get("api_url").unwrap_or(DEFAULT_API_URL),
+            oauth,
+            state_dir,
+        );
+        config.refresh_token = settings
+            .secret("refresh_token")
+            .filter(|s| !s.expose().trim().is_empty());
+        let number = |name: &str| -> Result<Option<u64>, ConnectorError> {
+            settings
+                .get(name)
+                .map(|v| {
+                    v.trim().parse::<u64>().map_err(|_| {
+                        ConnectorError::new(
+                            ErrorClass::Config,
+                            format!(
+                                "connection `{}`: `{name}` must be a whole number, not `{v}`",
+                                settings.connection
+                            ),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        if let Some(n) = number("page_size")? {
+            config.page_size = (n as u32).clamp(1, MAX_PAGE_SIZE);
+        }
+        if let Some(n) = number("rate_limit_per_minute")? {
+            config.rate_limit_per_minute = (n as u32).max(1);
+        }
+        if let Some(n) = number("timeout_secs")? {
+            config.timeout = Duration::from_secs(n.max(1));
+        }
+        Self::new(config)
+    }
+
+    /// Validate writes against these schemas (resource name → record type)
+    /// before sending them.
+    pub fn with_schemas(mut self, schemas: HashMap<String, Arc<RecordType>>) -> Self {
+        self.schemas = schemas;
+        self
+    }
+
+    /// The record types of a checked program's eAccounting resources.
+    pub fn schemas_from(program: &crate::program::Program) -> HashMap<String, Arc<RecordType>> {
+        program
+            .schemas
+            .iter()
+            .filter(|s| {
+                s.connection
+                    .and_then(|c| program.connections.get(c))
+                    .is_none_or(|c| &*c.connector == "eaccounting")
+            })
+            .filter_map(|s| Some((s.resource.as_deref()?.to_string(), s.record.clone())))
+            .filter(|(r, _)| RESOURCES.contains(&r.as_str()))
+            .collect()
+    }
+
+    pub fn token_store(&self) -> &TokenStore {
+        &self.config.store
+    }
+
+    // ------------------------------------------------------------ tokens
+
+    /// The tokens to start from: the store, or the headless refresh token.
+    fn initial_tokens(&self) -> Result<StoredTokens, ConnectorError> {
+        let stored = self.config.store.load()?;
+        let seed = self.config.refresh_token.as_ref().map(|s| {
+            (
+                s.expose().trim().to_string(),
+                fingerprint(s.expose().trim()),
+            )
+        });
+        match (stored, seed) {
+            // A refresh token given in the environment that this chain did
+            // not start from is new: it replaces a chain that it seeded before.
+            (Some(t), Some((token, fp)))
+                if t.seeded_from.as_ref().is_some_and(|s| *s != fp) =>
+            {
+                Ok(seeded(token, fp))
+            }
+            (Some(t), _) => Ok(t),
+            (None, Some((token, fp))) => Ok(seeded(token, fp)),
+            (None, None) => Err(ConnectorError::new(
+                ErrorClass::Auth,
+                format!(
+                    "flowc is not signed in to eAccounting (no tokens in {}); run `{AUTH_COMMAND}`, or set EACCOUNTING_REFRESH_TOKEN for a headless set-up",
+                    self.config.store.path().display()
+                ),
+            )),
+        }
+    }
+
+    /// A usable access token. `rejected` is a token the API just answered
+    /// 401 to: it is refreshed unless another thread already did.
+    fn access_token(&self, rejected: Option<&str>) -> Result<String, ConnectorError> {
+        let mut auth = lock(&self.auth);
+        if auth.unsaved {
+            if let Some(t) = &auth.tokens {
+                self.config.store.save(t).map_err(|e| unsaved_error(&e))?;
+            }
+            auth.unsaved = false;
+        }
+        if auth.tokens.is_none() {
+            auth.tokens = Some(self.initial_tokens()?);
+        }
+        let current = auth
+            .tokens
+            .as_ref()
+            .map(|t| (t.access_token.clone(), t.expires_at));
+        let (token, expires_at) = current.unwrap_or_default();
+        let stale = token.is_empty()
+            || rejected == Some(token.as_str())
+            || expires_at <= unix_now().saturating_add(REFRESH_MARGIN_SECS);
+        if !stale {
+            return Ok(token);
+        }
+        self.refresh_locked(&mut auth)
+    }
+
+    /// Refreshes while holding the auth lock, so that two threads never
+    /// spend the same (single-use) refresh token.
+    fn refresh_locked(&self, auth: &mut AuthState) -> Result<String, ConnectorError> {
+        let Some(old) = auth.tokens.clone() else {
+            return Err(ConnectorError::new(
+                ErrorClass::Auth,
+                "no tokens to refresh",
+            ));
+        };
+        let response = with_retries(
+            &self.budget,
+            &self.stats,
+            &self.config.retry,
+            TOKEN_KEY,
+            self.config.rate_limit_per_minute,
+            false,
+            || self.config.oauth.refresh(&self.http, &old.refresh_token),
+        )?;
+        let new = response.into_stored(Some(&old.refresh_token), old.seeded_from.clone())?;
+        // The old refresh token is dead now: persist the new pair before
+        // anything else, and keep it in memory whatever happens.
+        let saved = self.config.store.save(&new);
+        let access = new.access_token.clone();
+        auth.tokens = Some(new);
+        match saved {
+            Ok(()) => {
+                auth.unsaved = false;
+                Ok(access)
+            }
+            Err(e) => {
+                auth.unsaved = true;
+                Err(unsaved_error(&e))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ HTTP
+
+    fn url(&self, path: &str, query: &[(String, String)]) -> String {
+        let mut url = format!("{}{path}", self.config.api_url);
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&odata::query_string(query));
+        }
+        url
+    }
+
+    fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&str>,
+        token: &str,
+    ) -> Result<Answer, ConnectorError> {
+        let write = method != Method::GET;
+        let what = format!("eAccounting {method} {}", strip_query(url));
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(b) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b.to_string());
+        }
+        let response = req.send().map_err(|e| {
+            let mut err = transport_error(&e, &what);
+            if !write {
+                // A read has no outcome to be unsure about.
+                err.outcome_unknown = false;
+            }
+            err
+        })?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().map_err(|e| {
+            // The status line arrived, the body did not: a write may have happened.
+            let mut err = transport_error(&e, &format!("{what}: reading the answer"));
+            err.class = if e.is_timeout() {
+                ErrorClass::Timeout
+            } else {
+                ErrorClass::Connection
+            };
+            err.outcome_unknown = write;
+            err
+        })?;
+        Ok(Answer {
+            status,
+            body: bytes.to_vec(),
+        })
+    }
+
+    /// One request under the budget and retry policy. A 401 refreshes the
+    /// token once and repeats the request once.
+    fn request(
+        &self,
+        method: Method,
+        template: &str,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&str>,
+    ) -> Result<Answer, ConnectorError> {
+        let key = format!("{method} {template}");
+        let url = self.url(path, query);
+        let idempotent = method == Method::GET;
+        with_retries(
+            &self.budget,
+            &self.stats,
+            &self.config.retry,
+            &key,
+            self.config.rate_limit_per_minute,
+            idempotent,
+            || {
+                let token = self.access_token(None)?;
+                let mut answer = self.send_once(&method, &url, body, &token)?;
+                if answer.status == 401 {
+                    let fresh = self.access_token(Some(&token))?;
+                    // Counted like any request; the budget was reserved for the first.
+                    self.stats.call(&key);
+                    answer = self.send_once(&method, &url, body, &fresh)?;
+                    if answer.status == 401 {
+                        let mut e = api_error(&method, path, &answer);
+                        e.message = format!(
+                            "{} (even with a freshly refreshed token; run `{AUTH_COMMAND}` again)",
+                            e.message
+                        );
+                        return Err(e);
+                    }
+                }
+                if (200..300).contains(&answer.status) {
+                    Ok(answer)
+                } else {
+                    Err(api_error(&method, path, &answer))
+                }
+            },
+        )
+    }
+
+    fn decode(&self, answer: &Answer, what: &str) -> Result<Value, ConnectorError> {
+        Decoder::new().decode(&answer.body).map_err(|e| {
+            ConnectorError::new(
+                ErrorClass::Protocol,
+                format!("eAccounting's answer to {what} is not JSON: {e}"),
+            )
+            .with_status(answer.status)
+            .with_body(
+                String::from_utf8_lossy(&answer.body)
+                    .chars()
+                    .take(2000)
+                    .collect::<String>(),
+            )
+        })
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    fn check_resource(&self, resource: &str) -> Result<(), ConnectorError> {
+        if RESOURCES.contains(&resource) {
+            Ok(())
+        } else {
+            Err(ConnectorError::new(
+                ErrorClass::Config,
+                format!(
+                    "eAccounting has no resource `{resource}` that flowc knows; use one of: {}",
+                    RESOURCES.join(", ")
+                ),
+            ))
+        }
+    }
+
+    fn field_kind(&self, resource: &str, field: &str) -> Option<&Kind> {
+        self.schemas
+            .get(resource)
+            .and_then(|rt| rt.field(field))
+            .map(|f| &f.ty.kind)
+    }
+
+    /// The OData literal for `value` compared with `resource.field`, typed by
+    /// the schema when it is known. `None`: not expressible (filtered locally).
+    fn literal(&self, resource: &str, field: &str, value: &Value) -> Option<Lit> {
+        let kind = self.field_kind(resource, field);
+        Some(match value {
+            Value::Absent | Value::Null => Lit::Null,
+            Value::Bool(b) => Lit::Bool(*b),
+            Value::Num(d) => match kind {
+                Some(Kind::Str { .. } | Kind::Enum(_)) => Lit::Str(d.to_string()),
+                _ => Lit::Decimal(*d),
+            },
+            Value::Str(s) => match kind {
+                Some(Kind::Uuid) => Lit::Guid(uuid::Uuid::parse_str(s).ok()?),
+                Some(Kind::Int | Kind::Decimal) => Lit::Decimal(Decimal::from_str(s).ok()?),
+                Some(Kind::Bool) => Lit::Bool(s.parse().ok()?),
+                Some(Kind::Date) => Lit::Date(chrono::NaiveDate::from_str(s).ok()?),
+                Some(Kind::DateTime) => {
+                    Lit::DateTime(chrono::DateTime::parse_from_rfc3339(s).ok()?)
+                }
+                None if field.ends_with("Id") && uuid::Uuid::parse_str(s).is_ok() => {
+                    Lit::Guid(uuid::Uuid::parse_str(s).ok()?)
+                }
+                _ => Lit::Str(s.to_string()),
+            },
+            Value::Date(d) => match kind {
+                Some(Kind::Str { .. }) => Lit::Str(d.format("%Y-%m-%d").to_string()),
+                _ => Lit::Date(*d),
+            },
+            Value::DateTime(dt) => match kind {
+                Some(Kind::Str { .. }) => Lit::Str(crate::value::format_datetime(dt)),
+                _ => Lit::DateTime(*dt),
+            },
+            Value::BigNum(_) | Value::List(_) | Value::Record(_) => return None,
+        })
+    }
+
+    fn validate(
+        &self,
+        resource: &str,
+        record: &Record,
+        creating: bool,
+    ) -> Result<(), ConnectorError> {
+        let Some(schema) = self.schemas.get(resource) else {
+            return Ok(());
+        };
+        crate::eval::validate::validate(record, schema, creating).map_err(|e| {
+            let mut message = format!("{resource}: {}", e.message);
+            if let Some(help) = &e.help {
+                message.push_str(&format!(" (help: {help})"));
+            }
+            let mut err = ConnectorError::new(ErrorClass::Validation, message);
+            err.field = e.field;
+            err
+        })
+    }
+
+    /// Path and budget template for one entity of `resource`. Accounts and
+    /// vouchers live under their fiscal year: their id is `fiscalyearId/x`.
+    fn entity_path(resource: &str, id: &str) -> (String, String) {
+        let enc = odata::encode_component;
+        match (resource, id.split_once('/')) {
+            ("accounts", Some((fy, n))) => (
+                "/accounts/{fiscalyearId}/{accountNumber}".into(),
+                format!("/accounts/{}/{}", enc(fy), enc(n)),
+            ),
+            ("vouchers", Some((fy, v))) => (
+                "/vouchers/{fiscalyearId}/{voucherId}".into(),
+                format!("/vouchers/{}/{}", enc(fy), enc(v)),
+            ),
+            ("countries", _) => (
+                "/countries/{countrycode}".into(),
+                format!("/countries/{}", enc(id)),
+            ),
+            _ => (
+                format!("/{resource}/{{id}}"),
+                format!("/{resource}/{}", enc(id)),
+            ),
+        }
+    }
+}
+
+fn seeded(refresh_token: String, fp: String) -> StoredTokens {
+    StoredTokens {
+        access_token: String::new(),
+        refresh_token,
+        expires_at: 0,
+        scope: None,
+        seeded_from: Some(fp),
+        saved_at: 0,
+    }
+}
+
+fn unsaved_error(e: &ConnectorError) -> ConnectorError {
+    ConnectorError::new(
+        ErrorClass::Auth,
+        format!(
+            "eAccounting issued new tokens (the old refresh token is no longer valid) but they could not be saved: {}. \
+             flowc keeps them in memory and tries again on the next call; if this process ends first, run `{AUTH_COMMAND}`",
+            e.message
+        ),
+    )
+}
+
+fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// "Try again in 55 seconds." → 55 s.
+pub fn parse_retry_after(message: &str) -> Option<Duration> {
+    let lower = message.to_ascii_lowercase();
+    let rest = &lower[lower.find("try again in")? + "try again in".len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok().map(Duration::from_secs)
+}
+
+/// The field eAccounting blamed: `"DataModelValidationError - Name: The Name
+/// field is required."` → `Name`.
+fn blamed_field(message: &str) -> Option<String> {
+    let after = message.split_once(" - ")?.1;
+    let (candidate, _) = after.split_once(':')?;
+    let candidate = candidate.trim();
+    let ok = !candidate.is_empty()
+        && candidate
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+        && candidate
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic());
+    ok.then(|| candidate.to_string())
+}
+
+/// Classifies an eAccounting error answer, keeping code, message, ErrorId and body.
+fn api_error(method: &Method, path: &str, answer: &Answer) -> ConnectorError {
+    let status = answer.status;
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&answer.body).ok();
+    let code = parsed.as_ref().and_then(|v| match v.get("ErrorCode")? {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) => Some(s.clone()),
+        _ => None,
+    });
+    let developer = parsed
+        .as_ref()
+        .and_then(|v| v.get("DeveloperErrorMessage")?.as_str().map(str::to_string));
+    let error_id = parsed
+        .as_ref()
+        .and_then(|v| v.get("ErrorId")?.as_str().map(str::to_string));
+    let write = method != Method::GET;
+    let class = match (status, code.as_deref()) {
+        (429, _) | (_, Some("4010")) => ErrorClass::RateLimited,
+        (s, _) if s >= 500 => ErrorClass::Server,
+        (401, _) => ErrorClass::Auth,
+        (403, _) => ErrorClass::Auth,
+        (404, _) => ErrorClass::NotFound,
+        (409, _) | (_, Some("4000" | "4001")) => ErrorClass::Conflict,
+        (408, _) => ErrorClass::Timeout,
+        _ => ErrorClass::Validation,
+    };
+    let text = developer.clone().unwrap_or_else(|| {
+        let raw = String::from_utf8_lossy(&answer.body);
+        if raw.trim().is_empty() {
+            format!("HTTP {status}")
+        } else {
+            raw.chars().take(300).collect()
+        }
+    });
+    let mut message = format!("eAccounting {method} {path}: {text}");
+    if status == 403 {
+        message.push_str(&format!(
+            " (the sign-in lacks a scope; run `{AUTH_COMMAND}` to grant {})",
+            oauth::SCOPE
+        ));
+    }
+    let mut err = ConnectorError::new(class, message)
+        .with_status(status)
+        .with_body(
+            String::from_utf8_lossy(&answer.body)
+                .chars()
+                .take(4000)
+                .collect::<String>(),
+        );
+    err.code = code;
+    err.error_id = error_id;
+    if class == ErrorClass::RateLimited {
+        err.retry_after = Some(
+            developer
+                .as_deref()
+                .and_then(parse_retry_after)
+                .unwrap_or(Duration::from_secs(60)),
+        );
+    }
+    if matches!(class, ErrorClass::Validation | ErrorClass::Conflict) {
+        err.field = developer.as_deref().and_then(blamed_field);
+    }
+    if write && class == ErrorClass::Server {
+        // The write may have been applied before the server failed.
+        err.outcome_unknown = true;
+    }
+    err
+}
+
+fn filter_op(op: FilterOp) -> odata::CmpOp {
+    match op {
+        FilterOp::Eq => odata::CmpOp::Eq,
+        FilterOp::Ne => odata::CmpOp::Ne,
+        FilterOp::Lt => odata::CmpOp::Lt,
+        FilterOp::Le => odata::CmpOp::Le,
+        FilterOp::Gt => odata::CmpOp::Gt,
+        FilterOp::Ge => odata::CmpOp::Ge,
+    }
+}
+
+/// A filter applied here because it could not be pushed down.
+fn matches_locally(record: &Value, f: &Filter) -> bool {
+    let Some(r) = record.as_record() else {
+        return false;
+    };
+    let have = r.get(&f.field).unwrap_or(&Value::Absent);
+    let ord = if have.is_missing() && f.value.is_missing() {
+        Some(std::cmp::Ordering::Equal)
+    } else {
+        have.compare(&f.value)
+    };
+    match f.op {
+        FilterOp::Eq => ord == Some(std::cmp::Ordering::Equal),
+        FilterOp::Ne => ord != Some(std::cmp::Ordering::Equal),
+        FilterOp::Lt => ord == Some(std::cmp::Ordering::Less),
+        FilterOp::Le => matches!(
+            ord,
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        ),
+        FilterOp::Gt => ord == Some(std::cmp::Ordering::Greater),
+        FilterOp::Ge => matches!(
+            ord,
+            Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+        ),
+    }
+}
+
+fn get_u64(v: &Value, field: &str) -> Option<u64> {
+    match v.as_record()?.get(field)? {
+        Value::Num(d) => u64::try_from(*d).ok(),
+        _ => None,
+    }
+}
+
+impl Connector for EaccountingConnector {
+    fn kind(&self) -> &'static str {
+        "eaccounting"
+    }
+
+    fn list(
+        &self,
+        resource: &str,
+        query: &ListQuery,
+        each: &mut dyn FnMut(Value) -> Result<bool, ConnectorError>,
+    ) -> Result<ListStats, ConnectorError> {
+        self.check_resource(resource)?;
+        let mut pushed = Vec::new();
+        let mut local = Vec::new();
+        for f in &query.filters {
+            match self.literal(resource, &f.field, &f.value) {
+                Some(lit) if odata::is_identifier(&f.field) => {
+                    pushed.push(prop(&f.field).cmp(filter_op(f.op), lit))
+                }
+                _ => local.push(f),
+            }
+        }
+        let mut base = Vec::new();
+        if let Some(filter) = odata::Filter::all(pushed) {
+            base.push(("$filter".to_string(), filter.render()));
+        }
+        if let Some(order) = &query.order_by {
+            let (name, desc) = match order.strip_prefix('-') {
+                Some(n) => (n, true),
+                None => (order.as_str(), false),
+            };
+            if !odata::is_identifier(name) {
+                return Err(ConnectorError::new(
+                    ErrorClass::Config,
+                    format!("cannot sort eAccounting {resource} by `{name}`"),
+                ));
+            }
+            base.push((
+                "$orderby".to_string(),
+                if desc {
+                    format!("{name} desc")
+                } else {
+                    name.to_string()
+                },
+            ));
+        }
+        let page_size = query
+            .page_size
+            .unwrap_or(self.config.page_size)
+            .clamp(1, MAX_PAGE_SIZE);
+        let path = format!("/{resource}");
+        let mut stats = ListStats::default();
+        let mut page: u64 = 1;
+        loop {
+            let mut params = base.clone();
+            params.push(("$page".to_string(), page.to_string()));
+            params.push(("$pagesize".to_string(), page_size.to_string()));
+            let answer = self.request(Method::GET, &path, &path, &params, None)?;
+            let envelope = self.decode(&answer, &format!("GET {path}"))?;
+            stats.pages += 1;
+            let record = envelope.as_record().ok_or_else(|| {
+                ConnectorError::new(
+                    ErrorClass::Protocol,
+                    format!("eAccounting GET {path} did not answer a {{Meta, Data}} envelope"),
+                )
+            })?;
+            let meta = record.get("Meta").cloned().unwrap_or_default();
+            let total_pages = get_u64(&meta, "TotalNumberOfPages").unwrap_or(0);
+            let data = match record.get("Data") {
+                Some(Value::List(items)) => items.clone(),
+                _ => {
+                    return Err(ConnectorError::new(
+                        ErrorClass::Protocol,
+                        format!("eAccounting GET {path} answered without a Data list"),
+                    ))
+                }
+            };
+            for item in data.iter() {
+                if local.iter().all(|f| matches_locally(item, f)) {
+                    stats.records += 1;
+                    if !each(item.clone())? {
+                        return Ok(stats);
+                    }
+                }
+            }
+            if data.is_empty() || page >= total_pages {
+                return Ok(stats);
+            }
+            page += 1;
+        }
+    }
+
+    fn get(&self, resource: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
+        self.check_resource(resource)?;
+        if resource == "currencies" {
+            return Ok(self
+                .find(resource, "Code", &Value::str(id))?
+                .into_iter()
+                .next());
+        }
+        let (template, path) = Self::entity_path(resource, id);
+        match self.request(Method::GET, &template, &path, &[], None) {
+            Ok(answer) => self.decode(&answer, &format!("GET {path}")).map(Some),
+            Err(e) if e.class == ErrorClass::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn find(
+        &self,
+        resource: &str,
+        field: &str,
+        value: &Value,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let query = ListQuery {
+            filters: vec![Filter {
+                field: field.to_string(),
+                op: FilterOp::Eq,
+                value: value.clone(),
+            }],
+            ..ListQuery::default()
+        };
+        let mut found = Vec::new();
+        self.list(resource, &query, &mut |v| {
+            found.push(v);
+            Ok(true)
+        })?;
+        Ok(found)
+    }
+
+    fn create(&self, resource: &str, record: &Record) -> Result<Value, ConnectorError> {
+        self.check_resource(resource)?;
+        self.validate(resource, record, true)?;
+        let body = json::to_string(&Value::Record(Arc::new(record.clone())));
+        let path = format!("/{resource}");
+        let answer = self.request(Method::POST, &path, &path, &[], Some(&body))?;
+        self.decode(&answer, &format!("POST {path}"))
+            .map_err(ConnectorError::unknown_outcome)
+    }
+
+    fn update(
+        &self,
+        resource: &str,
+        id: &str,
+        changes: &Record,
+        current: Option<&Record>,
+    ) -> Result<Value, ConnectorError> {
+        self.check_resource(resource)?;
+        // `changes` is checked as sent; `current` came from the service.
+        self.validate(resource, changes, false)?;
+        let fetched;
+        let current = match current {
+            Some(c) => c,
+            None => {
+                fetched = self.get(resource, id)?.ok_or_else(|| {
+                    ConnectorError::new(
+                        ErrorClass::NotFound,
+                        format!("eAccounting {resource} `{id}` does not exist"),
+                    )
+                })?;
+                fetched.as_record().ok_or_else(|| {
+                    ConnectorError::new(
+                        ErrorClass::Protocol,
+                        format!("eAccounting {resource} `{id}` is not a JSON object"),
+                    )
+                })?
+            }
+        };
+        // PUT replaces the whole record: send everything, changes on top.
+        let mut merged = current.clone();
+        for (k, v) in changes.iter() {
+            if !matches!(v, Value::Absent) {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        let body = json::to_string(&Value::Record(Arc::new(merged)));
+        let (template, path) = Self::entity_path(resource, id);
+        let answer = self.request(Method::PUT, &template, &path, &[], Some(&body))?;
+        self.decode(&answer, &format!("PUT {path}"))
+            .map_err(ConnectorError::unknown_outcome)
+    }
+
+    fn stats(&self) -> CallStats {
+        self.stats.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_and_blamed_fields_are_read_from_messages() {
+        assert_eq!(
+            parse_retry_after(
+                "API calls quota exceeded! maximum admitted 600 per Minute. Try again in 55 seconds."
+            ),
+            Some(Duration::from_secs(55))
+        );
+        assert_eq!(parse_retry_after("slow down"), None);
+        assert_eq!(
+            blamed_field("DataModelValidationError - Name: The Name field is required. | X: y"),
+            Some("Name".into())
+        );
+        assert_eq!(
+            blamed_field("ResourceNotFound - TermsOfPaymentId: no resource with id 'x' exists."),
+            Some("TermsOfPaymentId".into())
+        );
+        assert_eq!(
+            blamed_field("DataModelValidationError - Rows[0].ArticleId: missing"),
+            Some("Rows[0].ArticleId".into())
+        );
+        assert_eq!(
+            blamed_field("Conflict - a customer with number 1 exists."),
+            None
+        );
+    }
+
+    #[test]
+    fn error_bodies_are_classified_with_code_and_error_id() {
+        let answer = Answer {
+            status: 409,
+            body: br#"{"ErrorCode":4000,"DeveloperErrorMessage":"Conflict - CustomerNumber: 7 is taken.","ErrorId":"abc"}"#.to_vec(),
+        };
+        let e = api_error(&Method::POST, "/customers", &answer);
+        assert_eq!(e.class, ErrorClass::Conflict);
+        assert_eq!(e.code.as_deref(), Some("4000"));
+        assert_eq!(e.error_id.as_deref(), Some("abc"));
+        assert_eq!(e.field.as_deref(), Some("CustomerNumber"));
+        assert!(!e.outcome_unknown);
+        let answer = Answer {
+            status: 503,
+            body: b"<html>down</html>".to_vec(),
+        };
+        let e = api_error(&Method::POST, "/customers", &answer);
+        assert_eq!(e.class, ErrorClass::Server);
+        assert!(e.outcome_unknown, "a 5xx on a write may have been applied");
+        assert!(!api_error(&Method::GET, "/customers", &answer).outcome_unknown);
+    }
+
+    #[test]
+    fn entity_paths_encode_ids_and_name_templates() {
+        assert_eq!(
+            EaccountingConnector::entity_path("customers", "a b"),
+            ("/customers/{id}".into(), "/customers/a%20b".into())
+        );
+        assert_eq!(
+            EaccountingConnector::entity_path("accounts", "fy/1930"),
+            (
+                "/accounts/{fiscalyearId}/{accountNumber}".into(),
+                "/accounts/fy/1930".into()
+            )
+        );
+    }
+}
