@@ -153,7 +153,10 @@ impl Default for MemoryConnector {
 
 impl MemoryConnector {
     pub fn new() -> Self {
-        MemoryConnector { inner: std::sync::Mutex::new(MemoryService::default()), stats: Default::default() }
+        MemoryConnector {
+            inner: std::sync::Mutex::new(MemoryService::default()),
+            stats: Default::default(),
+        }
     }
 
     fn service(&self) -> std::sync::MutexGuard<'_, MemoryService> {
@@ -161,11 +164,19 @@ impl MemoryConnector {
     }
 
     pub fn seed(&self, resource: &str, records: Vec<Record>) {
-        self.service().resources.entry(resource.to_string()).or_default().extend(records);
+        self.service()
+            .resources
+            .entry(resource.to_string())
+            .or_default()
+            .extend(records);
     }
 
     pub fn records(&self, resource: &str) -> Vec<Record> {
-        self.service().resources.get(resource).cloned().unwrap_or_default()
+        self.service()
+            .resources
+            .get(resource)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn lose_create_responses(&self, n: u32) {
@@ -176,7 +187,9 @@ impl MemoryConnector {
 fn matches_filter(r: &Record, f: &super::Filter) -> bool {
     use super::FilterOp::*;
     let path: Vec<Arc<str>> = f.field.split('.').map(Arc::from).collect();
-    let Some(v) = r.get_path(&path) else { return false };
+    let Some(v) = r.get_path(&path) else {
+        return false;
+    };
     let ord = crate::stdlib::parse_datetime_value(v)
         .zip(crate::stdlib::parse_datetime_value(&f.value))
         .map(|(a, b)| a.cmp(&b))
@@ -203,9 +216,15 @@ impl super::Connector for MemoryConnector {
         each: &mut dyn FnMut(Value) -> Result<bool, super::ConnectorError>,
     ) -> Result<super::ListStats, super::ConnectorError> {
         self.stats.call(&format!("GET {resource}"));
-        let records: Vec<Record> =
-            self.records(resource).into_iter().filter(|r| query.filters.iter().all(|f| matches_filter(r, f))).collect();
-        let mut stats = super::ListStats { pages: 1, records: 0 };
+        let records: Vec<Record> = self
+            .records(resource)
+            .into_iter()
+            .filter(|r| query.filters.iter().all(|f| matches_filter(r, f)))
+            .collect();
+        let mut stats = super::ListStats {
+            pages: 1,
+            records: 0,
+        };
         for r in records {
             stats.records += 1;
             if !each(Value::record(r))? {
@@ -217,13 +236,31 @@ impl super::Connector for MemoryConnector {
 
     fn get(&self, resource: &str, id: &str) -> Result<Option<Value>, super::ConnectorError> {
         self.stats.call(&format!("GET {resource}/{{id}}"));
-        Ok(self.records(resource).into_iter().find(|r| r.get("Id").and_then(Value::to_text).as_deref() == Some(id)).map(Value::record))
+        Ok(self
+            .records(resource)
+            .into_iter()
+            .find(|r| r.get("Id").and_then(Value::to_text).as_deref() == Some(id))
+            .map(Value::record))
     }
 
-    fn find(&self, resource: &str, field: &str, value: &Value) -> Result<Vec<Value>, super::ConnectorError> {
+    fn find(
+        &self,
+        resource: &str,
+        field: &str,
+        value: &Value,
+    ) -> Result<Vec<Value>, super::ConnectorError> {
         self.stats.call(&format!("GET {resource}"));
-        let f = super::Filter { field: field.to_string(), op: super::FilterOp::Eq, value: value.clone() };
-        Ok(self.records(resource).into_iter().filter(|r| matches_filter(r, &f)).map(Value::record).collect())
+        let f = super::Filter {
+            field: field.to_string(),
+            op: super::FilterOp::Eq,
+            value: value.clone(),
+        };
+        Ok(self
+            .records(resource)
+            .into_iter()
+            .filter(|r| matches_filter(r, &f))
+            .map(Value::record)
+            .collect())
     }
 
     fn create(&self, resource: &str, record: &Record) -> Result<Value, super::ConnectorError> {
@@ -231,21 +268,45 @@ impl super::Connector for MemoryConnector {
         let mut service = self.service();
         service.next_id += 1;
         let mut stored = record.clone();
-        stored.insert("Id", Value::str(&format!("00000000-0000-4000-8000-{:012}", service.next_id)));
-        service.resources.entry(resource.to_string()).or_default().push(stored.clone());
+        stored.insert(
+            "Id",
+            Value::str(&format!("00000000-0000-4000-8000-{:012}", service.next_id)),
+        );
+        service
+            .resources
+            .entry(resource.to_string())
+            .or_default()
+            .push(stored.clone());
         if service.lose_create_responses > 0 {
             service.lose_create_responses -= 1;
-            return Err(super::ConnectorError::new(super::ErrorClass::Connection, "connection reset after sending").unknown_outcome());
+            return Err(super::ConnectorError::new(
+                super::ErrorClass::Connection,
+                "connection reset after sending",
+            )
+            .unknown_outcome());
         }
         Ok(Value::record(stored))
     }
 
-    fn update(&self, resource: &str, id: &str, changes: &Record, _current: Option<&Record>) -> Result<Value, super::ConnectorError> {
+    fn update(
+        &self,
+        resource: &str,
+        id: &str,
+        changes: &Record,
+        _current: Option<&Record>,
+    ) -> Result<Value, super::ConnectorError> {
         self.stats.call(&format!("PUT {resource}/{{id}}"));
         let mut service = self.service();
         let list = service.resources.entry(resource.to_string()).or_default();
-        let Some(r) = list.iter_mut().find(|r| r.get("Id").and_then(Value::to_text).as_deref() == Some(id)) else {
-            return Err(super::ConnectorError::new(super::ErrorClass::NotFound, format!("{resource} {id} does not exist")).with_status(404));
+        let Some(r) = list
+            .iter_mut()
+            .find(|r| r.get("Id").and_then(Value::to_text).as_deref() == Some(id))
+        else {
+            return Err(super::ConnectorError::new(
+                super::ErrorClass::NotFound,
+                format!("{resource} {id} does not exist"),
+            )
+            .with_status(404));
         };
         for (k, v) in changes.iter() {
             r.insert(k.clone(), v.clone());

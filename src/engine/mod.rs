@@ -552,6 +552,14 @@ impl<'a> Engine<'a> {
         changes: Vec<Change>,
         reason: Option<String>,
     ) {
+        let changes = changes
+            .into_iter()
+            .map(|mut c| {
+                c.to =
+                    c.to.replace(resolver::PLANNED_ID, "(id of the record created above)");
+                c
+            })
+            .collect();
         let (resource, target_id) = match target {
             Some((r, id)) => (r.to_string(), id),
             None => (self.target_name(), None),

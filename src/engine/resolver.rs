@@ -32,6 +32,9 @@ pub(super) struct Shared {
 
 const XREF_SEPARATOR: char = '|';
 
+/// The id a planned-but-not-created record stands in with (`flowc plan`).
+pub(super) const PLANNED_ID: &str = "00000000-0000-0000-0000-000000000000";
+
 pub(super) struct EngineResolver<'e, 'a> {
     engine: &'e Engine<'a>,
     source: String,
@@ -206,11 +209,10 @@ impl Resolver for EngineResolver<'_, '_> {
                         changes,
                         None,
                     );
+                    // A stand-in id of the right shape, so the rest of the
+                    // mapping checks as it will once the record exists.
                     let mut placeholder = request.payload.create.clone();
-                    placeholder.insert(
-                        key_field.clone(),
-                        Value::str(&format!("(new {} for {match_text})", schema.name)),
-                    );
+                    placeholder.insert(key_field.clone(), Value::str(PLANNED_ID));
                     placeholder
                 } else {
                     self.writes += 1;
