@@ -1,9 +1,13 @@
 //! The command line. One file per subcommand; each returns the process exit
 //! code: 0 success, 1 problems found in the flows or records, 2 usage or I/O.
 
+mod auth;
 mod check;
 mod fmt;
+mod records;
 mod run;
+mod sandbox;
+mod sync;
 mod test;
 
 use std::io::IsTerminal;
@@ -48,16 +52,81 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Run a flow.
+    /// Run a flow: files to files directly, services through the sync engine.
     Run {
         /// The .flow file.
         file: PathBuf,
-        /// Which flow in the file (default: the only one, or all in order).
+        /// Which flow in the file (default: all of the file's flows, in order).
         #[arg(long)]
         flow: Option<String>,
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        sync: sync::SyncArgs,
+    },
+    /// Show what a run would do — create, update (field by field) or skip — without writing.
+    Plan {
+        /// The .flow file.
+        file: PathBuf,
+        #[arg(long)]
+        flow: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        sync: sync::SyncArgs,
+    },
+    /// The activity log: one line per record per run.
+    Log {
+        /// The .flow file whose state to read (default: FLOWC_STATE or ./.flowc).
+        file: Option<PathBuf>,
+        #[arg(long)]
+        flow: Option<String>,
+        #[arg(long)]
+        run: Option<i64>,
+        /// Only failed records.
+        #[arg(long)]
+        failed: bool,
+        /// At most this many lines (newest).
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect, retry and drop dead letters (records that failed).
+    Dlq {
+        #[command(subcommand)]
+        command: records::DlqCommand,
+        /// The .flow file whose state to use (default: FLOWC_STATE or ./.flowc).
+        #[arg(long, global = true)]
+        state_of: Option<PathBuf>,
+    },
+    /// Retention and reset of the engine's state.
+    State {
+        #[command(subcommand)]
+        command: records::StateCommand,
+        /// The .flow file whose state to use (default: FLOWC_STATE or ./.flowc).
+        #[arg(long, global = true)]
+        state_of: Option<PathBuf>,
+    },
+    /// Sign in to a service (OAuth2) and store its tokens.
+    Auth {
+        #[command(subcommand)]
+        service: AuthService,
+    },
+    /// Run the CCV Shop → eAccounting sync against local emulators of both services.
+    Sandbox(sandbox::SandboxArgs),
+}
+
+#[derive(Subcommand)]
+enum AuthService {
+    /// Visma eAccounting: opens the consent page, listens on loopback for the answer.
+    Eaccounting {
+        /// The .flow file whose state folder keeps the tokens (default: FLOWC_STATE or ./.flowc).
+        file: Option<PathBuf>,
+        /// Print the URL instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
     },
 }
 
@@ -83,7 +152,32 @@ pub fn main() -> ExitCode {
         } => check::run(&paths, format, deny_warnings),
         Command::Test { paths } => test::run(&paths),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
-        Command::Run { file, flow, json } => run::run(&file, flow.as_deref(), json),
+        Command::Run {
+            file,
+            flow,
+            json,
+            sync,
+        } => run::run(&file, flow.as_deref(), json, &sync),
+        Command::Plan {
+            file,
+            flow,
+            json,
+            sync,
+        } => run::plan(&file, flow.as_deref(), json, &sync),
+        Command::Log {
+            file,
+            flow,
+            run,
+            failed,
+            limit,
+            json,
+        } => records::log(file.as_deref(), flow, run, failed, limit, json),
+        Command::Dlq { command, state_of } => records::dlq(command, state_of.as_deref()),
+        Command::State { command, state_of } => records::state(command, state_of.as_deref()),
+        Command::Auth {
+            service: AuthService::Eaccounting { file, no_browser },
+        } => auth::eaccounting(file.as_deref(), no_browser),
+        Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)
 }

@@ -1,68 +1,36 @@
-//! `flowc run`: executes flows and prints what happened.
+//! `flowc run` and `flowc plan`.
 
 use std::path::Path;
 
-use super::{print_diagnostics, print_plain, render_options};
-use crate::diag::{codes, render_human, Diagnostic};
+use super::sync::{check_or_exit, real_env, run_flow, select_flows, uses_services, SyncArgs};
+use super::{print_diagnostics, render_options};
+use crate::diag::render_human;
 use crate::source::SourceMap;
 
 /// How many failed records are printed in full before only counting.
 const SHOWN_FAILURES: usize = 20;
 
-pub(crate) fn run(file: &Path, only: Option<&str>, json: bool) -> u8 {
-    let checked = match crate::check::check_path(file) {
+pub(crate) fn run(file: &Path, only: Option<&str>, json: bool, sync: &SyncArgs) -> u8 {
+    let checked = match check_or_exit(file) {
         Ok(c) => c,
-        Err(d) => {
-            print_plain(&d);
-            return 2;
-        }
+        Err(code) => return code,
     };
-    if checked.has_errors() {
-        print_diagnostics(&checked.diagnostics, &checked.sources);
-        eprintln!(
-            "not running: fix the errors above (`flowc check {}`)",
-            file.display()
-        );
-        return 2;
-    }
-    let program = &checked.program;
-    let root_flows: Vec<_> = program
-        .flows
-        .iter()
-        .filter(|f| f.span.file == crate::source::FileId(checked_root(&checked.sources, file)))
-        .collect();
-    let flows: Vec<_> = match only {
-        Some(name) => match root_flows.iter().find(|f| &*f.name == name) {
-            Some(f) => vec![*f],
-            None => {
-                let names: Vec<&str> = root_flows.iter().map(|f| &*f.name).collect();
-                print_plain(
-                    &Diagnostic::new(
-                        &codes::E0102,
-                        format!("{} has no flow `{name}`", file.display()),
-                    )
-                    .help(format!("its flows are: {}", names.join(", "))),
-                );
-                return 2;
-            }
-        },
-        None => root_flows,
+    let flows = match select_flows(&checked, file, only) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
-    if flows.is_empty() {
-        print_plain(
-            &Diagnostic::new(
-                &codes::E0301,
-                format!("{} declares no flow", file.display()),
-            )
-            .help("add `flow name { source … target … }`"),
-        );
-        return 2;
-    }
     let mut any_failed = false;
-    let mut summaries = Vec::new();
+    let mut file_summaries = Vec::new();
     for flow in flows {
+        if uses_services(flow) {
+            match run_flow(&checked, file, flow, sync, false, json, &real_env, None) {
+                Ok(report) => any_failed |= report.failed > 0,
+                Err(code) => return code,
+            }
+            continue;
+        }
         let mut shown = 0;
-        let result = crate::run::run_file_flow(program, flow, |failure| {
+        let result = crate::run::run_file_flow(&checked.program, flow, |failure| {
             shown += 1;
             if shown <= SHOWN_FAILURES {
                 eprint!(
@@ -79,7 +47,7 @@ pub(crate) fn run(file: &Path, only: Option<&str>, json: bool) -> u8 {
                 if !json {
                     println!("{}", summary.human());
                 }
-                summaries.push(summary);
+                file_summaries.push(summary);
             }
             Err(d) => {
                 print_diagnostics(&[d], &SourceMap::new());
@@ -87,16 +55,32 @@ pub(crate) fn run(file: &Path, only: Option<&str>, json: bool) -> u8 {
             }
         }
     }
-    if json {
+    if json && !file_summaries.is_empty() {
         println!(
             "{}",
-            serde_json::to_string_pretty(&summaries).unwrap_or_default()
+            serde_json::to_string_pretty(&file_summaries).unwrap_or_default()
         );
     }
     u8::from(any_failed)
 }
 
-fn checked_root(sources: &SourceMap, file: &Path) -> u32 {
-    let canonical = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
-    sources.find_path(&canonical).map(|f| f.0).unwrap_or(0)
+pub(crate) fn plan(file: &Path, only: Option<&str>, json: bool, sync: &SyncArgs) -> u8 {
+    let checked = match check_or_exit(file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let flows = match select_flows(&checked, file, only) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    for flow in flows {
+        if !uses_services(flow) {
+            println!("flow {}: writes files only; `flowc run` writes a fresh output file, so there is nothing to plan", flow.name);
+            continue;
+        }
+        if let Err(code) = run_flow(&checked, file, flow, sync, true, json, &real_env, None) {
+            return code;
+        }
+    }
+    0
 }

@@ -1,0 +1,373 @@
+//! `flowc log`, `flowc dlq` and `flowc state`: what the engine remembers.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use super::print_plain;
+use super::sync::{open_store, parse_duration, real_env, state_diagnostic, state_dir};
+use crate::diag::{codes, Diagnostic};
+use crate::state::{ActivityFilter, Store};
+
+fn store_for(file: Option<&Path>) -> Result<crate::state::SqliteStore, u8> {
+    open_store(&state_dir(file, &real_env))
+}
+
+pub(crate) fn log(
+    file: Option<&Path>,
+    flow: Option<String>,
+    run: Option<i64>,
+    failed: bool,
+    limit: usize,
+    json: bool,
+) -> u8 {
+    let store = match store_for(file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let filter = ActivityFilter {
+        flow,
+        run,
+        only_failed: failed,
+        limit: Some(limit),
+    };
+    let rows = match store.activity(&filter) {
+        Ok(r) => r,
+        Err(e) => {
+            print_plain(&state_diagnostic(&e));
+            return 2;
+        }
+    };
+    if json {
+        let items: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "run": r.run, "flow": r.flow, "source_key": r.source_key, "decision": r.decision.as_str(),
+                    "target_id": r.target_id, "duration_ms": r.duration_ms, "error": r.error, "at": r.at.to_rfc3339(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&items).unwrap_or_default()
+        );
+        return 0;
+    }
+    if rows.is_empty() {
+        println!("no activity recorded (yet) for these filters");
+        return 0;
+    }
+    println!(
+        "{:<20} {:>4} {:<12} {:<10} {:<24} {:>6}  error",
+        "at", "run", "flow", "decision", "source → target", "ms"
+    );
+    for r in rows.iter().rev() {
+        let target = r
+            .target_id
+            .as_deref()
+            .map(|t| format!(" → {}", short_id(t)))
+            .unwrap_or_default();
+        println!(
+            "{:<20} {:>4} {:<12} {:<10} {:<24} {:>6}  {}",
+            r.at.format("%Y-%m-%d %H:%M:%S"),
+            r.run,
+            r.flow,
+            r.decision.as_str(),
+            format!("{}{target}", r.source_key),
+            r.duration_ms,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+    0
+}
+
+fn short_id(id: &str) -> String {
+    if id.len() > 13 {
+        format!("{}…", &id[..8])
+    } else {
+        id.to_string()
+    }
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub(crate) enum DlqCommand {
+    /// List dead letters.
+    List {
+        #[arg(long)]
+        flow: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dead letter in full.
+    Show { id: i64 },
+    /// Process the dead-lettered records of a flow again (after fixing the flow or the data).
+    Retry {
+        /// The .flow file.
+        file: PathBuf,
+        #[arg(long)]
+        flow: Option<String>,
+    },
+    /// Forget a dead letter without retrying it.
+    Drop { id: i64 },
+}
+
+pub(crate) fn dlq(command: DlqCommand, file_hint: Option<&Path>) -> u8 {
+    let file = match &command {
+        DlqCommand::Retry { file, .. } => Some(file.as_path()),
+        _ => file_hint,
+    };
+    let store = match store_for(file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match command {
+        DlqCommand::List { flow, json } => match store.dead_letters(flow.as_deref()) {
+            Ok(letters) if json => {
+                let items: Vec<_> = letters
+                    .iter()
+                    .map(|l| serde_json::json!({"id": l.id, "flow": l.flow, "source_key": l.source_key, "class": l.error_class, "code": l.error_code, "http_status": l.http_status, "message": l.message, "attempts": l.attempts, "last_failed_at": l.last_failed_at.to_rfc3339()}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&items).unwrap_or_default()
+                );
+                0
+            }
+            Ok(letters) if letters.is_empty() => {
+                println!("no dead letters");
+                0
+            }
+            Ok(letters) => {
+                for l in &letters {
+                    println!(
+                        "#{:<4} {:<12} record {:<10} {}{} (tried {}×): {}",
+                        l.id,
+                        l.flow,
+                        l.source_key,
+                        l.error_class,
+                        l.error_code
+                            .as_deref()
+                            .map(|c| format!(" {c}"))
+                            .unwrap_or_default(),
+                        l.attempts,
+                        l.message
+                    );
+                }
+                println!("{} dead letter{}; `flowc dlq show ID` for details, `flowc dlq retry FILE` after fixing", letters.len(), if letters.len() == 1 { "" } else { "s" });
+                0
+            }
+            Err(e) => {
+                print_plain(&state_diagnostic(&e));
+                2
+            }
+        },
+        DlqCommand::Show { id } => match store.dead_letter(id) {
+            Ok(Some(l)) => {
+                println!(
+                    "dead letter #{} of flow {}, record {}",
+                    l.id, l.flow, l.source_key
+                );
+                println!("  class:        {}", l.error_class);
+                if let Some(c) = &l.error_code {
+                    println!("  code:         {c} (docs/errors/{c}.md)");
+                }
+                if let Some(s) = l.http_status {
+                    println!("  HTTP status:  {s}");
+                }
+                println!("  message:      {}", l.message);
+                println!(
+                    "  attempts:     {} (first {}, last {})",
+                    l.attempts,
+                    l.first_failed_at.to_rfc3339(),
+                    l.last_failed_at.to_rfc3339()
+                );
+                if let Some(b) = &l.api_error_body {
+                    println!("  service said: {b}");
+                }
+                if let Some(p) = &l.payload {
+                    println!("  payload:      {p}");
+                }
+                if let Some(s) = &l.source_record {
+                    println!("  source:       {s}");
+                }
+                0
+            }
+            Ok(None) => {
+                print_plain(
+                    &Diagnostic::new(&codes::E0102, format!("there is no dead letter #{id}"))
+                        .help("`flowc dlq list` shows them"),
+                );
+                2
+            }
+            Err(e) => {
+                print_plain(&state_diagnostic(&e));
+                2
+            }
+        },
+        DlqCommand::Drop { id } => match store.drop_dead_letter(id) {
+            Ok(true) => {
+                println!("dropped dead letter #{id}");
+                0
+            }
+            Ok(false) => {
+                print_plain(
+                    &Diagnostic::new(&codes::E0102, format!("there is no dead letter #{id}"))
+                        .help("`flowc dlq list` shows them"),
+                );
+                2
+            }
+            Err(e) => {
+                print_plain(&state_diagnostic(&e));
+                2
+            }
+        },
+        DlqCommand::Retry { file, flow } => retry(&store, &file, flow.as_deref()),
+    }
+}
+
+fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> u8 {
+    let checked = match super::sync::check_or_exit(file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let flows = match super::sync::select_flows(&checked, file, only) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let mut exit = 0;
+    for flow in flows {
+        let keys: Vec<String> = match store.dead_letters(Some(&flow.name)) {
+            Ok(l) => l.into_iter().map(|l| l.source_key).collect(),
+            Err(e) => {
+                print_plain(&state_diagnostic(&e));
+                return 2;
+            }
+        };
+        if keys.is_empty() {
+            println!("flow {}: no dead letters to retry", flow.name);
+            continue;
+        }
+        println!(
+            "flow {}: retrying {} dead-lettered record{}",
+            flow.name,
+            keys.len(),
+            if keys.len() == 1 { "" } else { "s" }
+        );
+        let args = super::sync::SyncArgs {
+            full: true,
+            concurrency: 4,
+            overlap: std::time::Duration::ZERO,
+            ..Default::default()
+        };
+        match super::sync::run_flow(
+            &checked,
+            file,
+            flow,
+            &args,
+            false,
+            false,
+            &real_env,
+            Some(keys),
+        ) {
+            Ok(report) if report.failed > 0 => exit = 1,
+            Ok(_) => {}
+            Err(code) => return code,
+        }
+    }
+    exit
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub(crate) enum StateCommand {
+    /// Delete activity and dead letters older than a duration (e.g. 30d): the retention promise.
+    Purge {
+        #[arg(long, value_parser = parse_duration)]
+        older_than: std::time::Duration,
+    },
+    /// Forget everything about one flow: ledger, cursor, runs, activity, dead letters.
+    Reset {
+        #[arg(long)]
+        flow: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Remove a flow's run lock left by a process on another machine.
+    Unlock {
+        #[arg(long)]
+        flow: String,
+    },
+}
+
+pub(crate) fn state(command: StateCommand, file: Option<&Path>) -> u8 {
+    let store = match store_for(file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match command {
+        StateCommand::Purge { older_than } => {
+            let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
+            match store.purge_older_than(cutoff) {
+                Ok(c) => {
+                    println!(
+                        "purged {} activity rows, {} dead letters and {} runs older than {}",
+                        c.activity,
+                        c.dead_letters,
+                        c.runs,
+                        cutoff.format("%Y-%m-%d %H:%M")
+                    );
+                    0
+                }
+                Err(e) => {
+                    print_plain(&state_diagnostic(&e));
+                    2
+                }
+            }
+        }
+        StateCommand::Reset { flow, yes } => {
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    print_plain(
+                        &Diagnostic::new(&codes::E0402, format!("resetting `{flow}` needs confirmation"))
+                            .help("the next run will write every record again as if new; pass --yes to confirm without a terminal"),
+                    );
+                    return 2;
+                }
+                print!("This forgets what flow `{flow}` wrote; the next run treats every record as new (searching the target by key before creating). Type the flow name to confirm: ");
+                let _ = std::io::stdout().flush();
+                let mut answer = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut answer);
+                if answer.trim() != flow {
+                    println!("not reset");
+                    return 1;
+                }
+            }
+            match store.reset_flow(&flow) {
+                Ok(()) => {
+                    println!("reset flow {flow}");
+                    0
+                }
+                Err(e) => {
+                    print_plain(&state_diagnostic(&e));
+                    2
+                }
+            }
+        }
+        StateCommand::Unlock { flow } => match store.break_lock(&flow) {
+            Ok(true) => {
+                println!("removed the lock of flow {flow}");
+                0
+            }
+            Ok(false) => {
+                println!("flow {flow} was not locked");
+                0
+            }
+            Err(e) => {
+                print_plain(&state_diagnostic(&e));
+                2
+            }
+        },
+    }
+}
