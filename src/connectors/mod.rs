@@ -11,6 +11,7 @@ pub mod settings;
 
 pub use error::{ConnectorError, ErrorClass};
 pub use http::CallStats;
+pub use settings::Settings;
 
 use crate::value::{Record, Value};
 
@@ -91,4 +92,25 @@ pub trait Connector: Send + Sync {
 
     /// Calls made so far.
     fn stats(&self) -> CallStats;
+}
+
+/// Opens the connector a connection names, with its settings resolved
+/// against `env`.
+pub fn open(
+    connection: &crate::program::Connection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Box<dyn Connector>, ConnectorError> {
+    let settings = Settings::resolve(connection, env)?;
+    match &*connection.connector {
+        "ccvshop" => Ok(Box::new(ccvshop::CcvShopConnector::from_settings(
+            &settings,
+        )?)),
+        other => Err(ConnectorError::new(
+            ErrorClass::Config,
+            format!(
+                "connection `{}`: unknown connector `{other}`",
+                connection.name
+            ),
+        )),
+    }
 }
