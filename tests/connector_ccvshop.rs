@@ -5,6 +5,9 @@
 //! "wait for the next minute" costs nothing and the shop's minute windows move
 //! in step with the connector's budget.
 
+// `ConnectorError` is large by design (it carries the body for dead letters).
+#![allow(clippy::result_large_err)]
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

@@ -493,7 +493,7 @@ mod tests {
             .map(|s| parse(s).expect("json"))
             .collect();
         sort(&mut v, "a", false);
-        let a: Vec<String> = v.iter().map(|r| crate::value::json::to_string(r)).collect();
+        let a: Vec<String> = v.iter().map(crate::value::json::to_string).collect();
         assert_eq!(a, vec!["{\"a\":null}", "{\"a\":1}", "{\"a\":2}"]);
         sort(&mut v, "a", true);
         assert_eq!(crate::value::json::to_string(&v[0]), "{\"a\":2}");
