@@ -625,11 +625,11 @@ fn server_errors_and_timeouts_on_reads_are_retried() {
 
     // Slower than the timeout: a Timeout, retried.
     let mut cfg = config(&emu);
-    cfg.timeout = Duration::from_millis(300);
+    cfg.timeout = Duration::from_millis(800);
     let c = CcvShopConnector::new(cfg);
     emu.faults().push(
         Matcher::new(Method::GET, "/users"),
-        Fault::Slow(Duration::from_millis(1_500)),
+        Fault::Slow(Duration::from_millis(2_500)),
         1,
     );
     let (items, _) = collect(&c, "users", &ListQuery::default()).expect("retried after timeout");

@@ -213,7 +213,9 @@ struct Call<'a> {
     body: Option<Vec<u8>>,
 }
 
-/// The CCV Shop connector. Thread-safe; one per connection.
+/// The CCV Shop connector. Thread-safe; one per connection. It uses
+/// `reqwest::blocking`, so it must be created and called outside any tokio
+/// runtime (the engine is synchronous).
 pub struct CcvShopConnector {
     http: reqwest::blocking::Client,
     base: Result<Base, String>,
