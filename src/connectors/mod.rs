@@ -12,6 +12,7 @@ pub mod settings;
 
 pub use error::{ConnectorError, ErrorClass};
 pub use http::CallStats;
+pub use settings::Settings;
 
 use crate::value::{Record, Value};
 
@@ -94,18 +95,21 @@ pub trait Connector: Send + Sync {
     fn stats(&self) -> CallStats;
 }
 
-/// Opens the connector a connection names, with `env` as the environment
-/// (`FLOWC_STATE` gives the state directory, default `.flowc`).
+/// Opens the connector a connection names, with its settings resolved
+/// against `env` (`FLOWC_STATE` gives the state directory, default `.flowc`).
 pub fn open(
     connection: &crate::program::Connection,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Box<dyn Connector>, ConnectorError> {
-    let settings = settings::Settings::resolve(connection, env)?;
+    let settings = Settings::resolve(connection, env)?;
     let state_dir = env("FLOWC_STATE")
         .filter(|s| !s.is_empty())
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(".flowc"));
     match &*connection.connector {
+        "ccvshop" => Ok(Box::new(ccvshop::CcvShopConnector::from_settings(
+            &settings,
+        )?)),
         "eaccounting" => Ok(Box::new(eaccounting::EaccountingConnector::from_settings(
             &settings, &state_dir,
         )?)),

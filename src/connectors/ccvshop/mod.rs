@@ -1,3 +1,7 @@
 //! CCV Shop REST API connector.
 
+pub mod client;
+mod pushdown;
 pub mod signing;
+
+pub use client::{CcvShopClientConfig, CcvShopConnector, ClientLimits, Clock};
