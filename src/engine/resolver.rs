@@ -123,17 +123,25 @@ impl Resolver for EngineResolver<'_, '_> {
             }
         }
         let key_field = schema.key.clone().unwrap_or_else(|| Arc::from("Id"));
-        // Across runs: the id learned last time, if what we would write is unchanged.
-        if !engine.options.dry_run {
-            if let Ok(Some(entry)) = engine.store.xref_get(&schema.name, &match_text) {
-                if let Some((id, h)) = entry.split_once(XREF_SEPARATOR) {
-                    if h == digest {
-                        let mut stored = request.payload.update.clone();
-                        stored.insert(key_field.clone(), Value::str(id));
-                        remember(engine, &slot, &digest, &stored);
-                        return Ok(Value::record(stored));
-                    }
-                }
+        // Across runs: the id learned before, if what we would write now was
+        // written then. Several payloads may have been written for one
+        // record in a run (two orders of one customer with different
+        // addresses); remembering each keeps a rerun from replaying them.
+        let learned = engine
+            .store
+            .xref_get(&schema.name, &match_text)
+            .ok()
+            .flatten();
+        let learned = learned
+            .as_deref()
+            .and_then(|e| e.split_once(XREF_SEPARATOR))
+            .map(|(id, hashes)| (id.to_string(), hashes.to_string()));
+        if let Some((id, hashes)) = &learned {
+            if hashes.split(',').any(|h| h == digest) {
+                let mut stored = request.payload.update.clone();
+                stored.insert(key_field.clone(), Value::str(id));
+                remember(engine, &slot, &digest, &stored);
+                return Ok(Value::record(stored));
             }
         }
         let connector = engine
@@ -230,11 +238,17 @@ impl Resolver for EngineResolver<'_, '_> {
         };
         if !engine.options.dry_run {
             if let Some(id) = stored.get(&key_field).and_then(Value::to_text) {
-                let _ = engine.store.xref_put(
-                    &schema.name,
-                    &match_text,
-                    &format!("{id}{XREF_SEPARATOR}{digest}"),
-                );
+                let mut hashes: Vec<String> = match &learned {
+                    Some((old_id, old)) if *old_id == id => {
+                        old.split(',').map(str::to_string).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                hashes.retain(|h| *h != digest);
+                hashes.push(digest.clone());
+                let keep = hashes.len().saturating_sub(8);
+                let value = format!("{id}{XREF_SEPARATOR}{}", hashes[keep..].join(","));
+                let _ = engine.store.xref_put(&schema.name, &match_text, &value);
             }
         }
         remember(engine, &slot, &digest, &stored);
