@@ -24,8 +24,9 @@ type Index = Arc<HashMap<String, Record>>;
 pub(super) struct Shared {
     /// (schema, match value) → (payload hash, stored record).
     resolved: Mutex<HashMap<Slot, (String, Record)>>,
-    /// (schema, match field) → match value → record: read once per run, lazily.
-    indexes: Mutex<HashMap<Slot, Index>>,
+    /// (schema, match field) → match value → record: read once per run, lazily
+    /// (the cell makes concurrent first users wait for one read).
+    indexes: Mutex<HashMap<Slot, Arc<std::sync::OnceLock<Result<Index, ConnectorError>>>>>,
     /// One lock per related record, so two orders of one new customer never both create it.
     locks: Mutex<HashMap<Slot, Arc<Mutex<()>>>>,
 }
@@ -270,39 +271,31 @@ impl EngineResolver<'_, '_> {
         connector: &dyn crate::connectors::Connector,
     ) -> Result<Option<Record>, EvalError> {
         let index_key = (schema.name.clone(), match_field.to_string());
-        let existing = self
+        let cell = self
             .engine
             .upserts
             .indexes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&index_key)
-            .cloned();
-        let index = match existing {
-            Some(i) => i,
-            None => {
+            .entry(index_key)
+            .or_default()
+            .clone();
+        let index = cell
+            .get_or_init(|| {
                 let mut map = HashMap::new();
                 let path: Vec<Arc<str>> = match_field.split('.').map(Arc::from).collect();
-                connector
-                    .list(resource, &ListQuery::default(), &mut |v| {
-                        if let Some(r) = v.as_record() {
-                            if let Some(k) = r.get_path(&path).and_then(Value::to_text) {
-                                map.entry(k).or_insert_with(|| r.clone());
-                            }
+                connector.list(resource, &ListQuery::default(), &mut |v| {
+                    if let Some(r) = v.as_record() {
+                        if let Some(k) = r.get_path(&path).and_then(Value::to_text) {
+                            map.entry(k).or_insert_with(|| r.clone());
                         }
-                        Ok(true)
-                    })
-                    .map_err(|e| connector_failure(schema, &e))?;
-                let index = Arc::new(map);
-                self.engine
-                    .upserts
-                    .indexes
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(index_key, index.clone());
-                index
-            }
-        };
+                    }
+                    Ok(true)
+                })?;
+                Ok(Arc::new(map))
+            })
+            .clone()
+            .map_err(|e| connector_failure(schema, &e))?;
         if let Some(r) = index.get(match_text) {
             return Ok(Some(r.clone()));
         }
