@@ -18,6 +18,8 @@ use crate::value::{Record, Value};
 type Slot = (Arc<str>, String);
 /// Match value → record.
 type Index = Arc<HashMap<String, Record>>;
+/// An index read at most once, however many workers ask at the same time.
+type IndexCell = std::sync::OnceLock<Result<Index, ConnectorError>>;
 
 /// Per-run state shared by all workers.
 #[derive(Default)]
@@ -26,7 +28,7 @@ pub(super) struct Shared {
     resolved: Mutex<HashMap<Slot, (String, Record)>>,
     /// (schema, match field) → match value → record: read once per run, lazily
     /// (the cell makes concurrent first users wait for one read).
-    indexes: Mutex<HashMap<Slot, Arc<std::sync::OnceLock<Result<Index, ConnectorError>>>>>,
+    indexes: Mutex<HashMap<Slot, Arc<IndexCell>>>,
     /// One lock per related record, so two orders of one new customer never both create it.
     locks: Mutex<HashMap<Slot, Arc<Mutex<()>>>>,
 }
