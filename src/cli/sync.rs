@@ -188,7 +188,7 @@ pub(crate) fn run_flow(
         ..Options::default()
     };
     let engine = Engine::new(program, flow, &store, connections, options);
-    let report = engine.run(&flow_hash(checked)).map_err(|e| {
+    let report = with_progress(&engine, json, || engine.run(&flow_hash(checked))).map_err(|e| {
         print_plain(&connector_diagnostic(&e).help("nothing after this point was written; fix the cause and run again: completed records are not written twice"));
         2u8
     })?;
@@ -217,6 +217,39 @@ pub(crate) fn run_flow(
         println!("{}", report.human());
     }
     Ok(report)
+}
+
+/// Runs `work` with a live progress line on a terminal (plain output otherwise).
+fn with_progress<T>(engine: &Engine, quiet: bool, work: impl FnOnce() -> T) -> T {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let p = engine.progress();
+                let rate = p.read as f64 / started.elapsed().as_secs_f64().max(0.001);
+                bar.set_message(format!(
+                    "read {} · written {} · unchanged or skipped {} · failed {} · {rate:.0} records/s",
+                    p.read, p.written, p.unchanged, p.failed
+                ));
+                bar.tick();
+                std::thread::sleep(Duration::from_millis(120));
+            }
+            bar.finish_and_clear();
+        });
+        let result = work();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        result
+    })
 }
 
 fn print_plan(report: &Report) {

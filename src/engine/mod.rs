@@ -154,6 +154,15 @@ impl Report {
     }
 }
 
+/// Counts of a run in progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub read: u64,
+    pub written: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+}
+
 /// Open connections, by connection index in the program.
 #[derive(Clone, Default)]
 pub struct Connections {
@@ -276,6 +285,17 @@ impl<'a> Engine<'a> {
         }
         drop(lock);
         result.map(|()| report)
+    }
+
+    /// Counts so far, for a progress display while the run goes on.
+    pub fn progress(&self) -> Progress {
+        let c = &self.counters;
+        Progress {
+            read: c.read.load(Ordering::Relaxed),
+            written: c.created.load(Ordering::Relaxed) + c.updated.load(Ordering::Relaxed),
+            unchanged: c.unchanged.load(Ordering::Relaxed) + c.skipped.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+        }
     }
 
     fn report(&self, started: Instant) -> Report {
