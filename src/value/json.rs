@@ -60,11 +60,23 @@ impl Decoder {
 
     /// Decodes one JSON document; trailing whitespace is allowed, anything else is an error.
     pub fn decode(&mut self, input: &[u8]) -> Result<Value, JsonError> {
+        self.decode_with(input, None)
+    }
+
+    /// Decodes one JSON document, building only the top-level fields that
+    /// `keep` accepts: a flow that reads 10 of an order's 40 fields does not
+    /// pay for the other 30.
+    pub fn decode_projected(&mut self, input: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<Value, JsonError> {
+        self.decode_with(input, Some(keep))
+    }
+
+    fn decode_with(&mut self, input: &[u8], keep: Option<&dyn Fn(&str) -> bool>) -> Result<Value, JsonError> {
         let mut p = Parser {
             input,
             pos: 0,
             keys: &mut self.keys,
             depth: 0,
+            keep,
         };
         p.skip_ws();
         let v = p.value()?;
@@ -87,6 +99,7 @@ impl Decoder {
             pos: 0,
             keys: &mut self.keys,
             depth: 0,
+            keep: None,
         };
         p.skip_ws();
         p.expect(b'[')?;
@@ -127,6 +140,9 @@ struct Parser<'a, 'k> {
     pos: usize,
     keys: &'k mut KeyMap,
     depth: usize,
+    /// Top-level fields to decode; the others are skipped (checked for
+    /// well-formedness, not built). `None` decodes everything.
+    keep: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 impl Parser<'_, '_> {
@@ -207,6 +223,18 @@ impl Parser<'_, '_> {
             self.skip_ws();
             self.expect(b':')?;
             self.skip_ws();
+            if self.depth == 1 && self.keep.is_some_and(|keep| !keep(&key)) {
+                self.skip_value()?;
+                self.skip_ws();
+                match self.next() {
+                    Some(b',') => continue,
+                    Some(b'}') => break,
+                    _ => {
+                        self.pos -= 1;
+                        return Err(self.err("expected `,` or `}` in the object"));
+                    }
+                }
+            }
             let v = self.value()?;
             if record.get(&key).is_some() {
                 // Duplicate keys: the last one wins, as in most decoders.
@@ -226,6 +254,68 @@ impl Parser<'_, '_> {
         }
         self.depth -= 1;
         Ok(Value::record(record))
+    }
+
+    /// Passes over one value, checking its structure without building it.
+    fn skip_value(&mut self) -> Result<(), JsonError> {
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                loop {
+                    match self.next() {
+                        Some(b'"') => return Ok(()),
+                        Some(b'\\') => {
+                            if self.next().is_none() {
+                                return Err(self.err("unterminated string"));
+                            }
+                        }
+                        Some(b) if b < 0x20 => {
+                            self.pos -= 1;
+                            return Err(self.err("control character in a string"));
+                        }
+                        Some(_) => {}
+                        None => return Err(self.err("unterminated string")),
+                    }
+                }
+            }
+            Some(b'{' | b'[') => {
+                self.enter()?;
+                let close = if self.next() == Some(b'{') { b'}' } else { b']' };
+                self.skip_ws();
+                if self.peek() == Some(close) {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip_ws();
+                    if close == b'}' {
+                        if self.peek() != Some(b'"') {
+                            return Err(self.err("expected a string key"));
+                        }
+                        self.skip_value()?;
+                        self.skip_ws();
+                        self.expect(b':')?;
+                        self.skip_ws();
+                    }
+                    self.skip_value()?;
+                    self.skip_ws();
+                    match self.next() {
+                        Some(b',') => continue,
+                        Some(b) if b == close => break,
+                        _ => {
+                            self.pos = self.pos.saturating_sub(1);
+                            return Err(self.err("expected `,` or a closing bracket"));
+                        }
+                    }
+                }
+                self.depth -= 1;
+                Ok(())
+            }
+            // Scalars are short: decoding them is the simplest strict check.
+            Some(_) => self.value().map(|_| ()),
+            None => Err(self.err("unexpected end of input")),
+        }
     }
 
     fn array(&mut self) -> Result<Value, JsonError> {
@@ -616,6 +706,17 @@ mod tests {
     #[test]
     fn records_keep_order_and_last_duplicate_wins() {
         assert_eq!(roundtrip(r#"{"b":1,"a":2,"b":3}"#), r#"{"b":3,"a":2}"#);
+    }
+
+    #[test]
+    fn projection_skips_unused_fields_but_still_rejects_broken_ones() {
+        let keep = |k: &str| k == "a";
+        let mut d = Decoder::new();
+        let v = d.decode_projected(br#"{"a":{"x":1},"b":[1,{"c":"\"}"}],"d":"t"}"#, &keep).unwrap();
+        assert_eq!(to_string(&v), r#"{"a":{"x":1}}"#);
+        assert!(d.decode_projected(br#"{"a":1,"b":[1,}"#, &keep).is_err());
+        assert!(d.decode_projected(br#"{"a":1,"b":"open}"#, &keep).is_err());
+        assert!(d.decode_projected(br#"{"a":1,"b":tru}"#, &keep).is_err());
     }
 
     #[test]
