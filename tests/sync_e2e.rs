@@ -230,9 +230,11 @@ fn run_engine(
     store: &SqliteStore,
     connections: Connections,
     options: Options,
-) -> Result<Report, ConnectorError> {
+) -> Result<Report, Box<ConnectorError>> {
     let flow = checked.program.flow("orders").unwrap();
-    Engine::new(&checked.program, flow, store, connections, options).run("e2e")
+    Engine::new(&checked.program, flow, store, connections, options)
+        .run("e2e")
+        .map_err(Box::new)
 }
 
 /// Requests per `METHOD /template` that happened between two snapshots.
@@ -252,6 +254,11 @@ fn text(v: &Value, field: &str) -> String {
     }
 }
 
+/// A draft row: article number, quantity, unit price.
+type Row = (String, String, String);
+/// A draft: customer e-mail, sum of the row totals, rows.
+type Draft = (String, String, Vec<Row>);
+
 /// What eAccounting holds, by business key, with every key asserted unique.
 #[derive(Debug, PartialEq)]
 struct Books {
@@ -261,7 +268,7 @@ struct Books {
     /// without VAT on one product leave the article (and the VAT of the
     /// drafts) in a state that depends on the order in which concurrent
     /// records were written, with or without faults.
-    drafts: BTreeMap<String, (String, String, Vec<(String, String, String)>)>,
+    drafts: BTreeMap<String, Draft>,
     customers: BTreeSet<String>,
     articles: BTreeSet<String>,
 }
@@ -317,7 +324,7 @@ fn books(emu: &BlockingEaccountingEmulator) -> Books {
                 .unwrap_or_else(|| panic!("{reference}: draft without known customer"));
             let total: Decimal = rows
                 .iter()
-                .map(|(_, q, p): &(String, String, String)| {
+                .map(|(_, q, p): &Row| {
                     q.parse::<Decimal>().unwrap() * p.parse::<Decimal>().unwrap()
                 })
                 .sum();
