@@ -482,9 +482,21 @@ impl<'a> Engine<'a> {
                 return self.fail(run, &key, letter, None, started);
             }
         };
-        let mut resolver = resolver::EngineResolver::new(self, &key);
-        let outcome = runtime.run_flow(self.flow, record, &mut resolver);
-        let related = resolver.finish();
+        let mut resolver = resolver::EngineResolver::new(self, &key, false);
+        let mut outcome = runtime.run_flow(self.flow, record, &mut resolver);
+        let mut related = resolver.finish();
+        // Related records taken to hold payloads that earlier runs wrote (so
+        // that a rerun replays none of them) must really hold them once this
+        // record is written: then map again, trusting only their current state.
+        if resolver.assumed() {
+            if let Ok(Outcome::Mapped(mapped)) = &outcome {
+                if !target::unchanged(self, &key, mapped)? {
+                    let mut strict = resolver::EngineResolver::new(self, &key, true);
+                    outcome = runtime.run_flow(self.flow, record, &mut strict);
+                    related += strict.finish();
+                }
+            }
+        }
         self.counters.related.fetch_add(related, Ordering::SeqCst);
         match outcome {
             Err(e) => {

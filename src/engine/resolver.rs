@@ -42,20 +42,40 @@ pub(super) struct EngineResolver<'e, 'a> {
     engine: &'e Engine<'a>,
     source: String,
     writes: u64,
+    /// Trust only what is known to be a related record's current state.
+    strict: bool,
+    /// A related record was taken to hold a payload written by an earlier
+    /// run that may since have been overwritten (see [`Self::assumed`]).
+    assumed: bool,
 }
 
 impl<'e, 'a> EngineResolver<'e, 'a> {
-    pub(super) fn new(engine: &'e Engine<'a>, source: &str) -> Self {
+    /// `strict`: a payload written before is not taken as written unless it
+    /// was the last one written to that record.
+    pub(super) fn new(engine: &'e Engine<'a>, source: &str, strict: bool) -> Self {
         EngineResolver {
             engine,
             source: source.to_string(),
             writes: 0,
+            strict,
+            assumed: false,
         }
     }
 
     /// Related records written while mapping this record.
     pub(super) fn finish(&self) -> u64 {
         self.writes
+    }
+
+    /// Whether a related record was taken to hold a payload that an earlier
+    /// run wrote but that a later write may have replaced (one article, two
+    /// orders with different data). That is right for a record that is not
+    /// written again (a rerun replays nothing), wrong for one that is: the
+    /// target record would then refer to a related record in another state
+    /// than the one its mapping asked for. Such a record is mapped again
+    /// with a strict resolver before it is written.
+    pub(super) fn assumed(&self) -> bool {
+        self.assumed
     }
 }
 
@@ -140,10 +160,18 @@ impl Resolver for EngineResolver<'_, '_> {
             .and_then(|e| e.split_once(XREF_SEPARATOR))
             .map(|(id, hashes)| (id.to_string(), hashes.to_string()));
         if let Some((id, hashes)) = &learned {
-            if hashes.split(',').any(|h| h == digest) {
+            // The last payload written is the record's state, as far as
+            // flowc knows, unless this run already wrote another one.
+            let current = earlier.is_none() && hashes.rsplit(',').next() == Some(digest.as_str());
+            if current || (!self.strict && hashes.split(',').any(|h| h == digest)) {
                 let mut stored = request.payload.update.clone();
                 stored.insert(key_field.clone(), Value::str(id));
-                remember(engine, &slot, &digest, &stored);
+                if current {
+                    remember(engine, &slot, &digest, &stored);
+                } else {
+                    // Not known to be its state now: not for other records to rely on.
+                    self.assumed = true;
+                }
                 return Ok(Value::record(stored));
             }
         }

@@ -306,6 +306,19 @@ pub(super) fn write(
     }
 }
 
+/// Whether the ledger holds this record as written with exactly this payload.
+pub(super) fn unchanged(
+    engine: &Engine,
+    source_key: &str,
+    mapped: &Mapped,
+) -> Result<bool, ConnectorError> {
+    let ledger = engine
+        .store
+        .ledger_get(&engine.flow.name, source_key)
+        .map_err(state_error)?;
+    Ok(ledger.is_some_and(|entry| entry.payload_hash == hash(&mapped.payload)))
+}
+
 /// The target record holding this key, from a run-wide index read once.
 fn lookup(
     engine: &Engine,

@@ -1,0 +1,844 @@
+//! The sync engine's guarantees end to end: the flagship flow
+//! (`flows/ccvshop-eaccounting/orders.flow`) over real loopback HTTP against
+//! both emulators, in process and through the `flowc` binary.
+//!
+//! - a rerun writes nothing and reads only what the source needs;
+//! - seeded faults (429, 5xx, slow answers, responses dropped after the
+//!   write) on every path end, after reruns, in exactly the state of a
+//!   fault-free run, with no duplicates;
+//! - a process killed in the middle of a run loses and duplicates nothing
+//!   (and the rotated refresh token still works for the next process);
+//! - a second run of a locked flow is refused;
+//! - dead letters name their field and rule, and `flowc dlq retry` clears them;
+//! - `flowc plan` shows exactly what `flowc run` then creates;
+//! - `flowc run --json` reports counts and calls.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowc::check::Checked;
+use flowc::connectors::ccvshop::{CcvShopClientConfig, CcvShopConnector, ClientLimits};
+use flowc::connectors::eaccounting::{ConnectorConfig, EaccountingConnector, OAuthClient};
+use flowc::connectors::http::RetryPolicy;
+use flowc::connectors::settings::Secret;
+use flowc::connectors::{Connector, ConnectorError};
+use flowc::emulators::ccvshop::{
+    self, CcvShopConfig, CcvShopEmulator, RateLimitConfig, SeedSource,
+};
+use flowc::emulators::eaccounting::{self, BlockingEaccountingEmulator, EaccountingConfig};
+use flowc::emulators::faults::Chaos;
+use flowc::engine::{Connections, Engine, Options, Report};
+use flowc::state::{SqliteStore, Store};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+const FLOW: &str = "flows/ccvshop-eaccounting/orders.flow";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Both emulators, a generated shop and a fresh state folder.
+struct Services {
+    shop: CcvShopEmulator,
+    books: BlockingEaccountingEmulator,
+    refresh_token: String,
+    state: tempfile::TempDir,
+}
+
+impl Services {
+    /// `limits`: the services' real per-minute limits (off for the chaos
+    /// runs, whose many reruns would otherwise wait out minute windows).
+    fn start(orders: usize, products: usize, seed: u64, limits: bool) -> Services {
+        let shop = ccvshop::start_blocking(CcvShopConfig {
+            data: SeedSource::Generated {
+                orders,
+                products,
+                seed,
+            },
+            limits: RateLimitConfig {
+                enabled: limits,
+                ..RateLimitConfig::default()
+            },
+            deliver_webhooks: false,
+            ..CcvShopConfig::default()
+        })
+        .expect("CCV Shop emulator");
+        let books = eaccounting::start_blocking(EaccountingConfig {
+            rate_limit_per_minute: if limits { 600 } else { 1_000_000 },
+            ..EaccountingConfig::default()
+        })
+        .expect("eAccounting emulator");
+        let refresh_token = books.refresh_token(eaccounting::DEFAULT_SCOPE);
+        Services {
+            shop,
+            books,
+            refresh_token,
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn state(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// What `flowc sandbox` sets: both services, their credentials, the state.
+    fn env(&self) -> HashMap<String, String> {
+        let b = &self.books;
+        [
+            ("CCVSHOP_URL", self.shop.base_url().to_string()),
+            ("CCVSHOP_PUBLIC_KEY", self.shop.public_key().to_string()),
+            ("CCVSHOP_SECRET_KEY", self.shop.secret_key().to_string()),
+            ("EACCOUNTING_API_URL", b.api_url()),
+            ("EACCOUNTING_IDENTITY_URL", b.identity_url()),
+            ("EACCOUNTING_CLIENT_ID", b.client_id().to_string()),
+            ("EACCOUNTING_CLIENT_SECRET", b.client_secret().to_string()),
+            ("EACCOUNTING_REFRESH_TOKEN", self.refresh_token.clone()),
+            ("FLOWC_STATE", self.state().display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// The real binary, run from the repository root against these services.
+    fn flowc(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_flowc"));
+        c.args(args)
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .env_remove("FLOWC_CRASH_AFTER_WRITES")
+            .envs(self.env());
+        c.output().expect("flowc runs")
+    }
+
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(self.state()).unwrap()
+    }
+
+    /// Connections as the CLI opens them (`connectors::open` with the env).
+    fn cli_connections(&self, program: &flowc::program::Program) -> Connections {
+        let env = self.env();
+        let lookup = |k: &str| env.get(k).cloned();
+        let mut connections = Connections::default();
+        for (i, c) in program.connections.iter().enumerate() {
+            let opened = flowc::connectors::open(c, &lookup).unwrap();
+            connections.by_index.insert(i, Arc::from(opened));
+        }
+        connections
+    }
+
+    /// The same connectors, but retries sleep at most a few milliseconds and
+    /// the client-side rate budgets are out of the way: injected 429s would
+    /// otherwise make every retry wait for the next minute.
+    fn fast_connections(&self, program: &flowc::program::Program) -> Connections {
+        let retry = RetryPolicy {
+            sleep: Arc::new(|d: Duration| std::thread::sleep(d.min(Duration::from_millis(5)))),
+            ..RetryPolicy::default()
+        };
+        let mut connections = Connections::default();
+        for (i, c) in program.connections.iter().enumerate() {
+            let opened: Arc<dyn Connector> = match &*c.connector {
+                "ccvshop" => {
+                    let mut config =
+                        CcvShopClientConfig::new(self.shop.base_url(), self.shop.credentials());
+                    config.retry = retry.clone();
+                    config.limits = ClientLimits {
+                        get_per_minute: 1_000_000,
+                        write_per_minute: 1_000_000,
+                        productqueries_per_minute: 1_000_000,
+                    };
+                    Arc::new(CcvShopConnector::new(config))
+                }
+                "eaccounting" => {
+                    let oauth = OAuthClient {
+                        identity_url: self.books.identity_url(),
+                        client_id: self.books.client_id().to_string(),
+                        client_secret: Secret::new(self.books.client_secret()),
+                    };
+                    let mut config =
+                        ConnectorConfig::new(&self.books.api_url(), oauth, self.state());
+                    config.refresh_token = Some(Secret::new(self.refresh_token.clone()));
+                    config.retry = retry.clone();
+                    config.rate_limit_per_minute = 1_000_000;
+                    Arc::new(EaccountingConnector::new(config).unwrap())
+                }
+                other => panic!("unexpected connector {other}"),
+            };
+            connections.by_index.insert(i, opened);
+        }
+        connections
+    }
+
+    /// Signs in (rotating the refresh token once) before faults are switched
+    /// on: a response lost after the identity server rotated the token cannot
+    /// be recovered by any client (see `connectors/eaccounting/tokens.rs`).
+    fn sign_in(&self, program: &flowc::program::Program) {
+        let connections = self.fast_connections(program);
+        for c in connections.by_index.values() {
+            if c.kind() == "eaccounting" {
+                c.get("customers", "00000000-0000-0000-0000-000000000001")
+                    .unwrap();
+            }
+        }
+    }
+
+    fn chaos(&self, seed: u64) {
+        self.books.faults().set_chaos(Some(Chaos {
+            seed,
+            rate_limited_per_mille: 60,
+            server_error_per_mille: 80,
+            slow_per_mille: 40,
+            slow_by: Duration::from_millis(100),
+            drop_after_write_per_mille: 150,
+        }));
+        self.shop.faults().set_chaos(Some(Chaos {
+            seed: seed.wrapping_mul(31).wrapping_add(7),
+            rate_limited_per_mille: 50,
+            server_error_per_mille: 60,
+            slow_per_mille: 40,
+            slow_by: Duration::from_millis(100),
+            drop_after_write_per_mille: 0,
+        }));
+    }
+
+    fn injected(&self) -> (u64, u64) {
+        (
+            self.shop.faults().injected(),
+            self.books.faults().injected(),
+        )
+    }
+}
+
+fn flagship() -> Checked {
+    let checked = flowc::check::check_path(&repo().join(FLOW)).unwrap();
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    checked
+}
+
+fn run_engine(
+    checked: &Checked,
+    store: &SqliteStore,
+    connections: Connections,
+    options: Options,
+) -> Result<Report, Box<ConnectorError>> {
+    let flow = checked.program.flow("orders").unwrap();
+    Engine::new(&checked.program, flow, store, connections, options)
+        .run("e2e")
+        .map_err(Box::new)
+}
+
+/// Requests per `METHOD /template` that happened between two snapshots.
+fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+fn text(v: &Value, field: &str) -> String {
+    match &v[field] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A draft row: article number, quantity, unit price.
+type Row = (String, String, String);
+/// A draft: customer e-mail, sum of the row totals, rows.
+type Draft = (String, String, Vec<Row>);
+
+/// What eAccounting holds, by business key, with every key asserted unique.
+#[derive(Debug, PartialEq)]
+struct Books {
+    /// YourReference → (customer e-mail, sum of the row totals, rows as
+    /// (article number, quantity, unit price)). VAT is left out: the flow
+    /// sets an article's VAT coding from each order row, so orders with and
+    /// without VAT on one product leave the article (and the VAT of the
+    /// drafts) in a state that depends on the order in which concurrent
+    /// records were written, with or without faults.
+    drafts: BTreeMap<String, Draft>,
+    customers: BTreeSet<String>,
+    articles: BTreeSet<String>,
+}
+
+fn books(emu: &BlockingEaccountingEmulator) -> Books {
+    fn unique(items: &[Value], field: &str, what: &str) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        for v in items {
+            let key = text(v, field);
+            assert!(
+                out.insert(key.clone(), v.clone()).is_none(),
+                "duplicate {what} with {field} = {key}"
+            );
+        }
+        out
+    }
+    let customers = unique(&emu.collection("customers"), "EmailAddress", "customer");
+    let articles = unique(&emu.collection("articles"), "Number", "article");
+    let drafts = unique(
+        &emu.collection("customerinvoicedrafts"),
+        "YourReference",
+        "invoice draft",
+    );
+    let email_of: HashMap<String, String> = customers
+        .iter()
+        .map(|(email, c)| (text(c, "Id"), email.clone()))
+        .collect();
+    let number_of: HashMap<String, String> = articles
+        .iter()
+        .map(|(number, a)| (text(a, "Id"), number.clone()))
+        .collect();
+    let drafts = drafts
+        .into_iter()
+        .map(|(reference, d)| {
+            let rows = d["Rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        number_of
+                            .get(&text(r, "ArticleId"))
+                            .cloned()
+                            .unwrap_or_else(|| panic!("{reference}: row without known article")),
+                        text(r, "Quantity"),
+                        text(r, "UnitPrice"),
+                    )
+                })
+                .collect::<Vec<_>>();
+            let customer = email_of
+                .get(&text(&d, "CustomerId"))
+                .cloned()
+                .unwrap_or_else(|| panic!("{reference}: draft without known customer"));
+            let total: Decimal = rows
+                .iter()
+                .map(|(_, q, p): &Row| {
+                    q.parse::<Decimal>().unwrap() * p.parse::<Decimal>().unwrap()
+                })
+                .sum();
+            (reference, (customer, total.normalize().to_string(), rows))
+        })
+        .collect();
+    Books {
+        drafts,
+        customers: customers.into_keys().collect(),
+        articles: articles.into_keys().collect(),
+    }
+}
+
+// ---------------------------------------------------------------- 1
+
+#[test]
+fn a_rerun_of_a_completed_sync_writes_nothing() {
+    let svc = Services::start(40, 15, 4242, true);
+    let checked = flagship();
+    let store = svc.store();
+    let first = run_engine(
+        &checked,
+        &store,
+        svc.cli_connections(&checked.program),
+        Options::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        (first.status.as_str(), first.failed),
+        ("succeeded", 0),
+        "{first:?}"
+    );
+    assert!(first.created > 0, "{first:?}");
+    let drafts = svc.books.collection("customerinvoicedrafts").len() as u64;
+    assert_eq!(drafts, first.created);
+
+    let (shop_before, books_before) = (svc.shop.request_counts(), svc.books.request_counts());
+    let second = run_engine(
+        &checked,
+        &store,
+        svc.cli_connections(&checked.program),
+        Options::default(),
+    )
+    .unwrap();
+    let shop_calls = delta(&shop_before, &svc.shop.request_counts());
+    let books_calls = delta(&books_before, &svc.books.request_counts());
+    println!(
+        "first run: {} calls for {} orders read; second run: {} calls, CCV Shop {shop_calls:?}, eAccounting {books_calls:?}",
+        first.calls.total, first.read, second.calls.total
+    );
+    assert_eq!(
+        (
+            second.created,
+            second.updated,
+            second.failed,
+            second.related_writes
+        ),
+        (0, 0, 0, 0),
+        "{second:?}"
+    );
+    assert_eq!(second.unchanged, first.created, "{second:?}");
+    let writes: Vec<_> = books_calls
+        .keys()
+        .filter(|k| k.starts_with("POST") || k.starts_with("PUT"))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "the rerun wrote to eAccounting: {books_calls:?}"
+    );
+    // Reading the source: pages of orders, and each order's rows once.
+    let pages = shop_calls.get("GET /orders").copied().unwrap_or(0);
+    let rows = shop_calls
+        .get("GET /orders/{id}/orderrows")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(pages, 1, "{shop_calls:?}");
+    assert_eq!(rows, second.read, "{shop_calls:?}");
+    assert_eq!(
+        shop_calls.values().sum::<u64>(),
+        pages + rows,
+        "unexpected CCV Shop calls: {shop_calls:?}"
+    );
+    assert_eq!(
+        drafts,
+        svc.books.collection("customerinvoicedrafts").len() as u64
+    );
+}
+
+// ---------------------------------------------------------------- 2
+
+/// Runs until a run ends without failures, as an operator would: a run that
+/// stopped on an error is simply run again; a run that dead-lettered records
+/// is followed by a retry of those records (`flowc dlq retry`).
+fn run_until_clean(svc: &Services, checked: &Checked, store: &SqliteStore) -> (usize, Vec<String>) {
+    let mut outcomes = Vec::new();
+    let mut only_keys = None;
+    for attempt in 1..=12 {
+        let options = Options {
+            full: attempt > 1,
+            only_keys: only_keys.take(),
+            ..Options::default()
+        };
+        match run_engine(
+            checked,
+            store,
+            svc.fast_connections(&checked.program),
+            options,
+        ) {
+            Ok(report) if report.failed == 0 && report.status == "succeeded" => {
+                outcomes.push(format!("ok({}c)", report.created));
+                return (attempt, outcomes);
+            }
+            Ok(report) => {
+                let letters = store.dead_letters(Some("orders")).unwrap();
+                let classes: BTreeSet<String> = letters
+                    .iter()
+                    .map(|l| format!("{}/{}", l.error_class, l.http_status.unwrap_or(0)))
+                    .collect();
+                outcomes.push(format!("{}({}f {classes:?})", report.status, report.failed));
+                let keys: Vec<String> = letters.into_iter().map(|l| l.source_key).collect();
+                if report.status == "partial" && !keys.is_empty() {
+                    only_keys = Some(keys);
+                }
+            }
+            Err(e) => outcomes.push(format!("error({:?})", e.class)),
+        }
+    }
+    panic!("no clean run after 12 attempts: {outcomes:?}");
+}
+
+#[test]
+fn seeded_faults_on_every_path_end_in_the_fault_free_state() {
+    const ORDERS: usize = 80;
+    const PRODUCTS: usize = 20;
+    const SHOP: u64 = 77;
+    let checked = flagship();
+
+    let reference = Services::start(ORDERS, PRODUCTS, SHOP, false);
+    let store = reference.store();
+    let report = run_engine(
+        &checked,
+        &store,
+        reference.fast_connections(&checked.program),
+        Options::default(),
+    )
+    .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let expected = books(&reference.books);
+    assert!(!expected.drafts.is_empty());
+
+    for seed in [1u64, 2, 3, 4, 5] {
+        let svc = Services::start(ORDERS, PRODUCTS, SHOP, false);
+        svc.sign_in(&checked.program);
+        svc.chaos(seed);
+        let store = svc.store();
+        let (runs, outcomes) = run_until_clean(&svc, &checked, &store);
+        let (shop_faults, books_faults) = svc.injected();
+        svc.books.faults().set_chaos(None);
+        svc.shop.faults().set_chaos(None);
+        println!(
+            "seed {seed}: {shop_faults} faults injected on CCV Shop, {books_faults} on eAccounting; clean after {runs} runs {outcomes:?}"
+        );
+        assert!(
+            books_faults > 0 && shop_faults > 0,
+            "seed {seed}: no faults injected"
+        );
+        let got = books(&svc.books);
+        assert_eq!(got.customers, expected.customers, "seed {seed}: customers");
+        assert_eq!(got.articles, expected.articles, "seed {seed}: articles");
+        assert_eq!(
+            got.drafts.keys().collect::<Vec<_>>(),
+            expected.drafts.keys().collect::<Vec<_>>(),
+            "seed {seed}: drafts"
+        );
+        for (k, v) in &got.drafts {
+            if expected.drafts[k] != *v {
+                let find = |emu: &BlockingEaccountingEmulator, coll: &str, f: &str, val: &str| {
+                    emu.collection(coll).into_iter().find(|c| text(c, f) == val)
+                };
+                eprintln!("DIFF {k}\n chaos draft {:?}\n ref draft {:?}\n chaos cust {:?}\n ref cust {:?}",
+                    find(&svc.books, "customerinvoicedrafts", "YourReference", k),
+                    find(&reference.books, "customerinvoicedrafts", "YourReference", k),
+                    find(&svc.books, "customers", "EmailAddress", &v.0),
+                    find(&reference.books, "customers", "EmailAddress", &v.0));
+            }
+        }
+        assert_eq!(got.drafts, expected.drafts, "seed {seed}: draft contents");
+        assert!(store.dead_letters(Some("orders")).unwrap().is_empty());
+        // And a last run, fault-free, has nothing left to write.
+        let last = run_engine(
+            &checked,
+            &store,
+            svc.fast_connections(&checked.program),
+            Options {
+                full: true,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (last.created, last.updated, last.failed),
+            (0, 0, 0),
+            "seed {seed}: {last:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- binary
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_str(&stdout(out))
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr: {}", stdout(out), stderr(out)))
+}
+
+/// The books a fault-free in-process run leaves for this shop.
+fn reference_books(orders: usize, products: usize, seed: u64) -> Books {
+    let svc = Services::start(orders, products, seed, false);
+    let checked = flagship();
+    let report = run_engine(
+        &checked,
+        &svc.store(),
+        svc.cli_connections(&checked.program),
+        Options::default(),
+    )
+    .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    books(&svc.books)
+}
+
+fn writes(counts: &BTreeMap<String, u64>) -> u64 {
+    counts
+        .iter()
+        .filter(|(k, _)| k.starts_with("POST /v2") || k.starts_with("PUT /v2"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+// ---------------------------------------------------------------- 3
+
+#[test]
+fn a_process_killed_mid_run_loses_and_duplicates_nothing() {
+    let svc = Services::start(40, 15, 99, true);
+    let mut crash = Command::new(env!("CARGO_BIN_EXE_flowc"));
+    let out = crash
+        .args(["run", FLOW])
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .envs(svc.env())
+        .env("FLOWC_CRASH_AFTER_WRITES", "12")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the run did not crash: {}",
+        stdout(&out)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "aborted: {:?}", out.status);
+    }
+    let after_crash = svc.books.collection("customerinvoicedrafts").len();
+    let written = writes(&svc.books.request_counts());
+    assert!(written > 0 && written <= 12 + 4, "{written} writes");
+    // The refresh token rotated; the new pair is in the state folder, and
+    // the token in the environment is spent.
+    assert!(svc.state().join("tokens/eaccounting.json").is_file());
+
+    let out = svc.flowc(&["run", FLOW, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let report = json_of(&out);
+    println!(
+        "crash after {written} writes left {after_crash} drafts; the rerun: {}",
+        serde_json::json!({"created": report["created"], "unchanged": report["unchanged"], "updated": report["updated"], "calls": report["calls"]["total"]})
+    );
+    assert_eq!(report["failed"], 0);
+    assert_eq!(books(&svc.books), reference_books(40, 15, 99));
+    // The crashed run is on record as interrupted, not as running.
+    let runs = svc.store().runs(Some("orders"), 10).unwrap();
+    assert!(
+        runs.iter().all(|r| r.status != "running"),
+        "{:?}",
+        runs.iter().map(|r| &r.status).collect::<Vec<_>>()
+    );
+}
+
+// ---------------------------------------------------------------- 4
+
+#[test]
+fn a_second_run_of_a_locked_flow_is_refused() {
+    let svc = Services::start(10, 5, 5, true);
+    let store = svc.store();
+    let lock = store.lock_flow("orders").unwrap();
+    let out = svc.flowc(&["run", FLOW]);
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("already being run by") && err.contains(&std::process::id().to_string()),
+        "{err}"
+    );
+    assert_eq!(writes(&svc.books.request_counts()), 0);
+    assert!(svc.books.collection("customerinvoicedrafts").is_empty());
+    drop(lock);
+    let out = svc.flowc(&["run", FLOW]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+}
+
+// ---------------------------------------------------------------- 5
+
+#[test]
+fn dead_letters_name_field_and_rule_and_retry_clears_them() {
+    let svc = Services::start(30, 12, 77, true);
+    let dir = tempfile::tempdir().unwrap();
+    let flows = repo().join("flows/ccvshop-eaccounting");
+    let orders = std::fs::read_to_string(flows.join("orders.flow")).unwrap();
+    let settings = std::fs::read_to_string(flows.join("settings.flow")).unwrap();
+    let default_line = settings
+        .lines()
+        .find(|l| l.trim_start().starts_with("_ "))
+        .expect("coding_by_vat has a default")
+        .to_string();
+    // Without the default row, zero-rated rows (exports) have no VAT coding;
+    // the check insists that the miss is handled, so it fails the record.
+    let lookup = "settings.coding_by_vat[row.tax]";
+    assert!(orders.contains(lookup));
+    let strict = orders.replace(
+        lookup,
+        &format!("{lookup} ?? fail(\"no VAT coding for {{row.tax}}%\")"),
+    );
+    let broken = settings.replace(&format!("{default_line}\n"), "");
+    std::fs::write(dir.path().join("orders.flow"), &strict).unwrap();
+    std::fs::write(dir.path().join("settings.flow"), &broken).unwrap();
+    let file = dir.path().join("orders.flow");
+    let file = file.to_str().unwrap();
+
+    let out = svc.flowc(&["run", file, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let report = json_of(&out);
+    let failed = report["failed"].as_u64().unwrap();
+    assert!(failed > 0, "{report}");
+
+    let out = svc.flowc(&["dlq", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let letters = json_of(&out);
+    let letters = letters.as_array().unwrap();
+    assert_eq!(letters.len() as u64, failed);
+    for l in letters {
+        let message = l["message"].as_str().unwrap();
+        assert_eq!(l["class"], "mapping", "{l}");
+        assert!(
+            l["code"].as_str().is_some_and(|c| c.starts_with('E')),
+            "{l}"
+        );
+        assert!(message.contains("CodingId"), "no field named: {l}");
+        assert!(
+            message.contains("no VAT coding for 0%"),
+            "no rule named: {l}"
+        );
+    }
+    println!(
+        "dead letter: code {} — {}",
+        letters[0]["code"], letters[0]["message"]
+    );
+    let drafts_before = svc.books.collection("customerinvoicedrafts").len();
+
+    std::fs::write(dir.path().join("settings.flow"), &settings).unwrap();
+    let out = svc.flowc(&["dlq", "retry", file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = svc.flowc(&["dlq", "list", "--json"]);
+    assert_eq!(json_of(&out), serde_json::json!([]));
+    assert_eq!(
+        svc.books.collection("customerinvoicedrafts").len() as u64,
+        drafts_before as u64 + failed
+    );
+    assert_eq!(
+        books(&svc.books).drafts.len(),
+        reference_books(30, 12, 77).drafts.len()
+    );
+}
+
+// ---------------------------------------------------------------- 6
+
+/// The value a plan entry's change sets `field` to, unquoted.
+fn planned(entry: &Value, field: &str) -> Option<String> {
+    entry["changes"]
+        .as_array()?
+        .iter()
+        .find(|c| c["field"] == field)
+        .and_then(|c| c["to"].as_str())
+        .map(|s| s.trim_matches('"').to_string())
+}
+
+#[test]
+fn plan_lists_exactly_what_run_then_creates() {
+    let svc = Services::start(25, 10, 11, true);
+    let out = svc.flowc(&["plan", FLOW, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let plan = json_of(&out);
+    assert_eq!(writes(&svc.books.request_counts()), 0, "plan wrote");
+    let mut creates: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut related_updates = 0;
+    for entry in plan["plan"].as_array().unwrap() {
+        if entry["action"] != "create" {
+            // A record created earlier in the plan may be updated by a later
+            // order (an article whose VAT coding differs per order row).
+            let action = entry["action"].as_str().unwrap();
+            assert!(
+                action == "skip"
+                    || action == "update"
+                        && entry["resource"] != "eaccounting.customer_invoice_drafts",
+                "{entry}"
+            );
+            related_updates += u64::from(action == "update");
+            continue;
+        }
+        let resource = entry["resource"].as_str().unwrap().to_string();
+        let field = match resource.rsplit('.').next().unwrap() {
+            "customers" => "EmailAddress",
+            "articles" => "Number",
+            _ => "YourReference",
+        };
+        let key = planned(entry, field).unwrap_or_else(|| panic!("{entry}"));
+        assert!(
+            creates.entry(resource).or_default().insert(key.clone()),
+            "planned twice: {key}"
+        );
+    }
+    assert_eq!(creates.len(), 3, "{creates:?}");
+
+    let out = svc.flowc(&["run", FLOW, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let report = json_of(&out);
+    let got = books(&svc.books);
+    let planned_of = |suffix: &str| {
+        creates
+            .iter()
+            .find(|(r, _)| r.ends_with(suffix))
+            .map(|(_, s)| s.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        got.drafts.keys().cloned().collect::<BTreeSet<_>>(),
+        planned_of("drafts")
+    );
+    assert_eq!(got.customers, planned_of("customers"));
+    assert_eq!(got.articles, planned_of("articles"));
+    assert_eq!(report["created"], plan["created"]);
+    println!(
+        "plan: {} drafts, {} customers, {} articles to create, {related_updates} related updates; run created them ({} related writes)",
+        got.drafts.len(),
+        got.customers.len(),
+        got.articles.len(),
+        report["related_writes"]
+    );
+}
+
+// ---------------------------------------------------------------- 7
+
+#[test]
+fn run_json_reports_counts_and_calls_and_exit_codes() {
+    let svc = Services::start(20, 8, 3, true);
+    let out = svc.flowc(&["run", FLOW, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let first = json_of(&out);
+    for field in [
+        "read",
+        "created",
+        "updated",
+        "unchanged",
+        "skipped",
+        "failed",
+    ] {
+        assert!(first[field].is_u64(), "{field} in {first}");
+    }
+    assert_eq!(first["flow"], "orders");
+    assert_eq!(first["status"], "succeeded");
+    assert!(first["calls"]["total"].as_u64().unwrap() > 0, "{first}");
+    assert_eq!(
+        first["created"].as_u64().unwrap(),
+        svc.books.collection("customerinvoicedrafts").len() as u64
+    );
+    let out = svc.flowc(&["run", FLOW, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let second = json_of(&out);
+    assert_eq!(
+        (second["created"].as_u64(), second["updated"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(second["unchanged"], first["created"]);
+    println!(
+        "run --json: first {} calls, second {} calls",
+        first["calls"]["total"], second["calls"]["total"]
+    );
+    // A flow that does not exist: exit 2.
+    let out = svc.flowc(&["run", "flows/ccvshop-eaccounting/missing.flow"]);
+    assert_eq!(out.status.code(), Some(2));
+}
