@@ -266,3 +266,77 @@ impl Program {
         self.flows.iter().find(|f| &*f.name == name)
     }
 }
+
+impl Flow {
+    /// The top-level source fields the flow reads, or `None` when it reads
+    /// the record as a whole (then every field is needed).
+    pub fn input_fields(&self) -> Option<std::collections::HashSet<Arc<str>>> {
+        let mut fields = std::collections::HashSet::new();
+        let mut whole = false;
+        let mut visit = |e: &Expr| walk_expr(e, &mut fields, &mut whole);
+        if let Some(f) = &self.filter {
+            visit(f);
+        }
+        if let Some((k, _)) = &self.key {
+            visit(k);
+        }
+        walk_mapping(&self.mapping, &mut visit);
+        (!whole).then_some(fields)
+    }
+}
+
+fn walk_mapping(m: &Mapping, visit: &mut impl FnMut(&Expr)) {
+    for op in m.common.iter().chain(&m.on_create).chain(&m.on_update) {
+        match op {
+            Op::Let { expr, .. } | Op::Map { expr, .. } => visit(expr),
+            Op::Each(e) => {
+                visit(&e.list);
+                if let Some(f) = &e.filter {
+                    visit(f);
+                }
+                walk_mapping(&e.body, visit);
+            }
+            Op::Upsert(u) => {
+                visit(&u.match_value);
+                walk_mapping(&u.mapping, visit);
+            }
+        }
+    }
+}
+
+fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: &mut bool) {
+    let mut go = |x: &Expr| walk_expr(x, fields, whole);
+    match e {
+        Expr::Input(name) => {
+            fields.insert(name.clone());
+        }
+        Expr::InputRecord => *whole = true,
+        Expr::Const(_) | Expr::Local(_) | Expr::Global(_) => {}
+        Expr::Field { base, .. } => go(base),
+        Expr::Index { base, index, .. } => {
+            go(base);
+            go(index);
+        }
+        Expr::Lookup { key, .. } => go(key),
+        Expr::Builtin { args, .. } | Expr::CallFn { args, .. } | Expr::List(args) | Expr::Interpolate(args, _) => {
+            for a in args {
+                go(a);
+            }
+        }
+        Expr::Not(x, _) | Expr::Neg(x, _) => go(x),
+        Expr::Binary { lhs, rhs, .. } => {
+            go(lhs);
+            go(rhs);
+        }
+        Expr::If { cond, then, otherwise, .. } => {
+            go(cond);
+            go(then);
+            go(otherwise);
+        }
+        Expr::Record(fields_) => {
+            for (_, x) in fields_ {
+                go(x);
+            }
+        }
+    }
+}

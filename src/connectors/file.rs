@@ -25,8 +25,21 @@ pub fn read_records(
     path: &Path,
     format: FileFormat,
     schema: Option<&RecordType>,
+    f: impl FnMut(SourceItem) -> bool,
+) -> std::io::Result<()> {
+    read_records_projected(path, format, schema, None, f)
+}
+
+/// Like [`read_records`], decoding only the top-level fields in `fields`
+/// from JSON input (`None`: all). Error positions and messages are unchanged.
+pub fn read_records_projected(
+    path: &Path,
+    format: FileFormat,
+    schema: Option<&RecordType>,
+    fields: Option<&std::collections::HashSet<Arc<str>>>,
     mut f: impl FnMut(SourceItem) -> bool,
 ) -> std::io::Result<()> {
+    let keep = |k: &str| fields.is_none_or(|set| set.contains(k));
     let file = File::open(path)?;
     match format {
         FileFormat::Ndjson => {
@@ -45,7 +58,7 @@ pub fn read_records(
                     continue;
                 }
                 let record = decoder
-                    .decode(trimmed)
+                    .decode_projected(trimmed, &keep)
                     .map_err(|e| format!("line {n} is not valid JSON: {e}"));
                 if !f(SourceItem {
                     position: n,

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::connectors::file::{read_records, RecordWriter};
+use crate::connectors::file::{read_records_projected, RecordWriter};
 use crate::diag::{codes, Diagnostic};
 use crate::eval::{validate, NoUpserts, Outcome, Runtime};
 use crate::program::{Endpoint, Flow, Program};
@@ -82,7 +82,8 @@ pub fn run_file_flow(
     };
     let key_field = source_schema.and_then(|s| s.key.clone());
     let mut io_error = None;
-    read_records(in_path, *in_format, source_schema.map(|s| &*s.record), |item| {
+    let fields = flow.input_fields();
+    read_records_projected(in_path, *in_format, source_schema.map(|s| &*s.record), fields.as_ref(), |item| {
         summary.read += 1;
         let record = match item.record {
             Ok(r) => r,

@@ -66,11 +66,19 @@ impl Decoder {
     /// Decodes one JSON document, building only the top-level fields that
     /// `keep` accepts: a flow that reads 10 of an order's 40 fields does not
     /// pay for the other 30.
-    pub fn decode_projected(&mut self, input: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<Value, JsonError> {
+    pub fn decode_projected(
+        &mut self,
+        input: &[u8],
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Value, JsonError> {
         self.decode_with(input, Some(keep))
     }
 
-    fn decode_with(&mut self, input: &[u8], keep: Option<&dyn Fn(&str) -> bool>) -> Result<Value, JsonError> {
+    fn decode_with(
+        &mut self,
+        input: &[u8],
+        keep: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<Value, JsonError> {
         let mut p = Parser {
             input,
             pos: 0,
@@ -280,7 +288,11 @@ impl Parser<'_, '_> {
             }
             Some(b'{' | b'[') => {
                 self.enter()?;
-                let close = if self.next() == Some(b'{') { b'}' } else { b']' };
+                let close = if self.next() == Some(b'{') {
+                    b'}'
+                } else {
+                    b']'
+                };
                 self.skip_ws();
                 if self.peek() == Some(close) {
                     self.pos += 1;
@@ -712,7 +724,9 @@ mod tests {
     fn projection_skips_unused_fields_but_still_rejects_broken_ones() {
         let keep = |k: &str| k == "a";
         let mut d = Decoder::new();
-        let v = d.decode_projected(br#"{"a":{"x":1},"b":[1,{"c":"\"}"}],"d":"t"}"#, &keep).unwrap();
+        let v = d
+            .decode_projected(br#"{"a":{"x":1},"b":[1,{"c":"\"}"}],"d":"t"}"#, &keep)
+            .unwrap();
         assert_eq!(to_string(&v), r#"{"a":{"x":1}}"#);
         assert!(d.decode_projected(br#"{"a":1,"b":[1,}"#, &keep).is_err());
         assert!(d.decode_projected(br#"{"a":1,"b":"open}"#, &keep).is_err());
