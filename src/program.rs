@@ -318,7 +318,10 @@ fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: 
             go(index);
         }
         Expr::Lookup { key, .. } => go(key),
-        Expr::Builtin { args, .. } | Expr::CallFn { args, .. } | Expr::List(args) | Expr::Interpolate(args, _) => {
+        Expr::Builtin { args, .. }
+        | Expr::CallFn { args, .. }
+        | Expr::List(args)
+        | Expr::Interpolate(args, _) => {
             for a in args {
                 go(a);
             }
@@ -328,7 +331,12 @@ fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: 
             go(lhs);
             go(rhs);
         }
-        Expr::If { cond, then, otherwise, .. } => {
+        Expr::If {
+            cond,
+            then,
+            otherwise,
+            ..
+        } => {
             go(cond);
             go(then);
             go(otherwise);

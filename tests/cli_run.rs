@@ -239,3 +239,32 @@ fn fmt_rewrites_a_messy_file_and_keeps_comments() {
         .unwrap();
     assert!(out.status.success(), "formatting is idempotent");
 }
+
+#[test]
+fn a_failing_write_stops_the_run_with_a_diagnostic() {
+    // /dev/full accepts the open and fails every write: the run must stop
+    // with an I/O diagnostic, not hang or panic, however many threads read.
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for i in 0..5000 {
+        lines.push_str(&format!("{{\"id\":{i},\"x\":\"{}\"}}\n", "y".repeat(100)));
+    }
+    std::fs::write(dir.path().join("in.ndjson"), lines).unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("out.ndjson")).unwrap();
+    std::fs::write(dir.path().join("full.flow"), "flow f {\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\")\n  id -> Id\n  x  -> X\n}\n").unwrap();
+    let out = flowc()
+        .args(["run", "full.flow"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E0010"));
+}

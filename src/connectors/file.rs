@@ -182,15 +182,23 @@ impl RecordWriter {
     }
 
     pub fn write(&mut self, record: &Value) -> std::io::Result<()> {
-        self.buf.clear();
-        json::write(record, &mut self.buf);
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        json::write(record, &mut buf);
+        let r = self.write_raw(&buf);
+        self.buf = buf;
+        r
+    }
+
+    /// Writes a record already serialised as compact JSON.
+    pub fn write_raw(&mut self, json: &str) -> std::io::Result<()> {
         if self.format == FileFormat::Json {
             self.out
                 .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
-            self.out.write_all(self.buf.as_bytes())?;
+            self.out.write_all(json.as_bytes())?;
         } else {
-            self.buf.push('\n');
-            self.out.write_all(self.buf.as_bytes())?;
+            self.out.write_all(json.as_bytes())?;
+            self.out.write_all(b"\n")?;
         }
         self.count += 1;
         Ok(())
