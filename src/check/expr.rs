@@ -325,7 +325,7 @@ impl Checker<'_> {
                     self.lookup_decl(scope.module, &module_name.name)
                 {
                     self.mark_used(scope.module, &module_name.name);
-                    return self.module_member(scope, target, module_name, name);
+                    return self.module_member(target, module_name, name);
                 }
             }
         }
@@ -390,13 +390,7 @@ impl Checker<'_> {
         Typed::new(ty, ir)
     }
 
-    fn module_member(
-        &mut self,
-        scope: &mut Scope,
-        target: usize,
-        module: &Ident,
-        name: &Ident,
-    ) -> Typed {
+    fn module_member(&mut self, target: usize, module: &Ident, name: &Ident) -> Typed {
         match self.lookup_decl(target, &name.name) {
             Some(Decl::Let(i)) => {
                 self.mark_used(target, &name.name);
@@ -423,7 +417,6 @@ impl Checker<'_> {
                         _ => "only lets are values".to_string(),
                     }),
                 );
-                let _ = scope;
                 Typed::error()
             }
             None => {
@@ -459,20 +452,14 @@ impl Checker<'_> {
         span: Span,
         on_miss: OnMiss,
     ) -> Typed {
-        if let Some((table, table_name, module)) = self.table_ref(scope, base) {
-            let _ = module;
+        if let Some((table, table_name)) = self.table_ref(scope, base) {
             let k = self.check_expr(scope, index);
             self.require_present(&k.ty, index.span, "used as a table key", "?? \"\"");
             let has_default = self.program.tables[table].default.is_some();
             let mut ty = self.table_types[table].clone();
-            if !has_default && on_miss == OnMiss::Absent {
-                ty = ty.maybe(Missing::LookupMiss {
-                    table: table_name.clone(),
-                    span,
-                });
-            } else if !has_default {
-                // Not under `??`: the miss fails the record at run time, which
-                // the checker flags where the value is used (E0307) or here.
+            if !has_default {
+                // Under `??` a miss is handled; anywhere else the checker
+                // reports E0307 where the possibly missing value is used.
                 ty = ty.maybe(Missing::LookupMiss {
                     table: table_name.clone(),
                     span,
@@ -535,14 +522,14 @@ impl Checker<'_> {
     }
 
     /// The table a base expression names, if it names one.
-    fn table_ref(&mut self, scope: &mut Scope, base: &Expr) -> Option<(usize, Arc<str>, usize)> {
+    fn table_ref(&mut self, scope: &mut Scope, base: &Expr) -> Option<(usize, Arc<str>)> {
         match &base.kind {
             ExprKind::Var(name)
                 if scope.find(&name.name).is_none() && !input_has(scope, &name.name) =>
             {
                 if let Some(Decl::Table(t)) = self.lookup_decl(scope.module, &name.name) {
                     self.mark_used(scope.module, &name.name);
-                    return Some((t, name.name.clone(), scope.module));
+                    return Some((t, name.name.clone()));
                 }
                 None
             }
@@ -564,11 +551,7 @@ impl Checker<'_> {
                 if let Some(Decl::Table(t)) = self.lookup_decl(target, &name.name) {
                     self.mark_used(scope.module, &module.name);
                     self.mark_used(target, &name.name);
-                    return Some((
-                        t,
-                        Arc::from(format!("{}.{}", module.name, name.name)),
-                        target,
-                    ));
+                    return Some((t, Arc::from(format!("{}.{}", module.name, name.name))));
                 }
                 None
             }

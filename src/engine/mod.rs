@@ -416,8 +416,8 @@ impl<'a> Engine<'a> {
         }
         // Every record of the batch is written, skipped or dead-lettered:
         // the cursor may move past all of them.
-        if let (Some(run), Some(field)) = (run, cursor_field) {
-            let _ = run;
+        // (A plan, with no run, moves nothing.)
+        if let (Some(_), Some(field)) = (run, cursor_field) {
             let newest = batch
                 .iter()
                 .filter_map(|w| w.record.as_ref().ok())

@@ -194,14 +194,7 @@ impl Resolver for EngineResolver<'_, '_> {
         let existing = match earlier {
             // Resolved earlier in this run with other data: update that record.
             Some((_, stored)) => Some(stored),
-            None => self.find(
-                schema,
-                &resource,
-                &match_field,
-                &match_text,
-                &request.match_value,
-                &*connector,
-            )?,
+            None => self.find(schema, &resource, &match_field, &match_text, &*connector)?,
         };
         let stored = match existing {
             Some(current) => {
@@ -290,14 +283,12 @@ impl Resolver for EngineResolver<'_, '_> {
 impl EngineResolver<'_, '_> {
     /// The related record with this match value, from a run-wide index
     /// (one paged read of the resource) so each lookup costs no call.
-    #[allow(clippy::too_many_arguments)]
     fn find(
         &self,
         schema: &Schema,
         resource: &str,
         match_field: &str,
         match_text: &str,
-        match_value: &Value,
         connector: &dyn crate::connectors::Connector,
     ) -> Result<Option<Record>, EvalError> {
         let index_key = (schema.name.clone(), match_field.to_string());
@@ -331,7 +322,6 @@ impl EngineResolver<'_, '_> {
         }
         // Records this run created are in `resolved`, checked before this;
         // one created by hand during the run is found by the next run.
-        let _ = match_value;
         Ok(None)
     }
 
