@@ -842,3 +842,61 @@ fn run_json_reports_counts_and_calls_and_exit_codes() {
     let out = svc.flowc(&["run", "flows/ccvshop-eaccounting/missing.flow"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Timings vary from run to run; everything else in a plan must not.
+fn redact_timing(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.rfind(" in ") {
+            Some(i) if l.ends_with('s') && l.contains("API calls") => {
+                format!("{} in <time>", &l[..i])
+            }
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a user sees from `flowc plan`: first every create, then — after a
+/// run and a change in the shop — the one update, field by field.
+#[test]
+fn plan_output_snapshots() {
+    let svc = Services::start(4, 3, 11, true);
+    let first = svc.flowc(&["plan", FLOW]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let run = svc.flowc(&["run", FLOW]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    // The shop corrects a quantity on one invoiced order.
+    let changed = svc.shop.with_store(|s| {
+        let (order_id, row) = s
+            .orderrows
+            .values_mut()
+            .filter(|r| r.order_id > 0)
+            .map(|r| (r.order_id, r))
+            .next()
+            .expect("a row");
+        row.count += Decimal::ONE;
+        order_id
+    });
+    let second = svc.flowc(&["plan", FLOW]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let report = format!(
+        "$ flowc plan (fresh state)\n{}\n\n$ flowc plan (after a run; order {changed} changed in the shop)\n{}",
+        redact_timing(&stdout(&first)),
+        redact_timing(&stdout(&second))
+    );
+    // Ids the services assign differ per run.
+    insta::with_settings!({filters => vec![
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[uuid]"),
+    ]}, {
+        insta::assert_snapshot!(report);
+    });
+    // The log has one line per record of the run, as JSON for tools.
+    let log = svc.flowc(&["log", "--json"]);
+    assert!(log.status.success(), "{}", stderr(&log));
+    let rows = json_of(&log);
+    assert!(
+        rows.as_array()
+            .is_some_and(|r| !r.is_empty() && r.iter().all(|x| x["decision"].is_string())),
+        "{rows}"
+    );
+}

@@ -301,7 +301,9 @@ impl<'a> Engine<'a> {
     fn report(&self, started: Instant) -> Report {
         let c = &self.counters;
         let mut plan = self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        plan.sort_by(|a, b| a.source.cmp(&b.source).then(a.resource.cmp(&b.resource)));
+        // By source record; within one, in the order the work was done
+        // (related records before the record that refers to them).
+        plan.sort_by(|a, b| natural(&a.source).cmp(&natural(&b.source)));
         Report {
             flow: self.flow.name.to_string(),
             run: None,
@@ -623,6 +625,14 @@ impl<'a> Engine<'a> {
             // Simulates SIGKILL: no destructors, no flushing, no goodbye.
             std::process::abort();
         }
+    }
+}
+
+/// Sorts "10" after "9": numeric keys by number, others as text.
+fn natural(key: &str) -> (u8, rust_decimal::Decimal, &str) {
+    match key.parse::<rust_decimal::Decimal>() {
+        Ok(n) => (0, n, key),
+        Err(_) => (1, rust_decimal::Decimal::ZERO, key),
     }
 }
 

@@ -46,21 +46,48 @@ fn diff_into(current: &Record, changes: &Record, prefix: &str, out: &mut Vec<Cha
         } else {
             format!("{prefix}.{k}")
         };
-        match (current.get(k), new) {
-            (Some(Value::Record(a)), Value::Record(b)) => diff_into(a, b, &path, out),
-            (Some(old), new) if same(old, new) => {}
-            (old, new) => out.push(Change {
-                field: path,
-                from: old.map(show),
-                to: show(new),
-            }),
+        diff_value(current.get(k), new, path, out);
+    }
+}
+
+/// Compares what the service holds with what would be sent. Only the fields
+/// sent matter: the service's own additions (ids, line numbers, totals) in a
+/// record or in the records of a list are not differences.
+fn diff_value(old: Option<&Value>, new: &Value, path: String, out: &mut Vec<Change>) {
+    match (old, new) {
+        (Some(Value::Record(a)), Value::Record(b)) => diff_into(a, b, &path, out),
+        (Some(Value::List(a)), Value::List(b))
+            if a.len() == b.len() && b.iter().all(|v| matches!(v, Value::Record(_))) =>
+        {
+            for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+                diff_value(Some(x), y, format!("{path}[{i}]"), out);
+            }
         }
+        (Some(old), new) if same(old, new) => {}
+        (old, new) => out.push(Change {
+            field: path,
+            from: old.map(show),
+            to: show(new),
+        }),
     }
 }
 
 fn same(a: &Value, b: &Value) -> bool {
     let canon = |v: &Value| json::parse(&json::to_string(v)).unwrap_or(Value::Null);
-    canon(a) == canon(b)
+    if canon(a) == canon(b) {
+        return true;
+    }
+    // A date sent as 2024-01-01 comes back as 2024-01-01T00:00:00.
+    let moment = |v: &Value| match v {
+        Value::Str(s) if s.len() >= 10 && s.as_bytes()[4] == b'-' => {
+            crate::stdlib::parse_datetime_value(v).map(|d| d.naive_utc())
+        }
+        Value::Date(_) | Value::DateTime(_) => {
+            crate::stdlib::parse_datetime_value(v).map(|d| d.naive_utc())
+        }
+        _ => None,
+    };
+    matches!((moment(a), moment(b)), (Some(x), Some(y)) if x == y)
 }
 
 fn show(v: &Value) -> String {
@@ -128,6 +155,25 @@ mod tests {
                 to: "\"Amsterdam\"".into()
             }]
         );
+    }
+
+    #[test]
+    fn service_additions_and_date_forms_are_not_differences() {
+        let current = rec(
+            r#"{"InvoiceDate":"2024-01-01T00:00:00","Rows":[{"Id":"r1","LineNumber":1,"Quantity":2}]}"#,
+        );
+        let same_data = rec(r#"{"InvoiceDate":"2024-01-01","Rows":[{"Quantity":2.0}]}"#);
+        assert!(
+            diff(&current, &same_data).is_empty(),
+            "{:?}",
+            diff(&current, &same_data)
+        );
+        let changed = rec(r#"{"InvoiceDate":"2024-01-02","Rows":[{"Quantity":3}]}"#);
+        let fields: Vec<String> = diff(&current, &changed)
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(fields, vec!["InvoiceDate", "Rows[0].Quantity"]);
     }
 
     #[test]
