@@ -231,6 +231,27 @@ pub(super) fn write(
         );
         return Ok(());
     }
+    // Created (or found created after a lost response): count and record it.
+    let created = |id: &str| -> Result<(), ConnectorError> {
+        engine.counters.created.fetch_add(1, Ordering::SeqCst);
+        if let Some(run) = run {
+            let ms = elapsed_ms(started);
+            engine
+                .store
+                .record_success(
+                    run,
+                    flow,
+                    source_key,
+                    Decision::Create,
+                    id,
+                    &digest,
+                    ms,
+                    None,
+                )
+                .map_err(state_error)?;
+        }
+        Ok(())
+    };
     let mut attempt = 0;
     loop {
         engine.wrote();
@@ -241,23 +262,7 @@ pub(super) fn write(
                     .and_then(|r| r.get(&id_field))
                     .and_then(Value::to_text)
                     .unwrap_or_default();
-                engine.counters.created.fetch_add(1, Ordering::SeqCst);
-                if let Some(run) = run {
-                    engine
-                        .store
-                        .record_success(
-                            run,
-                            flow,
-                            source_key,
-                            Decision::Create,
-                            &id,
-                            &digest,
-                            elapsed_ms(started),
-                            None,
-                        )
-                        .map_err(state_error)?;
-                }
-                return Ok(());
+                return created(&id);
             }
             Err(e) if (e.outcome_unknown || e.is_transient()) && attempt < 4 => {
                 attempt += 1;
@@ -269,23 +274,7 @@ pub(super) fn write(
                             .get(&id_field)
                             .and_then(Value::to_text)
                             .unwrap_or_default();
-                        engine.counters.created.fetch_add(1, Ordering::SeqCst);
-                        if let Some(run) = run {
-                            engine
-                                .store
-                                .record_success(
-                                    run,
-                                    flow,
-                                    source_key,
-                                    Decision::Create,
-                                    &id,
-                                    &digest,
-                                    elapsed_ms(started),
-                                    None,
-                                )
-                                .map_err(state_error)?;
-                        }
-                        return Ok(());
+                        return created(&id);
                     }
                 }
                 std::thread::sleep(
