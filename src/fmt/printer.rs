@@ -830,8 +830,10 @@ impl<'a> Printer<'a> {
             }
             ExprKind::Call { name, args } => {
                 self.write(&name.name);
-                let anchors: Vec<Anchor> = args.iter().map(|a| self.anchor(a.span)).collect();
-                self.seq("(", ")", close, &anchors, |p, i| p.expr(&args[i], 1));
+                if !self.short_args(args, name.span.end as usize, e.span.end as usize) {
+                    let anchors: Vec<Anchor> = args.iter().map(|a| self.anchor(a.span)).collect();
+                    self.seq("(", ")", close, &anchors, |p, i| p.expr(&args[i], 1));
+                }
             }
             ExprKind::Pipe { value, name, args } => {
                 self.child(
@@ -847,7 +849,7 @@ impl<'a> Printer<'a> {
                     if self.pipe_had_parens(e) {
                         self.write("()");
                     }
-                } else {
+                } else if !self.short_args(args, name.span.end as usize, e.span.end as usize) {
                     let anchors: Vec<Anchor> = args.iter().map(|a| self.anchor(a.span)).collect();
                     self.seq("(", ")", close, &anchors, |p, i| p.expr(&args[i], 1));
                 }
@@ -908,6 +910,25 @@ impl<'a> Printer<'a> {
         } else {
             self.expr(e, suffix);
         }
+    }
+
+    /// Writes a short argument list such as `(50)` on the line even when the
+    /// line is long: one entry per line would not make `truncate(50)`
+    /// easier to read. Returns whether it did.
+    fn short_args(&mut self, args: &[Expr], from: usize, to: usize) -> bool {
+        const SHORT: usize = 30;
+        if args.is_empty() || self.has_comment_within(from, to) {
+            return false;
+        }
+        let flat: Vec<String> = args.iter().map(|a| self.flat(a)).collect();
+        let text = flat.join(", ");
+        if width(&text) > SHORT {
+            return false;
+        }
+        self.write("(");
+        self.write(&text);
+        self.write(")");
+        true
     }
 
     /// A broken list, record or argument list: one entry per line, each with
