@@ -10,8 +10,18 @@ use super::sync::{open_store, parse_duration, real_env, state_diagnostic, state_
 use crate::diag::{codes, Diagnostic};
 use crate::state::{ActivityFilter, Store};
 
+/// The state of an existing run; reading commands never create one.
 fn store_for(file: Option<&Path>) -> Result<crate::state::SqliteStore, u8> {
-    open_store(&state_dir(file, &real_env))
+    let dir = state_dir(file, &real_env);
+    if !dir.join(crate::state::DB_FILE).exists() {
+        println!(
+            "no state in {} yet: no flow has been run with it",
+            dir.display()
+        );
+        println!("(pass the flow file, `--state-of FILE`, or set FLOWC_STATE to read another)");
+        return Err(0);
+    }
+    open_store(&dir)
 }
 
 pub(crate) fn log(

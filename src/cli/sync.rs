@@ -149,6 +149,12 @@ pub(crate) fn connector_diagnostic(e: &ConnectorError) -> Diagnostic {
         _ => &codes::E0010,
     };
     let mut d = Diagnostic::new(code, e.to_string());
+    if e.class == crate::connectors::ErrorClass::Config {
+        d = d.help(
+            "set the connection's environment variables (docs/connectors/README.md); \
+             to try everything without credentials, run `flowc sandbox`",
+        );
+    }
     if let Some(body) = &e.body {
         d = d.note(format!(
             "the service answered: {}",
