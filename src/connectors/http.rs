@@ -9,18 +9,25 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 
 use super::error::{ConnectorError, ErrorClass};
 
 /// Sliding one-minute windows per key ("GET orders", "POST customers"):
-/// at most `limit` requests in ANY 60 seconds, which also keeps every fixed
+/// at most `limit` requests in ANY window, which also keeps every fixed
 /// minute window of the service under its limit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RateBudget {
-    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+    windows: Mutex<HashMap<String, VecDeque<Duration>>>,
+    window: Duration,
+}
+
+impl Default for RateBudget {
+    fn default() -> Self {
+        Self::with_window(Duration::from_secs(60))
+    }
 }
 
 impl RateBudget {
@@ -28,15 +35,31 @@ impl RateBudget {
         Self::default()
     }
 
+    /// A window other than a minute: a little longer guards against a
+    /// request counted by the service in the next minute than the client's.
+    pub fn with_window(window: Duration) -> Self {
+        RateBudget {
+            windows: Mutex::new(HashMap::new()),
+            window,
+        }
+    }
+
     /// How long to wait before a request on `key` fits the budget; when the
     /// answer is zero the request is counted.
     pub fn reserve(&self, key: &str, limit: u32) -> Duration {
-        let now = Instant::now();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.reserve_at(key, limit, now)
+    }
+
+    /// [`RateBudget::reserve`] on a clock of the caller's (time since the epoch).
+    pub fn reserve_at(&self, key: &str, limit: u32, now: Duration) -> Duration {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let window = windows.entry(key.to_string()).or_default();
         while window
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+            .is_some_and(|t| now.saturating_sub(*t) >= self.window)
         {
             window.pop_front();
         }
@@ -45,7 +68,7 @@ impl RateBudget {
             return Duration::ZERO;
         }
         let oldest = window.front().copied().unwrap_or(now);
-        (oldest + Duration::from_secs(60)).saturating_duration_since(now) + Duration::from_millis(5)
+        (oldest + self.window).saturating_sub(now) + Duration::from_millis(5)
     }
 }
 

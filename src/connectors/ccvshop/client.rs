@@ -28,8 +28,7 @@
 //! applied. 5xx, timeouts and dropped connections are retried for reads; for
 //! writes they are returned with `outcome_unknown`.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::Utc;
@@ -38,7 +37,7 @@ use reqwest::Method;
 use super::pushdown::{self, ResourceSpec};
 use super::signing::{self, build_query, path_with_query, Credentials, QueryValue};
 use crate::connectors::error::{ConnectorError, ErrorClass};
-use crate::connectors::http::{transport_error, CallStats, RetryPolicy, StatsCell};
+use crate::connectors::http::{transport_error, CallStats, RateBudget, RetryPolicy, StatsCell};
 use crate::connectors::settings::Settings;
 use crate::connectors::{Connector, Filter, FilterOp, ListQuery, ListStats};
 use crate::value::json::{self, Decoder};
@@ -136,36 +135,10 @@ impl std::fmt::Debug for CcvShopClientConfig {
     }
 }
 
-/// Sliding one-minute windows on the connector's [`Clock`]. The window is a
-/// second longer than a minute so that a request sent just before a minute
-/// boundary and counted by the shop just after it cannot overfill the shop's
-/// fixed window.
-#[derive(Default)]
-struct Budget {
-    windows: Mutex<HashMap<String, VecDeque<Duration>>>,
-}
-
+/// The window of the client-side budget: a second longer than a minute so
+/// that a request sent just before a minute boundary and counted by the shop
+/// just after it cannot overfill the shop's fixed window.
 const WINDOW: Duration = Duration::from_secs(61);
-
-impl Budget {
-    /// Zero when the request fits (and is then counted), else how long to wait.
-    fn reserve(&self, key: &str, limit: u32, now: Duration) -> Duration {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let window = windows.entry(key.to_string()).or_default();
-        while window
-            .front()
-            .is_some_and(|t| now.saturating_sub(*t) >= WINDOW)
-        {
-            window.pop_front();
-        }
-        if (window.len() as u32) < limit.max(1) {
-            window.push_back(now);
-            return Duration::ZERO;
-        }
-        let oldest = window.front().copied().unwrap_or(now);
-        (oldest + WINDOW).saturating_sub(now) + Duration::from_millis(5)
-    }
-}
 
 /// The base URL split into what every request shares.
 #[derive(Debug, Clone)]
@@ -220,7 +193,7 @@ pub struct CcvShopConnector {
     http: reqwest::blocking::Client,
     base: Result<Base, String>,
     config: CcvShopClientConfig,
-    budget: Budget,
+    budget: RateBudget,
     stats: StatsCell,
 }
 
@@ -310,7 +283,7 @@ impl CcvShopConnector {
             http,
             base,
             config,
-            budget: Budget::default(),
+            budget: RateBudget::with_window(WINDOW),
             stats: StatsCell::default(),
         }
     }
@@ -348,7 +321,7 @@ impl CcvShopConnector {
             loop {
                 let wait = self
                     .budget
-                    .reserve(&budget_key, limit, (self.config.clock)());
+                    .reserve_at(&budget_key, limit, (self.config.clock)());
                 if wait.is_zero() {
                     break;
                 }
@@ -1025,13 +998,13 @@ mod tests {
 
     #[test]
     fn budget_waits_when_full_and_frees_after_the_window() {
-        let b = Budget::default();
+        let b = RateBudget::with_window(WINDOW);
         let t0 = Duration::from_secs(1_000);
-        assert!(b.reserve("GET orders", 2, t0).is_zero());
-        assert!(b.reserve("GET orders", 2, t0).is_zero());
-        let wait = b.reserve("GET orders", 2, t0);
+        assert!(b.reserve_at("GET orders", 2, t0).is_zero());
+        assert!(b.reserve_at("GET orders", 2, t0).is_zero());
+        let wait = b.reserve_at("GET orders", 2, t0);
         assert!(wait > Duration::from_secs(60), "{wait:?}");
-        assert!(b.reserve("GET orders", 2, t0 + wait).is_zero());
+        assert!(b.reserve_at("GET orders", 2, t0 + wait).is_zero());
     }
 
     #[test]
