@@ -177,11 +177,22 @@ pub(crate) fn run_flow(
     only_keys: Option<Vec<String>>,
 ) -> Result<Report, u8> {
     let program = &checked.program;
-    let connections = open_connections(program, flow, env).map_err(|e| {
+    // Connectors keep their tokens in the same state folder as the engine,
+    // which may be beside the flow rather than in the working folder.
+    let state = state_dir(Some(file), env);
+    let state_text = state.display().to_string();
+    let env_with_state = |k: &str| {
+        if k == "FLOWC_STATE" {
+            Some(state_text.clone())
+        } else {
+            env(k)
+        }
+    };
+    let connections = open_connections(program, flow, &env_with_state).map_err(|e| {
         print_plain(&connector_diagnostic(&e));
         2u8
     })?;
-    let store = open_store(&state_dir(Some(file), env))?;
+    let store = open_store(&state)?;
     let options = Options {
         dry_run,
         max_duration: args.max_duration,

@@ -213,7 +213,7 @@ fn check_expectation(
                 }
             };
             // Compare what would be sent: a date value equals its ISO text.
-            if canonical(&actual) == canonical(&expected) {
+            if crate::value::json::canonical(&actual) == crate::value::json::canonical(&expected) {
                 Ok(())
             } else {
                 Err(format!(
@@ -224,10 +224,6 @@ fn check_expectation(
             }
         }
     }
-}
-
-fn canonical(v: &Value) -> Value {
-    crate::value::json::parse(&crate::value::json::to_string(v)).unwrap_or(Value::Null)
 }
 
 fn indent(s: &str) -> String {

@@ -638,6 +638,12 @@ fn pretty(value: &Value, indent: usize, out: &mut String) {
     }
 }
 
+/// The value as it would be sent: a date equals its ISO text, `12.0`
+/// equals `12.00`. For comparing what was mapped with what is expected.
+pub fn canonical(v: &Value) -> Value {
+    parse(&to_string(v)).unwrap_or(Value::Null)
+}
+
 /// Converts a serde_json value (read with `arbitrary_precision`) exactly.
 pub fn from_serde(v: &serde_json::Value) -> Value {
     match v {
