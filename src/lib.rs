@@ -14,12 +14,14 @@ pub mod diag;
 pub mod emulators;
 pub mod engine;
 pub mod eval;
+
 pub mod fmt;
+pub mod functions;
 pub mod program;
 pub mod run;
-pub mod source;
+pub mod source_map;
 pub mod state;
-pub mod stdlib;
 pub mod syntax;
 pub mod testing;
+pub mod types;
 pub mod value;

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::check::types::RecordType;
-use crate::source::Span;
-use crate::stdlib::Builtin;
+use crate::functions::Builtin;
+use crate::source_map::Span;
+use crate::types::RecordType;
 use crate::value::Value;
 
 #[derive(Debug, Clone)]

@@ -604,7 +604,7 @@ fn creating_300_customers_and_300_articles_makes_exactly_the_predicted_calls() {
     assert_eq!(emu.collection("articles").len(), 300);
 }
 
-fn schemas() -> HashMap<String, Arc<flowc::check::types::RecordType>> {
+fn schemas() -> HashMap<String, Arc<flowc::types::RecordType>> {
     let checked =
         flowc::check::check_source("schemas.flow", None, "import \"stdlib/eaccounting.flow\"\n");
     assert!(!checked.has_errors());

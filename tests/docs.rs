@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use flowc::check::check_source;
 use flowc::eval::{NoUpserts, Outcome, Runtime};
-use flowc::stdlib::{self, Category};
+use flowc::functions::{self, Category};
 use flowc::value::{json, Value};
 
 fn root() -> PathBuf {
@@ -390,7 +390,7 @@ fn functions_markdown() -> String {
     let mut out = String::new();
     out.push_str("# Built-in functions\n\n");
     out.push_str(
-        "<!-- Generated from src/stdlib/*.rs by tests/docs.rs. Do not edit: change the registry and run\n     `UPDATE_DOCS=1 cargo test --test docs` -->\n\n",
+        "<!-- Generated from src/functions/*.rs by tests/docs.rs. Do not edit: change the registry and run\n     `UPDATE_DOCS=1 cargo test --test docs` -->\n\n",
     );
     out.push_str(
         "Every function below is built into `flowc`; no import is needed. Call one as `f(x, y)` or pipe a value into\n\
@@ -402,7 +402,7 @@ fn functions_markdown() -> String {
          JSON, or the error the record fails with. See [language.md](language.md) for the language itself.\n\n",
     );
     for c in CATEGORIES {
-        let names: Vec<String> = stdlib::all()
+        let names: Vec<String> = functions::all()
             .filter(|b| b.category == *c)
             .map(|b| format!("`{}`", b.name))
             .collect();
@@ -415,7 +415,7 @@ fn functions_markdown() -> String {
     }
     for c in CATEGORIES {
         out.push_str(&format!("\n## {}\n", c.title()));
-        for b in stdlib::all().filter(|b| b.category == *c) {
+        for b in functions::all().filter(|b| b.category == *c) {
             out.push_str(&format!(
                 "\n### {}\n\n`{}`\n\n{}\n\n",
                 b.name,
@@ -455,7 +455,7 @@ fn functions_md_is_generated_from_the_registry() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "docs/functions.md is out of date with src/stdlib; regenerate it with `UPDATE_DOCS=1 cargo test --test docs`"
+        "docs/functions.md is out of date with src/functions; regenerate it with `UPDATE_DOCS=1 cargo test --test docs`"
     );
 }
 
@@ -463,7 +463,7 @@ fn functions_md_is_generated_from_the_registry() {
 fn every_builtin_example_gives_its_documented_result() {
     let mut failures = Vec::new();
     let mut count = 0;
-    for b in stdlib::all() {
+    for b in functions::all() {
         for e in b.examples {
             count += 1;
             let got = eval_rendered(None, "", None, "{}", e.expr);
@@ -478,7 +478,7 @@ fn every_builtin_example_gives_its_documented_result() {
     eprintln!("{count} builtin examples executed");
     assert!(
         failures.is_empty(),
-        "{} wrong examples in src/stdlib:\n\n{}",
+        "{} wrong examples in src/functions:\n\n{}",
         failures.len(),
         failures.join("\n\n")
     );
@@ -490,7 +490,7 @@ fn the_documents_link_each_other() {
     assert!(language.contains("functions.md") && language.contains("cli.md"));
     // Every builtin is in the generated reference (and nowhere else needs a list).
     let functions = functions_markdown();
-    for b in stdlib::all() {
+    for b in functions::all() {
         assert!(
             functions.contains(&format!("### {}\n", b.name)),
             "{} missing",

@@ -191,7 +191,7 @@ impl Checker<'_> {
         }
     }
 
-    fn literal_secret(&mut self, s: &ast::Setting, span: crate::source::Span) {
+    fn literal_secret(&mut self, s: &ast::Setting, span: crate::source_map::Span) {
         // The span is reported but the secret's text never appears in the message.
         self.diags.push(
             Diagnostic::new(&codes::E0401, format!("`{}` is a secret and must not be written in the flow", s.name.name))

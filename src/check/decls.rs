@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use super::expr::preview;
 use super::scope::Scope;
-use super::types::{FieldType, Kind, RecordType, Type};
 use super::{Checker, Decl, Progress};
 use crate::diag::{codes, did_you_mean, Diagnostic};
+use crate::types::{FieldType, Kind, RecordType, Type};
 
 use crate::syntax::ast::{self, TableBody, TypeAtom, TypeExpr};
 use crate::value::Value;
@@ -240,7 +240,7 @@ impl Checker<'_> {
         &mut self,
         m: usize,
         path: &[ast::Ident],
-        span: crate::source::Span,
+        span: crate::source_map::Span,
     ) -> Option<usize> {
         let (scope_module, name) = match path {
             [name] => (m, name),

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use super::scope::Scope;
-use super::types::{assignable, Kind, Mismatch, Missing, RecordType, Type};
 use super::{Checker, Decl};
 use crate::diag::{codes, did_you_mean, Diagnostic};
+use crate::functions::{self, Arg, ParamKind};
 use crate::program::{Expr as Ir, OnMiss};
-use crate::source::Span;
-use crate::stdlib::{self, Arg, ParamKind};
+use crate::source_map::Span;
 use crate::syntax::ast::{BinaryOp, Expr, ExprKind, Ident, StrPart, UnaryOp};
+use crate::types::{assignable, Kind, Mismatch, Missing, RecordType, Type};
 use crate::value::Value;
 
 /// A checked expression.
@@ -141,7 +141,7 @@ impl Checker<'_> {
                     let t = self.check_expr(scope, value);
                     if fields
                         .iter()
-                        .any(|f: &super::types::FieldType| f.name == key.name)
+                        .any(|f: &crate::types::FieldType| f.name == key.name)
                     {
                         self.diags.push(
                             Diagnostic::new(
@@ -156,7 +156,7 @@ impl Checker<'_> {
                         r.insert(key.name.clone(), t.constant.clone()?);
                         Some(r)
                     });
-                    fields.push(super::types::FieldType {
+                    fields.push(crate::types::FieldType {
                         name: key.name.clone(),
                         optional: t.ty.missing.is_some(),
                         ty: t.ty.clone().present(),
@@ -577,8 +577,8 @@ impl Checker<'_> {
                 },
             );
         }
-        let Some(builtin) = stdlib::lookup(&name.name) else {
-            let mut names: Vec<String> = stdlib::all().map(|b| b.name.to_string()).collect();
+        let Some(builtin) = functions::lookup(&name.name) else {
+            let mut names: Vec<String> = functions::all().map(|b| b.name.to_string()).collect();
             names.extend(
                 self.namespaces[scope.module]
                     .iter()
@@ -911,7 +911,7 @@ impl Checker<'_> {
         &mut self,
         value: &Typed,
         value_span: Span,
-        field: &super::types::FieldType,
+        field: &crate::types::FieldType,
         field_span: Span,
         target: &str,
     ) {

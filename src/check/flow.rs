@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use super::expr::preview;
 use super::scope::Scope;
-use super::types::{FieldType, Kind, RecordType, Type};
 use super::{Checker, Decl};
 use crate::diag::{codes, did_you_mean, Diagnostic};
 use crate::program::{self, EachOp, Endpoint, FileFormat, Mapping, Op, UpsertOp};
-use crate::source::Span;
+use crate::source_map::Span;
 use crate::syntax::ast::{self, Stmt};
+use crate::types::{FieldType, Kind, RecordType, Type};
 use crate::value::Value;
 
 /// The record a block of mappings writes into.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::{codes, Diagnostic};
-use crate::source::{FileId, SourceMap, Span};
+use crate::source_map::{FileId, SourceMap, Span};
 use crate::syntax::{self, ast};
 
 /// The library that ships inside the binary.

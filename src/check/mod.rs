@@ -7,7 +7,6 @@ mod expr;
 mod flow;
 pub mod loader;
 mod scope;
-pub mod types;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -15,10 +14,10 @@ use std::sync::Arc;
 
 use crate::diag::{self, codes, Diagnostic};
 use crate::program::Program;
-use crate::source::{SourceMap, Span};
+use crate::source_map::{SourceMap, Span};
 use crate::syntax::ast;
+use crate::types::{self, Type};
 use loader::{Loaded, Loader};
-use types::Type;
 
 /// The result of checking: the program (usable when there are no errors),
 /// all sources (for rendering), and every diagnostic, sorted.

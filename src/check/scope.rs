@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::types::Type;
-use crate::source::Span;
+use crate::source_map::Span;
+use crate::types::Type;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Local {

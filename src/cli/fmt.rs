@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{collect_flow_files, print_diagnostics, print_plain};
 use crate::diag::{codes, Diagnostic};
-use crate::source::SourceMap;
+use crate::source_map::SourceMap;
 
 pub(crate) fn run(paths: &[PathBuf], check: bool) -> u8 {
     let files = match collect_flow_files(paths) {

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diag::{render_human, Diagnostic, RenderOptions};
-use crate::source::SourceMap;
+use crate::source_map::SourceMap;
 
 #[derive(Parser)]
 #[command(name = "flowc", version, about = "Check, test and run .flow sync definitions", long_about = None)]

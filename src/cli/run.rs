@@ -5,7 +5,7 @@ use std::path::Path;
 use super::sync::{check_or_exit, real_env, run_flow, select_flows, uses_services, SyncArgs};
 use super::{print_diagnostics, render_options};
 use crate::diag::render_human;
-use crate::source::SourceMap;
+use crate::source_map::SourceMap;
 
 /// How many failed records are printed in full before only counting.
 const SHOWN_FAILURES: usize = 20;

@@ -133,7 +133,7 @@ pub(crate) fn flow_hash(checked: &Checked) -> String {
         h.update(
             checked
                 .sources
-                .get(crate::source::FileId(i as u32))
+                .get(crate::source_map::FileId(i as u32))
                 .text
                 .as_bytes(),
         );

@@ -8,8 +8,8 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::check::types::{Kind, RecordType};
 use crate::program::FileFormat;
+use crate::types::{Kind, RecordType};
 use crate::value::json::{self, Decoder};
 use crate::value::{Record, Value};
 
@@ -133,7 +133,7 @@ fn csv_cell(cell: &str, kind: Option<&Kind>, column: &str) -> Result<Value, Stri
         return Ok(Value::Null);
     }
     match kind {
-        Some(Kind::Int | Kind::Decimal) => crate::stdlib::parse_decimal_text(cell)
+        Some(Kind::Int | Kind::Decimal) => crate::value::parse::parse_decimal(cell)
             .map(Value::Num)
             .map_err(|e| format!("column `{column}`: {e}")),
         Some(Kind::Bool) => match cell.trim().to_ascii_lowercase().as_str() {

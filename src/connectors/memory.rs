@@ -190,8 +190,8 @@ fn matches_filter(r: &Record, f: &super::Filter) -> bool {
     let Some(v) = r.get_path(&path) else {
         return false;
     };
-    let ord = crate::stdlib::parse_datetime_value(v)
-        .zip(crate::stdlib::parse_datetime_value(&f.value))
+    let ord = crate::value::parse::datetime_of(v)
+        .zip(crate::value::parse::datetime_of(&f.value))
         .map(|(a, b)| a.cmp(&b))
         .or_else(|| v.compare(&f.value));
     match f.op {

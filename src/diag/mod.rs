@@ -7,7 +7,7 @@ mod render;
 pub use codes::Code;
 pub use render::{render_human, render_json, to_json_value, RenderOptions};
 
-use crate::source::Span;
+use crate::source_map::Span;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {

@@ -5,7 +5,7 @@ use std::fmt;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 
 use super::{Diagnostic, Severity};
-use crate::source::SourceMap;
+use crate::source_map::SourceMap;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RenderOptions {
@@ -110,7 +110,7 @@ fn bind<'a>(diag: &'a Diagnostic, sources: &SourceMap) -> Bound<'a> {
     }
 }
 
-fn to_source_span(span: crate::source::Span) -> SourceSpan {
+fn to_source_span(span: crate::source_map::Span) -> SourceSpan {
     SourceSpan::new((span.start as usize).into(), span.len())
 }
 

@@ -9,8 +9,8 @@
 //! fails goes to the dead letters; the run goes on.
 
 pub mod payload;
+pub mod read;
 mod resolver;
-pub mod source;
 mod target;
 
 use std::collections::HashMap;
@@ -333,7 +333,7 @@ impl<'a> Engine<'a> {
             self.options.full || self.options.only_keys.is_some(),
         ) {
             let saved = self.store.cursor(&self.flow.name).map_err(state_error)?;
-            if let Some(from) = source::resume_from(saved.as_deref(), self.options.overlap) {
+            if let Some(from) = read::resume_from(saved.as_deref(), self.options.overlap) {
                 extra.push(crate::connectors::Filter {
                     field: field.to_string(),
                     op: crate::connectors::FilterOp::Ge,
@@ -347,7 +347,7 @@ impl<'a> Engine<'a> {
         };
         let mut batch: Vec<Work> = Vec::with_capacity(self.options.batch_size);
         let mut error = None;
-        let read = source::read(self.program, self.flow, source_conn, extra, |item| {
+        let read = read::read(self.program, self.flow, source_conn, extra, |item| {
             if self.out_of_time(started) {
                 return false;
             }
@@ -642,7 +642,7 @@ fn elapsed_ms(started: Instant) -> u64 {
 
 /// Cursor values are date-times or numbers; compare them as such.
 fn compare_cursor(a: &str, b: &str) -> std::cmp::Ordering {
-    let parse = |s: &str| crate::stdlib::parse_datetime_value(&Value::str(s));
+    let parse = |s: &str| crate::value::parse::datetime_of(&Value::str(s));
     match (parse(a), parse(b)) {
         (Some(x), Some(y)) => x.cmp(&y),
         _ => match (

@@ -79,10 +79,10 @@ fn same(a: &Value, b: &Value) -> bool {
     // A date sent as 2024-01-01 comes back as 2024-01-01T00:00:00.
     let moment = |v: &Value| match v {
         Value::Str(s) if s.len() >= 10 && s.as_bytes()[4] == b'-' => {
-            crate::stdlib::parse_datetime_value(v).map(|d| d.naive_utc())
+            crate::value::parse::datetime_of(v).map(|d| d.naive_utc())
         }
         Value::Date(_) | Value::DateTime(_) => {
-            crate::stdlib::parse_datetime_value(v).map(|d| d.naive_utc())
+            crate::value::parse::datetime_of(v).map(|d| d.naive_utc())
         }
         _ => None,
     };

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::diag::{codes, Code, Diagnostic};
 use crate::program::{Expr, Flow, Mapping, OnMiss, Op, Program, Schema};
-use crate::source::Span;
+use crate::source_map::Span;
 use crate::syntax::ast::BinaryOp;
 use crate::value::{Record, Value};
 
@@ -167,7 +167,7 @@ impl<'p> Runtime<'p> {
                 other => {
                     return Err(EvalError::new(
                         if other.is_missing() { &codes::E0901 } else { &codes::E0902 },
-                        format!("the `where` filter gave {} instead of true or false", crate::stdlib::describe(&other)),
+                        format!("the `where` filter gave {} instead of true or false", crate::value::describe(&other)),
                         None,
                     )
                     .help("make the filter a comparison, e.g. `status == 1`, or handle missing values with `?? false`"))
@@ -293,7 +293,7 @@ impl<'p> Runtime<'p> {
                                     &codes::E0902,
                                     format!(
                                         "`each` needs a list, got {}",
-                                        crate::stdlib::describe(other)
+                                        crate::value::describe(other)
                                     ),
                                     Some(each.span),
                                 ))
@@ -316,7 +316,7 @@ impl<'p> Runtime<'p> {
                                         &codes::E0902,
                                         format!(
                                             "the `each … where` filter gave {}",
-                                            crate::stdlib::describe(&other)
+                                            crate::value::describe(&other)
                                         ),
                                         Some(each.span),
                                     ))
@@ -418,7 +418,7 @@ impl<'p> Runtime<'p> {
                             &codes::E0902,
                             format!(
                                 "cannot read `.{name}` of {}",
-                                crate::stdlib::describe(&other)
+                                crate::value::describe(&other)
                             ),
                             Some(*span),
                         ))
@@ -445,7 +445,7 @@ impl<'p> Runtime<'p> {
                         } else {
                             &codes::E0902
                         },
-                        format!("{} cannot be a table key", crate::stdlib::describe(&k)),
+                        format!("{} cannot be a table key", crate::value::describe(&k)),
                         Some(*span),
                     )
                 })?;
@@ -455,7 +455,7 @@ impl<'p> Runtime<'p> {
                     None => {
                         return Err(EvalError::new(
                             &codes::E0903,
-                            format!("table `{}` has no row for {} and no default row", t.name, crate::stdlib::describe(&k)),
+                            format!("table `{}` has no row for {} and no default row", t.name, crate::value::describe(&k)),
                             Some(*span),
                         )
                         .help(format!("add a row for it to `{}`, a default row `_ => …`, or handle it with `?? …`", t.name)))
@@ -604,7 +604,7 @@ impl<'p> Runtime<'p> {
                                 &codes::E0902,
                                 format!(
                                     "{} cannot be interpolated into a string",
-                                    crate::stdlib::describe(&v)
+                                    crate::value::describe(&v)
                                 ),
                                 Some(*span),
                             ))

@@ -4,9 +4,9 @@ use std::cmp::Ordering;
 
 use super::{decimal_error, EvalError, Result};
 use crate::diag::codes;
-use crate::source::Span;
-use crate::stdlib::describe;
+use crate::source_map::Span;
 use crate::syntax::ast::BinaryOp;
+use crate::value::describe;
 use crate::value::Value;
 
 pub(super) fn not_bool(v: &Value, op: &str, span: Span) -> EvalError {
@@ -127,7 +127,7 @@ fn equal(l: &Value, r: &Value) -> bool {
 }
 
 fn compare(l: &Value, r: &Value) -> Option<Ordering> {
-    use crate::stdlib::parse_datetime_value as dt;
+    use crate::value::parse::datetime_of as dt;
     match (l, r) {
         (Value::Date(_) | Value::DateTime(_), Value::Str(_))
         | (Value::Str(_), Value::Date(_) | Value::DateTime(_))

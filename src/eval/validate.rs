@@ -5,8 +5,8 @@
 use rust_decimal::Decimal;
 
 use super::EvalError;
-use crate::check::types::{Kind, RecordType};
 use crate::diag::codes;
+use crate::types::{Kind, RecordType};
 use crate::value::{Record, Value};
 
 /// `creating` demands every required field; updates only check what is sent.
@@ -118,7 +118,7 @@ fn check_value(
         }
         (expected, got) => Err(violation(
             path,
-            format!("must be {expected}, got {}", crate::stdlib::describe(got)),
+            format!("must be {expected}, got {}", crate::value::describe(got)),
             "convert the value in its mapping",
         )),
     }

@@ -52,7 +52,7 @@ mod proptests;
 mod tests;
 
 use crate::diag::{codes, Diagnostic};
-use crate::source::{FileId, Span};
+use crate::source_map::{FileId, Span};
 
 /// Deeper bracket nesting than any real file has; refusing it up front keeps
 /// the recursive parser and printer within their stack.

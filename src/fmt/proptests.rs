@@ -11,7 +11,7 @@ use proptest::sample::select;
 use super::printer::Printer;
 use super::tests::{ast_without_spans, check_invariants};
 use super::{comment_texts, format_source};
-use crate::source::FileId;
+use crate::source_map::FileId;
 use crate::syntax::ast::{Expr, ExprKind, StrPart};
 
 /// Plain spaces dominate so that ordinary layouts (aligned runs, flat

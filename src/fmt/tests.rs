@@ -2,7 +2,7 @@
 //! idempotence, same AST and the same multiset of comments.
 
 use super::{comment_texts, format_source};
-use crate::source::FileId;
+use crate::source_map::FileId;
 
 /// The AST's `Debug` text with every `Span { … }` blanked out. Comparing
 /// these is a span-blind equality that keeps working when the AST grows new

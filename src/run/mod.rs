@@ -172,7 +172,7 @@ enum ItemOutcome {
 struct ItemContext<'a> {
     program: &'a Program,
     flow: &'a Flow,
-    target_schema: Option<&'a crate::check::types::RecordType>,
+    target_schema: Option<&'a crate::types::RecordType>,
     key_field: Option<Arc<str>>,
     in_display: &'a str,
 }

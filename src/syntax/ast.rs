@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-pub use crate::source::Span;
+pub use crate::source_map::Span;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ident {

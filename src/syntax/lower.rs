@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::ast::*;
 use super::{syntax_error, FlowParser, Rule};
 use crate::diag::{codes, Diagnostic};
-use crate::source::FileId;
+use crate::source_map::FileId;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 

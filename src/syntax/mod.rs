@@ -7,7 +7,7 @@ mod lower;
 pub use lower::normalise_datetime;
 
 use crate::diag::{codes, Diagnostic};
-use crate::source::{FileId, Span};
+use crate::source_map::{FileId, Span};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/flow.pest"]

@@ -16,11 +16,11 @@ use rust_decimal::Decimal;
 use super::oauth::{self, OAuthClient, AUTH_COMMAND};
 use super::odata::{self, field as prop, Lit};
 use super::tokens::{fingerprint, unix_now, StoredTokens, TokenStore};
-use crate::check::types::{Kind, RecordType};
 use crate::connectors::error::{ConnectorError, ErrorClass};
 use crate::connectors::http::{transport_error, with_retries, RateBudget, RetryPolicy, StatsCell};
 use crate::connectors::settings::{Secret, Settings};
 use crate::connectors::{CallStats, Connector, Filter, FilterOp, ListQuery, ListStats};
+use crate::types::{Kind, RecordType};
 use crate::value::json::Decoder;
 use crate::value::{json, Record, Value};
 

@@ -69,7 +69,7 @@ fn collect(e: &Expr, out: &mut Vec<Filter>) {
 /// Where an incremental read starts: the saved cursor minus the overlap.
 pub fn resume_from(cursor: Option<&str>, overlap: Duration) -> Option<String> {
     let c = cursor?;
-    match crate::stdlib::parse_datetime_value(&Value::str(c)) {
+    match crate::value::parse::datetime_of(&Value::str(c)) {
         Some(dt) => {
             let back = chrono::Duration::from_std(overlap).unwrap_or_default();
             let start: DateTime<Utc> = dt.to_utc() - back;

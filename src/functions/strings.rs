@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::ParamKind::*;
 use super::*;
-use crate::check::types::Type;
+use crate::types::Type;
 use crate::value::Value;
 
 fn string_like_first(args: &[Arg]) -> Type {

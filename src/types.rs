@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use crate::source::Span;
+use crate::source_map::Span;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {

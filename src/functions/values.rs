@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::ParamKind::*;
 use super::*;
-use crate::check::types::{Kind, Missing, Type};
+use crate::types::{Kind, Missing, Type};
 use crate::value::{Record, Value};
 
 /// ISO 3166 alpha-2 code, English name, Dutch name, German name. The shops

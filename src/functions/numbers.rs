@@ -5,7 +5,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::ParamKind::*;
 use super::*;
-use crate::check::types::{Kind, Type};
+use crate::types::{Kind, Type};
+use crate::value::parse::parse_decimal;
 use crate::value::Value;
 
 fn numeric_result(args: &[Arg]) -> Type {
@@ -159,23 +160,3 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         },
     },
 ];
-
-pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, String> {
-    let t = s.trim();
-    let normalised = if t.matches(',').count() == 1 && !t.contains('.') {
-        t.replace(',', ".")
-    } else {
-        t.to_string()
-    };
-    let valid = !normalised.is_empty()
-        && normalised
-            .trim_start_matches(['-', '+'])
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.')
-        && normalised.matches('.').count() <= 1;
-    if !valid {
-        return Err(format!("{s:?} is not a decimal number"));
-    }
-    Decimal::from_str_exact(&normalised)
-        .map_err(|_| format!("{s:?} is beyond the exact decimal range"))
-}

@@ -1,40 +1,13 @@
 //! Date functions. Inputs may be date values or ISO 8601 strings in any of
 //! the forms the shop APIs send (`Z`, `+00:00`, `+0000`, milliseconds).
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate};
 
 use super::ParamKind::*;
 use super::*;
-use crate::check::types::Type;
+use crate::types::Type;
+use crate::value::parse::parse_datetime;
 use crate::value::Value;
-
-pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
-    let s = s.trim();
-    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return Some(dt);
-    }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%dT%H:%M:%S%z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%z",
-    ] {
-        if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
-            return Some(dt);
-        }
-    }
-    // No offset: the APIs document their timestamps as UTC.
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(naive.and_utc().fixed_offset());
-        }
-    }
-    None
-}
 
 pub(crate) fn to_date(v: &Value) -> Result<NaiveDate, String> {
     match v {

@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 
 use super::ParamKind::*;
 use super::*;
-use crate::check::types::{Kind, Type};
+use crate::types::{Kind, Type};
 use crate::value::Value;
 
 fn element_type(args: &[Arg]) -> Type {
@@ -56,7 +56,7 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         doc: "The first item; absent for an empty list.",
         examples: &[ex("first([3, 4])", "3"), ex("first([]) ?? 0", "0")],
         returns: |args| {
-            element_type(args).maybe(crate::check::types::Missing::Other {
+            element_type(args).maybe(crate::types::Missing::Other {
                 span: Default::default(),
             })
         },
@@ -69,7 +69,7 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         doc: "The last item; absent for an empty list.",
         examples: &[ex("last([3, 4])", "4")],
         returns: |args| {
-            element_type(args).maybe(crate::check::types::Missing::Other {
+            element_type(args).maybe(crate::types::Missing::Other {
                 span: Default::default(),
             })
         },

@@ -4,15 +4,15 @@
 
 mod dates;
 mod lists;
-mod misc;
 mod numbers;
 mod strings;
+mod values;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::check::types::Type;
-use crate::value::Value;
+use crate::types::Type;
+use crate::value::{describe, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
@@ -187,7 +187,7 @@ pub fn all() -> impl Iterator<Item = &'static Builtin> {
         .chain(numbers::FUNCTIONS)
         .chain(dates::FUNCTIONS)
         .chain(lists::FUNCTIONS)
-        .chain(misc::FUNCTIONS)
+        .chain(values::FUNCTIONS)
 }
 
 pub fn lookup(name: &str) -> Option<&'static Builtin> {
@@ -230,45 +230,11 @@ pub(crate) fn arg_list(v: &Value) -> Result<&[Value], String> {
     }
 }
 
-pub(crate) fn describe(v: &Value) -> String {
-    match v {
-        Value::Absent => "an absent value".to_string(),
-        Value::Null => "null".to_string(),
-        Value::Str(s) if s.chars().count() > 40 => {
-            format!("the string \"{}…\"", s.chars().take(40).collect::<String>())
-        }
-        Value::Str(s) => format!("the string {:?}", s),
-        Value::List(_) => "a list".to_string(),
-        Value::Record(_) => "a record".to_string(),
-        other => format!("the {} {}", other.type_name(), other),
-    }
-}
-
 pub(crate) fn same_as_first(args: &[Arg]) -> Type {
     args.first()
         .map(|a| a.ty.clone())
         .unwrap_or(Type::ANY)
         .present()
-}
-
-/// A value as a moment in time, for comparisons across dates, date-times and ISO strings.
-pub(crate) fn parse_datetime_value(v: &Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
-    match v {
-        Value::DateTime(dt) => Some(*dt),
-        Value::Date(d) => Some(d.and_hms_opt(0, 0, 0)?.and_utc().fixed_offset()),
-        Value::Str(s) => dates::parse_datetime(s).or_else(|| {
-            chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                .ok()?
-                .and_hms_opt(0, 0, 0)
-                .map(|n| n.and_utc().fixed_offset())
-        }),
-        _ => None,
-    }
-}
-
-/// Exact decimal from text (used by the CSV reader and `to_number`).
-pub fn parse_decimal_text(s: &str) -> Result<rust_decimal::Decimal, String> {
-    numbers::parse_decimal(s)
 }
 
 #[cfg(test)]
