@@ -113,7 +113,8 @@ fn same_key(a: &Value, b: &Value) -> bool {
 impl Resolver for MemoryStore {
     fn upsert(&mut self, request: UpsertRequest<'_>) -> eval::Result<Value> {
         if let Err(mut e) =
-            eval::validate::validate(&request.payload.create, &request.schema.record, true)
+            crate::types::validate::validate(&request.payload.create, &request.schema.record, true)
+                .map_err(eval::EvalError::from)
         {
             e.message = format!("{}: {}", request.schema.name, e.message);
             return Err(e);

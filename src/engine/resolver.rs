@@ -10,8 +10,9 @@ use super::payload::{self, hash};
 use super::Engine;
 use crate::connectors::{ConnectorError, ErrorClass, ListQuery};
 use crate::diag::codes;
-use crate::eval::{validate, EvalError, Payload, Resolver, UpsertRequest};
+use crate::eval::{EvalError, Payload, Resolver, UpsertRequest};
 use crate::program::Schema;
+use crate::types::validate;
 use crate::value::{Record, Value};
 
 /// A schema and a text: a related record by its match value, or an index by its field.
@@ -228,6 +229,7 @@ impl Resolver for EngineResolver<'_, '_> {
             None => {
                 if let Err(mut e) =
                     validate::validate(&request.payload.create, &schema.record, true)
+                        .map_err(EvalError::from)
                 {
                     e.message = format!("{}: {}", schema.name, e.message);
                     return Err(e);

@@ -9,9 +9,10 @@ use std::time::Instant;
 use super::payload::{self, hash};
 use super::{elapsed_ms, state_error, Engine};
 use crate::connectors::{Connector, ConnectorError, ErrorClass, ListQuery};
-use crate::eval::{validate, Mapped};
+use crate::eval::Mapped;
 use crate::program::Endpoint;
 use crate::state::{Decision, NewDeadLetter, RunId};
+use crate::types::validate;
 use crate::value::{json, Record, Value};
 
 /// Run-wide: key value → target record id, read once from the target.
@@ -126,7 +127,7 @@ pub(super) fn write(
     };
     if let Some((id, current)) = existing {
         if let Err(e) = validate::validate(&mapped.payload.update, &schema.record, false) {
-            return fail(mapping_letter(source_key, &e, engine, &mapped));
+            return fail(mapping_letter(source_key, &e.into(), engine, &mapped));
         }
         let current = match current {
             Some(c) => Some(c),
@@ -218,7 +219,7 @@ pub(super) fn write(
     }
     // A new record.
     if let Err(e) = validate::validate(&mapped.payload.create, &schema.record, true) {
-        return fail(mapping_letter(source_key, &e, engine, &mapped));
+        return fail(mapping_letter(source_key, &e.into(), engine, &mapped));
     }
     if engine.options.dry_run {
         engine.counters.created.fetch_add(1, Ordering::SeqCst);

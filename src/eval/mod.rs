@@ -4,7 +4,6 @@
 //! `run` (real writes).
 
 mod ops;
-pub mod validate;
 
 use std::sync::{Arc, OnceLock};
 
@@ -64,6 +63,15 @@ impl EvalError {
             d = d.help(h.clone());
         }
         d
+    }
+}
+
+/// A value that does not fit its target field fails the record (E0908).
+impl From<crate::types::validate::Violation> for EvalError {
+    fn from(v: crate::types::validate::Violation) -> Self {
+        let mut e = EvalError::new(&codes::E0908, v.message, None).help(v.help);
+        e.field = Some(v.field);
+        e
     }
 }
 

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use crate::connectors::file::{read_records_projected, RecordWriter};
 use crate::diag::{codes, Diagnostic};
-use crate::eval::{validate, NoUpserts, Outcome, Runtime};
+use crate::eval::{NoUpserts, Outcome, Runtime};
 use crate::program::FileFormat;
 use crate::program::{Endpoint, Flow, Program};
+use crate::types::validate;
 use crate::value::json::{self, Decoder};
 use crate::value::Value;
 

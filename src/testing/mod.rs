@@ -2,9 +2,10 @@
 //! against an in-memory target, and explains every failure with a diff.
 
 use crate::connectors::memory::{MemoryStore, WriteKind};
-use crate::eval::{validate, Outcome, Runtime};
+use crate::eval::{Outcome, Runtime};
 use crate::program::{Expectation, Program, TestCase};
 use crate::syntax::ast::WriteVerb;
+use crate::types::validate;
 use crate::value::json::to_string_pretty;
 use crate::value::{Record, Value};
 
@@ -74,9 +75,11 @@ fn run_one(program: &Program, test: &TestCase) -> Result<(), String> {
                 _ => None,
             };
             let validated = match (target, &existing) {
-                (Some(schema), None) => validate::validate(&m.payload.create, &schema.record, true),
+                (Some(schema), None) => validate::validate(&m.payload.create, &schema.record, true)
+                    .map_err(crate::eval::EvalError::from),
                 (Some(schema), Some(_)) => {
                     validate::validate(&m.payload.update, &schema.record, false)
+                        .map_err(crate::eval::EvalError::from)
                 }
                 _ => Ok(()),
             };

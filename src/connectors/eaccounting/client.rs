@@ -495,13 +495,10 @@ impl EaccountingConnector {
         let Some(schema) = self.schemas.get(resource) else {
             return Ok(());
         };
-        crate::eval::validate::validate(record, schema, creating).map_err(|e| {
-            let mut message = format!("{resource}: {}", e.message);
-            if let Some(help) = &e.help {
-                message.push_str(&format!(" (help: {help})"));
-            }
+        crate::types::validate::validate(record, schema, creating).map_err(|e| {
+            let message = format!("{resource}: {} (help: {})", e.message, e.help);
             let mut err = ConnectorError::new(ErrorClass::Validation, message);
-            err.field = e.field;
+            err.field = Some(e.field);
             err
         })
     }

@@ -4,13 +4,22 @@
 
 use rust_decimal::Decimal;
 
-use super::EvalError;
-use crate::diag::codes;
-use crate::types::{Kind, RecordType};
+use super::{Kind, RecordType};
 use crate::value::{Record, Value};
 
+/// A value that does not fit its field: which field, what is wrong, and how
+/// to fix the mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The field's path in the record (`Rows[2].UnitPrice`).
+    pub field: String,
+    /// "`Name` is 51 characters long, the maximum is 50"
+    pub message: String,
+    pub help: String,
+}
+
 /// `creating` demands every required field; updates only check what is sent.
-pub fn validate(record: &Record, schema: &RecordType, creating: bool) -> Result<(), EvalError> {
+pub fn validate(record: &Record, schema: &RecordType, creating: bool) -> Result<(), Violation> {
     check_record(record, schema, creating, "")
 }
 
@@ -19,7 +28,7 @@ fn check_record(
     schema: &RecordType,
     creating: bool,
     prefix: &str,
-) -> Result<(), EvalError> {
+) -> Result<(), Violation> {
     for field in &schema.fields {
         let path = format!("{prefix}{}", field.name);
         match record.get(&field.name) {
@@ -50,7 +59,7 @@ fn check_value(
     range: Option<(Decimal, Decimal)>,
     creating: bool,
     path: &str,
-) -> Result<(), EvalError> {
+) -> Result<(), Violation> {
     match (kind, v) {
         (_, Value::Null | Value::Absent) | (Kind::Any, _) => Ok(()),
         (Kind::Str { max: Some(max) }, Value::Str(s)) => {
@@ -124,8 +133,10 @@ fn check_value(
     }
 }
 
-fn violation(path: &str, what: String, help: &str) -> EvalError {
-    let mut e = EvalError::new(&codes::E0908, format!("`{path}` {what}"), None).help(help);
-    e.field = Some(path.to_string());
-    e
+fn violation(path: &str, what: String, help: &str) -> Violation {
+    Violation {
+        field: path.to_string(),
+        message: format!("`{path}` {what}"),
+        help: help.to_string(),
+    }
 }

@@ -2,6 +2,8 @@
 //! can say before a run that a value may be missing, too long or of the
 //! wrong kind for the field it is mapped onto.
 
+pub mod validate;
+
 use std::fmt;
 use std::sync::Arc;
 
