@@ -110,22 +110,19 @@ impl Decoder {
             keep: None,
         };
         p.skip_ws();
-        p.expect(b'[')?;
-        p.skip_ws();
-        if p.peek() == Some(b']') {
-            p.pos += 1;
-        } else {
+        if p.peek() != Some(b'[') {
+            // Fails, with the same error as anywhere a byte is expected.
+            return p.expect(b'[');
+        }
+        if p.open(b']')? {
             loop {
                 p.skip_ws();
                 let v = p.value()?;
                 if !f(v) {
                     return Ok(());
                 }
-                p.skip_ws();
-                match p.next() {
-                    Some(b',') => continue,
-                    Some(b']') => break,
-                    _ => return Err(p.err("expected `,` or `]` in the array")),
+                if !p.more(b']', ARRAY_END)? {
+                    break;
                 }
             }
         }
@@ -142,6 +139,8 @@ pub fn parse(input: &str) -> Result<Value, JsonError> {
 }
 
 const MAX_DEPTH: usize = 256;
+const OBJECT_END: &str = "expected `,` or `}` in the object";
+const ARRAY_END: &str = "expected `,` or `]` in the array";
 
 struct Parser<'a, 'k> {
     input: &'a [u8],
@@ -204,22 +203,44 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn enter(&mut self) -> Result<(), JsonError> {
+    /// Steps into the object or array whose opening bracket is next, which
+    /// `close` ends. `false` when it is empty (then it is also left again).
+    fn open(&mut self, close: u8) -> Result<bool, JsonError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.err("nesting is deeper than 256 levels"));
         }
-        Ok(())
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// After an item of an object or array: `true` if a `,` announces
+    /// another, `false` at `close` (the container is left); else `expected`.
+    fn more(&mut self, close: u8, expected: &str) -> Result<bool, JsonError> {
+        self.skip_ws();
+        match self.next() {
+            Some(b',') => Ok(true),
+            Some(b) if b == close => {
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => {
+                // Point at what is there instead (at the end, at the last byte).
+                self.pos = self.pos.saturating_sub(1);
+                Err(self.err(expected))
+            }
+        }
     }
 
     fn object(&mut self) -> Result<Value, JsonError> {
-        self.enter()?;
-        self.pos += 1;
         let mut record = Record::with_capacity(8);
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            self.depth -= 1;
+        if !self.open(b'}')? {
             return Ok(Value::record(record));
         }
         loop {
@@ -233,35 +254,19 @@ impl Parser<'_, '_> {
             self.skip_ws();
             if self.depth == 1 && self.keep.is_some_and(|keep| !keep(&key)) {
                 self.skip_value()?;
-                self.skip_ws();
-                match self.next() {
-                    Some(b',') => continue,
-                    Some(b'}') => break,
-                    _ => {
-                        self.pos -= 1;
-                        return Err(self.err("expected `,` or `}` in the object"));
-                    }
-                }
-            }
-            let v = self.value()?;
-            if record.get(&key).is_some() {
-                // Duplicate keys: the last one wins, as in most decoders.
-                record.insert(key, v);
             } else {
-                record.push_unchecked(key, v);
-            }
-            self.skip_ws();
-            match self.next() {
-                Some(b',') => continue,
-                Some(b'}') => break,
-                _ => {
-                    self.pos -= 1;
-                    return Err(self.err("expected `,` or `}` in the object"));
+                let v = self.value()?;
+                if record.get(&key).is_some() {
+                    // Duplicate keys: the last one wins, as in most decoders.
+                    record.insert(key, v);
+                } else {
+                    record.push_unchecked(key, v);
                 }
+            }
+            if !self.more(b'}', OBJECT_END)? {
+                return Ok(Value::record(record));
             }
         }
-        self.depth -= 1;
-        Ok(Value::record(record))
     }
 
     /// Passes over one value, checking its structure without building it.
@@ -286,17 +291,9 @@ impl Parser<'_, '_> {
                     }
                 }
             }
-            Some(b'{' | b'[') => {
-                self.enter()?;
-                let close = if self.next() == Some(b'{') {
-                    b'}'
-                } else {
-                    b']'
-                };
-                self.skip_ws();
-                if self.peek() == Some(close) {
-                    self.pos += 1;
-                    self.depth -= 1;
+            Some(open @ (b'{' | b'[')) => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                if !self.open(close)? {
                     return Ok(());
                 }
                 loop {
@@ -311,18 +308,10 @@ impl Parser<'_, '_> {
                         self.skip_ws();
                     }
                     self.skip_value()?;
-                    self.skip_ws();
-                    match self.next() {
-                        Some(b',') => continue,
-                        Some(b) if b == close => break,
-                        _ => {
-                            self.pos = self.pos.saturating_sub(1);
-                            return Err(self.err("expected `,` or a closing bracket"));
-                        }
+                    if !self.more(close, "expected `,` or a closing bracket")? {
+                        return Ok(());
                     }
                 }
-                self.depth -= 1;
-                Ok(())
             }
             // Scalars are short: decoding them is the simplest strict check.
             Some(_) => self.value().map(|_| ()),
@@ -331,30 +320,17 @@ impl Parser<'_, '_> {
     }
 
     fn array(&mut self) -> Result<Value, JsonError> {
-        self.enter()?;
-        self.pos += 1;
         let mut items = Vec::new();
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            self.depth -= 1;
+        if !self.open(b']')? {
             return Ok(Value::list(items));
         }
         loop {
             self.skip_ws();
             items.push(self.value()?);
-            self.skip_ws();
-            match self.next() {
-                Some(b',') => continue,
-                Some(b']') => break,
-                _ => {
-                    self.pos = self.pos.saturating_sub(1);
-                    return Err(self.err("expected `,` or `]` in the array"));
-                }
+            if !self.more(b']', ARRAY_END)? {
+                return Ok(Value::list(items));
             }
         }
-        self.depth -= 1;
-        Ok(Value::list(items))
     }
 
     fn key(&mut self) -> Result<Arc<str>, JsonError> {
@@ -737,6 +713,31 @@ mod tests {
         assert!(d.decode_projected(br#"{"a":1,"b":[1,}"#, &keep).is_err());
         assert!(d.decode_projected(br#"{"a":1,"b":"open}"#, &keep).is_err());
         assert!(d.decode_projected(br#"{"a":1,"b":tru}"#, &keep).is_err());
+    }
+
+    #[test]
+    fn a_missing_separator_is_reported_where_it_stands() {
+        let at = |r: Result<(), JsonError>| {
+            let e = r.unwrap_err();
+            (e.offset, e.message)
+        };
+        let array = "expected `,` or `]` in the array".to_string();
+        assert_eq!(at(parse("[1 2]").map(drop)), (3, array.clone()));
+        assert_eq!(
+            at(parse(r#"{"a":1 "b":2}"#).map(drop)),
+            (7, "expected `,` or `}` in the object".into())
+        );
+        let mut d = Decoder::new();
+        assert_eq!(at(d.decode_array_stream(b"[1 2]", |_| true)), (3, array));
+        assert_eq!(
+            at(d.decode_array_stream(b"", |_| true)),
+            (0, "expected `[`".into())
+        );
+        let keep = |k: &str| k == "a";
+        assert_eq!(
+            at(d.decode_projected(br#"{"a":1,"b":[1 2]}"#, &keep).map(drop)),
+            (14, "expected `,` or a closing bracket".into())
+        );
     }
 
     #[test]
