@@ -134,6 +134,18 @@ pub struct Runtime<'p> {
     globals: Vec<OnceLock<std::result::Result<Value, EvalError>>>,
 }
 
+/// What a block of mapping ops builds.
+#[derive(Default)]
+struct Built {
+    /// Fields written the same on create and on update.
+    fields: Record,
+    /// The lists of `each` blocks whose items differ between create and
+    /// update (their bodies have `on create`, `on update` or `keep`): one
+    /// list for each side.
+    create_lists: Record,
+    update_lists: Record,
+}
+
 struct Frame<'a> {
     slots: Vec<Value>,
     input: &'a Value,
@@ -210,44 +222,27 @@ impl<'p> Runtime<'p> {
         resolver: &mut dyn Resolver,
         prefix: &dyn Fn() -> String,
     ) -> Result<Payload> {
-        let mut common = Record::new();
-        let mut create = Record::new();
-        let mut update = Record::new();
-        self.run_ops(
-            &mapping.common,
-            frame,
-            resolver,
-            prefix,
-            &mut common,
-            &mut create,
-            &mut update,
-        )?;
-        let mut create_only = Record::new();
-        self.run_ops(
-            &mapping.on_create,
-            frame,
-            resolver,
-            prefix,
-            &mut create_only,
-            &mut Record::new(),
-            &mut Record::new(),
-        )?;
-        let mut update_only = Record::new();
-        self.run_ops(
-            &mapping.on_update,
-            frame,
-            resolver,
-            prefix,
-            &mut update_only,
-            &mut Record::new(),
-            &mut Record::new(),
-        )?;
-        let mut create_payload = common.clone();
-        merge_into(&mut create_payload, &create);
-        merge_into(&mut create_payload, &create_only);
-        let mut update_payload = common;
-        merge_into(&mut update_payload, &update);
-        merge_into(&mut update_payload, &update_only);
+        let common = self.run_ops(&mapping.common, frame, resolver, prefix)?;
+        let create_only = self.run_ops(&mapping.on_create, frame, resolver, prefix)?;
+        let update_only = self.run_ops(&mapping.on_update, frame, resolver, prefix)?;
+        // Each side gets its own lists, also from an `each` inside `on create`
+        // or `on update` (its update lists, or create lists, go nowhere).
+        let mut create_payload = common.fields.clone();
+        for part in [
+            &common.create_lists,
+            &create_only.fields,
+            &create_only.create_lists,
+        ] {
+            merge_into(&mut create_payload, part);
+        }
+        let mut update_payload = common.fields;
+        for part in [
+            &common.update_lists,
+            &update_only.fields,
+            &update_only.update_lists,
+        ] {
+            merge_into(&mut update_payload, part);
+        }
         for path in &mapping.keep {
             update_payload.remove_path(path);
         }
@@ -257,17 +252,14 @@ impl<'p> Runtime<'p> {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn run_ops(
         &self,
         ops: &[Op],
         frame: &mut Frame<'_>,
         resolver: &mut dyn Resolver,
         prefix: &dyn Fn() -> String,
-        out: &mut Record,
-        create_lists: &mut Record,
-        update_lists: &mut Record,
-    ) -> Result<()> {
+    ) -> Result<Built> {
+        let mut built = Built::default();
         for op in ops {
             match op {
                 Op::Let { slot, expr } => {
@@ -279,7 +271,7 @@ impl<'p> Runtime<'p> {
                         .eval(expr, frame)
                         .map_err(|e| e.in_field(|| join_path(&prefix(), path)))?;
                     if !matches!(v, Value::Absent) {
-                        out.set_path(path, v);
+                        built.fields.set_path(path, v);
                     }
                 }
                 Op::Each(each) => {
@@ -343,10 +335,14 @@ impl<'p> Runtime<'p> {
                         index += 1;
                     }
                     if split {
-                        create_lists.set_path(&each.path, Value::list(created));
-                        update_lists.set_path(&each.path, Value::list(updated));
+                        built
+                            .create_lists
+                            .set_path(&each.path, Value::list(created));
+                        built
+                            .update_lists
+                            .set_path(&each.path, Value::list(updated));
                     } else {
-                        out.set_path(&each.path, Value::list(created));
+                        built.fields.set_path(&each.path, Value::list(created));
                     }
                 }
                 Op::Upsert(upsert) => {
@@ -372,7 +368,7 @@ impl<'p> Runtime<'p> {
                 }
             }
         }
-        Ok(())
+        Ok(built)
     }
 
     fn global(&self, i: usize) -> Result<Value> {
@@ -667,3 +663,6 @@ pub(crate) fn decimal_error(op: &str, span: Span) -> EvalError {
         Some(span),
     )
 }
+
+#[cfg(test)]
+mod tests;
