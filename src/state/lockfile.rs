@@ -10,10 +10,9 @@
 use std::fmt::Write as _;
 use std::fs::{self, File, TryLockError};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::StateError;
+use super::{private, StateError};
 
 /// The folder of lock files inside the state directory.
 pub const LOCK_DIR: &str = "locks";
@@ -40,30 +39,14 @@ pub fn path(state_dir: &Path, flow: &str) -> PathBuf {
 /// process or another. The lock lasts as long as the returned file is open.
 pub fn try_lock(state_dir: &Path, flow: &str) -> Result<Option<File>, StateError> {
     let path = path(state_dir, flow);
-    let io_err = |source| StateError::Io {
-        path: path.clone(),
-        source,
-    };
     if let Some(dir) = path.parent() {
-        // As private as the database: the folder says which flows run.
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_err)?;
+        private::create_dir(dir)?;
     }
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io_err)?;
+    let file = private::open_file(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(io_err(e)),
+        Err(TryLockError::Error(source)) => Err(StateError::Io { path, source }),
     }
 }
 

@@ -42,6 +42,7 @@ use chrono::{DateTime, Utc};
 
 mod lockfile;
 mod migrations;
+mod private;
 mod sqlite;
 
 pub use migrations::SCHEMA_VERSION;

@@ -17,8 +17,6 @@
 //!   file lock and the row change together.
 //! * A store in memory has no state directory and is private to its process:
 //!   there the row alone is the lock.
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -27,7 +25,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
 use super::*;
-use super::{lockfile, migrations};
+use super::{lockfile, migrations, private};
 
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "state.sqlite";
@@ -73,31 +71,13 @@ impl SqliteStore {
     /// Opens (creating if needed) `dir/state.sqlite`. The directory is created
     /// with mode 0700 and the file with mode 0600; the schema is migrated.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
-        let io = |source| StateError::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
         if !dir.is_dir() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io)?;
+            private::create_dir(dir)?;
         }
         let path = dir.join(DB_FILE);
         // Create the file ourselves so it never exists with a wider mode;
         // SQLite gives the -wal and -shm files the same mode.
-        fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|source| StateError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        private::open_file(&path)?;
         let conn = Connection::open(&path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -276,150 +256,102 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Reads a row into an intermediate tuple with rusqlite, then converts the
-/// timestamps (which can fail with our own error).
-fn collect<R, T>(
-    rows: impl Iterator<Item = rusqlite::Result<R>>,
-    convert: impl Fn(R) -> Result<T, StateError>,
+/// Runs a query and converts each row with `convert`, which may fail with
+/// our own errors (a timestamp that does not parse), not only rusqlite's.
+fn query_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    convert: impl Fn(&Row<'_>) -> Result<T, StateError>,
 ) -> Result<Vec<T>, StateError> {
-    rows.map(|r| convert(r?)).collect()
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(convert(row)?);
+    }
+    Ok(out)
+}
+
+/// The first row of [`query_rows`], if any.
+fn query_first<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    convert: impl Fn(&Row<'_>) -> Result<T, StateError>,
+) -> Result<Option<T>, StateError> {
+    Ok(query_rows(conn, sql, params, convert)?.into_iter().next())
+}
+
+fn timestamp(r: &Row<'_>, column: usize) -> Result<DateTime<Utc>, StateError> {
+    parse_ts(&r.get::<_, String>(column)?)
 }
 
 /// Who the `locks` table says holds a flow's lock.
-fn lock_row(tx: &rusqlite::Transaction<'_>, flow: &str) -> Result<Option<LockHolder>, StateError> {
-    let row = tx
-        .query_row(
-            "SELECT pid, host, started_at FROM locks WHERE flow = ?1",
-            [flow],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            },
-        )
-        .optional()?;
-    row.map(|(pid, host, at)| {
-        Ok(LockHolder {
-            pid: u32::try_from(pid).unwrap_or(0),
-            host,
-            started_at: parse_ts(&at)?,
-        })
-    })
-    .transpose()
-}
-
-struct RawRun {
-    id: i64,
-    flow: String,
-    started_at: String,
-    ended_at: Option<String>,
-    flowc_version: String,
-    flow_hash: String,
-    status: String,
-    counts: [i64; 6],
+fn lock_row(conn: &Connection, flow: &str) -> Result<Option<LockHolder>, StateError> {
+    query_first(
+        conn,
+        "SELECT pid, host, started_at FROM locks WHERE flow = ?1",
+        [flow],
+        |r| {
+            Ok(LockHolder {
+                pid: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                host: r.get(1)?,
+                started_at: timestamp(r, 2)?,
+            })
+        },
+    )
 }
 
 const RUN_COLUMNS: &str = "id, flow, started_at, ended_at, flowc_version, flow_hash, status, \
      n_read, n_created, n_updated, n_unchanged, n_skipped, n_failed";
 
-fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
-    Ok(RawRun {
+fn run_info(r: &Row<'_>) -> Result<RunInfo, StateError> {
+    let count = |column| r.get::<_, i64>(column).map(to_u64);
+    Ok(RunInfo {
         id: r.get(0)?,
         flow: r.get(1)?,
-        started_at: r.get(2)?,
-        ended_at: r.get(3)?,
+        started_at: timestamp(r, 2)?,
+        ended_at: r
+            .get::<_, Option<String>>(3)?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?,
         flowc_version: r.get(4)?,
         flow_hash: r.get(5)?,
         status: r.get(6)?,
-        counts: [
-            r.get(7)?,
-            r.get(8)?,
-            r.get(9)?,
-            r.get(10)?,
-            r.get(11)?,
-            r.get(12)?,
-        ],
-    })
-}
-
-fn run_info(r: RawRun) -> Result<RunInfo, StateError> {
-    let [read, created, updated, unchanged, skipped, failed] = r.counts.map(to_u64);
-    Ok(RunInfo {
-        id: r.id,
-        flow: r.flow,
-        started_at: parse_ts(&r.started_at)?,
-        ended_at: r.ended_at.as_deref().map(parse_ts).transpose()?,
-        flowc_version: r.flowc_version,
-        flow_hash: r.flow_hash,
-        status: r.status,
         counts: RunCounts {
-            read,
-            created,
-            updated,
-            unchanged,
-            skipped,
-            failed,
+            read: count(7)?,
+            created: count(8)?,
+            updated: count(9)?,
+            unchanged: count(10)?,
+            skipped: count(11)?,
+            failed: count(12)?,
         },
     })
-}
-
-struct RawLetter {
-    id: i64,
-    flow: String,
-    source_key: String,
-    run: i64,
-    error_class: String,
-    error_code: Option<String>,
-    http_status: Option<i64>,
-    message: String,
-    api_error_body: Option<String>,
-    payload: Option<String>,
-    source_record: Option<String>,
-    attempts: i64,
-    first_failed_at: String,
-    last_failed_at: String,
 }
 
 const LETTER_COLUMNS: &str = "id, flow, source_key, run, error_class, error_code, http_status, \
      message, api_error_body, payload, source_record, attempts, first_failed_at, last_failed_at";
 
-fn raw_letter(r: &Row<'_>) -> rusqlite::Result<RawLetter> {
-    Ok(RawLetter {
+fn dead_letter(r: &Row<'_>) -> Result<DeadLetter, StateError> {
+    Ok(DeadLetter {
         id: r.get(0)?,
         flow: r.get(1)?,
         source_key: r.get(2)?,
         run: r.get(3)?,
         error_class: r.get(4)?,
         error_code: r.get(5)?,
-        http_status: r.get(6)?,
+        http_status: r
+            .get::<_, Option<i64>>(6)?
+            .and_then(|s| u16::try_from(s).ok()),
         message: r.get(7)?,
         api_error_body: r.get(8)?,
         payload: r.get(9)?,
         source_record: r.get(10)?,
-        attempts: r.get(11)?,
-        first_failed_at: r.get(12)?,
-        last_failed_at: r.get(13)?,
-    })
-}
-
-fn dead_letter(r: RawLetter) -> Result<DeadLetter, StateError> {
-    Ok(DeadLetter {
-        id: r.id,
-        flow: r.flow,
-        source_key: r.source_key,
-        run: r.run,
-        error_class: r.error_class,
-        error_code: r.error_code,
-        http_status: r.http_status.and_then(|s| u16::try_from(s).ok()),
-        message: r.message,
-        api_error_body: r.api_error_body,
-        payload: r.payload,
-        source_record: r.source_record,
-        attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
-        first_failed_at: parse_ts(&r.first_failed_at)?,
-        last_failed_at: parse_ts(&r.last_failed_at)?,
+        attempts: u32::try_from(r.get::<_, i64>(11)?).unwrap_or(u32::MAX),
+        first_failed_at: timestamp(r, 12)?,
+        last_failed_at: timestamp(r, 13)?,
     })
 }
 
@@ -568,12 +500,15 @@ impl Store for SqliteStore {
     fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunInfo>, StateError> {
         let conn = self.lock_conn();
         let limit = if limit == 0 { -1 } else { to_i64(limit as u64) };
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR flow = ?1)
-             ORDER BY id DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![flow, limit], raw_run)?;
-        collect(rows, run_info)
+        query_rows(
+            &conn,
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR flow = ?1)
+                 ORDER BY id DESC LIMIT ?2"
+            ),
+            params![flow, limit],
+            run_info,
+        )
     }
 
     fn last_run(&self, flow: &str) -> Result<Option<RunInfo>, StateError> {
@@ -581,31 +516,20 @@ impl Store for SqliteStore {
     }
 
     fn ledger_get(&self, flow: &str, source_key: &str) -> Result<Option<LedgerEntry>, StateError> {
-        let conn = self.lock_conn();
-        let row = conn
-            .query_row(
-                "SELECT source_key, target_id, payload_hash, updated_at FROM ledger
-                 WHERE flow = ?1 AND source_key = ?2",
-                params![flow, source_key],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                },
-            )
-            .optional()?;
-        row.map(|(source_key, target_id, payload_hash, at)| {
-            Ok(LedgerEntry {
-                source_key,
-                target_id,
-                payload_hash,
-                updated_at: parse_ts(&at)?,
-            })
-        })
-        .transpose()
+        query_first(
+            &self.lock_conn(),
+            "SELECT source_key, target_id, payload_hash, updated_at FROM ledger
+             WHERE flow = ?1 AND source_key = ?2",
+            params![flow, source_key],
+            |r| {
+                Ok(LedgerEntry {
+                    source_key: r.get(0)?,
+                    target_id: r.get(1)?,
+                    payload_hash: r.get(2)?,
+                    updated_at: timestamp(r, 3)?,
+                })
+            },
+        )
     }
 
     fn record_success(
@@ -805,66 +729,48 @@ impl Store for SqliteStore {
     }
 
     fn activity(&self, filter: &ActivityFilter) -> Result<Vec<ActivityRow>, StateError> {
-        let conn = self.lock_conn();
         let limit = filter.limit.map_or(-1, |l| to_i64(l as u64));
-        let mut stmt = conn.prepare_cached(
+        query_rows(
+            &self.lock_conn(),
             "SELECT run, flow, source_key, decision, target_id, duration_ms, error, at
              FROM activity
              WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS NULL OR run = ?2)
                AND (?3 = 0 OR decision = 'fail')
              ORDER BY id DESC LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(
             params![filter.flow, filter.run, filter.only_failed, limit],
             |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, String>(7)?,
-                ))
-            },
-        )?;
-        collect(
-            rows,
-            |(run, flow, source_key, decision, target_id, duration, error, at)| {
                 Ok(ActivityRow {
-                    run,
-                    flow,
-                    source_key,
-                    decision: decision.parse()?,
-                    target_id,
-                    duration_ms: to_u64(duration),
-                    error,
-                    at: parse_ts(&at)?,
+                    run: r.get(0)?,
+                    flow: r.get(1)?,
+                    source_key: r.get(2)?,
+                    decision: r.get::<_, String>(3)?.parse()?,
+                    target_id: r.get(4)?,
+                    duration_ms: to_u64(r.get(5)?),
+                    error: r.get(6)?,
+                    at: timestamp(r, 7)?,
                 })
             },
         )
     }
 
     fn dead_letters(&self, flow: Option<&str>) -> Result<Vec<DeadLetter>, StateError> {
-        let conn = self.lock_conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {LETTER_COLUMNS} FROM dead_letters WHERE (?1 IS NULL OR flow = ?1) ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([flow], raw_letter)?;
-        collect(rows, dead_letter)
+        query_rows(
+            &self.lock_conn(),
+            &format!(
+                "SELECT {LETTER_COLUMNS} FROM dead_letters WHERE (?1 IS NULL OR flow = ?1) ORDER BY id"
+            ),
+            [flow],
+            dead_letter,
+        )
     }
 
     fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StateError> {
-        let conn = self.lock_conn();
-        let raw = conn
-            .query_row(
-                &format!("SELECT {LETTER_COLUMNS} FROM dead_letters WHERE id = ?1"),
-                [id],
-                raw_letter,
-            )
-            .optional()?;
-        raw.map(dead_letter).transpose()
+        query_first(
+            &self.lock_conn(),
+            &format!("SELECT {LETTER_COLUMNS} FROM dead_letters WHERE id = ?1"),
+            [id],
+            dead_letter,
+        )
     }
 
     fn drop_dead_letter(&self, id: i64) -> Result<bool, StateError> {
@@ -964,23 +870,24 @@ mod tests {
         let (s, run) = store();
         s.set_cursor("orders", "c0").unwrap();
         s.record_failure(run, "orders", &letter("o1"), 1).unwrap();
+        let create = || {
+            s.record_success(
+                run,
+                "orders",
+                "o1",
+                Decision::Create,
+                "inv-1",
+                "ph",
+                5,
+                Some("c1"),
+            )
+        };
         for point in [
             "record_success:after_ledger",
             "record_success:before_commit",
         ] {
             s.arm_fault(point);
-            let err = s
-                .record_success(
-                    run,
-                    "orders",
-                    "o1",
-                    Decision::Create,
-                    "inv-1",
-                    "ph",
-                    5,
-                    Some("c1"),
-                )
-                .unwrap_err();
+            let err = create().unwrap_err();
             assert!(err.to_string().contains(point), "{err}");
             assert_eq!(s.ledger_get("orders", "o1").unwrap(), None, "{point}");
             assert_eq!(
@@ -992,17 +899,7 @@ mod tests {
             assert_eq!(count(&s, "activity"), 1, "{point}");
         }
         // And without the fault, everything lands at once.
-        s.record_success(
-            run,
-            "orders",
-            "o1",
-            Decision::Create,
-            "inv-1",
-            "ph",
-            5,
-            Some("c1"),
-        )
-        .unwrap();
+        create().unwrap();
         assert_eq!(
             s.ledger_get("orders", "o1").unwrap().unwrap().target_id,
             "inv-1"
