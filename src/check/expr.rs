@@ -60,17 +60,16 @@ impl Checker<'_> {
                 Typed::constant(ty, Value::Num(*d))
             }
             ExprKind::String(parts) => self.check_string(scope, parts, e.span),
-            ExprKind::Date(text) => match chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-                Ok(d) => Typed::constant(Type::DATE, Value::Date(d)),
-                Err(_) => Typed::error(),
+            // The parser refused literals that are no date, so `None` only
+            // follows an error already reported.
+            ExprKind::Date(text) => match crate::value::parse::parse_date(text) {
+                Some(d) => Typed::constant(Type::DATE, Value::Date(d)),
+                None => Typed::error(),
             },
-            ExprKind::DateTime(text) => {
-                match chrono::DateTime::parse_from_rfc3339(&crate::syntax::normalise_datetime(text))
-                {
-                    Ok(dt) => Typed::constant(Type::DATETIME, Value::DateTime(dt)),
-                    Err(_) => Typed::error(),
-                }
-            }
+            ExprKind::DateTime(text) => match crate::syntax::datetime_literal(text) {
+                Some(dt) => Typed::constant(Type::DATETIME, Value::DateTime(dt)),
+                None => Typed::error(),
+            },
             ExprKind::Var(name) => self.check_var(scope, name),
             ExprKind::Field {
                 base,
@@ -199,10 +198,11 @@ impl Checker<'_> {
                     let t = self.check_expr(scope, e);
                     self.require_present(&t.ty, e.span, "interpolated into a string", "?? \"\"");
                     if matches!(t.ty.kind, Kind::List(_) | Kind::Record(_)) {
-                        self.diags.push(
-                            Diagnostic::new(&codes::E0203, format!("a {} cannot be interpolated into a string", t.ty.kind))
-                                .at(e.span, format!("this is a {}", t.ty.kind))
-                                .help("interpolate one of its fields, or use join(list, \", \") for a list"),
+                        self.wrong_kind(
+                            &t.ty.kind,
+                            e.span,
+                            "cannot be interpolated into a string",
+                            "interpolate one of its fields, or use join(list, \", \") for a list",
                         );
                     }
                     max = max.zip(t.ty.max_len()).map(|(a, b)| a + b);
@@ -260,15 +260,7 @@ impl Checker<'_> {
                     }
                     _ => "only lets, fields and variables are values".to_string(),
                 };
-                self.diags.push(
-                    Diagnostic::new(
-                        &codes::E0203,
-                        format!("`{}` is a {}, not a value", name.name, other.describe()),
-                    )
-                    .at(name.span, format!("a {}", other.describe()))
-                    .help(help),
-                );
-                Typed::error()
+                self.not_a_value(&name.name, name.span, &other, help)
             }
             None => {
                 self.unknown_name(scope, name);
@@ -376,10 +368,11 @@ impl Checker<'_> {
             Kind::Any => Type::ANY.maybe(Missing::Other { span: name.span }),
             Kind::Never => Type::NEVER,
             other => {
-                self.diags.push(
-                    Diagnostic::new(&codes::E0203, format!("a {other} has no fields"))
-                        .at(base.span, format!("this is a {other}"))
-                        .help("only records have fields"),
+                self.wrong_kind(
+                    other,
+                    base.span,
+                    "has no fields",
+                    "only records have fields",
                 );
                 Type::ANY
             }
@@ -398,26 +391,15 @@ impl Checker<'_> {
                 Typed::new(ty, Ir::Global(i))
             }
             Some(other) => {
-                self.diags.push(
-                    Diagnostic::new(
-                        &codes::E0203,
-                        format!(
-                            "`{}.{}` is a {}, not a value",
-                            module.name,
-                            name.name,
-                            other.describe()
-                        ),
-                    )
-                    .at(name.span, format!("a {}", other.describe()))
-                    .help(match other {
-                        Decl::Table(_) => {
-                            format!("look a key up with `{}.{}[key]`", module.name, name.name)
-                        }
-                        Decl::Fn(_) => format!("call it: `{}(…)` after importing it", name.name),
-                        _ => "only lets are values".to_string(),
-                    }),
-                );
-                Typed::error()
+                let help = match other {
+                    Decl::Table(_) => {
+                        format!("look a key up with `{}.{}[key]`", module.name, name.name)
+                    }
+                    Decl::Fn(_) => format!("call it: `{}(…)` after importing it", name.name),
+                    _ => "only lets are values".to_string(),
+                };
+                let shown = format!("{}.{}", module.name, name.name);
+                self.not_a_value(&shown, name.span, &other, help)
             }
             None => {
                 let names: Vec<String> = self.namespaces[target]
@@ -503,10 +485,11 @@ impl Checker<'_> {
             }
             Kind::Record(_) | Kind::Any => Type::ANY,
             other => {
-                self.diags.push(
-                    Diagnostic::new(&codes::E0203, format!("a {other} cannot be indexed"))
-                        .at(base.span, format!("this is a {other}"))
-                        .help("index lists with `[n]`, records with `[\"field\"]` and tables with `[key]`"),
+                self.wrong_kind(
+                    other,
+                    base.span,
+                    "cannot be indexed",
+                    "index lists with `[n]`, records with `[\"field\"]` and tables with `[key]`",
                 );
                 Type::ANY
             }
@@ -717,35 +700,24 @@ impl Checker<'_> {
         rhs: &Expr,
         span: Span,
     ) -> Typed {
-        if op == BinaryOp::Coalesce {
-            let l = match &lhs.kind {
-                ExprKind::Index { base, index } => {
-                    self.check_index(scope, base, index, lhs.span, OnMiss::Absent)
-                }
-                _ => self.check_expr(scope, lhs),
-            };
-            let r = self.check_expr(scope, rhs);
-            let ty = match &r.ty.kind {
+        let l = match &lhs.kind {
+            // `table[key] ?? d`: a key the table lacks is a missing value for
+            // the fallback to replace, not a failed record.
+            ExprKind::Index { base, index } if op == BinaryOp::Coalesce => {
+                self.check_index(scope, base, index, lhs.span, OnMiss::Absent)
+            }
+            _ => self.check_expr(scope, lhs),
+        };
+        let r = self.check_expr(scope, rhs);
+        let ty = match op {
+            BinaryOp::Coalesce => match &r.ty.kind {
                 Kind::Never => l.ty.clone().present(),
                 _ => {
                     let mut joined = l.ty.clone().present().join(&r.ty);
                     joined.missing = r.ty.missing.clone();
                     joined
                 }
-            };
-            return Typed::new(
-                ty,
-                Ir::Binary {
-                    op,
-                    lhs: Box::new(l.ir),
-                    rhs: Box::new(r.ir),
-                    span,
-                },
-            );
-        }
-        let l = self.check_expr(scope, lhs);
-        let r = self.check_expr(scope, rhs);
-        let ty = match op {
+            },
             BinaryOp::And | BinaryOp::Or => {
                 self.require_bool(&l, lhs.span, &format!("`{}`", op.symbol()));
                 self.require_bool(&r, rhs.span, &format!("`{}`", op.symbol()));
@@ -831,7 +803,6 @@ impl Checker<'_> {
                     _ => Type::DECIMAL,
                 }
             }
-            BinaryOp::Coalesce => unreachable!("handled above"),
         };
         Typed::new(
             ty,
@@ -893,6 +864,29 @@ impl Checker<'_> {
         {
             self.diags.push(d);
         }
+    }
+
+    /// E0203 for a value whose kind does not allow what is done with it:
+    /// "a {kind} {cannot}".
+    fn wrong_kind(&mut self, kind: &Kind, span: Span, cannot: &str, help: &str) {
+        self.diags.push(
+            Diagnostic::new(&codes::E0203, format!("a {kind} {cannot}"))
+                .at(span, format!("this is a {kind}"))
+                .help(help),
+        );
+    }
+
+    /// E0203 for a name used as a value that declares something else.
+    fn not_a_value(&mut self, shown: &str, span: Span, decl: &Decl, help: String) -> Typed {
+        self.diags.push(
+            Diagnostic::new(
+                &codes::E0203,
+                format!("`{shown}` is a {}, not a value", decl.describe()),
+            )
+            .at(span, format!("a {}", decl.describe()))
+            .help(help),
+        );
+        Typed::error()
     }
 
     pub(crate) fn type_error(&mut self, span: Span, context: &str, expected: &str, got: &Type) {

@@ -6,39 +6,21 @@ use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate};
 use super::ParamKind::*;
 use super::*;
 use crate::types::Type;
-use crate::value::parse::parse_datetime;
+use crate::value::parse::{date_of, datetime_of};
 use crate::value::Value;
 
 pub(crate) fn to_date(v: &Value) -> Result<NaiveDate, String> {
-    match v {
-        Value::Date(d) => Ok(*d),
-        Value::DateTime(dt) => Ok(dt.date_naive()),
-        Value::Str(s) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-            .ok()
-            .or_else(|| parse_datetime(s).map(|dt| dt.date_naive()))
-            .ok_or_else(|| format!("{s:?} is not an ISO date (YYYY-MM-DD) or date-time")),
-        other => Err(format!("expected a date, got {}", describe(other))),
-    }
+    date_of(v).ok_or_else(|| match v {
+        Value::Str(s) => format!("{s:?} is not an ISO date (YYYY-MM-DD) or date-time"),
+        other => format!("expected a date, got {}", describe(other)),
+    })
 }
 
 fn to_datetime(v: &Value) -> Result<DateTime<FixedOffset>, String> {
-    match v {
-        Value::DateTime(dt) => Ok(*dt),
-        Value::Date(d) => Ok(d
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            .and_utc()
-            .fixed_offset()),
-        Value::Str(s) => parse_datetime(s)
-            .or_else(|| {
-                NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                    .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .map(|n| n.and_utc().fixed_offset())
-            })
-            .ok_or_else(|| format!("{s:?} is not an ISO 8601 date-time")),
-        other => Err(format!("expected a date-time, got {}", describe(other))),
-    }
+    datetime_of(v).ok_or_else(|| match v {
+        Value::Str(s) => format!("{s:?} is not an ISO 8601 date-time"),
+        other => format!("expected a date-time, got {}", describe(other)),
+    })
 }
 
 pub(super) const FUNCTIONS: &[Builtin] = &[

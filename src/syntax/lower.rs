@@ -1,6 +1,5 @@
 //! Lowering pest pairs into the AST.
 
-use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use pest::iterators::{Pair, Pairs};
@@ -183,6 +182,16 @@ impl Lower {
         }
     }
 
+    /// A declaration that starts with its name (`table`, `schema`, a field,
+    /// `let`, …): its span, its name, and the children after the name.
+    /// `what` names the name in the panic a grammar change would cause.
+    fn named<'i>(&self, pair: Pair<'i, Rule>, what: &str) -> (Span, Ident, KidsIter<'i>) {
+        let span = self.span(&pair);
+        let mut inner = pair.kids();
+        let name = self.ident(inner.next().unwrap_or_else(|| panic!("{what}")));
+        (span, name, inner)
+    }
+
     fn item(&self, pair: Pair<Rule>) -> Result<Item> {
         Ok(match pair.as_rule() {
             Rule::import_decl => Item::Import(self.import(pair)?),
@@ -234,9 +243,7 @@ impl Lower {
     }
 
     fn table(&self, pair: Pair<Rule>) -> Result<Table> {
-        let span = self.span(&pair);
-        let mut inner = pair.kids();
-        let name = self.ident(inner.next().expect("table name"));
+        let (span, name, mut inner) = self.named(pair, "table name");
         let body_pair = inner.next().expect("table body");
         let body = match body_pair.as_rule() {
             Rule::table_rows => {
@@ -311,17 +318,13 @@ impl Lower {
     }
 
     fn let_decl(&self, pair: Pair<Rule>) -> Result<Let> {
-        let span = self.span(&pair);
-        let mut inner = pair.kids();
-        let name = self.ident(inner.next().expect("let name"));
+        let (span, name, mut inner) = self.named(pair, "let name");
         let value = self.expr(inner.next().expect("let value"))?;
         Ok(Let { name, value, span })
     }
 
     fn schema(&self, pair: Pair<Rule>) -> Result<Schema> {
-        let span = self.span(&pair);
-        let mut inner = pair.kids();
-        let name = self.ident(inner.next().expect("schema name"));
+        let (span, name, inner) = self.named(pair, "schema name");
         let mut resource = None;
         let mut key = None;
         let mut cursor = None;
@@ -352,9 +355,7 @@ impl Lower {
     }
 
     fn field_decl(&self, pair: Pair<Rule>) -> Result<FieldDecl> {
-        let span = self.span(&pair);
-        let mut inner = pair.kids();
-        let name = self.ident(inner.next().expect("field name"));
+        let (span, name, mut inner) = self.named(pair, "field name");
         let ty = self.type_expr(inner.next().expect("field type"))?;
         let mut optional = false;
         let mut readonly = false;
@@ -447,14 +448,10 @@ impl Lower {
     }
 
     fn connection(&self, pair: Pair<Rule>) -> Result<Connection> {
-        let span = self.span(&pair);
-        let mut inner = pair.kids();
-        let name = self.ident(inner.next().expect("connection name"));
+        let (span, name, inner) = self.named(pair, "connection name");
         let settings = inner
             .map(|s| {
-                let span = self.span(&s);
-                let mut parts = s.kids();
-                let name = self.ident(parts.next().expect("setting name"));
+                let (span, name, mut parts) = self.named(s, "setting name");
                 let value = self.expr(parts.next().expect("setting value"))?;
                 Ok(Setting { name, value, span })
             })
@@ -467,9 +464,7 @@ impl Lower {
     }
 
     fn flow(&self, pair: Pair<Rule>) -> Result<Flow> {
-        let span = self.span(&pair);
-        let mut inner = pair.kids();
-        let name = self.ident(inner.next().expect("flow name"));
+        let (span, name, inner) = self.named(pair, "flow name");
         let body = inner.map(|p| self.stmt(p)).collect::<Result<_>>()?;
         Ok(Flow { name, body, span })
     }
@@ -519,7 +514,8 @@ impl Lower {
     fn stmt(&self, pair: Pair<Rule>) -> Result<Stmt> {
         let span = self.span(&pair);
         let rule = pair.as_rule();
-        let mut inner = pair.kids();
+        // A clone of a pair is two indices and a shared pointer.
+        let mut inner = pair.clone().kids();
         Ok(match rule {
             Rule::source_stmt => {
                 Stmt::Source(self.endpoint(inner.next().expect("endpoint"))?, span)
@@ -533,11 +529,7 @@ impl Lower {
                 let field = self.field_path(inner.next().expect("key field"));
                 Stmt::Key { value, field, span }
             }
-            Rule::let_decl => {
-                let name = self.ident(inner.next().expect("let name"));
-                let value = self.expr(inner.next().expect("let value"))?;
-                Stmt::Let(Let { name, value, span })
-            }
+            Rule::let_decl => Stmt::Let(self.let_decl(pair)?),
             Rule::mapping => {
                 let value = self.expr(inner.next().expect("value"))?;
                 let field = self.field_path(inner.next().expect("field"));
@@ -787,7 +779,7 @@ impl Lower {
             Rule::string_lit => ExprKind::String(self.string_parts(pair)?),
             Rule::date_lit => {
                 let text = &pair.as_str()[1..];
-                if chrono::NaiveDate::from_str(text).is_err() {
+                if crate::value::parse::parse_date(text).is_none() {
                     return Err(Diagnostic::new(
                         &codes::E0002,
                         format!("`{text}` is not a calendar date"),
@@ -799,7 +791,7 @@ impl Lower {
             }
             Rule::datetime_lit => {
                 let text = &pair.as_str()[1..];
-                if chrono::DateTime::parse_from_rfc3339(&normalise_datetime(text)).is_err() {
+                if datetime_literal(text).is_none() {
                     return Err(Diagnostic::new(&codes::E0002, format!("`{text}` is not a valid date-time"))
                         .at(span, "no such moment")
                         .help("write @YYYY-MM-DDTHH:MM:SSZ or with an offset, e.g. @2024-01-31T12:00:00+01:00"));
@@ -900,8 +892,9 @@ impl Lower {
     }
 }
 
-/// RFC 3339 needs seconds; `@2024-01-31T12:00Z` is accepted too.
-pub fn normalise_datetime(text: &str) -> String {
+/// The moment a date-time literal (without its `@`) stands for. The grammar
+/// admits `2024-01-31T12:00Z`, which RFC 3339 does not (it needs seconds).
+pub fn datetime_literal(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     let (date_time, zone) = match text
         .find(['Z', '+'])
         .or_else(|| text.rfind('-').filter(|&i| i > 10))
@@ -909,9 +902,31 @@ pub fn normalise_datetime(text: &str) -> String {
         Some(i) => text.split_at(i),
         None => (text, ""),
     };
-    if date_time.len() == 16 {
+    let rfc3339 = if date_time.len() == 16 {
         format!("{date_time}:00{zone}")
     } else {
         text.to_string()
+    };
+    chrono::DateTime::parse_from_rfc3339(&rfc3339).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_time_literals_may_leave_out_the_seconds() {
+        let noon = chrono::DateTime::parse_from_rfc3339("2024-01-31T12:00:00+01:00").unwrap();
+        for text in [
+            "2024-01-31T12:00+01:00",
+            "2024-01-31T12:00:00+01:00",
+            "2024-01-31T11:00Z",
+            "2024-01-31T06:00-05:00",
+            "2024-01-31T11:00:00.000Z",
+        ] {
+            assert_eq!(datetime_literal(text), Some(noon), "{text}");
+        }
+        assert_eq!(datetime_literal("2024-01-31T25:00Z"), None);
+        assert_eq!(datetime_literal("2024-02-30T12:00Z"), None);
     }
 }

@@ -4,7 +4,7 @@
 pub mod ast;
 mod lower;
 
-pub use lower::normalise_datetime;
+pub use lower::datetime_literal;
 
 use crate::diag::{codes, Diagnostic};
 use crate::source_map::{FileId, Span};

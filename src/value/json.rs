@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use super::{format_datetime, Record, Value};
+use super::{format_date, format_datetime, Record, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonError {
@@ -501,7 +501,7 @@ pub fn write(value: &Value, out: &mut String) {
         }
         Value::BigNum(s) => out.push_str(s),
         Value::Str(s) => write_str(s, out),
-        Value::Date(d) => write_str(&d.format("%Y-%m-%d").to_string(), out),
+        Value::Date(d) => write_str(&format_date(d), out),
         Value::DateTime(dt) => write_str(&format_datetime(dt), out),
         Value::List(items) => {
             out.push('[');

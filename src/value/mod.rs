@@ -191,7 +191,7 @@ impl Value {
             Value::Num(d) => d.to_string(),
             Value::BigNum(s) => s.to_string(),
             Value::Bool(b) => b.to_string(),
-            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Value::Date(d) => format_date(d),
             Value::DateTime(dt) => format_datetime(dt),
             _ => return None,
         })
@@ -211,6 +211,12 @@ impl Value {
     }
 }
 
+/// A date as ISO 8601 text, `YYYY-MM-DD`: how dates are written out.
+pub fn format_date(d: &NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// A date-time as RFC 3339 text, `Z` for UTC: how date-times are written out.
 pub fn format_datetime(dt: &DateTime<FixedOffset>) -> String {
     if dt.offset().local_minus_utc() == 0 {
         dt.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string()
