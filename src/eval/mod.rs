@@ -186,7 +186,7 @@ impl<'p> Runtime<'p> {
                 Value::Bool(false) => return Ok(Outcome::Skipped),
                 other => {
                     return Err(EvalError::new(
-                        if other.is_missing() { &codes::E0901 } else { &codes::E0902 },
+                        unusable(other.is_missing()),
                         format!("the `where` filter gave {} instead of true or false", crate::value::describe(&other)),
                         None,
                     )
@@ -444,11 +444,7 @@ impl<'p> Runtime<'p> {
                 let k = self.eval(key, frame)?;
                 let text = k.to_text().ok_or_else(|| {
                     EvalError::new(
-                        if k.is_missing() {
-                            &codes::E0901
-                        } else {
-                            &codes::E0902
-                        },
+                        unusable(k.is_missing()),
                         format!("{} cannot be a table key", crate::value::describe(&k)),
                         Some(*span),
                     )
@@ -653,6 +649,16 @@ fn join_path(prefix: &str, path: &[Arc<str>]) -> String {
         p
     } else {
         format!("{prefix}.{p}")
+    }
+}
+
+/// The code of a value an operation cannot use: E0901 when it is missing
+/// (the usual fix is a fallback with `??`), E0902 when it is of the wrong kind.
+fn unusable(missing: bool) -> &'static codes::Code {
+    if missing {
+        &codes::E0901
+    } else {
+        &codes::E0902
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use super::{decimal_error, EvalError, Result};
+use super::{decimal_error, unusable, EvalError, Result};
 use crate::diag::codes;
 use crate::source_map::Span;
 use crate::syntax::ast::BinaryOp;
@@ -10,13 +10,8 @@ use crate::value::describe;
 use crate::value::Value;
 
 pub(super) fn not_bool(v: &Value, op: &str, span: Span) -> EvalError {
-    let code = if v.is_missing() {
-        &codes::E0901
-    } else {
-        &codes::E0902
-    };
     EvalError::new(
-        code,
+        unusable(v.is_missing()),
         format!("`{op}` needs true or false, got {}", describe(v)),
         Some(span),
     )
@@ -32,13 +27,8 @@ pub(super) fn not_number(v: &Value, op: &str, span: Span) -> EvalError {
         )
         .help("keep such identifiers as they are, or map them as strings with to_string()");
     }
-    let code = if v.is_missing() {
-        &codes::E0901
-    } else {
-        &codes::E0902
-    };
     EvalError::new(
-        code,
+        unusable(v.is_missing()),
         format!("`{op}` needs a number, got {}", describe(v)),
         Some(span),
     )
@@ -55,13 +45,8 @@ pub(super) fn binary(op: BinaryOp, l: &Value, r: &Value, span: Span) -> Result<V
         BinaryOp::Ne => Value::Bool(!equal(l, r)),
         BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
             let ord = compare(l, r).ok_or_else(|| {
-                let code = if l.is_missing() || r.is_missing() {
-                    &codes::E0901
-                } else {
-                    &codes::E0902
-                };
                 EvalError::new(
-                    code,
+                    unusable(l.is_missing() || r.is_missing()),
                     format!("cannot compare {} with {}", describe(l), describe(r)),
                     Some(span),
                 )

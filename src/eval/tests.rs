@@ -28,6 +28,8 @@ fn payloads(body: &str, input: &str) -> (String, String) {
 }
 
 const LINES: &str = r#"{"lines": [{"sku": "A"}, {"sku": "B"}]}"#;
+/// The rows of [`LINES`] when created: `on create { 1 -> Quantity }`.
+const CREATED_ROWS: &str = r#"{"Rows":[{"Sku":"A","Quantity":1},{"Sku":"B","Quantity":1}]}"#;
 
 #[test]
 fn an_each_whose_items_differ_by_side_builds_one_list_for_each_side() {
@@ -35,10 +37,7 @@ fn an_each_whose_items_differ_by_side_builds_one_list_for_each_side() {
         "  each lines as l -> Rows {\n    l.sku -> Sku\n    on create { 1 -> Quantity }\n  }",
         LINES,
     );
-    assert_eq!(
-        create,
-        r#"{"Rows":[{"Sku":"A","Quantity":1},{"Sku":"B","Quantity":1}]}"#
-    );
+    assert_eq!(create, CREATED_ROWS);
     assert_eq!(update, r#"{"Rows":[{"Sku":"A"},{"Sku":"B"}]}"#);
 }
 
@@ -48,9 +47,6 @@ fn an_each_whose_items_differ_by_side_inside_on_create_is_kept_on_create() {
         "  on create {\n    each lines as l -> Rows {\n      l.sku -> Sku\n      on create { 1 -> Quantity }\n    }\n  }",
         LINES,
     );
-    assert_eq!(
-        create,
-        r#"{"Rows":[{"Sku":"A","Quantity":1},{"Sku":"B","Quantity":1}]}"#
-    );
+    assert_eq!(create, CREATED_ROWS);
     assert_eq!(update, "{}");
 }
