@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::expr::preview;
 use super::scope::Scope;
 use super::{Checker, Decl, Progress};
-use crate::diag::{codes, did_you_mean, Diagnostic};
+use crate::diag::{codes, Diagnostic};
 use crate::types::{FieldType, Kind, RecordType, Type};
 
 use crate::syntax::ast::{self, TableBody, TypeAtom, TypeExpr};
@@ -51,11 +51,10 @@ impl Checker<'_> {
                         ),
                     )
                     .at(key.span, "not a field of this schema")
-                    .help(
-                        match did_you_mean(&key.name, record.field_names()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => "name one of the fields declared below".to_string(),
-                        },
+                    .help_typo(
+                        &key.name,
+                        record.field_names(),
+                        "name one of the fields declared below",
                     ),
                 );
             }
@@ -65,10 +64,7 @@ impl Checker<'_> {
                 None => self.diags.push(
                     Diagnostic::new(&codes::E0101, format!("schema `{}` has no field `{}` to resume reads from", schema.name.name, cursor.name))
                         .at(cursor.span, "not a field of this schema")
-                        .help(match did_you_mean(&cursor.name, record.field_names()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => "name a date-time field that only grows, e.g. a creation or modification time".to_string(),
-                        }),
+                        .help_typo(&cursor.name, record.field_names(), "name a date-time field that only grows, e.g. a creation or modification time"),
                 ),
                 Some(f) if !matches!(f.ty.kind, Kind::DateTime | Kind::Date | Kind::Int | Kind::Str { .. }) => self.diags.push(
                     Diagnostic::new(&codes::E0201, format!("`{}` is {}, which cannot order reads", cursor.name, f.ty))
@@ -220,18 +216,19 @@ impl Checker<'_> {
     }
 
     fn unknown_type(&mut self, name: &ast::Ident, candidates: &[String]) {
-        let mut d = Diagnostic::new(
+        let d = Diagnostic::new(
             &codes::E0106,
             format!("there is no type or schema `{}`", name.name),
         )
-        .at(name.span, "unknown type");
-        d = match did_you_mean(&name.name, candidates.iter().map(String::as_str)) {
-            Some(s) => d.help(format!("did you mean `{s}`?")),
-            None => d.help(format!(
+        .at(name.span, "unknown type")
+        .help_typo(
+            &name.name,
+            candidates.iter().map(String::as_str),
+            format!(
                 "types are {}, or a schema name",
                 preview(BASE_TYPES.iter().copied())
-            )),
-        };
+            ),
+        );
         self.diags.push(d);
     }
 
@@ -255,18 +252,19 @@ impl Checker<'_> {
                         .filter(|(_, (d, _))| matches!(d, Decl::Module(_)))
                         .map(|(k, _)| k.to_string())
                         .collect();
-                    let mut d = Diagnostic::new(
+                    let d = Diagnostic::new(
                         &codes::E0106,
                         format!("`{}` is not an imported module", module.name),
                     )
-                    .at(module.span, "unknown module");
-                    d = match did_you_mean(&module.name, modules.iter().map(String::as_str)) {
-                        Some(s) => d.help(format!("did you mean `{s}`?")),
-                        None => d.help(format!(
+                    .at(module.span, "unknown module")
+                    .help_typo(
+                        &module.name,
+                        modules.iter().map(String::as_str),
+                        format!(
                             "add `import \"stdlib/{}.flow\"` at the top of the file",
                             module.name
-                        )),
-                    };
+                        ),
+                    );
                     self.diags.push(d);
                     return None;
                 }
@@ -291,17 +289,18 @@ impl Checker<'_> {
                     .filter(|(_, (d, _))| matches!(d, Decl::Schema(_)))
                     .map(|(k, _)| k.to_string())
                     .collect();
-                let mut d =
-                    Diagnostic::new(&codes::E0106, format!("there is no schema `{}`", name.name))
-                        .at(name.span, "unknown schema");
-                d = match did_you_mean(&name.name, names.iter().map(String::as_str)) {
-                    Some(s) => d.help(format!("did you mean `{s}`?")),
-                    None if names.is_empty() => d.help("declare it with `schema name { … }`"),
-                    None => d.help(format!(
+                let otherwise = if names.is_empty() {
+                    "declare it with `schema name { … }`".to_string()
+                } else {
+                    format!(
                         "schemas there: {}",
                         preview(names.iter().map(String::as_str))
-                    )),
+                    )
                 };
+                let d =
+                    Diagnostic::new(&codes::E0106, format!("there is no schema `{}`", name.name))
+                        .at(name.span, "unknown schema")
+                        .help_typo(&name.name, names.iter().map(String::as_str), otherwise);
                 self.diags.push(d);
                 None
             }

@@ -277,8 +277,6 @@ impl Checker<'_> {
             _ => vec![],
         };
         candidates.extend(input_fields.iter().cloned());
-        let suggestion =
-            did_you_mean(&name.name, candidates.iter().map(String::as_str)).map(str::to_string);
         let (code, message) = match scope.input.as_ref().map(|t| &t.kind) {
             Some(Kind::Record(rt)) => (
                 &codes::E0101,
@@ -290,15 +288,17 @@ impl Checker<'_> {
             ),
             _ => (&codes::E0102, format!("`{}` is not declared", name.name)),
         };
-        let mut d = Diagnostic::new(code, message).at(name.span, "unknown name");
-        d = match suggestion {
-            Some(s) => d.help(format!("did you mean `{s}`?")),
-            None if !input_fields.is_empty() => d.help(format!(
+        let otherwise = if input_fields.is_empty() {
+            "declare it with `let`, or check the spelling".to_string()
+        } else {
+            format!(
                 "the source record's fields are: {}",
                 preview(input_fields.iter().map(String::as_str))
-            )),
-            None => d.help("declare it with `let`, or check the spelling"),
+            )
         };
+        let d = Diagnostic::new(code, message)
+            .at(name.span, "unknown name")
+            .help_typo(&name.name, candidates.iter().map(String::as_str), otherwise);
         self.diags.push(d);
     }
 
@@ -351,16 +351,16 @@ impl Checker<'_> {
                 }
                 None if rt.open => Type::ANY.maybe(Missing::Other { span: name.span }),
                 None => {
-                    let suggestion = did_you_mean(&name.name, rt.field_names());
-                    let mut d = Diagnostic::new(
+                    let d = Diagnostic::new(
                         &codes::E0101,
                         format!("{} has no field `{}`", rt.display_name(), name.name),
                     )
-                    .at(name.span, "unknown field");
-                    d = match suggestion {
-                        Some(s) => d.help(format!("did you mean `{s}`?")),
-                        None => d.help(format!("its fields are: {}", preview(rt.field_names()))),
-                    };
+                    .at(name.span, "unknown field")
+                    .help_typo(
+                        &name.name,
+                        rt.field_names(),
+                        format!("its fields are: {}", preview(rt.field_names())),
+                    );
                     self.diags.push(d);
                     Type::ANY
                 }
@@ -568,17 +568,16 @@ impl Checker<'_> {
                     .filter(|(_, (d, _))| matches!(d, Decl::Fn(_)))
                     .map(|(k, _)| k.to_string()),
             );
-            let mut d = Diagnostic::new(
+            let d = Diagnostic::new(
                 &codes::E0103,
                 format!("there is no function `{}`", name.name),
             )
-            .at(name.span, "unknown function");
-            d = match did_you_mean(&name.name, names.iter().map(String::as_str)) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(
-                    "see docs/functions.md for the built-in functions, or declare one with `fn`",
-                ),
-            };
+            .at(name.span, "unknown function")
+            .help_typo(
+                &name.name,
+                names.iter().map(String::as_str),
+                "see docs/functions.md for the built-in functions, or declare one with `fn`",
+            );
             self.diags.push(d);
             for a in args {
                 self.check_expr(scope, a);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::expr::preview;
 use super::scope::Scope;
 use super::{Checker, Decl};
-use crate::diag::{codes, did_you_mean, Diagnostic};
+use crate::diag::{codes, Diagnostic};
 use crate::program::{self, EachOp, Endpoint, FileFormat, Mapping, Op, UpsertOp};
 use crate::source_map::Span;
 use crate::syntax::ast::{self, Stmt};
@@ -296,15 +296,16 @@ impl Checker<'_> {
                 if record.open {
                     return None;
                 }
-                let mut d = Diagnostic::new(
+                let d = Diagnostic::new(
                     &codes::E0105,
                     format!("{}{walked} has no field `{}`", target.name, seg.name),
                 )
-                .at(seg.span, "unknown target field");
-                d = match did_you_mean(&seg.name, record.field_names()) {
-                    Some(s) => d.help(format!("did you mean `{s}`?")),
-                    None => d.help(format!("its fields are: {}", preview(record.field_names()))),
-                };
+                .at(seg.span, "unknown target field")
+                .help_typo(
+                    &seg.name,
+                    record.field_names(),
+                    format!("its fields are: {}", preview(record.field_names())),
+                );
                 self.diags.push(d);
                 return None;
             };
@@ -733,15 +734,10 @@ impl Checker<'_> {
                                     format!("test \"{}\" names no flow `{}`", t.name, name.name),
                                 )
                                 .at(name.span, "unknown flow")
-                                .help(
-                                    match did_you_mean(&name.name, names.iter().map(String::as_str))
-                                    {
-                                        Some(s) => format!("did you mean `{s}`?"),
-                                        None => {
-                                            "name a flow declared in this file or one it imports"
-                                                .to_string()
-                                        }
-                                    },
+                                .help_typo(
+                                    &name.name,
+                                    names.iter().map(String::as_str),
+                                    "name a flow declared in this file or one it imports",
                                 ),
                             );
                         }

@@ -62,6 +62,19 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+    /// Help for a name that may be misspelt: "did you mean `x`?" when one of
+    /// the `candidates` is close enough to be what was meant, else `otherwise`.
+    pub fn help_typo<'a>(
+        self,
+        wrong: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+        otherwise: impl Into<String>,
+    ) -> Self {
+        match did_you_mean(wrong, candidates) {
+            Some(s) => self.help(format!("did you mean `{s}`?")),
+            None => self.help(otherwise),
+        }
+    }
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
         self
@@ -116,5 +129,19 @@ mod tests {
         assert_eq!(did_you_mean("emial", ["email", "zipcode"]), Some("email"));
         assert_eq!(did_you_mean("EMAIL", ["email"]), Some("email"));
         assert_eq!(did_you_mean("xyz", ["email", "zipcode"]), None);
+    }
+
+    #[test]
+    fn typo_help_suggests_or_falls_back() {
+        let d = || Diagnostic::new(&codes::E0101, "no such field");
+        let help = |d: Diagnostic| d.help.unwrap();
+        assert_eq!(
+            help(d().help_typo("emial", ["email"], "fields: email")),
+            "did you mean `email`?"
+        );
+        assert_eq!(
+            help(d().help_typo("xyz", ["email"], "fields: email")),
+            "fields: email"
+        );
     }
 }
