@@ -1056,28 +1056,14 @@ impl<'a> Printer<'a> {
                 out.push_str(" else ");
                 self.flat_into(out, otherwise, Slot::Free);
             }
-            ExprKind::List(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    self.flat_into(out, item, Slot::Free);
-                }
-                out.push(']');
-            }
-            ExprKind::Record(entries) => {
-                out.push('{');
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    out.push_str(&record_key(&k.name));
-                    out.push_str(": ");
-                    self.flat_into(out, v, Slot::Free);
-                }
-                out.push('}');
-            }
+            ExprKind::List(items) => self.flat_list(out, ('[', ']'), items, |out, item| {
+                self.flat_into(out, item, Slot::Free)
+            }),
+            ExprKind::Record(entries) => self.flat_list(out, ('{', '}'), entries, |out, (k, v)| {
+                out.push_str(&record_key(&k.name));
+                out.push_str(": ");
+                self.flat_into(out, v, Slot::Free);
+            }),
             ExprKind::Paren(inner) => {
                 out.push('(');
                 self.flat_into(out, inner, Slot::Free);
@@ -1087,14 +1073,27 @@ impl<'a> Printer<'a> {
     }
 
     fn flat_args(&self, out: &mut String, args: &[Expr]) {
-        out.push('(');
-        for (i, a) in args.iter().enumerate() {
+        self.flat_list(out, ('(', ')'), args, |out, a| {
+            self.flat_into(out, a, Slot::Free)
+        });
+    }
+
+    /// `items` on one line between `open` and `close`, separated by `, `.
+    fn flat_list<T>(
+        &self,
+        out: &mut String,
+        (open, close): (char, char),
+        items: &[T],
+        mut item: impl FnMut(&mut String, &T),
+    ) {
+        out.push(open);
+        for (i, x) in items.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            self.flat_into(out, a, Slot::Free);
+            item(out, x);
         }
-        out.push(')');
+        out.push(close);
     }
 }
 

@@ -426,16 +426,22 @@ impl Parser<'_, '_> {
         char::from_u32(code).ok_or_else(|| self.err("invalid code point in \\u escape"))
     }
 
+    /// Passes over a run of ASCII digits; whether there was at least one.
+    fn digits(&mut self) -> bool {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        self.pos > start
+    }
+
     fn number(&mut self) -> Result<Value, JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
         let int_start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
-        if self.pos == int_start {
+        if !self.digits() {
             return Err(self.err("expected digits"));
         }
         if self.input[int_start] == b'0' && self.pos - int_start > 1 {
@@ -448,11 +454,7 @@ impl Parser<'_, '_> {
         if self.peek() == Some(b'.') {
             integral = false;
             self.pos += 1;
-            let frac = self.pos;
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.pos += 1;
-            }
-            if self.pos == frac {
+            if !self.digits() {
                 return Err(self.err("expected digits after `.`"));
             }
         }
@@ -464,11 +466,7 @@ impl Parser<'_, '_> {
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
             }
-            let exp = self.pos;
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.pos += 1;
-            }
-            if self.pos == exp {
+            if !self.digits() {
                 return Err(self.err("expected digits in the exponent"));
             }
         }
