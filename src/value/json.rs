@@ -501,33 +501,63 @@ pub fn write(value: &Value, out: &mut String) {
         Value::Str(s) => write_str(s, out),
         Value::Date(d) => write_str(&format_date(d), out),
         Value::DateTime(dt) => write_str(&format_datetime(dt), out),
-        Value::List(items) => {
-            out.push('[');
-            let mut first = true;
-            for item in items.iter().filter(|v| !matches!(v, Value::Absent)) {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                write(item, out);
-            }
-            out.push(']');
+        Value::List(items) => write_members(out, ('[', ']'), list_members(items), None),
+        Value::Record(r) => write_members(out, ('{', '}'), record_members(r), None),
+    }
+}
+
+/// The items of a list, as members without a key. Absent values are left
+/// out, as a record leaves out a field it does not have.
+fn list_members(items: &[Value]) -> impl Iterator<Item = (Option<&str>, &Value)> {
+    items
+        .iter()
+        .filter(|v| !matches!(v, Value::Absent))
+        .map(|v| (None, v))
+}
+
+/// The fields of a record that are there.
+fn record_members(r: &Record) -> impl Iterator<Item = (Option<&str>, &Value)> {
+    r.iter()
+        .filter(|(_, v)| !matches!(v, Value::Absent))
+        .map(|(k, v)| (Some(&**k), v))
+}
+
+/// Writes members between `open` and `close`, separated by commas: all on
+/// one line, or with `indent` (that of the line the container starts on)
+/// one per line, two spaces deeper.
+fn write_members<'v>(
+    out: &mut String,
+    (open, close): (char, char),
+    members: impl Iterator<Item = (Option<&'v str>, &'v Value)>,
+    indent: Option<usize>,
+) {
+    out.push(open);
+    for (i, (key, value)) in members.enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        Value::Record(r) => {
-            out.push('{');
-            let mut first = true;
-            for (k, v) in r.iter().filter(|(_, v)| !matches!(v, Value::Absent)) {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                write_str(k, out);
-                out.push(':');
-                write(v, out);
-            }
-            out.push('}');
+        if let Some(n) = indent {
+            out.push('\n');
+            pad(n + 2, out);
+        }
+        if let Some(key) = key {
+            write_str(key, out);
+            out.push_str(if indent.is_some() { ": " } else { ":" });
+        }
+        match indent {
+            Some(n) => pretty(value, n + 2, out),
+            None => write(value, out),
         }
     }
+    if let Some(n) = indent {
+        out.push('\n');
+        pad(n, out);
+    }
+    out.push(close);
+}
+
+fn pad(n: usize, out: &mut String) {
+    out.extend(std::iter::repeat_n(' ', n));
 }
 
 fn write_str(s: &str, out: &mut String) {
@@ -570,43 +600,12 @@ pub fn to_string_pretty(value: &Value) -> String {
 }
 
 fn pretty(value: &Value, indent: usize, out: &mut String) {
-    let pad = |n: usize, out: &mut String| out.extend(std::iter::repeat_n(' ', n));
     match value {
         Value::List(items) if !items.is_empty() => {
-            out.push_str("[\n");
-            let items: Vec<_> = items
-                .iter()
-                .filter(|v| !matches!(v, Value::Absent))
-                .collect();
-            for (i, item) in items.iter().enumerate() {
-                pad(indent + 2, out);
-                pretty(item, indent + 2, out);
-                if i + 1 < items.len() {
-                    out.push(',');
-                }
-                out.push('\n');
-            }
-            pad(indent, out);
-            out.push(']');
+            write_members(out, ('[', ']'), list_members(items), Some(indent))
         }
         Value::Record(r) if !r.is_empty() => {
-            out.push_str("{\n");
-            let fields: Vec<_> = r
-                .iter()
-                .filter(|(_, v)| !matches!(v, Value::Absent))
-                .collect();
-            for (i, (k, v)) in fields.iter().enumerate() {
-                pad(indent + 2, out);
-                write_str(k, out);
-                out.push_str(": ");
-                pretty(v, indent + 2, out);
-                if i + 1 < fields.len() {
-                    out.push(',');
-                }
-                out.push('\n');
-            }
-            pad(indent, out);
-            out.push('}');
+            write_members(out, ('{', '}'), record_members(r), Some(indent))
         }
         other => write(other, out),
     }
@@ -735,6 +734,23 @@ mod tests {
         assert_eq!(
             at(d.decode_projected(br#"{"a":1,"b":[1 2]}"#, &keep).map(drop)),
             (14, "expected `,` or a closing bracket".into())
+        );
+    }
+
+    #[test]
+    fn compact_and_indented_output_leave_out_absent_values() {
+        let mut inner = Record::new();
+        inner.insert("a", Value::int(1));
+        inner.insert("gone", Value::Absent);
+        let mut top = Record::new();
+        top.insert("list", Value::list(vec![Value::int(2), Value::Absent]));
+        top.insert("inner", Value::record(inner));
+        top.insert("empty", Value::list(vec![]));
+        let v = Value::record(top);
+        assert_eq!(to_string(&v), r#"{"list":[2],"inner":{"a":1},"empty":[]}"#);
+        assert_eq!(
+            to_string_pretty(&v),
+            "{\n  \"list\": [\n    2\n  ],\n  \"inner\": {\n    \"a\": 1\n  },\n  \"empty\": []\n}"
         );
     }
 
