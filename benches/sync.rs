@@ -95,7 +95,6 @@ fn main() {
         "EACCOUNTING_REFRESH_TOKEN".into(),
         books.refresh_token(eaccounting::DEFAULT_SCOPE),
     );
-    env.insert("FLOWC_STATE".into(), state.path().display().to_string());
     let env = move |k: &str| env.get(k).cloned();
 
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows/ccvshop-eaccounting/orders.flow");
@@ -108,8 +107,9 @@ fn main() {
     println!("sync benchmark: {orders} orders, {customers} customers, {skus} SKUs, {latency} ms latency, default rate limits");
     for (label, n) in [("first run", 1), ("rerun, no changes", 2)] {
         let mut connections = Connections::default();
-        for (i, c) in program.connections.iter().enumerate() {
-            let opened = flowc::connectors::open(c, &env).expect("open connection");
+        for i in 0..program.connections.len() {
+            let opened =
+                flowc::connectors::open(program, i, state.path(), &env).expect("open connection");
             connections.by_index.insert(i, Arc::from(opened));
         }
         let shop_before = shop.request_counts();

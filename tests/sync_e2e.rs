@@ -119,13 +119,14 @@ impl Services {
         SqliteStore::open(self.state()).unwrap()
     }
 
-    /// Connections as the CLI opens them (`connectors::open` with the env).
+    /// Connections as the CLI opens them (`connectors::open` with the env
+    /// and the state folder).
     fn cli_connections(&self, program: &flowc::program::Program) -> Connections {
         let env = self.env();
         let lookup = |k: &str| env.get(k).cloned();
         let mut connections = Connections::default();
-        for (i, c) in program.connections.iter().enumerate() {
-            let opened = flowc::connectors::open(c, &lookup).unwrap();
+        for i in 0..program.connections.len() {
+            let opened = flowc::connectors::open(program, i, self.state(), &lookup).unwrap();
             connections.by_index.insert(i, Arc::from(opened));
         }
         connections

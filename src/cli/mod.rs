@@ -111,23 +111,24 @@ enum Command {
     },
     /// Sign in to a service (OAuth2) and store its tokens.
     Auth {
-        #[command(subcommand)]
-        service: AuthService,
-    },
-    /// Run the CCV Shop → eAccounting sync against local emulators of both services.
-    Sandbox(sandbox::SandboxArgs),
-}
-
-#[derive(Subcommand)]
-enum AuthService {
-    /// Visma eAccounting: opens the consent page, listens on loopback for the answer.
-    Eaccounting {
-        /// The .flow file whose state folder keeps the tokens (default: FLOWC_STATE or ./.flowc).
+        #[arg(help = auth_connector_help())]
+        connector: String,
+        /// The .flow file whose connection and state folder to use (default: the connector's
+        /// built-in connection, and FLOWC_STATE or ./.flowc).
         file: Option<PathBuf>,
         /// Print the URL instead of opening a browser.
         #[arg(long)]
         no_browser: bool,
     },
+    /// Run the CCV Shop → eAccounting sync against local emulators of both services.
+    Sandbox(sandbox::SandboxArgs),
+}
+
+fn auth_connector_help() -> String {
+    format!(
+        "The connector to sign in to: {}",
+        crate::connectors::registry::quoted_names(crate::connectors::registry::with_auth())
+    )
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -175,8 +176,10 @@ pub fn main() -> ExitCode {
         Command::Dlq { command, state_of } => records::dlq(command, state_of.as_deref()),
         Command::State { command, state_of } => records::state(command, state_of.as_deref()),
         Command::Auth {
-            service: AuthService::Eaccounting { file, no_browser },
-        } => auth::eaccounting(file.as_deref(), no_browser),
+            connector,
+            file,
+            no_browser,
+        } => auth::run(&connector, file.as_deref(), no_browser),
         Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)

@@ -115,11 +115,12 @@ fn connections_used(program: &Program, flow: &Flow) -> Vec<usize> {
 pub(crate) fn open_connections(
     program: &Program,
     flow: &Flow,
+    state_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Connections, ConnectorError> {
     let mut connections = Connections::default();
     for i in connections_used(program, flow) {
-        let c: Box<dyn Connector> = crate::connectors::open(&program.connections[i], env)?;
+        let c: Box<dyn Connector> = crate::connectors::open(program, i, state_dir, env)?;
         connections.by_index.insert(i, Arc::from(c));
     }
     Ok(connections)
@@ -180,15 +181,7 @@ pub(crate) fn run_flow(
     // Connectors keep their tokens in the same state folder as the engine,
     // which may be beside the flow rather than in the working folder.
     let state = state_dir(Some(file), env);
-    let state_text = state.display().to_string();
-    let env_with_state = |k: &str| {
-        if k == "FLOWC_STATE" {
-            Some(state_text.clone())
-        } else {
-            env(k)
-        }
-    };
-    let connections = open_connections(program, flow, &env_with_state).map_err(|e| {
+    let connections = open_connections(program, flow, &state, env).map_err(|e| {
         print_plain(&connector_diagnostic(&e));
         2u8
     })?;

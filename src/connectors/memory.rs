@@ -206,8 +206,8 @@ fn matches_filter(r: &Record, f: &super::Filter) -> bool {
 }
 
 impl super::Connector for MemoryConnector {
-    fn kind(&self) -> &'static str {
-        "memory"
+    fn spec(&self) -> &'static super::ConnectorSpec {
+        &SPEC
     }
 
     fn list(
@@ -318,4 +318,21 @@ impl super::Connector for MemoryConnector {
     fn stats(&self) -> super::CallStats {
         self.stats.snapshot()
     }
+}
+
+pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
+    name: "memory",
+    doc: "An empty service in memory that forgets everything when flowc exits: for trying flows and for tests",
+    settings: &[],
+    schema_module: None,
+    id_field: "Id",
+    auth_help: "the memory connector has no credentials",
+    open: open_memory,
+    auth: None,
+};
+
+fn open_memory(
+    _: &super::OpenContext<'_>,
+) -> Result<Box<dyn super::Connector>, super::ConnectorError> {
+    Ok(Box::new(MemoryConnector::new()))
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::payload::{self, hash};
 use super::Engine;
-use crate::connectors::{ConnectorError, ErrorClass, ListQuery};
+use crate::connectors::{Connector, ConnectorError, ErrorClass, ListQuery};
 use crate::diag::codes;
 use crate::eval::{EvalError, Payload, Resolver, UpsertRequest};
 use crate::program::Schema;
@@ -87,7 +87,7 @@ pub(super) fn is_connector_error(e: &EvalError) -> bool {
     e.message.contains(CONNECTOR_PREFIX)
 }
 
-fn connector_failure(schema: &Schema, e: &ConnectorError) -> EvalError {
+fn connector_failure(schema: &Schema, connector: &dyn Connector, e: &ConnectorError) -> EvalError {
     let code = if e.class == ErrorClass::Validation {
         &codes::E0908
     } else {
@@ -100,8 +100,7 @@ fn connector_failure(schema: &Schema, e: &ConnectorError) -> EvalError {
     );
     err.field = e.field.clone();
     if e.class == ErrorClass::Auth {
-        err = err
-            .help("check the connection's credentials (for eAccounting: `flowc auth eaccounting`)");
+        err = err.help(connector.spec().auth_help);
     }
     err
 }
@@ -146,7 +145,10 @@ impl Resolver for EngineResolver<'_, '_> {
                 return Ok(Value::record(stored.clone()));
             }
         }
-        let key_field = schema.key.clone().unwrap_or_else(|| Arc::from("Id"));
+        let key_field = match &schema.key {
+            Some(key) => key.clone(),
+            None => Arc::from(self.connector_for(schema)?.spec().id_field),
+        };
         // Across runs: the id learned before, if what we would write now was
         // written then. Several payloads may have been written for one
         // record in a run (two orders of one customer with different
@@ -176,17 +178,7 @@ impl Resolver for EngineResolver<'_, '_> {
                 return Ok(Value::record(stored));
             }
         }
-        let connector = engine
-            .connections
-            .get(schema.connection)
-            .ok_or_else(|| {
-                EvalError::new(
-                    &codes::E0905,
-                    format!("no connection is open for {}", schema.name),
-                    None,
-                )
-            })?
-            .clone();
+        let connector = self.connector_for(schema)?;
         let resource = schema
             .resource
             .as_deref()
@@ -220,7 +212,7 @@ impl Resolver for EngineResolver<'_, '_> {
                     engine.wrote();
                     let v = connector
                         .update(&resource, &id, &request.payload.update, Some(&current))
-                        .map_err(|e| connector_failure(schema, &e))?;
+                        .map_err(|e| connector_failure(schema, &*connector, &e))?;
                     v.as_record()
                         .cloned()
                         .unwrap_or_else(|| merged(&current, &request.payload.update))
@@ -283,6 +275,20 @@ impl Resolver for EngineResolver<'_, '_> {
 }
 
 impl EngineResolver<'_, '_> {
+    fn connector_for(&self, schema: &Schema) -> Result<Arc<dyn Connector>, EvalError> {
+        self.engine
+            .connections
+            .get(schema.connection)
+            .cloned()
+            .ok_or_else(|| {
+                EvalError::new(
+                    &codes::E0905,
+                    format!("no connection is open for {}", schema.name),
+                    None,
+                )
+            })
+    }
+
     /// The related record with this match value, from a run-wide index
     /// (one paged read of the resource) so each lookup costs no call.
     fn find(
@@ -318,7 +324,7 @@ impl EngineResolver<'_, '_> {
                 Ok(Arc::new(map))
             })
             .clone()
-            .map_err(|e| connector_failure(schema, &e))?;
+            .map_err(|e| connector_failure(schema, connector, &e))?;
         if let Some(r) = index.get(match_text) {
             return Ok(Some(r.clone()));
         }
@@ -353,7 +359,7 @@ impl EngineResolver<'_, '_> {
                     if e.outcome_unknown {
                         let found = connector
                             .find(resource, match_field, match_value)
-                            .map_err(|e| connector_failure(schema, &e))?;
+                            .map_err(|e| connector_failure(schema, connector, &e))?;
                         if let Some(r) = found
                             .into_iter()
                             .next()
@@ -366,7 +372,7 @@ impl EngineResolver<'_, '_> {
                         crate::connectors::http::RetryPolicy::default().backoff(attempt),
                     );
                 }
-                Err(e) => return Err(connector_failure(schema, &e)),
+                Err(e) => return Err(connector_failure(schema, connector, &e)),
             }
         }
     }

@@ -51,7 +51,10 @@ pub(super) fn write(
             format!("no connection is open for {schema_name}"),
         ));
     };
-    let id_field = schema.key.clone().unwrap_or_else(|| Arc::from("Id"));
+    let id_field = schema
+        .key
+        .clone()
+        .unwrap_or_else(|| Arc::from(connector.spec().id_field));
     let Some((key_path, key_value)) = &mapped.key else {
         return Err(ConnectorError::new(
             ErrorClass::Config,
