@@ -938,3 +938,73 @@ fn the_factory_opens_eaccounting_connections() {
     assert_eq!(err.class, ErrorClass::Config);
     assert!(err.message.contains("\"eaccounting\""), "{}", err.message);
 }
+
+/// Point 2 of the registry: in production the connector is opened from the
+/// checked program, and the types of its resources decide how a `$filter`
+/// literal is written. `CustomerNumber` is text (a number would be a 400)
+/// and `ChangedUtc` a date-time (a quoted string would be a 400); neither
+/// name ends in `Id`, so no guess from the name could get them right.
+#[test]
+fn a_connector_opened_from_a_checked_program_types_filter_literals_by_its_schemas() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let refs = refs(&emu);
+    let checked =
+        flowc::check::check_source("books.flow", None, "import \"stdlib/eaccounting.flow\"\n");
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let program = &checked.program;
+    let index = program
+        .connections
+        .iter()
+        .position(|c| &*c.connector == "eaccounting")
+        .expect("the stdlib declares the connection");
+    let seed = emu.refresh_token(DEFAULT_SCOPE);
+    let vars: HashMap<&str, String> = [
+        ("EACCOUNTING_API_URL", emu.api_url()),
+        ("EACCOUNTING_IDENTITY_URL", emu.identity_url()),
+        ("EACCOUNTING_CLIENT_ID", emu.client_id().to_string()),
+        ("EACCOUNTING_CLIENT_SECRET", SECRET.to_string()),
+        ("EACCOUNTING_REFRESH_TOKEN", seed),
+    ]
+    .into_iter()
+    .collect();
+    let env = |k: &str| vars.get(k).cloned();
+    let c = flowc::connectors::open(program, index, dir.path(), &env).unwrap();
+    assert_eq!(c.spec().id_field, "Id");
+
+    let mut numbered = customer(&refs, "Numbered", "numbered@example.com");
+    numbered.insert("CustomerNumber", Value::str("1001"));
+    c.create("customers", &numbered).unwrap();
+    let by_number = c
+        .find("customers", "CustomerNumber", &Value::int(1001))
+        .unwrap();
+    assert_eq!(by_number.len(), 1);
+    assert_eq!(field(&by_number[0], "Name"), "Numbered");
+    let since = ListQuery {
+        filters: vec![Filter {
+            field: "ChangedUtc".into(),
+            op: FilterOp::Ge,
+            value: Value::str("2000-01-01T00:00:00Z"),
+        }],
+        ..ListQuery::default()
+    };
+    let mut changed = 0;
+    c.list("customers", &since, &mut |_| {
+        changed += 1;
+        Ok(true)
+    })
+    .unwrap();
+    assert!(changed >= 1);
+
+    // Without the types the same filters are written as the values look,
+    // and the service refuses them.
+    let untyped = connector(&emu, dir.path(), None);
+    let err = untyped
+        .find("customers", "CustomerNumber", &Value::int(1001))
+        .unwrap_err();
+    assert_eq!((err.class, err.status), (ErrorClass::Validation, Some(400)));
+    let err = untyped
+        .list("customers", &since, &mut |_| Ok(true))
+        .unwrap_err();
+    assert_eq!((err.class, err.status), (ErrorClass::Validation, Some(400)));
+}

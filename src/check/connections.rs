@@ -300,3 +300,103 @@ pub(crate) fn load_table_file(
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::check_source;
+
+    /// (code, message, help) of every diagnostic.
+    fn diagnostics(text: &str) -> Vec<(&'static str, String, String)> {
+        check_source("c.flow", None, text)
+            .diagnostics
+            .into_iter()
+            .map(|d| (d.code.id, d.message, d.help.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_a_connector_reads_can_be_given() {
+        let found = diagnostics(
+            r#"
+connection books {
+  connector "eaccounting"
+  client_id env("ID")
+  client_secret env("SECRET")
+  page_size 100
+  rate_limit_per_minute "300"
+  timeout_secs 20
+  redirect_uri "http://127.0.0.1:8765/callback"
+}
+connection archive {
+  connector "file"
+  path "archive.ndjson"
+}
+connection scratch {
+  connector "memory"
+}
+"#,
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn settings_nothing_reads_are_refused_with_the_nearest_name() {
+        let found = diagnostics(
+            r#"
+connection books {
+  connector "eaccounting"
+  client_id env("ID")
+  client_secret env("SECRET")
+  redirect_port 8765
+}
+connection scratch {
+  connector "memory"
+  path "x.ndjson"
+}
+connection shop {
+  connector "ccvshp"
+}
+"#,
+        );
+        let messages: Vec<String> = found
+            .iter()
+            .map(|(code, m, h)| format!("{code} {m} | {h}"))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "E0402 connector \"eaccounting\" has no setting `redirect_port` | did you mean `redirect_uri`?",
+                "E0402 connector \"memory\" has no setting `path` | connector \"memory\" takes no settings",
+                "E0402 there is no connector \"ccvshp\" | did you mean \"ccvshop\"?",
+            ]
+        );
+    }
+
+    #[test]
+    fn literal_settings_are_checked_against_their_type() {
+        let found = diagnostics(
+            r#"
+connection books {
+  connector "eaccounting"
+  client_id env("ID")
+  client_secret env("SECRET")
+  page_size "many"
+  api_url "eaccountingapi.vismaonline.com"
+}
+connection shop {
+  connector "ccvshop"
+  url env("URL")
+  public_key env("KEY")
+  secret_key env("SECRET")
+  verify_responses "perhaps"
+}
+"#,
+        );
+        let messages: Vec<&str> = found.iter().map(|(_, m, _)| m.as_str()).collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().all(|(code, _, _)| *code == "E0402"));
+        assert!(messages[0].starts_with("setting `page_size` must be a whole number"));
+        assert!(messages[1].starts_with("setting `api_url` is not a URL"));
+        assert!(messages[2].starts_with("setting `verify_responses` must be true or false"));
+    }
+}

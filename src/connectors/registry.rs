@@ -249,6 +249,77 @@ mod tests {
         assert!(spec("nope").is_none());
     }
 
+    /// A value of `ty` that every connector accepts at open (port 0: never contacted, and
+    /// a listener on it takes any free port).
+    fn sample(ty: SettingType) -> &'static str {
+        match ty {
+            SettingType::Text => "sample.ndjson",
+            SettingType::Url => "http://127.0.0.1:0/sample",
+            SettingType::Number => "5",
+            SettingType::Bool => "true",
+        }
+    }
+
+    /// The checker accepts exactly the declared settings, so a setting the
+    /// code reads without declaring it could never be given, and one it
+    /// declares without reading would be accepted and silently ignored.
+    #[test]
+    fn every_connector_reads_exactly_the_settings_it_declares() {
+        let state = tempfile::tempdir().unwrap();
+        for spec in REGISTRY {
+            let pairs: Vec<(&str, &str)> = spec
+                .settings
+                .iter()
+                .map(|s| (s.name, sample(s.ty)))
+                .collect();
+            let settings = Settings::from_pairs(spec, spec.name, &pairs).unwrap();
+            let connection = Connection {
+                name: Arc::from(spec.name),
+                connector: Arc::from(spec.name),
+                settings: vec![],
+            };
+            let opened = (spec.open)(&OpenContext {
+                connection: &connection,
+                settings: &settings,
+                state_dir: state.path(),
+                schemas: &HashMap::new(),
+            });
+            // Opening must get through every read: an early error would hide later ones.
+            let opened = opened.unwrap_or_else(|e| panic!("{} does not open: {e}", spec.name));
+            assert!(std::ptr::eq(opened.spec(), *spec), "{}", spec.name);
+            assert_eq!(opened.kind(), spec.name);
+            if let Some(auth) = spec.auth {
+                // With no time to wait the sign-in stops after reading its settings
+                // and listening; the outcome is a timeout, not a sign-in.
+                let mut out = Vec::new();
+                let outcome = auth(AuthContext {
+                    settings: &settings,
+                    state_dir: state.path(),
+                    open_browser: false,
+                    timeout: Duration::ZERO,
+                    out: &mut out,
+                });
+                let err = outcome.expect_err("nobody signed in");
+                assert!(err.message.contains("no answer"), "{}: {err}", spec.name);
+            }
+            let declared: std::collections::BTreeSet<String> =
+                spec.settings.iter().map(|s| s.name.to_string()).collect();
+            let read = settings.names_read();
+            let undeclared: Vec<&String> = read.difference(&declared).collect();
+            let unread: Vec<&String> = declared.difference(&read).collect();
+            assert!(
+                undeclared.is_empty(),
+                "connector {} reads settings it does not declare: {undeclared:?}",
+                spec.name
+            );
+            assert!(
+                unread.is_empty(),
+                "connector {} declares settings nothing reads: {unread:?}",
+                spec.name
+            );
+        }
+    }
+
     #[test]
     fn setting_types_accept_what_they_document() {
         assert!(SettingType::Url.check("https://shop.example.nl/").is_ok());

@@ -858,6 +858,38 @@ mod tests {
     }
 
     #[test]
+    fn the_spec_defaults_are_the_config_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::from_pairs(
+            &super::super::SPEC,
+            "books",
+            &[("client_id", "id"), ("client_secret", "secret")],
+        )
+        .unwrap();
+        let opened = EaccountingConnector::from_settings(&settings, dir.path())
+            .unwrap()
+            .config;
+        let oauth = oauth::client_from_settings(&settings).unwrap();
+        assert_eq!(oauth.identity_url, oauth::DEFAULT_IDENTITY_URL);
+        let plain = ConnectorConfig::new(DEFAULT_API_URL, oauth, dir.path());
+        assert_eq!(
+            (
+                &opened.api_url,
+                opened.page_size,
+                opened.rate_limit_per_minute,
+                opened.timeout
+            ),
+            (
+                &plain.api_url,
+                plain.page_size,
+                plain.rate_limit_per_minute,
+                plain.timeout
+            )
+        );
+        assert!(super::super::SPEC.auth_help.contains(AUTH_COMMAND));
+    }
+
+    #[test]
     fn entity_paths_encode_ids_and_name_templates() {
         assert_eq!(
             EaccountingConnector::entity_path("customers", "a b"),
