@@ -159,19 +159,21 @@ impl Settings {
         self.value(name).map(Secret::new)
     }
 
+    /// Where `name`'s value came from, for error messages; `otherwise` when
+    /// the connection does not give it.
+    fn origin<'s>(&'s self, name: &str, otherwise: &'s str) -> &'s str {
+        self.origins.get(name).map_or(otherwise, String::as_str)
+    }
+
     /// A setting that must be present, with an error that says where it was looked for.
     pub fn require(&self, name: &str) -> Result<&str, ConnectorError> {
         self.value(name).ok_or_else(|| {
-            let origin = self
-                .origins
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| "the connection block".to_string());
             ConnectorError::new(
                 ErrorClass::Config,
                 format!(
-                    "connection `{}` needs `{name}`, but {origin} gives no value",
-                    self.connection
+                    "connection `{}` needs `{name}`, but {} gives no value",
+                    self.connection,
+                    self.origin(name, "the connection block")
                 ),
             )
         })
@@ -187,16 +189,12 @@ impl Settings {
             return Ok(None);
         };
         parse(text).map(Some).map_err(|why| {
-            let origin = self
-                .origins
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| "the default".to_string());
             ConnectorError::new(
                 ErrorClass::Config,
                 format!(
-                    "connection `{}`: `{name}` (from {origin}) {why}",
-                    self.connection
+                    "connection `{}`: `{name}` (from {}) {why}",
+                    self.connection,
+                    self.origin(name, "the default")
                 ),
             )
         })
