@@ -906,14 +906,13 @@ fn the_factory_opens_eaccounting_connections() {
             ),
         ],
     };
-    let state = dir.path().to_string_lossy().to_string();
     let env = |k: &str| match k {
         "EACCOUNTING_CLIENT_SECRET" => Some(SECRET.to_string()),
         "EACCOUNTING_REFRESH_TOKEN" => Some(seed.clone()),
-        "FLOWC_STATE" => Some(state.clone()),
         _ => None,
     };
-    let c = flowc::connectors::open(&conn, &env).unwrap();
+    let program = flowc::program::Program::default();
+    let c = flowc::connectors::open(&conn, &program, dir.path(), &env).unwrap();
     assert_eq!(c.kind(), "eaccounting");
     assert!(c.get("countries", "SE").unwrap().is_some());
     assert!(TokenStore::new(dir.path()).path().exists());
@@ -921,6 +920,8 @@ fn the_factory_opens_eaccounting_connections() {
         connector: Arc::from("nope"),
         ..conn
     };
-    let err = flowc::connectors::open(&other, &env).err().unwrap();
+    let err = flowc::connectors::open(&other, &program, dir.path(), &env)
+        .err()
+        .unwrap();
     assert_eq!(err.class, ErrorClass::Config);
 }

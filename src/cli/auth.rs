@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::print_plain;
-use super::sync::{connector_diagnostic, real_env, state_dir};
+use super::run::{connector_diagnostic, real_env, state_dir};
 use crate::connectors::settings::Settings;
 use crate::program::{Connection, SettingValue};
 

@@ -46,7 +46,7 @@ pub(crate) fn run(paths: &[PathBuf], check: bool) -> u8 {
                 changed += 1;
                 if check {
                     println!("{} is not formatted:", file.display());
-                    println!("{}", crate::testing::diff(&text, &formatted));
+                    println!("{}", crate::engine::expect::diff(&text, &formatted));
                 } else if let Err(e) = std::fs::write(file, formatted) {
                     print_plain(&Diagnostic::new(
                         &codes::E0010,

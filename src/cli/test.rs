@@ -30,7 +30,7 @@ pub(crate) fn run(paths: &[PathBuf]) -> u8 {
             broken += 1;
             continue;
         }
-        for result in crate::testing::run_tests(&checked.program) {
+        for result in crate::engine::expect::run_tests(&checked.program) {
             match result.failure {
                 None => {
                     passed += 1;

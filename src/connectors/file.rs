@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::{Appender, Connector, ConnectorError, ErrorClass, ListQuery, ListStats};
 use crate::program::FileFormat;
 use crate::types::{Kind, RecordType};
 use crate::value::json::{self, Decoder};
@@ -147,7 +148,7 @@ fn csv_cell(cell: &str, kind: Option<&Kind>, column: &str) -> Result<Value, Stri
 
 /// Writes records as they are produced.
 pub struct RecordWriter {
-    out: BufWriter<Box<dyn Write>>,
+    out: BufWriter<Box<dyn Write + Send>>,
     format: FileFormat,
     count: usize,
     buf: String,
@@ -158,11 +159,11 @@ impl RecordWriter {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let file: Box<dyn Write> = Box::new(File::create(path)?);
+        let file: Box<dyn Write + Send> = Box::new(File::create(path)?);
         Self::new(file, format)
     }
 
-    pub fn new(out: Box<dyn Write>, format: FileFormat) -> std::io::Result<Self> {
+    pub fn new(out: Box<dyn Write + Send>, format: FileFormat) -> std::io::Result<Self> {
         if format == FileFormat::Csv {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -211,6 +212,202 @@ impl RecordWriter {
         }
         self.out.flush()?;
         Ok(self.count)
+    }
+}
+
+/// A file as a connector: read as a source (NDJSON lines are handed to the
+/// engine undecoded, so its workers decode them in parallel), appended to as
+/// a target (a fresh output every run: file records have no identity).
+pub struct FileConnector {
+    path: std::path::PathBuf,
+    display: String,
+    format: FileFormat,
+    /// Types CSV cells (numbers and booleans) when the source is typed.
+    schema: Option<Arc<RecordType>>,
+    writer: std::sync::Mutex<Option<RecordWriter>>,
+}
+
+impl FileConnector {
+    pub fn new(
+        path: std::path::PathBuf,
+        display: String,
+        format: FileFormat,
+        schema: Option<Arc<RecordType>>,
+    ) -> Self {
+        FileConnector {
+            path,
+            display,
+            format,
+            schema,
+            writer: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn io_error(&self, verb: &str, e: std::io::Error) -> ConnectorError {
+        ConnectorError::new(ErrorClass::Io, format!("cannot {verb} {}: {e}", self.display))
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, Option<RecordWriter>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unsupported(&self, what: &str) -> ConnectorError {
+        ConnectorError::new(
+            ErrorClass::Config,
+            format!("{} is a file: records in it have no id to {what}", self.display),
+        )
+    }
+}
+
+impl Connector for FileConnector {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn list(
+        &self,
+        _resource: &str,
+        query: &ListQuery,
+        each: &mut dyn FnMut(Value) -> Result<bool, ConnectorError>,
+    ) -> Result<ListStats, ConnectorError> {
+        let mut stats = ListStats {
+            pages: 1,
+            records: 0,
+        };
+        let mut failure = None;
+        read_records(&self.path, self.format, self.schema.as_deref(), |item| {
+            let Ok(record) = item.record else {
+                return true;
+            };
+            if !query.filters.iter().all(|f| record.as_record().is_some_and(|r| super::memory::matches_filter(r, f))) {
+                return true;
+            }
+            stats.records += 1;
+            match each(record) {
+                Ok(go_on) => go_on,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        })
+        .map_err(|e| self.io_error("read", e))?;
+        failure.map_or(Ok(stats), Err)
+    }
+
+    fn read(
+        &self,
+        _resource: &str,
+        _query: &ListQuery,
+        each: &mut dyn FnMut(super::ReadItem) -> bool,
+    ) -> Result<(), ConnectorError> {
+        use super::{Raw, ReadItem};
+        if self.format == FileFormat::Ndjson {
+            let file = File::open(&self.path).map_err(|e| self.io_error("read", e))?;
+            let mut reader = BufReader::with_capacity(1 << 16, file);
+            let mut position = 0;
+            loop {
+                let mut line = Vec::new();
+                if reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| self.io_error("read", e))?
+                    == 0
+                {
+                    return Ok(());
+                }
+                position += 1;
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                if !each(ReadItem {
+                    position,
+                    raw: Raw::Json(line),
+                }) {
+                    return Ok(());
+                }
+            }
+        }
+        read_records(&self.path, self.format, self.schema.as_deref(), |item| {
+            each(ReadItem {
+                position: item.position,
+                raw: match item.record {
+                    Ok(v) => Raw::Record(v),
+                    Err(why) => Raw::Unreadable(why),
+                },
+            })
+        })
+        .map_err(|e| self.io_error("read", e))
+    }
+
+    fn get(&self, _resource: &str, _id: &str) -> Result<Option<Value>, ConnectorError> {
+        Err(self.unsupported("read by"))
+    }
+
+    fn find(
+        &self,
+        _resource: &str,
+        _field: &str,
+        _value: &Value,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        Err(self.unsupported("search by"))
+    }
+
+    fn create(&self, _resource: &str, record: &Record) -> Result<Value, ConnectorError> {
+        self.append(&self.encode(record))?;
+        Ok(Value::record(record.clone()))
+    }
+
+    fn update(
+        &self,
+        _resource: &str,
+        _id: &str,
+        _changes: &Record,
+        _current: Option<&Record>,
+    ) -> Result<Value, ConnectorError> {
+        Err(self.unsupported("update by"))
+    }
+
+    fn stats(&self) -> super::CallStats {
+        super::CallStats::default()
+    }
+
+    fn appender(&self) -> Option<&dyn Appender> {
+        Some(self)
+    }
+}
+
+impl Appender for FileConnector {
+    fn start(&self) -> Result<(), ConnectorError> {
+        let writer =
+            RecordWriter::create(&self.path, self.format).map_err(|e| self.io_error("write", e))?;
+        *self.writer() = Some(writer);
+        Ok(())
+    }
+
+    fn encode(&self, record: &Record) -> String {
+        let mut out = String::new();
+        json::write(&Value::record(record.clone()), &mut out);
+        out
+    }
+
+    fn append(&self, encoded: &str) -> Result<(), ConnectorError> {
+        match self.writer().as_mut() {
+            Some(w) => w.write_raw(encoded).map_err(|e| self.io_error("write", e)),
+            None => Err(ConnectorError::new(
+                ErrorClass::Config,
+                format!("{} was not opened for writing", self.display),
+            )),
+        }
+    }
+
+    fn finish(&self) -> Result<u64, ConnectorError> {
+        match self.writer().take() {
+            Some(w) => w
+                .finish()
+                .map(|n| n as u64)
+                .map_err(|e| self.io_error("finish", e)),
+            None => Ok(0),
+        }
     }
 }
 

@@ -93,25 +93,75 @@ pub trait Connector: Send + Sync {
 
     /// Calls made so far.
     fn stats(&self) -> CallStats;
+
+    /// Reads records for the engine, in order. Services hand over decoded
+    /// records (this default); a file hands NDJSON lines over undecoded, so
+    /// that the engine's workers decode them on every core.
+    fn read(
+        &self,
+        resource: &str,
+        query: &ListQuery,
+        each: &mut dyn FnMut(ReadItem) -> bool,
+    ) -> Result<(), ConnectorError> {
+        let mut position = 0;
+        self.list(resource, query, &mut |record| {
+            position += 1;
+            Ok(each(ReadItem {
+                position,
+                raw: Raw::Record(record),
+            }))
+        })?;
+        Ok(())
+    }
+
+    /// A target whose records have no identity (a file): the engine appends
+    /// every mapped record, in input order, and looks nothing up.
+    fn appender(&self) -> Option<&dyn Appender> {
+        None
+    }
+}
+
+/// One record as read, with its position in the source (1-based).
+pub struct ReadItem {
+    pub position: usize,
+    pub raw: Raw,
+}
+
+/// A record as a connector read it.
+pub enum Raw {
+    Record(Value),
+    /// One JSON object's bytes, not decoded yet.
+    Json(Vec<u8>),
+    /// Why this record could not be read (the others still are).
+    Unreadable(String),
+}
+
+/// Writing to a target whose records have no identity. `encode` runs on the
+/// engine's workers; `append` only copies bytes, in input order.
+pub trait Appender: Send + Sync {
+    /// Opens (truncating) the output; called once before the first record.
+    fn start(&self) -> Result<(), ConnectorError>;
+    fn encode(&self, record: &Record) -> String;
+    fn append(&self, encoded: &str) -> Result<(), ConnectorError>;
+    /// Completes the output (closing brackets, flushing); returns the count written.
+    fn finish(&self) -> Result<u64, ConnectorError>;
 }
 
 /// Opens the connector a connection names, with its settings resolved
-/// against `env` (`FLOWC_STATE` gives the state directory, default `.flowc`).
+/// against `env`; tokens and other local state live in `state_dir`.
 pub fn open(
     connection: &crate::program::Connection,
+    _program: &crate::program::Program,
+    state_dir: &std::path::Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Box<dyn Connector>, ConnectorError> {
     let settings = Settings::resolve(connection, env)?;
-    let state_dir = env("FLOWC_STATE")
-        .filter(|s| !s.is_empty())
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(".flowc"));
     match &*connection.connector {
         "ccvshop" => Ok(Box::new(ccvshop::CcvShopConnector::from_settings(
             &settings,
         )?)),
         "eaccounting" => Ok(Box::new(eaccounting::EaccountingConnector::from_settings(
-            &settings, &state_dir,
+            &settings, state_dir,
         )?)),
         other => Err(ConnectorError::new(
             ErrorClass::Config,
