@@ -109,7 +109,8 @@ fn main() {
     for (label, n) in [("first run", 1), ("rerun, no changes", 2)] {
         let mut connections = Connections::default();
         for (i, c) in program.connections.iter().enumerate() {
-            let opened = flowc::connectors::open(c, program, state.path(), &env).expect("open connection");
+            let opened =
+                flowc::connectors::open(c, program, state.path(), &env).expect("open connection");
             connections.by_index.insert(i, Arc::from(opened));
         }
         let shop_before = shop.request_counts();

@@ -125,7 +125,7 @@ impl Services {
         let lookup = |k: &str| env.get(k).cloned();
         let mut connections = Connections::default();
         for (i, c) in program.connections.iter().enumerate() {
-            let opened = flowc::connectors::open(c, program, &self.state(), &lookup).unwrap();
+            let opened = flowc::connectors::open(c, program, self.state(), &lookup).unwrap();
             connections.by_index.insert(i, Arc::from(opened));
         }
         connections

@@ -198,8 +198,20 @@ pub(crate) fn print_plain(d: &Diagnostic) {
     print_diagnostics(std::slice::from_ref(d), &SourceMap::new());
 }
 
+/// Every .flow file under the given paths, or the exit code after saying
+/// why there are none to read.
+pub(crate) fn flow_files_or_exit(paths: &[PathBuf]) -> Result<Vec<PathBuf>, u8> {
+    collect_flow_files(paths).map_err(|e| {
+        print_plain(
+            &Diagnostic::new(&crate::diag::codes::E0010, e)
+                .help("pass .flow files or folders that contain them"),
+        );
+        2
+    })
+}
+
 /// Every .flow file under the given paths, sorted, for stable output.
-pub(crate) fn collect_flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+fn collect_flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let roots = if paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {

@@ -58,8 +58,8 @@ fn run_or_plan(file: &Path, only: Option<&str>, json: bool, sync: &SyncArgs, dry
         Ok(f) => f,
         Err(code) => return code,
     };
-    let env = real_env;
-    let session = match open_session(&checked, &flows, file, &env) {
+    let dir = state_dir(Some(file), &real_env);
+    let session = match open_session(&checked, &flows, &dir, &real_env) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -92,15 +92,14 @@ pub(crate) fn state_dir(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String
     }
 }
 
-/// Opens the session for `flows` of `file`, printing what went wrong.
+/// Opens the session for `flows` with its state in `dir`, printing what went wrong.
 pub(crate) fn open_session(
     checked: &Checked,
     flows: &[&Flow],
-    file: &Path,
+    dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Session, u8> {
-    let dir = state_dir(Some(file), env);
-    Session::open(checked, flows, &dir, env).map_err(|e| {
+    Session::open(checked, flows, dir, env).map_err(|e| {
         let d = engine_diagnostic(&e);
         print_plain(&match e {
             EngineError::State(_) => d.help(format!(
@@ -193,7 +192,11 @@ pub(crate) fn run_flow(
             eprintln!(
                 "({} more failed records are not shown; the summary counts them{})",
                 report.failures.len() - SHOWN_FAILURES,
-                if report.appends { "" } else { ", `flowc dlq list` lists them" }
+                if report.appends {
+                    ""
+                } else {
+                    ", `flowc dlq list` lists them"
+                }
             );
             break;
         }

@@ -110,7 +110,6 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
         "EACCOUNTING_REFRESH_TOKEN".to_string(),
         books.refresh_token(eaccounting::DEFAULT_SCOPE),
     );
-    env.insert("FLOWC_STATE".to_string(), state.display().to_string());
     let env = env_with(env);
     if !args.json {
         println!(
@@ -130,7 +129,7 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let session = match super::run::open_session(&checked, &flows, file, &env) {
+    let session = match super::run::open_session(&checked, &flows, &state, &env) {
         Ok(s) => s,
         Err(code) => return code,
     };

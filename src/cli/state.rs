@@ -246,7 +246,8 @@ fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> 
         Ok(f) => f,
         Err(code) => return code,
     };
-    let session = match super::run::open_session(&checked, &flows, file, &real_env) {
+    let dir = super::run::state_dir(Some(file), &real_env);
+    let session = match super::run::open_session(&checked, &flows, &dir, &real_env) {
         Ok(s) => s,
         Err(code) => return code,
     };

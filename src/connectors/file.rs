@@ -244,7 +244,10 @@ impl FileConnector {
     }
 
     fn io_error(&self, verb: &str, e: std::io::Error) -> ConnectorError {
-        ConnectorError::new(ErrorClass::Io, format!("cannot {verb} {}: {e}", self.display))
+        ConnectorError::new(
+            ErrorClass::Io,
+            format!("cannot {verb} {}: {e}", self.display),
+        )
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, Option<RecordWriter>> {
@@ -254,7 +257,10 @@ impl FileConnector {
     fn unsupported(&self, what: &str) -> ConnectorError {
         ConnectorError::new(
             ErrorClass::Config,
-            format!("{} is a file: records in it have no id to {what}", self.display),
+            format!(
+                "{} is a file: records in it have no id to {what}",
+                self.display
+            ),
         )
     }
 }
@@ -279,7 +285,11 @@ impl Connector for FileConnector {
             let Ok(record) = item.record else {
                 return true;
             };
-            if !query.filters.iter().all(|f| record.as_record().is_some_and(|r| super::memory::matches_filter(r, f))) {
+            if !query.filters.iter().all(|f| {
+                record
+                    .as_record()
+                    .is_some_and(|r| super::memory::matches_filter(r, f))
+            }) {
                 return true;
             }
             stats.records += 1;

@@ -69,7 +69,9 @@ impl MemoryConnector {
     }
 
     fn id_of(&self, resource: &str, record: &Record) -> Option<String> {
-        record.get(&self.id_field(resource)).and_then(Value::to_text)
+        record
+            .get(&self.id_field(resource))
+            .and_then(Value::to_text)
     }
 
     fn service(&self) -> std::sync::MutexGuard<'_, MemoryService> {

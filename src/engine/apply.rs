@@ -300,7 +300,9 @@ pub(super) fn create(
                         return Ok(r);
                     }
                 }
-                std::thread::sleep(crate::connectors::http::RetryPolicy::default().backoff(attempt));
+                std::thread::sleep(
+                    crate::connectors::http::RetryPolicy::default().backoff(attempt),
+                );
             }
             Err(e) => return Err(e),
         }

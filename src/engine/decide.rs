@@ -100,15 +100,22 @@ fn decide_target(
             let key_text = target.key_value.to_text().unwrap_or_default();
             engine
                 .indexes
-                .find(&*target.connector, &target.resource, &target.key_field, &key_text)?
+                .find(
+                    &*target.connector,
+                    &target.resource,
+                    &target.key_field,
+                    &key_text,
+                )?
                 .map(|r| (target.id_of(&r), Some(r)))
         }
     };
     let Some((id, current)) = existing else {
-        return Ok(match validate(&mapped.payload.create, &target.schema.record, true) {
-            Ok(()) => Decided::Create,
-            Err(v) => Decided::Invalid(v),
-        });
+        return Ok(
+            match validate(&mapped.payload.create, &target.schema.record, true) {
+                Ok(()) => Decided::Create,
+                Err(v) => Decided::Invalid(v),
+            },
+        );
     };
     if let Err(v) = validate(&mapped.payload.update, &target.schema.record, false) {
         return Ok(Decided::Invalid(v));

@@ -322,7 +322,9 @@ mod tests {
                 other => other,
             }
         }
-        let seeded = run_tests_with(&program, &|engine| engine.seeded_bug = Some(forget_existing));
+        let seeded = run_tests_with(&program, &|engine| {
+            engine.seeded_bug = Some(forget_existing)
+        });
         let failed = failures(&seeded);
         assert!(
             !failed.is_empty(),

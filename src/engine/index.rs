@@ -41,7 +41,11 @@ impl Indexes {
     }
 }
 
-fn read_index(connector: &dyn Connector, resource: &str, field: &str) -> Result<Index, ConnectorError> {
+fn read_index(
+    connector: &dyn Connector,
+    resource: &str,
+    field: &str,
+) -> Result<Index, ConnectorError> {
     let path: Vec<Arc<str>> = field.split('.').map(Arc::from).collect();
     let mut map = HashMap::new();
     connector.list(resource, &ListQuery::default(), &mut |v| {

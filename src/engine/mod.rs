@@ -387,7 +387,10 @@ impl<'a> Engine<'a> {
             .flow
             .source_schema
             .and_then(|i| self.program.schemas[i].cursor.clone());
-        let resume = match (&cursor_field, self.options.full || self.options.only_keys.is_some()) {
+        let resume = match (
+            &cursor_field,
+            self.options.full || self.options.only_keys.is_some(),
+        ) {
             (Some(_), false) => self.store.cursor(&self.flow.name)?,
             _ => None,
         };
@@ -402,7 +405,12 @@ impl<'a> Engine<'a> {
         };
         let mut batch: Vec<Work> = Vec::with_capacity(batch_size);
         let mut error = None;
-        let query = read::query(self.program, self.flow, resume.as_deref(), self.options.overlap);
+        let query = read::query(
+            self.program,
+            self.flow,
+            resume.as_deref(),
+            self.options.overlap,
+        );
         source.read(
             &resource_of(self.program, &self.flow.source),
             &query,
@@ -485,8 +493,7 @@ impl<'a> Engine<'a> {
                                 if let Some(encoded) = done.append {
                                     let _ = appended[i].set(encoded);
                                 }
-                                if let (Some(slot), Some(record)) = (records.get(i), done.record)
-                                {
+                                if let (Some(slot), Some(record)) = (records.get(i), done.record) {
                                     let _ = slot.set(record);
                                 }
                             }
@@ -615,7 +622,9 @@ impl<'a> Engine<'a> {
     /// Whether the flow reads this top-level source field (JSON lines are
     /// decoded only as far as the flow reads them).
     fn reads_field(&self, name: &str) -> bool {
-        self.input_fields.as_ref().is_none_or(|set| set.contains(name))
+        self.input_fields
+            .as_ref()
+            .is_none_or(|set| set.contains(name))
     }
 
     /// The source record's key (its schema's key field), else its position.
@@ -698,7 +707,15 @@ impl<'a> Engine<'a> {
 
     fn skipped(&self, ctx: &RecordCtx) -> Result<()> {
         self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-        self.decision(ctx.key, "skip", None, vec![], Some("filtered out by `where`"), None, false);
+        self.decision(
+            ctx.key,
+            "skip",
+            None,
+            vec![],
+            Some("filtered out by `where`"),
+            None,
+            false,
+        );
         if let (Some(run), None) = (ctx.run, self.appender()) {
             self.store.record_skip(
                 run,
@@ -722,7 +739,8 @@ impl<'a> Engine<'a> {
         mapped: crate::eval::Mapped,
     ) -> Result<Option<String>> {
         if let Some(schema) = self.flow.target_schema.map(|i| &self.program.schemas[i]) {
-            if let Err(v) = crate::types::validate::validate(&mapped.payload.create, &schema.record, true)
+            if let Err(v) =
+                crate::types::validate::validate(&mapped.payload.create, &schema.record, true)
             {
                 self.mapping_failed(ctx, &v.into())?;
                 return Ok(None);
@@ -730,7 +748,15 @@ impl<'a> Engine<'a> {
         }
         if self.options.record_decisions {
             let changes = payload::diff(&crate::value::Record::new(), &mapped.payload.create);
-            self.decision(ctx.key, "create", None, changes, None, Some(mapped.payload.create.clone()), false);
+            self.decision(
+                ctx.key,
+                "create",
+                None,
+                changes,
+                None,
+                Some(mapped.payload.create.clone()),
+                false,
+            );
         }
         if self.options.dry_run {
             self.counters.created.fetch_add(1, Ordering::Relaxed);
@@ -778,7 +804,8 @@ impl<'a> Engine<'a> {
         let changes = changes
             .into_iter()
             .map(|mut c| {
-                c.to = c.to.replace(plan::PLANNED_ID, "(id of the record created above)");
+                c.to =
+                    c.to.replace(plan::PLANNED_ID, "(id of the record created above)");
                 c
             })
             .collect();

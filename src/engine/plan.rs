@@ -61,7 +61,9 @@ pub fn render(entries: &[PlanEntry]) -> String {
         ));
         for c in &entry.changes {
             match &c.from {
-                Some(from) => out.push_str(&format!("            {}: {from} → {}\n", c.field, c.to)),
+                Some(from) => {
+                    out.push_str(&format!("            {}: {from} → {}\n", c.field, c.to))
+                }
                 None => out.push_str(&format!("            {}: {}\n", c.field, c.to)),
             }
         }

@@ -99,7 +99,8 @@ fn connector_failure(schema: &Schema, e: &ConnectorError) -> EvalError {
     );
     err.field = e.field.clone();
     if e.class == ErrorClass::Auth {
-        err = err.help("check the connection's credentials (for eAccounting: `flowc auth eaccounting`)");
+        err = err
+            .help("check the connection's credentials (for eAccounting: `flowc auth eaccounting`)");
     }
     err
 }
@@ -107,7 +108,10 @@ fn connector_failure(schema: &Schema, e: &ConnectorError) -> EvalError {
 fn state_failure(schema: &Schema, e: &crate::state::StateError) -> EvalError {
     EvalError::new(
         &codes::E0905,
-        format!("{} upsert could not be recorded: state store: {e}", schema.name),
+        format!(
+            "{} upsert could not be recorded: state store: {e}",
+            schema.name
+        ),
         None,
     )
 }
@@ -206,14 +210,26 @@ impl Resolver for EngineResolver<'_, '_> {
                 .find(&*connector, &resource, &match_field, &match_text)
                 .map_err(|e| connector_failure(schema, &e))?,
         };
-        let stored = match decide::related(engine, schema, &key_field, existing.clone(), &request.payload) {
+        let stored = match decide::related(
+            engine,
+            schema,
+            &key_field,
+            existing.clone(),
+            &request.payload,
+        ) {
             Decided::Invalid(v) => {
                 let mut e = EvalError::from(v);
                 e.message = format!("{}: {}", schema.name, e.message);
                 return Err(e);
             }
             Decided::Unchanged { id, .. } => {
-                self.note(schema, "unchanged", Some(id), vec![], &request.payload.update);
+                self.note(
+                    schema,
+                    "unchanged",
+                    Some(id),
+                    vec![],
+                    &request.payload.update,
+                );
                 existing.unwrap_or_default()
             }
             Decided::Update {
@@ -222,7 +238,13 @@ impl Resolver for EngineResolver<'_, '_> {
                 changes,
             } => {
                 let current = current.unwrap_or_default();
-                self.note(schema, "update", Some(id.clone()), changes, &request.payload.update);
+                self.note(
+                    schema,
+                    "update",
+                    Some(id.clone()),
+                    changes,
+                    &request.payload.update,
+                );
                 if engine.options.dry_run {
                     merged(&current, &request.payload.update)
                 } else {

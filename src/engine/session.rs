@@ -96,8 +96,19 @@ impl Session {
         })
     }
 
-    pub fn engine<'a>(&'a self, program: &'a Program, flow: &'a Flow, options: Options) -> Engine<'a> {
-        Engine::new(program, flow, &*self.store, self.connections.clone(), options)
+    pub fn engine<'a>(
+        &'a self,
+        program: &'a Program,
+        flow: &'a Flow,
+        options: Options,
+    ) -> Engine<'a> {
+        Engine::new(
+            program,
+            flow,
+            &*self.store,
+            self.connections.clone(),
+            options,
+        )
     }
 }
 
