@@ -25,9 +25,9 @@ mod report;
 mod resolver;
 pub mod session;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::connectors::{CallStats, Connector, ConnectorError, Raw, ReadItem};
@@ -202,6 +202,9 @@ pub struct Engine<'a> {
     /// (position in the source, record key, what went wrong).
     failures: Mutex<Vec<(usize, String, Diagnostic)>>,
     stop: AtomicBool,
+    /// The target's connector, and whether it appends (a file).
+    target: Option<Arc<dyn Connector>>,
+    appends: bool,
     /// The top-level source fields the flow reads (`None`: all).
     input_fields: Option<std::collections::HashSet<Arc<str>>>,
     /// Tests of the tests: a deliberate bug in the decide step.
@@ -232,7 +235,11 @@ impl<'a> Engine<'a> {
     ) -> Self {
         // A plan is its list of decisions.
         options.record_decisions |= options.dry_run;
+        let target = connections.endpoint(&flow.target).cloned();
+        let appends = target.as_ref().is_some_and(|t| t.appender().is_some());
         Engine {
+            target,
+            appends,
             program,
             flow,
             store,
@@ -258,15 +265,18 @@ impl<'a> Engine<'a> {
     /// Runs the flow over the given records instead of its source (`flowc test`).
     pub fn run_records(&self, flow_hash: &str, records: Vec<Value>) -> Result<Report> {
         self.run_with(flow_hash, |run, _| {
-            let batch = records
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| Work {
-                    position: i + 1,
-                    raw: Raw::Record(r),
-                })
-                .collect();
-            self.process_batch(run, batch, None)
+            self.pipeline(run, None, |push| {
+                for (i, record) in records.into_iter().enumerate() {
+                    let work = Work {
+                        position: i + 1,
+                        raw: Raw::Record(record),
+                    };
+                    if !push(work) {
+                        break;
+                    }
+                }
+                Ok(())
+            })
         })
     }
 
@@ -365,7 +375,7 @@ impl<'a> Engine<'a> {
 
     /// The target's appender, when its records have no identity (a file).
     fn appender(&self) -> Option<&dyn crate::connectors::Appender> {
-        self.connections.endpoint(&self.flow.target)?.appender()
+        self.target.as_deref()?.appender()
     }
 
     fn start_target(&self) -> Result<()> {
@@ -397,48 +407,23 @@ impl<'a> Engine<'a> {
         let Some(source) = self.connections.endpoint(&self.flow.source) else {
             return Err(no_connection(&self.flow.source).into());
         };
-        let batch_size = match self.appender() {
-            // Files: large batches, so handing records to the workers costs
-            // nothing next to mapping them.
-            Some(_) => self.options.batch_size.max(FILE_BATCH),
-            None => self.options.batch_size,
-        };
-        let mut batch: Vec<Work> = Vec::with_capacity(batch_size);
-        let mut error = None;
         let query = read::query(
             self.program,
             self.flow,
             resume.as_deref(),
             self.options.overlap,
         );
-        source.read(
-            &resource_of(self.program, &self.flow.source),
-            &query,
-            &mut |item: ReadItem| {
-                if self.out_of_time(started) {
-                    return false;
-                }
-                batch.push(Work {
-                    position: item.position,
-                    raw: item.raw,
-                });
-                if batch.len() >= batch_size {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                    if let Err(e) = self.process_batch(run, full, cursor_field.as_deref()) {
-                        error = Some(e);
-                        return false;
-                    }
-                }
-                true
-            },
-        )?;
-        if let Some(e) = error {
-            return Err(e);
-        }
-        if !batch.is_empty() && !self.out_of_time(started) {
-            self.process_batch(run, batch, cursor_field.as_deref())?;
-        }
-        Ok(())
+        let resource = resource_of(self.program, &self.flow.source);
+        self.pipeline(run, cursor_field.as_deref(), |push| {
+            source.read(&resource, &query, &mut |item: ReadItem| {
+                !self.out_of_time(started)
+                    && push(Work {
+                        position: item.position,
+                        raw: item.raw,
+                    })
+            })?;
+            Ok(())
+        })
     }
 
     fn out_of_time(&self, started: Instant) -> bool {
@@ -450,91 +435,209 @@ impl<'a> Engine<'a> {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Workers for one batch: the configured concurrency for services (their
-    /// limit is the API), every core for files (the limit is the CPU).
-    fn workers(&self, batch: usize) -> usize {
-        let n = match self.appender() {
-            Some(_) => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .min(8),
-            None => self.options.concurrency.clamp(1, 32),
-        };
-        n.min(batch.max(1))
+    /// Records per unit of work and workers: for files, chunks large enough
+    /// that handing them over costs nothing next to mapping them, on every
+    /// core (the limit is the CPU); for services one record at a time on the
+    /// configured number of workers (the limit is the API).
+    fn shape(&self) -> (usize, usize) {
+        if self.appends {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (FILE_CHUNK, cores.min(8))
+        } else {
+            (1, self.options.concurrency.clamp(1, 32))
+        }
     }
 
-    /// Processes one batch concurrently, appends its records in input order
-    /// (files), then checkpoints the cursor.
-    fn process_batch(
+    /// The pipeline: `feed` (on this thread) pushes records in source order;
+    /// workers process chunks of them concurrently; a sequencer takes the
+    /// finished chunks back in source order, appends their records (file
+    /// targets) and moves the cursor past every record that is done. A
+    /// failure that stops the run stops the feed, and the threads drain.
+    fn pipeline(
         &self,
         run: Option<RunId>,
-        batch: Vec<Work>,
         cursor_field: Option<&str>,
+        feed: impl FnOnce(&mut dyn FnMut(Work) -> bool) -> Result<()>,
     ) -> Result<()> {
-        let next = AtomicU64::new(0);
-        let fatal: Mutex<Option<EngineError>> = Mutex::new(None);
-        let appended: Vec<OnceLock<String>> = (0..batch.len()).map(|_| OnceLock::new()).collect();
-        let records: Vec<OnceLock<Value>> = match cursor_field {
-            Some(_) => (0..batch.len()).map(|_| OnceLock::new()).collect(),
-            None => Vec::new(),
-        };
-        std::thread::scope(|scope| {
-            for _ in 0..self.workers(batch.len()) {
-                scope.spawn(|| {
+        let (chunk_size, workers) = self.shape();
+        let fatal = Fatal::default();
+        let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Work>)>(workers * 2);
+        let work_rx = Mutex::new(work_rx);
+        let fed = std::thread::scope(|scope| {
+            let (done_tx, done_rx) = mpsc::sync_channel::<(u64, Chunk)>(workers * 2);
+            for _ in 0..workers {
+                let done_tx = done_tx.clone();
+                let (work_rx, fatal) = (&work_rx, &fatal);
+                scope.spawn(move || {
                     let mut worker = Worker {
                         runtime: Runtime::new(self.program),
                         decoder: Decoder::new(),
                     };
                     loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst) as usize;
-                        let Some(work) = batch.get(i) else { break };
-                        match self.process(&mut worker, run, work) {
-                            Ok(done) => {
-                                if let Some(encoded) = done.append {
-                                    let _ = appended[i].set(encoded);
-                                }
-                                if let (Some(slot), Some(record)) = (records.get(i), done.record) {
-                                    let _ = slot.set(record);
+                        let next = lock(work_rx).recv();
+                        let Ok((seq, items)) = next else { break };
+                        // Stopped by a failure: drain what the feed already sent.
+                        if fatal.is_set() {
+                            continue;
+                        }
+                        match self.process_chunk(&mut worker, run, cursor_field, &items) {
+                            Ok(chunk) => {
+                                if done_tx.send((seq, chunk)).is_err() {
+                                    break;
                                 }
                             }
-                            Err(e) => {
-                                *lock(&fatal) = Some(e);
-                                self.stop.store(true, Ordering::SeqCst);
-                                break;
-                            }
+                            Err(e) => fatal.set(e),
                         }
                     }
                 });
             }
+            drop(done_tx);
+            scope.spawn(|| self.sequence(run, cursor_field, done_rx, &fatal));
+            let mut chunk = Vec::with_capacity(chunk_size);
+            let mut seq = 0u64;
+            let fed = feed(&mut |work| {
+                if fatal.is_set() {
+                    return false;
+                }
+                chunk.push(work);
+                if chunk.len() < chunk_size {
+                    return true;
+                }
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size));
+                seq += 1;
+                work_tx.send((seq, full)).is_ok()
+            });
+            if !chunk.is_empty() && !fatal.is_set() {
+                let _ = work_tx.send((seq + 1, chunk));
+            }
+            // The workers end when the work runs out, then the sequencer.
+            drop(work_tx);
+            fed
         });
-        if let Some(e) = fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(e) = fatal.take() {
             return Err(e);
         }
-        if let Some(appender) = self.appender().filter(|_| !self.options.dry_run) {
-            for encoded in appended.iter().filter_map(OnceLock::get) {
+        fed
+    }
+
+    /// Takes finished chunks back in source order: appends their records
+    /// (file targets) and checkpoints the cursor every batch of records.
+    fn sequence(
+        &self,
+        run: Option<RunId>,
+        cursor_field: Option<&str>,
+        done: mpsc::Receiver<(u64, Chunk)>,
+        fatal: &Fatal,
+    ) {
+        let mut pending: BTreeMap<u64, Chunk> = BTreeMap::new();
+        let mut next = 1u64;
+        let mut newest: Option<String> = None;
+        let mut since_checkpoint = 0usize;
+        let appender = self.appender().filter(|_| !self.options.dry_run);
+        for (seq, chunk) in done.iter() {
+            if fatal.is_set() {
+                continue;
+            }
+            pending.insert(seq, chunk);
+            while let Some(chunk) = pending.remove(&next) {
+                next += 1;
+                let applied = self.apply_chunk(appender, &chunk, &mut newest);
+                since_checkpoint += chunk.records;
+                let checkpoint = applied.and_then(|()| {
+                    if since_checkpoint >= self.options.batch_size {
+                        since_checkpoint = 0;
+                        self.checkpoint(run, cursor_field, newest.take())
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(e) = checkpoint {
+                    fatal.set(e);
+                    break;
+                }
+            }
+        }
+        if !fatal.is_set() {
+            if let Err(e) = self.checkpoint(run, cursor_field, newest) {
+                fatal.set(e);
+            }
+        }
+    }
+
+    fn apply_chunk(
+        &self,
+        appender: Option<&dyn crate::connectors::Appender>,
+        chunk: &Chunk,
+        newest: &mut Option<String>,
+    ) -> Result<()> {
+        if let Some(appender) = appender {
+            for encoded in &chunk.appends {
                 appender.append(encoded)?;
                 self.counters.created.fetch_add(1, Ordering::Relaxed);
             }
         }
-        // Every record of the batch is written, skipped or dead-lettered:
-        // the cursor may move past all of them. (A plan moves nothing.)
-        if let (Some(_), Some(field)) = (run, cursor_field) {
-            let newest = records
-                .iter()
-                .filter_map(OnceLock::get)
-                .filter_map(|r| r.as_record()?.get(field)?.to_text())
-                .max_by(|a, b| read::compare_cursor(a, b));
-            if let Some(c) = newest {
-                let saved = self.store.cursor(&self.flow.name)?;
-                if saved
-                    .as_deref()
-                    .is_none_or(|s| read::compare_cursor(&c, s).is_gt())
-                {
-                    self.store.set_cursor(&self.flow.name, &c)?;
-                }
+        if let Some(c) = &chunk.newest {
+            if newest
+                .as_deref()
+                .is_none_or(|n| read::compare_cursor(c, n).is_gt())
+            {
+                *newest = Some(c.clone());
             }
         }
         Ok(())
+    }
+
+    /// Every record up to here is written, skipped or dead-lettered: the
+    /// cursor may move past all of them. (A plan moves nothing.)
+    fn checkpoint(
+        &self,
+        run: Option<RunId>,
+        cursor_field: Option<&str>,
+        newest: Option<String>,
+    ) -> Result<()> {
+        let (Some(_), Some(_), Some(c)) = (run, cursor_field, newest) else {
+            return Ok(());
+        };
+        let saved = self.store.cursor(&self.flow.name)?;
+        if saved
+            .as_deref()
+            .is_none_or(|s| read::compare_cursor(&c, s).is_gt())
+        {
+            self.store.set_cursor(&self.flow.name, &c)?;
+        }
+        Ok(())
+    }
+
+    fn process_chunk(
+        &self,
+        worker: &mut Worker<'_>,
+        run: Option<RunId>,
+        cursor_field: Option<&str>,
+        items: &[Work],
+    ) -> Result<Chunk> {
+        let mut chunk = Chunk {
+            records: items.len(),
+            ..Chunk::default()
+        };
+        for work in items {
+            let done = self.process(worker, run, work)?;
+            if let Some(encoded) = done.append {
+                chunk.appends.push(encoded);
+            }
+            let cursor = cursor_field
+                .zip(done.record.as_ref())
+                .and_then(|(f, r)| r.as_record()?.get(f)?.to_text());
+            if let Some(c) = cursor {
+                if chunk
+                    .newest
+                    .as_deref()
+                    .is_none_or(|n| read::compare_cursor(&c, n).is_gt())
+                {
+                    chunk.newest = Some(c);
+                }
+            }
+        }
+        Ok(chunk)
     }
 
     /// Processes one record; only a failure of the state store, of the
@@ -844,8 +947,35 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// Records per batch for files.
-const FILE_BATCH: usize = 2048;
+/// Records per chunk of work for files.
+const FILE_CHUNK: usize = 512;
+
+/// A chunk of records processed: what the sequencer needs of it.
+#[derive(Default)]
+struct Chunk {
+    records: usize,
+    /// Records encoded for an appending target, in source order.
+    appends: Vec<String>,
+    /// The newest cursor value among its records.
+    newest: Option<String>,
+}
+
+/// The first failure that stops a run, seen by the feed, the workers and
+/// the sequencer, which then stop or drain.
+#[derive(Default)]
+struct Fatal(Mutex<Option<EngineError>>);
+
+impl Fatal {
+    fn set(&self, e: EngineError) {
+        lock(&self.0).get_or_insert(e);
+    }
+    fn is_set(&self) -> bool {
+        lock(&self.0).is_some()
+    }
+    fn take(self) -> Option<EngineError> {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// What processing one record leaves for the end of its batch.
 #[derive(Default)]
