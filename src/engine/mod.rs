@@ -577,12 +577,7 @@ impl<'a> Engine<'a> {
             }
         }
         if let Some(c) = &chunk.newest {
-            if newest
-                .as_deref()
-                .is_none_or(|n| read::compare_cursor(c, n).is_gt())
-            {
-                *newest = Some(c.clone());
-            }
+            keep_newest(newest, c);
         }
         Ok(())
     }
@@ -620,21 +615,12 @@ impl<'a> Engine<'a> {
             ..Chunk::default()
         };
         for work in items {
-            let done = self.process(worker, run, work)?;
+            let done = self.process(worker, run, work, cursor_field)?;
             if let Some(encoded) = done.append {
                 chunk.appends.push(encoded);
             }
-            let cursor = cursor_field
-                .zip(done.record.as_ref())
-                .and_then(|(f, r)| r.as_record()?.get(f)?.to_text());
-            if let Some(c) = cursor {
-                if chunk
-                    .newest
-                    .as_deref()
-                    .is_none_or(|n| read::compare_cursor(&c, n).is_gt())
-                {
-                    chunk.newest = Some(c);
-                }
+            if let Some(c) = &done.cursor {
+                keep_newest(&mut chunk.newest, c);
             }
         }
         Ok(chunk)
@@ -642,7 +628,13 @@ impl<'a> Engine<'a> {
 
     /// Processes one record; only a failure of the state store, of the
     /// target as a whole, or of the source stops the run.
-    fn process(&self, worker: &mut Worker<'_>, run: Option<RunId>, work: &Work) -> Result<Done> {
+    fn process(
+        &self,
+        worker: &mut Worker<'_>,
+        run: Option<RunId>,
+        work: &Work,
+        cursor_field: Option<&str>,
+    ) -> Result<Done> {
         let started = Instant::now();
         let record = match &work.raw {
             Raw::Record(v) => Ok(v.clone()),
@@ -693,7 +685,7 @@ impl<'a> Engine<'a> {
         };
         Ok(Done {
             append,
-            record: Some(record),
+            cursor: cursor_field.and_then(|f| record.as_record()?.get(f)?.to_text()),
         })
     }
 
@@ -982,8 +974,8 @@ impl Fatal {
 struct Done {
     /// The record encoded for an appending target.
     append: Option<String>,
-    /// The source record, for the cursor.
-    record: Option<Value>,
+    /// The record's cursor value (a time or an increasing number).
+    cursor: Option<String>,
 }
 
 /// One source record on its way through the engine.
@@ -1004,6 +996,16 @@ fn no_connection(endpoint: &Endpoint) -> ConnectorError {
         crate::connectors::ErrorClass::Config,
         format!("no connection is open for {name}"),
     )
+}
+
+/// Keeps the newer of two cursor values.
+fn keep_newest(newest: &mut Option<String>, candidate: &str) {
+    if newest
+        .as_deref()
+        .is_none_or(|n| read::compare_cursor(candidate, n).is_gt())
+    {
+        *newest = Some(candidate.to_string());
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
