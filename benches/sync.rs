@@ -107,9 +107,9 @@ fn main() {
     println!("sync benchmark: {orders} orders, {customers} customers, {skus} SKUs, {latency} ms latency, default rate limits");
     for (label, n) in [("first run", 1), ("rerun, no changes", 2)] {
         let mut connections = Connections::default();
-        for i in 0..program.connections.len() {
+        for (i, c) in program.connections.iter().enumerate() {
             let opened =
-                flowc::connectors::open(program, i, state.path(), &env).expect("open connection");
+                flowc::connectors::open(c, program, state.path(), &env).expect("open connection");
             connections.by_index.insert(i, Arc::from(opened));
         }
         let shop_before = shop.request_counts();

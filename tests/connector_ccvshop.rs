@@ -16,13 +16,13 @@ use flowc::connectors::ccvshop::signing::Credentials;
 use flowc::connectors::ccvshop::{CcvShopClientConfig, CcvShopConnector, ClientLimits};
 use flowc::connectors::http::RetryPolicy;
 use flowc::connectors::{
-    Connector, ConnectorError, ErrorClass, Filter, FilterOp, ListQuery, ListStats, Settings,
+    open, Connector, ConnectorError, ErrorClass, Filter, FilterOp, ListQuery, ListStats, Settings,
 };
 use flowc::emulators::ccvshop::{
     start_blocking, CcvShopConfig, CcvShopEmulator, RateLimitConfig, SeedSource,
 };
 use flowc::emulators::faults::{Fault, Matcher};
-use flowc::program::{Connection, Program, SettingValue};
+use flowc::program::{Connection, SettingValue};
 use flowc::value::json;
 use flowc::value::{Record, Value};
 use rust_decimal::Decimal;
@@ -763,28 +763,36 @@ fn opened_from_a_connection_block() {
     };
     let secret = emu.secret_key().to_string();
     let env = move |k: &str| (k == "SHOP_SECRET").then(|| secret.clone());
-    let state = tempfile::tempdir().expect("state folder");
-    let open = |connection: Connection, env: &dyn Fn(&str) -> Option<String>| {
-        let program = Program {
-            connections: vec![connection],
-            ..Program::default()
-        };
-        flowc::connectors::open(&program, 0, state.path(), env)
-    };
-    let c = open(conn("SHOP_SECRET", "true"), &env).expect("opens");
+    let c = open(
+        &conn("SHOP_SECRET", "true"),
+        &flowc::program::Program::default(),
+        std::path::Path::new(".flowc"),
+        &env,
+    )
+    .expect("opens");
     assert_eq!(c.kind(), "ccvshop");
     assert_eq!(c.spec().id_field, "id");
     let (items, _) = collect(c.as_ref(), "paymethods", &ListQuery::default()).expect("list");
     assert!(!items.is_empty());
 
-    let err = open(conn("MISSING", "true"), &env)
-        .err()
-        .expect("no secret");
+    let err = open(
+        &conn("MISSING", "true"),
+        &flowc::program::Program::default(),
+        std::path::Path::new(".flowc"),
+        &env,
+    )
+    .err()
+    .expect("no secret");
     assert_eq!(err.class, ErrorClass::Config);
     assert!(err.message.contains("MISSING"), "{}", err.message);
-    let err = open(conn("SHOP_SECRET", "perhaps"), &env)
-        .err()
-        .expect("bad flag");
+    let err = open(
+        &conn("SHOP_SECRET", "perhaps"),
+        &flowc::program::Program::default(),
+        std::path::Path::new(".flowc"),
+        &env,
+    )
+    .err()
+    .expect("bad flag");
     assert_eq!(err.class, ErrorClass::Config);
 
     let s = Settings::from_pairs(

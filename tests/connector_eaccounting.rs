@@ -920,11 +920,8 @@ fn the_factory_opens_eaccounting_connections() {
         "EACCOUNTING_REFRESH_TOKEN" => Some(seed.clone()),
         _ => None,
     };
-    let program = |connection: Connection| flowc::program::Program {
-        connections: vec![connection],
-        ..Default::default()
-    };
-    let c = flowc::connectors::open(&program(conn.clone()), 0, dir.path(), &env).unwrap();
+    let program = flowc::program::Program::default();
+    let c = flowc::connectors::open(&conn, &program, dir.path(), &env).unwrap();
     assert_eq!(c.kind(), "eaccounting");
     assert!(c.get("countries", "SE").unwrap().is_some());
     assert!(TokenStore::new(dir.path()).path().exists());
@@ -932,7 +929,7 @@ fn the_factory_opens_eaccounting_connections() {
         connector: Arc::from("nope"),
         ..conn
     };
-    let err = flowc::connectors::open(&program(other), 0, dir.path(), &env)
+    let err = flowc::connectors::open(&other, &program, dir.path(), &env)
         .err()
         .unwrap();
     assert_eq!(err.class, ErrorClass::Config);
@@ -969,7 +966,8 @@ fn a_connector_opened_from_a_checked_program_types_filter_literals_by_its_schema
     .into_iter()
     .collect();
     let env = |k: &str| vars.get(k).cloned();
-    let c = flowc::connectors::open(program, index, dir.path(), &env).unwrap();
+    let c =
+        flowc::connectors::open(&program.connections[index], program, dir.path(), &env).unwrap();
     assert_eq!(c.spec().id_field, "Id");
 
     let mut numbered = customer(&refs, "Numbered", "numbered@example.com");

@@ -209,7 +209,7 @@ fn run_markdown(name: &str, tally: &mut Tally) -> Vec<String> {
                     ));
                     continue;
                 }
-                for result in flowc::testing::run_tests(&checked.program) {
+                for result in flowc::engine::expect::run_tests(&checked.program) {
                     tally.tests += 1;
                     if let Some(why) = result.failure {
                         failures.push(format!("{at}: test \"{}\" fails:\n    {why}", result.name));

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::print_plain;
-use super::sync::{check_or_exit, connector_diagnostic, real_env, state_dir};
+use super::run::{check_or_exit, connector_diagnostic, real_env, state_dir};
 use crate::check::Checked;
 use crate::connectors::registry::{self, AuthContext, ConnectorSpec, AUTH_TIMEOUT};
 use crate::connectors::settings::Settings;

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::{Appender, Connector, ConnectorError, ErrorClass, ListQuery, ListStats};
 use crate::program::FileFormat;
 use crate::types::{Kind, RecordType};
 use crate::value::json::{self, Decoder};
@@ -147,7 +148,7 @@ fn csv_cell(cell: &str, kind: Option<&Kind>, column: &str) -> Result<Value, Stri
 
 /// Writes records as they are produced.
 pub struct RecordWriter {
-    out: BufWriter<Box<dyn Write>>,
+    out: BufWriter<Box<dyn Write + Send>>,
     format: FileFormat,
     count: usize,
     buf: String,
@@ -158,11 +159,11 @@ impl RecordWriter {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let file: Box<dyn Write> = Box::new(File::create(path)?);
+        let file: Box<dyn Write + Send> = Box::new(File::create(path)?);
         Self::new(file, format)
     }
 
-    pub fn new(out: Box<dyn Write>, format: FileFormat) -> std::io::Result<Self> {
+    pub fn new(out: Box<dyn Write + Send>, format: FileFormat) -> std::io::Result<Self> {
         if format == FileFormat::Csv {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -214,6 +215,212 @@ impl RecordWriter {
     }
 }
 
+/// A file as a connector: read as a source (NDJSON lines are handed to the
+/// engine undecoded, so its workers decode them in parallel), appended to as
+/// a target (a fresh output every run: file records have no identity).
+pub struct FileConnector {
+    path: std::path::PathBuf,
+    display: String,
+    format: FileFormat,
+    /// Types CSV cells (numbers and booleans) when the source is typed.
+    schema: Option<Arc<RecordType>>,
+    writer: std::sync::Mutex<Option<RecordWriter>>,
+}
+
+impl FileConnector {
+    pub fn new(
+        path: std::path::PathBuf,
+        display: String,
+        format: FileFormat,
+        schema: Option<Arc<RecordType>>,
+    ) -> Self {
+        FileConnector {
+            path,
+            display,
+            format,
+            schema,
+            writer: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn io_error(&self, verb: &str, e: std::io::Error) -> ConnectorError {
+        ConnectorError::new(
+            ErrorClass::Io,
+            format!("cannot {verb} {}: {e}", self.display),
+        )
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, Option<RecordWriter>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unsupported(&self, what: &str) -> ConnectorError {
+        ConnectorError::new(
+            ErrorClass::Config,
+            format!(
+                "{} is a file: records in it have no id to {what}",
+                self.display
+            ),
+        )
+    }
+}
+
+impl Connector for FileConnector {
+    fn spec(&self) -> &'static super::ConnectorSpec {
+        &SPEC
+    }
+
+    fn list(
+        &self,
+        _resource: &str,
+        query: &ListQuery,
+        each: &mut dyn FnMut(Value) -> Result<bool, ConnectorError>,
+    ) -> Result<ListStats, ConnectorError> {
+        let mut stats = ListStats {
+            pages: 1,
+            records: 0,
+        };
+        let mut failure = None;
+        read_records(&self.path, self.format, self.schema.as_deref(), |item| {
+            let Ok(record) = item.record else {
+                return true;
+            };
+            if !query.filters.iter().all(|f| {
+                record
+                    .as_record()
+                    .is_some_and(|r| super::memory::matches_filter(r, f))
+            }) {
+                return true;
+            }
+            stats.records += 1;
+            match each(record) {
+                Ok(go_on) => go_on,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        })
+        .map_err(|e| self.io_error("read", e))?;
+        failure.map_or(Ok(stats), Err)
+    }
+
+    fn read(
+        &self,
+        _resource: &str,
+        _query: &ListQuery,
+        each: &mut dyn FnMut(super::ReadItem) -> bool,
+    ) -> Result<(), ConnectorError> {
+        use super::{Raw, ReadItem};
+        if self.format == FileFormat::Ndjson {
+            let file = File::open(&self.path).map_err(|e| self.io_error("read", e))?;
+            let mut reader = BufReader::with_capacity(1 << 16, file);
+            let mut position = 0;
+            loop {
+                let mut line = Vec::new();
+                if reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| self.io_error("read", e))?
+                    == 0
+                {
+                    return Ok(());
+                }
+                position += 1;
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                if !each(ReadItem {
+                    position,
+                    raw: Raw::Json(line),
+                }) {
+                    return Ok(());
+                }
+            }
+        }
+        read_records(&self.path, self.format, self.schema.as_deref(), |item| {
+            each(ReadItem {
+                position: item.position,
+                raw: match item.record {
+                    Ok(v) => Raw::Record(v),
+                    Err(why) => Raw::Unreadable(why),
+                },
+            })
+        })
+        .map_err(|e| self.io_error("read", e))
+    }
+
+    fn get(&self, _resource: &str, _id: &str) -> Result<Option<Value>, ConnectorError> {
+        Err(self.unsupported("read by"))
+    }
+
+    fn find(
+        &self,
+        _resource: &str,
+        _field: &str,
+        _value: &Value,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        Err(self.unsupported("search by"))
+    }
+
+    fn create(&self, _resource: &str, record: &Record) -> Result<Value, ConnectorError> {
+        self.append(&self.encode(record))?;
+        Ok(Value::record(record.clone()))
+    }
+
+    fn update(
+        &self,
+        _resource: &str,
+        _id: &str,
+        _changes: &Record,
+        _current: Option<&Record>,
+    ) -> Result<Value, ConnectorError> {
+        Err(self.unsupported("update by"))
+    }
+
+    fn stats(&self) -> super::CallStats {
+        super::CallStats::default()
+    }
+
+    fn appender(&self) -> Option<&dyn Appender> {
+        Some(self)
+    }
+}
+
+impl Appender for FileConnector {
+    fn start(&self) -> Result<(), ConnectorError> {
+        let writer =
+            RecordWriter::create(&self.path, self.format).map_err(|e| self.io_error("write", e))?;
+        *self.writer() = Some(writer);
+        Ok(())
+    }
+
+    fn encode(&self, record: &Record) -> String {
+        let mut out = String::new();
+        json::write(&Value::record(record.clone()), &mut out);
+        out
+    }
+
+    fn append(&self, encoded: &str) -> Result<(), ConnectorError> {
+        match self.writer().as_mut() {
+            Some(w) => w.write_raw(encoded).map_err(|e| self.io_error("write", e)),
+            None => Err(ConnectorError::new(
+                ErrorClass::Config,
+                format!("{} was not opened for writing", self.display),
+            )),
+        }
+    }
+
+    fn finish(&self) -> Result<u64, ConnectorError> {
+        match self.writer().take() {
+            Some(w) => w
+                .finish()
+                .map(|n| n as u64)
+                .map_err(|e| self.io_error("finish", e)),
+            None => Ok(0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,7 +457,7 @@ mod tests {
 
 pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
     name: "file",
-    doc: "Records in one local file: read from JSON, NDJSON or CSV; new records appended to NDJSON",
+    doc: "Records in one local file: read from JSON, NDJSON or CSV; as a target, written afresh every run",
     settings: &[super::registry::SettingSpec::new(
         "path",
         super::registry::SettingType::Text,
@@ -264,19 +471,9 @@ pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
     auth: None,
 };
 
-/// One file as a service: every resource of the connection is the file's
-/// records. Reads stream through [`read_records`]; creates append one line
-/// through [`RecordWriter`], so only NDJSON can take new records, and a
-/// record once written is never changed.
-pub struct FileConnector {
-    path: std::path::PathBuf,
-    format: FileFormat,
-    schemas: std::collections::HashMap<String, Arc<RecordType>>,
-    /// One append at a time, so that concurrent workers never interleave lines.
-    appending: std::sync::Mutex<()>,
-    stats: super::http::StatsCell,
-}
-
+/// A `connector "file"` connection: the file at `path`, its CSV cells typed
+/// by the connection's schema when the module declares exactly one (a
+/// file holds one kind of record).
 fn open_file(
     ctx: &super::OpenContext<'_>,
 ) -> Result<Box<dyn super::Connector>, super::ConnectorError> {
@@ -290,194 +487,24 @@ fn open_file(
             ),
         )
     })?;
-    Ok(Box::new(FileConnector {
-        path: std::path::PathBuf::from(path),
+    let schema = match ctx.schemas.values().collect::<Vec<_>>().as_slice() {
+        [one] => Some(Arc::clone(one)),
+        _ => None,
+    };
+    Ok(Box::new(FileConnector::new(
+        std::path::PathBuf::from(path),
+        path.to_string(),
         format,
-        schemas: ctx.schemas.clone(),
-        appending: std::sync::Mutex::new(()),
-        stats: Default::default(),
-    }))
-}
-
-impl FileConnector {
-    fn io_error(&self, what: &str, e: std::io::Error) -> super::ConnectorError {
-        super::ConnectorError::new(
-            super::ErrorClass::Config,
-            format!("cannot {what} {}: {e}", self.path.display()),
-        )
-    }
-
-    /// Every record of the file matching `filters`, in file order, until `each` says stop.
-    fn scan(
-        &self,
-        resource: &str,
-        filters: &[super::Filter],
-        each: &mut dyn FnMut(Value) -> Result<bool, super::ConnectorError>,
-    ) -> Result<u64, super::ConnectorError> {
-        self.stats.call(&format!("read {resource}"));
-        let schema = self.schemas.get(resource).map(|s| &**s);
-        let mut outcome = Ok(0u64);
-        read_records(&self.path, self.format, schema, |item| {
-            let record = match item.record {
-                Ok(r) => r,
-                Err(why) => {
-                    outcome = Err(super::ConnectorError::new(
-                        super::ErrorClass::Protocol,
-                        format!("{} (record {}): {why}", self.path.display(), item.position),
-                    ));
-                    return false;
-                }
-            };
-            if !filters.iter().all(|f| f.matches(&record)) {
-                return true;
-            }
-            let Ok(n) = &mut outcome else { return false };
-            *n += 1;
-            match each(record) {
-                Ok(go_on) => go_on,
-                Err(e) => {
-                    outcome = Err(e);
-                    false
-                }
-            }
-        })
-        .map_err(|e| self.io_error("read", e))?;
-        outcome
-    }
-}
-
-impl super::Connector for FileConnector {
-    fn spec(&self) -> &'static super::ConnectorSpec {
-        &SPEC
-    }
-
-    fn list(
-        &self,
-        resource: &str,
-        query: &super::ListQuery,
-        each: &mut dyn FnMut(Value) -> Result<bool, super::ConnectorError>,
-    ) -> Result<super::ListStats, super::ConnectorError> {
-        let Some(order) = &query.order_by else {
-            let records = self.scan(resource, &query.filters, each)?;
-            return Ok(super::ListStats { pages: 1, records });
-        };
-        // Sorting needs every record first.
-        let mut all = Vec::new();
-        self.scan(resource, &query.filters, &mut |v| {
-            all.push(v);
-            Ok(true)
-        })?;
-        let (field, desc) = match order.strip_prefix('-') {
-            Some(f) => (f, true),
-            None => (order.as_str(), false),
-        };
-        super::sort_by_field(&mut all, field, desc, Value::compare);
-        let mut records = 0;
-        for v in all {
-            records += 1;
-            if !each(v)? {
-                break;
-            }
-        }
-        Ok(super::ListStats { pages: 1, records })
-    }
-
-    fn get(&self, resource: &str, id: &str) -> Result<Option<Value>, super::ConnectorError> {
-        let mut found = None;
-        self.scan(resource, &[], &mut |v| {
-            let hit = super::field_at(&v, SPEC.id_field)
-                .and_then(Value::to_text)
-                .is_some_and(|t| t == id);
-            if hit {
-                found = Some(v);
-            }
-            Ok(!hit)
-        })?;
-        Ok(found)
-    }
-
-    fn find(
-        &self,
-        resource: &str,
-        field: &str,
-        value: &Value,
-    ) -> Result<Vec<Value>, super::ConnectorError> {
-        let filter = super::Filter {
-            field: field.to_string(),
-            op: super::FilterOp::Eq,
-            value: value.clone(),
-        };
-        let mut found = Vec::new();
-        self.scan(resource, std::slice::from_ref(&filter), &mut |v| {
-            found.push(v);
-            Ok(true)
-        })?;
-        Ok(found)
-    }
-
-    fn create(&self, resource: &str, record: &Record) -> Result<Value, super::ConnectorError> {
-        if self.format != FileFormat::Ndjson {
-            return Err(super::ConnectorError::new(
-                super::ErrorClass::Config,
-                format!(
-                    "records can only be appended to an .ndjson or .jsonl file, not to {}",
-                    self.path.display()
-                ),
-            ));
-        }
-        if let Some(schema) = self.schemas.get(resource) {
-            crate::types::validate::validate(record, schema, true).map_err(|e| {
-                super::ConnectorError::new(
-                    super::ErrorClass::Validation,
-                    format!("{resource}: {}", e.message),
-                )
-                .with_field(e.field)
-            })?;
-        }
-        let stored = Value::record(record.clone());
-        let _one_at_a_time = self.appending.lock().unwrap_or_else(|e| e.into_inner());
-        self.stats.call(&format!("append {resource}"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| self.io_error("open", e))?;
-        let mut writer = RecordWriter::new(Box::new(file), self.format)
-            .map_err(|e| self.io_error("write", e))?;
-        writer
-            .write(&stored)
-            .and_then(|()| writer.finish().map(drop))
-            .map_err(|e| self.io_error("write", e).unknown_outcome())?;
-        Ok(stored)
-    }
-
-    fn update(
-        &self,
-        resource: &str,
-        id: &str,
-        _changes: &Record,
-        _current: Option<&Record>,
-    ) -> Result<Value, super::ConnectorError> {
-        Err(super::ConnectorError::new(
-            super::ErrorClass::Validation,
-            format!(
-                "{resource} {id}: the file connector only appends; records in {} are never changed",
-                self.path.display()
-            ),
-        ))
-    }
-
-    fn stats(&self) -> super::CallStats {
-        self.stats.snapshot()
-    }
+        schema,
+    )))
 }
 
 #[cfg(test)]
-mod connector_tests {
+mod connection_tests {
     use super::*;
-    use crate::connectors::{Connector, Filter, FilterOp, ListQuery, Settings};
+    use crate::connectors::{Filter, FilterOp, ListQuery, Settings};
 
-    fn opened(path: &Path) -> Box<dyn Connector> {
+    fn open(path: &Path, schemas: &[(&str, Arc<RecordType>)]) -> Box<dyn Connector> {
         let text = path.display().to_string();
         let settings = Settings::from_pairs(&SPEC, "archive", &[("path", &text)]).unwrap();
         let connection = crate::program::Connection {
@@ -485,64 +512,76 @@ mod connector_tests {
             connector: Arc::from("file"),
             settings: vec![],
         };
+        let schemas = schemas
+            .iter()
+            .map(|(name, ty)| (name.to_string(), ty.clone()))
+            .collect();
         (SPEC.open)(&crate::connectors::OpenContext {
             connection: &connection,
             settings: &settings,
             state_dir: path.parent().unwrap(),
-            schemas: &Default::default(),
+            schemas: &schemas,
         })
         .unwrap()
     }
 
     #[test]
-    fn appends_then_lists_gets_and_finds() {
+    fn a_file_connection_reads_its_file_typed_by_its_one_schema() {
         let dir = tempfile::tempdir().unwrap();
-        let c = opened(&dir.path().join("log.ndjson"));
-        for (id, name) in [(2, "b"), (1, "a"), (3, "c")] {
-            let mut r = Record::new();
-            r.insert("id", Value::int(id));
-            r.insert("name", Value::str(name));
-            c.create("rows", &r).unwrap();
-        }
+        let path = dir.path().join("stock.csv");
+        std::fs::write(&path, "sku,count\nA,3\nB,12\n").unwrap();
+        let checked = crate::check::check_source(
+            "s.flow",
+            None,
+            "schema stock resource \"stock\" { sku: string  count: int }\n",
+        );
+        let stock = checked.program.schemas[0].record.clone();
         let query = ListQuery {
             filters: vec![Filter {
-                field: "id".into(),
-                op: FilterOp::Ge,
-                value: Value::int(2),
+                field: "count".into(),
+                op: FilterOp::Gt,
+                value: Value::int(5),
             }],
-            order_by: Some("-name".into()),
-            page_size: None,
+            ..ListQuery::default()
         };
-        let mut names = Vec::new();
-        let stats = c
-            .list("rows", &query, &mut |v| {
-                names.push(json::to_string(&v));
+        let mut seen = Vec::new();
+        let c = open(&path, &[("stock", stock)]);
+        assert_eq!(c.kind(), "file");
+        c.list("stock", &query, &mut |v| {
+            seen.push(json::to_string(&v));
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(seen, [r#"{"sku":"B","count":12}"#]);
+        // Untyped, the counts are text and compare as nothing.
+        let mut untyped = 0;
+        open(&path, &[])
+            .list("stock", &query, &mut |_| {
+                untyped += 1;
                 Ok(true)
             })
             .unwrap();
-        assert_eq!(names, [r#"{"id":3,"name":"c"}"#, r#"{"id":2,"name":"b"}"#]);
-        assert_eq!(stats.records, 2);
-        let got = c.get("rows", "1").unwrap().unwrap();
-        assert_eq!(json::to_string(&got), r#"{"id":1,"name":"a"}"#);
-        assert!(c.get("rows", "9").unwrap().is_none());
-        assert_eq!(c.find("rows", "name", &Value::str("c")).unwrap().len(), 1);
-        let err = c.update("rows", "1", &Record::new(), None).unwrap_err();
-        assert_eq!(err.class, crate::connectors::ErrorClass::Validation);
-    }
-
-    #[test]
-    fn only_ndjson_takes_new_records_and_bad_lines_are_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let json_file = dir.path().join("in.json");
-        std::fs::write(&json_file, "[{\"id\":1}]").unwrap();
-        let c = opened(&json_file);
-        assert!(c.get("x", "1").unwrap().is_some());
-        let err = c.create("x", &Record::new()).unwrap_err();
-        assert_eq!(err.class, crate::connectors::ErrorClass::Config);
-        let bad = dir.path().join("bad.ndjson");
-        std::fs::write(&bad, "{\"id\":1}\nnot json\n").unwrap();
-        let err = opened(&bad).get("x", "2").unwrap_err();
-        assert_eq!(err.class, crate::connectors::ErrorClass::Protocol);
-        assert!(err.message.contains("record 2"), "{}", err.message);
+        assert_eq!(untyped, 0);
+        let bad = dir.path().join("stock.txt");
+        let text = bad.display().to_string();
+        let settings = Settings::from_pairs(&SPEC, "archive", &[("path", &text)]).unwrap();
+        let connection = crate::program::Connection {
+            name: Arc::from("archive"),
+            connector: Arc::from("file"),
+            settings: vec![],
+        };
+        let err = (SPEC.open)(&crate::connectors::OpenContext {
+            connection: &connection,
+            settings: &settings,
+            state_dir: dir.path(),
+            schemas: &Default::default(),
+        })
+        .err()
+        .expect("no format");
+        assert!(
+            err.message.contains("cannot tell the format"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::program::Program;
+use crate::program::{Connection, Program};
 use crate::types::RecordType;
 use crate::value::{Record, Value};
 
@@ -176,23 +176,69 @@ pub trait Connector: Send + Sync {
 
     /// Calls made so far.
     fn stats(&self) -> CallStats;
+
+    /// Reads records for the engine, in order. Services hand over decoded
+    /// records (this default); a file hands NDJSON lines over undecoded, so
+    /// that the engine's workers decode them on every core.
+    fn read(
+        &self,
+        resource: &str,
+        query: &ListQuery,
+        each: &mut dyn FnMut(ReadItem) -> bool,
+    ) -> Result<(), ConnectorError> {
+        let mut position = 0;
+        self.list(resource, query, &mut |record| {
+            position += 1;
+            Ok(each(ReadItem {
+                position,
+                raw: Raw::Record(record),
+            }))
+        })?;
+        Ok(())
+    }
+
+    /// A target whose records have no identity (a file): the engine appends
+    /// every mapped record, in input order, and looks nothing up.
+    fn appender(&self) -> Option<&dyn Appender> {
+        None
+    }
 }
 
-/// Opens connection `index` of a checked program with the connector its
-/// spec names: settings resolved against `env`, tokens kept under
-/// `state_dir`, and the record types of the connection's resources.
+/// One record as read, with its position in the source (1-based).
+pub struct ReadItem {
+    pub position: usize,
+    pub raw: Raw,
+}
+
+/// A record as a connector read it.
+pub enum Raw {
+    Record(Value),
+    /// One JSON object's bytes, not decoded yet.
+    Json(Vec<u8>),
+    /// Why this record could not be read (the others still are).
+    Unreadable(String),
+}
+
+/// Writing to a target whose records have no identity. `encode` runs on the
+/// engine's workers; `append` only copies bytes, in input order.
+pub trait Appender: Send + Sync {
+    /// Opens (truncating) the output; called once before the first record.
+    fn start(&self) -> Result<(), ConnectorError>;
+    fn encode(&self, record: &Record) -> String;
+    fn append(&self, encoded: &str) -> Result<(), ConnectorError>;
+    /// Completes the output (closing brackets, flushing); returns the count written.
+    fn finish(&self) -> Result<u64, ConnectorError>;
+}
+
+/// Opens a connection of a checked program with the connector its spec
+/// names: settings resolved against `env`, tokens kept under `state_dir`,
+/// and the record types of the connection's resources.
 pub fn open(
+    connection: &Connection,
     program: &Program,
-    index: usize,
     state_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Box<dyn Connector>, ConnectorError> {
-    let connection = program.connections.get(index).ok_or_else(|| {
-        ConnectorError::new(
-            ErrorClass::Config,
-            format!("the program has no connection number {index}"),
-        )
-    })?;
     let spec = registry::spec(&connection.connector).ok_or_else(|| {
         ConnectorError::new(
             ErrorClass::Config,
@@ -205,7 +251,14 @@ pub fn open(
         )
     })?;
     let settings = Settings::resolve(spec, connection, env)?;
-    let schemas = schemas_of(program, index);
+    // Schemas name their connection by its place in the program; a
+    // connection that is not one of the program's (a test's) has none.
+    let schemas = program
+        .connections
+        .iter()
+        .position(|c| std::ptr::eq(c, connection))
+        .map(|index| schemas_of(program, index))
+        .unwrap_or_default();
     (spec.open)(&OpenContext {
         connection,
         settings: &settings,

@@ -6,38 +6,29 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::decide::{self, Decided};
 use super::payload::{self, hash};
-use super::Engine;
-use crate::connectors::{Connector, ConnectorError, ErrorClass, ListQuery};
+use super::plan::PLANNED_ID;
+use super::{Engine, EngineError};
+use crate::connectors::{Connector, ConnectorError, ErrorClass};
 use crate::diag::codes;
-use crate::eval::{EvalError, Payload, Resolver, UpsertRequest};
+use crate::eval::{EvalError, Resolver, UpsertRequest};
 use crate::program::Schema;
-use crate::types::validate;
 use crate::value::{Record, Value};
 
-/// A schema and a text: a related record by its match value, or an index by its field.
+/// A schema and a related record's match value.
 type Slot = (Arc<str>, String);
-/// Match value → record.
-type Index = Arc<HashMap<String, Record>>;
-/// An index read at most once, however many workers ask at the same time.
-type IndexCell = std::sync::OnceLock<Result<Index, ConnectorError>>;
 
 /// Per-run state shared by all workers.
 #[derive(Default)]
 pub(super) struct Shared {
     /// (schema, match value) → (payload hash, stored record).
     resolved: Mutex<HashMap<Slot, (String, Record)>>,
-    /// (schema, match field) → match value → record: read once per run, lazily
-    /// (the cell makes concurrent first users wait for one read).
-    indexes: Mutex<HashMap<Slot, Arc<IndexCell>>>,
     /// One lock per related record, so two orders of one new customer never both create it.
     locks: Mutex<HashMap<Slot, Arc<Mutex<()>>>>,
 }
 
 const XREF_SEPARATOR: char = '|';
-
-/// The id a planned-but-not-created record stands in with (`flowc plan`).
-pub(super) const PLANNED_ID: &str = "00000000-0000-0000-0000-000000000000";
 
 pub(super) struct EngineResolver<'e, 'a> {
     engine: &'e Engine<'a>,
@@ -48,6 +39,9 @@ pub(super) struct EngineResolver<'e, 'a> {
     /// A related record was taken to hold a payload written by an earlier
     /// run that may since have been overwritten (see [`Self::assumed`]).
     assumed: bool,
+    /// A failure that concerns the whole run (the state store), kept until
+    /// the interpreter hands control back.
+    fatal: Option<EngineError>,
 }
 
 impl<'e, 'a> EngineResolver<'e, 'a> {
@@ -60,12 +54,17 @@ impl<'e, 'a> EngineResolver<'e, 'a> {
             writes: 0,
             strict,
             assumed: false,
+            fatal: None,
         }
     }
 
-    /// Related records written while mapping this record.
-    pub(super) fn finish(&self) -> u64 {
-        self.writes
+    /// Related records written while mapping this record, or the failure
+    /// that stops the run.
+    pub(super) fn finish(&mut self) -> Result<u64, EngineError> {
+        match self.fatal.take() {
+            Some(e) => Err(e),
+            None => Ok(self.writes),
+        }
     }
 
     /// Whether a related record was taken to hold a payload that an earlier
@@ -103,6 +102,17 @@ fn connector_failure(schema: &Schema, connector: &dyn Connector, e: &ConnectorEr
         err = err.help(connector.spec().auth_help);
     }
     err
+}
+
+fn state_failure(schema: &Schema, e: &crate::state::StateError) -> EvalError {
+    EvalError::new(
+        &codes::E0905,
+        format!(
+            "{} upsert could not be recorded: state store: {e}",
+            schema.name
+        ),
+        None,
+    )
 }
 
 impl Resolver for EngineResolver<'_, '_> {
@@ -145,10 +155,21 @@ impl Resolver for EngineResolver<'_, '_> {
                 return Ok(Value::record(stored.clone()));
             }
         }
-        let key_field = match &schema.key {
-            Some(key) => key.clone(),
-            None => Arc::from(self.connector_for(schema)?.spec().id_field),
-        };
+        let connector = engine
+            .connections
+            .get(schema.connection)
+            .ok_or_else(|| {
+                EvalError::new(
+                    &codes::E0905,
+                    format!("no connection is open for {}", schema.name),
+                    None,
+                )
+            })?
+            .clone();
+        let key_field = schema
+            .key
+            .clone()
+            .unwrap_or_else(|| Arc::from(connector.spec().id_field));
         // Across runs: the id learned before, if what we would write now was
         // written then. Several payloads may have been written for one
         // record in a run (two orders of one customer with different
@@ -178,7 +199,6 @@ impl Resolver for EngineResolver<'_, '_> {
                 return Ok(Value::record(stored));
             }
         }
-        let connector = self.connector_for(schema)?;
         let resource = schema
             .resource
             .as_deref()
@@ -187,25 +207,47 @@ impl Resolver for EngineResolver<'_, '_> {
         let existing = match earlier {
             // Resolved earlier in this run with other data: update that record.
             Some((_, stored)) => Some(stored),
-            None => self.find(schema, &resource, &match_field, &match_text, &*connector)?,
+            None => engine
+                .indexes
+                .find(&*connector, &resource, &match_field, &match_text)
+                .map_err(|e| connector_failure(schema, &*connector, &e))?,
         };
-        let stored = match existing {
-            Some(current) => {
-                let changes = payload::diff(&current, &request.payload.update);
-                let id = current
-                    .get(&key_field)
-                    .and_then(Value::to_text)
-                    .unwrap_or_default();
-                if changes.is_empty() {
-                    current
-                } else if engine.options.dry_run {
-                    engine.plan_entry(
-                        &self.source,
-                        "update",
-                        Some((&schema.name, Some(id))),
-                        changes,
-                        None,
-                    );
+        let stored = match decide::related(
+            engine,
+            schema,
+            &key_field,
+            existing.clone(),
+            &request.payload,
+        ) {
+            Decided::Invalid(v) => {
+                let mut e = EvalError::from(v);
+                e.message = format!("{}: {}", schema.name, e.message);
+                return Err(e);
+            }
+            Decided::Unchanged { id, .. } => {
+                self.note(
+                    schema,
+                    "unchanged",
+                    Some(id),
+                    vec![],
+                    &request.payload.update,
+                );
+                existing.unwrap_or_default()
+            }
+            Decided::Update {
+                id,
+                current,
+                changes,
+            } => {
+                let current = current.unwrap_or_default();
+                self.note(
+                    schema,
+                    "update",
+                    Some(id.clone()),
+                    changes,
+                    &request.payload.update,
+                );
+                if engine.options.dry_run {
                     merged(&current, &request.payload.update)
                 } else {
                     self.writes += 1;
@@ -218,23 +260,10 @@ impl Resolver for EngineResolver<'_, '_> {
                         .unwrap_or_else(|| merged(&current, &request.payload.update))
                 }
             }
-            None => {
-                if let Err(mut e) =
-                    validate::validate(&request.payload.create, &schema.record, true)
-                        .map_err(EvalError::from)
-                {
-                    e.message = format!("{}: {}", schema.name, e.message);
-                    return Err(e);
-                }
+            Decided::Create => {
+                let changes = payload::diff(&Record::new(), &request.payload.create);
+                self.note(schema, "create", None, changes, &request.payload.create);
                 if engine.options.dry_run {
-                    let changes = payload::diff(&Record::new(), &request.payload.create);
-                    engine.plan_entry(
-                        &self.source,
-                        "create",
-                        Some((&schema.name, None)),
-                        changes,
-                        None,
-                    );
                     // A stand-in id of the right shape, so the rest of the
                     // mapping checks as it will once the record exists.
                     let mut placeholder = request.payload.create.clone();
@@ -242,15 +271,14 @@ impl Resolver for EngineResolver<'_, '_> {
                     placeholder
                 } else {
                     self.writes += 1;
-                    engine.wrote();
-                    self.create(
-                        schema,
-                        &resource,
-                        &match_field,
-                        &request.match_value,
-                        &request.payload,
+                    super::apply::create(
+                        engine,
                         &*connector,
-                    )?
+                        &resource,
+                        &request.payload.create,
+                        (&match_field, &request.match_value),
+                    )
+                    .map_err(|e| connector_failure(schema, &*connector, &e))?
                 }
             }
         };
@@ -266,7 +294,11 @@ impl Resolver for EngineResolver<'_, '_> {
                 hashes.push(digest.clone());
                 let keep = hashes.len().saturating_sub(8);
                 let value = format!("{id}{XREF_SEPARATOR}{}", hashes[keep..].join(","));
-                let _ = engine.store.xref_put(&schema.name, &match_text, &value);
+                if let Err(e) = engine.store.xref_put(&schema.name, &match_text, &value) {
+                    let err = state_failure(schema, &e);
+                    self.fatal = Some(e.into());
+                    return Err(err);
+                }
             }
         }
         remember(engine, &slot, &digest, &stored);
@@ -275,106 +307,24 @@ impl Resolver for EngineResolver<'_, '_> {
 }
 
 impl EngineResolver<'_, '_> {
-    fn connector_for(&self, schema: &Schema) -> Result<Arc<dyn Connector>, EvalError> {
-        self.engine
-            .connections
-            .get(schema.connection)
-            .cloned()
-            .ok_or_else(|| {
-                EvalError::new(
-                    &codes::E0905,
-                    format!("no connection is open for {}", schema.name),
-                    None,
-                )
-            })
-    }
-
-    /// The related record with this match value, from a run-wide index
-    /// (one paged read of the resource) so each lookup costs no call.
-    fn find(
+    /// Notes a related record's decision, for plans and tests.
+    fn note(
         &self,
         schema: &Schema,
-        resource: &str,
-        match_field: &str,
-        match_text: &str,
-        connector: &dyn crate::connectors::Connector,
-    ) -> Result<Option<Record>, EvalError> {
-        let index_key = (schema.name.clone(), match_field.to_string());
-        let cell = self
-            .engine
-            .upserts
-            .indexes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(index_key)
-            .or_default()
-            .clone();
-        let index = cell
-            .get_or_init(|| {
-                let mut map = HashMap::new();
-                let path: Vec<Arc<str>> = match_field.split('.').map(Arc::from).collect();
-                connector.list(resource, &ListQuery::default(), &mut |v| {
-                    if let Some(r) = v.as_record() {
-                        if let Some(k) = r.get_path(&path).and_then(Value::to_text) {
-                            map.entry(k).or_insert_with(|| r.clone());
-                        }
-                    }
-                    Ok(true)
-                })?;
-                Ok(Arc::new(map))
-            })
-            .clone()
-            .map_err(|e| connector_failure(schema, connector, &e))?;
-        if let Some(r) = index.get(match_text) {
-            return Ok(Some(r.clone()));
-        }
-        // Records this run created are in `resolved`, checked before this;
-        // one created by hand during the run is found by the next run.
-        Ok(None)
-    }
-
-    /// Creates the related record; when the outcome is unknown, searches
-    /// for it before trying again.
-    #[allow(clippy::too_many_arguments)]
-    fn create(
-        &self,
-        schema: &Schema,
-        resource: &str,
-        match_field: &str,
-        match_value: &Value,
-        payload: &Payload,
-        connector: &dyn crate::connectors::Connector,
-    ) -> Result<Record, EvalError> {
-        let mut attempt = 0;
-        loop {
-            match connector.create(resource, &payload.create) {
-                Ok(v) => {
-                    return Ok(v
-                        .as_record()
-                        .cloned()
-                        .unwrap_or_else(|| payload.create.clone()))
-                }
-                Err(e) if (e.outcome_unknown || e.is_transient()) && attempt < 3 => {
-                    attempt += 1;
-                    if e.outcome_unknown {
-                        let found = connector
-                            .find(resource, match_field, match_value)
-                            .map_err(|e| connector_failure(schema, connector, &e))?;
-                        if let Some(r) = found
-                            .into_iter()
-                            .next()
-                            .and_then(|v| v.as_record().cloned())
-                        {
-                            return Ok(r);
-                        }
-                    }
-                    std::thread::sleep(
-                        crate::connectors::http::RetryPolicy::default().backoff(attempt),
-                    );
-                }
-                Err(e) => return Err(connector_failure(schema, connector, &e)),
-            }
-        }
+        action: &'static str,
+        id: Option<String>,
+        changes: Vec<payload::Change>,
+        payload: &Record,
+    ) {
+        self.engine.decision(
+            &self.source,
+            action,
+            Some((&schema.name, id)),
+            changes,
+            None,
+            Some(payload.clone()),
+            true,
+        );
     }
 }
 
