@@ -771,7 +771,7 @@ fn opened_from_a_connection_block() {
     )
     .expect("opens");
     assert_eq!(c.kind(), "ccvshop");
-    assert_eq!(c.spec().id_field, "id");
+    assert_eq!(c.spec().id_field, Some("id"));
     let (items, _) = collect(c.as_ref(), "paymethods", &ListQuery::default()).expect("list");
     assert!(!items.is_empty());
 

@@ -968,7 +968,7 @@ fn a_connector_opened_from_a_checked_program_types_filter_literals_by_its_schema
     let env = |k: &str| vars.get(k).cloned();
     let c =
         flowc::connectors::open(&program.connections[index], program, dir.path(), &env).unwrap();
-    assert_eq!(c.spec().id_field, "Id");
+    assert_eq!(c.spec().id_field, Some("Id"));
 
     let mut numbered = customer(&refs, "Numbered", "numbered@example.com");
     numbered.insert("CustomerNumber", Value::str("1001"));

@@ -618,10 +618,12 @@ fn connector_page(spec: &ConnectorSpec) -> String {
         )),
         None => out.push_str("| schemas and connection | declared by the flow |\n"),
     }
-    out.push_str(&format!(
-        "| a record's id (schemas without `key`) | `{}` |\n",
-        spec.id_field
-    ));
+    match spec.id_field {
+        Some(id) => out.push_str(&format!(
+            "| a record's id (schemas without `key`) | `{id}` |\n"
+        )),
+        None => out.push_str("| a record's id | none: records cannot be looked up one by one |\n"),
+    }
     match spec.auth {
         Some(_) => out.push_str(&format!(
             "| sign-in | `flowc auth {} [FILE] [--no-browser]` |\n",

@@ -465,7 +465,7 @@ pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
     )
     .required()],
     schema_module: None,
-    id_field: "id",
+    id_field: None,
     auth_help: "check that flowc may read and write the file at `path`",
     open: open_file,
     auth: None,

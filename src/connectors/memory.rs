@@ -280,7 +280,7 @@ pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
     doc: "An empty service in memory that forgets everything when flowc exits: for trying flows and for tests",
     settings: &[],
     schema_module: None,
-    id_field: "Id",
+    id_field: Some("Id"),
     auth_help: "the memory connector has no credentials",
     open: open_memory,
     auth: None,

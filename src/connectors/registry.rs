@@ -85,8 +85,8 @@ pub struct ConnectorSpec {
     /// connection: (import path, text).
     pub schema_module: Option<(&'static str, &'static str)>,
     /// The field of a stored record that holds its id, for schemas that name
-    /// no `key`.
-    pub id_field: &'static str,
+    /// no `key`; `None` when records have no id (a file's).
+    pub id_field: Option<&'static str>,
     /// What to tell a user whose credentials were refused.
     pub auth_help: &'static str,
     pub open: OpenFn,
@@ -244,8 +244,9 @@ mod tests {
                 assert!(text.contains(&format!("connector \"{}\"", spec.name)));
             }
         }
-        assert_eq!(spec("eaccounting").map(|s| s.id_field), Some("Id"));
-        assert_eq!(spec("ccvshop").map(|s| s.id_field), Some("id"));
+        assert_eq!(spec("eaccounting").and_then(|s| s.id_field), Some("Id"));
+        assert_eq!(spec("ccvshop").and_then(|s| s.id_field), Some("id"));
+        assert_eq!(spec("file").map(|s| s.id_field), Some(None));
         assert!(spec("nope").is_none());
     }
 

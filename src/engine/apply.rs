@@ -210,12 +210,16 @@ impl Engine<'_> {
             )
             .into());
         };
+        let Some(id_field) = schema
+            .key
+            .clone()
+            .or_else(|| connector.spec().id_field.map(Arc::from))
+        else {
+            return Err(no_id(&schema.name, connector.kind()).into());
+        };
         Ok(Target {
             resource: super::resource_of(self.program, &self.flow.target),
-            id_field: schema
-                .key
-                .clone()
-                .unwrap_or_else(|| Arc::from(connector.spec().id_field)),
+            id_field,
             schema,
             connector,
             key_field: key_path.iter().map(|s| &**s).collect::<Vec<_>>().join("."),
@@ -310,4 +314,12 @@ pub(super) fn create(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A schema without `key` whose connector's records carry no id either.
+pub(super) fn no_id(schema: &str, connector: &str) -> ConnectorError {
+    ConnectorError::new(
+        ErrorClass::Config,
+        format!("{schema} has no `key`, and records of connector \"{connector}\" have no id to find them by"),
+    )
 }

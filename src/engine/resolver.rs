@@ -166,10 +166,14 @@ impl Resolver for EngineResolver<'_, '_> {
                 )
             })?
             .clone();
-        let key_field = schema
+        let Some(key_field) = schema
             .key
             .clone()
-            .unwrap_or_else(|| Arc::from(connector.spec().id_field));
+            .or_else(|| connector.spec().id_field.map(Arc::from))
+        else {
+            let e = super::apply::no_id(&schema.name, connector.kind());
+            return Err(connector_failure(schema, &*connector, &e));
+        };
         // Across runs: the id learned before, if what we would write now was
         // written then. Several payloads may have been written for one
         // record in a run (two orders of one customer with different

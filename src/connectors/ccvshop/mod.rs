@@ -43,7 +43,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
         "stdlib/ccvshop.flow",
         include_str!("../../../stdlib/ccvshop.flow"),
     )),
-    id_field: "id",
+    id_field: Some("id"),
     auth_help: "check `public_key` and `secret_key` (API settings in the shop's backend) and that this machine's clock is right",
     open,
     auth: None,

@@ -80,7 +80,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
         "stdlib/eaccounting.flow",
         include_str!("../../../stdlib/eaccounting.flow"),
     )),
-    id_field: "Id",
+    id_field: Some("Id"),
     auth_help: "run `flowc auth eaccounting` to sign in again",
     open,
     auth: Some(authorize_interactive),
