@@ -285,11 +285,7 @@ impl Connector for FileConnector {
             let Ok(record) = item.record else {
                 return true;
             };
-            if !query.filters.iter().all(|f| {
-                record
-                    .as_record()
-                    .is_some_and(|r| super::memory::matches_filter(r, f))
-            }) {
+            if !query.filters.iter().all(|f| f.matches(&record)) {
                 return true;
             }
             stats.records += 1;

@@ -104,7 +104,7 @@ fn same_key(a: &Value, b: &Value) -> bool {
     a == b || (a.to_text().is_some() && a.to_text() == b.to_text())
 }
 
-pub(crate) fn matches_filter(r: &Record, f: &super::Filter) -> bool {
+fn matches_filter(r: &Record, f: &super::Filter) -> bool {
     use super::FilterOp::*;
     let path: Vec<Arc<str>> = f.field.split('.').map(Arc::from).collect();
     let Some(v) = r.get_path(&path) else {
