@@ -687,6 +687,36 @@ fn two_stores_on_one_file_contend_for_the_flow_lock() {
 }
 
 #[test]
+fn a_store_in_memory_locks_within_its_process() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let crashed = s.begin_run("orders", "h", "v").unwrap();
+    let lock = s.lock_flow("orders").unwrap();
+    assert_eq!(lock.holder().pid, std::process::id());
+    assert!(lock.taken_over_from().is_none());
+    let last = s.last_run("orders").unwrap().unwrap();
+    assert_eq!(
+        (last.id, last.status.as_str()),
+        (crashed.0, "interrupted"),
+        "a run left going is interrupted by the next lock here too"
+    );
+    match s.lock_flow("orders").unwrap_err() {
+        StateError::Locked { holder, .. } => assert_eq!(&holder, lock.holder()),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    let other = s.lock_flow("customers").unwrap();
+    drop(lock);
+    let again = s.lock_flow("orders").unwrap();
+    assert!(s.break_lock("orders").unwrap());
+    let broken_into = s.lock_flow("orders").unwrap();
+    drop(again);
+    assert!(matches!(
+        s.lock_flow("orders"),
+        Err(StateError::Locked { .. })
+    ));
+    drop((other, broken_into));
+}
+
+#[test]
 fn lock_threads_race_and_exactly_one_wins() {
     let dir = tmp();
     let path = dir.path().to_path_buf();
@@ -707,17 +737,16 @@ fn lock_threads_race_and_exactly_one_wins() {
     assert_eq!(wins, 1);
 }
 
-/// Simulates a crashed run: the lock row stays behind with a pid that is gone.
-fn crash_with_dead_pid(dir: &std::path::Path, flow: &str) -> u32 {
-    let s = SqliteStore::open(dir).unwrap();
-    std::mem::forget(s.lock_flow(flow).unwrap()); // never released: the process "died"
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = child.id();
-    child.wait().unwrap();
+/// What a run that crashed leaves behind: its row in `locks` (the operating
+/// system released its file lock with the process). Returns the dead pid.
+fn leave_a_crashed_lock(dir: &std::path::Path, flow: &str, host: &str) -> u32 {
+    // The pid is never looked at: only the file lock says whether a holder lives.
+    let dead = 4_194_305; // above Linux's largest pid
     let conn = rusqlite::Connection::open(dir.join("state.sqlite")).unwrap();
     conn.execute(
-        "UPDATE locks SET pid = ?1 WHERE flow = ?2",
-        rusqlite::params![dead, flow],
+        "INSERT INTO locks (flow, token, pid, host, started_at)
+         VALUES (?1, 'crashed', ?2, ?3, '2024-05-01T00:00:00.000000Z')",
+        rusqlite::params![flow, dead, host],
     )
     .unwrap();
     dead
@@ -731,11 +760,12 @@ fn a_stale_lock_of_a_dead_process_is_taken_over_and_its_run_marked_interrupted()
     let finished = s.begin_run("orders", "h", "v").unwrap();
     s.finish_run(finished, "succeeded", &RunCounts::default())
         .unwrap();
-    let dead = crash_with_dead_pid(dir.path(), "orders");
+    let dead = leave_a_crashed_lock(dir.path(), "orders", "this-host");
 
     let lock = s.lock_flow("orders").unwrap();
     let previous = lock.taken_over_from().expect("taken over");
     assert_eq!(previous.pid, dead);
+    assert_eq!(previous.started_at, at(1_714_521_600));
     assert_eq!(lock.holder().pid, std::process::id());
     let runs = s.runs(Some("orders"), 0).unwrap();
     let status = |id: RunId| runs.iter().find(|r| r.id == id.0).unwrap().status.clone();
@@ -756,38 +786,113 @@ fn a_stale_lock_of_a_dead_process_is_taken_over_and_its_run_marked_interrupted()
 }
 
 #[test]
-fn a_lock_held_on_another_host_is_never_taken_over_but_can_be_broken() {
+fn a_lock_left_on_another_host_is_taken_over_too() {
+    // A host does not matter: the file lock is released with its process
+    // wherever that ran, so a row without a held file lock is a dead holder's.
     let dir = tmp();
-    crash_with_dead_pid(dir.path(), "orders");
-    let conn = rusqlite::Connection::open(dir.path().join("state.sqlite")).unwrap();
-    conn.execute("UPDATE locks SET host = 'elsewhere'", [])
-        .unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    leave_a_crashed_lock(dir.path(), "orders", "elsewhere");
     let s = SqliteStore::open(dir.path()).unwrap();
-    let err = s.lock_flow("orders").unwrap_err();
-    match &err {
-        StateError::Locked { holder, .. } => assert_eq!(holder.host, "elsewhere"),
+    let lock = s.lock_flow("orders").unwrap();
+    assert_eq!(lock.taken_over_from().unwrap().host, "elsewhere");
+    lock.release().unwrap();
+    // Released cleanly, nothing is left to take over.
+    assert!(s.lock_flow("orders").unwrap().taken_over_from().is_none());
+}
+
+/// Set in the child process of the test below: the state directory whose
+/// `orders` lock it takes.
+const LOCK_CHILD_DIR: &str = "FLOWC_TEST_LOCK_CHILD_DIR";
+/// What the child prints once it holds the lock and has begun a run.
+const LOCK_CHILD_READY: &str = "lock-child holds orders, run ";
+
+#[test]
+fn a_lock_held_by_a_killed_child_process_is_taken_over() {
+    use std::io::{BufRead, Read, Write};
+    use std::process::{Command, Stdio};
+
+    const NAME: &str = "a_lock_held_by_a_killed_child_process_is_taken_over";
+    if let Some(dir) = std::env::var_os(LOCK_CHILD_DIR) {
+        // The child: hold the lock with a run going until killed. It waits on
+        // stdin, so it also ends if the parent dies without killing it.
+        let s = SqliteStore::open(std::path::Path::new(&dir)).unwrap();
+        let _lock = s.lock_flow("orders").unwrap();
+        let run = s.begin_run("orders", "h", "v").unwrap();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{LOCK_CHILD_READY}{run}").unwrap();
+        out.flush().unwrap();
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        return;
+    }
+
+    let dir = tmp();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(LOCK_CHILD_DIR, dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // The test harness may print `test … ... ` before the child's own line,
+    // so the marker is looked for anywhere in a line. A thread reads, so that
+    // a child that hangs fails the test instead of blocking it.
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let run = stdout.lines().map_while(Result::ok).find_map(|l| {
+            let (_, run) = l.split_once(LOCK_CHILD_READY)?;
+            run.trim().parse::<i64>().ok()
+        });
+        let _ = tx.send(run);
+    });
+    let run = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(Some(run)) => run,
+        outcome => {
+            let _ = child.kill();
+            panic!("the child did not report holding the lock: {outcome:?}");
+        }
+    };
+
+    // Alive, the child holds the lock.
+    let s = SqliteStore::open(dir.path()).unwrap();
+    match s.lock_flow("orders").unwrap_err() {
+        StateError::Locked { holder, .. } => assert_eq!(holder.pid, child.id()),
         other => panic!("expected Locked, got {other:?}"),
     }
-    assert!(err.to_string().contains("flowc unlock orders"), "{err}");
-    assert!(s.break_lock("orders").unwrap());
-    assert!(!s.break_lock("orders").unwrap());
-    drop(s.lock_flow("orders").unwrap());
+    assert_eq!(s.last_run("orders").unwrap().unwrap().status, "running");
+
+    // Killed (SIGKILL: no destructor runs), it leaves its row behind but not
+    // the file lock, and the next run takes over.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lock = s.lock_flow("orders").unwrap();
+    assert_eq!(lock.taken_over_from().unwrap().pid, child.id());
+    let last = s.last_run("orders").unwrap().unwrap();
+    assert_eq!((last.id, last.status.as_str()), (run, "interrupted"));
 }
 
 #[test]
-fn a_released_lock_of_a_taken_over_process_does_not_free_the_new_holder() {
-    // The old holder's RunLock only deletes its own row (matched by token).
+fn a_broken_lock_frees_the_flow_and_its_old_holder_cannot_free_the_new_one() {
+    // `flowc unlock` for a holder that is alive but stuck: the old holder keeps
+    // its lock on a removed file, and its RunLock only deletes its own row
+    // (matched by token).
     let dir = tmp();
     let a = SqliteStore::open(dir.path()).unwrap();
     let old = a.lock_flow("orders").unwrap();
     assert!(a.break_lock("orders").unwrap());
     let new = a.lock_flow("orders").unwrap();
+    assert!(
+        new.taken_over_from().is_none(),
+        "a broken lock is not a dead one"
+    );
+    assert!(!a.break_lock("flow-never-locked").unwrap());
     drop(old);
     let b = SqliteStore::open(dir.path()).unwrap();
-    assert!(matches!(
-        b.lock_flow("orders"),
-        Err(StateError::Locked { .. })
-    ));
+    let err = b.lock_flow("orders").unwrap_err();
+    assert!(matches!(err, StateError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("flowc unlock orders"), "{err}");
     drop(new);
     drop(b.lock_flow("orders").unwrap());
 }

@@ -110,6 +110,14 @@ const MIGRATIONS: &[&str] = &[
         started_at  TEXT    NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: a run lock is an OS file lock now, which dies with its process; the
+    // columns for telling whether a pid was still the same process go. The
+    // version bump also makes an older flowc, which knows nothing of the file
+    // locks, refuse this database instead of running beside a newer one.
+    r#"
+    ALTER TABLE locks DROP COLUMN boot_id;
+    ALTER TABLE locks DROP COLUMN proc_start;
+    "#,
 ];
 
 /// The schema version this binary creates and understands.
@@ -211,6 +219,36 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 1, "{table}");
         }
+    }
+
+    #[test]
+    fn version_2_keeps_the_lock_rows_of_version_1_without_the_liveness_columns() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO locks (flow, token, pid, host, boot_id, proc_start, started_at)
+             VALUES ('orders', 't', 42, 'h', 'boot', 7, '2024-05-01T00:00:00.000000Z')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        let row: (String, i64, String) = conn
+            .query_row("SELECT token, pid, host FROM locks", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("t".into(), 42, "h".into()));
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('locks')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(columns, ["flow", "token", "pid", "host", "started_at"]);
     }
 
     #[test]

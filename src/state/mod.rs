@@ -16,10 +16,13 @@
 //!   [`Store::record_failure`] never touches the cursor; [`Store::record_skip`]
 //!   may move it, together with its activity row.
 //! * **One run per flow at a time**, across processes sharing a state
-//!   directory: [`Store::lock_flow`]. A lock left behind by a process that died
-//!   on this host is taken over, and runs it left `running` are marked
-//!   `interrupted` (so a crashed run never looks like a success or like it is
-//!   still going).
+//!   directory: [`Store::lock_flow`]. The lock dies with the process that holds
+//!   it (for [`SqliteStore`] on disk it is an OS file lock, released by the
+//!   operating system however the process ends), so a dead run never blocks
+//!   the next one: the next run takes over what it left behind, and runs it
+//!   left `running` are marked `interrupted` (so a crashed run never looks like
+//!   a success or like it is still going). A holder that is alive but stuck
+//!   keeps its lock until [`Store::break_lock`].
 //! * **Retention.** [`Store::purge_older_than`] deletes old activity rows and
 //!   dead letters; [`Store::reset_flow`] forgets a flow entirely.
 //!
@@ -37,6 +40,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
+mod lockfile;
 mod migrations;
 mod sqlite;
 
@@ -288,7 +292,7 @@ impl RunLock {
         &self.holder
     }
 
-    /// The dead process whose stale lock was taken over, if any (worth a
+    /// The process that died holding this flow's lock, if any (worth a
     /// warning: its last run was interrupted).
     pub fn taken_over_from(&self) -> Option<&LockHolder> {
         self.taken_over_from.as_ref()
@@ -337,7 +341,7 @@ pub enum StateError {
     Corrupt { detail: String },
     #[error(
         "flow `{flow}` is already being run by {holder}; wait for that run to finish \
-         (if that process is gone on another host, remove the lock with `flowc unlock {flow}`)"
+         (if that process is stuck, stop it, or free the lock with `flowc unlock {flow}`)"
     )]
     Locked { flow: String, holder: LockHolder },
     #[error(
@@ -361,10 +365,11 @@ pub enum StateError {
 
 /// The engine's view of its state. See the module docs for the guarantees.
 pub trait Store: Send {
-    /// Takes the per-flow lock; a second concurrent run of the same flow gets
-    /// [`StateError::Locked`] with who holds it. Taking the lock (fresh or by
-    /// taking over a stale one) marks runs of that flow still `running` as
-    /// `interrupted`, so take it before [`Store::begin_run`].
+    /// Takes the per-flow lock, held until the [`RunLock`] is dropped or its
+    /// process ends; a second concurrent run of the same flow (in this process
+    /// or another) gets [`StateError::Locked`] with who holds it. Taking the
+    /// lock (fresh, or after a holder that died) marks runs of that flow still
+    /// `running` as `interrupted`, so take it before [`Store::begin_run`].
     fn lock_flow(&self, flow: &str) -> Result<RunLock, StateError>;
     fn begin_run(
         &self,
@@ -451,7 +456,8 @@ pub trait Store: Send {
     /// Forgets everything about one flow (ledger, cursor, runs, activity, dead letters, xrefs of
     /// that flow). The flow's lock, if held, is left alone.
     fn reset_flow(&self, flow: &str) -> Result<(), StateError>;
-    /// Removes a flow's lock whoever holds it (for `flowc unlock`, when the holder is known to be
-    /// gone, e.g. on another host). Returns whether there was one.
+    /// Frees a flow's lock whoever holds it (for `flowc unlock`, when the holder is stuck): the
+    /// next [`Store::lock_flow`] succeeds even while the old holder lives, and that holder's
+    /// release no longer touches the new lock. Returns whether a holder was recorded.
     fn break_lock(&self, flow: &str) -> Result<bool, StateError>;
 }

@@ -5,11 +5,18 @@
 //!   foreign keys on.
 //! * Every write is a `BEGIN IMMEDIATE` transaction, so two processes never
 //!   deadlock upgrading a read lock to a write lock.
-//! * The per-flow run lock is a row in `locks`, taken in an immediate
-//!   transaction, so it works across processes. A row whose process is gone
-//!   (same host and boot, and `/proc/<pid>` missing, a zombie, or a different
-//!   process start time) is taken over.
-
+//! * The per-flow run lock is an OS file lock on `locks/<flow>.lock` in the
+//!   state directory, held by the [`RunLock`] for the run's lifetime. The
+//!   operating system releases it when the process dies, however it dies, so a
+//!   dead holder never blocks and nothing has to guess whether a pid is alive.
+//!   Next to it, a row in `locks` says who holds the lock (pid, host, start)
+//!   for the [`StateError::Locked`] message; a row found when the file lock is
+//!   free was left by a process that died holding it, and is taken over.
+//!   Taking, releasing and breaking the file lock all happen inside an
+//!   immediate transaction that also writes the row, so every process sees the
+//!   file lock and the row change together.
+//! * A store in memory has no state directory and is private to its process:
+//!   there the row alone is the lock.
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -19,8 +26,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
-use super::migrations;
 use super::*;
+use super::{lockfile, migrations};
 
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "state.sqlite";
@@ -131,6 +138,11 @@ impl SqliteStore {
     /// The database file, or `None` in memory.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// The state directory, or `None` in memory.
+    fn dir(&self) -> Option<&Path> {
+        self.path.as_deref().and_then(Path::parent)
     }
 
     /// The schema version of the open database.
@@ -273,6 +285,31 @@ fn collect<R, T>(
     rows.map(|r| convert(r?)).collect()
 }
 
+/// Who the `locks` table says holds a flow's lock.
+fn lock_row(tx: &rusqlite::Transaction<'_>, flow: &str) -> Result<Option<LockHolder>, StateError> {
+    let row = tx
+        .query_row(
+            "SELECT pid, host, started_at FROM locks WHERE flow = ?1",
+            [flow],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(pid, host, at)| {
+        Ok(LockHolder {
+            pid: u32::try_from(pid).unwrap_or(0),
+            host,
+            started_at: parse_ts(&at)?,
+        })
+    })
+    .transpose()
+}
+
 struct RawRun {
     id: i64,
     flow: String,
@@ -388,93 +425,95 @@ fn dead_letter(r: RawLetter) -> Result<DeadLetter, StateError> {
 
 impl Store for SqliteStore {
     fn lock_flow(&self, flow: &str) -> Result<RunLock, StateError> {
-        let me = proc_info::current();
-        // As stored: microsecond precision, so the holder compares equal to what others read.
-        let started = truncate_micros((self.clock)());
+        let me = LockHolder {
+            pid: std::process::id(),
+            host: lockfile::hostname(),
+            // As stored: microsecond precision, so the holder compares equal to what others read.
+            started_at: truncate_micros((self.clock)()),
+        };
         let token = uuid::Uuid::new_v4().to_string();
-        let taken_over_from = self.write(|tx| {
-            let existing = tx
-                .query_row(
-                    "SELECT pid, host, boot_id, proc_start, started_at FROM locks WHERE flow = ?1",
-                    [flow],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<String>>(2)?,
-                            r.get::<_, Option<i64>>(3)?,
-                            r.get::<_, String>(4)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let mut previous = None;
-            if let Some((pid, host, boot_id, proc_start, at)) = existing {
-                let holder = LockHolder {
-                    pid: u32::try_from(pid).unwrap_or(0),
-                    host,
-                    started_at: parse_ts(&at)?,
-                };
-                let stale = holder.host == me.host
-                    && proc_info::is_gone(
-                        holder.pid,
-                        boot_id.as_deref(),
-                        proc_start.and_then(|s| u64::try_from(s).ok()),
-                        &me,
-                    );
-                if !stale {
-                    return Err(StateError::Locked {
-                        flow: flow.to_string(),
-                        holder,
-                    });
+        let (file, taken_over_from) = self.write(|tx| {
+            let recorded = lock_row(tx, flow)?;
+            let file = match self.dir() {
+                Some(dir) => match lockfile::try_lock(dir, flow)? {
+                    Some(file) => Some(file),
+                    None => {
+                        return Err(match recorded {
+                            Some(holder) => StateError::Locked {
+                                flow: flow.to_string(),
+                                holder,
+                            },
+                            // The holder writes its row in the transaction that
+                            // takes the file lock, so this needs the database to
+                            // have been replaced under a running flowc.
+                            None => StateError::Database(format!(
+                                "the lock file `{}` of flow `{flow}` is held by a process \
+                                 this state database does not name (was `{DB_FILE}` replaced \
+                                 during a run?); stop that process, or free the lock with \
+                                 `flowc unlock {flow}`",
+                                lockfile::path(dir, flow).display()
+                            )),
+                        });
+                    }
+                },
+                None => {
+                    // In memory the store is private to this process and a
+                    // RunLock deletes its row when it goes: a row is a live holder.
+                    if let Some(holder) = recorded {
+                        return Err(StateError::Locked {
+                            flow: flow.to_string(),
+                            holder,
+                        });
+                    }
+                    None
                 }
-                previous = Some(holder);
-            }
+            };
+            // The file lock is ours, so a row still there belongs to a process
+            // that died holding it: that is the lock taken over.
             tx.execute(
-                "INSERT OR REPLACE INTO locks (flow, token, pid, host, boot_id, proc_start, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    flow,
-                    token,
-                    i64::from(me.pid),
-                    me.host,
-                    me.boot_id,
-                    me.start.map(to_i64),
-                    ts(started)
-                ],
+                "INSERT OR REPLACE INTO locks (flow, token, pid, host, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![flow, token, i64::from(me.pid), me.host, ts(me.started_at)],
             )?;
             // Whoever ran this flow before us is gone; its unfinished runs were interrupted.
             tx.execute(
                 "UPDATE runs SET status = 'interrupted', ended_at = ?2
                  WHERE flow = ?1 AND status = 'running'",
-                params![flow, ts(started)],
+                params![flow, ts(me.started_at)],
             )?;
-            Ok(previous)
+            Ok((file, recorded))
         })?;
         let conn = Arc::clone(&self.conn);
-        let (flow_owned, token_owned) = (flow.to_string(), token);
+        let flow_owned = flow.to_string();
         let release = move || -> Result<(), StateError> {
-            let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            conn.execute(
+            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            // If the row cannot be deleted, `file` still closes when this
+            // returns: the lock is free and the next run takes the row over.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
                 "DELETE FROM locks WHERE flow = ?1 AND token = ?2",
-                params![flow_owned, token_owned],
+                params![flow_owned, token],
             )?;
+            // Unlock before the commit: a process that sees the file free
+            // (it looks inside its own write transaction) then also sees the
+            // row gone, never a held file without a row.
+            drop(file);
+            tx.commit()?;
             Ok(())
         };
-        Ok(RunLock::new(
-            flow.to_string(),
-            LockHolder {
-                pid: me.pid,
-                host: me.host,
-                started_at: started,
-            },
-            taken_over_from,
-            release,
-        ))
+        Ok(RunLock::new(flow.to_string(), me, taken_over_from, release))
     }
 
     fn break_lock(&self, flow: &str) -> Result<bool, StateError> {
-        self.write(|tx| Ok(tx.execute("DELETE FROM locks WHERE flow = ?1", [flow])? > 0))
+        self.write(|tx| {
+            let had = tx.execute("DELETE FROM locks WHERE flow = ?1", [flow])? > 0;
+            // A holder that is alive but stuck keeps its lock on the removed
+            // file; the next run locks a new one.
+            if let Some(dir) = self.dir() {
+                lockfile::remove(dir, flow)?;
+            }
+            Ok(had)
+        })
     }
 
     fn begin_run(
@@ -893,74 +932,6 @@ impl SqliteStore {
     }
 }
 
-/// What identifies this process, and whether another one is still alive.
-mod proc_info {
-    use std::fs;
-
-    pub struct Me {
-        pub pid: u32,
-        pub host: String,
-        pub boot_id: Option<String>,
-        pub start: Option<u64>,
-    }
-
-    pub fn current() -> Me {
-        let pid = std::process::id();
-        Me {
-            pid,
-            host: hostname(),
-            boot_id: boot_id(),
-            start: stat(pid).map(|(_, start)| start),
-        }
-    }
-
-    fn hostname() -> String {
-        fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .or_else(|| fs::read_to_string("/etc/hostname").ok())
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unknown".into())
-    }
-
-    fn boot_id() -> Option<String> {
-        fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .ok()
-            .map(|s| s.trim().to_string())
-    }
-
-    /// (state, start time in clock ticks since boot) from `/proc/<pid>/stat`.
-    fn stat(pid: u32) -> Option<(char, u64)> {
-        let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The command name is in parentheses and may contain anything.
-        let rest = &text[text.rfind(')')? + 1..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let state = fields.first()?.chars().next()?;
-        // Field 22 of stat is starttime; `rest` starts at field 3.
-        let start = fields.get(22 - 3)?.parse().ok()?;
-        Some((state, start))
-    }
-
-    /// Whether the process that took a lock on this host is certainly gone.
-    /// When in doubt (no /proc), it is considered alive.
-    pub fn is_gone(pid: u32, boot: Option<&str>, start: Option<u64>, me: &Me) -> bool {
-        if fs::metadata("/proc/self/stat").is_err() {
-            return false;
-        }
-        if let (Some(theirs), Some(ours)) = (boot, me.boot_id.as_deref()) {
-            if theirs != ours {
-                return true; // the machine rebooted since
-            }
-        }
-        match stat(pid) {
-            None => fs::metadata(format!("/proc/{pid}")).is_err(),
-            Some(('Z' | 'X', _)) => true,
-            Some((_, now_start)) => start.is_some_and(|s| s != now_start),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1073,35 +1044,5 @@ mod tests {
         assert_eq!(a.len(), b.len());
         assert!(a < b);
         assert_eq!(parse_ts(&a).unwrap().timestamp_subsec_micros(), 5);
-    }
-
-    #[test]
-    fn proc_info_sees_this_process_alive_and_a_reaped_child_gone() {
-        let me = proc_info::current();
-        assert!(!proc_info::is_gone(
-            me.pid,
-            me.boot_id.as_deref(),
-            me.start,
-            &me
-        ));
-        // Same pid, different start time: the pid was reused.
-        if let Some(start) = me.start {
-            assert!(proc_info::is_gone(
-                me.pid,
-                me.boot_id.as_deref(),
-                Some(start + 1),
-                &me
-            ));
-        }
-        assert!(proc_info::is_gone(
-            me.pid,
-            Some("another-boot"),
-            me.start,
-            &me
-        ));
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        assert!(proc_info::is_gone(pid, me.boot_id.as_deref(), None, &me));
     }
 }
