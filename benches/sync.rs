@@ -95,7 +95,6 @@ fn main() {
         "EACCOUNTING_REFRESH_TOKEN".into(),
         books.refresh_token(eaccounting::DEFAULT_SCOPE),
     );
-    env.insert("FLOWC_STATE".into(), state.path().display().to_string());
     let env = move |k: &str| env.get(k).cloned();
 
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows/ccvshop-eaccounting/orders.flow");
@@ -109,7 +108,8 @@ fn main() {
     for (label, n) in [("first run", 1), ("rerun, no changes", 2)] {
         let mut connections = Connections::default();
         for (i, c) in program.connections.iter().enumerate() {
-            let opened = flowc::connectors::open(c, &env).expect("open connection");
+            let opened =
+                flowc::connectors::open(c, program, state.path(), &env).expect("open connection");
             connections.by_index.insert(i, Arc::from(opened));
         }
         let shop_before = shop.request_counts();

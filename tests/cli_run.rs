@@ -268,3 +268,39 @@ fn a_failing_write_stops_the_run_with_a_diagnostic() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("E0010"));
 }
+
+#[test]
+fn plan_of_a_file_flow_lists_what_run_writes_and_writes_nothing() {
+    let dir = example_copy();
+    let out = flowc()
+        .args(["plan", "orders.flow"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !dir.path().join("out").exists(),
+        "a plan writes no output file"
+    );
+    assert!(
+        !dir.path().join(".flowc").exists(),
+        "file flows keep no state"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let creates = stdout.lines().filter(|l| l.starts_with("create")).count();
+    let skips = stdout.lines().filter(|l| l.starts_with("skip")).count();
+    assert_eq!((creates, skips), (3, 1), "{stdout}");
+    // The run then writes exactly the planned records.
+    let run = flowc()
+        .args(["run", "orders.flow"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let written = std::fs::read_to_string(dir.path().join("out/invoices.ndjson")).unwrap();
+    assert_eq!(written.lines().count(), creates);
+}

@@ -763,25 +763,44 @@ fn opened_from_a_connection_block() {
     };
     let secret = emu.secret_key().to_string();
     let env = move |k: &str| (k == "SHOP_SECRET").then(|| secret.clone());
-    let c = open(&conn("SHOP_SECRET", "true"), &env).expect("opens");
+    let c = open(
+        &conn("SHOP_SECRET", "true"),
+        &flowc::program::Program::default(),
+        std::path::Path::new(".flowc"),
+        &env,
+    )
+    .expect("opens");
     assert_eq!(c.kind(), "ccvshop");
+    assert_eq!(c.spec().id_field, Some("id"));
     let (items, _) = collect(c.as_ref(), "paymethods", &ListQuery::default()).expect("list");
     assert!(!items.is_empty());
 
-    let err = open(&conn("MISSING", "true"), &env)
-        .err()
-        .expect("no secret");
+    let err = open(
+        &conn("MISSING", "true"),
+        &flowc::program::Program::default(),
+        std::path::Path::new(".flowc"),
+        &env,
+    )
+    .err()
+    .expect("no secret");
     assert_eq!(err.class, ErrorClass::Config);
     assert!(err.message.contains("MISSING"), "{}", err.message);
-    let err = open(&conn("SHOP_SECRET", "perhaps"), &env)
-        .err()
-        .expect("bad flag");
+    let err = open(
+        &conn("SHOP_SECRET", "perhaps"),
+        &flowc::program::Program::default(),
+        std::path::Path::new(".flowc"),
+        &env,
+    )
+    .err()
+    .expect("bad flag");
     assert_eq!(err.class, ErrorClass::Config);
 
     let s = Settings::from_pairs(
+        &flowc::connectors::ccvshop::SPEC,
         "shop",
         &[("url", "ftp://x"), ("public_key", "p"), ("secret_key", "s")],
-    );
+    )
+    .expect("declared settings");
     assert_eq!(
         CcvShopConnector::from_settings(&s).err().map(|e| e.class),
         Some(ErrorClass::Config)

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use flowc::connectors::eaccounting::oauth::AUTH_COMMAND;
 use flowc::connectors::eaccounting::{
-    authorize_interactive, ConnectorConfig, EaccountingConnector, OAuthClient, TokenStore,
+    authorize_interactive, ConnectorConfig, EaccountingConnector, OAuthClient, TokenStore, SPEC,
 };
 use flowc::connectors::http::RetryPolicy;
+use flowc::connectors::registry::{AuthContext, AUTH_TIMEOUT};
 use flowc::connectors::settings::{Secret, Settings};
 use flowc::connectors::{Connector, ConnectorError, ErrorClass, Filter, FilterOp, ListQuery};
 use flowc::emulators::eaccounting::identity::OAuthClient as EmuClient;
@@ -361,6 +362,7 @@ fn headless_setup_from_a_refresh_token_and_nothing_stored() {
     // EACCOUNTING_REFRESH_TOKEN through the settings, as a flow's connection gives it.
     let seed = emu.refresh_token(DEFAULT_SCOPE);
     let settings = Settings::from_pairs(
+        &SPEC,
         "eaccounting",
         &[
             ("api_url", &emu.api_url()),
@@ -369,7 +371,8 @@ fn headless_setup_from_a_refresh_token_and_nothing_stored() {
             ("client_secret", emu.client_secret()),
             ("refresh_token", &seed),
         ],
-    );
+    )
+    .unwrap();
     let c = EaccountingConnector::from_settings(&settings, dir.path()).unwrap();
     assert!(count_all(&c, "units") > 0);
     assert!(TokenStore::new(dir.path()).path().exists());
@@ -410,18 +413,26 @@ fn start_interactive(
     dir: &Path,
 ) -> (std::thread::JoinHandle<Result<(), ConnectorError>>, String) {
     let settings = Settings::from_pairs(
+        &SPEC,
         "eaccounting",
         &[
             ("identity_url", &emu.identity_url()),
             ("client_id", emu.client_id()),
             ("client_secret", emu.client_secret()),
         ],
-    );
+    )
+    .unwrap();
     let (tx, rx) = mpsc::channel();
     let dir = dir.to_path_buf();
     let handle = std::thread::spawn(move || {
         let mut out = Lines(tx, String::new());
-        authorize_interactive(&settings, &dir, false, &mut out)
+        authorize_interactive(AuthContext {
+            settings: &settings,
+            state_dir: &dir,
+            open_browser: false,
+            timeout: AUTH_TIMEOUT,
+            out: &mut out,
+        })
     });
     let url = loop {
         let line = rx
@@ -439,10 +450,8 @@ fn interactive_sign_in_over_loopback_stores_tokens() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
     let (handle, url) = start_interactive(&emu, dir.path());
-    assert!(url.starts_with(&format!(
-        "{}/connect/authorize?client_id=flowc-test",
-        emu.identity_url()
-    )));
+    assert!(url.starts_with(&format!("{}/connect/authorize?", emu.identity_url())));
+    assert!(url.contains("client_id=flowc-test"));
     assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"));
     assert!(url.contains("response_type=code") && url.contains("state="));
     // The "browser": follow the identity server's redirect to our listener.
@@ -608,7 +617,7 @@ fn schemas() -> HashMap<String, Arc<flowc::types::RecordType>> {
     let checked =
         flowc::check::check_source("schemas.flow", None, "import \"stdlib/eaccounting.flow\"\n");
     assert!(!checked.has_errors());
-    let s = EaccountingConnector::schemas_from(&checked.program);
+    let s = flowc::connectors::schemas_of(&checked.program, 0);
     assert!(
         s.contains_key("customers") && s.contains_key("customerinvoicedrafts"),
         "{:?}",
@@ -906,14 +915,13 @@ fn the_factory_opens_eaccounting_connections() {
             ),
         ],
     };
-    let state = dir.path().to_string_lossy().to_string();
     let env = |k: &str| match k {
         "EACCOUNTING_CLIENT_SECRET" => Some(SECRET.to_string()),
         "EACCOUNTING_REFRESH_TOKEN" => Some(seed.clone()),
-        "FLOWC_STATE" => Some(state.clone()),
         _ => None,
     };
-    let c = flowc::connectors::open(&conn, &env).unwrap();
+    let program = flowc::program::Program::default();
+    let c = flowc::connectors::open(&conn, &program, dir.path(), &env).unwrap();
     assert_eq!(c.kind(), "eaccounting");
     assert!(c.get("countries", "SE").unwrap().is_some());
     assert!(TokenStore::new(dir.path()).path().exists());
@@ -921,6 +929,80 @@ fn the_factory_opens_eaccounting_connections() {
         connector: Arc::from("nope"),
         ..conn
     };
-    let err = flowc::connectors::open(&other, &env).err().unwrap();
+    let err = flowc::connectors::open(&other, &program, dir.path(), &env)
+        .err()
+        .unwrap();
     assert_eq!(err.class, ErrorClass::Config);
+    assert!(err.message.contains("\"eaccounting\""), "{}", err.message);
+}
+
+/// Point 2 of the registry: in production the connector is opened from the
+/// checked program, and the types of its resources decide how a `$filter`
+/// literal is written. `CustomerNumber` is text (a number would be a 400)
+/// and `ChangedUtc` a date-time (a quoted string would be a 400); neither
+/// name ends in `Id`, so no guess from the name could get them right.
+#[test]
+fn a_connector_opened_from_a_checked_program_types_filter_literals_by_its_schemas() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let refs = refs(&emu);
+    let checked =
+        flowc::check::check_source("books.flow", None, "import \"stdlib/eaccounting.flow\"\n");
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let program = &checked.program;
+    let index = program
+        .connections
+        .iter()
+        .position(|c| &*c.connector == "eaccounting")
+        .expect("the stdlib declares the connection");
+    let seed = emu.refresh_token(DEFAULT_SCOPE);
+    let vars: HashMap<&str, String> = [
+        ("EACCOUNTING_API_URL", emu.api_url()),
+        ("EACCOUNTING_IDENTITY_URL", emu.identity_url()),
+        ("EACCOUNTING_CLIENT_ID", emu.client_id().to_string()),
+        ("EACCOUNTING_CLIENT_SECRET", SECRET.to_string()),
+        ("EACCOUNTING_REFRESH_TOKEN", seed),
+    ]
+    .into_iter()
+    .collect();
+    let env = |k: &str| vars.get(k).cloned();
+    let c =
+        flowc::connectors::open(&program.connections[index], program, dir.path(), &env).unwrap();
+    assert_eq!(c.spec().id_field, Some("Id"));
+
+    let mut numbered = customer(&refs, "Numbered", "numbered@example.com");
+    numbered.insert("CustomerNumber", Value::str("1001"));
+    c.create("customers", &numbered).unwrap();
+    let by_number = c
+        .find("customers", "CustomerNumber", &Value::int(1001))
+        .unwrap();
+    assert_eq!(by_number.len(), 1);
+    assert_eq!(field(&by_number[0], "Name"), "Numbered");
+    let since = ListQuery {
+        filters: vec![Filter {
+            field: "ChangedUtc".into(),
+            op: FilterOp::Ge,
+            value: Value::str("2000-01-01T00:00:00Z"),
+        }],
+        ..ListQuery::default()
+    };
+    let mut changed = 0;
+    c.list("customers", &since, &mut |_| {
+        changed += 1;
+        Ok(true)
+    })
+    .unwrap();
+    assert!(changed >= 1);
+
+    // Without the types the same filters are written as the values look,
+    // and the service refuses them.
+    let untyped = connector(&emu, dir.path(), None);
+    let err = untyped
+        .find("customers", "CustomerNumber", &Value::int(1001))
+        .unwrap_err();
+    assert_eq!((err.class, err.status), (ErrorClass::Validation, Some(400)));
+    let err = untyped
+        .list("customers", &since, &mut |_| Ok(true))
+        .unwrap_err();
+    assert_eq!((err.class, err.status), (ErrorClass::Validation, Some(400)));
 }

@@ -23,14 +23,18 @@
 //!   `NAME` in the scratch folder first (so flows can import it, tables can
 //!   read it and commands can use it).
 //!
-//! `docs/functions.md` is generated from the stdlib registry; run
-//! `UPDATE_DOCS=1 cargo test --test docs` to rewrite it.
+//! `docs/functions.md` is generated from the stdlib registry, and the pages
+//! of `docs/connectors/` (above the line that keeps hand-written prose) from
+//! the connector registry; run `UPDATE_DOCS=1 cargo test --test docs` to
+//! rewrite them.
 
 use std::path::{Path, PathBuf};
 
 use flowc::check::check_source;
+use flowc::connectors::registry::{ConnectorSpec, SettingSpec, REGISTRY};
 use flowc::eval::{NoUpserts, Outcome, Runtime};
 use flowc::functions::{self, Category};
+use flowc::program::SettingValue;
 use flowc::value::{json, Value};
 
 fn root() -> PathBuf {
@@ -205,7 +209,7 @@ fn run_markdown(name: &str, tally: &mut Tally) -> Vec<String> {
                     ));
                     continue;
                 }
-                for result in flowc::testing::run_tests(&checked.program) {
+                for result in flowc::engine::expect::run_tests(&checked.program) {
                     tally.tests += 1;
                     if let Some(why) = result.failure {
                         failures.push(format!("{at}: test \"{}\" fails:\n    {why}", result.name));
@@ -497,4 +501,268 @@ fn the_documents_link_each_other() {
             b.name
         );
     }
+}
+
+// ------------------------------------------------------------ connectors/
+
+/// Hand-written prose below this line in a docs/connectors page is kept
+/// when the page is regenerated; everything above it comes from the registry.
+const KEEP_BELOW: &str =
+    "<!-- Hand-written below this line: kept when the page is regenerated. -->";
+
+const GENERATED: &str = "<!-- Generated from the connector registry (src/connectors/registry.rs) by tests/docs.rs: edit the\n     registry and run `UPDATE_DOCS=1 cargo test --test docs`. -->";
+
+/// The connection the connector's built-in module declares, if it has one.
+fn builtin_connection(spec: &ConnectorSpec) -> Option<flowc::program::Connection> {
+    let (path, _) = spec.schema_module?;
+    let checked = check_source("builtin.flow", None, &format!("import \"{path}\"\n"));
+    assert!(!checked.has_errors(), "{path} does not check");
+    checked
+        .program
+        .connections
+        .into_iter()
+        .find(|c| &*c.connector == spec.name)
+}
+
+/// Where the built-in connection takes a setting from: `` `VAR` `` for env(…).
+fn builtin_source(connection: Option<&flowc::program::Connection>, setting: &str) -> String {
+    let value = connection.and_then(|c| c.settings.iter().find(|(n, _)| &**n == setting));
+    match value {
+        Some((_, SettingValue::Env { name, .. })) => format!("`{name}`"),
+        Some((_, SettingValue::File(path))) => format!("file `{}`", path.display()),
+        Some((_, SettingValue::Literal(v))) => format!("`{}`", json::to_string(v)),
+        None => String::new(),
+    }
+}
+
+fn setting_line(s: &SettingSpec) -> String {
+    let mut how = Vec::new();
+    if s.required {
+        how.push("required");
+    }
+    if s.secret {
+        how.push("secret");
+    }
+    format!(
+        "| `{}` | {} | {} | {} |",
+        s.name,
+        s.ty.name(),
+        how.join(", "),
+        s.default.map(|d| format!("`{d}`")).unwrap_or_default()
+    )
+}
+
+/// An example connection: the built-in one, else the required settings.
+fn example_connection(spec: &ConnectorSpec) -> String {
+    let mut out = format!(
+        "connection {} {{\n  connector \"{}\"\n",
+        spec.name, spec.name
+    );
+    let builtin = builtin_connection(spec);
+    match &builtin {
+        Some(c) => {
+            for (name, value) in &c.settings {
+                let text = match value {
+                    SettingValue::Env {
+                        name: var,
+                        default: Some(d),
+                    } => format!("env(\"{var}\", \"{d}\")"),
+                    SettingValue::Env { name: var, .. } => format!("env(\"{var}\")"),
+                    SettingValue::File(path) => format!("file(\"{}\")", path.display()),
+                    SettingValue::Literal(v) => json::to_string(v),
+                };
+                out.push_str(&format!("  {name} {text}\n"));
+            }
+        }
+        None => {
+            for s in spec.settings.iter().filter(|s| s.required) {
+                let text = if s.secret {
+                    format!(
+                        "env(\"{}_{}\")",
+                        spec.name.to_uppercase(),
+                        s.name.to_uppercase()
+                    )
+                } else {
+                    format!("\"{}\"", sample_value(spec, s))
+                };
+                out.push_str(&format!("  {} {text}\n", s.name));
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn sample_value(spec: &ConnectorSpec, s: &SettingSpec) -> String {
+    match (spec.name, s.name) {
+        ("file", "path") => "records.ndjson".to_string(),
+        _ => format!("your {}", s.name),
+    }
+}
+
+/// The generated part of docs/connectors/NAME.md.
+fn connector_page(spec: &ConnectorSpec) -> String {
+    let builtin = builtin_connection(spec);
+    let mut out = format!(
+        "# Connector `{}`\n\n{GENERATED}\n\n{}.\n\n",
+        spec.name, spec.doc
+    );
+    out.push_str("| | |\n|---|---|\n");
+    out.push_str(&format!(
+        "| in a connection | `connector \"{}\"` |\n",
+        spec.name
+    ));
+    match spec.schema_module {
+        Some((path, _)) => out.push_str(&format!(
+            "| schemas and connection | `import \"{path}\"` (built in) |\n"
+        )),
+        None => out.push_str("| schemas and connection | declared by the flow |\n"),
+    }
+    match spec.id_field {
+        Some(id) => out.push_str(&format!(
+            "| a record's id (schemas without `key`) | `{id}` |\n"
+        )),
+        None => out.push_str("| a record's id | none: records cannot be looked up one by one |\n"),
+    }
+    match spec.auth {
+        Some(_) => out.push_str(&format!(
+            "| sign-in | `flowc auth {} [FILE] [--no-browser]` |\n",
+            spec.name
+        )),
+        None => out.push_str("| sign-in | none |\n"),
+    }
+    out.push_str(&format!(
+        "| when credentials are refused | {} |\n",
+        spec.auth_help
+    ));
+    out.push_str("\n## Settings\n\n");
+    if spec.settings.is_empty() {
+        out.push_str("None.\n");
+    } else {
+        let env_column = builtin.is_some();
+        out.push_str(if env_column {
+            "| setting | type | | default | built-in connection reads | meaning |\n|---|---|---|---|---|---|\n"
+        } else {
+            "| setting | type | | default | meaning |\n|---|---|---|---|---|\n"
+        });
+        for s in spec.settings {
+            let mut line = setting_line(s);
+            if env_column {
+                line.push_str(&format!(" {} |", builtin_source(builtin.as_ref(), s.name)));
+            }
+            line.push_str(&format!(" {} |\n", s.doc));
+            out.push_str(&line);
+        }
+        out.push_str(
+            "\nSecrets can only come from `env(\"…\")` or `file(\"…\")` (E0401); a setting the connector does not\nhave, or a literal of the wrong type, is E0402.\n",
+        );
+    }
+    out.push_str(&format!(
+        "\n## Example\n\n```flow\n{}```\n",
+        example_connection(spec)
+    ));
+    out
+}
+
+/// The generated part of docs/connectors/README.md.
+fn connectors_index() -> String {
+    let mut out = format!("# Connectors\n\n{GENERATED}\n\n");
+    out.push_str("| connector | what | built-in module | sign-in |\n|---|---|---|---|\n");
+    for spec in REGISTRY {
+        out.push_str(&format!(
+            "| [`{0}`]({0}.md) | {1} | {2} | {3} |\n",
+            spec.name,
+            spec.doc,
+            spec.schema_module
+                .map(|(p, _)| format!("`{p}`"))
+                .unwrap_or_else(|| "—".into()),
+            spec.auth
+                .map(|_| format!("`flowc auth {}`", spec.name))
+                .unwrap_or_else(|| "—".into()),
+        ));
+    }
+    out.push_str("\nThe environment variables the built-in connections read:\n\n");
+    out.push_str("| variable | connector | setting | meaning |\n|---|---|---|---|\n");
+    for spec in REGISTRY {
+        let Some(c) = builtin_connection(spec) else {
+            continue;
+        };
+        for (name, value) in &c.settings {
+            if let SettingValue::Env { name: var, .. } = value {
+                let doc = spec.setting(name).map(|s| s.doc).unwrap_or_default();
+                out.push_str(&format!(
+                    "| `{var}` | [{0}]({0}.md) | `{name}` | {doc} |\n",
+                    spec.name
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `generated`, then the hand-written part of the committed page (or an empty one).
+fn with_kept_prose(generated: &str, committed: &str) -> String {
+    let kept = committed
+        .split_once(KEEP_BELOW)
+        .map(|(_, prose)| prose)
+        .unwrap_or("\n");
+    format!("{generated}\n{KEEP_BELOW}{kept}")
+}
+
+#[test]
+fn connector_docs_are_generated_from_the_registry() {
+    let dir = root().join("docs/connectors");
+    let mut pages = vec![("README.md".to_string(), connectors_index())];
+    pages.extend(
+        REGISTRY
+            .iter()
+            .map(|spec| (format!("{}.md", spec.name), connector_page(spec))),
+    );
+    let update = std::env::var_os("UPDATE_DOCS").is_some();
+    let mut stale = Vec::new();
+    for (name, generated) in &pages {
+        let path = dir.join(name);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let expected = with_kept_prose(generated, &committed);
+        if update {
+            std::fs::write(&path, &expected).unwrap();
+        } else if committed != expected {
+            stale.push(name.clone());
+        }
+    }
+    let mut unknown: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| !pages.iter().any(|(name, _)| name == f))
+        .collect();
+    unknown.sort();
+    assert!(
+        stale.is_empty(),
+        "docs/connectors/{stale:?} out of date with the connector registry; regenerate with `UPDATE_DOCS=1 cargo test --test docs`"
+    );
+    assert!(
+        unknown.is_empty(),
+        "docs/connectors/ has pages for no registered connector: {unknown:?}"
+    );
+}
+
+#[test]
+fn connector_pages_examples() {
+    for spec in REGISTRY {
+        assert_doc(&format!("connectors/{}.md", spec.name));
+    }
+}
+
+#[test]
+fn the_regenerated_part_keeps_what_is_written_below_it() {
+    let generated = "# Generated\n";
+    let committed = format!("# Old header\n\n{KEEP_BELOW}\n\nProse.\n");
+    assert_eq!(
+        with_kept_prose(generated, &committed),
+        format!("# Generated\n\n{KEEP_BELOW}\n\nProse.\n")
+    );
+    assert_eq!(
+        with_kept_prose(generated, ""),
+        format!("# Generated\n\n{KEEP_BELOW}\n")
+    );
 }

@@ -8,43 +8,24 @@ use std::sync::Arc;
 
 use super::scope::Scope;
 use super::{Checker, Decl};
+use crate::connectors::registry::{self, SettingSpec};
 use crate::diag::{codes, did_you_mean, Diagnostic};
 use crate::program::SettingValue;
 use crate::syntax::ast::{self, ExprKind, StrPart};
 use crate::value::Value;
-
-/// (setting, required, secret)
-type SettingSpec = (&'static str, bool, bool);
-
-pub const CONNECTORS: &[(&str, &[SettingSpec])] = &[
-    ("file", &[("path", true, false)]),
-    (
-        "ccvshop",
-        &[
-            ("url", true, false),
-            ("public_key", true, false),
-            ("secret_key", true, true),
-            ("verify_responses", false, false),
-        ],
-    ),
-    (
-        "eaccounting",
-        &[
-            ("api_url", false, false),
-            ("identity_url", false, false),
-            ("client_id", true, false),
-            ("client_secret", true, true),
-            ("refresh_token", false, true),
-            ("redirect_uri", false, false),
-        ],
-    ),
-];
 
 impl Checker<'_> {
     pub(crate) fn check_connection(&mut self, m: usize, c: &ast::Connection) {
         let Some(Decl::Connection(i)) = self.lookup_decl(m, &c.name.name) else {
             return;
         };
+        // The module's resources belong to its connection whether or not a
+        // flow uses them: the connector is opened with all their types.
+        for (schema, (module, _)) in self.program.schemas.iter_mut().zip(&self.schema_sites) {
+            if *module == m && schema.resource.is_some() && schema.connection.is_none() {
+                schema.connection = Some(i);
+            }
+        }
         let connector_setting = c.settings.iter().find(|s| &*s.name.name == "connector");
         let Some(connector_setting) = connector_setting else {
             self.diags.push(
@@ -58,7 +39,7 @@ impl Checker<'_> {
                 .at(c.name.span, "no `connector` setting")
                 .help(format!(
                     "add `connector \"…\"` with one of {}",
-                    connector_names()
+                    registry::quoted_names(registry::REGISTRY.iter().copied())
                 )),
             );
             return;
@@ -70,35 +51,40 @@ impl Checker<'_> {
             },
             _ => Arc::from(""),
         };
-        let Some((_, specs)) = CONNECTORS.iter().find(|(n, _)| **n == *connector) else {
+        let Some(spec) = registry::spec(&connector) else {
             let mut d = Diagnostic::new(
                 &codes::E0402,
                 format!("there is no connector {:?}", &*connector),
             )
             .at(connector_setting.value.span, "unknown connector");
-            d = match did_you_mean(&connector, CONNECTORS.iter().map(|(n, _)| *n)) {
+            d = match did_you_mean(&connector, registry::REGISTRY.iter().map(|s| s.name)) {
                 Some(s) => d.help(format!("did you mean \"{s}\"?")),
-                None => d.help(format!("connectors are {}", connector_names())),
+                None => d.help(format!(
+                    "connectors are {}",
+                    registry::quoted_names(registry::REGISTRY.iter().copied())
+                )),
             };
             self.diags.push(d);
             return;
         };
         let mut settings = Vec::new();
         for s in c.settings.iter().filter(|s| &*s.name.name != "connector") {
-            let Some(&(name, _, secret)) = specs.iter().find(|(n, _, _)| *n == &*s.name.name)
-            else {
+            let Some(setting) = spec.setting(&s.name.name) else {
                 let mut d = Diagnostic::new(
                     &codes::E0402,
                     format!("connector \"{connector}\" has no setting `{}`", s.name.name),
                 )
                 .at(s.name.span, "unknown setting");
-                d = match did_you_mean(&s.name.name, specs.iter().map(|(n, _, _)| *n)) {
+                d = match did_you_mean(&s.name.name, spec.settings.iter().map(|x| x.name)) {
                     Some(x) => d.help(format!("did you mean `{x}`?")),
+                    None if spec.settings.is_empty() => {
+                        d.help(format!("connector \"{connector}\" takes no settings"))
+                    }
                     None => d.help(format!(
                         "its settings are {}",
-                        specs
+                        spec.settings
                             .iter()
-                            .map(|(n, _, _)| format!("`{n}`"))
+                            .map(|x| format!("`{}`", x.name))
                             .collect::<Vec<_>>()
                             .join(", ")
                     )),
@@ -106,12 +92,13 @@ impl Checker<'_> {
                 self.diags.push(d);
                 continue;
             };
-            if let Some(value) = self.setting_value(m, s, secret) {
-                settings.push((Arc::from(name), value));
+            if let Some(value) = self.setting_value(m, s, setting) {
+                settings.push((Arc::from(setting.name), value));
             }
         }
-        for (name, required, _) in specs.iter() {
-            if *required && !c.settings.iter().any(|s| &*s.name.name == *name) {
+        for setting in spec.settings.iter().filter(|s| s.required) {
+            let name = setting.name;
+            if !c.settings.iter().any(|s| &*s.name.name == name) {
                 self.diags.push(
                     Diagnostic::new(
                         &codes::E0402,
@@ -130,7 +117,13 @@ impl Checker<'_> {
         conn.settings = settings;
     }
 
-    fn setting_value(&mut self, m: usize, s: &ast::Setting, secret: bool) -> Option<SettingValue> {
+    fn setting_value(
+        &mut self,
+        m: usize,
+        s: &ast::Setting,
+        spec: &SettingSpec,
+    ) -> Option<SettingValue> {
+        let secret = spec.secret;
         if let ExprKind::Call { name, args } = &s.value.kind {
             match (&*name.name, args.as_slice()) {
                 ("env", [var]) | ("env", [var, _]) => {
@@ -173,7 +166,19 @@ impl Checker<'_> {
         let mut scope = Scope::new(m, None);
         let v = self.check_expr(&mut scope, &s.value);
         match v.constant {
-            Some(c) => Some(SettingValue::Literal(c)),
+            Some(c) => {
+                // A literal is known now: a wrong one is reported now, not at the first run.
+                let text = c.to_text().unwrap_or_default();
+                if let Err(why) = spec.ty.check(&text) {
+                    self.diags.push(
+                        Diagnostic::new(&codes::E0402, format!("setting `{}` {why}", s.name.name))
+                            .at(s.value.span, format!("not a {}", spec.ty.name()))
+                            .help(format!("`{}`: {}", spec.name, spec.doc)),
+                    );
+                    return None;
+                }
+                Some(SettingValue::Literal(c))
+            }
             None => {
                 self.diags.push(
                     Diagnostic::new(
@@ -218,14 +223,6 @@ impl Checker<'_> {
             }
         }
     }
-}
-
-fn connector_names() -> String {
-    CONNECTORS
-        .iter()
-        .map(|(n, _)| format!("\"{n}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn env_name(connector: &str, setting: &str) -> String {
@@ -302,4 +299,104 @@ pub(crate) fn load_table_file(
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::check_source;
+
+    /// (code, message, help) of every diagnostic.
+    fn diagnostics(text: &str) -> Vec<(&'static str, String, String)> {
+        check_source("c.flow", None, text)
+            .diagnostics
+            .into_iter()
+            .map(|d| (d.code.id, d.message, d.help.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_a_connector_reads_can_be_given() {
+        let found = diagnostics(
+            r#"
+connection books {
+  connector "eaccounting"
+  client_id env("ID")
+  client_secret env("SECRET")
+  page_size 100
+  rate_limit_per_minute "300"
+  timeout_secs 20
+  redirect_uri "http://127.0.0.1:8765/callback"
+}
+connection archive {
+  connector "file"
+  path "archive.ndjson"
+}
+connection scratch {
+  connector "memory"
+}
+"#,
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn settings_nothing_reads_are_refused_with_the_nearest_name() {
+        let found = diagnostics(
+            r#"
+connection books {
+  connector "eaccounting"
+  client_id env("ID")
+  client_secret env("SECRET")
+  redirect_port 8765
+}
+connection scratch {
+  connector "memory"
+  path "x.ndjson"
+}
+connection shop {
+  connector "ccvshp"
+}
+"#,
+        );
+        let messages: Vec<String> = found
+            .iter()
+            .map(|(code, m, h)| format!("{code} {m} | {h}"))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "E0402 connector \"eaccounting\" has no setting `redirect_port` | did you mean `redirect_uri`?",
+                "E0402 connector \"memory\" has no setting `path` | connector \"memory\" takes no settings",
+                "E0402 there is no connector \"ccvshp\" | did you mean \"ccvshop\"?",
+            ]
+        );
+    }
+
+    #[test]
+    fn literal_settings_are_checked_against_their_type() {
+        let found = diagnostics(
+            r#"
+connection books {
+  connector "eaccounting"
+  client_id env("ID")
+  client_secret env("SECRET")
+  page_size "many"
+  api_url "eaccountingapi.vismaonline.com"
+}
+connection shop {
+  connector "ccvshop"
+  url env("URL")
+  public_key env("KEY")
+  secret_key env("SECRET")
+  verify_responses "perhaps"
+}
+"#,
+        );
+        let messages: Vec<&str> = found.iter().map(|(_, m, _)| m.as_str()).collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().all(|(code, _, _)| *code == "E0402"));
+        assert!(messages[0].starts_with("setting `page_size` must be a whole number"));
+        assert!(messages[1].starts_with("setting `api_url` is not a URL"));
+        assert!(messages[2].starts_with("setting `verify_responses` must be true or false"));
+    }
 }

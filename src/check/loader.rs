@@ -11,17 +11,13 @@ use crate::diag::{codes, Diagnostic};
 use crate::source_map::{FileId, SourceMap, Span};
 use crate::syntax::{self, ast};
 
-/// The library that ships inside the binary.
-pub const BUILTIN_STDLIB: &[(&str, &str)] = &[
-    (
-        "stdlib/ccvshop.flow",
-        include_str!("../../stdlib/ccvshop.flow"),
-    ),
-    (
-        "stdlib/eaccounting.flow",
-        include_str!("../../stdlib/eaccounting.flow"),
-    ),
-];
+/// The library that ships inside the binary: each connector's schema
+/// module, as its registry entry names it.
+pub fn builtin_stdlib() -> impl Iterator<Item = (&'static str, &'static str)> {
+    crate::connectors::registry::REGISTRY
+        .iter()
+        .filter_map(|spec| spec.schema_module)
+}
 
 #[derive(Debug)]
 pub struct Module {
@@ -150,7 +146,7 @@ impl Loader {
                     .at(import.path_span, "no such file")
                     .help(format!(
                         "imports are looked up relative to this file, then in each parent folder, then on FLOWC_PATH; built-in modules are {}",
-                        BUILTIN_STDLIB.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        builtin_stdlib().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
                     )),
             );
             return None;
@@ -205,7 +201,7 @@ fn locate(import: &str, from_dir: Option<&Path>) -> Option<Located> {
         }
     } else {
         // A built-in module importing another built-in one.
-        if let Some((name, text)) = BUILTIN_STDLIB.iter().find(|(n, _)| n.ends_with(import)) {
+        if let Some((name, text)) = builtin_stdlib().find(|(n, _)| n.ends_with(import)) {
             return Some(Located::Builtin(name, text));
         }
     }
@@ -217,8 +213,7 @@ fn locate(import: &str, from_dir: Option<&Path>) -> Option<Located> {
             return Some(Located::Disk(c.canonicalize().unwrap_or(c)));
         }
     }
-    BUILTIN_STDLIB
-        .iter()
+    builtin_stdlib()
         .find(|(n, _)| *n == import)
         .map(|(n, t)| Located::Builtin(n, t))
 }

@@ -1,73 +1,148 @@
-//! `flowc auth eaccounting`: the OAuth2 authorization-code flow, once per
-//! company; tokens are kept in the state folder (mode 0600) and rotated.
+//! `flowc auth <connector>`: the interactive sign-in of a connector whose
+//! registry entry has one (eAccounting: the OAuth2 authorization-code flow),
+//! with the settings of one of its connections — the flow file's, or the one
+//! in the connector's built-in module — and the tokens kept in the state
+//! folder where the connector looks for them.
 
 use std::path::Path;
 
 use super::print_plain;
-use super::sync::{connector_diagnostic, real_env, state_dir};
+use super::run::{check_or_exit, connector_diagnostic, real_env, state_dir};
+use crate::check::Checked;
+use crate::connectors::registry::{self, AuthContext, ConnectorSpec, AUTH_TIMEOUT};
 use crate::connectors::settings::Settings;
+use crate::diag::{codes, Diagnostic};
 use crate::program::{Connection, SettingValue};
 
-pub(crate) fn eaccounting(file: Option<&Path>, no_browser: bool) -> u8 {
-    // The settings come from the same variables the stdlib connection reads.
-    let var = |name: &str, default: Option<&str>| SettingValue::Env {
-        name: name.into(),
-        default: default.map(Into::into),
+pub(crate) fn run(connector: &str, file: Option<&Path>, no_browser: bool) -> u8 {
+    let Some((spec, auth)) = registry::spec(connector).and_then(|spec| Some((spec, spec.auth?)))
+    else {
+        let what = match registry::spec(connector) {
+            Some(_) => format!("connector \"{connector}\" has no sign-in"),
+            None => format!("there is no connector \"{connector}\""),
+        };
+        print_plain(&Diagnostic::new(&codes::E0402, what).help(format!(
+            "`flowc auth` signs in to {}",
+            registry::quoted_names(registry::with_auth())
+        )));
+        return 2;
     };
-    let connection = Connection {
-        name: "eaccounting".into(),
-        connector: "eaccounting".into(),
-        settings: vec![
-            (
-                "identity_url".into(),
-                var(
-                    "EACCOUNTING_IDENTITY_URL",
-                    Some("https://identity.vismaonline.com"),
-                ),
+    let (checked, origin) = match file {
+        Some(f) => match check_or_exit(f) {
+            Ok(c) => (c, f.display().to_string()),
+            Err(code) => return code,
+        },
+        None => match spec.schema_module {
+            Some((path, text)) => (
+                crate::check::check_source(path, None, text),
+                format!("the built-in {path}"),
             ),
-            (
-                "api_url".into(),
-                var(
-                    "EACCOUNTING_API_URL",
-                    Some("https://eaccountingapi.vismaonline.com/v2"),
-                ),
-            ),
-            ("client_id".into(), var("EACCOUNTING_CLIENT_ID", None)),
-            (
-                "client_secret".into(),
-                var("EACCOUNTING_CLIENT_SECRET", None),
-            ),
-            (
-                "redirect_port".into(),
-                var("EACCOUNTING_REDIRECT_PORT", None),
-            ),
-        ],
+            None => {
+                print_plain(&Diagnostic::new(
+                    &codes::E0402,
+                    format!("connector \"{connector}\" has no built-in connection to sign in with"),
+                ).help(format!("give the .flow file that declares its connection: `flowc auth {connector} FILE`")));
+                return 2;
+            }
+        },
     };
-    let settings = match Settings::resolve(&connection, &real_env) {
+    let connection = match connection_of(&checked, spec, &origin) {
+        Ok(c) => c,
+        Err(d) => {
+            print_plain(&d);
+            return 2;
+        }
+    };
+    let settings = match Settings::resolve(spec, connection, &real_env) {
         Ok(s) => s,
         Err(e) => {
-            print_plain(&connector_diagnostic(&e));
+            print_plain(
+                &connector_diagnostic(&e).help(where_settings_come_from(connection, &origin)),
+            );
             return 2;
         }
     };
     let dir = state_dir(file, &real_env);
     let mut out = std::io::stdout();
-    match crate::connectors::eaccounting::oauth::authorize_interactive(
-        &settings,
-        &dir,
-        !no_browser,
-        &mut out,
-    ) {
-        Ok(()) => {
-            println!(
-                "signed in; tokens stored in {}",
-                dir.join("tokens").display()
-            );
-            0
-        }
+    let outcome = auth(AuthContext {
+        settings: &settings,
+        state_dir: &dir,
+        open_browser: !no_browser,
+        timeout: AUTH_TIMEOUT,
+        out: &mut out,
+    });
+    match outcome {
+        Ok(()) => 0,
         Err(e) => {
-            print_plain(&connector_diagnostic(&e).help("set EACCOUNTING_CLIENT_ID and EACCOUNTING_CLIENT_SECRET to your app's credentials from the Visma developer portal"));
+            print_plain(
+                &connector_diagnostic(&e).help(where_settings_come_from(connection, &origin)),
+            );
             2
         }
     }
+}
+
+/// The one connection of `checked` that uses `spec`'s connector.
+fn connection_of<'c>(
+    checked: &'c Checked,
+    spec: &ConnectorSpec,
+    origin: &str,
+) -> Result<&'c Connection, Diagnostic> {
+    if checked.has_errors() {
+        return Err(Diagnostic::new(
+            &codes::E0402,
+            format!("{origin} does not check; `flowc check` shows why"),
+        ));
+    }
+    let found: Vec<&Connection> = checked
+        .program
+        .connections
+        .iter()
+        .filter(|c| &*c.connector == spec.name)
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Diagnostic::new(
+            &codes::E0402,
+            format!("{origin} declares no connection with connector \"{}\"", spec.name),
+        )
+        .help(format!(
+            "import the connector's module (`import \"stdlib/{}.flow\"`) or declare a connection",
+            spec.name
+        ))),
+        several => Err(Diagnostic::new(
+            &codes::E0402,
+            format!(
+                "{origin} declares {} connections with connector \"{}\" ({}); tokens are kept once per state folder",
+                several.len(),
+                spec.name,
+                several.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .help("give a flow file with one such connection")),
+    }
+}
+
+/// "connection `x` (origin) reads `client_id` from EACCOUNTING_CLIENT_ID, …"
+fn where_settings_come_from(connection: &Connection, origin: &str) -> String {
+    let from_env: Vec<String> = connection
+        .settings
+        .iter()
+        .filter_map(|(name, value)| match value {
+            SettingValue::Env { name: var, .. } => Some(format!("`{name}` from {var}")),
+            SettingValue::File(path) => Some(format!("`{name}` from {}", path.display())),
+            SettingValue::Literal(_) => None,
+        })
+        .collect();
+    if from_env.is_empty() {
+        return format!(
+            "connection `{}` in {origin} gives its settings itself",
+            connection.name
+        );
+    }
+    format!(
+        "connection `{}` in {origin} reads {}",
+        connection.name,
+        from_env.join(", ")
+    )
 }

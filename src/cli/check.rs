@@ -2,19 +2,13 @@
 
 use std::path::PathBuf;
 
-use super::{collect_flow_files, print_diagnostics, print_plain, Format};
-use crate::diag::{codes, to_json_value, Diagnostic};
+use super::{flow_files_or_exit, print_diagnostics, print_plain, Format};
+use crate::diag::to_json_value;
 
 pub(crate) fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 {
-    let files = match collect_flow_files(paths) {
+    let files = match flow_files_or_exit(paths) {
         Ok(f) => f,
-        Err(e) => {
-            print_plain(
-                &Diagnostic::new(&codes::E0010, e)
-                    .help("pass .flow files or folders that contain them"),
-            );
-            return 2;
-        }
+        Err(code) => return code,
     };
     let mut json = Vec::new();
     let (mut errors, mut warnings) = (0, 0);

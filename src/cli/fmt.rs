@@ -2,20 +2,14 @@
 
 use std::path::PathBuf;
 
-use super::{collect_flow_files, print_diagnostics, print_plain};
+use super::{flow_files_or_exit, print_diagnostics, print_plain};
 use crate::diag::{codes, Diagnostic};
 use crate::source_map::SourceMap;
 
 pub(crate) fn run(paths: &[PathBuf], check: bool) -> u8 {
-    let files = match collect_flow_files(paths) {
+    let files = match flow_files_or_exit(paths) {
         Ok(f) => f,
-        Err(e) => {
-            print_plain(
-                &Diagnostic::new(&codes::E0010, e)
-                    .help("pass .flow files or folders that contain them"),
-            );
-            return 2;
-        }
+        Err(code) => return code,
     };
     let (mut changed, mut broken) = (0, 0);
     for file in &files {
@@ -46,7 +40,7 @@ pub(crate) fn run(paths: &[PathBuf], check: bool) -> u8 {
                 changed += 1;
                 if check {
                     println!("{} is not formatted:", file.display());
-                    println!("{}", crate::testing::diff(&text, &formatted));
+                    println!("{}", crate::engine::expect::diff(&text, &formatted));
                 } else if let Err(e) = std::fs::write(file, formatted) {
                     print_plain(&Diagnostic::new(
                         &codes::E0010,

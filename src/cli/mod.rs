@@ -4,10 +4,9 @@
 mod auth;
 mod check;
 mod fmt;
-mod records;
 mod run;
 mod sandbox;
-mod sync;
+mod state;
 mod test;
 
 use std::io::IsTerminal;
@@ -63,7 +62,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        sync: sync::SyncArgs,
+        sync: run::SyncArgs,
     },
     /// Show what a run would do — create, update (field by field) or skip — without writing.
     Plan {
@@ -74,7 +73,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        sync: sync::SyncArgs,
+        sync: run::SyncArgs,
     },
     /// The activity log: one line per record per run.
     Log {
@@ -96,7 +95,7 @@ enum Command {
     /// Inspect, retry and drop dead letters (records that failed).
     Dlq {
         #[command(subcommand)]
-        command: records::DlqCommand,
+        command: state::DlqCommand,
         /// The .flow file whose state to use (default: FLOWC_STATE or ./.flowc).
         #[arg(long, global = true)]
         state_of: Option<PathBuf>,
@@ -104,30 +103,31 @@ enum Command {
     /// Retention and reset of the engine's state.
     State {
         #[command(subcommand)]
-        command: records::StateCommand,
+        command: state::StateCommand,
         /// The .flow file whose state to use (default: FLOWC_STATE or ./.flowc).
         #[arg(long, global = true)]
         state_of: Option<PathBuf>,
     },
     /// Sign in to a service (OAuth2) and store its tokens.
     Auth {
-        #[command(subcommand)]
-        service: AuthService,
-    },
-    /// Run the CCV Shop → eAccounting sync against local emulators of both services.
-    Sandbox(sandbox::SandboxArgs),
-}
-
-#[derive(Subcommand)]
-enum AuthService {
-    /// Visma eAccounting: opens the consent page, listens on loopback for the answer.
-    Eaccounting {
-        /// The .flow file whose state folder keeps the tokens (default: FLOWC_STATE or ./.flowc).
+        #[arg(help = auth_connector_help())]
+        connector: String,
+        /// The .flow file whose connection and state folder to use (default: the connector's
+        /// built-in connection, and FLOWC_STATE or ./.flowc).
         file: Option<PathBuf>,
         /// Print the URL instead of opening a browser.
         #[arg(long)]
         no_browser: bool,
     },
+    /// Run the CCV Shop → eAccounting sync against local emulators of both services.
+    Sandbox(sandbox::SandboxArgs),
+}
+
+fn auth_connector_help() -> String {
+    format!(
+        "The connector to sign in to: {}",
+        crate::connectors::registry::quoted_names(crate::connectors::registry::with_auth())
+    )
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -171,12 +171,14 @@ pub fn main() -> ExitCode {
             failed,
             limit,
             json,
-        } => records::log(file.as_deref(), flow, run, failed, limit, json),
-        Command::Dlq { command, state_of } => records::dlq(command, state_of.as_deref()),
-        Command::State { command, state_of } => records::state(command, state_of.as_deref()),
+        } => state::log(file.as_deref(), flow, run, failed, limit, json),
+        Command::Dlq { command, state_of } => state::dlq(command, state_of.as_deref()),
+        Command::State { command, state_of } => state::state(command, state_of.as_deref()),
         Command::Auth {
-            service: AuthService::Eaccounting { file, no_browser },
-        } => auth::eaccounting(file.as_deref(), no_browser),
+            connector,
+            file,
+            no_browser,
+        } => auth::run(&connector, file.as_deref(), no_browser),
         Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)
@@ -199,8 +201,20 @@ pub(crate) fn print_plain(d: &Diagnostic) {
     print_diagnostics(std::slice::from_ref(d), &SourceMap::new());
 }
 
+/// Every .flow file under the given paths, or the exit code after saying
+/// why there are none to read.
+pub(crate) fn flow_files_or_exit(paths: &[PathBuf]) -> Result<Vec<PathBuf>, u8> {
+    collect_flow_files(paths).map_err(|e| {
+        print_plain(
+            &Diagnostic::new(&crate::diag::codes::E0010, e)
+                .help("pass .flow files or folders that contain them"),
+        );
+        2
+    })
+}
+
 /// Every .flow file under the given paths, sorted, for stable output.
-pub(crate) fn collect_flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+fn collect_flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let roots = if paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {

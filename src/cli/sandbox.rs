@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::print_plain;
-use super::sync::{check_or_exit, env_with, run_flow, select_flows, SyncArgs};
+use super::run::{check_or_exit, env_with, run_flow, select_flows, SyncArgs};
 use crate::diag::{codes, Diagnostic};
 use crate::emulators::ccvshop::{self, CcvShopConfig, SeedSource};
 use crate::emulators::eaccounting::{self, EaccountingConfig};
@@ -110,7 +110,6 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
         "EACCOUNTING_REFRESH_TOKEN".to_string(),
         books.refresh_token(eaccounting::DEFAULT_SCOPE),
     );
-    env.insert("FLOWC_STATE".to_string(), state.display().to_string());
     let env = env_with(env);
     if !args.json {
         println!(
@@ -130,6 +129,10 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
         Ok(f) => f,
         Err(code) => return code,
     };
+    let session = match super::run::open_session(&checked, &flows, &state, &env) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let sync = SyncArgs {
         concurrency: 4,
         overlap: Duration::from_secs(7 * 86400),
@@ -141,7 +144,7 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
             if !args.json {
                 println!("\nrun {n} of flow {}:", flow.name);
             }
-            match run_flow(&checked, file, flow, &sync, false, args.json, &env, None) {
+            match run_flow(&checked, &session, flow, &sync, false, args.json, None) {
                 Ok(report) if report.failed > 0 => exit = 1,
                 Ok(_) => {}
                 Err(code) => return code,

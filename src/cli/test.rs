@@ -2,19 +2,12 @@
 
 use std::path::PathBuf;
 
-use super::{collect_flow_files, print_diagnostics, print_plain};
-use crate::diag::{codes, Diagnostic};
+use super::{flow_files_or_exit, print_diagnostics, print_plain};
 
 pub(crate) fn run(paths: &[PathBuf]) -> u8 {
-    let files = match collect_flow_files(paths) {
+    let files = match flow_files_or_exit(paths) {
         Ok(f) => f,
-        Err(e) => {
-            print_plain(
-                &Diagnostic::new(&codes::E0010, e)
-                    .help("pass .flow files or folders that contain them"),
-            );
-            return 2;
-        }
+        Err(code) => return code,
     };
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     for file in &files {
@@ -30,7 +23,7 @@ pub(crate) fn run(paths: &[PathBuf]) -> u8 {
             broken += 1;
             continue;
         }
-        for result in crate::testing::run_tests(&checked.program) {
+        for result in crate::engine::expect::run_tests(&checked.program) {
             match result.failure {
                 None => {
                     passed += 1;

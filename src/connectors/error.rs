@@ -27,6 +27,8 @@ pub enum ErrorClass {
     Protocol,
     /// Settings are missing or invalid.
     Config,
+    /// A local file could not be read or written.
+    Io,
 }
 
 impl ErrorClass {
@@ -42,6 +44,7 @@ impl ErrorClass {
             ErrorClass::Auth => "auth",
             ErrorClass::Protocol => "protocol",
             ErrorClass::Config => "config",
+            ErrorClass::Io => "io",
         }
     }
 }

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::{Appender, Connector, ConnectorError, ErrorClass, ListQuery, ListStats};
 use crate::program::FileFormat;
 use crate::types::{Kind, RecordType};
 use crate::value::json::{self, Decoder};
@@ -147,7 +148,7 @@ fn csv_cell(cell: &str, kind: Option<&Kind>, column: &str) -> Result<Value, Stri
 
 /// Writes records as they are produced.
 pub struct RecordWriter {
-    out: BufWriter<Box<dyn Write>>,
+    out: BufWriter<Box<dyn Write + Send>>,
     format: FileFormat,
     count: usize,
     buf: String,
@@ -158,11 +159,11 @@ impl RecordWriter {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let file: Box<dyn Write> = Box::new(File::create(path)?);
+        let file: Box<dyn Write + Send> = Box::new(File::create(path)?);
         Self::new(file, format)
     }
 
-    pub fn new(out: Box<dyn Write>, format: FileFormat) -> std::io::Result<Self> {
+    pub fn new(out: Box<dyn Write + Send>, format: FileFormat) -> std::io::Result<Self> {
         if format == FileFormat::Csv {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -214,6 +215,208 @@ impl RecordWriter {
     }
 }
 
+/// A file as a connector: read as a source (NDJSON lines are handed to the
+/// engine undecoded, so its workers decode them in parallel), appended to as
+/// a target (a fresh output every run: file records have no identity).
+pub struct FileConnector {
+    path: std::path::PathBuf,
+    display: String,
+    format: FileFormat,
+    /// Types CSV cells (numbers and booleans) when the source is typed.
+    schema: Option<Arc<RecordType>>,
+    writer: std::sync::Mutex<Option<RecordWriter>>,
+}
+
+impl FileConnector {
+    pub fn new(
+        path: std::path::PathBuf,
+        display: String,
+        format: FileFormat,
+        schema: Option<Arc<RecordType>>,
+    ) -> Self {
+        FileConnector {
+            path,
+            display,
+            format,
+            schema,
+            writer: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn io_error(&self, verb: &str, e: std::io::Error) -> ConnectorError {
+        ConnectorError::new(
+            ErrorClass::Io,
+            format!("cannot {verb} {}: {e}", self.display),
+        )
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, Option<RecordWriter>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unsupported(&self, what: &str) -> ConnectorError {
+        ConnectorError::new(
+            ErrorClass::Config,
+            format!(
+                "{} is a file: records in it have no id to {what}",
+                self.display
+            ),
+        )
+    }
+}
+
+impl Connector for FileConnector {
+    fn spec(&self) -> &'static super::ConnectorSpec {
+        &SPEC
+    }
+
+    fn list(
+        &self,
+        _resource: &str,
+        query: &ListQuery,
+        each: &mut dyn FnMut(Value) -> Result<bool, ConnectorError>,
+    ) -> Result<ListStats, ConnectorError> {
+        let mut stats = ListStats {
+            pages: 1,
+            records: 0,
+        };
+        let mut failure = None;
+        read_records(&self.path, self.format, self.schema.as_deref(), |item| {
+            let Ok(record) = item.record else {
+                return true;
+            };
+            if !query.filters.iter().all(|f| f.matches(&record)) {
+                return true;
+            }
+            stats.records += 1;
+            match each(record) {
+                Ok(go_on) => go_on,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        })
+        .map_err(|e| self.io_error("read", e))?;
+        failure.map_or(Ok(stats), Err)
+    }
+
+    fn read(
+        &self,
+        _resource: &str,
+        _query: &ListQuery,
+        each: &mut dyn FnMut(super::ReadItem) -> bool,
+    ) -> Result<(), ConnectorError> {
+        use super::{Raw, ReadItem};
+        if self.format == FileFormat::Ndjson {
+            let file = File::open(&self.path).map_err(|e| self.io_error("read", e))?;
+            let mut reader = BufReader::with_capacity(1 << 16, file);
+            let mut position = 0;
+            loop {
+                let mut line = Vec::new();
+                if reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| self.io_error("read", e))?
+                    == 0
+                {
+                    return Ok(());
+                }
+                position += 1;
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                if !each(ReadItem {
+                    position,
+                    raw: Raw::Json(line),
+                }) {
+                    return Ok(());
+                }
+            }
+        }
+        read_records(&self.path, self.format, self.schema.as_deref(), |item| {
+            each(ReadItem {
+                position: item.position,
+                raw: match item.record {
+                    Ok(v) => Raw::Record(v),
+                    Err(why) => Raw::Unreadable(why),
+                },
+            })
+        })
+        .map_err(|e| self.io_error("read", e))
+    }
+
+    fn get(&self, _resource: &str, _id: &str) -> Result<Option<Value>, ConnectorError> {
+        Err(self.unsupported("read by"))
+    }
+
+    fn find(
+        &self,
+        _resource: &str,
+        _field: &str,
+        _value: &Value,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        Err(self.unsupported("search by"))
+    }
+
+    fn create(&self, _resource: &str, record: &Record) -> Result<Value, ConnectorError> {
+        self.append(&self.encode(record))?;
+        Ok(Value::record(record.clone()))
+    }
+
+    fn update(
+        &self,
+        _resource: &str,
+        _id: &str,
+        _changes: &Record,
+        _current: Option<&Record>,
+    ) -> Result<Value, ConnectorError> {
+        Err(self.unsupported("update by"))
+    }
+
+    fn stats(&self) -> super::CallStats {
+        super::CallStats::default()
+    }
+
+    fn appender(&self) -> Option<&dyn Appender> {
+        Some(self)
+    }
+}
+
+impl Appender for FileConnector {
+    fn start(&self) -> Result<(), ConnectorError> {
+        let writer =
+            RecordWriter::create(&self.path, self.format).map_err(|e| self.io_error("write", e))?;
+        *self.writer() = Some(writer);
+        Ok(())
+    }
+
+    fn encode(&self, record: &Record) -> String {
+        let mut out = String::new();
+        json::write(&Value::record(record.clone()), &mut out);
+        out
+    }
+
+    fn append(&self, encoded: &str) -> Result<(), ConnectorError> {
+        match self.writer().as_mut() {
+            Some(w) => w.write_raw(encoded).map_err(|e| self.io_error("write", e)),
+            None => Err(ConnectorError::new(
+                ErrorClass::Config,
+                format!("{} was not opened for writing", self.display),
+            )),
+        }
+    }
+
+    fn finish(&self) -> Result<u64, ConnectorError> {
+        match self.writer().take() {
+            Some(w) => w
+                .finish()
+                .map(|n| n as u64)
+                .map_err(|e| self.io_error("finish", e)),
+            None => Ok(0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +448,136 @@ mod tests {
         assert_eq!(w.finish().unwrap(), 2);
         let back = json::parse(&std::fs::read_to_string(&p).unwrap()).unwrap();
         assert_eq!(json::to_string(&back), "[{\"a\":1},{\"a\":2}]");
+    }
+}
+
+pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
+    name: "file",
+    doc: "Records in one local file: read from JSON, NDJSON or CSV; as a target, written afresh every run",
+    settings: &[super::registry::SettingSpec::new(
+        "path",
+        super::registry::SettingType::Text,
+        "the file, relative to the working folder; its extension says the format (.json, .ndjson/.jsonl, .csv)",
+    )
+    .required()],
+    schema_module: None,
+    id_field: None,
+    auth_help: "check that flowc may read and write the file at `path`",
+    open: open_file,
+    auth: None,
+};
+
+/// A `connector "file"` connection: the file at `path`, its CSV cells typed
+/// by the connection's schema when the module declares exactly one (a
+/// file holds one kind of record).
+fn open_file(
+    ctx: &super::OpenContext<'_>,
+) -> Result<Box<dyn super::Connector>, super::ConnectorError> {
+    let path = ctx.settings.require("path")?;
+    let format = FileFormat::from_path(path).ok_or_else(|| {
+        super::ConnectorError::new(
+            super::ErrorClass::Config,
+            format!(
+                "connection `{}`: cannot tell the format of {path:?}; name it .json, .ndjson, .jsonl or .csv",
+                ctx.connection.name
+            ),
+        )
+    })?;
+    let schema = match ctx.schemas.values().collect::<Vec<_>>().as_slice() {
+        [one] => Some(Arc::clone(one)),
+        _ => None,
+    };
+    Ok(Box::new(FileConnector::new(
+        std::path::PathBuf::from(path),
+        path.to_string(),
+        format,
+        schema,
+    )))
+}
+
+#[cfg(test)]
+mod connection_tests {
+    use super::*;
+    use crate::connectors::{Filter, FilterOp, ListQuery, Settings};
+
+    fn open(path: &Path, schemas: &[(&str, Arc<RecordType>)]) -> Box<dyn Connector> {
+        let text = path.display().to_string();
+        let settings = Settings::from_pairs(&SPEC, "archive", &[("path", &text)]).unwrap();
+        let connection = crate::program::Connection {
+            name: Arc::from("archive"),
+            connector: Arc::from("file"),
+            settings: vec![],
+        };
+        let schemas = schemas
+            .iter()
+            .map(|(name, ty)| (name.to_string(), ty.clone()))
+            .collect();
+        (SPEC.open)(&crate::connectors::OpenContext {
+            connection: &connection,
+            settings: &settings,
+            state_dir: path.parent().unwrap(),
+            schemas: &schemas,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_file_connection_reads_its_file_typed_by_its_one_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stock.csv");
+        std::fs::write(&path, "sku,count\nA,3\nB,12\n").unwrap();
+        let checked = crate::check::check_source(
+            "s.flow",
+            None,
+            "schema stock resource \"stock\" { sku: string  count: int }\n",
+        );
+        let stock = checked.program.schemas[0].record.clone();
+        let query = ListQuery {
+            filters: vec![Filter {
+                field: "count".into(),
+                op: FilterOp::Gt,
+                value: Value::int(5),
+            }],
+            ..ListQuery::default()
+        };
+        let mut seen = Vec::new();
+        let c = open(&path, &[("stock", stock)]);
+        assert_eq!(c.kind(), "file");
+        c.list("stock", &query, &mut |v| {
+            seen.push(json::to_string(&v));
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(seen, [r#"{"sku":"B","count":12}"#]);
+        // Untyped, the counts are text and compare as nothing.
+        let mut untyped = 0;
+        open(&path, &[])
+            .list("stock", &query, &mut |_| {
+                untyped += 1;
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(untyped, 0);
+        let bad = dir.path().join("stock.txt");
+        let text = bad.display().to_string();
+        let settings = Settings::from_pairs(&SPEC, "archive", &[("path", &text)]).unwrap();
+        let connection = crate::program::Connection {
+            name: Arc::from("archive"),
+            connector: Arc::from("file"),
+            settings: vec![],
+        };
+        let err = (SPEC.open)(&crate::connectors::OpenContext {
+            connection: &connection,
+            settings: &settings,
+            state_dir: dir.path(),
+            schemas: &Default::default(),
+        })
+        .err()
+        .expect("no format");
+        assert!(
+            err.message.contains("cannot tell the format"),
+            "{}",
+            err.message
+        );
     }
 }

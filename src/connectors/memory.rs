@@ -1,134 +1,12 @@
-//! An in-memory target: what `flowc test` writes to. It behaves like a
-//! service that finds records by a field, creates them with a new id, and
-//! updates them in place, and it records every write for assertions.
+//! A service in memory behind the [`Connector`](super::Connector) trait:
+//! what `flowc test` reads and writes (seeded with a test's `given`
+//! records), and what engine tests use when they need exact control (e.g. a
+//! create that is applied but whose response is lost).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::eval::{self, Payload, Resolver, UpsertRequest};
-use crate::program::Schema;
 use crate::value::{Record, Value};
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum WriteKind {
-    Create,
-    Update,
-    Unchanged,
-}
-
-#[derive(Debug, Clone)]
-pub struct Write {
-    pub kind: WriteKind,
-    pub schema: Arc<str>,
-    /// What was sent (the create or update payload).
-    pub payload: Record,
-}
-
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    records: HashMap<Arc<str>, Vec<Record>>,
-    pub writes: Vec<Write>,
-    next_id: u64,
-}
-
-impl MemoryStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn insert(&mut self, schema: &str, record: Record) {
-        self.records
-            .entry(Arc::from(schema))
-            .or_default()
-            .push(record);
-    }
-
-    pub fn find(&self, schema: &str, field: &[Arc<str>], value: &Value) -> Option<usize> {
-        self.records
-            .get(schema)?
-            .iter()
-            .position(|r| r.get_path(field).is_some_and(|v| same_key(v, value)))
-    }
-
-    pub fn get(&self, schema: &str, index: usize) -> Option<&Record> {
-        self.records.get(schema)?.get(index)
-    }
-
-    /// Creates or updates by `field == value`; returns the stored record.
-    pub fn upsert(
-        &mut self,
-        schema: &Schema,
-        field: &[Arc<str>],
-        value: &Value,
-        payload: &Payload,
-    ) -> Record {
-        match self.find(&schema.name, field, value) {
-            Some(i) => {
-                let list = self.records.get_mut(&schema.name).expect("found above");
-                let current = &mut list[i];
-                let before = current.clone();
-                for (k, v) in payload.update.iter() {
-                    current.insert(k.clone(), v.clone());
-                }
-                let kind = if *current == before {
-                    WriteKind::Unchanged
-                } else {
-                    WriteKind::Update
-                };
-                self.writes.push(Write {
-                    kind,
-                    schema: schema.name.clone(),
-                    payload: payload.update.clone(),
-                });
-                current.clone()
-            }
-            None => {
-                let mut stored = payload.create.clone();
-                if let Some(key) = &schema.key {
-                    if stored.get(key).is_none() {
-                        self.next_id += 1;
-                        stored.insert(
-                            key.clone(),
-                            Value::str(&format!("00000000-0000-4000-8000-{:012}", self.next_id)),
-                        );
-                    }
-                }
-                self.writes.push(Write {
-                    kind: WriteKind::Create,
-                    schema: schema.name.clone(),
-                    payload: payload.create.clone(),
-                });
-                self.insert(&schema.name, stored.clone());
-                stored
-            }
-        }
-    }
-}
-
-/// Keys match across representations: 1001 finds "1001".
-fn same_key(a: &Value, b: &Value) -> bool {
-    a == b || (a.to_text().is_some() && a.to_text() == b.to_text())
-}
-
-impl Resolver for MemoryStore {
-    fn upsert(&mut self, request: UpsertRequest<'_>) -> eval::Result<Value> {
-        if let Err(mut e) =
-            crate::types::validate::validate(&request.payload.create, &request.schema.record, true)
-                .map_err(eval::EvalError::from)
-        {
-            e.message = format!("{}: {}", request.schema.name, e.message);
-            return Err(e);
-        }
-        let stored = MemoryStore::upsert(
-            self,
-            request.schema,
-            request.match_field,
-            &request.match_value,
-            &request.payload,
-        );
-        Ok(Value::record(stored))
-    }
-}
 
 /// A service in memory behind the [`Connector`](super::Connector) trait: for
 /// engine tests that need exact control (e.g. a create that is applied but
@@ -136,6 +14,10 @@ impl Resolver for MemoryStore {
 pub struct MemoryConnector {
     inner: std::sync::Mutex<MemoryService>,
     stats: super::http::StatsCell,
+    /// Resource → the field that holds a record's id (default `Id`).
+    id_fields: HashMap<String, Arc<str>>,
+    /// Stands in for a file: records have no identity and are appended.
+    appends: bool,
 }
 
 #[derive(Default)]
@@ -157,7 +39,39 @@ impl MemoryConnector {
         MemoryConnector {
             inner: std::sync::Mutex::new(MemoryService::default()),
             stats: Default::default(),
+            id_fields: HashMap::new(),
+            appends: false,
         }
+    }
+
+    /// A file in memory: what a flow writes to a file target is appended to
+    /// the resource `appended`, in order.
+    pub fn appending() -> Self {
+        MemoryConnector {
+            appends: true,
+            ..Self::new()
+        }
+    }
+
+    /// A service whose resources keep their ids in the given fields.
+    pub fn with_id_fields(id_fields: HashMap<String, Arc<str>>) -> Self {
+        MemoryConnector {
+            id_fields,
+            ..Self::new()
+        }
+    }
+
+    fn id_field(&self, resource: &str) -> Arc<str> {
+        self.id_fields
+            .get(resource)
+            .cloned()
+            .unwrap_or_else(|| Arc::from("Id"))
+    }
+
+    fn id_of(&self, resource: &str, record: &Record) -> Option<String> {
+        record
+            .get(&self.id_field(resource))
+            .and_then(Value::to_text)
     }
 
     fn service(&self) -> std::sync::MutexGuard<'_, MemoryService> {
@@ -185,6 +99,11 @@ impl MemoryConnector {
     }
 }
 
+/// Keys match across representations: 1001 finds "1001".
+fn same_key(a: &Value, b: &Value) -> bool {
+    a == b || (a.to_text().is_some() && a.to_text() == b.to_text())
+}
+
 fn matches_filter(r: &Record, f: &super::Filter) -> bool {
     use super::FilterOp::*;
     let path: Vec<Arc<str>> = f.field.split('.').map(Arc::from).collect();
@@ -206,8 +125,8 @@ fn matches_filter(r: &Record, f: &super::Filter) -> bool {
 }
 
 impl super::Connector for MemoryConnector {
-    fn kind(&self) -> &'static str {
-        "memory"
+    fn spec(&self) -> &'static super::ConnectorSpec {
+        &SPEC
     }
 
     fn list(
@@ -240,7 +159,7 @@ impl super::Connector for MemoryConnector {
         Ok(self
             .records(resource)
             .into_iter()
-            .find(|r| r.get("Id").and_then(Value::to_text).as_deref() == Some(id))
+            .find(|r| self.id_of(resource, r).as_deref() == Some(id))
             .map(Value::record))
     }
 
@@ -267,12 +186,16 @@ impl super::Connector for MemoryConnector {
     fn create(&self, resource: &str, record: &Record) -> Result<Value, super::ConnectorError> {
         self.stats.call(&format!("POST {resource}"));
         let mut service = self.service();
-        service.next_id += 1;
         let mut stored = record.clone();
-        stored.insert(
-            "Id",
-            Value::str(&format!("00000000-0000-4000-8000-{:012}", service.next_id)),
-        );
+        let id_field = self.id_field(resource);
+        // A record that brings its id (a test's `given` record) keeps it.
+        if stored.get(&id_field).is_none() {
+            service.next_id += 1;
+            stored.insert(
+                id_field,
+                Value::str(&format!("00000000-0000-4000-8000-{:012}", service.next_id)),
+            );
+        }
         service
             .resources
             .entry(resource.to_string())
@@ -299,9 +222,10 @@ impl super::Connector for MemoryConnector {
         self.stats.call(&format!("PUT {resource}/{{id}}"));
         let mut service = self.service();
         let list = service.resources.entry(resource.to_string()).or_default();
+        let id_field = self.id_field(resource);
         let Some(r) = list
             .iter_mut()
-            .find(|r| r.get("Id").and_then(Value::to_text).as_deref() == Some(id))
+            .find(|r| r.get(&id_field).and_then(Value::to_text).as_deref() == Some(id))
         else {
             return Err(super::ConnectorError::new(
                 super::ErrorClass::NotFound,
@@ -318,4 +242,52 @@ impl super::Connector for MemoryConnector {
     fn stats(&self) -> super::CallStats {
         self.stats.snapshot()
     }
+
+    fn appender(&self) -> Option<&dyn super::Appender> {
+        self.appends.then_some(self as &dyn super::Appender)
+    }
+}
+
+/// The resource an appending memory connector writes to.
+pub const APPENDED: &str = "appended";
+
+impl super::Appender for MemoryConnector {
+    fn start(&self) -> Result<(), super::ConnectorError> {
+        self.service().resources.remove(APPENDED);
+        Ok(())
+    }
+
+    fn encode(&self, record: &Record) -> String {
+        crate::value::json::to_string(&Value::record(record.clone()))
+    }
+
+    fn append(&self, encoded: &str) -> Result<(), super::ConnectorError> {
+        let record = crate::value::json::parse(encoded)
+            .ok()
+            .and_then(|v| v.as_record().cloned())
+            .unwrap_or_default();
+        self.seed(APPENDED, vec![record]);
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<u64, super::ConnectorError> {
+        Ok(self.records(APPENDED).len() as u64)
+    }
+}
+
+pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
+    name: "memory",
+    doc: "An empty service in memory that forgets everything when flowc exits: for trying flows and for tests",
+    settings: &[],
+    schema_module: None,
+    id_field: Some("Id"),
+    auth_help: "the memory connector has no credentials",
+    open: open_memory,
+    auth: None,
+};
+
+fn open_memory(
+    _: &super::OpenContext<'_>,
+) -> Result<Box<dyn super::Connector>, super::ConnectorError> {
+    Ok(Box::new(MemoryConnector::new()))
 }

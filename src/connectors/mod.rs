@@ -8,15 +8,25 @@ pub mod error;
 pub mod file;
 pub mod http;
 pub mod memory;
+pub mod registry;
 pub mod settings;
 
 pub use error::{ConnectorError, ErrorClass};
 pub use http::CallStats;
+pub use registry::{ConnectorSpec, OpenContext};
 pub use settings::Settings;
 
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::program::{Connection, Program};
+use crate::types::RecordType;
 use crate::value::{Record, Value};
 
-/// A comparison pushed down to the service where it can filter.
+/// A comparison pushed down to the service where it can filter: the one
+/// operator type of every connector (OData's `eq`…`le` are its keywords).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterOp {
     Eq,
@@ -27,11 +37,79 @@ pub enum FilterOp {
     Ge,
 }
 
+impl FilterOp {
+    /// Whether `a op b` holds when `a` compares to `b` as `ord` (`None`:
+    /// the two do not compare, so only `Ne` holds).
+    pub fn holds(self, ord: Option<Ordering>) -> bool {
+        match self {
+            FilterOp::Eq => ord == Some(Ordering::Equal),
+            FilterOp::Ne => ord != Some(Ordering::Equal),
+            FilterOp::Lt => ord == Some(Ordering::Less),
+            FilterOp::Le => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
+            FilterOp::Gt => ord == Some(Ordering::Greater),
+            FilterOp::Ge => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     pub field: String,
     pub op: FilterOp,
     pub value: Value,
+}
+
+impl Filter {
+    /// Applied by flowc to a record the service returned, for a filter it
+    /// could not push down. A missing field equals only a missing value.
+    pub fn matches(&self, record: &Value) -> bool {
+        if record.as_record().is_none() {
+            return false;
+        }
+        let have = field_at(record, &self.field).unwrap_or(&Value::Absent);
+        let ord = if have.is_missing() && self.value.is_missing() {
+            Some(Ordering::Equal)
+        } else {
+            have.compare(&self.value)
+        };
+        self.op.holds(ord)
+    }
+}
+
+/// The value at a dotted path of a record (`customer.email`).
+pub(crate) fn field_at<'v>(record: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut current = record;
+    for part in path.split('.') {
+        current = current.as_record()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// Sorts records by a field as `compare` orders its values; missing values
+/// first, ties keep their order.
+pub(crate) fn sort_by_field(
+    records: &mut [Value],
+    field: &str,
+    desc: bool,
+    compare: fn(&Value, &Value) -> Option<Ordering>,
+) {
+    records.sort_by(|a, b| {
+        let (x, y) = (
+            field_at(a, field).unwrap_or(&Value::Absent),
+            field_at(b, field).unwrap_or(&Value::Absent),
+        );
+        let o = match (x.is_missing(), y.is_missing()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) => compare(x, y).unwrap_or(Ordering::Equal),
+        };
+        if desc {
+            o.reverse()
+        } else {
+            o
+        }
+    });
 }
 
 /// What to read from a resource.
@@ -54,8 +132,13 @@ pub struct ListStats {
 }
 
 pub trait Connector: Send + Sync {
+    /// The connector's entry in the [`registry`].
+    fn spec(&self) -> &'static ConnectorSpec;
+
     /// "ccvshop", "eaccounting", "file", "memory".
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> &'static str {
+        self.spec().name
+    }
 
     /// Streams every record of `resource` matching `query`, page by page.
     /// `each` returns `Ok(false)` to stop early.
@@ -93,32 +176,108 @@ pub trait Connector: Send + Sync {
 
     /// Calls made so far.
     fn stats(&self) -> CallStats;
+
+    /// Reads records for the engine, in order. Services hand over decoded
+    /// records (this default); a file hands NDJSON lines over undecoded, so
+    /// that the engine's workers decode them on every core.
+    fn read(
+        &self,
+        resource: &str,
+        query: &ListQuery,
+        each: &mut dyn FnMut(ReadItem) -> bool,
+    ) -> Result<(), ConnectorError> {
+        let mut position = 0;
+        self.list(resource, query, &mut |record| {
+            position += 1;
+            Ok(each(ReadItem {
+                position,
+                raw: Raw::Record(record),
+            }))
+        })?;
+        Ok(())
+    }
+
+    /// A target whose records have no identity (a file): the engine appends
+    /// every mapped record, in input order, and looks nothing up.
+    fn appender(&self) -> Option<&dyn Appender> {
+        None
+    }
 }
 
-/// Opens the connector a connection names, with its settings resolved
-/// against `env` (`FLOWC_STATE` gives the state directory, default `.flowc`).
+/// One record as read, with its position in the source (1-based).
+pub struct ReadItem {
+    pub position: usize,
+    pub raw: Raw,
+}
+
+/// A record as a connector read it.
+pub enum Raw {
+    Record(Value),
+    /// One JSON object's bytes, not decoded yet.
+    Json(Vec<u8>),
+    /// Why this record could not be read (the others still are).
+    Unreadable(String),
+}
+
+/// Writing to a target whose records have no identity. `encode` runs on the
+/// engine's workers; `append` only copies bytes, in input order.
+pub trait Appender: Send + Sync {
+    /// Opens (truncating) the output; called once before the first record.
+    fn start(&self) -> Result<(), ConnectorError>;
+    fn encode(&self, record: &Record) -> String;
+    fn append(&self, encoded: &str) -> Result<(), ConnectorError>;
+    /// Completes the output (closing brackets, flushing); returns the count written.
+    fn finish(&self) -> Result<u64, ConnectorError>;
+}
+
+/// Opens a connection of a checked program with the connector its spec
+/// names: settings resolved against `env`, tokens kept under `state_dir`,
+/// and the record types of the connection's resources.
 pub fn open(
-    connection: &crate::program::Connection,
+    connection: &Connection,
+    program: &Program,
+    state_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Box<dyn Connector>, ConnectorError> {
-    let settings = Settings::resolve(connection, env)?;
-    let state_dir = env("FLOWC_STATE")
-        .filter(|s| !s.is_empty())
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(".flowc"));
-    match &*connection.connector {
-        "ccvshop" => Ok(Box::new(ccvshop::CcvShopConnector::from_settings(
-            &settings,
-        )?)),
-        "eaccounting" => Ok(Box::new(eaccounting::EaccountingConnector::from_settings(
-            &settings, &state_dir,
-        )?)),
-        other => Err(ConnectorError::new(
+    let spec = registry::spec(&connection.connector).ok_or_else(|| {
+        ConnectorError::new(
             ErrorClass::Config,
             format!(
-                "connection `{}` uses connector `{other}`, which flowc cannot open",
-                connection.name
+                "connection `{}` uses connector `{}`, which flowc cannot open; connectors are {}",
+                connection.name,
+                connection.connector,
+                registry::quoted_names(registry::REGISTRY.iter().copied())
             ),
-        )),
+        )
+    })?;
+    let settings = Settings::resolve(spec, connection, env)?;
+    // Schemas name their connection by its place in the program; a
+    // connection that is not one of the program's (a test's) has none.
+    let schemas = program
+        .connections
+        .iter()
+        .position(|c| std::ptr::eq(c, connection))
+        .map(|index| schemas_of(program, index))
+        .unwrap_or_default();
+    (spec.open)(&OpenContext {
+        connection,
+        settings: &settings,
+        state_dir,
+        schemas: &schemas,
+    })
+}
+
+/// The record types of connection `index`'s resources (resource name →
+/// type). The first schema of a resource wins.
+pub fn schemas_of(program: &Program, index: usize) -> HashMap<String, Arc<RecordType>> {
+    let mut out = HashMap::new();
+    for s in &program.schemas {
+        if let (Some(resource), Some(c)) = (&s.resource, s.connection) {
+            if c == index {
+                out.entry(resource.to_string())
+                    .or_insert_with(|| s.record.clone());
+            }
+        }
     }
+    out
 }

@@ -1,39 +1,58 @@
-//! The sync engine: runs a flow against services, exactly once per record.
+//! The engine: the one pipeline every way of running a flow goes through —
+//! `flowc run` on files and on services, `flowc plan` and `flowc test`.
 //!
-//! Per record: read → `where` → map (resolving upserts) → key → if the
-//! ledger knows the key and the payload hash is unchanged, skip → create or
-//! update the target → ledger, activity and cursor in one transaction. A
-//! create whose outcome is unknown (timeout, dropped connection, 5xx) is
-//! followed by a search for the key before anything is written again, so a
-//! write whose response was lost is found, never duplicated. A record that
-//! fails goes to the dead letters; the run goes on.
+//! Per record: read → `where` → map (resolving upserts) → key → decide
+//! (create / update with its field diff / unchanged / skip / fail) → a sink:
+//! *apply* writes through the target's connector and records the outcome in
+//! the ledger; *plan* writes nothing and lists the decisions; a test
+//! (`expect`) applies to in-memory connectors and compares the decisions with
+//! its expectations. A create whose outcome is unknown (timeout, dropped
+//! connection, 5xx) is followed by a search for the key before anything is
+//! written again, so a write whose response was lost is found, never
+//! duplicated. A record that fails goes to the dead letters; the run goes on.
+//!
+//! Targets whose records have no identity (files) are appended to in input
+//! order; nothing is looked up or remembered for them.
 
+mod apply;
+mod decide;
+pub mod expect;
+mod index;
 pub mod payload;
-pub mod read;
+pub mod plan;
+mod read;
+mod report;
 mod resolver;
-mod target;
+pub mod session;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::connectors::{CallStats, Connector, ConnectorError, ErrorClass};
+use crate::connectors::{CallStats, Connector, ConnectorError, Raw, ReadItem};
+use crate::diag::{codes, Diagnostic};
 use crate::eval::{Outcome, Runtime};
 use crate::program::{Endpoint, Flow, Program};
-use crate::state::{Decision, NewDeadLetter, RunCounts, RunId, Store};
-use crate::value::{json, Value};
+use crate::state::{Decision, NewDeadLetter, RunCounts, RunId, StateError, Store};
+use crate::value::json::{self, Decoder};
+use crate::value::Value;
 
 pub use payload::Change;
+pub use plan::PlanEntry;
+pub use report::{Progress, Report};
+pub use session::Session;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Read, map and look up, but write nothing (`flowc plan`).
     pub dry_run: bool,
+    /// Keep every decision in the report (plans and tests).
+    pub record_decisions: bool,
     /// Stop starting new records after this long; the next run resumes.
     pub max_duration: Option<Duration>,
-    /// Records processed at the same time.
+    /// Records processed at the same time (services; files use every core).
     pub concurrency: usize,
     /// Records per checkpoint of the cursor.
     pub batch_size: usize,
@@ -53,6 +72,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             dry_run: false,
+            record_decisions: false,
             max_duration: None,
             concurrency: 4,
             batch_size: 64,
@@ -65,120 +85,94 @@ impl Default for Options {
     }
 }
 
-/// What `flowc plan` shows for one record (and `flowc run` does).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct PlanEntry {
-    /// The source record (`orders id=1001`).
-    pub source: String,
-    pub action: &'static str,
-    /// The resource written (`eaccounting.customers`).
-    pub resource: String,
-    pub target_id: Option<String>,
-    #[serde(serialize_with = "ser_changes")]
-    pub changes: Vec<Change>,
-    pub reason: Option<String>,
+/// Why a run stopped as a whole (a record's own failure never stops it).
+#[derive(Debug, Clone)]
+pub enum EngineError {
+    /// A service or file: unreachable, misconfigured, refused credentials.
+    Connector(ConnectorError),
+    /// The state store (ledger, cursor, runs): nothing more can be recorded safely.
+    State(Arc<StateError>),
 }
 
-fn ser_changes<S: serde::Serializer>(changes: &[Change], s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut seq = s.serialize_seq(Some(changes.len()))?;
-    for c in changes {
-        seq.serialize_element(&serde_json::json!({"field": c.field, "from": c.from, "to": c.to}))?;
-    }
-    seq.end()
-}
-
-/// The result of a run.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Report {
-    pub flow: String,
-    pub run: Option<i64>,
-    pub status: String,
-    pub read: u64,
-    pub created: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    /// Upserted records (customers, articles) created or updated on the way.
-    pub related_writes: u64,
-    pub calls: CallStats,
-    pub elapsed_ms: u128,
-    /// Set when the run stopped early (time budget) and will resume.
-    pub stopped_early: bool,
-    /// A warning against false success: this run read nothing but earlier ones did.
-    pub warning: Option<String>,
-    pub plan: Vec<PlanEntry>,
-    /// Failures, for printing: (source, diagnostic text).
-    #[serde(skip)]
-    pub failures: Vec<(String, crate::diag::Diagnostic)>,
-}
-
-impl Report {
-    pub fn calls_per_record(&self) -> f64 {
-        if self.read == 0 {
-            0.0
-        } else {
-            self.calls.total as f64 / self.read as f64
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Connector(e) => write!(f, "{e}"),
+            EngineError::State(e) => write!(f, "state store: {e}"),
         }
     }
+}
 
-    pub fn human(&self) -> String {
-        let mut s = format!(
-            "flow {}: read {}, created {}, updated {}, unchanged {}, skipped by filter {}, failed {}",
-            self.flow, self.read, self.created, self.updated, self.unchanged, self.skipped, self.failed
-        );
-        if self.related_writes > 0 {
-            s.push_str(&format!(
-                "; {} related records written",
-                self.related_writes
-            ));
-        }
-        s.push_str(&format!(
-            "\n  {} API calls ({:.2} per record, {} retried, {} rate-limited) in {:.1}s",
-            self.calls.total,
-            self.calls_per_record(),
-            self.calls.retries,
-            self.calls.rate_limited,
-            self.elapsed_ms as f64 / 1000.0
-        ));
-        if self.stopped_early {
-            s.push_str(
-                "\n  stopped at the time budget; the next run resumes where this one stopped",
-            );
-        }
-        if let Some(w) = &self.warning {
-            s.push_str(&format!("\n  warning: {w}"));
-        }
-        s
+impl std::error::Error for EngineError {}
+
+impl From<ConnectorError> for EngineError {
+    fn from(e: ConnectorError) -> Self {
+        EngineError::Connector(e)
     }
 }
 
-/// Counts of a run in progress.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub read: u64,
-    pub written: u64,
-    pub unchanged: u64,
-    pub failed: u64,
+impl From<StateError> for EngineError {
+    fn from(e: StateError) -> Self {
+        EngineError::State(Arc::new(e))
+    }
 }
 
-/// Open connections, by connection index in the program.
+type Result<T> = std::result::Result<T, EngineError>;
+
+/// Open connections: by connection index in the program, and per file.
 #[derive(Clone, Default)]
 pub struct Connections {
     pub by_index: HashMap<usize, Arc<dyn Connector>>,
+    /// Files a flow reads or writes, by path.
+    pub files: HashMap<std::path::PathBuf, Arc<dyn Connector>>,
+    /// What endpoints without a connection of their own use (`flowc test`:
+    /// one in-memory service stands in for every file).
+    pub fallback: Option<Arc<dyn Connector>>,
 }
 
 impl Connections {
     pub fn get(&self, index: Option<usize>) -> Option<&Arc<dyn Connector>> {
-        self.by_index.get(&index?)
+        match index {
+            Some(i) => self.by_index.get(&i),
+            None => self.fallback.as_ref(),
+        }
     }
+
+    /// The connector of a flow's source or target.
+    pub fn endpoint(&self, endpoint: &Endpoint) -> Option<&Arc<dyn Connector>> {
+        match endpoint {
+            Endpoint::Resource { connection, .. } => self.get(*connection),
+            Endpoint::File { path, .. } => self.files.get(path).or(self.fallback.as_ref()),
+        }
+    }
+
     pub fn stats(&self) -> CallStats {
         let mut total = CallStats::default();
-        for c in self.by_index.values() {
+        for c in self.by_index.values().chain(self.files.values()) {
+            total.merge(&c.stats());
+        }
+        if let Some(c) = &self.fallback {
             total.merge(&c.stats());
         }
         total
+    }
+}
+
+/// The resource an endpoint names: a schema's resource (or the schema's
+/// name), or for a file its typed schema's name (`flowc test` keeps `given`
+/// records under it) or its path.
+pub(crate) fn resource_of(program: &Program, endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::Resource { schema, .. } => program
+            .schemas
+            .iter()
+            .find(|s| s.name == *schema)
+            .and_then(|s| s.resource.clone())
+            .unwrap_or_else(|| schema.clone())
+            .to_string(),
+        Endpoint::File {
+            schema, display, ..
+        } => schema.as_deref().unwrap_or(display).to_string(),
     }
 }
 
@@ -203,16 +197,32 @@ pub struct Engine<'a> {
     pub options: Options,
     counters: Counters,
     upserts: resolver::Shared,
-    target: target::Shared,
-    plan: Mutex<Vec<PlanEntry>>,
-    failures: Mutex<Vec<(String, crate::diag::Diagnostic)>>,
+    indexes: index::Indexes,
+    decisions: Mutex<Vec<PlanEntry>>,
+    /// (position in the source, record key, what went wrong).
+    failures: Mutex<Vec<(usize, String, Diagnostic)>>,
     stop: AtomicBool,
+    /// The target's connector, and whether it appends (a file).
+    target: Option<Arc<dyn Connector>>,
+    appends: bool,
+    /// The top-level source fields the flow reads (`None`: all).
+    input_fields: Option<std::collections::HashSet<Arc<str>>>,
+    /// Tests of the tests: a deliberate bug in the decide step.
+    #[cfg(test)]
+    pub(crate) seeded_bug: Option<fn(decide::Decided) -> decide::Decided>,
 }
 
-/// One record with everything needed to process and report it.
+/// One record read, with its position in the source.
 struct Work {
     position: usize,
-    record: Result<Value, String>,
+    raw: Raw,
+}
+
+/// What a worker keeps for the next record: the interpreter's globals and a
+/// JSON decoder's buffers.
+struct Worker<'p> {
+    runtime: Runtime<'p>,
+    decoder: Decoder,
 }
 
 impl<'a> Engine<'a> {
@@ -221,9 +231,15 @@ impl<'a> Engine<'a> {
         flow: &'a Flow,
         store: &'a (dyn Store + Sync),
         connections: Connections,
-        options: Options,
+        mut options: Options,
     ) -> Self {
+        // A plan is its list of decisions.
+        options.record_decisions |= options.dry_run;
+        let target = connections.endpoint(&flow.target).cloned();
+        let appends = target.as_ref().is_some_and(|t| t.appender().is_some());
         Engine {
+            target,
+            appends,
             program,
             flow,
             store,
@@ -231,28 +247,57 @@ impl<'a> Engine<'a> {
             options,
             counters: Counters::default(),
             upserts: resolver::Shared::default(),
-            target: target::Shared::default(),
-            plan: Mutex::new(Vec::new()),
+            indexes: index::Indexes::default(),
+            decisions: Mutex::new(Vec::new()),
             failures: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            input_fields: flow.input_fields(),
+            #[cfg(test)]
+            seeded_bug: None,
         }
     }
 
-    /// Runs the flow: one run in the state store, under the flow's lock.
-    pub fn run(&self, flow_hash: &str) -> Result<Report, ConnectorError> {
+    /// Runs the flow over its source: one run in the state store, under the flow's lock.
+    pub fn run(&self, flow_hash: &str) -> Result<Report> {
+        self.run_with(flow_hash, |run, started| self.process_source(run, started))
+    }
+
+    /// Runs the flow over the given records instead of its source (`flowc test`).
+    pub fn run_records(&self, flow_hash: &str, records: Vec<Value>) -> Result<Report> {
+        self.run_with(flow_hash, |run, _| {
+            self.pipeline(run, None, |push| {
+                for (i, record) in records.into_iter().enumerate() {
+                    let work = Work {
+                        position: i + 1,
+                        raw: Raw::Record(record),
+                    };
+                    if !push(work) {
+                        break;
+                    }
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn run_with(
+        &self,
+        flow_hash: &str,
+        process: impl FnOnce(Option<RunId>, Instant) -> Result<()>,
+    ) -> Result<Report> {
         let started = Instant::now();
-        let lock = self.store.lock_flow(&self.flow.name).map_err(state_error)?;
-        let previous = self.store.last_run(&self.flow.name).map_err(state_error)?;
+        let lock = self.store.lock_flow(&self.flow.name)?;
+        let previous = self.store.last_run(&self.flow.name)?;
         let run = if self.options.dry_run {
             None
         } else {
             Some(
                 self.store
-                    .begin_run(&self.flow.name, flow_hash, env!("CARGO_PKG_VERSION"))
-                    .map_err(state_error)?,
+                    .begin_run(&self.flow.name, flow_hash, env!("CARGO_PKG_VERSION"))?,
             )
         };
-        let result = self.process_all(run, started);
+        let result = self.start_target().and_then(|()| process(run, started));
+        let result = result.and_then(|()| self.finish_target());
         let mut report = self.report(started);
         report.run = run.map(|r| r.0);
         report.status = match (&result, report.failed, report.stopped_early) {
@@ -279,9 +324,7 @@ impl<'a> Engine<'a> {
                 skipped: report.skipped,
                 failed: report.failed,
             };
-            self.store
-                .finish_run(run, &report.status, &counts)
-                .map_err(state_error)?;
+            self.store.finish_run(run, &report.status, &counts)?;
         }
         drop(lock);
         result.map(|()| report)
@@ -300,7 +343,7 @@ impl<'a> Engine<'a> {
 
     fn report(&self, started: Instant) -> Report {
         let c = &self.counters;
-        let mut plan = self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut plan = std::mem::take(&mut *lock(&self.decisions));
         // By source record; within one, in the order the work was done
         // (related records before the record that refers to them).
         plan.sort_by(|a, b| natural(&a.source).cmp(&natural(&b.source)));
@@ -320,59 +363,67 @@ impl<'a> Engine<'a> {
             stopped_early: self.stop.load(Ordering::SeqCst),
             warning: None,
             plan,
-            failures: std::mem::take(&mut *self.failures.lock().unwrap_or_else(|e| e.into_inner())),
+            appends: self.appender().is_some(),
+            failures: {
+                // In input order, however the workers interleaved.
+                let mut failures = std::mem::take(&mut *lock(&self.failures));
+                failures.sort_by_key(|(position, _, _)| *position);
+                failures.into_iter().map(|(_, k, d)| (k, d)).collect()
+            },
         }
     }
 
-    fn process_all(&self, run: Option<RunId>, started: Instant) -> Result<(), ConnectorError> {
-        let source_schema = self.flow.source_schema.map(|i| &self.program.schemas[i]);
-        let cursor_field = source_schema.and_then(|s| s.cursor.clone());
-        let mut extra = Vec::new();
-        if let (Some(field), false) = (
+    /// The target's appender, when its records have no identity (a file).
+    fn appender(&self) -> Option<&dyn crate::connectors::Appender> {
+        self.target.as_deref()?.appender()
+    }
+
+    fn start_target(&self) -> Result<()> {
+        match self.appender() {
+            Some(a) if !self.options.dry_run => Ok(a.start()?),
+            _ => Ok(()),
+        }
+    }
+
+    fn finish_target(&self) -> Result<()> {
+        match self.appender() {
+            Some(a) if !self.options.dry_run => a.finish().map(|_| ()).map_err(Into::into),
+            _ => Ok(()),
+        }
+    }
+
+    fn process_source(&self, run: Option<RunId>, started: Instant) -> Result<()> {
+        let cursor_field = self
+            .flow
+            .source_schema
+            .and_then(|i| self.program.schemas[i].cursor.clone());
+        let resume = match (
             &cursor_field,
             self.options.full || self.options.only_keys.is_some(),
         ) {
-            let saved = self.store.cursor(&self.flow.name).map_err(state_error)?;
-            if let Some(from) = read::resume_from(saved.as_deref(), self.options.overlap) {
-                extra.push(crate::connectors::Filter {
-                    field: field.to_string(),
-                    op: crate::connectors::FilterOp::Ge,
-                    value: Value::str(&from),
-                });
-            }
-        }
-        let source_conn = match &self.flow.source {
-            Endpoint::Resource { connection, .. } => self.connections.get(*connection),
-            Endpoint::File { .. } => None,
+            (Some(_), false) => self.store.cursor(&self.flow.name)?,
+            _ => None,
         };
-        let mut batch: Vec<Work> = Vec::with_capacity(self.options.batch_size);
-        let mut error = None;
-        let read = read::read(self.program, self.flow, source_conn, extra, |item| {
-            if self.out_of_time(started) {
-                return false;
-            }
-            batch.push(Work {
-                position: item.position,
-                record: item.record,
-            });
-            if batch.len() >= self.options.batch_size {
-                if let Err(e) =
-                    self.process_batch(run, std::mem::take(&mut batch), cursor_field.as_deref())
-                {
-                    error = Some(e);
-                    return false;
-                }
-            }
-            true
-        });
-        read?;
-        if let Some(e) = error {
-            return Err(e);
-        }
-        if !batch.is_empty() && !self.out_of_time(started) {
-            self.process_batch(run, batch, cursor_field.as_deref())?;
-        }
-        Ok(())
+        let Some(source) = self.connections.endpoint(&self.flow.source) else {
+            return Err(no_connection(&self.flow.source).into());
+        };
+        let query = read::query(
+            self.program,
+            self.flow,
+            resume.as_deref(),
+            self.options.overlap,
+        );
+        let resource = resource_of(self.program, &self.flow.source);
+        self.pipeline(run, cursor_field.as_deref(), |push| {
+            source.read(&resource, &query, &mut |item: ReadItem| {
+                !self.out_of_time(started)
+                    && push(Work {
+                        position: item.position,
+                        raw: item.raw,
+                    })
+            })?;
+            Ok(())
+        })
     }
 
     fn out_of_time(&self, started: Instant) -> bool {
@@ -384,213 +435,472 @@ impl<'a> Engine<'a> {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Processes one batch concurrently, then checkpoints the cursor.
-    fn process_batch(
+    /// Records per unit of work and workers: for files, chunks large enough
+    /// that handing them over costs nothing next to mapping them, on every
+    /// core (the limit is the CPU); for services one record at a time on the
+    /// configured number of workers (the limit is the API).
+    fn shape(&self) -> (usize, usize) {
+        if self.appends {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (FILE_CHUNK, cores.min(8))
+        } else {
+            (1, self.options.concurrency.clamp(1, 32))
+        }
+    }
+
+    /// The pipeline: `feed` (on this thread) pushes records in source order;
+    /// workers process chunks of them concurrently; a sequencer takes the
+    /// finished chunks back in source order, appends their records (file
+    /// targets) and moves the cursor past every record that is done. A
+    /// failure that stops the run stops the feed, and the threads drain.
+    fn pipeline(
         &self,
         run: Option<RunId>,
-        batch: Vec<Work>,
         cursor_field: Option<&str>,
-    ) -> Result<(), ConnectorError> {
-        let next = AtomicU64::new(0);
-        let fatal: Mutex<Option<ConnectorError>> = Mutex::new(None);
-        let workers = self
-            .options
-            .concurrency
-            .clamp(1, 32)
-            .min(batch.len().max(1));
-        std::thread::scope(|scope| {
+        feed: impl FnOnce(&mut dyn FnMut(Work) -> bool) -> Result<()>,
+    ) -> Result<()> {
+        let (chunk_size, workers) = self.shape();
+        let fatal = Fatal::default();
+        let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Work>)>(workers * 2);
+        let work_rx = Mutex::new(work_rx);
+        let fed = std::thread::scope(|scope| {
+            let (done_tx, done_rx) = mpsc::sync_channel::<(u64, Chunk)>(workers * 2);
             for _ in 0..workers {
-                scope.spawn(|| {
-                    let runtime = Runtime::new(self.program);
+                let done_tx = done_tx.clone();
+                let (work_rx, fatal) = (&work_rx, &fatal);
+                scope.spawn(move || {
+                    let mut worker = Worker {
+                        runtime: Runtime::new(self.program),
+                        decoder: Decoder::new(),
+                    };
                     loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst) as usize;
-                        let Some(work) = batch.get(i) else { break };
-                        if let Err(e) = self.process(&runtime, run, work) {
-                            *fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                            break;
+                        let next = lock(work_rx).recv();
+                        let Ok((seq, items)) = next else { break };
+                        // Stopped by a failure: drain what the feed already sent.
+                        if fatal.is_set() {
+                            continue;
+                        }
+                        match self.process_chunk(&mut worker, run, cursor_field, &items) {
+                            Ok(chunk) => {
+                                if done_tx.send((seq, chunk)).is_err() {
+                                    break;
+                                }
+                            }
+                            Err(e) => fatal.set(e),
                         }
                     }
                 });
             }
+            drop(done_tx);
+            scope.spawn(|| self.sequence(run, cursor_field, done_rx, &fatal));
+            let mut chunk = Vec::with_capacity(chunk_size);
+            let mut seq = 0u64;
+            let fed = feed(&mut |work| {
+                if fatal.is_set() {
+                    return false;
+                }
+                chunk.push(work);
+                if chunk.len() < chunk_size {
+                    return true;
+                }
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size));
+                seq += 1;
+                work_tx.send((seq, full)).is_ok()
+            });
+            if !chunk.is_empty() && !fatal.is_set() {
+                let _ = work_tx.send((seq + 1, chunk));
+            }
+            // The workers end when the work runs out, then the sequencer.
+            drop(work_tx);
+            fed
         });
-        if let Some(e) = fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(e) = fatal.take() {
             return Err(e);
         }
-        // Every record of the batch is written, skipped or dead-lettered:
-        // the cursor may move past all of them.
-        // (A plan, with no run, moves nothing.)
-        if let (Some(_), Some(field)) = (run, cursor_field) {
-            let newest = batch
-                .iter()
-                .filter_map(|w| w.record.as_ref().ok())
-                .filter_map(|r| r.as_record()?.get(field)?.to_text())
-                .max_by(|a, b| compare_cursor(a, b));
-            if let Some(c) = newest {
-                let saved = self.store.cursor(&self.flow.name).map_err(state_error)?;
-                if saved
-                    .as_deref()
-                    .is_none_or(|s| compare_cursor(&c, s).is_gt())
-                {
-                    self.store
-                        .set_cursor(&self.flow.name, &c)
-                        .map_err(state_error)?;
+        fed
+    }
+
+    /// Takes finished chunks back in source order: appends their records
+    /// (file targets) and checkpoints the cursor every batch of records.
+    fn sequence(
+        &self,
+        run: Option<RunId>,
+        cursor_field: Option<&str>,
+        done: mpsc::Receiver<(u64, Chunk)>,
+        fatal: &Fatal,
+    ) {
+        let mut pending: BTreeMap<u64, Chunk> = BTreeMap::new();
+        let mut next = 1u64;
+        let mut newest: Option<String> = None;
+        let mut since_checkpoint = 0usize;
+        let appender = self.appender().filter(|_| !self.options.dry_run);
+        for (seq, chunk) in done.iter() {
+            if fatal.is_set() {
+                continue;
+            }
+            pending.insert(seq, chunk);
+            while let Some(chunk) = pending.remove(&next) {
+                next += 1;
+                let applied = self.apply_chunk(appender, &chunk, &mut newest);
+                since_checkpoint += chunk.records;
+                let checkpoint = applied.and_then(|()| {
+                    if since_checkpoint >= self.options.batch_size {
+                        since_checkpoint = 0;
+                        self.checkpoint(run, cursor_field, newest.take())
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(e) = checkpoint {
+                    fatal.set(e);
+                    break;
                 }
             }
+        }
+        if !fatal.is_set() {
+            if let Err(e) = self.checkpoint(run, cursor_field, newest) {
+                fatal.set(e);
+            }
+        }
+    }
+
+    fn apply_chunk(
+        &self,
+        appender: Option<&dyn crate::connectors::Appender>,
+        chunk: &Chunk,
+        newest: &mut Option<String>,
+    ) -> Result<()> {
+        if let Some(appender) = appender {
+            for encoded in &chunk.appends {
+                appender.append(encoded)?;
+                self.counters.created.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(c) = &chunk.newest {
+            keep_newest(newest, c);
         }
         Ok(())
     }
 
-    /// The source record's name: its schema key, else its position.
-    fn source_key(&self, work: &Work) -> String {
+    /// Every record up to here is written, skipped or dead-lettered: the
+    /// cursor may move past all of them. (A plan moves nothing.)
+    fn checkpoint(
+        &self,
+        run: Option<RunId>,
+        cursor_field: Option<&str>,
+        newest: Option<String>,
+    ) -> Result<()> {
+        let (Some(_), Some(_), Some(c)) = (run, cursor_field, newest) else {
+            return Ok(());
+        };
+        let saved = self.store.cursor(&self.flow.name)?;
+        if saved
+            .as_deref()
+            .is_none_or(|s| read::compare_cursor(&c, s).is_gt())
+        {
+            self.store.set_cursor(&self.flow.name, &c)?;
+        }
+        Ok(())
+    }
+
+    fn process_chunk(
+        &self,
+        worker: &mut Worker<'_>,
+        run: Option<RunId>,
+        cursor_field: Option<&str>,
+        items: &[Work],
+    ) -> Result<Chunk> {
+        let mut chunk = Chunk {
+            records: items.len(),
+            ..Chunk::default()
+        };
+        for work in items {
+            let done = self.process(worker, run, work, cursor_field)?;
+            if let Some(encoded) = done.append {
+                chunk.appends.push(encoded);
+            }
+            if let Some(c) = &done.cursor {
+                keep_newest(&mut chunk.newest, c);
+            }
+        }
+        Ok(chunk)
+    }
+
+    /// Processes one record; only a failure of the state store, of the
+    /// target as a whole, or of the source stops the run.
+    fn process(
+        &self,
+        worker: &mut Worker<'_>,
+        run: Option<RunId>,
+        work: &Work,
+        cursor_field: Option<&str>,
+    ) -> Result<Done> {
+        let started = Instant::now();
+        let record = match &work.raw {
+            Raw::Record(v) => Ok(v.clone()),
+            Raw::Json(line) => worker
+                .decoder
+                .decode_projected(line.trim_ascii(), &|k| self.reads_field(k))
+                .map_err(|e| format!("line {} is not valid JSON: {e}", work.position)),
+            Raw::Unreadable(why) => Err(why.clone()),
+        };
+        let record = match record {
+            Ok(r) => r,
+            Err(message) => {
+                self.counters.read.fetch_add(1, Ordering::Relaxed);
+                return self.unreadable(run, work.position, message, started);
+            }
+        };
+        let key = self.source_key(&record, work.position);
+        if let Some(only) = &self.options.only_keys {
+            if !only.contains(&key) {
+                return Ok(Done::default());
+            }
+        }
+        self.counters.read.fetch_add(1, Ordering::Relaxed);
+        let ctx = RecordCtx {
+            run,
+            key: &key,
+            position: work.position,
+            record: &record,
+            started,
+        };
+        let outcome = self.evaluate(&worker.runtime, &ctx)?;
+        let append = match outcome {
+            Err(e) => {
+                self.mapping_failed(&ctx, &e)?;
+                None
+            }
+            Ok(Outcome::Skipped) => {
+                self.skipped(&ctx)?;
+                None
+            }
+            Ok(Outcome::Mapped(mapped)) => match self.appender() {
+                Some(appender) => self.append(&ctx, appender, mapped)?,
+                None => {
+                    self.write_target(&ctx, mapped)?;
+                    None
+                }
+            },
+        };
+        Ok(Done {
+            append,
+            cursor: cursor_field.and_then(|f| record.as_record()?.get(f)?.to_text()),
+        })
+    }
+
+    /// Maps the record, upserting related records on the way. Related
+    /// records taken to hold payloads that earlier runs wrote (so that a
+    /// rerun replays none of them) must really hold them once this record
+    /// is written: then it is mapped again, trusting only their current state.
+    fn evaluate(
+        &self,
+        runtime: &Runtime,
+        ctx: &RecordCtx,
+    ) -> Result<std::result::Result<Outcome, crate::eval::EvalError>> {
+        let mut resolver = resolver::EngineResolver::new(self, ctx.key, false);
+        let mut outcome = runtime.run_flow(self.flow, ctx.record, &mut resolver);
+        let mut related = resolver.finish()?;
+        if resolver.assumed() {
+            if let Ok(Outcome::Mapped(mapped)) = &outcome {
+                if !decide::ledger_holds(self, ctx.key, mapped)? {
+                    let mut strict = resolver::EngineResolver::new(self, ctx.key, true);
+                    outcome = runtime.run_flow(self.flow, ctx.record, &mut strict);
+                    related += strict.finish()?;
+                }
+            }
+        }
+        self.counters.related.fetch_add(related, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    /// Whether the flow reads this top-level source field (JSON lines are
+    /// decoded only as far as the flow reads them).
+    fn reads_field(&self, name: &str) -> bool {
+        self.input_fields
+            .as_ref()
+            .is_none_or(|set| set.contains(name))
+    }
+
+    /// The source record's key (its schema's key field), else its position.
+    fn source_key(&self, record: &Value, position: usize) -> String {
         let key_field = self
             .flow
             .source_schema
-            .and_then(|i| self.program.schemas[i].key.clone());
-        let key = match (&work.record, key_field) {
-            (Ok(r), Some(field)) => r
-                .as_record()
-                .and_then(|r| r.get(&field))
-                .and_then(Value::to_text),
-            _ => None,
-        };
-        key.unwrap_or_else(|| format!("#{}", work.position))
+            .and_then(|i| self.program.schemas[i].key.as_deref());
+        key_field
+            .and_then(|f| record.as_record()?.get(f)?.to_text())
+            .unwrap_or_else(|| format!("#{position}"))
     }
 
-    /// Processes one record; only a failure of the state store is fatal.
-    fn process(
-        &self,
-        runtime: &Runtime,
-        run: Option<RunId>,
-        work: &Work,
-    ) -> Result<(), ConnectorError> {
-        let started = Instant::now();
-        let key = self.source_key(work);
-        if let Some(only) = &self.options.only_keys {
-            if !only.contains(&key) {
-                return Ok(());
-            }
-        }
-        self.counters.read.fetch_add(1, Ordering::SeqCst);
-        let record = match &work.record {
-            Ok(r) => r,
-            Err(message) => {
-                let letter = NewDeadLetter {
-                    source_key: key.clone(),
-                    error_class: "input".into(),
-                    error_code: Some("E0906".into()),
-                    message: message.clone(),
-                    ..NewDeadLetter::default()
-                };
-                return self.fail(run, &key, letter, None, started);
-            }
-        };
-        let mut resolver = resolver::EngineResolver::new(self, &key, false);
-        let mut outcome = runtime.run_flow(self.flow, record, &mut resolver);
-        let mut related = resolver.finish();
-        // Related records taken to hold payloads that earlier runs wrote (so
-        // that a rerun replays none of them) must really hold them once this
-        // record is written: then map again, trusting only their current state.
-        if resolver.assumed() {
-            if let Ok(Outcome::Mapped(mapped)) = &outcome {
-                if !target::unchanged(self, &key, mapped)? {
-                    let mut strict = resolver::EngineResolver::new(self, &key, true);
-                    outcome = runtime.run_flow(self.flow, record, &mut strict);
-                    related += strict.finish();
+    /// How diagnostics name a record: a file's by position (and key), a
+    /// service's by key.
+    fn record_name(&self, ctx: &RecordCtx) -> String {
+        match &self.flow.source {
+            Endpoint::File { .. } => {
+                let key_field = self
+                    .flow
+                    .source_schema
+                    .and_then(|i| self.program.schemas[i].key.as_deref());
+                match key_field.and_then(|f| Some((f, ctx.record.as_record()?.get(f)?.to_text()?)))
+                {
+                    Some((f, k)) => format!("#{} ({f}={k})", ctx.position),
+                    None => format!("#{}", ctx.position),
                 }
             }
-        }
-        self.counters.related.fetch_add(related, Ordering::SeqCst);
-        match outcome {
-            Err(e) => {
-                let diag = e.to_diagnostic(&key);
-                let letter = NewDeadLetter {
-                    source_key: key.clone(),
-                    error_class: if resolver::is_connector_error(&e) {
-                        "http".into()
-                    } else {
-                        "mapping".into()
-                    },
-                    error_code: Some(e.code.id.to_string()),
-                    message: diag.message.clone(),
-                    source_record: self.options.keep_payloads.then(|| json::to_string(record)),
-                    ..NewDeadLetter::default()
-                };
-                self.fail(run, &key, letter, Some(diag), started)
-            }
-            Ok(Outcome::Skipped) => {
-                self.counters.skipped.fetch_add(1, Ordering::SeqCst);
-                if self.options.dry_run {
-                    self.plan_entry(
-                        &key,
-                        "skip",
-                        None,
-                        vec![],
-                        Some("filtered out by `where`".into()),
-                    );
-                } else if let Some(run) = run {
-                    self.store
-                        .record_skip(
-                            run,
-                            &self.flow.name,
-                            &key,
-                            Decision::Skip,
-                            None,
-                            elapsed_ms(started),
-                            None,
-                        )
-                        .map_err(state_error)?;
-                }
-                Ok(())
-            }
-            Ok(Outcome::Mapped(mapped)) => target::write(self, run, &key, record, mapped, started),
+            Endpoint::Resource { .. } => ctx.key.to_string(),
         }
     }
 
-    fn fail(
+    fn unreadable(
         &self,
         run: Option<RunId>,
-        key: &str,
-        letter: NewDeadLetter,
-        diag: Option<crate::diag::Diagnostic>,
+        position: usize,
+        message: String,
         started: Instant,
-    ) -> Result<(), ConnectorError> {
-        self.counters.failed.fetch_add(1, Ordering::SeqCst);
-        let diag = diag.unwrap_or_else(|| {
-            let code = crate::diag::codes::ALL
-                .iter()
-                .find(|c| Some(c.id) == letter.error_code.as_deref())
-                .copied()
-                .unwrap_or(&crate::diag::codes::E0908);
-            crate::diag::Diagnostic::new(code, format!("record {key}: {}", letter.summary()))
-        });
-        if self.options.dry_run {
-            self.plan_entry(key, "fail", None, vec![], Some(diag.message.clone()));
-        }
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((key.to_string(), diag));
-        if let Some(run) = run {
-            self.store
-                .record_failure(run, &self.flow.name, &letter, elapsed_ms(started))
-                .map_err(state_error)?;
+    ) -> Result<Done> {
+        let source = match &self.flow.source {
+            Endpoint::File { display, .. } => display.clone(),
+            Endpoint::Resource { schema, .. } => schema.to_string(),
+        };
+        let key = format!("#{position}");
+        let diag = Diagnostic::new(
+            &codes::E0906,
+            format!("record #{position} of {source}: {message}"),
+        )
+        .help("fix or remove this record in the input; the other records were processed");
+        let letter = NewDeadLetter {
+            source_key: key.clone(),
+            error_class: "input".into(),
+            error_code: Some("E0906".into()),
+            message,
+            ..NewDeadLetter::default()
+        };
+        self.fail(run, position, &key, letter, diag, started)?;
+        Ok(Done::default())
+    }
+
+    fn mapping_failed(&self, ctx: &RecordCtx, e: &crate::eval::EvalError) -> Result<()> {
+        let diag = e.to_diagnostic(&self.record_name(ctx));
+        let letter = NewDeadLetter {
+            source_key: ctx.key.to_string(),
+            error_class: if resolver::is_connector_error(e) {
+                "http".into()
+            } else {
+                "mapping".into()
+            },
+            error_code: Some(e.code.id.to_string()),
+            message: diag.message.clone(),
+            source_record: self
+                .options
+                .keep_payloads
+                .then(|| json::to_string(ctx.record)),
+            ..NewDeadLetter::default()
+        };
+        self.fail(ctx.run, ctx.position, ctx.key, letter, diag, ctx.started)
+    }
+
+    fn skipped(&self, ctx: &RecordCtx) -> Result<()> {
+        self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+        self.decision(
+            ctx.key,
+            "skip",
+            None,
+            vec![],
+            Some("filtered out by `where`"),
+            None,
+            false,
+        );
+        if let (Some(run), None) = (ctx.run, self.appender()) {
+            self.store.record_skip(
+                run,
+                &self.flow.name,
+                ctx.key,
+                Decision::Skip,
+                None,
+                elapsed_ms(ctx.started),
+                None,
+            )?;
         }
         Ok(())
     }
 
-    fn plan_entry(
+    /// A record for a target without identity: validated, then encoded here
+    /// (on the worker) and appended in input order after the batch.
+    fn append(
+        &self,
+        ctx: &RecordCtx,
+        appender: &dyn crate::connectors::Appender,
+        mapped: crate::eval::Mapped,
+    ) -> Result<Option<String>> {
+        if let Some(schema) = self.flow.target_schema.map(|i| &self.program.schemas[i]) {
+            if let Err(v) =
+                crate::types::validate::validate(&mapped.payload.create, &schema.record, true)
+            {
+                self.mapping_failed(ctx, &v.into())?;
+                return Ok(None);
+            }
+        }
+        if self.options.record_decisions {
+            let changes = payload::diff(&crate::value::Record::new(), &mapped.payload.create);
+            self.decision(
+                ctx.key,
+                "create",
+                None,
+                changes,
+                None,
+                Some(mapped.payload.create.clone()),
+                false,
+            );
+        }
+        if self.options.dry_run {
+            self.counters.created.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        Ok(Some(appender.encode(&mapped.payload.create)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fail(
+        &self,
+        run: Option<RunId>,
+        position: usize,
+        key: &str,
+        letter: NewDeadLetter,
+        diag: Diagnostic,
+        started: Instant,
+    ) -> Result<()> {
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        self.decision(key, "fail", None, vec![], Some(&diag.message), None, false);
+        lock(&self.failures).push((position, key.to_string(), diag));
+        // Files keep no state: their failures are reported, not remembered.
+        if let (Some(run), None) = (run, self.appender()) {
+            self.store
+                .record_failure(run, &self.flow.name, &letter, elapsed_ms(started))?;
+        }
+        Ok(())
+    }
+
+    /// Notes one decision, for plans and tests.
+    #[allow(clippy::too_many_arguments)]
+    fn decision(
         &self,
         source: &str,
         action: &'static str,
         target: Option<(&str, Option<String>)>,
         changes: Vec<Change>,
-        reason: Option<String>,
+        reason: Option<&str>,
+        payload: Option<crate::value::Record>,
+        related: bool,
     ) {
+        if !self.options.record_decisions {
+            return;
+        }
         let changes = changes
             .into_iter()
             .map(|mut c| {
                 c.to =
-                    c.to.replace(resolver::PLANNED_ID, "(id of the record created above)");
+                    c.to.replace(plan::PLANNED_ID, "(id of the record created above)");
                 c
             })
             .collect();
@@ -598,23 +908,24 @@ impl<'a> Engine<'a> {
             Some((r, id)) => (r.to_string(), id),
             None => (self.target_name(), None),
         };
-        self.plan
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(PlanEntry {
-                source: source.to_string(),
-                action,
-                resource,
-                target_id,
-                changes,
-                reason,
-            });
+        lock(&self.decisions).push(PlanEntry {
+            source: source.to_string(),
+            action,
+            resource,
+            target_id,
+            changes,
+            reason: reason.map(str::to_string),
+            payload,
+            related,
+        });
     }
 
     fn target_name(&self) -> String {
         match &self.flow.target {
             Endpoint::Resource { schema, .. } => schema.to_string(),
-            Endpoint::File { display, .. } => display.clone(),
+            Endpoint::File {
+                display, schema, ..
+            } => schema.as_deref().unwrap_or(display).to_string(),
         }
     }
 
@@ -628,9 +939,82 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Records per chunk of work for files.
+const FILE_CHUNK: usize = 512;
+
+/// A chunk of records processed: what the sequencer needs of it.
+#[derive(Default)]
+struct Chunk {
+    records: usize,
+    /// Records encoded for an appending target, in source order.
+    appends: Vec<String>,
+    /// The newest cursor value among its records.
+    newest: Option<String>,
+}
+
+/// The first failure that stops a run, seen by the feed, the workers and
+/// the sequencer, which then stop or drain.
+#[derive(Default)]
+struct Fatal(Mutex<Option<EngineError>>);
+
+impl Fatal {
+    fn set(&self, e: EngineError) {
+        lock(&self.0).get_or_insert(e);
+    }
+    fn is_set(&self) -> bool {
+        lock(&self.0).is_some()
+    }
+    fn take(self) -> Option<EngineError> {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What processing one record leaves for the end of its batch.
+#[derive(Default)]
+struct Done {
+    /// The record encoded for an appending target.
+    append: Option<String>,
+    /// The record's cursor value (a time or an increasing number).
+    cursor: Option<String>,
+}
+
+/// One source record on its way through the engine.
+struct RecordCtx<'r> {
+    run: Option<RunId>,
+    key: &'r str,
+    position: usize,
+    record: &'r Value,
+    started: Instant,
+}
+
+fn no_connection(endpoint: &Endpoint) -> ConnectorError {
+    let name = match endpoint {
+        Endpoint::File { display, .. } => display.clone(),
+        Endpoint::Resource { schema, .. } => schema.to_string(),
+    };
+    ConnectorError::new(
+        crate::connectors::ErrorClass::Config,
+        format!("no connection is open for {name}"),
+    )
+}
+
+/// Keeps the newer of two cursor values.
+fn keep_newest(newest: &mut Option<String>, candidate: &str) {
+    if newest
+        .as_deref()
+        .is_none_or(|n| read::compare_cursor(candidate, n).is_gt())
+    {
+        *newest = Some(candidate.to_string());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Sorts "10" after "9": numeric keys by number, others as text.
 fn natural(key: &str) -> (u8, rust_decimal::Decimal, &str) {
-    match key.parse::<rust_decimal::Decimal>() {
+    match key.trim_start_matches('#').parse::<rust_decimal::Decimal>() {
         Ok(n) => (0, n, key),
         Err(_) => (1, rust_decimal::Decimal::ZERO, key),
     }
@@ -638,23 +1022,4 @@ fn natural(key: &str) -> (u8, rust_decimal::Decimal, &str) {
 
 fn elapsed_ms(started: Instant) -> u64 {
     started.elapsed().as_millis() as u64
-}
-
-/// Cursor values are date-times or numbers; compare them as such.
-fn compare_cursor(a: &str, b: &str) -> std::cmp::Ordering {
-    let parse = |s: &str| crate::value::parse::datetime_of(&Value::str(s));
-    match (parse(a), parse(b)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        _ => match (
-            a.parse::<rust_decimal::Decimal>(),
-            b.parse::<rust_decimal::Decimal>(),
-        ) {
-            (Ok(x), Ok(y)) => x.cmp(&y),
-            _ => a.cmp(b),
-        },
-    }
-}
-
-pub(crate) fn state_error(e: crate::state::StateError) -> ConnectorError {
-    ConnectorError::new(ErrorClass::Config, format!("state store: {e}"))
 }

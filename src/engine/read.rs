@@ -1,23 +1,15 @@
-//! Reading the source: from a file or a service, incrementally from the
+//! What to read from the source: from a file or a service, incrementally from the
 //! cursor (with an overlap window, since shops rarely offer a reliable
 //! "modified since"), with the simple parts of `where` pushed down.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::connectors::file::read_records;
-use crate::connectors::{Connector, ConnectorError, Filter, FilterOp, ListQuery};
-use crate::program::{Endpoint, Expr, Flow, Program};
+use crate::connectors::{Filter, FilterOp, ListQuery};
+use crate::program::{Expr, Flow, Program};
 use crate::syntax::ast::BinaryOp;
 use crate::value::Value;
-
-/// One record read, or why it could not be read.
-pub struct Item {
-    pub position: usize,
-    pub record: Result<Value, String>,
-}
 
 /// The `where` conjuncts a service can apply: `field == constant` and bare
 /// boolean fields. The engine still evaluates the whole filter itself.
@@ -80,59 +72,41 @@ pub fn resume_from(cursor: Option<&str>, overlap: Duration) -> Option<String> {
     }
 }
 
-/// Reads every source record in order, handing each to `f` (false stops).
-pub fn read(
-    program: &Program,
-    flow: &Flow,
-    connector: Option<&Arc<dyn Connector>>,
-    extra: Vec<Filter>,
-    mut f: impl FnMut(Item) -> bool,
-) -> Result<(), ConnectorError> {
-    let schema = flow.source_schema.map(|i| &program.schemas[i]);
-    match &flow.source {
-        Endpoint::File {
-            path,
-            format,
-            display,
-            ..
-        } => read_records(path, *format, schema.map(|s| &*s.record), |item| {
-            f(Item {
-                position: item.position,
-                record: item.record,
-            })
-        })
-        .map_err(|e| {
-            ConnectorError::new(
-                crate::connectors::ErrorClass::Config,
-                format!("cannot read {display}: {e}"),
-            )
-        }),
-        Endpoint::Resource { schema: name, .. } => {
-            let Some(connector) = connector else {
-                return Err(ConnectorError::new(
-                    crate::connectors::ErrorClass::Config,
-                    format!("no connection is open for {name}"),
-                ));
-            };
-            let resource = schema.and_then(|s| s.resource.as_deref()).unwrap_or(name);
-            let mut query = ListQuery {
-                filters: pushdown(flow.filter.as_ref()),
-                ..ListQuery::default()
-            };
-            query.filters.extend(extra);
-            if let Some(cursor) = schema.and_then(|s| s.cursor.as_deref()) {
-                query.order_by = Some(cursor.to_string());
-            }
-            let mut position = 0;
-            connector.list(resource, &query, &mut |record| {
-                position += 1;
-                Ok(f(Item {
-                    position,
-                    record: Ok(record),
-                }))
-            })?;
-            Ok(())
+/// What to ask the source for: the `where` conjuncts it can apply, from
+/// the saved cursor (minus the overlap) onwards, oldest first.
+pub fn query(program: &Program, flow: &Flow, cursor: Option<&str>, overlap: Duration) -> ListQuery {
+    let mut query = ListQuery {
+        filters: pushdown(flow.filter.as_ref()),
+        ..ListQuery::default()
+    };
+    let cursor_field = flow
+        .source_schema
+        .and_then(|i| program.schemas[i].cursor.as_deref());
+    if let Some(field) = cursor_field {
+        if let Some(from) = resume_from(cursor, overlap) {
+            query.filters.push(Filter {
+                field: field.to_string(),
+                op: FilterOp::Ge,
+                value: Value::str(&from),
+            });
         }
+        query.order_by = Some(field.to_string());
+    }
+    query
+}
+
+/// Cursor values are date-times or numbers; compare them as such.
+pub fn compare_cursor(a: &str, b: &str) -> std::cmp::Ordering {
+    let moment = |s: &str| crate::value::parse::datetime_of(&Value::str(s));
+    match (moment(a), moment(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => match (
+            a.parse::<rust_decimal::Decimal>(),
+            b.parse::<rust_decimal::Decimal>(),
+        ) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => a.cmp(b),
+        },
     }
 }
 

@@ -6,38 +6,29 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::decide::{self, Decided};
 use super::payload::{self, hash};
-use super::Engine;
-use crate::connectors::{ConnectorError, ErrorClass, ListQuery};
+use super::plan::PLANNED_ID;
+use super::{Engine, EngineError};
+use crate::connectors::{Connector, ConnectorError, ErrorClass};
 use crate::diag::codes;
-use crate::eval::{EvalError, Payload, Resolver, UpsertRequest};
+use crate::eval::{EvalError, Resolver, UpsertRequest};
 use crate::program::Schema;
-use crate::types::validate;
 use crate::value::{Record, Value};
 
-/// A schema and a text: a related record by its match value, or an index by its field.
+/// A schema and a related record's match value.
 type Slot = (Arc<str>, String);
-/// Match value → record.
-type Index = Arc<HashMap<String, Record>>;
-/// An index read at most once, however many workers ask at the same time.
-type IndexCell = std::sync::OnceLock<Result<Index, ConnectorError>>;
 
 /// Per-run state shared by all workers.
 #[derive(Default)]
 pub(super) struct Shared {
     /// (schema, match value) → (payload hash, stored record).
     resolved: Mutex<HashMap<Slot, (String, Record)>>,
-    /// (schema, match field) → match value → record: read once per run, lazily
-    /// (the cell makes concurrent first users wait for one read).
-    indexes: Mutex<HashMap<Slot, Arc<IndexCell>>>,
     /// One lock per related record, so two orders of one new customer never both create it.
     locks: Mutex<HashMap<Slot, Arc<Mutex<()>>>>,
 }
 
 const XREF_SEPARATOR: char = '|';
-
-/// The id a planned-but-not-created record stands in with (`flowc plan`).
-pub(super) const PLANNED_ID: &str = "00000000-0000-0000-0000-000000000000";
 
 pub(super) struct EngineResolver<'e, 'a> {
     engine: &'e Engine<'a>,
@@ -48,6 +39,9 @@ pub(super) struct EngineResolver<'e, 'a> {
     /// A related record was taken to hold a payload written by an earlier
     /// run that may since have been overwritten (see [`Self::assumed`]).
     assumed: bool,
+    /// A failure that concerns the whole run (the state store), kept until
+    /// the interpreter hands control back.
+    fatal: Option<EngineError>,
 }
 
 impl<'e, 'a> EngineResolver<'e, 'a> {
@@ -60,12 +54,17 @@ impl<'e, 'a> EngineResolver<'e, 'a> {
             writes: 0,
             strict,
             assumed: false,
+            fatal: None,
         }
     }
 
-    /// Related records written while mapping this record.
-    pub(super) fn finish(&self) -> u64 {
-        self.writes
+    /// Related records written while mapping this record, or the failure
+    /// that stops the run.
+    pub(super) fn finish(&mut self) -> Result<u64, EngineError> {
+        match self.fatal.take() {
+            Some(e) => Err(e),
+            None => Ok(self.writes),
+        }
     }
 
     /// Whether a related record was taken to hold a payload that an earlier
@@ -87,7 +86,7 @@ pub(super) fn is_connector_error(e: &EvalError) -> bool {
     e.message.contains(CONNECTOR_PREFIX)
 }
 
-fn connector_failure(schema: &Schema, e: &ConnectorError) -> EvalError {
+fn connector_failure(schema: &Schema, connector: &dyn Connector, e: &ConnectorError) -> EvalError {
     let code = if e.class == ErrorClass::Validation {
         &codes::E0908
     } else {
@@ -100,10 +99,20 @@ fn connector_failure(schema: &Schema, e: &ConnectorError) -> EvalError {
     );
     err.field = e.field.clone();
     if e.class == ErrorClass::Auth {
-        err = err
-            .help("check the connection's credentials (for eAccounting: `flowc auth eaccounting`)");
+        err = err.help(connector.spec().auth_help);
     }
     err
+}
+
+fn state_failure(schema: &Schema, e: &crate::state::StateError) -> EvalError {
+    EvalError::new(
+        &codes::E0905,
+        format!(
+            "{} upsert could not be recorded: state store: {e}",
+            schema.name
+        ),
+        None,
+    )
 }
 
 impl Resolver for EngineResolver<'_, '_> {
@@ -146,7 +155,25 @@ impl Resolver for EngineResolver<'_, '_> {
                 return Ok(Value::record(stored.clone()));
             }
         }
-        let key_field = schema.key.clone().unwrap_or_else(|| Arc::from("Id"));
+        let connector = engine
+            .connections
+            .get(schema.connection)
+            .ok_or_else(|| {
+                EvalError::new(
+                    &codes::E0905,
+                    format!("no connection is open for {}", schema.name),
+                    None,
+                )
+            })?
+            .clone();
+        let Some(key_field) = schema
+            .key
+            .clone()
+            .or_else(|| connector.spec().id_field.map(Arc::from))
+        else {
+            let e = super::apply::no_id(&schema.name, connector.kind());
+            return Err(connector_failure(schema, &*connector, &e));
+        };
         // Across runs: the id learned before, if what we would write now was
         // written then. Several payloads may have been written for one
         // record in a run (two orders of one customer with different
@@ -176,17 +203,6 @@ impl Resolver for EngineResolver<'_, '_> {
                 return Ok(Value::record(stored));
             }
         }
-        let connector = engine
-            .connections
-            .get(schema.connection)
-            .ok_or_else(|| {
-                EvalError::new(
-                    &codes::E0905,
-                    format!("no connection is open for {}", schema.name),
-                    None,
-                )
-            })?
-            .clone();
         let resource = schema
             .resource
             .as_deref()
@@ -195,54 +211,63 @@ impl Resolver for EngineResolver<'_, '_> {
         let existing = match earlier {
             // Resolved earlier in this run with other data: update that record.
             Some((_, stored)) => Some(stored),
-            None => self.find(schema, &resource, &match_field, &match_text, &*connector)?,
+            None => engine
+                .indexes
+                .find(&*connector, &resource, &match_field, &match_text)
+                .map_err(|e| connector_failure(schema, &*connector, &e))?,
         };
-        let stored = match existing {
-            Some(current) => {
-                let changes = payload::diff(&current, &request.payload.update);
-                let id = current
-                    .get(&key_field)
-                    .and_then(Value::to_text)
-                    .unwrap_or_default();
-                if changes.is_empty() {
-                    current
-                } else if engine.options.dry_run {
-                    engine.plan_entry(
-                        &self.source,
-                        "update",
-                        Some((&schema.name, Some(id))),
-                        changes,
-                        None,
-                    );
+        let stored = match decide::related(
+            engine,
+            schema,
+            &key_field,
+            existing.clone(),
+            &request.payload,
+        ) {
+            Decided::Invalid(v) => {
+                let mut e = EvalError::from(v);
+                e.message = format!("{}: {}", schema.name, e.message);
+                return Err(e);
+            }
+            Decided::Unchanged { id, .. } => {
+                self.note(
+                    schema,
+                    "unchanged",
+                    Some(id),
+                    vec![],
+                    &request.payload.update,
+                );
+                existing.unwrap_or_default()
+            }
+            Decided::Update {
+                id,
+                current,
+                changes,
+            } => {
+                let current = current.unwrap_or_default();
+                self.note(
+                    schema,
+                    "update",
+                    Some(id.clone()),
+                    changes,
+                    &request.payload.update,
+                );
+                if engine.options.dry_run {
                     merged(&current, &request.payload.update)
                 } else {
                     self.writes += 1;
                     engine.wrote();
                     let v = connector
                         .update(&resource, &id, &request.payload.update, Some(&current))
-                        .map_err(|e| connector_failure(schema, &e))?;
+                        .map_err(|e| connector_failure(schema, &*connector, &e))?;
                     v.as_record()
                         .cloned()
                         .unwrap_or_else(|| merged(&current, &request.payload.update))
                 }
             }
-            None => {
-                if let Err(mut e) =
-                    validate::validate(&request.payload.create, &schema.record, true)
-                        .map_err(EvalError::from)
-                {
-                    e.message = format!("{}: {}", schema.name, e.message);
-                    return Err(e);
-                }
+            Decided::Create => {
+                let changes = payload::diff(&Record::new(), &request.payload.create);
+                self.note(schema, "create", None, changes, &request.payload.create);
                 if engine.options.dry_run {
-                    let changes = payload::diff(&Record::new(), &request.payload.create);
-                    engine.plan_entry(
-                        &self.source,
-                        "create",
-                        Some((&schema.name, None)),
-                        changes,
-                        None,
-                    );
                     // A stand-in id of the right shape, so the rest of the
                     // mapping checks as it will once the record exists.
                     let mut placeholder = request.payload.create.clone();
@@ -250,15 +275,14 @@ impl Resolver for EngineResolver<'_, '_> {
                     placeholder
                 } else {
                     self.writes += 1;
-                    engine.wrote();
-                    self.create(
-                        schema,
-                        &resource,
-                        &match_field,
-                        &request.match_value,
-                        &request.payload,
+                    super::apply::create(
+                        engine,
                         &*connector,
-                    )?
+                        &resource,
+                        &request.payload.create,
+                        (&match_field, &request.match_value),
+                    )
+                    .map_err(|e| connector_failure(schema, &*connector, &e))?
                 }
             }
         };
@@ -274,7 +298,11 @@ impl Resolver for EngineResolver<'_, '_> {
                 hashes.push(digest.clone());
                 let keep = hashes.len().saturating_sub(8);
                 let value = format!("{id}{XREF_SEPARATOR}{}", hashes[keep..].join(","));
-                let _ = engine.store.xref_put(&schema.name, &match_text, &value);
+                if let Err(e) = engine.store.xref_put(&schema.name, &match_text, &value) {
+                    let err = state_failure(schema, &e);
+                    self.fatal = Some(e.into());
+                    return Err(err);
+                }
             }
         }
         remember(engine, &slot, &digest, &stored);
@@ -283,92 +311,24 @@ impl Resolver for EngineResolver<'_, '_> {
 }
 
 impl EngineResolver<'_, '_> {
-    /// The related record with this match value, from a run-wide index
-    /// (one paged read of the resource) so each lookup costs no call.
-    fn find(
+    /// Notes a related record's decision, for plans and tests.
+    fn note(
         &self,
         schema: &Schema,
-        resource: &str,
-        match_field: &str,
-        match_text: &str,
-        connector: &dyn crate::connectors::Connector,
-    ) -> Result<Option<Record>, EvalError> {
-        let index_key = (schema.name.clone(), match_field.to_string());
-        let cell = self
-            .engine
-            .upserts
-            .indexes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(index_key)
-            .or_default()
-            .clone();
-        let index = cell
-            .get_or_init(|| {
-                let mut map = HashMap::new();
-                let path: Vec<Arc<str>> = match_field.split('.').map(Arc::from).collect();
-                connector.list(resource, &ListQuery::default(), &mut |v| {
-                    if let Some(r) = v.as_record() {
-                        if let Some(k) = r.get_path(&path).and_then(Value::to_text) {
-                            map.entry(k).or_insert_with(|| r.clone());
-                        }
-                    }
-                    Ok(true)
-                })?;
-                Ok(Arc::new(map))
-            })
-            .clone()
-            .map_err(|e| connector_failure(schema, &e))?;
-        if let Some(r) = index.get(match_text) {
-            return Ok(Some(r.clone()));
-        }
-        // Records this run created are in `resolved`, checked before this;
-        // one created by hand during the run is found by the next run.
-        Ok(None)
-    }
-
-    /// Creates the related record; when the outcome is unknown, searches
-    /// for it before trying again.
-    #[allow(clippy::too_many_arguments)]
-    fn create(
-        &self,
-        schema: &Schema,
-        resource: &str,
-        match_field: &str,
-        match_value: &Value,
-        payload: &Payload,
-        connector: &dyn crate::connectors::Connector,
-    ) -> Result<Record, EvalError> {
-        let mut attempt = 0;
-        loop {
-            match connector.create(resource, &payload.create) {
-                Ok(v) => {
-                    return Ok(v
-                        .as_record()
-                        .cloned()
-                        .unwrap_or_else(|| payload.create.clone()))
-                }
-                Err(e) if (e.outcome_unknown || e.is_transient()) && attempt < 3 => {
-                    attempt += 1;
-                    if e.outcome_unknown {
-                        let found = connector
-                            .find(resource, match_field, match_value)
-                            .map_err(|e| connector_failure(schema, &e))?;
-                        if let Some(r) = found
-                            .into_iter()
-                            .next()
-                            .and_then(|v| v.as_record().cloned())
-                        {
-                            return Ok(r);
-                        }
-                    }
-                    std::thread::sleep(
-                        crate::connectors::http::RetryPolicy::default().backoff(attempt),
-                    );
-                }
-                Err(e) => return Err(connector_failure(schema, &e)),
-            }
-        }
+        action: &'static str,
+        id: Option<String>,
+        changes: Vec<payload::Change>,
+        payload: &Record,
+    ) {
+        self.engine.decision(
+            &self.source,
+            action,
+            Some((&schema.name, id)),
+            changes,
+            None,
+            Some(payload.clone()),
+            true,
+        );
     }
 }
 

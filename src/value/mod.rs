@@ -254,6 +254,21 @@ impl fmt::Display for Value {
     }
 }
 
+/// A value as error messages name it: "the string \"x\"", "an absent value".
+pub fn describe(v: &Value) -> String {
+    match v {
+        Value::Absent => "an absent value".to_string(),
+        Value::Null => "null".to_string(),
+        Value::Str(s) if s.chars().count() > 40 => {
+            format!("the string \"{}…\"", s.chars().take(40).collect::<String>())
+        }
+        Value::Str(s) => format!("the string {:?}", s),
+        Value::List(_) => "a list".to_string(),
+        Value::Record(_) => "a record".to_string(),
+        other => format!("the {} {}", other.type_name(), other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,20 +287,5 @@ mod tests {
         assert_eq!(r.get_path(&path), Some(&Value::int(1)));
         r.remove_path(&path);
         assert_eq!(r.get_path(&path), None);
-    }
-}
-
-/// A value as error messages name it: "the string \"x\"", "an absent value".
-pub fn describe(v: &Value) -> String {
-    match v {
-        Value::Absent => "an absent value".to_string(),
-        Value::Null => "null".to_string(),
-        Value::Str(s) if s.chars().count() > 40 => {
-            format!("the string \"{}…\"", s.chars().take(40).collect::<String>())
-        }
-        Value::Str(s) => format!("the string {:?}", s),
-        Value::List(_) => "a list".to_string(),
-        Value::Record(_) => "a record".to_string(),
-        other => format!("the {} {}", other.type_name(), other),
     }
 }

@@ -39,7 +39,7 @@ use super::signing::{self, build_query, path_with_query, Credentials, QueryValue
 use crate::connectors::error::{ConnectorError, ErrorClass};
 use crate::connectors::http::{transport_error, CallStats, RateBudget, RetryPolicy, StatsCell};
 use crate::connectors::settings::Settings;
-use crate::connectors::{Connector, Filter, FilterOp, ListQuery, ListStats};
+use crate::connectors::{Connector, ConnectorSpec, Filter, FilterOp, ListQuery, ListStats};
 use crate::value::json::{self, Decoder};
 use crate::value::{Record, Value};
 
@@ -223,19 +223,8 @@ fn excerpt(body: &[u8], max: usize) -> String {
     out
 }
 
-fn parse_bool_setting(name: &str, raw: &str) -> Result<bool, ConnectorError> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" | "" => Ok(false),
-        other => Err(config_error(format!(
-            "`{name}` must be \"true\" or \"false\", got {other:?}"
-        ))),
-    }
-}
-
 impl CcvShopConnector {
-    /// From a connection's settings: `url` (the shop's base URL), `public_key`,
-    /// `secret_key`, and optionally `verify_responses` ("true"/"false").
+    /// From a connection's settings (see [`super::SPEC`]).
     pub fn from_settings(settings: &Settings) -> Result<Self, ConnectorError> {
         let url = settings.require("url")?;
         if let Err(e) = parse_base(url) {
@@ -248,14 +237,7 @@ impl CcvShopConnector {
         let secret = settings.require("secret_key")?;
         let mut config =
             CcvShopClientConfig::new(url, Credentials::new(public.trim(), secret.trim()));
-        if let Some(v) = settings.get("verify_responses") {
-            config.verify_responses = parse_bool_setting("verify_responses", v).map_err(|e| {
-                config_error(format!(
-                    "connection `{}`: {}",
-                    settings.connection, e.message
-                ))
-            })?;
-        }
+        config.verify_responses = settings.flag("verify_responses")?.unwrap_or(false);
         Ok(Self::new(config))
     }
 
@@ -718,8 +700,8 @@ fn api_error(status: u16, body: &[u8], what: &str) -> ConnectorError {
 }
 
 impl Connector for CcvShopConnector {
-    fn kind(&self) -> &'static str {
-        "ccvshop"
+    fn spec(&self) -> &'static ConnectorSpec {
+        &super::SPEC
     }
 
     fn list(

@@ -14,7 +14,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Timelike, Utc};
 use rust_decimal::Decimal;
 
 use super::signing::{parse_x_date, QueryValue};
-use crate::connectors::{Filter, FilterOp, ListQuery};
+use crate::connectors::{field_at, Filter, FilterOp, ListQuery};
 use crate::value::Value;
 
 /// How a filter value is written as a query parameter.
@@ -298,15 +298,6 @@ fn parse_text_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
     parse_x_date(s).map(|d| d.fixed_offset())
 }
 
-/// The value at a dotted path of a record (`customer.email`).
-pub(crate) fn field<'v>(record: &'v Value, path: &str) -> Option<&'v Value> {
-    let mut current = record;
-    for part in path.split('.') {
-        current = current.as_record()?.get(part)?;
-    }
-    Some(current)
-}
-
 /// Compares values of the kinds the wire and a flow may disagree on: text
 /// dates against date-times, numeric text against numbers.
 pub(crate) fn compare(a: &Value, b: &Value) -> Option<Ordering> {
@@ -328,43 +319,18 @@ pub(crate) fn compare(a: &Value, b: &Value) -> Option<Ordering> {
 /// Whether `record` satisfies `f` (a missing field equals only a missing value
 /// and is never less or greater than anything).
 pub(crate) fn matches(record: &Value, f: &Filter) -> bool {
-    let actual = field(record, &f.field).unwrap_or(&Value::Absent);
-    let equal = || actual == &f.value || compare(actual, &f.value) == Some(Ordering::Equal);
-    match f.op {
-        FilterOp::Eq => equal(),
-        FilterOp::Ne => !equal(),
-        FilterOp::Lt => compare(actual, &f.value) == Some(Ordering::Less),
-        FilterOp::Le => matches!(
-            compare(actual, &f.value),
-            Some(Ordering::Less | Ordering::Equal)
-        ),
-        FilterOp::Gt => compare(actual, &f.value) == Some(Ordering::Greater),
-        FilterOp::Ge => matches!(
-            compare(actual, &f.value),
-            Some(Ordering::Greater | Ordering::Equal)
-        ),
-    }
+    let actual = field_at(record, &f.field).unwrap_or(&Value::Absent);
+    let ord = if actual == &f.value {
+        Some(Ordering::Equal)
+    } else {
+        compare(actual, &f.value)
+    };
+    f.op.holds(ord)
 }
 
 /// Sorts records by a field; missing values first, ties keep their order.
 pub(crate) fn sort(records: &mut [Value], field_name: &str, desc: bool) {
-    records.sort_by(|a, b| {
-        let (x, y) = (
-            field(a, field_name).unwrap_or(&Value::Absent),
-            field(b, field_name).unwrap_or(&Value::Absent),
-        );
-        let o = match (x.is_missing(), y.is_missing()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Less,
-            (false, true) => Ordering::Greater,
-            (false, false) => compare(x, y).unwrap_or(Ordering::Equal),
-        };
-        if desc {
-            o.reverse()
-        } else {
-            o
-        }
-    });
+    crate::connectors::sort_by_field(records, field_name, desc, compare);
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ use super::tokens::{fingerprint, unix_now, StoredTokens, TokenStore};
 use crate::connectors::error::{ConnectorError, ErrorClass};
 use crate::connectors::http::{transport_error, with_retries, RateBudget, RetryPolicy, StatsCell};
 use crate::connectors::settings::{Secret, Settings};
-use crate::connectors::{CallStats, Connector, Filter, FilterOp, ListQuery, ListStats};
+use crate::connectors::{
+    CallStats, Connector, ConnectorSpec, Filter, FilterOp, ListQuery, ListStats,
+};
 use crate::types::{Kind, RecordType};
 use crate::value::json::Decoder;
 use crate::value::{json, Record, Value};
@@ -55,7 +57,8 @@ pub const RESOURCES: &[&str] = &[
 ];
 
 /// Everything the connector needs; [`ConnectorConfig::new`] fills in defaults.
-#[derive(Clone)]
+/// Its Debug shows no secret: [`OAuthClient`] and [`Secret`] redact themselves.
+#[derive(Clone, Debug)]
 pub struct ConnectorConfig {
     /// `https://eaccountingapi.vismaonline.com/v2` or an emulator's.
     pub api_url: String,
@@ -69,20 +72,6 @@ pub struct ConnectorConfig {
     pub page_size: u32,
     /// Per request, connecting included.
     pub timeout: Duration,
-}
-
-impl std::fmt::Debug for ConnectorConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectorConfig")
-            .field("api_url", &self.api_url)
-            .field("oauth", &self.oauth)
-            .field("refresh_token", &self.refresh_token)
-            .field("store", &self.store)
-            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
-            .field("page_size", &self.page_size)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 impl ConnectorConfig {
@@ -148,9 +137,7 @@ impl EaccountingConnector {
         })
     }
 
-    /// From a connection's settings: `api_url` (default production `/v2`),
-    /// `identity_url`, `client_id`, `client_secret`, `refresh_token`, and
-    /// optionally `page_size`, `rate_limit_per_minute`, `timeout_secs`.
+    /// From a connection's settings (see [`super::SPEC`]); `state_dir` holds the token file.
     pub fn from_settings(settings: &Settings, state_dir: &Path) -> Result<Self, ConnectorError> {
         let oauth = oauth::client_from_settings(settings)?;
         let mut config = ConnectorConfig::new(
@@ -161,54 +148,25 @@ impl EaccountingConnector {
         config.refresh_token = settings
             .secret("refresh_token")
             .filter(|s| !s.expose().trim().is_empty());
-        let number = |name: &str| -> Result<Option<u64>, ConnectorError> {
-            settings
-                .get(name)
-                .map(|v| {
-                    v.trim().parse::<u64>().map_err(|_| {
-                        ConnectorError::new(
-                            ErrorClass::Config,
-                            format!(
-                                "connection `{}`: `{name}` must be a whole number, not `{v}`",
-                                settings.connection
-                            ),
-                        )
-                    })
-                })
-                .transpose()
-        };
-        if let Some(n) = number("page_size")? {
-            config.page_size = (n as u32).clamp(1, MAX_PAGE_SIZE);
+        if let Some(n) = settings.number("page_size")? {
+            config.page_size = u32::try_from(n)
+                .unwrap_or(MAX_PAGE_SIZE)
+                .clamp(1, MAX_PAGE_SIZE);
         }
-        if let Some(n) = number("rate_limit_per_minute")? {
-            config.rate_limit_per_minute = (n as u32).max(1);
+        if let Some(n) = settings.number("rate_limit_per_minute")? {
+            config.rate_limit_per_minute = u32::try_from(n).unwrap_or(u32::MAX).max(1);
         }
-        if let Some(n) = number("timeout_secs")? {
+        if let Some(n) = settings.number("timeout_secs")? {
             config.timeout = Duration::from_secs(n.max(1));
         }
         Self::new(config)
     }
 
     /// Validate writes against these schemas (resource name → record type)
-    /// before sending them.
+    /// before sending them, and type `$filter` literals by them.
     pub fn with_schemas(mut self, schemas: HashMap<String, Arc<RecordType>>) -> Self {
         self.schemas = schemas;
         self
-    }
-
-    /// The record types of a checked program's eAccounting resources.
-    pub fn schemas_from(program: &crate::program::Program) -> HashMap<String, Arc<RecordType>> {
-        program
-            .schemas
-            .iter()
-            .filter(|s| {
-                s.connection
-                    .and_then(|c| program.connections.get(c))
-                    .is_none_or(|c| &*c.connector == "eaccounting")
-            })
-            .filter_map(|s| Some((s.resource.as_deref()?.to_string(), s.record.clone())))
-            .filter(|(r, _)| RESOURCES.contains(&r.as_str()))
-            .collect()
     }
 
     pub fn token_store(&self) -> &TokenStore {
@@ -652,44 +610,6 @@ fn api_error(method: &Method, path: &str, answer: &Answer) -> ConnectorError {
     err
 }
 
-fn filter_op(op: FilterOp) -> odata::CmpOp {
-    match op {
-        FilterOp::Eq => odata::CmpOp::Eq,
-        FilterOp::Ne => odata::CmpOp::Ne,
-        FilterOp::Lt => odata::CmpOp::Lt,
-        FilterOp::Le => odata::CmpOp::Le,
-        FilterOp::Gt => odata::CmpOp::Gt,
-        FilterOp::Ge => odata::CmpOp::Ge,
-    }
-}
-
-/// A filter applied here because it could not be pushed down.
-fn matches_locally(record: &Value, f: &Filter) -> bool {
-    let Some(r) = record.as_record() else {
-        return false;
-    };
-    let have = r.get(&f.field).unwrap_or(&Value::Absent);
-    let ord = if have.is_missing() && f.value.is_missing() {
-        Some(std::cmp::Ordering::Equal)
-    } else {
-        have.compare(&f.value)
-    };
-    match f.op {
-        FilterOp::Eq => ord == Some(std::cmp::Ordering::Equal),
-        FilterOp::Ne => ord != Some(std::cmp::Ordering::Equal),
-        FilterOp::Lt => ord == Some(std::cmp::Ordering::Less),
-        FilterOp::Le => matches!(
-            ord,
-            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
-        ),
-        FilterOp::Gt => ord == Some(std::cmp::Ordering::Greater),
-        FilterOp::Ge => matches!(
-            ord,
-            Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
-        ),
-    }
-}
-
 fn get_u64(v: &Value, field: &str) -> Option<u64> {
     match v.as_record()?.get(field)? {
         Value::Num(d) => u64::try_from(*d).ok(),
@@ -698,8 +618,8 @@ fn get_u64(v: &Value, field: &str) -> Option<u64> {
 }
 
 impl Connector for EaccountingConnector {
-    fn kind(&self) -> &'static str {
-        "eaccounting"
+    fn spec(&self) -> &'static ConnectorSpec {
+        &super::SPEC
     }
 
     fn list(
@@ -714,7 +634,7 @@ impl Connector for EaccountingConnector {
         for f in &query.filters {
             match self.literal(resource, &f.field, &f.value) {
                 Some(lit) if odata::is_identifier(&f.field) => {
-                    pushed.push(prop(&f.field).cmp(filter_op(f.op), lit))
+                    pushed.push(prop(&f.field).cmp(f.op, lit))
                 }
                 _ => local.push(f),
             }
@@ -775,7 +695,7 @@ impl Connector for EaccountingConnector {
                 }
             };
             for item in data.iter() {
-                if local.iter().all(|f| matches_locally(item, f)) {
+                if local.iter().all(|f| f.matches(item)) {
                     stats.records += 1;
                     if !each(item.clone())? {
                         return Ok(stats);
@@ -935,6 +855,38 @@ mod tests {
         assert_eq!(e.class, ErrorClass::Server);
         assert!(e.outcome_unknown, "a 5xx on a write may have been applied");
         assert!(!api_error(&Method::GET, "/customers", &answer).outcome_unknown);
+    }
+
+    #[test]
+    fn the_spec_defaults_are_the_config_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::from_pairs(
+            &super::super::SPEC,
+            "books",
+            &[("client_id", "id"), ("client_secret", "secret")],
+        )
+        .unwrap();
+        let opened = EaccountingConnector::from_settings(&settings, dir.path())
+            .unwrap()
+            .config;
+        let oauth = oauth::client_from_settings(&settings).unwrap();
+        assert_eq!(oauth.identity_url, oauth::DEFAULT_IDENTITY_URL);
+        let plain = ConnectorConfig::new(DEFAULT_API_URL, oauth, dir.path());
+        assert_eq!(
+            (
+                &opened.api_url,
+                opened.page_size,
+                opened.rate_limit_per_minute,
+                opened.timeout
+            ),
+            (
+                &plain.api_url,
+                plain.page_size,
+                plain.rate_limit_per_minute,
+                plain.timeout
+            )
+        );
+        assert!(super::super::SPEC.auth_help.contains(AUTH_COMMAND));
     }
 
     #[test]

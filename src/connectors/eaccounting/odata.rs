@@ -19,6 +19,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rust_decimal::Decimal;
 
+use crate::connectors::FilterOp;
+
 /// A literal with its OData type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lit {
@@ -90,26 +92,15 @@ pub fn is_identifier(name: &str) -> bool {
         })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
-    Eq,
-    Ne,
-    Gt,
-    Ge,
-    Lt,
-    Le,
-}
-
-impl CmpOp {
-    fn keyword(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "eq",
-            CmpOp::Ne => "ne",
-            CmpOp::Gt => "gt",
-            CmpOp::Ge => "ge",
-            CmpOp::Lt => "lt",
-            CmpOp::Le => "le",
-        }
+/// The OData keyword of a comparison.
+fn keyword(op: FilterOp) -> &'static str {
+    match op {
+        FilterOp::Eq => "eq",
+        FilterOp::Ne => "ne",
+        FilterOp::Gt => "gt",
+        FilterOp::Ge => "ge",
+        FilterOp::Lt => "lt",
+        FilterOp::Le => "le",
     }
 }
 
@@ -117,26 +108,26 @@ impl Operand {
     pub fn tolower(self) -> Operand {
         Operand::ToLower(Box::new(self))
     }
-    pub fn cmp(self, op: CmpOp, value: Lit) -> Filter {
+    pub fn cmp(self, op: FilterOp, value: Lit) -> Filter {
         Filter::Cmp(self, op, Operand::Lit(value))
     }
     pub fn eq(self, value: Lit) -> Filter {
-        self.cmp(CmpOp::Eq, value)
+        self.cmp(FilterOp::Eq, value)
     }
     pub fn ne(self, value: Lit) -> Filter {
-        self.cmp(CmpOp::Ne, value)
+        self.cmp(FilterOp::Ne, value)
     }
     pub fn gt(self, value: Lit) -> Filter {
-        self.cmp(CmpOp::Gt, value)
+        self.cmp(FilterOp::Gt, value)
     }
     pub fn ge(self, value: Lit) -> Filter {
-        self.cmp(CmpOp::Ge, value)
+        self.cmp(FilterOp::Ge, value)
     }
     pub fn lt(self, value: Lit) -> Filter {
-        self.cmp(CmpOp::Lt, value)
+        self.cmp(FilterOp::Lt, value)
     }
     pub fn le(self, value: Lit) -> Filter {
-        self.cmp(CmpOp::Le, value)
+        self.cmp(FilterOp::Le, value)
     }
     pub fn contains(self, text: &str) -> Filter {
         Filter::Call("contains", self, Lit::str(text))
@@ -169,7 +160,7 @@ impl Operand {
 /// A boolean `$filter` expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Cmp(Operand, CmpOp, Operand),
+    Cmp(Operand, FilterOp, Operand),
     /// `contains(x,'…')`, `startswith(x,'…')`.
     Call(&'static str, Operand, Lit),
     And(Box<Filter>, Box<Filter>),
@@ -247,7 +238,7 @@ impl Filter {
             Filter::Cmp(a, op, b) => {
                 a.render(out);
                 out.push(' ');
-                out.push_str(op.keyword());
+                out.push_str(keyword(*op));
                 out.push(' ');
                 b.render(out);
             }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use super::print_plain;
-use super::sync::{open_store, parse_duration, real_env, state_diagnostic, state_dir};
+use super::run::{open_store, parse_duration, real_env, state_diagnostic, state_dir};
 use crate::diag::{codes, Diagnostic};
 use crate::state::{ActivityFilter, Store};
 
@@ -238,12 +238,17 @@ pub(crate) fn dlq(command: DlqCommand, file_hint: Option<&Path>) -> u8 {
 }
 
 fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> u8 {
-    let checked = match super::sync::check_or_exit(file) {
+    let checked = match super::run::check_or_exit(file) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let flows = match super::sync::select_flows(&checked, file, only) {
+    let flows = match super::run::select_flows(&checked, file, only) {
         Ok(f) => f,
+        Err(code) => return code,
+    };
+    let dir = super::run::state_dir(Some(file), &real_env);
+    let session = match super::run::open_session(&checked, &flows, &dir, &real_env) {
+        Ok(s) => s,
         Err(code) => return code,
     };
     let mut exit = 0;
@@ -265,22 +270,13 @@ fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> 
             keys.len(),
             if keys.len() == 1 { "" } else { "s" }
         );
-        let args = super::sync::SyncArgs {
+        let args = super::run::SyncArgs {
             full: true,
             concurrency: 4,
             overlap: std::time::Duration::ZERO,
             ..Default::default()
         };
-        match super::sync::run_flow(
-            &checked,
-            file,
-            flow,
-            &args,
-            false,
-            false,
-            &real_env,
-            Some(keys),
-        ) {
+        match super::run::run_flow(&checked, &session, flow, &args, false, false, Some(keys)) {
             Ok(report) if report.failed > 0 => exit = 1,
             Ok(_) => {}
             Err(code) => return code,

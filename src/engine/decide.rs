@@ -1,0 +1,198 @@
+//! The decide step: for a mapped record, what the target needs — a create,
+//! an update (with the fields it changes), nothing (unchanged), or a
+//! failure because the record does not fit the target. Deciding reads the
+//! ledger and the target but writes nothing; the sink acts on the decision.
+
+use std::sync::Arc;
+
+use super::payload::{self, hash, Change};
+use super::{Engine, EngineError};
+use crate::connectors::Connector;
+use crate::eval::Mapped;
+use crate::program::Schema;
+use crate::types::validate::{validate, Violation};
+use crate::value::{Record, Value};
+
+/// What the target needs for one record.
+#[derive(Debug, Clone)]
+pub(crate) enum Decided {
+    /// Nothing to write. `learn`: the record was found in the target as it
+    /// should be, and the ledger learns its id.
+    Unchanged {
+        id: String,
+        reason: &'static str,
+        learn: bool,
+    },
+    /// `current` is the record as read, when it was (a PUT that replaces
+    /// the whole record merges the changes into it).
+    Update {
+        id: String,
+        current: Option<Record>,
+        changes: Vec<Change>,
+    },
+    Create,
+    Invalid(Violation),
+}
+
+/// The flow's target resource, resolved once per record.
+pub(super) struct Target<'p> {
+    pub connector: Arc<dyn Connector>,
+    pub resource: String,
+    pub schema: &'p Schema,
+    /// The field that holds a record's id.
+    pub id_field: Arc<str>,
+    /// The target field the flow's key is written to (a dotted path), and its value.
+    pub key_field: String,
+    pub key_value: Value,
+}
+
+impl Target<'_> {
+    pub(super) fn id_of(&self, record: &Record) -> String {
+        record
+            .get(&self.id_field)
+            .and_then(Value::to_text)
+            .unwrap_or_default()
+    }
+}
+
+/// Decides what the flow's own target record needs.
+pub(super) fn target(
+    engine: &Engine,
+    target: &Target,
+    source_key: &str,
+    mapped: &Mapped,
+) -> Result<Decided, EngineError> {
+    let decided = decide_target(engine, target, source_key, mapped)?;
+    Ok(seeded(engine, decided))
+}
+
+/// Tests of the tests replace the decision with a wrong one here, to show
+/// that `flowc test` runs this step.
+fn seeded(_engine: &Engine, decided: Decided) -> Decided {
+    #[cfg(test)]
+    if let Some(bug) = _engine.seeded_bug {
+        return bug(decided);
+    }
+    decided
+}
+
+fn decide_target(
+    engine: &Engine,
+    target: &Target,
+    source_key: &str,
+    mapped: &Mapped,
+) -> Result<Decided, EngineError> {
+    let ledger = engine.store.ledger_get(&engine.flow.name, source_key)?;
+    if let Some(entry) = &ledger {
+        if entry.payload_hash == hash(&mapped.payload) {
+            return Ok(Decided::Unchanged {
+                id: entry.target_id.clone(),
+                reason: "written before with the same data",
+                learn: false,
+            });
+        }
+    }
+    // Known target record (ledger), or one found by its key (written by an
+    // earlier run whose state was lost, or by hand).
+    let existing = match &ledger {
+        Some(entry) => Some((entry.target_id.clone(), None)),
+        None => {
+            let key_text = target.key_value.to_text().unwrap_or_default();
+            engine
+                .indexes
+                .find(
+                    &*target.connector,
+                    &target.resource,
+                    &target.key_field,
+                    &key_text,
+                )?
+                .map(|r| (target.id_of(&r), Some(r)))
+        }
+    };
+    let Some((id, current)) = existing else {
+        return Ok(
+            match validate(&mapped.payload.create, &target.schema.record, true) {
+                Ok(()) => Decided::Create,
+                Err(v) => Decided::Invalid(v),
+            },
+        );
+    };
+    if let Err(v) = validate(&mapped.payload.update, &target.schema.record, false) {
+        return Ok(Decided::Invalid(v));
+    }
+    // A plan shows the fields an update changes, so it reads the record the
+    // ledger points to; a run sends the update without that extra call.
+    let current = match current {
+        Some(c) => Some(c),
+        None if engine.options.dry_run || engine.options.record_decisions => target
+            .connector
+            .get(&target.resource, &id)
+            .ok()
+            .flatten()
+            .and_then(|v| v.as_record().cloned()),
+        None => None,
+    };
+    Ok(update_or_unchanged(id, current, &mapped.payload.update))
+}
+
+/// An update, or nothing when the record already holds every field.
+fn update_or_unchanged(id: String, current: Option<Record>, update: &Record) -> Decided {
+    match &current {
+        Some(c) => {
+            let changes = payload::diff(c, update);
+            if changes.is_empty() {
+                Decided::Unchanged {
+                    id,
+                    reason: "the target already holds this data",
+                    learn: true,
+                }
+            } else {
+                Decided::Update {
+                    id,
+                    current,
+                    changes,
+                }
+            }
+        }
+        None => Decided::Update {
+            id,
+            current: None,
+            changes: payload::diff(&Record::new(), update),
+        },
+    }
+}
+
+/// Decides what a related record (an upsert) needs, given what the target
+/// holds for its match value (if anything).
+pub(super) fn related(
+    engine: &Engine,
+    schema: &Schema,
+    id_field: &str,
+    existing: Option<Record>,
+    payload: &crate::eval::Payload,
+) -> Decided {
+    let decided = match existing {
+        Some(current) => {
+            let id = current
+                .get(id_field)
+                .and_then(Value::to_text)
+                .unwrap_or_default();
+            update_or_unchanged(id, Some(current), &payload.update)
+        }
+        None => match validate(&payload.create, &schema.record, true) {
+            Ok(()) => Decided::Create,
+            Err(v) => Decided::Invalid(v),
+        },
+    };
+    seeded(engine, decided)
+}
+
+/// Whether the ledger holds this record as written with exactly this payload.
+pub(super) fn ledger_holds(
+    engine: &Engine,
+    source_key: &str,
+    mapped: &Mapped,
+) -> Result<bool, EngineError> {
+    let ledger = engine.store.ledger_get(&engine.flow.name, source_key)?;
+    Ok(ledger.is_some_and(|entry| entry.payload_hash == hash(&mapped.payload)))
+}
