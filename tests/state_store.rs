@@ -800,6 +800,46 @@ fn a_lock_left_on_another_host_is_taken_over_too() {
     assert!(s.lock_flow("orders").unwrap().taken_over_from().is_none());
 }
 
+#[test]
+fn a_lock_file_held_without_a_holder_row_is_waited_for_then_reported() {
+    // What a release looks like to others while a child process forked by the
+    // releasing process still shares its lock file: held, but no row.
+    let dir = tmp();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    std::fs::create_dir(dir.path().join("locks")).unwrap();
+    let path = dir.path().join("locks/orders.lock");
+    let hold = || {
+        let f = std::fs::File::create(&path).unwrap();
+        f.lock().unwrap();
+        f
+    };
+    let held = hold();
+    let letting_go = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(held);
+    });
+    let lock = s
+        .lock_flow("orders")
+        .expect("taken once the file is let go");
+    assert!(lock.taken_over_from().is_none());
+    letting_go.join().unwrap();
+    drop(lock);
+
+    let _stuck = hold();
+    let started = std::time::Instant::now();
+    let err = s.lock_flow("orders").unwrap_err();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "it waited"
+    );
+    assert!(matches!(err, StateError::Database(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("does not name")
+            && err.to_string().contains("flowc unlock orders"),
+        "{err}"
+    );
+}
+
 /// Set in the child process of the test below: the state directory whose
 /// `orders` lock it takes.
 const LOCK_CHILD_DIR: &str = "FLOWC_TEST_LOCK_CHILD_DIR";

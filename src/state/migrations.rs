@@ -133,8 +133,13 @@ pub fn current_version(conn: &Connection) -> Result<u32, StateError> {
 /// before migrating. A database newer than this binary is refused, and so is
 /// a database that belongs to another application.
 pub fn migrate(conn: &mut Connection) -> Result<u32, StateError> {
-    let found = current_version(conn)?;
-    check_application(conn, found)?;
+    // One read transaction, so both reads see the same snapshot: read apart,
+    // another process migrating in between could make a fresh database look
+    // like someone else's (tables, but version 0 and no application id).
+    let tx = conn.transaction()?;
+    let found = current_version(&tx)?;
+    check_application(&tx, found)?;
+    tx.commit()?;
     if found > SCHEMA_VERSION {
         return Err(StateError::TooNew {
             found,

@@ -14,9 +14,11 @@
 //!   free was left by a process that died holding it, and is taken over.
 //!   Taking, releasing and breaking the file lock all happen inside an
 //!   immediate transaction that also writes the row, so every process sees the
-//!   file lock and the row change together.
+//!   file lock and the row change together (but for a moment after a release,
+//!   see `UNNAMED_PATIENCE`).
 //! * A store in memory has no state directory and is private to its process:
 //!   there the row alone is the lock.
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -32,6 +34,25 @@ pub const DB_FILE: &str = "state.sqlite";
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`Store::lock_flow`] waits for a lock file that is held while no
+/// row names its holder, and how often it looks again. A holder lets go by
+/// deleting its row and then closing the file; but a child process forked
+/// meanwhile (by any thread of that process) shares the open file until it
+/// execs, so the lock can outlive the row for a moment.
+const UNNAMED_PATIENCE: Duration = Duration::from_secs(2);
+const UNNAMED_RETRY: Duration = Duration::from_millis(10);
+
+/// What one try at a flow's lock found (when it is not simply `Locked`).
+enum Attempt {
+    Taken {
+        /// The OS file lock; `None` in memory.
+        file: Option<fs::File>,
+        taken_over_from: Option<LockHolder>,
+    },
+    /// The lock file is held, but no row names a holder.
+    Unnamed { path: PathBuf },
+}
 
 type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -80,7 +101,21 @@ impl SqliteStore {
         private::open_file(&path)?;
         let conn = Connection::open(&path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // Switching to WAL needs the file to itself for a moment, and SQLite
+        // answers busy at once, without the busy timeout, when another
+        // connection (a process opening the same new folder) is in the way.
+        let started = std::time::Instant::now();
+        let mode: String = loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+                Err(e)
+                    if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                mode => break mode?,
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StateError::Database(format!(
                 "could not switch `{}` to WAL mode (got `{mode}`)",
@@ -364,57 +399,30 @@ impl Store for SqliteStore {
             started_at: truncate_micros((self.clock)()),
         };
         let token = uuid::Uuid::new_v4().to_string();
-        let (file, taken_over_from) = self.write(|tx| {
-            let recorded = lock_row(tx, flow)?;
-            let file = match self.dir() {
-                Some(dir) => match lockfile::try_lock(dir, flow)? {
-                    Some(file) => Some(file),
-                    None => {
-                        return Err(match recorded {
-                            Some(holder) => StateError::Locked {
-                                flow: flow.to_string(),
-                                holder,
-                            },
-                            // The holder writes its row in the transaction that
-                            // takes the file lock, so this needs the database to
-                            // have been replaced under a running flowc.
-                            None => StateError::Database(format!(
-                                "the lock file `{}` of flow `{flow}` is held by a process \
-                                 this state database does not name (was `{DB_FILE}` replaced \
-                                 during a run?); stop that process, or free the lock with \
-                                 `flowc unlock {flow}`",
-                                lockfile::path(dir, flow).display()
-                            )),
-                        });
-                    }
-                },
-                None => {
-                    // In memory the store is private to this process and a
-                    // RunLock deletes its row when it goes: a row is a live holder.
-                    if let Some(holder) = recorded {
-                        return Err(StateError::Locked {
-                            flow: flow.to_string(),
-                            holder,
-                        });
-                    }
-                    None
+        let mut waited = Duration::ZERO;
+        let (file, taken_over_from) = loop {
+            match self.write(|tx| self.attempt_lock(tx, flow, &me, &token))? {
+                Attempt::Taken {
+                    file,
+                    taken_over_from,
+                } => break (file, taken_over_from),
+                Attempt::Unnamed { path } if waited >= UNNAMED_PATIENCE => {
+                    // The holder writes its row in the transaction that takes
+                    // the file lock, so this lasting needs the database to have
+                    // been replaced under a running flowc.
+                    return Err(StateError::Database(format!(
+                        "the lock file `{}` of flow `{flow}` is held by a process this state \
+                         database does not name (was `{DB_FILE}` replaced during a run?); \
+                         stop that process, or free the lock with `flowc unlock {flow}`",
+                        path.display()
+                    )));
                 }
-            };
-            // The file lock is ours, so a row still there belongs to a process
-            // that died holding it: that is the lock taken over.
-            tx.execute(
-                "INSERT OR REPLACE INTO locks (flow, token, pid, host, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![flow, token, i64::from(me.pid), me.host, ts(me.started_at)],
-            )?;
-            // Whoever ran this flow before us is gone; its unfinished runs were interrupted.
-            tx.execute(
-                "UPDATE runs SET status = 'interrupted', ended_at = ?2
-                 WHERE flow = ?1 AND status = 'running'",
-                params![flow, ts(me.started_at)],
-            )?;
-            Ok((file, recorded))
-        })?;
+                Attempt::Unnamed { .. } => {
+                    std::thread::sleep(UNNAMED_RETRY);
+                    waited += UNNAMED_RETRY;
+                }
+            }
+        };
         let conn = Arc::clone(&self.conn);
         let flow_owned = flow.to_string();
         let release = move || -> Result<(), StateError> {
@@ -428,7 +436,8 @@ impl Store for SqliteStore {
             )?;
             // Unlock before the commit: a process that sees the file free
             // (it looks inside its own write transaction) then also sees the
-            // row gone, never a held file without a row.
+            // row gone. (One that still finds the file held, see
+            // UNNAMED_PATIENCE, finds no row and tries again.)
             drop(file);
             tx.commit()?;
             Ok(())
@@ -818,6 +827,61 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// One try at a flow's lock, inside the caller's immediate transaction.
+    fn attempt_lock(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        flow: &str,
+        me: &LockHolder,
+        token: &str,
+    ) -> Result<Attempt, StateError> {
+        let recorded = lock_row(tx, flow)?;
+        let file = match self.dir() {
+            Some(dir) => match lockfile::try_lock(dir, flow)? {
+                Some(file) => Some(file),
+                None => {
+                    return match recorded {
+                        Some(holder) => Err(StateError::Locked {
+                            flow: flow.to_string(),
+                            holder,
+                        }),
+                        None => Ok(Attempt::Unnamed {
+                            path: lockfile::path(dir, flow),
+                        }),
+                    }
+                }
+            },
+            None => {
+                // In memory the store is private to this process and a
+                // RunLock deletes its row when it goes: a row is a live holder.
+                if let Some(holder) = recorded {
+                    return Err(StateError::Locked {
+                        flow: flow.to_string(),
+                        holder,
+                    });
+                }
+                None
+            }
+        };
+        // The file lock is ours, so a row still there belongs to a process
+        // that died holding it: that is the lock taken over.
+        tx.execute(
+            "INSERT OR REPLACE INTO locks (flow, token, pid, host, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![flow, token, i64::from(me.pid), me.host, ts(me.started_at)],
+        )?;
+        // Whoever ran this flow before us is gone; its unfinished runs were interrupted.
+        tx.execute(
+            "UPDATE runs SET status = 'interrupted', ended_at = ?2
+             WHERE flow = ?1 AND status = 'running'",
+            params![flow, ts(me.started_at)],
+        )?;
+        Ok(Attempt::Taken {
+            file,
+            taken_over_from: recorded,
+        })
+    }
+
     fn put_xref(
         &self,
         flow: Option<&str>,
