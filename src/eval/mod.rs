@@ -405,11 +405,7 @@ impl<'p> Runtime<'p> {
                             &codes::E0901,
                             format!(
                                 "cannot read `.{name}`: the value before it is {}",
-                                if matches!(b, Value::Null) {
-                                    "null"
-                                } else {
-                                    "absent"
-                                }
+                                b.type_name()
                             ),
                             Some(*span),
                         )
@@ -589,11 +585,7 @@ impl<'p> Runtime<'p> {
                                 &codes::E0901,
                                 format!(
                                     "a value interpolated into this string is {}",
-                                    if matches!(v, Value::Null) {
-                                        "null"
-                                    } else {
-                                        "absent"
-                                    }
+                                    v.type_name()
                                 ),
                                 Some(*span),
                             )
