@@ -6,7 +6,10 @@ mod check;
 mod fmt;
 mod records;
 mod run;
+#[cfg(feature = "sandbox")]
 mod sandbox;
+// `env_with` only serves the sandbox; without it the helper is unused.
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
 mod sync;
 mod test;
 
@@ -115,6 +118,7 @@ enum Command {
         service: AuthService,
     },
     /// Run the CCV Shop → eAccounting sync against local emulators of both services.
+    #[cfg(feature = "sandbox")]
     Sandbox(sandbox::SandboxArgs),
 }
 
@@ -177,6 +181,7 @@ pub fn main() -> ExitCode {
         Command::Auth {
             service: AuthService::Eaccounting { file, no_browser },
         } => auth::eaccounting(file.as_deref(), no_browser),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use super::errors::ApiError;
-use crate::connectors::ccvshop::signing::parse_x_date;
+use super::signing::parse_x_date;
 
 /// Parse a write body: it must be declared as JSON and be a JSON object.
 pub fn parse_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, ApiError> {

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 use super::collections::envelope;
 use super::errors::ApiError;
 use super::input::Fields;
+use super::signing::{format_x_date, webhook_hash};
 use super::store::{Store, Table, Webhook, WebhookDelivery};
 use super::{ts, App, Ctx, Reply};
-use crate::connectors::ccvshop::signing::{format_x_date, webhook_hash};
 
 /// Events the emulator fires. The names are the ones seen in real integrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

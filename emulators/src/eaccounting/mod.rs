@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use flowc::emulators::eaccounting::{start, EaccountingConfig};
+//! use flowc_emulators::eaccounting::{start, EaccountingConfig};
 //! let emu = start(EaccountingConfig::default()).await?;
 //! let token = emu.access_token("ea:api ea:sales");
 //! let url = format!("{}/customers", emu.api_url());
@@ -36,8 +36,8 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::emulators::faults::{self, FaultLayerState, Faults};
-use crate::emulators::ratelimit::{Admission, MinuteWindows};
+use crate::faults::{self, FaultLayerState, Faults};
+use crate::ratelimit::{Admission, MinuteWindows};
 use errors::{ApiError, EaccountingFaultResponses};
 use identity::{Identity, OAuthClient, TokenSet};
 use resources::Doc;

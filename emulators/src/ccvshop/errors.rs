@@ -118,7 +118,7 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CcvFaultResponses;
 
-impl crate::emulators::faults::FaultResponses for CcvFaultResponses {
+impl crate::faults::FaultResponses for CcvFaultResponses {
     fn rate_limited(&self) -> Response {
         ApiError::rate_limited_resource().into_response()
     }

@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use flowc::emulators::ccvshop::{start, CcvShopConfig};
+//! use flowc_emulators::ccvshop::{start, CcvShopConfig};
 //! let shop = start(CcvShopConfig::default()).await?;
 //! let api = format!("{}/api/rest/v1", shop.base_url());
 //! # let _ = api; Ok(()) }
@@ -27,6 +27,7 @@ pub mod input;
 pub mod misc;
 pub mod orders;
 pub mod products;
+pub mod signing;
 pub mod store;
 pub mod webhooks;
 
@@ -50,10 +51,10 @@ use tokio::sync::oneshot;
 
 use self::collections::{Paging, Query};
 use self::errors::{ApiError, CcvFaultResponses};
+use self::signing::Credentials;
 use self::store::{SeedData, Store, WebhookDelivery};
-use crate::connectors::ccvshop::signing::{self, Credentials};
-use crate::emulators::faults::{self, FaultLayerState, Faults};
-use crate::emulators::ratelimit::{Admission, MinuteWindows};
+use crate::faults::{self, FaultLayerState, Faults};
+use crate::ratelimit::{Admission, MinuteWindows};
 
 /// The API prefix every resource lives under.
 pub const API_PREFIX: &str = "/api/rest/v1";
@@ -475,8 +476,8 @@ async fn count_and_sign(State(app): State<Arc<App>>, request: Request, next: Nex
         // The fault layer dropped the response on purpose; keep it dropped.
         Err(_) => return faults::dropped_connection(),
     };
-    let x_date = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    let x_hash = signing::compute_hash(&app.credentials, method.as_str(), &uri, &bytes, &x_date);
+    let x_date = signing::format_x_date(Utc::now());
+    let x_hash = app.credentials.hash(method.as_str(), &uri, &bytes, &x_date);
     if let (Ok(d), Ok(h)) = (
         HeaderValue::from_str(&x_date),
         HeaderValue::from_str(&x_hash),
@@ -728,10 +729,6 @@ impl CcvShopEmulator {
 
     pub fn secret_key(&self) -> &str {
         self.app.credentials.secret_key()
-    }
-
-    pub fn credentials(&self) -> Credentials {
-        self.app.credentials.clone()
     }
 
     pub fn config(&self) -> &CcvShopConfig {
@@ -1000,15 +997,19 @@ mod tests {
         ) {
             let app = test_app();
             let path = format!("{API_PREFIX}/{}{}", route.replace("{id}", &id), if slash { "/" } else { "" });
-            let q: Vec<(String, signing::QueryValue)> =
-                query.into_iter().map(|(k, v)| (k, signing::QueryValue::Str(v))).collect();
-            let pq = signing::path_with_query(&path, &signing::build_query(&q));
+            let q = signing::build_query(&query);
+            let pq = if q.is_empty() { path } else { format!("{path}?{q}") };
             let Ok(uri) = pq.parse::<axum::http::Uri>() else { return Ok(()) };
             let bytes = raw_body.unwrap_or_else(|| serde_json::to_vec(&body).unwrap_or_default());
-            let signed = app.credentials.sign_request(method, &pq, &bytes, Utc::now());
+            let x_date = signing::format_x_date(Utc::now());
+            let x_hash = app.credentials.hash(method, &pq, &bytes, &x_date);
             let mut headers = HeaderMap::new();
-            for (k, v) in signed.pairs() {
-                headers.insert(k, HeaderValue::from_str(v).expect("ascii"));
+            for (k, v) in [
+                (signing::HEADER_PUBLIC, app.credentials.public_key().to_string()),
+                (signing::HEADER_DATE, x_date),
+                (signing::HEADER_HASH, x_hash),
+            ] {
+                headers.insert(k, HeaderValue::from_str(&v).expect("ascii"));
             }
             headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             let m = Method::from_bytes(method.as_bytes()).expect("method");

@@ -24,8 +24,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::emulators::faults::FaultResponses;
-use crate::emulators::ratelimit::MinuteWindows;
+use crate::faults::FaultResponses;
+use crate::ratelimit::MinuteWindows;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {

@@ -10,10 +10,8 @@ use axum::http::{HeaderMap, Method};
 use chrono::Utc;
 
 use super::errors::ApiError;
+use super::signing::{parse_x_date, HEADER_DATE, HEADER_HASH, HEADER_PUBLIC};
 use super::App;
-use crate::connectors::ccvshop::signing::{
-    parse_x_date, verify_hash, HEADER_DATE, HEADER_HASH, HEADER_PUBLIC,
-};
 
 /// Exactly one non-empty, visible-ASCII value for `name`.
 fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, ApiError> {
@@ -62,13 +60,12 @@ pub(crate) fn authenticate(
         )));
     }
     // The raw header value is hashed, whatever date format the client chose.
-    verify_hash(
-        &app.credentials,
-        method.as_str(),
-        path_and_query,
-        body,
-        date,
-        hash,
-    )
-    .map_err(|_| ApiError::auth_rejected())
+    if app
+        .credentials
+        .verify(method.as_str(), path_and_query, body, date, hash)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::auth_rejected())
+    }
 }

@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
-use crate::connectors::ccvshop::signing::{build_query, parse_x_date, QueryValue};
+use super::signing::{build_query, parse_x_date};
 
 /// Parsed query string, in wire order.
 #[derive(Debug, Clone, Default)]
@@ -153,11 +153,11 @@ impl Query {
     }
 
     /// All non-paging parameters, in wire order, for building links.
-    fn filters(&self) -> Vec<(String, QueryValue)> {
+    fn filters(&self) -> Vec<(String, String)> {
         self.pairs
             .iter()
             .filter(|(k, _)| !PAGING.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), QueryValue::Str(v.clone())))
+            .cloned()
             .collect()
     }
 }
@@ -202,8 +202,8 @@ pub fn envelope(collection_url: &str, q: &Query, paging: Paging, all: Vec<Value>
     let total = all.len();
     let link = |start: usize| {
         let mut params = q.filters();
-        params.push(("start".to_string(), QueryValue::from(start)));
-        params.push(("size".to_string(), QueryValue::from(paging.size)));
+        params.push(("start".to_string(), start.to_string()));
+        params.push(("size".to_string(), paging.size.to_string()));
         format!("{collection_url}?{}", build_query(&params))
     };
     let items: Vec<Value> = all
