@@ -10,4 +10,6 @@
 pub mod ccvshop;
 pub mod eaccounting;
 pub mod faults;
+mod models;
 pub mod ratelimit;
+mod server;

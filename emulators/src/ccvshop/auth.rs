@@ -9,9 +9,9 @@
 use axum::http::{HeaderMap, Method};
 use chrono::Utc;
 
+use super::app::App;
 use super::errors::ApiError;
 use super::signing::{parse_x_date, HEADER_DATE, HEADER_HASH, HEADER_PUBLIC};
-use super::App;
 
 /// Exactly one non-empty, visible-ASCII value for `name`.
 fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, ApiError> {
