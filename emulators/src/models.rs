@@ -17,6 +17,95 @@
 //! the group's fields, in place. Groups are not resources themselves.
 
 use std::fmt;
+use std::sync::OnceLock;
+
+/// A model as the emulators use it: a named list of typed fields.
+#[derive(Debug, PartialEq)]
+pub struct Model<F> {
+    pub name: String,
+    pub fields: Vec<F>,
+}
+
+/// A field knows its own name.
+pub trait Named {
+    fn name(&self) -> &str;
+}
+
+impl<F: Named> Model<F> {
+    pub fn field(&self, name: &str) -> Option<&F> {
+        self.fields.iter().find(|f| f.name() == name)
+    }
+}
+
+/// The models of one bundled file, read on first use.
+pub struct Catalogue<F: 'static> {
+    /// The file's path in the crate, for messages.
+    file: &'static str,
+    text: &'static str,
+    field: fn(&Line) -> Result<F, ModelError>,
+    models: OnceLock<Vec<Model<F>>>,
+}
+
+impl<F> Catalogue<F> {
+    pub const fn new(
+        file: &'static str,
+        text: &'static str,
+        field: fn(&Line) -> Result<F, ModelError>,
+    ) -> Self {
+        Self {
+            file,
+            text,
+            field,
+            models: OnceLock::new(),
+        }
+    }
+
+    /// Every model, in file order. The files are compiled in and read by
+    /// every test, so one that does not read is a bug in the emulator,
+    /// reported with the file's name.
+    pub fn all(&self) -> &[Model<F>] {
+        self.models.get_or_init(|| {
+            read(self.text, self.field).unwrap_or_else(|e| panic!("{}: {e}", self.file))
+        })
+    }
+
+    /// The model called `name`. The names the emulators use are fixed
+    /// words, all exercised by their tests, so an unknown one is a bug.
+    pub fn get(&self, name: &str) -> &Model<F> {
+        self.all()
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no model '{name}' in {}", self.file))
+    }
+}
+
+fn read<F>(
+    text: &str,
+    field: fn(&Line) -> Result<F, ModelError>,
+) -> Result<Vec<Model<F>>, ModelError> {
+    parse(text)?
+        .into_iter()
+        .map(|block| {
+            let fields = block.fields.iter().map(field).collect::<Result<_, _>>()?;
+            Ok(Model {
+                name: block.name,
+                fields,
+            })
+        })
+        .collect()
+}
+
+/// [`Named`] for a field type with a `name: String`.
+macro_rules! named {
+    ($field:ty) => {
+        impl $crate::models::Named for $field {
+            fn name(&self) -> &str {
+                &self.name
+            }
+        }
+    };
+}
+pub(crate) use named;
 
 /// One resource as written.
 #[derive(Debug, Clone, PartialEq)]

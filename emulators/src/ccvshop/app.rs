@@ -12,7 +12,7 @@ use super::config::CcvShopConfig;
 use super::errors::ApiError;
 use super::input::parse_object;
 use super::model::{Method, Resource};
-use super::signing::Credentials;
+use super::signing::Keys;
 use super::store::Store;
 use crate::faults::Faults;
 use crate::ratelimit::MinuteWindows;
@@ -21,7 +21,7 @@ use crate::ratelimit::MinuteWindows;
 pub(crate) struct App {
     pub base_url: String,
     pub api_root: String,
-    pub credentials: Credentials,
+    pub keys: Keys,
     pub config: CcvShopConfig,
     /// Shared with background webhook deliveries, which record their outcome.
     pub store: Arc<Mutex<Store>>,

@@ -43,7 +43,7 @@ pub(crate) fn authenticate(
     let date = single_header(headers, HEADER_DATE)?;
     let hash = single_header(headers, HEADER_HASH)?;
 
-    if public != app.credentials.public_key() {
+    if public != app.keys.public() {
         return Err(ApiError::auth_rejected());
     }
     let when = parse_x_date(date).ok_or_else(|| {
@@ -61,7 +61,7 @@ pub(crate) fn authenticate(
     }
     // The raw header value is hashed, whatever date format the client chose.
     if app
-        .credentials
+        .keys
         .verify(method.as_str(), path_and_query, body, date, hash)
     {
         Ok(())

@@ -16,7 +16,7 @@ use super::generate;
 use super::http::router;
 use super::routes::API_PREFIX;
 use super::seed::SeedData;
-use super::signing::Credentials;
+use super::signing::Keys;
 use super::store::{Store, WebhookDelivery};
 use crate::faults::Faults;
 use crate::ratelimit::MinuteWindows;
@@ -66,7 +66,7 @@ async fn bind(config: CcvShopConfig) -> std::io::Result<(TcpListener, Arc<App>)>
     let app = Arc::new(App {
         api_root: format!("{base_url}{API_PREFIX}"),
         base_url,
-        credentials: Credentials::new(config.public_key.clone(), config.secret_key.clone()),
+        keys: Keys::new(&config.public_key, &config.secret_key),
         config,
         store: Arc::new(Mutex::new(store)),
         limits: MinuteWindows::new(),
@@ -128,11 +128,11 @@ impl CcvShopEmulator {
     }
 
     pub fn public_key(&self) -> &str {
-        self.app.credentials.public_key()
+        self.app.keys.public()
     }
 
     pub fn secret_key(&self) -> &str {
-        self.app.credentials.secret_key()
+        self.app.keys.secret()
     }
 
     pub fn config(&self) -> &CcvShopConfig {

@@ -60,7 +60,7 @@ async fn count_and_sign(State(app): State<Arc<App>>, request: Request, next: Nex
         Err(_) => return faults::dropped_connection(),
     };
     let x_date = signing::format_x_date(Utc::now());
-    let x_hash = app.credentials.hash(method.as_str(), &uri, &bytes, &x_date);
+    let x_hash = app.keys.hash(method.as_str(), &uri, &bytes, &x_date);
     if let (Ok(d), Ok(h)) = (
         HeaderValue::from_str(&x_date),
         HeaderValue::from_str(&x_hash),
@@ -142,7 +142,7 @@ mod tests {
     use crate::ccvshop::config::{CcvShopConfig, RateLimitConfig};
     use crate::ccvshop::emulator::initial_store;
     use crate::ccvshop::routes::API_PREFIX;
-    use crate::ccvshop::signing::Credentials;
+    use crate::ccvshop::signing::Keys;
     use crate::faults::Faults;
     use crate::ratelimit::MinuteWindows;
 
@@ -158,7 +158,7 @@ mod tests {
         App {
             base_url: "http://127.0.0.1:1".into(),
             api_root: format!("http://127.0.0.1:1{API_PREFIX}"),
-            credentials: Credentials::new(config.public_key.clone(), config.secret_key.clone()),
+            keys: Keys::new(&config.public_key, &config.secret_key),
             config,
             store: Arc::new(Mutex::new(store)),
             limits: MinuteWindows::new(),
@@ -228,10 +228,10 @@ mod tests {
             let Ok(uri) = pq.parse::<axum::http::Uri>() else { return Ok(()) };
             let bytes = raw_body.unwrap_or_else(|| serde_json::to_vec(&body).unwrap_or_default());
             let x_date = signing::format_x_date(Utc::now());
-            let x_hash = app.credentials.hash(method, &pq, &bytes, &x_date);
+            let x_hash = app.keys.hash(method, &pq, &bytes, &x_date);
             let mut headers = HeaderMap::new();
             for (k, v) in [
-                (signing::HEADER_PUBLIC, app.credentials.public_key().to_string()),
+                (signing::HEADER_PUBLIC, app.keys.public().to_string()),
                 (signing::HEADER_DATE, x_date),
                 (signing::HEADER_HASH, x_hash),
             ] {

@@ -18,40 +18,37 @@ use sha2::Sha512;
 
 type HmacSha512 = Hmac<Sha512>;
 
-/// Header names, lower-case as every known client sends them.
-pub const HEADER_PUBLIC: &str = "x-public";
-pub const HEADER_DATE: &str = "x-date";
-pub const HEADER_HASH: &str = "x-hash";
-
-/// The shop's API key pair. `Debug` never prints the secret.
+/// The shop's key pair, as the emulator holds it to check requests and
+/// sign responses. `Debug` never prints the secret.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    public_key: String,
-    secret_key: String,
+pub struct Keys {
+    public: String,
+    secret: String,
 }
 
-impl Credentials {
-    pub fn new(public_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
-        Self {
-            public_key: public_key.into(),
-            secret_key: secret_key.into(),
+impl Keys {
+    pub fn new(public: &str, secret: &str) -> Keys {
+        Keys {
+            public: public.to_string(),
+            secret: secret.to_string(),
         }
     }
 
-    pub fn public_key(&self) -> &str {
-        &self.public_key
+    /// The `x-public` value clients must send.
+    pub fn public(&self) -> &str {
+        &self.public
     }
 
-    pub fn secret_key(&self) -> &str {
-        &self.secret_key
+    pub fn secret(&self) -> &str {
+        &self.secret
     }
 
-    /// The `x-hash` of a request or response with these credentials.
+    /// The `x-hash` of a request or response signed with these keys.
     /// `method` is hashed as given: the server compares against the method
     /// of the request line, which is upper-case.
     pub fn hash(&self, method: &str, uri: &str, body: &[u8], x_date: &str) -> String {
-        let message = string_to_sign(&self.public_key, method, uri, body, x_date);
-        hex::encode(mac(&self.secret_key, &message).finalize().into_bytes())
+        let message = string_to_sign(&self.public, method, uri, body, x_date);
+        hex::encode(mac(&self.secret, &message).finalize().into_bytes())
     }
 
     /// Whether `x_hash` is the hash of this request. Compared in constant
@@ -61,19 +58,25 @@ impl Credentials {
         let Some(given) = decode_lower_hex(x_hash) else {
             return false;
         };
-        let message = string_to_sign(&self.public_key, method, uri, body, x_date);
-        mac(&self.secret_key, &message).verify_slice(&given).is_ok()
+        let message = string_to_sign(&self.public, method, uri, body, x_date);
+        mac(&self.secret, &message).verify_slice(&given).is_ok()
     }
 }
 
-impl fmt::Debug for Credentials {
+impl fmt::Debug for Keys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("public_key", &self.public_key)
-            .field("secret_key", &"<redacted>")
-            .finish()
+        write!(
+            f,
+            "Keys {{ public: {:?}, secret: <redacted> }}",
+            self.public
+        )
     }
 }
+
+/// The headers of the scheme, lower-case as every known client sends them.
+pub const HEADER_PUBLIC: &str = "x-public";
+pub const HEADER_DATE: &str = "x-date";
+pub const HEADER_HASH: &str = "x-hash";
 
 /// The five fields joined by `|`. An empty body leaves two pipes side by
 /// side (`…/orders||2024-…`), which is what GET and DELETE sign.
@@ -169,8 +172,8 @@ mod tests {
     const VECTOR_PATCH: &str = "a378de184ef72fb96d99ef2ad7edbf92c7e65b89b24800fb7003009180b084eeed364fc7063dca04958c7f62cefae6417c3377c68dec1ac1ce158260e07921d4";
     const NOON: &str = "2024-01-01T12:00:00Z";
 
-    fn demo() -> Credentials {
-        Credentials::new("demo", "demo")
+    fn demo() -> Keys {
+        Keys::new("demo", "demo")
     }
 
     #[test]
@@ -215,7 +218,7 @@ mod tests {
             VECTOR_GET
         ));
         assert!(!c.verify("GET", uri, b"", "2024-01-01T12:00:00+00:00", VECTOR_GET));
-        assert!(!Credentials::new("demo", "other").verify("GET", uri, b"", NOON, VECTOR_GET));
+        assert!(!Keys::new("demo", "other").verify("GET", uri, b"", NOON, VECTOR_GET));
     }
 
     #[test]
@@ -257,7 +260,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_secret() {
-        let shown = format!("{:?}", Credentials::new("pub", "very-secret"));
+        let shown = format!("{:?}", Keys::new("pub", "very-secret"));
         assert!(shown.contains("pub") && !shown.contains("very-secret"));
     }
 }

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::validate::{decimal_of, parse_datetime, Field, Kind, Schema};
+use super::model::{Field, Kind, Schema};
+use super::values::{decimal_of, parse_datetime};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lit {
@@ -183,13 +184,13 @@ fn lex(src: &str) -> Result<Vec<Tok>, String> {
     Ok(toks)
 }
 
-struct Parser<'a> {
+struct Parser {
     toks: Vec<Tok>,
     pos: usize,
-    schema: &'a Schema,
+    schema: &'static Schema,
 }
 
-impl Parser<'_> {
+impl Parser {
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos)
     }
@@ -409,12 +410,12 @@ fn ty_name(t: Ty) -> &'static str {
 }
 
 fn property_type(f: &Field) -> Option<Ty> {
-    match f.kind {
+    match &f.kind {
         Kind::Str(_) => Some(Ty::Str),
         Kind::Uuid => Some(Ty::Guid),
         Kind::Bool => Some(Ty::Bool),
         Kind::Int(..) | Kind::Dec { .. } => Some(Ty::Num),
-        Kind::DateTime => Some(Ty::Date),
+        Kind::Date | Kind::DateTime => Some(Ty::Date),
         Kind::StrList | Kind::Rows(_) | Kind::Object | Kind::Json => None,
     }
 }
@@ -433,7 +434,7 @@ fn type_of(o: &Operand) -> Ty {
 }
 
 /// Parses and type-checks a `$filter` for one model.
-pub fn parse_filter(src: &str, schema: &Schema) -> Result<Expr, String> {
+pub fn parse_filter(src: &str, schema: &'static Schema) -> Result<Expr, String> {
     let toks = lex(src)?;
     if toks.is_empty() {
         return Err("the $filter expression is empty".into());
@@ -456,7 +457,7 @@ pub fn parse_filter(src: &str, schema: &Schema) -> Result<Expr, String> {
 fn value_of(o: &Operand, row: &Value) -> Lit {
     match o {
         Operand::Lit(l) => l.clone(),
-        Operand::Prop(f) => typed(f, row.get(f.name).unwrap_or(&Value::Null)),
+        Operand::Prop(f) => typed(f, row.get(&f.name).unwrap_or(&Value::Null)),
         Operand::ToLower(inner) => match value_of(inner, row) {
             Lit::Str(s) => Lit::Str(s.to_lowercase()),
             other => other,
@@ -541,7 +542,10 @@ pub fn eval(e: &Expr, row: &Value) -> bool {
 }
 
 /// `$orderby=Name desc, CustomerNumber`.
-pub fn parse_orderby(src: &str, schema: &Schema) -> Result<Vec<(&'static Field, bool)>, String> {
+pub fn parse_orderby(
+    src: &str,
+    schema: &'static Schema,
+) -> Result<Vec<(&'static Field, bool)>, String> {
     let mut keys = Vec::new();
     for part in src.split(',') {
         let words: Vec<&str> = part.split_whitespace().collect();
@@ -575,8 +579,8 @@ pub fn sort(rows: &mut [Value], keys: &[(&'static Field, bool)]) {
     rows.sort_by(|a, b| {
         for (f, desc) in keys {
             let (x, y) = (
-                typed(f, a.get(f.name).unwrap_or(&Value::Null)),
-                typed(f, b.get(f.name).unwrap_or(&Value::Null)),
+                typed(f, a.get(&f.name).unwrap_or(&Value::Null)),
+                typed(f, b.get(&f.name).unwrap_or(&Value::Null)),
             );
             let ord = match (&x, &y) {
                 (Lit::Null, Lit::Null) => Ordering::Equal,
@@ -595,12 +599,13 @@ pub fn sort(rows: &mut [Value], keys: &[(&'static Field, bool)]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::validate::CUSTOMER;
+    use super::super::model::schema;
     use super::*;
     use serde_json::json;
 
     fn matches(filter: &str, row: &Value) -> bool {
-        let e = parse_filter(filter, &CUSTOMER).unwrap_or_else(|e| panic!("{filter}: {e}"));
+        let e =
+            parse_filter(filter, schema("CustomerApi")).unwrap_or_else(|e| panic!("{filter}: {e}"));
         eval(&e, row)
     }
 
@@ -655,7 +660,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_filters_with_reasons() {
-        let err = |f: &str| parse_filter(f, &CUSTOMER).unwrap_err();
+        let err = |f: &str| parse_filter(f, schema("CustomerApi")).unwrap_err();
         assert!(err("Nmae eq 'x'").contains("could not find a property named 'Nmae'"));
         assert!(err("name eq 'x'").contains("did you mean 'Name'"));
         assert!(err("CustomerNumber eq 1001").contains("incompatible types"));
@@ -675,10 +680,10 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(src in "\\PC{0,80}") {
             let row = json!({"Name": "x", "IsActive": true});
-            if let Ok(e) = parse_filter(&src, &CUSTOMER) {
+            if let Ok(e) = parse_filter(&src, schema("CustomerApi")) {
                 let _ = eval(&e, &row);
             }
-            let _ = parse_orderby(&src, &CUSTOMER);
+            let _ = parse_orderby(&src, schema("CustomerApi"));
         }
 
         #[test]
@@ -689,7 +694,7 @@ mod tests {
         ]), 0..12)) {
             let src = words.join(" ");
             let row = json!({"Name": "x", "IsActive": true, "DiscountPercentage": 0.5});
-            if let Ok(e) = parse_filter(&src, &CUSTOMER) {
+            if let Ok(e) = parse_filter(&src, schema("CustomerApi")) {
                 let _ = eval(&e, &row);
             }
         }
@@ -702,12 +707,18 @@ mod tests {
             json!({"Name": null}),
             json!({"Name": "a"}),
         ];
-        sort(&mut rows, &parse_orderby("Name", &CUSTOMER).unwrap());
+        sort(
+            &mut rows,
+            &parse_orderby("Name", schema("CustomerApi")).unwrap(),
+        );
         assert_eq!(rows[0]["Name"], Value::Null);
         assert_eq!(rows[1]["Name"], "a");
-        sort(&mut rows, &parse_orderby("Name desc", &CUSTOMER).unwrap());
+        sort(
+            &mut rows,
+            &parse_orderby("Name desc", schema("CustomerApi")).unwrap(),
+        );
         assert_eq!(rows[0]["Name"], "b");
-        assert!(parse_orderby("Name sideways", &CUSTOMER).is_err());
-        assert!(parse_orderby("Nope", &CUSTOMER).is_err());
+        assert!(parse_orderby("Name sideways", schema("CustomerApi")).is_err());
+        assert!(parse_orderby("Nope", schema("CustomerApi")).is_err());
     }
 }

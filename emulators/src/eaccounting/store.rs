@@ -5,47 +5,49 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::validate::{self, Schema};
+use super::model::{schema, Schema};
 
 /// Built-in reference data: a Dutch company (EUR, NL VAT 21/9/0) with
 /// Swedish/EU countries and currencies available.
 pub const REFERENCE_SEED: &str = include_str!("seed/reference.json");
 
-/// Collections that the API only reads; they come from the seed.
-pub const REFERENCE: &[(&str, &Schema)] = &[
-    ("termsofpayments", &validate::TERMS_OF_PAYMENT),
-    ("units", &validate::UNIT),
-    ("vatcodes", &validate::VAT_CODE),
-    ("articleaccountcodings", &validate::CODING),
-    ("countries", &validate::COUNTRY),
-    ("currencies", &validate::CURRENCY),
-    ("deliverymethods", &validate::DELIVERY_METHOD),
-    ("deliveryterms", &validate::DELIVERY_TERM),
+/// Collections that the API only reads, with their model; they come from
+/// the seed.
+pub const REFERENCE: &[(&str, &str)] = &[
+    ("termsofpayments", "TermsOfPaymentApi"),
+    ("units", "UnitApi"),
+    ("vatcodes", "VatCodeApi"),
+    ("articleaccountcodings", "ArticleAccountCodingAPI"),
+    ("countries", "CountryApi"),
+    ("currencies", "CurrencyApi"),
+    ("deliverymethods", "DeliveryMethodApi"),
+    ("deliveryterms", "DeliveryTermApi"),
 ];
 
 /// Collections written through the API (and through `load_seed`, which
-/// runs the same validation as a POST).
-pub const WRITABLE: &[(&str, &Schema)] = &[
-    ("fiscalyears", &validate::FISCAL_YEAR),
-    ("accounts", &validate::ACCOUNT),
-    ("customers", &validate::CUSTOMER),
-    ("articles", &validate::ARTICLE),
-    ("quotes", &validate::QUOTE),
-    ("orders", &validate::ORDER),
-    ("customerinvoicedrafts", &validate::DRAFT),
-    ("customerinvoices", &validate::INVOICE),
-    ("vouchers", &validate::VOUCHER),
+/// runs the same validation as a POST), with their model.
+pub const WRITABLE: &[(&str, &str)] = &[
+    ("fiscalyears", "FiscalYearApi"),
+    ("accounts", "AccountApi"),
+    ("customers", "CustomerApi"),
+    ("articles", "ArticleApi"),
+    ("quotes", "QuoteApi"),
+    ("orders", "OrderApi"),
+    ("customerinvoicedrafts", "CustomerInvoiceDraftApi"),
+    ("customerinvoices", "CustomerInvoiceApi"),
+    ("vouchers", "VoucherApi"),
 ];
 
+/// The model of a collection, by its URL name.
 pub fn schema_of(collection: &str) -> Option<&'static Schema> {
     REFERENCE
         .iter()
         .chain(WRITABLE)
         .find(|(n, _)| *n == collection)
-        .map(|(_, s)| *s)
+        .map(|(_, model)| schema(model))
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Store {
     pub company: Map<String, Value>,
     pub data: BTreeMap<&'static str, Vec<Value>>,
@@ -79,11 +81,12 @@ impl Store {
             self.next_voucher_number = int("NextVoucherNumber", 1);
             used.push("CompanySettings".to_string());
         }
-        for (name, schema) in REFERENCE.iter().chain(&WRITABLE[..2]) {
+        for (name, model) in REFERENCE.iter().chain(&WRITABLE[..2]) {
             if let Some(items) = seed.get(*name).and_then(Value::as_array) {
+                let model = schema(model);
                 let rows = items
                     .iter()
-                    .map(|item| schema.complete(item.as_object().cloned().unwrap_or_default()))
+                    .map(|item| model.complete(item.as_object().cloned().unwrap_or_default()))
                     .collect();
                 self.data.insert(name, rows);
                 used.push(name.to_string());

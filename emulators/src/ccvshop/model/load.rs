@@ -1,21 +1,8 @@
 //! Reading `resources.txt` into [`Resource`]s (the format is described at
 //! the top of that file).
 
-use super::{Bound, Field, Resource, Store, Type, Writes};
+use super::{Bound, Field, Store, Type, Writes};
 use crate::models::{self, Line, ModelError};
-
-pub(super) fn resources(text: &str) -> Result<Vec<Resource>, ModelError> {
-    models::parse(text)?
-        .into_iter()
-        .map(|block| {
-            let fields = block.fields.iter().map(field).collect::<Result<_, _>>()?;
-            Ok(Resource {
-                name: block.name,
-                fields,
-            })
-        })
-        .collect()
-}
 
 const FLAGS: &[&str] = &[
     "null",
@@ -32,7 +19,7 @@ const FLAGS: &[&str] = &[
 ];
 const VALUES: &[&str] = &["input", "range", "as", "hint"];
 
-fn field(line: &Line) -> Result<Field, ModelError> {
+pub(super) fn field(line: &Line) -> Result<Field, ModelError> {
     if let Some(unknown) = line.flags.iter().find(|f| !FLAGS.contains(&f.as_str())) {
         return Err(line.error(format!("unknown flag {unknown}")));
     }
@@ -128,10 +115,10 @@ mod tests {
             Some(Type::List(Box::new(Type::Object("orderrow".into()))))
         );
         assert_eq!(parse_type("string(x)"), None);
-        let r = resources("r\n  a int null rw range=1..14 hint=\"say so\"\n  b bool shiny\n");
-        assert!(r.is_err_and(|e| e.0.contains("unknown flag shiny")));
-        let r = resources("r\n  a int null patch range=1..14 hint=\"say so\"\n").expect("reads");
-        let a = &r[0].fields[0];
+        let line = |text: &str| models::parse(text).expect("parses")[0].fields[0].clone();
+        let shiny = field(&line("r\n  b bool shiny\n"));
+        assert!(shiny.is_err_and(|e| e.0.contains("unknown flag shiny")));
+        let a = field(&line("r\n  a int null patch range=1..14 hint=\"say so\"\n")).expect("reads");
         assert_eq!((a.writes, a.bound), (Writes::Patch, Bound::Range(1, 14)));
         assert_eq!(a.hint.as_deref(), Some("say so"));
     }

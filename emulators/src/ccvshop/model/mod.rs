@@ -14,13 +14,12 @@ mod load;
 
 pub use check::Method;
 
-use std::sync::LazyLock;
-
 use chrono::SecondsFormat;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::ccvshop::signing::parse_x_date;
+use crate::models::{self, Catalogue, Model};
 
 /// What a field holds on the wire.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,38 +112,24 @@ impl Field {
     }
 }
 
-/// One resource (or embedded object): its fields in wire order.
-#[derive(Debug, PartialEq)]
-pub struct Resource {
-    /// The name flowc's schema module uses for it, where it has one.
-    pub name: String,
-    pub fields: Vec<Field>,
-}
+models::named!(Field);
 
-static RESOURCES: LazyLock<Vec<Resource>> = LazyLock::new(|| {
-    load::resources(include_str!("resources.txt"))
-        .unwrap_or_else(|e| panic!("ccvshop/model/resources.txt: {e}"))
-});
+/// One resource (or embedded object): its name (the one flowc's schema
+/// module uses, where it has one) and its fields in wire order.
+pub type Resource = Model<Field>;
 
-/// Every resource, in file order.
-pub fn resources() -> &'static [Resource] {
-    &RESOURCES
-}
+/// The resources of `resources.txt`, read on first use.
+pub static RESOURCES: Catalogue<Field> = Catalogue::new(
+    "ccvshop/model/resources.txt",
+    include_str!("resources.txt"),
+    load::field,
+);
 
-/// The resource called `name`. The names the emulator uses are fixed
-/// words, all checked by the model tests, so an unknown one is a bug.
 pub fn resource(name: &str) -> &'static Resource {
-    resources()
-        .iter()
-        .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no CCV Shop resource '{name}' in the model"))
+    RESOURCES.get(name)
 }
 
 impl Resource {
-    pub fn field(&self, name: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.name == name)
-    }
-
     /// The fields a GET answers.
     pub fn read_fields(&self) -> impl Iterator<Item = &Field> {
         self.fields.iter().filter(|f| f.read)
@@ -203,15 +188,15 @@ mod tests {
 
     #[test]
     fn the_model_file_reads_and_every_type_resolves() {
-        assert!(resources().len() > 20);
+        assert!(RESOURCES.all().len() > 20);
         fn resolves(ty: &Type) -> bool {
             match ty {
-                Type::Object(name) => resources().iter().any(|r| &r.name == name),
+                Type::Object(name) => RESOURCES.all().iter().any(|r| &r.name == name),
                 Type::List(item) => resolves(item),
                 _ => true,
             }
         }
-        for r in resources() {
+        for r in RESOURCES.all() {
             for f in &r.fields {
                 assert!(resolves(&f.ty), "{}.{}", r.name, f.name);
                 assert!(
