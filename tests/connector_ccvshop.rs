@@ -219,7 +219,7 @@ fn money_and_quantities_stay_exact() {
     let created = c
         .create(
             "products",
-            &record(r#"{"productnumber":"EXACT-1","name":"Exact","price":12.10,"stockenabled":true,"decimal_amount":true,"stock":0.5}"#),
+            &record(r#"{"productnumber":"EXACT-1","name":"Exact","price":12.10,"stockenabled":true,"decimal_amount":1,"stock":0.5}"#),
         )
         .expect("create");
     assert!(matches!(field(&created, "price"), Value::Num(d) if d.to_string() == "12.10"));

@@ -266,9 +266,9 @@ fn make_product(rng: &mut StdRng, id: i64, created: DateTime<Utc>) -> Product {
         Decimal::ZERO
     };
     let stockenabled = rng.gen_bool(0.85);
-    let decimal_amount = rng.gen_bool(0.1);
+    let sold_by_weight = rng.gen_bool(0.1);
     let stock = stockenabled.then(|| {
-        if decimal_amount {
+        if sold_by_weight {
             Decimal::new(rng.gen_range(0..=5000), 1)
         } else {
             Decimal::from(rng.gen_range(0..=250))
@@ -298,17 +298,23 @@ fn make_product(rng: &mut StdRng, id: i64, created: DateTime<Utc>) -> Product {
         price,
         discount,
         purchaseprice: (price * Decimal::new(rng.gen_range(35..=60), 2)).round_dp(2),
-        unit: if decimal_amount { "kg" } else { "stuk" }.to_string(),
+        unit: if sold_by_weight { "kg" } else { "stuk" }.to_string(),
         stockenabled,
         stock,
         stocklocation: stockenabled
             .then(|| format!("R{}-{}", rng.gen_range(1..20), rng.gen_range(1..9))),
-        ordering_without_stock: rng.gen_bool(0.2),
+        ordering_without_stock: if rng.gen_bool(0.2) {
+            "yes"
+        } else {
+            "global_setting"
+        }
+        .to_string(),
         weight: Decimal::new(rng.gen_range(5..=5000), 3),
         color: None,
         brand: None,
         package_id: Some(1),
-        decimal_amount,
+        // Weights to the gram in stock, to 2 decimals in a basket.
+        decimal_amount: if sold_by_weight { 3 } else { 0 },
         amount_sold: Decimal::from(rng.gen_range(0..=500)),
         minimal_order_amount: Decimal::ONE,
         is_visible: true,
@@ -393,7 +399,7 @@ fn make_order(
         let row = match products.is_empty() {
             false => {
                 let p = pick(rng, products);
-                let count = if p.decimal_amount {
+                let count = if p.decimal_amount > 0 {
                     Decimal::new(rng.gen_range(1..=16) * 25, 2)
                 } else {
                     Decimal::from(rng.gen_range(1..=5))

@@ -147,15 +147,17 @@ pub struct Product {
     #[serde(default, with = "dec_opt")]
     pub stock: Option<Decimal>,
     pub stocklocation: Option<String>,
-    #[serde(default)]
-    pub ordering_without_stock: bool,
+    /// `global_setting` (the shop's, which here forbids it), `yes` or `no`.
+    #[serde(default = "global_setting")]
+    pub ordering_without_stock: String,
     #[serde(with = "dec")]
     pub weight: Decimal,
     pub color: Option<String>,
     pub brand: Option<String>,
     pub package_id: Option<i64>,
+    /// How many decimals an amount may have; 0 is whole pieces only.
     #[serde(default)]
-    pub decimal_amount: bool,
+    pub decimal_amount: u32,
     #[serde(default, with = "dec")]
     pub amount_sold: Decimal,
     #[serde(default = "one", with = "dec")]
@@ -164,6 +166,9 @@ pub struct Product {
     pub is_visible: bool,
 }
 
+fn global_setting() -> String {
+    "global_setting".to_string()
+}
 fn one() -> Decimal {
     Decimal::ONE
 }

@@ -43,7 +43,6 @@ impl Render for Category {
             })),
             "categories": own("categories"),
             "producttocategories": own("producttocategories"),
-            "products": own("products"),
             "parent": { "href": app.url("categories") },
         });
         resource("categories").render(self, [computed])

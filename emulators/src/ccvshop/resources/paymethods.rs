@@ -1,6 +1,6 @@
 //! Payment methods active in the shop (API notes §3.6; GET only).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{list, Render};
 use crate::ccvshop::app::{App, Ctx, Reply};
@@ -12,9 +12,9 @@ use crate::ccvshop::store::{Paymethod, Store};
 pub(crate) const ROUTES: &[RouteDef] = &[RouteDef::new("paymethods", &[("GET", all)])];
 
 impl Render for Paymethod {
-    fn render(&self, app: &App, _: &Store) -> Value {
-        let href = app.url(&format!("paymethods/{}", self.id));
-        resource("paymethods").render(self, [json!({ "href": href })])
+    /// Payment methods carry no links of their own.
+    fn render(&self, _: &App, _: &Store) -> Value {
+        resource("paymethods").render(self, [])
     }
 }
 

@@ -110,34 +110,42 @@ impl Product {
             .and_then(|l| store.categories.get(&l.category_id));
         let in_stock = !self.stockenabled
             || self.stock.is_some_and(|s| s > Decimal::ZERO)
-            || self.ordering_without_stock;
+            || self.ordering_without_stock == "yes";
         let alias = self
             .name
             .to_lowercase()
             .replace(|c: char| !c.is_alphanumeric(), "-");
         let zero = num(Decimal::ZERO);
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
         let computed = json!({
             "href": app.url(&format!("products/{}", self.id)),
+            "eannumber": text(&self.eannumber),
+            "mpnnumber": text(&self.mpnnumber),
             "is_multishop_product": false,
             "container_deposit_price": zero,
             "safety_deposit_price": zero,
             "stocktype": "product",
-            "maincategory": main_category.map(|c| json!({
-                "href": app.url(&format!("categories/{}", c.id)), "id": c.id, "name": c.name,
-            })),
+            "stocklocation": text(&self.stocklocation),
+            "maincategory": main_category.map(|c| c.name.as_str()),
+            "subcategory": "",
             "brand": self.brand.as_ref().map(|b| json!({ "href": null, "id": null, "name": b })),
             "condition": "new",
             "package": self.package_id.map(|id| json!({ "href": app.url(&format!("packages/{id}")), "id": id })),
             "deeplink": format!("{}/{alias}", app.base_url),
             "alias": alias,
+            "meta_description": "",
+            "meta_keywords": "",
+            "page_title": "",
+            "stock_delivery_number": 0,
+            "stock_delivery_type": "",
+            "stock_delivery_standard": "",
             "can_be_ordered": self.is_active && in_stock,
-            "parent": { "href": app.url("products") },
         });
         let model = resource("products");
-        let subresource = Type::Object("subresource".into());
+        let is_sub = |ty: &Type| matches!(ty, Type::Object(r) if r == "subresource" || r == "productshippingcosts");
         let subs: Map<String, Value> = model
             .read_fields()
-            .filter(|f| f.ty == subresource)
+            .filter(|f| is_sub(&f.ty))
             .map(|f| (f.name.clone(), sub(sub_path(&f.name))))
             .collect();
         model.render(self, [computed, Value::Object(subs)])
@@ -184,6 +192,14 @@ impl Writable for Product {
         if let Some(stock) = body.decimal("stock") {
             self.check_stock(stock)?;
         }
+        let choices = ["global_setting", "yes", "no"];
+        if !choices.contains(&self.ordering_without_stock.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "ordering_without_stock '{}' is not one of {}",
+                self.ordering_without_stock,
+                choices.join(", ")
+            )));
+        }
         if change == Change::Created && self.stockenabled && self.stock.is_none() {
             self.stock = Some(Decimal::ZERO);
         }
@@ -215,10 +231,11 @@ impl Product {
                 "stock can only be set when stockenabled is true",
             ));
         }
-        if !self.decimal_amount && stock.fract() != Decimal::ZERO {
-            return Err(ApiError::invalid(
-                "stock must be whole for a product without decimal_amount",
-            ));
+        if stock.normalize().scale() > self.decimal_amount {
+            return Err(ApiError::invalid(format!(
+                "stock may have at most {} decimals (decimal_amount)",
+                self.decimal_amount
+            )));
         }
         Ok(())
     }
@@ -358,12 +375,12 @@ fn new(ctx: &Ctx) -> Result<Reply, ApiError> {
         stockenabled: false,
         stock: None,
         stocklocation: None,
-        ordering_without_stock: false,
+        ordering_without_stock: "global_setting".into(),
         weight: Decimal::ZERO,
         color: None,
         brand: None,
         package_id: None,
-        decimal_amount: false,
+        decimal_amount: 0,
         amount_sold: Decimal::ZERO,
         minimal_order_amount: Decimal::ONE,
         is_visible: true,

@@ -18,9 +18,13 @@ pub(crate) const ROUTES: &[RouteDef] = &[
 
 impl Render for User {
     fn render(&self, app: &App, _: &Store) -> Value {
+        let own = |sub: &str| json!({ "href": app.url(&format!("users/{}/{sub}", self.id)) });
         let computed = json!({
             "href": app.url(&format!("users/{}", self.id)),
-            "creditpoints": { "href": app.url(&format!("users/{}/creditpoints", self.id)) },
+            "product_in_category_discount": "",
+            "creditpoints": own("creditpoints"),
+            "creditpointmutations": own("creditpointmutations"),
+            "disabledpaymethods": own("disabledpaymethods"),
             "parent": { "href": app.url("users") },
         });
         resource("users").render(self, [computed])

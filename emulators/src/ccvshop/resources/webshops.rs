@@ -18,17 +18,15 @@ pub(crate) const ROUTES: &[RouteDef] = &[
 
 impl Render for Webshop {
     fn render(&self, app: &App, _: &Store) -> Value {
-        let link = |sub: &str| json!({ "href": app.url(&format!("webshops/{}/{sub}", self.id)) });
-        resource("webshops").render(
-            self,
-            [json!({
-                "href": app.url(&format!("webshops/{}", self.id)),
-                "domain": app.base_url,
-                "settings": link("settings"),
-                "products": link("products"),
-                "parent": { "href": app.url("webshops") },
-            })],
-        )
+        let computed = json!({
+            "href": app.url(&format!("webshops/{}", self.id)),
+            "product_limit": -1,
+            "product_limit_left": -1,
+            "api_root": app.api_root,
+            "webshops": { "href": app.url(&format!("webshops/{}/webshops", self.id)) },
+            "parent": { "href": app.url("webshops") },
+        });
+        resource("webshops").render(self, [computed])
     }
 }
 

@@ -120,6 +120,16 @@ pub fn build_account(
         vat.map_or(Value::Null, |v| v["Description"].clone()),
     );
     m.insert("ModifiedUtc".into(), json!(format_utc(now)));
+    let created = existing.and_then(|(fy, number)| {
+        let index = find_account(store, fy, number)?;
+        Some(store.all("accounts")[index]["CreatedUtc"].clone())
+    });
+    m.insert(
+        "CreatedUtc".into(),
+        created
+            .filter(|c| !c.is_null())
+            .unwrap_or(json!(format_utc(now))),
+    );
     // Projects and cost centres are allowed, manual booking is not blocked.
     for (k, default) in [
         ("IsProjectAllowed", true),
@@ -211,6 +221,8 @@ pub(super) fn build_voucher(
     store.next_voucher_number += 1;
     m.insert("Id".into(), json!(keep_id.unwrap_or_else(new_id)));
     m.insert("Rows".into(), Value::Array(out_rows));
+    // [I] useDefaultNumberSeries is not emulated: every voucher is numbered
+    // in the default series, whatever NumberSeries says.
     m.insert("NumberSeries".into(), json!("A"));
     m.insert("NumberAndNumberSeries".into(), json!(format!("A{n}")));
     m.entry("VoucherType").or_insert(json!(2));
@@ -261,11 +273,14 @@ fn voucher_row(
     r.insert("AccountDescription".into(), account["Name"].clone());
     r.insert("DebitAmount".into(), money(dr));
     r.insert("CreditAmount".into(), money(cr));
-    let code_and_percent = vat.map_or(Value::Null, |v| {
+    if let Some(v) = vat {
         let percent = decimal_of(&v["VatRate"]).unwrap_or_default() * Decimal::ONE_HUNDRED;
-        json!(format!("{} {percent}%", v["Code"].as_str().unwrap_or("")))
-    });
-    r.insert("VatCodeAndPercent".into(), code_and_percent);
+        let code = v["Code"].as_str().unwrap_or("");
+        r.insert(
+            "VatCodeAndPercent".into(),
+            json!(format!("{code} {percent}%")),
+        );
+    }
     Ok(schema("VoucherRowApi").complete(r))
 }
 

@@ -43,6 +43,9 @@ pub(super) fn build(
     let (net, gross) = prices(&m, coding_rate(&coding));
     m.insert("Id".into(), json!(id));
     m.insert("NetPrice".into(), money(net));
+    // No discount agreements here: the discounted price is the price.
+    m.insert("NetPriceWithDiscount".into(), money(net));
+    m.insert("DiscountPercentage".into(), json!(0));
     m.insert("GrossPrice".into(), money(gross));
     m.insert("CodingName".into(), coding["Name"].clone());
     m.insert("UnitName".into(), unit["Name"].clone());

@@ -109,6 +109,7 @@ pub fn book_from(
         _ => "CreatedFromOrderId",
     };
     invoice[link] = source["Id"].clone();
+    keep_row_details(&mut invoice, source);
     // The invoice keeps the source document's address, not the customer's current one.
     for (field, _) in INVOICE_ADDRESS.iter().chain(DELIVERY_ADDRESS) {
         if let Some(v) = source.get(*field).filter(|v| !v.is_null()) {
@@ -116,6 +117,30 @@ pub fn book_from(
         }
     }
     Ok(invoice)
+}
+
+/// Row fields a client cannot write on an invoice (read-only, 2018) but
+/// that booking keeps from the source rows, in order.
+const KEPT_ON_ROWS: &[&str] = &[
+    "LineNumber",
+    "IsWorkCost",
+    "UnitId",
+    "UnitAbbreviation",
+    "UnitAbbreviationEnglish",
+];
+
+fn keep_row_details(invoice: &mut Value, source: &Value) {
+    let sources = source["Rows"].as_array().cloned().unwrap_or_default();
+    let Some(rows) = invoice["Rows"].as_array_mut() else {
+        return;
+    };
+    for (row, from) in rows.iter_mut().zip(&sources) {
+        for k in KEPT_ON_ROWS {
+            if let Some(v) = from.get(*k).filter(|v| !v.is_null()) {
+                row[*k] = v.clone();
+            }
+        }
+    }
 }
 
 /// The optional CustomerInvoiceDraftValidationApi body of a draft convert:

@@ -32,7 +32,11 @@ pub(super) fn build(
     ] {
         require_ref(store, collection, field, s(&m, field))?;
     }
-    reject_unbacked_refs(&m, "", &["SalesPriceListId", "DiscountAgreementId"])?;
+    reject_unbacked_refs(
+        &m,
+        "",
+        &["SalesPriceListId", "DiscountAgreementId", "PayToAccountId"],
+    )?;
     let id = entity_id(existing, keep_id);
     let number = number(store, &m, existing, &id)?;
     m.insert("Id".into(), json!(id));

@@ -146,6 +146,7 @@ pub(super) fn build(
     );
     out.insert("ModifiedUtc".into(), json!(format_utc(now)));
     let currency = s(&m, "CurrencyCode")
+        .or(s(&m, "InvoiceCurrencyCode"))
         .or(customer["CurrencyCode"].as_str())
         .map(str::to_string)
         .unwrap_or_else(|| store.company_currency());
@@ -383,7 +384,6 @@ fn invoice(store: &mut Store, h: &Header, out: &mut Map<String, Value>) -> Resul
         ("PaymentReferenceNumber", json!(payment_reference(n))),
         ("VoucherId", json!(new_id())),
         ("VoucherNumber", json!(format!("V{n}"))),
-        ("SendType", json!(0)),
         ("IsNotDelivered", json!(false)),
         ("HasAutoInvoiceError", json!(false)),
         ("RotReducedInvoicingAutomaticDistribution", json!(false)),
@@ -396,6 +396,7 @@ fn invoice(store: &mut Store, h: &Header, out: &mut Map<String, Value>) -> Resul
     ] {
         out.insert(field.into(), value);
     }
+    out.entry("SendType").or_insert(json!(0));
     out.entry("CurrencyRate").or_insert(json!(1));
     out.entry("IsCreditInvoice").or_insert(json!(false));
     Ok(())

@@ -128,12 +128,14 @@ fn check_codes(store: &Store, m: &Map<String, Value>, p: &mut Problems) {
             .iter()
             .any(|c| c["Code"].as_str() == Some(code))
     };
-    if let Some(code) = s(m, "CurrencyCode").filter(|c| !listed("currencies", c)) {
-        p.add(
-            "",
-            "CurrencyCode",
-            format!("'{code}' is not a known currency (see /currencies)."),
-        );
+    for field in ["CurrencyCode", "InvoiceCurrencyCode"] {
+        if let Some(code) = s(m, field).filter(|c| !listed("currencies", c)) {
+            p.add(
+                "",
+                field,
+                format!("'{code}' is not a known currency (see /currencies)."),
+            );
+        }
     }
     for field in ["InvoiceCountryCode", "DeliveryCountryCode"] {
         if let Some(code) = s(m, field).filter(|c| !listed("countries", c)) {
