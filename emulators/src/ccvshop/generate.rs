@@ -321,17 +321,27 @@ fn make_product(rng: &mut StdRng, id: i64, created: DateTime<Utc>) -> Product {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn make_order(
-    rng: &mut StdRng,
-    id: i64,
-    ordernumber: Option<i64>,
-    created: DateTime<Utc>,
-    rows: usize,
-    products: &[Product],
-    paymethod_ids: &[i64],
-    row_id: &mut i64,
-) -> (Order, Vec<OrderRow>) {
+/// Who buys: from which country, as a consumer or a business, with the
+/// customer record an order embeds.
+struct Buyer {
+    country: &'static Country,
+    b2b: bool,
+    customer: Map<String, Value>,
+}
+
+impl Buyer {
+    /// B2B to another EU country: reverse charge.
+    fn intra_community(&self) -> bool {
+        self.b2b && self.country.eu && self.country.code != "NL"
+    }
+
+    /// No VAT: reverse charge within the EU, or export.
+    fn zero_rated(&self) -> bool {
+        self.intra_community() || !self.country.eu
+    }
+}
+
+fn buyer(rng: &mut StdRng, id: i64) -> Buyer {
     let country = pick(rng, COUNTRIES);
     let b2b = rng.gen_bool(0.2);
     let first = *pick(rng, FIRST);
@@ -348,9 +358,6 @@ fn make_order(
         last.to_lowercase().replace([' ', '\''], ""),
         country.tld
     );
-    // Zero-rated: B2B to another EU country (reverse charge) or export.
-    let intra_community = b2b && country.eu && country.code != "NL";
-    let zero_rated = intra_community || !country.eu;
     let customer = as_map(json!({
         "email": email,
         "customertype": if b2b { "b2b" } else { "b2c" },
@@ -392,76 +399,126 @@ fn make_order(
             "country_code": country.code,
         },
     }));
+    Buyer {
+        country,
+        b2b,
+        customer,
+    }
+}
 
+/// A row with nothing in it yet.
+fn blank_row(id: i64, order_id: i64) -> OrderRow {
+    OrderRow {
+        id,
+        order_id,
+        product_type: "product".into(),
+        product_name: String::new(),
+        product_number: String::new(),
+        sub_product_number: None,
+        sub_sku_number: None,
+        sub_ean_number: None,
+        product_id: None,
+        count: Decimal::ONE,
+        price: Decimal::ZERO,
+        discount: Decimal::ZERO,
+        tax: Decimal::ZERO,
+        purchase_price: None,
+        unit: "stuk".into(),
+        weight: Decimal::ZERO,
+        memo: None,
+        package_id: None,
+        stock_location: None,
+        supplier: None,
+    }
+}
+
+/// A row of product `p`; products sold by weight in fractional amounts.
+fn product_row(rng: &mut StdRng, row: OrderRow, p: &Product, zero_rated: bool) -> OrderRow {
+    let count = if p.decimal_amount > 0 {
+        Decimal::new(rng.gen_range(1..=16) * 25, 2)
+    } else {
+        Decimal::from(rng.gen_range(1..=5))
+    };
+    OrderRow {
+        product_name: p.name.clone(),
+        product_number: p.productnumber.clone(),
+        sub_ean_number: p.eannumber.clone(),
+        product_id: Some(p.id),
+        count: count.normalize(),
+        price: p.price,
+        discount: p.discount,
+        tax: if zero_rated { Decimal::ZERO } else { p.vatrate },
+        purchase_price: Some(p.purchaseprice),
+        unit: p.unit.clone(),
+        weight: p.weight,
+        package_id: p.package_id,
+        stock_location: p.stocklocation.clone(),
+        ..row
+    }
+}
+
+/// A row that names and prices itself, for a shop without products.
+fn free_row(rng: &mut StdRng, row: OrderRow, zero_rated: bool) -> OrderRow {
+    OrderRow {
+        product_name: format!("{} {}", pick(rng, ADJ), pick(rng, NOUN)),
+        product_number: format!("FREE-{}", rng.gen_range(100..999)),
+        count: Decimal::from(rng.gen_range(1..=3)),
+        price: money(rng, 99, 9_999),
+        tax: if zero_rated {
+            Decimal::ZERO
+        } else {
+            Decimal::from(21)
+        },
+        weight: Decimal::new(rng.gen_range(10..=2000), 3),
+        ..row
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_order(
+    rng: &mut StdRng,
+    id: i64,
+    ordernumber: Option<i64>,
+    created: DateTime<Utc>,
+    rows: usize,
+    products: &[Product],
+    paymethod_ids: &[i64],
+    row_id: &mut i64,
+) -> (Order, Vec<OrderRow>) {
+    let buyer = buyer(rng, id);
     let mut order_rows = Vec::with_capacity(rows);
     for _ in 0..rows {
         *row_id += 1;
+        let row = blank_row(*row_id, id);
         let row = match products.is_empty() {
             false => {
                 let p = pick(rng, products);
-                let count = if p.decimal_amount > 0 {
-                    Decimal::new(rng.gen_range(1..=16) * 25, 2)
-                } else {
-                    Decimal::from(rng.gen_range(1..=5))
-                };
-                OrderRow {
-                    id: *row_id,
-                    order_id: id,
-                    product_type: "product".into(),
-                    product_name: p.name.clone(),
-                    product_number: p.productnumber.clone(),
-                    sub_product_number: None,
-                    sub_sku_number: None,
-                    sub_ean_number: p.eannumber.clone(),
-                    product_id: Some(p.id),
-                    count: count.normalize(),
-                    price: p.price,
-                    discount: p.discount,
-                    tax: if zero_rated { Decimal::ZERO } else { p.vatrate },
-                    purchase_price: Some(p.purchaseprice),
-                    unit: p.unit.clone(),
-                    weight: p.weight,
-                    memo: None,
-                    package_id: p.package_id,
-                    stock_location: p.stocklocation.clone(),
-                    supplier: None,
-                }
+                product_row(rng, row, p, buyer.zero_rated())
             }
-            true => OrderRow {
-                id: *row_id,
-                order_id: id,
-                product_type: "product".into(),
-                product_name: format!("{} {}", pick(rng, ADJ), pick(rng, NOUN)),
-                product_number: format!("FREE-{}", rng.gen_range(100..999)),
-                sub_product_number: None,
-                sub_sku_number: None,
-                sub_ean_number: None,
-                product_id: None,
-                count: Decimal::from(rng.gen_range(1..=3)),
-                price: money(rng, 99, 9_999),
-                discount: Decimal::ZERO,
-                tax: if zero_rated {
-                    Decimal::ZERO
-                } else {
-                    Decimal::from(21)
-                },
-                purchase_price: None,
-                unit: "stuk".into(),
-                weight: Decimal::new(rng.gen_range(10..=2000), 3),
-                memo: None,
-                package_id: None,
-                stock_location: None,
-                supplier: None,
-            },
+            true => free_row(rng, row, buyer.zero_rated()),
         };
         order_rows.push(row);
     }
+    let row_ids = order_rows.iter().map(|r| r.id).collect();
+    let order = order(rng, id, ordernumber, created, buyer, paymethod_ids, row_ids);
+    (order, order_rows)
+}
 
+/// The order itself: numbers, state, payment, shipping and totals' inputs.
+fn order(
+    rng: &mut StdRng,
+    id: i64,
+    ordernumber: Option<i64>,
+    created: DateTime<Utc>,
+    buyer: Buyer,
+    paymethod_ids: &[i64],
+    row_ids: Vec<i64>,
+) -> Order {
     let completed = ordernumber.is_some();
     let paymethod_id = *pick(rng, paymethod_ids);
     let status = completed.then(|| *pick(rng, STATUSES));
     let shipped = matches!(status, Some(5..=7));
-    let order = Order {
+    Order {
         id,
         ordernumber_prefix: completed.then(|| "FD".to_string()),
         ordernumber,
@@ -481,20 +538,20 @@ fn make_order(
         deliver_date: shipped.then(|| created + Duration::days(rng.gen_range(1..=4))),
         take_out_start: None,
         take_out_end: None,
-        orderedinlng: country.lang.to_string(),
+        orderedinlng: buyer.country.lang.to_string(),
         status,
         is_completed: completed,
         paid: completed && rng.gen_bool(0.75),
         paymethod_id,
-        taxes_included: !b2b,
-        order_row_taxes_included: !b2b,
-        shipping_taxes_included: !b2b,
-        shipping_tax_percentage: if zero_rated {
+        taxes_included: !buyer.b2b,
+        order_row_taxes_included: !buyer.b2b,
+        shipping_taxes_included: !buyer.b2b,
+        shipping_tax_percentage: if buyer.zero_rated() {
             Decimal::ZERO
         } else {
             Decimal::from(21)
         },
-        is_intra_community_order: intra_community,
+        is_intra_community_order: buyer.intra_community(),
         total_shipping: *pick(
             rng,
             &[
@@ -526,12 +583,11 @@ fn make_order(
         reservationnumber: None,
         delivery_option: None,
         user_id: None,
-        customer,
-        row_ids: order_rows.iter().map(|r| r.id).collect(),
+        customer: buyer.customer,
+        row_ids,
         notes: Vec::new(),
         mails_sent: 0,
-    };
-    (order, order_rows)
+    }
 }
 
 #[cfg(test)]

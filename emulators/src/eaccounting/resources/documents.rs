@@ -136,10 +136,7 @@ pub(super) fn build(
 
     out.insert("Id".into(), json!(entity_id(existing, keep_id)));
     out.insert("Rows".into(), Value::Array(rows));
-    out.insert("CustomerNumber".into(), customer["CustomerNumber"].clone());
-    out.insert("CustomerName".into(), customer["Name"].clone());
-    out.insert("CustomerIsPrivatePerson".into(), json!(private));
-    out.insert("IncludesVat".into(), json!(includes_vat));
+    from_customer(&mut out, &customer, includes_vat);
     out.insert(
         "CreatedUtc".into(),
         existing.map_or(json!(format_utc(now)), |e| e["CreatedUtc"].clone()),
@@ -169,6 +166,15 @@ pub(super) fn build(
         Doc::Invoice => invoice(store, &h, &mut out)?,
     }
     Ok(doc.schema().complete(out))
+}
+
+/// What a document shows of its customer, and whether its prices include VAT.
+fn from_customer(out: &mut Map<String, Value>, customer: &Value, includes_vat: bool) {
+    let private = customer["IsPrivatePerson"] == json!(true);
+    out.insert("CustomerNumber".into(), customer["CustomerNumber"].clone());
+    out.insert("CustomerName".into(), customer["Name"].clone());
+    out.insert("CustomerIsPrivatePerson".into(), json!(private));
+    out.insert("IncludesVat".into(), json!(includes_vat));
 }
 
 /// A booked invoice needs rows; codes must be known.

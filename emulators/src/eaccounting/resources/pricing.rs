@@ -239,25 +239,11 @@ fn price_row(
     m.insert("UnitPrice".into(), number(price));
     m.insert("Quantity".into(), number(qty));
     m.insert("DiscountPercentage".into(), number(disc));
-    m.entry("Text").or_insert(article["Name"].clone());
-    m.insert("ArticleNumber".into(), article["Number"].clone());
-    for (ours, theirs) in [
-        ("UnitId", "Id"),
-        ("UnitName", "Name"),
-        ("UnitAbbreviation", "Abbreviation"),
-        ("UnitAbbreviationEnglish", "AbbreviationEnglish"),
-    ] {
-        m.insert(ours.into(), unit[theirs].clone());
-    }
-    m.insert(
-        "IsServiceArticle".into(),
-        article["IsServiceArticle"].clone(),
-    );
-    m.insert("VatRateId".into(), coding["Id"].clone());
     m.insert("Amount".into(), money(amount));
     m.insert("AmountNoVat".into(), money(amount_no_vat));
     m.insert("PercentVat".into(), number(rate));
     m.insert("IsVatFree".into(), json!(rate.is_zero()));
+    describe_article(&mut m, &article, &coding, &unit);
     for k in [
         "IsWorkCost",
         "EligibleForReverseChargeOnVat",
@@ -268,6 +254,25 @@ fn price_row(
         }
     }
     Ok(doc.row_schema().complete(m))
+}
+
+/// What the row shows of its article, the article's unit and its coding.
+fn describe_article(m: &mut Map<String, Value>, article: &Value, coding: &Value, unit: &Value) {
+    m.entry("Text").or_insert(article["Name"].clone());
+    m.insert("ArticleNumber".into(), article["Number"].clone());
+    m.insert(
+        "IsServiceArticle".into(),
+        article["IsServiceArticle"].clone(),
+    );
+    m.insert("VatRateId".into(), coding["Id"].clone());
+    for (ours, theirs) in [
+        ("UnitId", "Id"),
+        ("UnitName", "Name"),
+        ("UnitAbbreviation", "Abbreviation"),
+        ("UnitAbbreviationEnglish", "AbbreviationEnglish"),
+    ] {
+        m.insert(ours.into(), unit[theirs].clone());
+    }
 }
 
 /// Quantity × price × (1 − discount) to the cent; bounded so that summing
