@@ -1,7 +1,7 @@
 //! CCV Shop's resources as data: every field a GET answers (and the few a
 //! write takes that a GET does not show), with its type, its maximum length
 //! and which writes may set it. The fields are written in
-//! [`resources.txt`](../../../src/ccvshop/model/resources.txt), read once.
+//! `model/resources.txt`, read once.
 //!
 //! This is the one description of the wire format inside the emulator:
 //! responses are put in shape by [`Resource::render`], write bodies are

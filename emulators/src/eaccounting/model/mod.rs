@@ -1,5 +1,5 @@
 //! The eAccounting models as data: one [`Schema`] per API model, written in
-//! [`schemas.txt`](../../../src/eaccounting/model/schemas.txt) and read once.
+//! `model/schemas.txt` and read once.
 //! The emulator validates write bodies with it ([`check`]), shapes every
 //! response with it ([`Schema::complete`]) and type-checks `$filter` and
 //! `$orderby` against it; flowc's tests compare it with
