@@ -12,10 +12,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowc::emulators::ccvshop::{self, generate, CcvShopConfig, SeedSource};
-use flowc::emulators::eaccounting::{self, EaccountingConfig};
 use flowc::engine::{Connections, Engine, Options};
 use flowc::state::SqliteStore;
+use flowc_emulators::ccvshop::{self, generate, CcvShopConfig, SeedSource};
+use flowc_emulators::eaccounting::{self, EaccountingConfig};
 
 fn arg(n: usize, default: u64) -> u64 {
     std::env::args()

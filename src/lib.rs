@@ -11,7 +11,6 @@ pub mod check;
 pub mod cli;
 pub mod connectors;
 pub mod diag;
-pub mod emulators;
 pub mod engine;
 pub mod eval;
 

@@ -11,20 +11,20 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::Method;
 use flowc::connectors::ccvshop::signing::Credentials;
 use flowc::connectors::ccvshop::{CcvShopClientConfig, CcvShopConnector, ClientLimits};
 use flowc::connectors::http::RetryPolicy;
 use flowc::connectors::{
     open, Connector, ConnectorError, ErrorClass, Filter, FilterOp, ListQuery, ListStats, Settings,
 };
-use flowc::emulators::ccvshop::{
-    start_blocking, CcvShopConfig, CcvShopEmulator, RateLimitConfig, SeedSource,
-};
-use flowc::emulators::faults::{Fault, Matcher};
 use flowc::program::{Connection, SettingValue};
 use flowc::value::json;
 use flowc::value::{Record, Value};
+use flowc_emulators::ccvshop::{
+    start_blocking, CcvShopConfig, CcvShopEmulator, RateLimitConfig, SeedSource,
+};
+use flowc_emulators::faults::{Fault, Matcher};
+use reqwest::Method;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -40,7 +40,10 @@ fn emulator(data: SeedSource) -> CcvShopEmulator {
 fn config(emu: &CcvShopEmulator) -> CcvShopClientConfig {
     let clock = emu.limits().clone();
     let sleeper = emu.limits().clone();
-    let mut cfg = CcvShopClientConfig::new(emu.base_url(), emu.credentials());
+    let mut cfg = CcvShopClientConfig::new(
+        emu.base_url(),
+        Credentials::new(emu.public_key(), emu.secret_key()),
+    );
     cfg.retry = RetryPolicy {
         sleep: Arc::new(move |d| sleeper.advance(d)),
         ..RetryPolicy::default()
@@ -216,7 +219,7 @@ fn money_and_quantities_stay_exact() {
     let created = c
         .create(
             "products",
-            &record(r#"{"productnumber":"EXACT-1","name":"Exact","price":12.10,"stockenabled":true,"decimal_amount":true,"stock":0.5}"#),
+            &record(r#"{"productnumber":"EXACT-1","name":"Exact","price":12.10,"stockenabled":true,"decimal_amount":1,"stock":0.5}"#),
         )
         .expect("create");
     assert!(matches!(field(&created, "price"), Value::Num(d) if d.to_string() == "12.10"));

@@ -21,12 +21,12 @@ use flowc::connectors::http::RetryPolicy;
 use flowc::connectors::registry::{AuthContext, AUTH_TIMEOUT};
 use flowc::connectors::settings::{Secret, Settings};
 use flowc::connectors::{Connector, ConnectorError, ErrorClass, Filter, FilterOp, ListQuery};
-use flowc::emulators::eaccounting::identity::OAuthClient as EmuClient;
-use flowc::emulators::eaccounting::{
+use flowc::value::{Record, Value};
+use flowc_emulators::eaccounting::identity::OAuthClient as EmuClient;
+use flowc_emulators::eaccounting::{
     start_blocking, BlockingEaccountingEmulator, EaccountingConfig, DEFAULT_SCOPE,
 };
-use flowc::emulators::faults::{Fault, Matcher};
-use flowc::value::{Record, Value};
+use flowc_emulators::faults::{Fault, Matcher};
 use reqwest::Method;
 
 const SECRET: &str = "flowc-test-secret-5f2a";

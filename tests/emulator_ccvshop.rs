@@ -4,15 +4,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::Method;
 use chrono::Utc;
 use flowc::connectors::ccvshop::signing::{
     self, build_query, compute_hash, path_with_query, webhook_hash, Credentials, QueryValue,
 };
-use flowc::emulators::ccvshop::{
+use flowc_emulators::ccvshop::{
     start, start_blocking, CcvShopConfig, CcvShopEmulator, RateLimitConfig, SeedSource,
 };
-use flowc::emulators::faults::{Fault, Matcher};
+use flowc_emulators::faults::{Fault, Matcher};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 const API: &str = "/api/rest/v1";
@@ -40,7 +40,7 @@ struct Client {
 
 impl Client {
     fn new(emu: &CcvShopEmulator) -> Self {
-        Self::with_creds(emu, emu.credentials())
+        Self::with_creds(emu, Credentials::new(emu.public_key(), emu.secret_key()))
     }
 
     fn with_creds(emu: &CcvShopEmulator, creds: Credentials) -> Self {

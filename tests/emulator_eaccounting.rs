@@ -3,10 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use flowc::emulators::eaccounting::{
-    start, start_blocking, EaccountingConfig, EaccountingEmulator,
-};
-use flowc::emulators::faults::{Fault, Matcher};
+use flowc_emulators::eaccounting::{start, start_blocking, EaccountingConfig, EaccountingEmulator};
+use flowc_emulators::faults::{Fault, Matcher};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

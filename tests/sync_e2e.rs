@@ -20,18 +20,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowc::check::Checked;
+use flowc::connectors::ccvshop::signing::Credentials;
 use flowc::connectors::ccvshop::{CcvShopClientConfig, CcvShopConnector, ClientLimits};
 use flowc::connectors::eaccounting::{ConnectorConfig, EaccountingConnector, OAuthClient};
 use flowc::connectors::http::RetryPolicy;
 use flowc::connectors::settings::Secret;
 use flowc::connectors::Connector;
-use flowc::emulators::ccvshop::{
-    self, CcvShopConfig, CcvShopEmulator, RateLimitConfig, SeedSource,
-};
-use flowc::emulators::eaccounting::{self, BlockingEaccountingEmulator, EaccountingConfig};
-use flowc::emulators::faults::Chaos;
 use flowc::engine::{Connections, Engine, EngineError, Options, Report};
 use flowc::state::{SqliteStore, Store};
+use flowc_emulators::ccvshop::{self, CcvShopConfig, CcvShopEmulator, RateLimitConfig, SeedSource};
+use flowc_emulators::eaccounting::{self, BlockingEaccountingEmulator, EaccountingConfig};
+use flowc_emulators::faults::Chaos;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -144,8 +143,9 @@ impl Services {
         for (i, c) in program.connections.iter().enumerate() {
             let opened: Arc<dyn Connector> = match &*c.connector {
                 "ccvshop" => {
-                    let mut config =
-                        CcvShopClientConfig::new(self.shop.base_url(), self.shop.credentials());
+                    let credentials =
+                        Credentials::new(self.shop.public_key(), self.shop.secret_key());
+                    let mut config = CcvShopClientConfig::new(self.shop.base_url(), credentials);
                     config.retry = retry.clone();
                     config.limits = ClientLimits {
                         get_per_minute: 1_000_000,

@@ -5,6 +5,7 @@ mod auth;
 mod check;
 mod fmt;
 mod run;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 mod state;
 mod test;
@@ -120,6 +121,7 @@ enum Command {
         no_browser: bool,
     },
     /// Run the CCV Shop → eAccounting sync against local emulators of both services.
+    #[cfg(feature = "sandbox")]
     Sandbox(sandbox::SandboxArgs),
 }
 
@@ -179,6 +181,7 @@ pub fn main() -> ExitCode {
             file,
             no_browser,
         } => auth::run(&connector, file.as_deref(), no_browser),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)

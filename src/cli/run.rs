@@ -249,6 +249,7 @@ pub(crate) fn real_env(name: &str) -> Option<String> {
 }
 
 /// The environment with some variables overridden (the sandbox).
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
 pub(crate) fn env_with(overrides: HashMap<String, String>) -> impl Fn(&str) -> Option<String> {
     move |k: &str| overrides.get(k).cloned().or_else(|| std::env::var(k).ok())
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::print_plain;
 use super::run::{check_or_exit, env_with, run_flow, select_flows, SyncArgs};
 use crate::diag::{codes, Diagnostic};
-use crate::emulators::ccvshop::{self, CcvShopConfig, SeedSource};
-use crate::emulators::eaccounting::{self, EaccountingConfig};
+use flowc_emulators::ccvshop::{self, CcvShopConfig, SeedSource};
+use flowc_emulators::eaccounting::{self, EaccountingConfig};
 
 pub(crate) const DEFAULT_FLOW: &str = "flows/ccvshop-eaccounting/orders.flow";
 

@@ -300,7 +300,7 @@ pub(crate) enum StateCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Remove a flow's run lock left by a process on another machine.
+    /// Free a flow's run lock held by a stuck process (a dead one holds none).
     Unlock {
         #[arg(long)]
         flow: String,

@@ -526,12 +526,22 @@ mod connection_tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stock.csv");
         std::fs::write(&path, "sku,count\nA,3\nB,12\n").unwrap();
-        let checked = crate::check::check_source(
-            "s.flow",
-            None,
-            "schema stock resource \"stock\" { sku: string  count: int }\n",
-        );
-        let stock = checked.program.schemas[0].record.clone();
+        let field = |name: &str, ty: crate::types::Type| crate::types::FieldType {
+            name: name.into(),
+            ty,
+            optional: false,
+            readonly: false,
+            range: None,
+            span: crate::source_map::Span::default(),
+        };
+        let stock = Arc::new(RecordType {
+            name: Some("stock".into()),
+            fields: vec![
+                field("sku", crate::types::Type::string()),
+                field("count", crate::types::Type::INT),
+            ],
+            open: false,
+        });
         let query = ListQuery {
             filters: vec![Filter {
                 field: "count".into(),

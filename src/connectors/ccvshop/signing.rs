@@ -9,8 +9,9 @@
 //!
 //! The path and query must be byte-identical to what goes on the wire, so the
 //! query string is produced here too ([`build_query`]), with the PHP
-//! `http_build_query` conventions the official SDKs use. The same code backs
-//! the emulator's verifier, so client and server cannot drift apart.
+//! `http_build_query` conventions the official SDKs use. The emulator
+//! verifies signatures with its own, independent code, so a bug here shows
+//! up as a refused request in the tests instead of being mirrored.
 
 use std::fmt;
 
