@@ -465,6 +465,7 @@ pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
     auth_help: "check that flowc may read and write the file at `path`",
     open: open_file,
     auth: None,
+    sandbox: None,
 };
 
 /// A `connector "file"` connection: the file at `path`, its CSV cells typed

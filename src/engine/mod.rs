@@ -286,6 +286,7 @@ impl<'a> Engine<'a> {
         process: impl FnOnce(Option<RunId>, Instant) -> Result<()>,
     ) -> Result<Report> {
         let started = Instant::now();
+        let calls_before = self.connections.stats();
         let lock = self.store.lock_flow(&self.flow.name)?;
         let previous = self.store.last_run(&self.flow.name)?;
         let run = if self.options.dry_run {
@@ -299,6 +300,7 @@ impl<'a> Engine<'a> {
         let result = self.start_target().and_then(|()| process(run, started));
         let result = result.and_then(|()| self.finish_target());
         let mut report = self.report(started);
+        report.calls = report.calls.since(&calls_before);
         report.run = run.map(|r| r.0);
         report.status = match (&result, report.failed, report.stopped_early) {
             (Err(_), _, _) => "failed",
