@@ -11,7 +11,7 @@ use super::{elapsed_ms, Engine, EngineError, RecordCtx};
 use crate::connectors::{Connector, ConnectorError, ErrorClass};
 use crate::eval::Mapped;
 use crate::program::Endpoint;
-use crate::state::{Decision, NewDeadLetter};
+use crate::state::{Decision, NewDeadLetter, Success};
 use crate::value::{json, Record, Value};
 
 type Result<T> = std::result::Result<T, EngineError>;
@@ -57,16 +57,16 @@ impl Engine<'_> {
                 let Some(run) = ctx.run else { return Ok(()) };
                 let ms = elapsed_ms(ctx.started);
                 if learn {
-                    self.store.record_success(
+                    self.store.record_success(&Success {
                         run,
                         flow,
-                        ctx.key,
-                        Decision::Unchanged,
-                        &id,
-                        &digest,
-                        ms,
-                        None,
-                    )?;
+                        source_key: ctx.key,
+                        decision: Decision::Unchanged,
+                        target_id: &id,
+                        payload_hash: &digest,
+                        duration_ms: ms,
+                        cursor: None,
+                    })?;
                 } else {
                     self.store.record_skip(
                         run,
@@ -108,16 +108,16 @@ impl Engine<'_> {
                     Ok(_) => {
                         self.counters.updated.fetch_add(1, Ordering::Relaxed);
                         if let Some(run) = ctx.run {
-                            self.store.record_success(
+                            self.store.record_success(&Success {
                                 run,
                                 flow,
-                                ctx.key,
-                                Decision::Update,
-                                &id,
-                                &digest,
-                                elapsed_ms(ctx.started),
-                                None,
-                            )?;
+                                source_key: ctx.key,
+                                decision: Decision::Update,
+                                target_id: &id,
+                                payload_hash: &digest,
+                                duration_ms: elapsed_ms(ctx.started),
+                                cursor: None,
+                            })?;
                         }
                         Ok(())
                     }
@@ -162,16 +162,16 @@ impl Engine<'_> {
                     Ok(stored) => {
                         self.counters.created.fetch_add(1, Ordering::Relaxed);
                         if let Some(run) = ctx.run {
-                            self.store.record_success(
+                            self.store.record_success(&Success {
                                 run,
                                 flow,
-                                ctx.key,
-                                Decision::Create,
-                                &target.id_of(&stored),
-                                &digest,
-                                elapsed_ms(ctx.started),
-                                None,
-                            )?;
+                                source_key: ctx.key,
+                                decision: Decision::Create,
+                                target_id: &target.id_of(&stored),
+                                payload_hash: &digest,
+                                duration_ms: elapsed_ms(ctx.started),
+                                cursor: None,
+                            })?;
                         }
                         Ok(())
                     }

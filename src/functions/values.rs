@@ -38,7 +38,9 @@ fn countries() -> &'static [Country] {
 }
 
 fn country(code: &str) -> Option<&'static Country> {
-    countries().iter().find(|c| c.code.eq_ignore_ascii_case(code))
+    countries()
+        .iter()
+        .find(|c| c.code.eq_ignore_ascii_case(code))
 }
 
 pub(crate) fn country_code(input: &str) -> Option<&'static str> {
