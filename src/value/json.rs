@@ -1,6 +1,14 @@
 //! JSON ↔ [`Value`] without a detour through f64: every number is read into
 //! an exact decimal (or kept verbatim when it is a huge integer), and printed
 //! back with the digits it came with.
+//!
+//! Why a decoder of our own rather than serde_json: it decodes straight into
+//! [`Value`] (no intermediate `serde_json::Value` tree to convert), skips the
+//! fields a flow never reads without building them (`decode_projected`), and
+//! reuses its buffers from record to record. On the mapping benchmark
+//! (`benches/run.sh`, 200k orders) that is what keeps flowc within reach of a
+//! hand-written serde program; going through serde_json's `Value` with
+//! `arbitrary_precision` cost more than the whole mapping.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
