@@ -110,6 +110,7 @@ fn query(filters: Vec<Filter>, order_by: Option<&str>, page_size: Option<u32>) -
         filters,
         order_by: order_by.map(str::to_string),
         page_size,
+        reads: None,
     }
 }
 

@@ -524,6 +524,7 @@ fn odata_quoting_finds_awkward_values() {
         ],
         order_by: Some("-Name".into()),
         page_size: None,
+        reads: None,
     };
     let mut names = Vec::new();
     c.list("customers", &q, &mut |v| {

@@ -77,7 +77,8 @@ fn eval_rendered(
             None | Some(Value::Absent) => "absent".to_string(),
             Some(v) => json::to_string(v),
         },
-        Ok(Outcome::Skipped) => "skipped".to_string(),
+        Ok(Outcome::Skipped(None)) => "skipped".to_string(),
+        Ok(Outcome::Skipped(Some(reason))) => format!("skipped: {reason}"),
         Err(e) => format!("error: {} {}", e.code.id, e.message),
     }
 }
@@ -91,7 +92,7 @@ fn matches_expected(got: &str, expected: &str) -> bool {
     if let Some(codes) = expected.strip_prefix("check:") {
         return got.starts_with("check: ") && codes.split_whitespace().all(|c| got.contains(c));
     }
-    if expected == "absent" || expected == "skipped" {
+    if expected == "absent" || expected.starts_with("skipped") {
         return got == expected;
     }
     match json::parse(expected) {

@@ -73,6 +73,7 @@ const CCV_PAIRS: &[(&str, &str)] = &[
     ("products", "ccvshop.products"),
     ("categories", "ccvshop.categories"),
     ("producttocategories", "ccvshop.producttocategories"),
+    ("attributecombinations", "ccvshop.attributecombination"),
     ("paymethods", "ccvshop.paymethods"),
     ("users", "ccvshop.users"),
     ("webshops", "ccvshop.webshops"),
@@ -193,6 +194,8 @@ fn every_ccvshop_resource_is_compared_or_emulator_only() {
 const EA_PAIRS: &[(&str, &str)] = &[
     ("CustomerApi", "eaccounting.customers"),
     ("ArticleApi", "eaccounting.articles"),
+    ("ArticleLabelApi", "eaccounting.articlelabels"),
+    ("CompanySettingsApi", "eaccounting.companysettings"),
     (
         "ArticleAccountCodingAPI",
         "eaccounting.articleaccountcodings",

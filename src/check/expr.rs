@@ -631,7 +631,9 @@ impl Checker<'_> {
         }
         let ty = (builtin.returns)(&checked);
         // Calls on constants are folded, so `truncate("…", 3)` is itself a constant.
-        let foldable = builtin.name != "fail" && checked.iter().all(|a| a.constant.is_some());
+        // `fail` and `skip` act on the record: never folded into a constant.
+        let foldable =
+            ty.kind != crate::types::Kind::Never && checked.iter().all(|a| a.constant.is_some());
         if foldable && !checked.is_empty() {
             let values: Vec<Value> = checked.iter().filter_map(|a| a.constant.clone()).collect();
             if let Ok(v) = (builtin.eval)(&values) {

@@ -122,6 +122,10 @@ pub struct ListQuery {
     pub order_by: Option<String>,
     /// Records per page; `None` lets the connector choose (usually the maximum).
     pub page_size: Option<u32>,
+    /// The top-level fields the reader uses (`None`: it may use any). A
+    /// connector fetches optional sub-resources (CCV Shop's `expand=`) only
+    /// when a reader names them here.
+    pub reads: Option<Vec<String>>,
 }
 
 /// The result of a successful list: how many pages and records were read.

@@ -31,6 +31,7 @@ impl Engine<'_> {
         let flow = &*self.flow.name;
         match decide::target(self, &target, ctx.key, &mapped)? {
             Decided::Invalid(v) => {
+                ctx.failed.set(true);
                 let e = crate::eval::EvalError::from(v);
                 let diag = e.to_diagnostic(&self.record_name(ctx));
                 let letter = NewDeadLetter {
@@ -43,6 +44,7 @@ impl Engine<'_> {
                 };
                 self.fail(ctx.run, ctx.position, ctx.key, letter, diag, ctx.started)
             }
+            Decided::Collision(reason) => self.skipped(ctx, Some(&reason)),
             Decided::Unchanged { id, reason, learn } => {
                 self.counters.unchanged.fetch_add(1, Ordering::Relaxed);
                 self.decision(
@@ -105,7 +107,7 @@ impl Engine<'_> {
                     &mapped.payload.update,
                     current.as_ref(),
                 ) {
-                    Ok(_) => {
+                    Ok(stored) => {
                         self.counters.updated.fetch_add(1, Ordering::Relaxed);
                         if let Some(run) = ctx.run {
                             self.store.record_success(&Success {
@@ -119,7 +121,14 @@ impl Engine<'_> {
                                 cursor: None,
                             })?;
                         }
-                        Ok(())
+                        self.note_write(
+                            &*target.connector,
+                            &target.resource,
+                            &id,
+                            current.as_ref(),
+                            &mapped.payload.update,
+                            &stored,
+                        )
                     }
                     Err(e) if e.class == ErrorClass::NotFound => {
                         let mut l = self.write_letter(ctx, &schema_name, &mapped, &e);
@@ -161,19 +170,28 @@ impl Engine<'_> {
                 match created {
                     Ok(stored) => {
                         self.counters.created.fetch_add(1, Ordering::Relaxed);
+                        let id = target.id_of(&stored);
                         if let Some(run) = ctx.run {
                             self.store.record_success(&Success {
                                 run,
                                 flow,
                                 source_key: ctx.key,
                                 decision: Decision::Create,
-                                target_id: &target.id_of(&stored),
+                                target_id: &id,
                                 payload_hash: &digest,
                                 duration_ms: elapsed_ms(ctx.started),
                                 cursor: None,
                             })?;
                         }
-                        Ok(())
+                        let stored = Value::record(stored);
+                        self.note_write(
+                            &*target.connector,
+                            &target.resource,
+                            &id,
+                            None,
+                            &mapped.payload.create,
+                            &stored,
+                        )
                     }
                     Err(e) => {
                         self.fatal_or(&e)?;
@@ -227,6 +245,32 @@ impl Engine<'_> {
         })
     }
 
+    /// Remembers what a write stored (see `echo`), so that a flow reading
+    /// the record back knows it for flowc's own.
+    pub(super) fn note_write(
+        &self,
+        connector: &dyn Connector,
+        resource: &str,
+        id: &str,
+        before: Option<&Record>,
+        sent: &Record,
+        stored: &Value,
+    ) -> Result<()> {
+        let Some(after) = stored.as_record() else {
+            return Ok(());
+        };
+        super::echo::note_write(
+            self.store,
+            connector.kind(),
+            resource,
+            id,
+            before,
+            sent,
+            after,
+        )?;
+        Ok(())
+    }
+
     /// Authentication and configuration failures concern every record: the
     /// run stops at once instead of dead-lettering them one by one.
     fn fatal_or(&self, e: &ConnectorError) -> Result<()> {
@@ -263,6 +307,7 @@ impl Engine<'_> {
     }
 
     fn write_failed(&self, ctx: &RecordCtx, letter: NewDeadLetter) -> Result<()> {
+        ctx.failed.set(true);
         let code = crate::diag::codes::ALL
             .iter()
             .find(|c| Some(c.id) == letter.error_code.as_deref())

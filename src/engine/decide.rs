@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::index::Found;
 use super::payload::{self, hash, Change};
 use super::{Engine, EngineError};
 use crate::connectors::Connector;
@@ -32,6 +33,9 @@ pub(crate) enum Decided {
     },
     Create,
     Invalid(Violation),
+    /// Not written: the key is another record's (in another case, or
+    /// claimed by another source record of this run); the reason says whose.
+    Collision(String),
 }
 
 /// The flow's target resource, resolved once per record.
@@ -94,22 +98,42 @@ fn decide_target(
     }
     // Known target record (ledger), or one found by its key (written by an
     // earlier run whose state was lost, or by hand).
+    let key_text = target.key_value.to_text().unwrap_or_default();
     let existing = match &ledger {
         Some(entry) => Some((entry.target_id.clone(), None)),
-        None => {
-            let key_text = target.key_value.to_text().unwrap_or_default();
-            engine
-                .indexes
-                .find(
-                    &*target.connector,
-                    &target.resource,
-                    &target.key_field,
-                    &key_text,
-                )?
-                .map(|r| (target.id_of(&r), Some(r)))
-        }
+        None => match engine.indexes.find_key(
+            &*target.connector,
+            &target.resource,
+            &target.key_field,
+            &engine.key_normaliser,
+            &key_text,
+        )? {
+            Some(Found::Exact(r)) => Some((target.id_of(&r), Some(r))),
+            Some(Found::OtherCase(r)) => {
+                return Ok(Decided::Collision(format!(
+                    "{} {} already has {} {:?}, which {} does not tell apart from {key_text:?}; this record is not written",
+                    target.resource,
+                    target.id_of(&r),
+                    target.key_field,
+                    r.get_path(&path_of(&target.key_field))
+                        .and_then(Value::to_text)
+                        .unwrap_or_default(),
+                    target.connector.kind(),
+                )))
+            }
+            None => None,
+        },
     };
     let Some((id, current)) = existing else {
+        if let Some((other_key, other)) =
+            engine.claims.claim(&target.resource, &key_text, source_key)
+        {
+            return Ok(Decided::Collision(format!(
+                "record {other} of this run is written as {} {other_key:?}, which {} does not tell apart from {key_text:?}; this record is not written",
+                target.key_field,
+                target.connector.kind(),
+            )));
+        }
         return Ok(
             match validate(&mapped.payload.create, &target.schema.record, true) {
                 Ok(()) => Decided::Create,
@@ -120,19 +144,25 @@ fn decide_target(
     if let Err(v) = validate(&mapped.payload.update, &target.schema.record, false) {
         return Ok(Decided::Invalid(v));
     }
-    // A plan shows the fields an update changes, so it reads the record the
-    // ledger points to; a run sends the update without that extra call.
+    // The record as it is now: an update that changes nothing is not sent,
+    // a service whose update replaces the whole record gets the rest from
+    // it (eAccounting's PUT; the connector would read it otherwise), and
+    // what the write changed is known (see `echo`). A record that cannot
+    // be read is updated blind, and the update reports why it failed.
     let current = match current {
         Some(c) => Some(c),
-        None if engine.options.dry_run || engine.options.record_decisions => target
+        None => target
             .connector
             .get(&target.resource, &id)
             .ok()
             .flatten()
             .and_then(|v| v.as_record().cloned()),
-        None => None,
     };
     Ok(update_or_unchanged(id, current, &mapped.payload.update))
+}
+
+fn path_of(field: &str) -> Vec<std::sync::Arc<str>> {
+    field.split('.').map(std::sync::Arc::from).collect()
 }
 
 /// An update, or nothing when the record already holds every field.

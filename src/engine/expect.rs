@@ -40,7 +40,8 @@ pub(crate) fn run_tests_with(
 
 /// What running the flow on the test input did.
 enum Observed {
-    Skipped,
+    /// With the reason `skip("…")` gave, if any.
+    Skipped(Option<String>),
     Failed(String),
     Done {
         main: (WriteVerb, Record),
@@ -127,7 +128,9 @@ fn observe(report: super::Report) -> Observed {
     let (related, main): (Vec<PlanEntry>, Vec<PlanEntry>) =
         report.plan.into_iter().partition(|e| e.related);
     match main.into_iter().last() {
-        Some(e) if e.action == "skip" => Observed::Skipped,
+        Some(e) if e.action == "skip" => {
+            Observed::Skipped(e.reason.filter(|r| r != super::FILTERED))
+        }
         Some(e) => {
             let verb = match e.action {
                 "create" => WriteVerb::Create,
@@ -150,7 +153,10 @@ fn check_expectation(
     observed: &Observed,
 ) -> Result<(), String> {
     let what_happened = || match observed {
-        Observed::Skipped => "the record was skipped by the flow's `where` filter".to_string(),
+        Observed::Skipped(None) => {
+            "the record was skipped by the flow's `where` filter".to_string()
+        }
+        Observed::Skipped(Some(reason)) => format!("the record was skipped: {reason}"),
         Observed::Failed(e) => format!("the record failed: {e}"),
         Observed::Done {
             main: (verb, payload),
@@ -164,8 +170,16 @@ fn check_expectation(
         }
     };
     match expectation {
-        Expectation::Skip(_, _) => match observed {
-            Observed::Skipped => Ok(()),
+        Expectation::Skip(text, _) => match observed {
+            Observed::Skipped(reason) => match (text, reason) {
+                (Some(t), Some(r)) if !r.contains(&**t) => Err(format!(
+                    "expected the record to be skipped because {t:?}, but it was skipped because: {r}"
+                )),
+                (Some(t), None) => Err(format!(
+                    "expected the record to be skipped because {t:?}, but it was skipped by the `where` filter, without a reason"
+                )),
+                _ => Ok(()),
+            },
             _ => Err(format!(
                 "expected the record to be skipped, but {}",
                 what_happened()

@@ -16,8 +16,10 @@
 
 mod apply;
 mod decide;
+mod echo;
 pub mod expect;
 mod index;
+mod keys;
 pub mod payload;
 pub mod plan;
 mod read;
@@ -198,6 +200,10 @@ pub struct Engine<'a> {
     counters: Counters,
     upserts: resolver::Shared,
     indexes: index::Indexes,
+    /// How the flow's key matches the target's values, and the keys this
+    /// run decided to create (see `keys`).
+    key_normaliser: keys::Normaliser,
+    claims: keys::Claims,
     decisions: Mutex<Vec<PlanEntry>>,
     /// (position in the source, record key, what went wrong).
     failures: Mutex<Vec<(usize, String, Diagnostic)>>,
@@ -207,6 +213,9 @@ pub struct Engine<'a> {
     appends: bool,
     /// The top-level source fields the flow reads (`None`: all).
     input_fields: Option<std::collections::HashSet<Arc<str>>>,
+    /// The service and resource of a source whose records have ids, where
+    /// flowc's own writes may be read back (see `echo`).
+    source_service: Option<(String, String)>,
     /// Tests of the tests: a deliberate bug in the decide step.
     #[cfg(test)]
     pub(crate) seeded_bug: Option<fn(decide::Decided) -> decide::Decided>,
@@ -237,6 +246,7 @@ impl<'a> Engine<'a> {
         options.record_decisions |= options.dry_run;
         let target = connections.endpoint(&flow.target).cloned();
         let appends = target.as_ref().is_some_and(|t| t.appender().is_some());
+        let source_service = source_service(program, flow, &connections);
         Engine {
             target,
             appends,
@@ -248,10 +258,17 @@ impl<'a> Engine<'a> {
             counters: Counters::default(),
             upserts: resolver::Shared::default(),
             indexes: index::Indexes::default(),
+            key_normaliser: flow
+                .key
+                .as_ref()
+                .map(|(k, _)| keys::Normaliser::of(k))
+                .unwrap_or_default(),
+            claims: keys::Claims::default(),
             decisions: Mutex::new(Vec::new()),
             failures: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             input_fields: flow.input_fields(),
+            source_service,
             #[cfg(test)]
             seeded_bug: None,
         }
@@ -666,28 +683,68 @@ impl<'a> Engine<'a> {
             position: work.position,
             record: &record,
             started,
+            failed: std::cell::Cell::new(false),
         };
-        let outcome = self.evaluate(&worker.runtime, &ctx)?;
-        let append = match outcome {
-            Err(e) => {
-                self.mapping_failed(&ctx, &e)?;
+        let reads = self.source_reads();
+        let seen = match (&reads, record.as_record()) {
+            (Some(reads), Some(r)) => Some(reads.see(&key, r)?),
+            _ => None,
+        };
+        let echo = match (&reads, &seen) {
+            (Some(reads), Some(seen)) => reads.echo(&key, seen)?,
+            _ => None,
+        };
+        let append = match echo {
+            Some(reason) => {
+                self.skipped(&ctx, Some(&reason))?;
                 None
             }
-            Ok(Outcome::Skipped) => {
-                self.skipped(&ctx)?;
-                None
-            }
-            Ok(Outcome::Mapped(mapped)) => match self.appender() {
-                Some(appender) => self.append(&ctx, appender, mapped)?,
-                None => {
-                    self.write_target(&ctx, mapped)?;
-                    None
-                }
-            },
+            None => self.map_and_write(worker, &ctx)?,
         };
+        if let (Some(reads), Some(seen)) = (&reads, &seen) {
+            if !ctx.failed.get() && !self.options.dry_run {
+                reads.done(&key, seen)?;
+            }
+        }
         Ok(Done {
             append,
             cursor: cursor_field.and_then(|f| record.as_record()?.get(f)?.to_text()),
+        })
+    }
+
+    /// What the flow reads of its source records, when they can be flowc's
+    /// own writes read back.
+    fn source_reads(&self) -> Option<echo::Reads<'_>> {
+        let (service, resource) = self.source_service.as_ref()?;
+        Some(echo::Reads::new(
+            self.store,
+            &self.flow.name,
+            service,
+            resource,
+            self.input_fields.as_ref(),
+        ))
+    }
+
+    /// Maps one record and writes (or appends, or skips) what it maps to;
+    /// returns the record encoded for an appending target.
+    fn map_and_write(&self, worker: &mut Worker<'_>, ctx: &RecordCtx) -> Result<Option<String>> {
+        let outcome = self.evaluate(&worker.runtime, ctx)?;
+        Ok(match outcome {
+            Err(e) => {
+                self.mapping_failed(ctx, &e)?;
+                None
+            }
+            Ok(Outcome::Skipped(reason)) => {
+                self.skipped(ctx, reason.as_deref())?;
+                None
+            }
+            Ok(Outcome::Mapped(mapped)) => match self.appender() {
+                Some(appender) => self.append(ctx, appender, mapped)?,
+                None => {
+                    self.write_target(ctx, mapped)?;
+                    None
+                }
+            },
         })
     }
 
@@ -783,6 +840,7 @@ impl<'a> Engine<'a> {
     }
 
     fn mapping_failed(&self, ctx: &RecordCtx, e: &crate::eval::EvalError) -> Result<()> {
+        ctx.failed.set(true);
         let diag = e.to_diagnostic(&self.record_name(ctx));
         let letter = NewDeadLetter {
             source_key: ctx.key.to_string(),
@@ -802,27 +860,37 @@ impl<'a> Engine<'a> {
         self.fail(ctx.run, ctx.position, ctx.key, letter, diag, ctx.started)
     }
 
-    fn skipped(&self, ctx: &RecordCtx) -> Result<()> {
+    /// A record left out: by the `where` filter (no reason), or on purpose
+    /// with a reason (`skip("…")`, a key that collides with another record's).
+    fn skipped(&self, ctx: &RecordCtx, reason: Option<&str>) -> Result<()> {
         self.counters.skipped.fetch_add(1, Ordering::Relaxed);
         self.decision(
             ctx.key,
             "skip",
             None,
             vec![],
-            Some("filtered out by `where`"),
+            Some(reason.unwrap_or(FILTERED)),
             None,
             false,
         );
-        if let (Some(run), None) = (ctx.run, self.appender()) {
-            self.store.record_skip(
+        let (Some(run), None) = (ctx.run, self.appender()) else {
+            return Ok(());
+        };
+        let ms = elapsed_ms(ctx.started);
+        match reason {
+            Some(reason) => {
+                self.store
+                    .record_skip_reason(run, &self.flow.name, ctx.key, reason, ms)?
+            }
+            None => self.store.record_skip(
                 run,
                 &self.flow.name,
                 ctx.key,
                 Decision::Skip,
                 None,
-                elapsed_ms(ctx.started),
+                ms,
                 None,
-            )?;
+            )?,
         }
         Ok(())
     }
@@ -941,6 +1009,9 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// The reason a plan gives for a record the `where` filter left out.
+pub(crate) const FILTERED: &str = "filtered out by `where`";
+
 /// Records per chunk of work for files.
 const FILE_CHUNK: usize = 512;
 
@@ -987,6 +1058,8 @@ struct RecordCtx<'r> {
     position: usize,
     record: &'r Value,
     started: Instant,
+    /// Set when the record failed (it is then not "read" for `echo`).
+    failed: std::cell::Cell<bool>,
 }
 
 fn no_connection(endpoint: &Endpoint) -> ConnectorError {
@@ -998,6 +1071,27 @@ fn no_connection(endpoint: &Endpoint) -> ConnectorError {
         crate::connectors::ErrorClass::Config,
         format!("no connection is open for {name}"),
     )
+}
+
+/// The service and resource of a flow's source, when its records have ids.
+fn source_service(
+    program: &Program,
+    flow: &Flow,
+    connections: &Connections,
+) -> Option<(String, String)> {
+    let keyed = flow
+        .source_schema
+        .is_some_and(|i| program.schemas[i].key.is_some());
+    match &flow.source {
+        Endpoint::Resource { .. } if keyed => {
+            let connector = connections.endpoint(&flow.source)?;
+            Some((
+                connector.kind().to_string(),
+                resource_of(program, &flow.source),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Keeps the newer of two cursor values.

@@ -77,6 +77,9 @@ pub fn resume_from(cursor: Option<&str>, overlap: Duration) -> Option<String> {
 pub fn query(program: &Program, flow: &Flow, cursor: Option<&str>, overlap: Duration) -> ListQuery {
     let mut query = ListQuery {
         filters: pushdown(flow.filter.as_ref()),
+        reads: flow
+            .input_fields()
+            .map(|fields| fields.iter().map(|f| f.to_string()).collect()),
         ..ListQuery::default()
     };
     let cursor_field = flow

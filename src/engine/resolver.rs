@@ -228,6 +228,14 @@ impl Resolver for EngineResolver<'_, '_> {
                 e.message = format!("{}: {}", schema.name, e.message);
                 return Err(e);
             }
+            // Related records are matched by the upsert, never claimed.
+            Decided::Collision(reason) => {
+                return Err(EvalError::new(
+                    &codes::E0908,
+                    format!("{}: {reason}", schema.name),
+                    None,
+                ))
+            }
             Decided::Unchanged { id, .. } => {
                 self.note(
                     schema,
@@ -259,9 +267,19 @@ impl Resolver for EngineResolver<'_, '_> {
                     let v = connector
                         .update(&resource, &id, &request.payload.update, Some(&current))
                         .map_err(|e| connector_failure(schema, &*connector, &e))?;
-                    v.as_record()
+                    let stored = v
+                        .as_record()
                         .cloned()
-                        .unwrap_or_else(|| merged(&current, &request.payload.update))
+                        .unwrap_or_else(|| merged(&current, &request.payload.update));
+                    self.note_write(
+                        schema,
+                        &*connector,
+                        &resource,
+                        (&id, Some(&current)),
+                        &request.payload.update,
+                        &stored,
+                    )?;
+                    stored
                 }
             }
             Decided::Create => {
@@ -275,14 +293,27 @@ impl Resolver for EngineResolver<'_, '_> {
                     placeholder
                 } else {
                     self.writes += 1;
-                    super::apply::create(
+                    let stored = super::apply::create(
                         engine,
                         &*connector,
                         &resource,
                         &request.payload.create,
                         (&match_field, &request.match_value),
                     )
-                    .map_err(|e| connector_failure(schema, &*connector, &e))?
+                    .map_err(|e| connector_failure(schema, &*connector, &e))?;
+                    let id = stored
+                        .get(&key_field)
+                        .and_then(Value::to_text)
+                        .unwrap_or_default();
+                    self.note_write(
+                        schema,
+                        &*connector,
+                        &resource,
+                        (&id, None),
+                        &request.payload.create,
+                        &stored,
+                    )?;
+                    stored
                 }
             }
         };
@@ -311,6 +342,35 @@ impl Resolver for EngineResolver<'_, '_> {
 }
 
 impl EngineResolver<'_, '_> {
+    /// Remembers what a related write stored (see `echo`); a state store
+    /// that cannot record it stops the run.
+    fn note_write(
+        &mut self,
+        schema: &Schema,
+        connector: &dyn Connector,
+        resource: &str,
+        (id, before): (&str, Option<&Record>),
+        sent: &Record,
+        stored: &Record,
+    ) -> Result<(), EvalError> {
+        let after = Value::record(stored.clone());
+        match self
+            .engine
+            .note_write(connector, resource, id, before, sent, &after)
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = EvalError::new(
+                    &codes::E0905,
+                    format!("{} upsert could not be recorded: {e}", schema.name),
+                    None,
+                );
+                self.fatal = Some(e);
+                Err(err)
+            }
+        }
+    }
+
     /// Notes a related record's decision, for plans and tests.
     fn note(
         &self,

@@ -22,6 +22,8 @@ pub struct EvalError {
     pub help: Option<String>,
     /// The target field being computed, when known (`Rows[2].UnitPrice`).
     pub field: Option<String>,
+    /// Not a failure: `skip("reason")` asked to leave the record out.
+    pub skip: bool,
 }
 
 impl EvalError {
@@ -32,6 +34,7 @@ impl EvalError {
             span,
             help: None,
             field: None,
+            skip: false,
         }
     }
     pub fn help(mut self, help: impl Into<String>) -> Self {
@@ -117,8 +120,8 @@ impl Resolver for NoUpserts {
 /// The outcome of running a flow on one source record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Filtered out by `where`.
-    Skipped,
+    /// Filtered out by `where` (no reason), or by `skip("reason")`.
+    Skipped(Option<String>),
     Mapped(Mapped),
 }
 
@@ -176,6 +179,18 @@ impl<'p> Runtime<'p> {
         input: &Value,
         resolver: &mut dyn Resolver,
     ) -> Result<Outcome> {
+        match self.map_record(flow, input, resolver) {
+            Err(e) if e.skip => Ok(Outcome::Skipped(Some(e.message))),
+            other => other,
+        }
+    }
+
+    fn map_record(
+        &self,
+        flow: &Flow,
+        input: &Value,
+        resolver: &mut dyn Resolver,
+    ) -> Result<Outcome> {
         let mut frame = Frame {
             slots: vec![Value::Absent; flow.frame_size],
             input,
@@ -183,7 +198,7 @@ impl<'p> Runtime<'p> {
         if let Some(filter) = &flow.filter {
             match self.eval(filter, &mut frame)? {
                 Value::Bool(true) => {}
-                Value::Bool(false) => return Ok(Outcome::Skipped),
+                Value::Bool(false) => return Ok(Outcome::Skipped(None)),
                 other => {
                     return Err(EvalError::new(
                         unusable(other.is_missing()),
@@ -482,18 +497,18 @@ impl<'p> Runtime<'p> {
                     }
                     values.push(v);
                 }
-                (func.eval)(&values).map_err(|message| {
-                    let code = if func.name == "fail" {
-                        &codes::E0909
-                    } else {
-                        &codes::E0905
-                    };
-                    let message = if func.name == "fail" {
-                        message
-                    } else {
-                        format!("{}(): {message}", func.name)
-                    };
-                    EvalError::new(code, message, Some(*span))
+                (func.eval)(&values).map_err(|message| match func.name {
+                    "fail" => EvalError::new(&codes::E0909, message, Some(*span)),
+                    "skip" => {
+                        let mut e = EvalError::new(&codes::E0909, message, Some(*span));
+                        e.skip = true;
+                        e
+                    }
+                    _ => EvalError::new(
+                        &codes::E0905,
+                        format!("{}(): {message}", func.name),
+                        Some(*span),
+                    ),
                 })?
             }
             Expr::CallFn { func, args, span } => {

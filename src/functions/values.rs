@@ -132,6 +132,31 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         eval: |a| Err(arg_str(&a[0])?.to_string()),
     },
     Builtin {
+        name: "skip",
+        category: Category::Value,
+        params: &[p("reason", Str)],
+        doc: "Skips the record with this reason, shown in the log and the plan: not an error, nothing is written. Use it where a record is deliberately left out: `where is_active or skip(\"product {id} is inactive\")`.",
+        examples: &[ex(r#"skip("product 7 has variants")"#, "skipped: product 7 has variants")],
+        returns: |_| Type::NEVER,
+        eval: |a| Err(arg_str(&a[0])?.to_string()),
+    },
+    Builtin {
+        name: "when",
+        category: Category::Value,
+        params: &[p("condition", Bool), nullable("value", Any)],
+        doc: "The value when the condition is true; otherwise absent, so that a mapping writes nothing (a field written only under a setting).",
+        examples: &[ex("when(true, 12.50)", "12.50"), ex(r#"when(false, "x") ?? "-""#, r#""-""#)],
+        returns: |args| {
+            let t = args.get(1).map(|a| a.ty.clone()).unwrap_or(Type::ANY);
+            t.maybe(Missing::Other { span: Default::default() })
+        },
+        eval: |a| Ok(match &a[0] {
+            Value::Bool(true) => a[1].clone(),
+            Value::Bool(false) => Value::Absent,
+            other => return Err(format!("the condition is {}, not true or false", describe(other))),
+        }),
+    },
+    Builtin {
         name: "country_code",
         category: Category::Value,
         params: &[p("country", Str)],

@@ -144,6 +144,7 @@ pub struct ActivityRow {
     pub decision: Decision,
     pub target_id: Option<String>,
     pub duration_ms: u64,
+    /// The error of a failed record, or why a skipped one was left out.
     pub error: Option<String>,
     pub at: DateTime<Utc>,
 }
@@ -419,6 +420,17 @@ pub trait Store: Send {
         target_id: Option<&str>,
         duration_ms: u64,
         cursor: Option<&str>,
+    ) -> Result<(), StateError>;
+    /// A record left out on purpose (`skip("…")` in the flow, a key that
+    /// collides with another record's): a `Skip` activity row that keeps the
+    /// reason, for `flowc log`. Ledger and cursor untouched.
+    fn record_skip_reason(
+        &self,
+        run: RunId,
+        flow: &str,
+        source_key: &str,
+        reason: &str,
+        duration_ms: u64,
     ) -> Result<(), StateError>;
     /// A failure: activity row + upsert of the dead letter (attempts += 1) in one transaction.
     /// The cursor does NOT move.

@@ -635,6 +635,32 @@ impl Store for SqliteStore {
         })
     }
 
+    fn record_skip_reason(
+        &self,
+        run: RunId,
+        flow: &str,
+        source_key: &str,
+        reason: &str,
+        duration_ms: u64,
+    ) -> Result<(), StateError> {
+        let now = self.now();
+        self.write(|tx| {
+            insert_activity(
+                tx,
+                Activity {
+                    run,
+                    flow,
+                    source_key,
+                    decision: Decision::Skip,
+                    target_id: None,
+                    duration_ms,
+                    error: Some(reason),
+                    at: &now,
+                },
+            )
+        })
+    }
+
     fn record_failure(
         &self,
         run: RunId,

@@ -6,7 +6,8 @@ use axum::http::Method;
 use super::app::{Ctx, Reply};
 use super::errors::ApiError;
 use super::resources::{
-    categories, links, orderrows, orders, paymethods, products, root, users, webhooks, webshops,
+    categories, combinations, links, orderrows, orders, paymethods, products, root, users,
+    webhooks, webshops,
 };
 
 /// The API prefix every resource lives under.
@@ -51,6 +52,7 @@ static TABLES: &[&[RouteDef]] = &[
     products::ROUTES,
     categories::ROUTES,
     links::ROUTES,
+    combinations::ROUTES,
     paymethods::ROUTES,
     users::ROUTES,
     webshops::ROUTES,

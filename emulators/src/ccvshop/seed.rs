@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{resource, Method};
 use super::store::{
-    Category, Order, OrderRow, Paymethod, Personalinfo, Product, ProductToCategory, Store, Table,
-    User, Webhook, Webshop,
+    AttributeCombination, Category, Order, OrderRow, Paymethod, Personalinfo, Product,
+    ProductToCategory, Store, Table, User, Webhook, Webshop,
 };
 
 /// What a seed file holds. Every list may be left out.
@@ -22,6 +22,7 @@ pub struct SeedData {
     pub categories: Vec<Category>,
     pub products: Vec<Product>,
     pub producttocategories: Vec<ProductToCategory>,
+    pub attributecombinations: Vec<AttributeCombination>,
     pub orders: Vec<Order>,
     pub orderrows: Vec<OrderRow>,
     pub webhooks: Vec<Webhook>,
@@ -53,6 +54,8 @@ impl SeedData {
         self.categories.extend(other.categories);
         self.products.extend(other.products);
         self.producttocategories.extend(other.producttocategories);
+        self.attributecombinations
+            .extend(other.attributecombinations);
         self.orders.extend(other.orders);
         self.orderrows.extend(other.orderrows);
         self.webhooks.extend(other.webhooks);
@@ -81,6 +84,7 @@ keyed!(
     Category,
     Product,
     ProductToCategory,
+    AttributeCombination,
     Order,
     OrderRow,
     Webhook
@@ -118,6 +122,7 @@ impl Store {
             categories: table(data.categories, "category")?,
             products: table(data.products, "product")?,
             producttocategories: table(data.producttocategories, "producttocategory")?,
+            attributecombinations: table(data.attributecombinations, "attributecombination")?,
             orders: table(data.orders, "order")?,
             orderrows: BTreeMap::new(),
             webhooks: table(data.webhooks, "webhook")?,
@@ -153,6 +158,16 @@ impl Store {
     }
 
     fn check_links(&self) -> Result<(), String> {
+        if let Some(c) = self
+            .attributecombinations
+            .values()
+            .find(|c| !self.products.contains_key(&c.product_id))
+        {
+            return Err(format!(
+                "attributecombination {} belongs to unknown product {}",
+                c.id, c.product_id
+            ));
+        }
         for l in self.producttocategories.values() {
             if !self.products.contains_key(&l.product_id)
                 || !self.categories.contains_key(&l.category_id)

@@ -201,6 +201,27 @@ pub struct ProductToCategory {
     pub position: i64,
 }
 
+/// A variant of a product (`attributecombinations`): its own codes and
+/// stock. A product with combinations keeps its stock on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeCombination {
+    pub id: i64,
+    pub product_id: i64,
+    #[serde(default, with = "dec")]
+    pub stock: Decimal,
+    pub product_number: Option<String>,
+    pub ean_number: Option<String>,
+    pub sku_number: Option<String>,
+    #[serde(default, with = "dec")]
+    pub netto_extra_price: Decimal,
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// The option values, e.g. `[{"option": "Size", "value": "L"}]`.
+    #[serde(default)]
+    pub combination: Vec<Value>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Paymethod {
@@ -287,6 +308,7 @@ pub struct Store {
     pub categories: BTreeMap<i64, Category>,
     pub products: BTreeMap<i64, Product>,
     pub producttocategories: BTreeMap<i64, ProductToCategory>,
+    pub attributecombinations: BTreeMap<i64, AttributeCombination>,
     pub orders: BTreeMap<i64, Order>,
     pub orderrows: BTreeMap<i64, OrderRow>,
     pub webhooks: BTreeMap<i64, Webhook>,
@@ -301,16 +323,18 @@ pub enum Table {
     Categories,
     Products,
     ProductToCategories,
+    AttributeCombinations,
     Orders,
     OrderRows,
     Webhooks,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Categories,
         Table::Products,
         Table::ProductToCategories,
+        Table::AttributeCombinations,
         Table::Orders,
         Table::OrderRows,
         Table::Webhooks,
@@ -330,6 +354,7 @@ impl Store {
             Table::Categories => self.categories.keys().last(),
             Table::Products => self.products.keys().last(),
             Table::ProductToCategories => self.producttocategories.keys().last(),
+            Table::AttributeCombinations => self.attributecombinations.keys().last(),
             Table::Orders => self.orders.keys().last(),
             Table::OrderRows => self.orderrows.keys().last(),
             Table::Webhooks => self.webhooks.keys().last(),

@@ -264,6 +264,14 @@ impl EaccountingEmulator {
         seed::apply(&mut lock(&self.shared.store), json, now)
     }
 
+    /// Changes one company setting, as the company's administrator would
+    /// (`ActivatedModules`: `["Stock"]` switches the stock module on).
+    pub fn set_company_setting(&self, name: &str, value: Value) {
+        lock(&self.shared.store)
+            .company
+            .insert(name.to_string(), value);
+    }
+
     /// Stops the server (also done on drop).
     pub fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -115,12 +115,18 @@ pub(crate) fn resolve(method: &Method, segments: &[&str]) -> Result<Resolved, St
         ),
         (2, "accounts" | "vouchers") => Err(StatusCode::METHOD_NOT_ALLOWED),
         (2, _) if m == Method::GET => ok("/{id}".into(), Route::Get(name, arg(1)), false),
-        (2, "customers" | "articles" | "orders" | "quotes" | "customerinvoicedrafts")
-            if m == Method::PUT =>
+        (
+            2,
+            "customers"
+            | "articles"
+            | "articlelabels"
+            | "orders"
+            | "quotes"
+            | "customerinvoicedrafts",
+        ) if m == Method::PUT => ok("/{id}".into(), Route::Update(name, arg(1)), true),
+        (2, "customers" | "articlelabels" | "orders" | "quotes" | "customerinvoicedrafts")
+            if m == Method::DELETE =>
         {
-            ok("/{id}".into(), Route::Update(name, arg(1)), true)
-        }
-        (2, "customers" | "orders" | "quotes" | "customerinvoicedrafts") if m == Method::DELETE => {
             ok("/{id}".into(), Route::Delete(name, arg(1)), true)
         }
         (2, _) => Err(StatusCode::METHOD_NOT_ALLOWED),

@@ -29,6 +29,8 @@ pub const REFERENCE: &[(&str, &str)] = &[
 pub const WRITABLE: &[(&str, &str)] = &[
     ("fiscalyears", "FiscalYearApi"),
     ("accounts", "AccountApi"),
+    // Before articles, which refer to labels.
+    ("articlelabels", "ArticleLabelApi"),
     ("customers", "CustomerApi"),
     ("articles", "ArticleApi"),
     ("quotes", "QuoteApi"),
@@ -75,7 +77,7 @@ impl Store {
             self.company = settings.clone();
             let int = |k: &str, d: i64| settings.get(k).and_then(Value::as_i64).unwrap_or(d);
             self.next_customer_number = int("NextCustomerNumber", 1) as u64;
-            self.next_invoice_number = int("NextInvoiceNumber", 1);
+            self.next_invoice_number = int("NextCustomerInvoiceNumber", 1);
             self.next_order_number = int("NextOrderNumber", 1);
             self.next_quote_number = int("NextQuoteNumber", 1);
             self.next_voucher_number = int("NextVoucherNumber", 1);
@@ -128,6 +130,14 @@ impl Store {
             .and_then(Value::as_str)
             .unwrap_or("NL")
             .to_string()
+    }
+
+    /// Whether the company has this module on (`ActivatedModules`).
+    pub fn has_module(&self, module: &str) -> bool {
+        self.company
+            .get("ActivatedModules")
+            .and_then(Value::as_array)
+            .is_some_and(|m| m.iter().any(|x| x.as_str() == Some(module)))
     }
 
     pub fn company_currency(&self) -> String {

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `list("orders")` | `ceil(n / page_size)` order pages (at least 1) + for every order `ceil(rows / row_page_size)` row pages (at least 1) |
 //! | `list(other)` | `ceil(n / page_size)` pages (at least 1) |
+//! | `list("products")` from a `modifydate` (or `createdate`) lower bound | newest first, up to the page holding the first older product: `ceil((changed + 1) / page_size)` |
 //! | `get` | 1 (+ the row pages for an order) |
 //! | `find` | as `list` with the filter pushed down where the API has it; `find(_, "id", _)` is a `get` |
 //! | `create` | 1 POST; +1 GET only when the shop answers with an empty body and a `Location` |
@@ -722,6 +723,9 @@ impl Connector for CcvShopConnector {
             .unwrap_or(self.config.page_size)
             .clamp(1, MAX_PAGE_SIZE);
         let mut params = plan.params.clone();
+        if let Some(expand) = pushdown::expand(spec, query) {
+            params.push(("expand", QueryValue::Str(expand)));
+        }
         params.push(("start", QueryValue::Int(0)));
         params.push(("size", size.into()));
         let first = path_with_query(
@@ -739,6 +743,14 @@ impl Connector for CcvShopConnector {
         let mut records = 0u64;
         let mut sorted: Option<Vec<Value>> = plan.client_sort.as_ref().map(|_| Vec::new());
         let (pages, _) = self.pages(first, &stat, spec.name, &mut |item| {
+            if plan
+                .stop_below
+                .as_ref()
+                .is_some_and(|f| !pushdown::matches(&item, f))
+            {
+                // Newest first: everything from here on is older than the bound.
+                return Ok(false);
+            }
             if !plain_filters.iter().all(|f| pushdown::matches(&item, f)) {
                 return Ok(true);
             }
@@ -798,6 +810,7 @@ impl Connector for CcvShopConnector {
             }],
             order_by: None,
             page_size: None,
+            reads: None,
         };
         let mut out = Vec::new();
         self.list(resource, &query, &mut |v| {

@@ -55,6 +55,11 @@ pub(crate) struct ResourceSpec {
     pub name: &'static str,
     filters: &'static [Pushable],
     orderby: &'static [&'static str],
+    /// Fields the API sorts by but cannot filter on (`modifydate`): a lower
+    /// bound on one is read newest first, stopping at the first record below it.
+    sorted_bounds: &'static [&'static str],
+    /// Sub-resources `expand=` fills in, for readers that use them.
+    expandable: &'static [&'static str],
     pub can_create: bool,
     pub can_update: bool,
     /// Listing is possible (`orderrows` are only read per order or by id).
@@ -111,6 +116,8 @@ const ORDERS: ResourceSpec = ResourceSpec {
         ),
     ],
     orderby: &["id", "ordernumber", "create_date", "deliver_date"],
+    sorted_bounds: &[],
+    expandable: &[],
     can_create: false,
     can_update: true,
     can_list: true,
@@ -130,6 +137,15 @@ const PRODUCTS: ResourceSpec = ResourceSpec {
         push("active", FilterOp::Eq, "active", ParamKind::Bool),
     ],
     orderby: &["id", "name", "createdate", "modifydate"],
+    // No modify-date filter exists (API notes §3): page on
+    // `orderby=modifydate_desc` until the checkpoint.
+    sorted_bounds: &["modifydate", "createdate"],
+    // What a catalog flow reads: variants (to skip them) and categories.
+    expandable: &[
+        "attributecombinations",
+        "productvariations",
+        "producttocategories",
+    ],
     can_create: true,
     can_update: true,
     can_list: true,
@@ -140,6 +156,8 @@ const fn plain(name: &'static str, can_create: bool, can_update: bool) -> Resour
         name,
         filters: &[],
         orderby: &[],
+        sorted_bounds: &[],
+        expandable: &[],
         can_create,
         can_update,
         can_list: true,
@@ -184,6 +202,9 @@ pub(crate) struct Plan {
     pub client_filters: Vec<Filter>,
     /// Sort flowc applies (field, descending) when the API cannot sort by it.
     pub client_sort: Option<(String, bool)>,
+    /// Read newest first and stop at the first record this filter rejects
+    /// (a lower bound on a field the API only sorts by).
+    pub stop_below: Option<Filter>,
 }
 
 pub(crate) fn plan(spec: &ResourceSpec, query: &ListQuery) -> Plan {
@@ -205,7 +226,14 @@ pub(crate) fn plan(spec: &ResourceSpec, query: &ListQuery) -> Plan {
             None => out.client_filters.push(f.clone()),
         }
     }
-    if let Some(order) = query.order_by.as_deref().filter(|o| !o.is_empty()) {
+    if let Some(bound) = sorted_bound(spec, &out.client_filters, query) {
+        // Newest first from the API; ascending (as asked) after the stop.
+        out.params
+            .push(("orderby", QueryValue::Str(format!("{}_desc", bound.field))));
+        let desc = query.order_by.as_deref() == Some(&format!("-{}", bound.field));
+        out.client_sort = Some((bound.field.clone(), desc));
+        out.stop_below = Some(bound);
+    } else if let Some(order) = query.order_by.as_deref().filter(|o| !o.is_empty()) {
         let (field, desc) = match order.strip_prefix('-') {
             Some(f) => (f, true),
             None => (order, false),
@@ -222,6 +250,34 @@ pub(crate) fn plan(spec: &ResourceSpec, query: &ListQuery) -> Plan {
         }
     }
     out
+}
+
+/// A lower bound on a field the API sorts by without filtering on it, when
+/// the query asks for no other order.
+fn sorted_bound(spec: &ResourceSpec, client: &[Filter], query: &ListQuery) -> Option<Filter> {
+    let bound = client.iter().find(|f| {
+        spec.sorted_bounds.contains(&f.field.as_str())
+            && matches!(f.op, FilterOp::Ge | FilterOp::Gt)
+    })?;
+    let order = query.order_by.as_deref().unwrap_or(&bound.field);
+    (order.trim_start_matches('-') == bound.field).then(|| bound.clone())
+}
+
+/// `expand=` for the sub-resources the reader uses (none when it did not say).
+pub(crate) fn expand(spec: &ResourceSpec, query: &ListQuery) -> Option<String> {
+    let reads = query.reads.as_ref()?;
+    let wanted: Vec<&str> = spec
+        .expandable
+        .iter()
+        .copied()
+        .filter(|e| reads.iter().any(|r| r == e))
+        .map(|e| match e {
+            // The API expands variations under the name of their path.
+            "productvariations" => "productvariants",
+            other => other,
+        })
+        .collect();
+    (!wanted.is_empty()).then(|| wanted.join(","))
 }
 
 /// The parameter for `value`, and whether the API's answer is exactly the
@@ -364,6 +420,7 @@ mod tests {
             ],
             order_by: Some("-create_date".into()),
             page_size: None,
+            reads: None,
         };
         let p = plan(resource("orders").expect("orders"), &q);
         let params: Vec<(&str, String)> = p
@@ -401,6 +458,7 @@ mod tests {
             filters: vec![filter("status", FilterOp::Eq, Value::int(99))],
             order_by: Some("total_price".into()),
             page_size: None,
+            reads: None,
         };
         let p = plan(resource("orders").expect("orders"), &q);
         assert!(p.params.is_empty());
@@ -412,6 +470,7 @@ mod tests {
                 filters: vec![filter("is_active", FilterOp::Eq, Value::Bool(false))],
                 order_by: Some("-modifydate".into()),
                 page_size: None,
+                reads: None,
             },
         );
         assert_eq!(

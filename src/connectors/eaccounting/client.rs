@@ -40,6 +40,7 @@ pub const TOKEN_KEY: &str = "POST /connect/token";
 pub const RESOURCES: &[&str] = &[
     "customers",
     "articles",
+    "articlelabels",
     "articleaccountcodings",
     "units",
     "vatcodes",
@@ -54,7 +55,11 @@ pub const RESOURCES: &[&str] = &[
     "customerinvoicedrafts",
     "customerinvoices",
     "vouchers",
+    "companysettings",
 ];
+
+/// Resources that are one record, read with a plain GET (no `Meta`/`Data`).
+const SINGLETONS: &[&str] = &["companysettings"];
 
 /// Everything the connector needs; [`ConnectorConfig::new`] fills in defaults.
 /// Its Debug shows no secret: [`OAuthClient`] and [`Secret`] redact themselves.
@@ -463,6 +468,27 @@ impl EaccountingConnector {
 
     /// Path and budget template for one entity of `resource`. Accounts and
     /// vouchers live under their fiscal year: their id is `fiscalyearId/x`.
+    /// The one record of a singleton resource, if the query's filters hold.
+    fn list_singleton(
+        &self,
+        resource: &str,
+        query: &ListQuery,
+        each: &mut dyn FnMut(Value) -> Result<bool, ConnectorError>,
+    ) -> Result<ListStats, ConnectorError> {
+        let path = format!("/{resource}");
+        let answer = self.request(Method::GET, &path, &path, &[], None)?;
+        let record = self.decode(&answer, &format!("GET {path}"))?;
+        let mut stats = ListStats {
+            pages: 1,
+            records: 0,
+        };
+        if query.filters.iter().all(|f| f.matches(&record)) {
+            stats.records = 1;
+            each(record)?;
+        }
+        Ok(stats)
+    }
+
     fn entity_path(resource: &str, id: &str) -> (String, String) {
         let enc = odata::encode_component;
         match (resource, id.split_once('/')) {
@@ -629,6 +655,9 @@ impl Connector for EaccountingConnector {
         each: &mut dyn FnMut(Value) -> Result<bool, ConnectorError>,
     ) -> Result<ListStats, ConnectorError> {
         self.check_resource(resource)?;
+        if SINGLETONS.contains(&resource) {
+            return self.list_singleton(resource, query, each);
+        }
         let mut pushed = Vec::new();
         let mut local = Vec::new();
         for f in &query.filters {
@@ -711,6 +740,14 @@ impl Connector for EaccountingConnector {
 
     fn get(&self, resource: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
         self.check_resource(resource)?;
+        if SINGLETONS.contains(&resource) {
+            let mut one = None;
+            self.list_singleton(resource, &ListQuery::default(), &mut |v| {
+                one = Some(v);
+                Ok(false)
+            })?;
+            return Ok(one);
+        }
         if resource == "currencies" {
             return Ok(self
                 .find(resource, "Code", &Value::str(id))?

@@ -4,6 +4,7 @@
 //! and a [`Writable`] impl; the request steps live here, once.
 
 pub mod categories;
+pub mod combinations;
 pub mod links;
 pub mod orderrows;
 pub mod orders;
@@ -26,8 +27,8 @@ use super::events::{emit, Event};
 use super::input::Body;
 use super::model::{resource, Method};
 use super::store::{
-    Category, Order, OrderRow, Paymethod, Product, ProductToCategory, Store, Table, User, Webhook,
-    Webshop,
+    AttributeCombination, Category, Order, OrderRow, Paymethod, Product, ProductToCategory, Store,
+    Table, User, Webhook, Webshop,
 };
 
 /// A table of the store, found by its record type.
@@ -63,6 +64,7 @@ stored! {
     Category => categories, "category";
     Product => products, "product";
     ProductToCategory => producttocategories, "producttocategory";
+    AttributeCombination => attributecombinations, "attributecombination";
     Order => orders, "order";
     OrderRow => orderrows, "orderrow";
     Webhook => webhooks, "webhook";

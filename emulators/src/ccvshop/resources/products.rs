@@ -96,9 +96,12 @@ impl Product {
         let sub = |name: &str| {
             let mut v = json!({ "href": app.url(&format!("products/{}/{name}", self.id)) });
             if expand.iter().any(|e| e == name) {
-                // The emulator stores no photos, variants, reviews…: truthfully empty.
+                // The emulator stores no photos, reviews…: truthfully empty.
                 let collection: Vec<Value> = match name {
                     "producttocategories" => links().map(|l| l.render(app, store)).collect(),
+                    "attributecombinations" => super::combinations::of(store, self.id)
+                        .map(|c| c.render(app, store))
+                        .collect(),
                     _ => Vec::new(),
                 };
                 v["collection"] = Value::Array(collection);
@@ -124,7 +127,11 @@ impl Product {
             "is_multishop_product": false,
             "container_deposit_price": zero,
             "safety_deposit_price": zero,
-            "stocktype": "product",
+            "stocktype": if super::combinations::of(store, self.id).next().is_some() {
+                "attribute_combination"
+            } else {
+                "product"
+            },
             "stocklocation": text(&self.stocklocation),
             "maincategory": main_category.map(|c| c.name.as_str()),
             "subcategory": "",
@@ -219,6 +226,9 @@ impl Writable for Product {
         store
             .producttocategories
             .retain(|_, l| l.product_id != self.id);
+        store
+            .attributecombinations
+            .retain(|_, c| c.product_id != self.id);
     }
 }
 

@@ -52,7 +52,7 @@ fn ok(value: Value) -> Result<Answer, ApiError> {
 
 pub(crate) fn handle(route: Route, call: Call) -> Result<Answer, ApiError> {
     match route {
-        Route::CompanySettings => ok(Value::Object(call.store.company.clone())),
+        Route::CompanySettings => ok(company_settings(call.store)),
         Route::List(name) => all(call, name),
         Route::Get(name, id) => one(call, name, &id),
         Route::Create(name) => create(call, name),
@@ -157,11 +157,28 @@ fn delete(call: Call, name: &'static str, id: &str) -> Result<Answer, ApiError> 
     if name == "customers" && used_on_documents(call.store, id) {
         return Err(conflict("the customer is used on sales documents."));
     }
+    if name == "articlelabels" && resources::label_in_use(call.store, id) {
+        return Err(conflict("the label is set on articles."));
+    }
     if name == "orders" && invoiced(&call.store.all(name)[index]) {
         return Err(conflict("the order has been invoiced."));
     }
     call.store.remove(name, index);
     Ok(Answer::Empty(StatusCode::OK))
+}
+
+/// The company's settings, with the numbers it will hand out next.
+fn company_settings(store: &Store) -> Value {
+    let mut company = store.company.clone();
+    for (field, next) in [
+        ("NextCustomerNumber", store.next_customer_number as i64),
+        ("NextCustomerInvoiceNumber", store.next_invoice_number),
+        ("NextOrderNumber", store.next_order_number),
+        ("NextQuoteNumber", store.next_quote_number),
+    ] {
+        company.insert(field.into(), json!(next));
+    }
+    crate::eaccounting::model::schema("CompanySettingsApi").complete(company)
 }
 
 fn used_on_documents(store: &Store, customer: &str) -> bool {

@@ -1,5 +1,6 @@
 //! Articles (notes §3.2): a unique number, an account coding that sets the
-//! VAT rate, a unit, prices with and without VAT, and a stock balance.
+//! VAT rate, a unit, prices with and without VAT, a stock balance (the
+//! company's own once its stock module is on), labels and barcodes.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -40,6 +41,11 @@ pub(super) fn build(
     let unit = require_ref(store, "units", "UnitId", s(&m, "UnitId"))?.unwrap_or_default();
     let id = entity_id(existing, keep_id);
     check_unique(store, s(&m, "Number").unwrap_or_default(), &id)?;
+    check_stock_module(store, &m, existing)?;
+    let labels = labels(store, m.get("ArticleLabels"))?;
+    m.insert("ArticleLabels".into(), labels);
+    let barcodes = barcodes(m.get("Barcodes"))?;
+    m.insert("Barcodes".into(), barcodes);
     let (net, gross) = prices(&m, coding_rate(&coding));
     m.insert("Id".into(), json!(id));
     m.insert("NetPrice".into(), money(net));
@@ -77,6 +83,91 @@ fn check_unique(store: &Store, number: &str, id: &str) -> Result<(), ApiError> {
         ))),
         false => Ok(()),
     }
+}
+
+/// The name ActivatedModules gives the stock module [I: not documented].
+pub const STOCK_MODULE: &str = "Stock";
+
+/// With the stock module on, the balance is kept by eAccounting's own stock
+/// transactions: a write may only repeat it (a whole-record PUT does).
+fn check_stock_module(
+    store: &Store,
+    m: &Map<String, Value>,
+    existing: Option<&Value>,
+) -> Result<(), ApiError> {
+    if !store.has_module(STOCK_MODULE) {
+        return Ok(());
+    }
+    let sent = d(m, "StockBalance");
+    let kept = existing
+        .and_then(|e| decimal_of(&e["StockBalance"]))
+        .unwrap_or_default();
+    match sent {
+        Some(b) if b != kept => Err(ApiError::validation(
+            "DataModelValidationError - StockBalance: is read-only while the stock module is active.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Labels are named by id; the article shows each with its name.
+fn labels(store: &Store, sent: Option<&Value>) -> Result<Value, ApiError> {
+    let mut out = Vec::new();
+    for (i, label) in sent
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let id = label["Id"].as_str().ok_or_else(|| {
+            ApiError::validation(format!(
+                "DataModelValidationError - ArticleLabels[{i}].Id: The Id field is required."
+            ))
+        })?;
+        let found = require_ref(
+            store,
+            "articlelabels",
+            &format!("ArticleLabels[{i}].Id"),
+            Some(id),
+        )?
+        .unwrap_or_default();
+        if !out.iter().any(|l: &Value| l["Id"] == found["Id"]) {
+            out.push(found);
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// Barcodes: `{Barcode, BarcodeType}`, the code not blank and not twice.
+fn barcodes(sent: Option<&Value>) -> Result<Value, ApiError> {
+    let mut out: Vec<Value> = Vec::new();
+    for (i, b) in sent
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("DataModelValidationError - Barcodes[{i}]");
+        let code = b["Barcode"].as_str().map(str::trim).unwrap_or_default();
+        if code.is_empty() || code.chars().count() > 50 {
+            return Err(ApiError::validation(format!(
+                "{at}.Barcode: must be 1 to 50 characters."
+            )));
+        }
+        let kind = match &b["BarcodeType"] {
+            Value::Null => 0,
+            v => v.as_i64().filter(|t| *t >= 0).ok_or_else(|| {
+                ApiError::validation(format!("{at}.BarcodeType: expected a whole number ≥ 0."))
+            })?,
+        };
+        if out.iter().any(|o| o["Barcode"] == json!(code)) {
+            return Err(ApiError::validation(format!(
+                "{at}.Barcode: '{code}' is given twice."
+            )));
+        }
+        out.push(json!({ "Barcode": code, "BarcodeType": kind }));
+    }
+    Ok(Value::Array(out))
 }
 
 /// Net and gross price; the one not sent follows from the other at `rate`.

@@ -8,10 +8,12 @@ mod articles;
 mod booking;
 mod customers;
 mod documents;
+mod labels;
 mod pricing;
 
 pub use booking::{book_from, check_expected_totals};
 pub use documents::Doc;
+pub use labels::label_in_use;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -36,6 +38,7 @@ pub fn build(
     match collection {
         "customers" => customers::build(store, body, existing, keep_id, now),
         "articles" => articles::build(store, body, existing, keep_id, now),
+        "articlelabels" => labels::build(store, body, existing, keep_id),
         "quotes" => document(Doc::Quote),
         "orders" => document(Doc::Order),
         "customerinvoicedrafts" => document(Doc::Draft),

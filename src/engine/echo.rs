@@ -1,0 +1,328 @@
+//! Recognising flowc's own writes when another flow reads them back, so that
+//! two flows that sync one kind of record in opposite directions (products
+//! from the shop to the books and back) do not write each other's changes
+//! back and forth.
+//!
+//! * **What flowc wrote.** After every write (a flow's target or an upsert),
+//!   the engine keeps, per record written, a hash of each field the write
+//!   changed, as the service stored it: the fields sent, and the fields the
+//!   service derived from them (eAccounting's `NetPrice` from a `GrossPrice`).
+//!   Fields of earlier writes that still hold what flowc wrote are kept too.
+//! * **What a flow last read.** For each source record a flow processes, the
+//!   engine keeps a hash of each field the flow reads (`flowc check` knows
+//!   which), once the record is done.
+//! * **An echo** is a source record whose fields the flow reads changed, since
+//!   the flow last read it, only into values flowc itself wrote there. (For a
+//!   record the flow never read: one flowc created, or wrote every field the
+//!   flow reads of.) Mapping it again could only send back what came from the
+//!   other side, or worse, a value a round trip changed (a price rounded to
+//!   cents in one direction and back, a name shortened to 50 characters) or
+//!   an older state of a record that has changed since: an echo is skipped,
+//!   with a reason. A change made by anyone else in any field the flow reads
+//!   is not an echo, and is written as usual.
+//!
+//! Both are kept in the state store beside the ledger (as cached values:
+//! hashes only, no data), the echoes per service, resource and record id, the
+//! reads per flow (`flowc state reset` forgets them with the flow).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::state::{StateError, Store};
+use crate::value::{Record, Value};
+
+/// Field name → hash of its value.
+type Hashes = BTreeMap<String, String>;
+
+/// Where the echoes of one service's resource are kept.
+fn echo_namespace(service: &str, resource: &str) -> String {
+    format!("echo:{service}:{resource}")
+}
+
+const READ_NAMESPACE: &str = "read";
+
+/// A value's hash: equal for equal values (`12.5` and `12.50` alike).
+fn hash_value(v: &Value) -> String {
+    fn feed(h: &mut Sha256, v: &Value) {
+        match v {
+            Value::Num(d) => h.update(format!("n{}", d.normalize()).as_bytes()),
+            Value::Record(r) => {
+                h.update(b"{");
+                for (k, x) in r.iter().filter(|(_, x)| !matches!(x, Value::Absent)) {
+                    h.update(k.as_bytes());
+                    h.update(b":");
+                    feed(h, x);
+                    h.update(b",");
+                }
+                h.update(b"}");
+            }
+            Value::List(items) => {
+                h.update(b"[");
+                for x in items.iter() {
+                    feed(h, x);
+                    h.update(b",");
+                }
+                h.update(b"]");
+            }
+            Value::Absent | Value::Null => h.update(b"null"),
+            other => {
+                h.update(b"s");
+                h.update(other.to_text().unwrap_or_default().as_bytes());
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    feed(&mut h, v);
+    hex::encode(&h.finalize()[..6])
+}
+
+fn encode(hashes: &Hashes) -> String {
+    hashes
+        .iter()
+        .map(|(f, h)| format!("{f}={h}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn decode(text: &str) -> Hashes {
+    text.split(';')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(f, h)| (f.to_string(), h.to_string()))
+        .collect()
+}
+
+fn field(record: &Record, name: &str) -> Value {
+    record.get(name).cloned().unwrap_or(Value::Absent)
+}
+
+/// Notes a write flowc made: `sent` onto record `id`, which was `before`
+/// (`None`: created) and is `after` now.
+pub(super) fn note_write(
+    store: &(dyn Store + Sync),
+    service: &str,
+    resource: &str,
+    id: &str,
+    before: Option<&Record>,
+    sent: &Record,
+    after: &Record,
+) -> Result<(), StateError> {
+    let namespace = echo_namespace(service, resource);
+    let mut hashes: Hashes = store
+        .xref_get(&namespace, id)?
+        .map(|t| decode(&t))
+        .unwrap_or_default();
+    // Earlier writes count as long as their values are still there.
+    hashes.retain(|f, h| hash_value(&field(after, f)) == *h);
+    let changed = after.iter().filter(|(name, value)| {
+        sent.get(name).is_some_and(|v| !matches!(v, Value::Absent))
+            || before.is_none_or(|b| hash_value(&field(b, name)) != hash_value(value))
+    });
+    for (name, value) in changed {
+        hashes.insert(name.to_string(), hash_value(value));
+    }
+    store.xref_put(&namespace, id, &encode(&hashes))
+}
+
+/// What a flow reads of its source records, and what it last read of each.
+pub(super) struct Reads<'e> {
+    store: &'e (dyn Store + Sync),
+    flow: &'e str,
+    service: &'e str,
+    resource: &'e str,
+    /// `None`: the flow reads the whole record.
+    fields: Option<&'e HashSet<Arc<str>>>,
+}
+
+/// One source record as the flow reads it now.
+pub(super) struct Seen {
+    hashes: Hashes,
+    before: Option<Hashes>,
+}
+
+impl<'e> Reads<'e> {
+    pub(super) fn new(
+        store: &'e (dyn Store + Sync),
+        flow: &'e str,
+        service: &'e str,
+        resource: &'e str,
+        fields: Option<&'e HashSet<Arc<str>>>,
+    ) -> Self {
+        Reads {
+            store,
+            flow,
+            service,
+            resource,
+            fields,
+        }
+    }
+
+    /// The fields of `record` the flow reads, hashed, with what it read before.
+    pub(super) fn see(&self, key: &str, record: &Record) -> Result<Seen, StateError> {
+        let hashes = match self.fields {
+            Some(fields) => fields
+                .iter()
+                .map(|f| (f.to_string(), hash_value(&field(record, f))))
+                .collect(),
+            None => record
+                .iter()
+                .map(|(f, v)| (f.to_string(), hash_value(v)))
+                .collect(),
+        };
+        let before = self
+            .store
+            .xref_get(&self.namespace(), key)?
+            .map(|t| decode(&t));
+        Ok(Seen { hashes, before })
+    }
+
+    /// Why the record is an echo of flowc's own writes, if it is one.
+    pub(super) fn echo(&self, id: &str, seen: &Seen) -> Result<Option<String>, StateError> {
+        let changed: Vec<&String> = seen
+            .hashes
+            .iter()
+            .filter(|(f, h)| seen.before.as_ref().is_none_or(|b| b.get(*f) != Some(*h)))
+            .map(|(f, _)| f)
+            .collect();
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        let Some(written) = self
+            .store
+            .xref_get(&echo_namespace(self.service, self.resource), id)?
+            .map(|t| decode(&t))
+        else {
+            return Ok(None);
+        };
+        let echoed = changed
+            .iter()
+            .all(|f| written.get(*f) == seen.hashes.get(*f));
+        Ok(echoed.then(|| {
+            let fields: Vec<&str> = changed.iter().map(|f| f.as_str()).collect();
+            format!(
+                "{} {id} holds what flowc wrote there ({}): its own write read back, not a change to sync",
+                self.resource,
+                fields.join(", ")
+            )
+        }))
+    }
+
+    /// Remembers what the flow read of a record it is done with.
+    pub(super) fn done(&self, key: &str, seen: &Seen) -> Result<(), StateError> {
+        if seen.before.as_ref() == Some(&seen.hashes) {
+            return Ok(());
+        }
+        self.store
+            .xref_put_for_flow(self.flow, &self.namespace(), key, &encode(&seen.hashes))
+    }
+
+    fn namespace(&self) -> String {
+        format!("{READ_NAMESPACE}:{}", self.flow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::SqliteStore;
+    use crate::value::json::parse;
+
+    fn record(json: &str) -> Record {
+        parse(json).unwrap().as_record().unwrap().clone()
+    }
+
+    #[test]
+    fn equal_values_hash_alike_and_the_text_round_trips() {
+        assert_eq!(
+            hash_value(&parse("12.5").unwrap()),
+            hash_value(&parse("12.50").unwrap())
+        );
+        assert_ne!(
+            hash_value(&parse("\"12.5\"").unwrap()),
+            hash_value(&parse("{\"a\":12.5}").unwrap())
+        );
+        let h: Hashes = [
+            ("a".to_string(), "01".to_string()),
+            ("b".into(), "02".into()),
+        ]
+        .into();
+        assert_eq!(decode(&encode(&h)), h);
+    }
+
+    #[test]
+    fn a_change_flowc_wrote_is_an_echo_and_anyone_elses_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let fields: HashSet<Arc<str>> = ["Name", "Price", "Active"].map(Arc::from).into();
+        let reads = Reads::new(&store, "back", "books", "articles", Some(&fields));
+        let v1 = record(r#"{"Id":"a","Name":"Bike","Price":10,"Active":true,"Stock":1}"#);
+        // Read once: nothing was written by flowc, nothing is an echo.
+        let seen = reads.see("a", &v1).unwrap();
+        assert_eq!(reads.echo("a", &seen).unwrap(), None);
+        reads.done("a", &seen).unwrap();
+        // Another flow writes the price; the service derives nothing else.
+        let v2 = record(r#"{"Id":"a","Name":"Bike","Price":12,"Active":true,"Stock":1}"#);
+        let sent = record(r#"{"Price":12.00}"#);
+        note_write(&store, "books", "articles", "a", Some(&v1), &sent, &v2).unwrap();
+        let seen = reads.see("a", &v2).unwrap();
+        let why = reads.echo("a", &seen).unwrap().expect("an echo");
+        assert!(why.contains("articles a") && why.contains("Price"), "{why}");
+        reads.done("a", &seen).unwrap();
+        // A person renames it and flowc writes the stock: the name is news.
+        let v3 = record(r#"{"Id":"a","Name":"Bicycle","Price":12,"Active":true,"Stock":1}"#);
+        let v4 = record(r#"{"Id":"a","Name":"Bicycle","Price":12,"Active":true,"Stock":5}"#);
+        note_write(
+            &store,
+            "books",
+            "articles",
+            "a",
+            Some(&v3),
+            &record(r#"{"Stock":5}"#),
+            &v4,
+        )
+        .unwrap();
+        let seen = reads.see("a", &v4).unwrap();
+        assert_eq!(reads.echo("a", &seen).unwrap(), None);
+        reads.done("a", &seen).unwrap();
+        // Nothing the flow reads changed: not an echo either (the ledger decides).
+        let seen = reads.see("a", &v4).unwrap();
+        assert_eq!(reads.echo("a", &seen).unwrap(), None);
+    }
+
+    #[test]
+    fn a_record_flowc_created_is_an_echo_the_first_time_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let made = record(r#"{"id":7,"name":"Bike","price":12.10}"#);
+        note_write(
+            &store,
+            "shop",
+            "products",
+            "7",
+            None,
+            &record(r#"{"name":"Bike"}"#),
+            &made,
+        )
+        .unwrap();
+        let fields: HashSet<Arc<str>> = ["name", "price"].map(Arc::from).into();
+        let reads = Reads::new(&store, "products", "shop", "products", Some(&fields));
+        let seen = reads.see("7", &made).unwrap();
+        assert!(reads.echo("7", &seen).unwrap().is_some());
+        // A record flowc only partly wrote, never read before, is not.
+        let other = record(r#"{"id":8,"name":"Car","price":9}"#);
+        let before = record(r#"{"id":8,"name":"Car","price":8}"#);
+        note_write(
+            &store,
+            "shop",
+            "products",
+            "8",
+            Some(&before),
+            &record(r#"{"price":9}"#),
+            &other,
+        )
+        .unwrap();
+        let seen = reads.see("8", &other).unwrap();
+        assert_eq!(reads.echo("8", &seen).unwrap(), None);
+    }
+}
