@@ -54,7 +54,12 @@ pub const RESOURCES: &[&str] = &[
     "customerinvoicedrafts",
     "customerinvoices",
     "vouchers",
+    "companysettings",
 ];
+
+/// Resources that are one record, answered bare rather than in a
+/// `{Meta, Data}` envelope.
+const SINGLETONS: &[&str] = &["companysettings"];
 
 /// Everything the connector needs; [`ConnectorConfig::new`] fills in defaults.
 /// Its Debug shows no secret: [`OAuthClient`] and [`Secret`] redact themselves.
@@ -669,6 +674,16 @@ impl Connector for EaccountingConnector {
             .clamp(1, MAX_PAGE_SIZE);
         let path = format!("/{resource}");
         let mut stats = ListStats::default();
+        if SINGLETONS.contains(&resource) {
+            let answer = self.request(Method::GET, &path, &path, &[], None)?;
+            let record = self.decode(&answer, &format!("GET {path}"))?;
+            stats.pages = 1;
+            if local.iter().all(|f| f.matches(&record)) {
+                stats.records = 1;
+                each(record)?;
+            }
+            return Ok(stats);
+        }
         let mut page: u64 = 1;
         loop {
             let mut params = base.clone();
