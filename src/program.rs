@@ -38,6 +38,14 @@ pub enum Expr {
         on_miss: OnMiss,
         span: Span,
     },
+    /// The one record of a resource whose fields hold these values
+    /// (`eaccounting.vatcodes[Code: "VH"]`), read once per run.
+    Find {
+        schema: usize,
+        conditions: Vec<(Arc<str>, Expr)>,
+        on_miss: OnMiss,
+        span: Span,
+    },
     Builtin {
         func: &'static Builtin,
         args: Vec<Expr>,
@@ -285,6 +293,187 @@ impl Flow {
     }
 }
 
+/// A lookup by natural key whose values are known before any record is
+/// read: constants, or values drawn from tables and `let`s.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub schema: usize,
+    pub wanted: Vec<(Arc<str>, Value)>,
+    pub span: Span,
+}
+
+/// The lookups by natural key a flow can reach.
+#[derive(Debug, Clone, Default)]
+pub struct Lookups {
+    /// Those known before any record is read, once per combination of values.
+    pub references: Vec<Reference>,
+    /// The schema of every lookup, known or not.
+    pub schemas: Vec<usize>,
+}
+
+impl Program {
+    /// The lookups `flow` can reach through its lets, tables and functions.
+    /// One whose values depend on the record is left to run time, unless
+    /// its values can only come from a table: then each value the table
+    /// holds is a reference.
+    pub fn lookups(&self, flow: &Flow) -> Lookups {
+        let mut walk = RefWalk {
+            program: self,
+            seen_globals: std::collections::HashSet::new(),
+            seen_fns: std::collections::HashSet::new(),
+            found: Lookups::default(),
+        };
+        let mut visit = |e: &Expr| walk.expr(e);
+        if let Some(f) = &flow.filter {
+            visit(f);
+        }
+        if let Some((k, _)) = &flow.key {
+            visit(k);
+        }
+        walk_mapping(&flow.mapping, &mut visit);
+        walk.found
+    }
+}
+
+struct RefWalk<'p> {
+    program: &'p Program,
+    seen_globals: std::collections::HashSet<usize>,
+    seen_fns: std::collections::HashSet<usize>,
+    found: Lookups,
+}
+
+impl RefWalk<'_> {
+    fn expr(&mut self, e: &Expr) {
+        match e {
+            Expr::Global(i) => {
+                if self.seen_globals.insert(*i) {
+                    self.expr(&self.program.globals[*i].expr);
+                }
+            }
+            Expr::CallFn { func, args, .. } => {
+                if self.seen_fns.insert(*func) {
+                    self.expr(&self.program.functions[*func].body);
+                }
+                args.iter().for_each(|a| self.expr(a));
+            }
+            Expr::Find {
+                schema,
+                conditions,
+                span,
+                ..
+            } => {
+                conditions.iter().for_each(|(_, x)| self.expr(x));
+                if !self.found.schemas.contains(schema) {
+                    self.found.schemas.push(*schema);
+                }
+                self.find(*schema, conditions, *span);
+            }
+            Expr::Const(_) | Expr::Local(_) | Expr::Input(_) | Expr::InputRecord => {}
+            Expr::Field { base, .. } => self.expr(base),
+            Expr::Index { base, index, .. } => {
+                self.expr(base);
+                self.expr(index);
+            }
+            Expr::Lookup { key, .. } => self.expr(key),
+            Expr::Builtin { args, .. } | Expr::List(args) | Expr::Interpolate(args, _) => {
+                args.iter().for_each(|a| self.expr(a))
+            }
+            Expr::Not(x, _) | Expr::Neg(x, _) => self.expr(x),
+            Expr::Binary { lhs, rhs, .. } => {
+                self.expr(lhs);
+                self.expr(rhs);
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => {
+                self.expr(cond);
+                self.expr(then);
+                self.expr(otherwise);
+            }
+            Expr::Record(fields) => fields.iter().for_each(|(_, x)| self.expr(x)),
+        }
+    }
+
+    /// Records a lookup as references when its values are known: every
+    /// combination, as long as at most one condition has several values
+    /// (two tables crossed would name combinations nobody asked for).
+    fn find(&mut self, schema: usize, conditions: &[(Arc<str>, Expr)], span: Span) {
+        let mut each = Vec::new();
+        for (field, e) in conditions {
+            let Some(values) = candidates(self.program, e, 0) else {
+                return;
+            };
+            each.push((field.clone(), values));
+        }
+        if each.iter().filter(|(_, v)| v.len() > 1).count() > 1 {
+            return;
+        }
+        let varying = each.iter().position(|(_, v)| v.len() > 1);
+        let choices = varying.map_or(1, |i| each[i].1.len());
+        for choice in 0..choices {
+            let wanted = each
+                .iter()
+                .enumerate()
+                .map(|(i, (f, v))| {
+                    let pick = if Some(i) == varying { choice } else { 0 };
+                    (f.clone(), v[pick].clone())
+                })
+                .collect::<Vec<_>>();
+            if wanted.iter().any(|(_, v)| v.is_missing()) {
+                continue;
+            }
+            let same = |r: &Reference| r.schema == schema && r.wanted == wanted;
+            if !self.found.references.iter().any(same) {
+                self.found.references.push(Reference {
+                    schema,
+                    wanted,
+                    span,
+                });
+            }
+        }
+    }
+}
+
+/// The values an expression can have when they do not depend on the record:
+/// a constant, a `let` of such values, any value of a table (whatever the
+/// key), `a ?? b` and `if … then a else b` of such values.
+fn candidates(program: &Program, e: &Expr, depth: usize) -> Option<Vec<Value>> {
+    if depth > 32 {
+        return None;
+    }
+    let go = |x: &Expr| candidates(program, x, depth + 1);
+    let both = |a: &Expr, b: &Expr| {
+        let mut v = go(a)?;
+        v.extend(go(b)?);
+        Some(v)
+    };
+    match e {
+        Expr::Const(v) => Some(vec![v.clone()]),
+        Expr::Global(i) => go(&program.globals[*i].expr),
+        Expr::Lookup { table, .. } => {
+            let t = &program.tables[*table];
+            let mut values: Vec<Value> = t.rows.values().cloned().collect();
+            values.extend(t.default.clone());
+            values.sort_by_key(|v| v.to_string());
+            values.dedup();
+            Some(values)
+        }
+        Expr::Binary {
+            op: crate::syntax::ast::BinaryOp::Coalesce,
+            lhs,
+            rhs,
+            ..
+        } => both(lhs, rhs),
+        Expr::If {
+            then, otherwise, ..
+        } => both(then, otherwise),
+        _ => None,
+    }
+}
+
 fn walk_mapping(m: &Mapping, visit: &mut impl FnMut(&Expr)) {
     for op in m.common.iter().chain(&m.on_create).chain(&m.on_update) {
         match op {
@@ -318,6 +507,11 @@ fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: 
             go(index);
         }
         Expr::Lookup { key, .. } => go(key),
+        Expr::Find { conditions, .. } => {
+            for (_, x) in conditions {
+                go(x);
+            }
+        }
         Expr::Builtin { args, .. }
         | Expr::CallFn { args, .. }
         | Expr::List(args)

@@ -23,7 +23,7 @@ pub(crate) struct Typed {
 }
 
 impl Typed {
-    fn new(ty: Type, ir: Ir) -> Self {
+    pub(crate) fn new(ty: Type, ir: Ir) -> Self {
         Typed {
             ty,
             ir,
@@ -38,7 +38,7 @@ impl Typed {
         }
     }
     /// After an error: keeps checking the rest without cascading complaints.
-    fn error() -> Self {
+    pub(crate) fn error() -> Self {
         Typed::new(Type::ANY, Ir::Const(Value::Null))
     }
 }
@@ -78,6 +78,9 @@ impl Checker<'_> {
             } => self.check_field(scope, base, name, *optional, e.span),
             ExprKind::Index { base, index } => {
                 self.check_index(scope, base, index, e.span, OnMiss::Fail)
+            }
+            ExprKind::Find { base, conditions } => {
+                self.check_find(scope, base, conditions, e.span, OnMiss::Fail)
             }
             ExprKind::Call { name, args } => {
                 let args: Vec<&Expr> = args.iter().collect();
@@ -706,6 +709,9 @@ impl Checker<'_> {
             // the fallback to replace, not a failed record.
             ExprKind::Index { base, index } if op == BinaryOp::Coalesce => {
                 self.check_index(scope, base, index, lhs.span, OnMiss::Absent)
+            }
+            ExprKind::Find { base, conditions } if op == BinaryOp::Coalesce => {
+                self.check_find(scope, base, conditions, lhs.span, OnMiss::Absent)
             }
             _ => self.check_expr(scope, lhs),
         };

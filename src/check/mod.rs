@@ -4,6 +4,7 @@
 mod connections;
 mod decls;
 mod expr;
+mod find;
 mod flow;
 pub mod loader;
 mod scope;

@@ -106,7 +106,7 @@ pub(crate) fn open_session(
                 "flowc keeps its state in {} (set FLOWC_STATE to move it)",
                 dir.display()
             )),
-            EngineError::Connector(_) => d,
+            EngineError::Connector(_) | EngineError::Unresolved(_) => d,
         });
         2
     })
@@ -130,6 +130,7 @@ pub(crate) fn engine_diagnostic(e: &EngineError) -> Diagnostic {
     match e {
         EngineError::Connector(e) => connector_diagnostic(e),
         EngineError::State(e) => state_diagnostic(e),
+        EngineError::Unresolved(d) => (**d).clone(),
     }
 }
 
@@ -184,7 +185,12 @@ pub(crate) fn run_flow(
     };
     let engine = session.engine(&checked.program, flow, options);
     let report = with_progress(&engine, json, || engine.run(&session.flow_hash)).map_err(|e| {
-        print_plain(&engine_diagnostic(&e).help("nothing after this point was written; fix the cause and run again: completed records are not written twice"));
+        let d = match e {
+            // Found before the first record: it says itself that nothing was written.
+            EngineError::Unresolved(d) => *d,
+            other => engine_diagnostic(&other).help("nothing after this point was written; fix the cause and run again: completed records are not written twice"),
+        };
+        eprint!("{}", render_human(&d, &checked.sources, render_options()));
         2u8
     })?;
     for (shown, (_, diag)) in report.failures.iter().enumerate() {

@@ -75,6 +75,7 @@ codes! {
     E0907 "number-range" "A number is beyond the exact decimal range",
     E0908 "validation" "A mapped record breaks a rule of the target schema",
     E0909 "explicit-failure" "The flow rejected this record with fail()",
+    E0910 "unresolved-reference" "A lookup by natural key found no record of the resource, or several",
     // Warnings.
     W0001 "unused" "A declaration is never used",
     W0002 "constant-condition" "A condition is always true or always false",

@@ -71,10 +71,15 @@ fn run_one(
     };
     let mut engine = session.engine(program, flow, options);
     prepare(&mut engine);
-    let report = engine
-        .run_records(&session.flow_hash, vec![input])
-        .map_err(|e| format!("the flow could not run: {e}"))?;
-    let observed = observe(report);
+    let observed = match engine.run_records(&session.flow_hash, vec![input]) {
+        Ok(report) => observe(report),
+        // Settings that name nothing stop the run before the record: for a
+        // test that is what happened to it (`expect error "E0910"`).
+        Err(super::EngineError::Unresolved(d)) => {
+            Observed::Failed(format!("{}: {}", d.code.id, d.message))
+        }
+        Err(e) => return Err(format!("the flow could not run: {e}")),
+    };
     for expectation in &test.expect {
         check_expectation(&runtime, program, expectation, &observed)?;
     }

@@ -1,31 +1,35 @@
 //! Run-wide indexes of a resource by one field (customers by e-mail,
 //! articles by number, drafts by reference): one paged read the first time a
 //! record is looked up, then every lookup costs no call. Concurrent first
-//! users wait for that one read.
+//! users wait for that one read. Upserts compare keys as a person compares
+//! them ([`natural_text`]: no case, no surrounding spaces), so a customer
+//! stored as `Ann@Example.com` is found by `ann@example.com`; a flow's own
+//! key also tells an exact match from one in another case (see `keys`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::keys::{folded, Normaliser};
+use super::keys::Normaliser;
 use crate::connectors::{Connector, ConnectorError, ListQuery};
-use crate::value::{Record, Value};
+use crate::value::{natural_text, Record, Value};
 
 /// The records of a resource by one field's value (as text, put through a
-/// key's [`Normaliser`]): the first record holding each value, and each
-/// value trimmed and in lower case.
+/// key's [`Normaliser`]): the first record holding each value, exactly and
+/// as [`natural_text`].
 #[derive(Default)]
 struct Index {
     exact: HashMap<String, Record>,
-    folded: HashMap<String, Record>,
+    natural: HashMap<String, Record>,
 }
 
 type Cell = Arc<OnceLock<Result<Arc<Index>, ConnectorError>>>;
+type ListCell = Arc<OnceLock<Result<Arc<Vec<Value>>, ConnectorError>>>;
 
-/// A record found by its key.
+/// A record found by a flow's key.
 pub(super) enum Found {
     /// Its field holds the key.
     Exact(Record),
-    /// Its field holds the key in another case only.
+    /// Its field holds the key in another case (or spacing) only.
     OtherCase(Record),
 }
 
@@ -33,10 +37,18 @@ pub(super) enum Found {
 pub(super) struct Indexes {
     /// (connector, resource, field, normaliser) → index.
     cells: Mutex<HashMap<(usize, String, String, String), Cell>>,
+    /// (connector, resource) → every record, for lookups by natural key.
+    lists: Mutex<HashMap<(usize, String), ListCell>>,
+}
+
+/// Two connectors may both have an `orders` resource: tell them apart.
+fn identity(connector: &dyn Connector) -> usize {
+    connector as *const dyn Connector as *const () as usize
 }
 
 impl Indexes {
-    /// The record of `resource` whose `field` (a dotted path) holds `value`.
+    /// The record of `resource` whose `field` (a dotted path) holds `value`,
+    /// compared as [`natural_text`].
     pub(super) fn find(
         &self,
         connector: &dyn Connector,
@@ -45,7 +57,7 @@ impl Indexes {
         value: &str,
     ) -> Result<Option<Record>, ConnectorError> {
         let index = self.index(connector, resource, field, &Normaliser::default())?;
-        Ok(index.exact.get(value).cloned())
+        Ok(index.natural.get(&natural_text(value)).cloned())
     }
 
     /// The record a flow's key names: one whose `field`, put through the
@@ -63,10 +75,31 @@ impl Indexes {
             return Ok(Some(Found::Exact(r.clone())));
         }
         Ok(index
-            .folded
-            .get(&folded(value))
+            .natural
+            .get(&natural_text(value))
             .cloned()
             .map(Found::OtherCase))
+    }
+
+    /// Every record of `resource`, read once per run.
+    pub(super) fn records(
+        &self,
+        connector: &dyn Connector,
+        resource: &str,
+    ) -> Result<Arc<Vec<Value>>, ConnectorError> {
+        let cell = super::lock(&self.lists)
+            .entry((identity(connector), resource.to_string()))
+            .or_default()
+            .clone();
+        cell.get_or_init(|| {
+            let mut all = Vec::new();
+            connector.list(resource, &ListQuery::default(), &mut |v| {
+                all.push(v);
+                Ok(true)
+            })?;
+            Ok(Arc::new(all))
+        })
+        .clone()
     }
 
     fn index(
@@ -76,11 +109,9 @@ impl Indexes {
         field: &str,
         normaliser: &Normaliser,
     ) -> Result<Arc<Index>, ConnectorError> {
-        // Two connectors may both have an `orders` resource: tell them apart.
-        let identity = connector as *const dyn Connector as *const () as usize;
         let cell = super::lock(&self.cells)
             .entry((
-                identity,
+                identity(connector),
                 resource.to_string(),
                 field.to_string(),
                 normaliser.name(),
@@ -104,7 +135,10 @@ fn read_index(
         if let Some(r) = v.as_record() {
             if let Some(k) = r.get_path(&path).and_then(Value::to_text) {
                 let k = normaliser.apply(&k);
-                index.folded.entry(folded(&k)).or_insert_with(|| r.clone());
+                index
+                    .natural
+                    .entry(natural_text(&k))
+                    .or_insert_with(|| r.clone());
                 index.exact.entry(k).or_insert_with(|| r.clone());
             }
         }

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 
 use crate::functions::Builtin;
 use crate::program::Expr;
-use crate::value::Value;
+use crate::value::{natural_text, Value};
 
 /// The built-in calls at the top of a key expression, outermost first,
 /// each with its constant arguments after the first.
@@ -82,11 +82,6 @@ impl Normaliser {
     }
 }
 
-/// Keys as the services compare them for uniqueness: trimmed, ignoring case.
-pub(super) fn folded(text: &str) -> String {
-    text.trim().to_lowercase()
-}
-
 /// Keys of records decided "create" in this run: (resource, folded key) →
 /// (the key as written, the source record that claimed it).
 #[derive(Default)]
@@ -102,7 +97,7 @@ impl Claims {
         source: &str,
     ) -> Option<(String, String)> {
         let mut claims = super::lock(&self.0);
-        let slot = (resource.to_string(), folded(key));
+        let slot = (resource.to_string(), natural_text(key));
         match claims.get(&slot) {
             Some((k, s)) if s != source => Some((k.clone(), s.clone())),
             Some(_) => None,

@@ -23,6 +23,7 @@ mod keys;
 pub mod payload;
 pub mod plan;
 mod read;
+mod references;
 mod report;
 mod resolver;
 pub mod session;
@@ -94,6 +95,9 @@ pub enum EngineError {
     Connector(ConnectorError),
     /// The state store (ledger, cursor, runs): nothing more can be recorded safely.
     State(Arc<StateError>),
+    /// Settings name reference data the target does not have (E0910); the
+    /// run stopped before reading a record.
+    Unresolved(Box<Diagnostic>),
 }
 
 impl std::fmt::Display for EngineError {
@@ -101,6 +105,7 @@ impl std::fmt::Display for EngineError {
         match self {
             EngineError::Connector(e) => write!(f, "{e}"),
             EngineError::State(e) => write!(f, "state store: {e}"),
+            EngineError::Unresolved(d) => write!(f, "{}", d.message),
         }
     }
 }
@@ -314,7 +319,10 @@ impl<'a> Engine<'a> {
                     .begin_run(&self.flow.name, flow_hash, env!("CARGO_PKG_VERSION"))?,
             )
         };
-        let result = self.start_target().and_then(|()| process(run, started));
+        let result = self
+            .resolve_references()
+            .and_then(|()| self.start_target())
+            .and_then(|()| process(run, started));
         let result = result.and_then(|()| self.finish_target());
         let mut report = self.report(started);
         report.calls = report.calls.since(&calls_before);
@@ -489,7 +497,7 @@ impl<'a> Engine<'a> {
                 let (work_rx, fatal) = (&work_rx, &fatal);
                 scope.spawn(move || {
                     let mut worker = Worker {
-                        runtime: Runtime::new(self.program),
+                        runtime: Runtime::with_references(self.program, self),
                         decoder: Decoder::new(),
                     };
                     loop {

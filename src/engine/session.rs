@@ -176,6 +176,9 @@ fn connections_used(program: &Program, flow: &Flow) -> Vec<usize> {
         }
     }
     walk(program, &flow.mapping, &mut out);
+    for schema in program.lookups(flow).schemas {
+        out.extend(program.schemas[schema].connection);
+    }
     let mut out: Vec<usize> = out.into_iter().collect();
     out.sort();
     out

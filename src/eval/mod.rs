@@ -3,6 +3,7 @@
 //! so the same code serves `flowc test` (in memory), `plan` (read only) and
 //! `run` (real writes).
 
+pub mod find;
 mod ops;
 
 use std::sync::{Arc, OnceLock};
@@ -104,6 +105,13 @@ pub trait Resolver {
     fn upsert(&mut self, request: UpsertRequest<'_>) -> Result<Value>;
 }
 
+/// Reads the records of resources that lookups by natural key search
+/// (`eaccounting.vatcodes[Code: "VH"]`); the engine reads each resource
+/// once per run.
+pub trait References: Sync {
+    fn records(&self, schema: &Schema) -> Result<Arc<Vec<Value>>>;
+}
+
 /// Refuses upserts: for flows that have none.
 pub struct NoUpserts;
 
@@ -135,6 +143,7 @@ pub struct Mapped {
 pub struct Runtime<'p> {
     pub program: &'p Program,
     globals: Vec<OnceLock<std::result::Result<Value, EvalError>>>,
+    references: Option<&'p dyn References>,
 }
 
 /// What a block of mapping ops builds.
@@ -159,6 +168,15 @@ impl<'p> Runtime<'p> {
         Runtime {
             program,
             globals: program.globals.iter().map(|_| OnceLock::new()).collect(),
+            references: None,
+        }
+    }
+
+    /// A runtime whose lookups by natural key read through `references`.
+    pub fn with_references(program: &'p Program, references: &'p dyn References) -> Self {
+        Runtime {
+            references: Some(references),
+            ..Runtime::new(program)
         }
     }
 
@@ -395,6 +413,65 @@ impl<'p> Runtime<'p> {
             .clone()
     }
 
+    /// `resource[Field: value, …]`: the one record holding these values.
+    fn find(
+        &self,
+        schema: &Schema,
+        conditions: &[(Arc<str>, Expr)],
+        on_miss: OnMiss,
+        span: Span,
+        frame: &mut Frame<'_>,
+    ) -> Result<Value> {
+        let mut wanted = Vec::with_capacity(conditions.len());
+        for (field, e) in conditions {
+            let v = self.eval(e, frame)?;
+            if v.is_missing() {
+                return Err(EvalError::new(
+                    &codes::E0901,
+                    format!(
+                        "the {field} to look {} up by is {}",
+                        schema.name,
+                        v.type_name()
+                    ),
+                    Some(span),
+                )
+                .help("supply a fallback with `?? …` before looking it up"));
+            }
+            wanted.push((field.clone(), v));
+        }
+        let Some(references) = self.references else {
+            return Err(EvalError::new(
+                &codes::E0905,
+                format!("{} cannot be read here", schema.name),
+                Some(span),
+            ));
+        };
+        let records = references.records(schema)?;
+        let unresolved = |why: String| {
+            let fields: Vec<Arc<str>> = wanted.iter().map(|(f, _)| f.clone()).collect();
+            EvalError::new(&codes::E0910, why, Some(span)).help(format!(
+                "what {} holds: {}",
+                schema.name,
+                find::describe_existing(&records, &fields)
+            ))
+        };
+        match find::find(&records, &wanted) {
+            find::Found::One(r) => Ok(Value::record(r.clone())),
+            find::Found::None if on_miss == OnMiss::Absent => Ok(Value::Absent),
+            find::Found::None => Err(unresolved(format!(
+                "{} has no record with {}",
+                schema.name,
+                find::describe_wanted(&wanted)
+            ))),
+            find::Found::Many(hits) => Err(unresolved(format!(
+                "{} has {} records with {}; add a condition that tells them apart",
+                schema.name,
+                hits.len(),
+                find::describe_wanted(&wanted)
+            ))),
+        }
+    }
+
     fn eval(&self, expr: &Expr, frame: &mut Frame<'_>) -> Result<Value> {
         Ok(match expr {
             Expr::Const(v) => v.clone(),
@@ -473,6 +550,18 @@ impl<'p> Runtime<'p> {
                     }
                 }
             }
+            Expr::Find {
+                schema,
+                conditions,
+                on_miss,
+                span,
+            } => self.find(
+                &self.program.schemas[*schema],
+                conditions,
+                *on_miss,
+                *span,
+                frame,
+            )?,
             Expr::Builtin { func, args, span } => {
                 let mut values = Vec::with_capacity(args.len());
                 for (i, a) in args.iter().enumerate() {

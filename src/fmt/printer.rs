@@ -1021,6 +1021,14 @@ impl<'a> Printer<'a> {
                 self.flat_into(out, index, Slot::Free);
                 out.push(']');
             }
+            ExprKind::Find { base, conditions } => {
+                self.flat_into(out, base, Slot::Postfix);
+                self.flat_list(out, ('[', ']'), conditions, |out, (k, v)| {
+                    out.push_str(&k.name);
+                    out.push_str(": ");
+                    self.flat_into(out, v, Slot::Free);
+                });
+            }
             ExprKind::Call { name, args } => {
                 out.push_str(&name.name);
                 self.flat_args(out, args);
@@ -1117,6 +1125,9 @@ fn children(e: &Expr) -> Vec<&Expr> {
     match &e.kind {
         ExprKind::Field { base, .. } => vec![base],
         ExprKind::Index { base, index } => vec![base, index],
+        ExprKind::Find { base, conditions } => std::iter::once(&**base)
+            .chain(conditions.iter().map(|(_, v)| v))
+            .collect(),
         ExprKind::Call { args, .. } => args.iter().collect(),
         ExprKind::Pipe { value, args, .. } => std::iter::once(&**value).chain(args).collect(),
         ExprKind::Unary { operand, .. } => vec![operand],

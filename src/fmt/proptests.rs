@@ -427,6 +427,13 @@ fn strip_parens(e: Expr) -> Expr {
             base: b(base),
             index: b(index),
         },
+        ExprKind::Find { base, conditions } => ExprKind::Find {
+            base: b(base),
+            conditions: conditions
+                .into_iter()
+                .map(|(k, e)| (k, strip_parens(e)))
+                .collect(),
+        },
         ExprKind::Call { name, args } => ExprKind::Call {
             name,
             args: v(args),

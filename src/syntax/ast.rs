@@ -338,6 +338,12 @@ pub enum ExprKind {
         base: Box<Expr>,
         index: Box<Expr>,
     },
+    /// `eaccounting.vatcodes[Code: "VH"]`: the one record of a resource
+    /// whose fields hold these values (empty: the resource's only record).
+    Find {
+        base: Box<Expr>,
+        conditions: Vec<(Ident, Expr)>,
+    },
     Call {
         name: Ident,
         args: Vec<Expr>,

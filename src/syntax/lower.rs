@@ -161,7 +161,10 @@ fn pratt() -> &'static PrattParser<Rule> {
                 | Op::infix(Rule::op_div, Assoc::Left)
                 | Op::infix(Rule::op_rem, Assoc::Left))
             .op(Op::prefix(Rule::op_neg))
-            .op(Op::postfix(Rule::field) | Op::postfix(Rule::opt_field) | Op::postfix(Rule::index))
+            .op(Op::postfix(Rule::field)
+                | Op::postfix(Rule::opt_field)
+                | Op::postfix(Rule::index)
+                | Op::postfix(Rule::find))
     })
 }
 
@@ -682,6 +685,21 @@ impl Lower {
                 let base = base?;
                 let span = base.span.to(self.span(&op));
                 let rule = op.as_rule();
+                if rule == Rule::find {
+                    let conditions = op
+                        .kids()
+                        .map(|c| {
+                            let mut parts = c.kids();
+                            let field = self.ident(parts.next().expect("field"));
+                            Ok((field, self.expr(parts.next().expect("value"))?))
+                        })
+                        .collect::<Result<_>>()?;
+                    let kind = ExprKind::Find {
+                        base: Box::new(base),
+                        conditions,
+                    };
+                    return Ok(Expr { kind, span });
+                }
                 let inner = op.kids().next().expect("postfix operand");
                 let kind = match rule {
                     Rule::field => ExprKind::Field {

@@ -254,6 +254,30 @@ impl fmt::Display for Value {
     }
 }
 
+/// Text as a person compares names and codes: ignoring case, surrounding
+/// white space and how much white space separates words. Reference lookups
+/// (`eaccounting.units[Code: " ST "]`) and upsert matches (an e-mail address
+/// stored as `Ann@Example.com` is found by `ann@example.com`) compare this.
+pub fn natural_text(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Whether a stored value is the one a natural key names: text by
+/// [`natural_text`], numbers by value (`30` is `30.00`), a number stored as
+/// text by its value, everything else by `==`.
+pub fn natural_eq(stored: &Value, wanted: &Value) -> bool {
+    match (stored, wanted) {
+        (Value::Str(a), Value::Str(b)) => natural_text(a) == natural_text(b),
+        (Value::Str(a), Value::Num(b)) | (Value::Num(b), Value::Str(a)) => {
+            parse::parse_decimal(a.trim()).is_ok_and(|a| a == *b)
+        }
+        (a, b) => a == b,
+    }
+}
+
 /// A value as error messages name it: "the string \"x\"", "an absent value".
 pub fn describe(v: &Value) -> String {
     match v {
@@ -277,6 +301,21 @@ mod tests {
     fn absent_and_null_are_equal_but_distinct() {
         assert_eq!(Value::Absent, Value::Null);
         assert!(matches!(Value::default(), Value::Absent));
+    }
+
+    #[test]
+    fn natural_keys_ignore_case_and_spacing_but_not_content() {
+        assert_eq!(natural_text("  Ann@Example.COM "), "ann@example.com");
+        assert_eq!(natural_text("Einde  maand\t+ 30"), "einde maand + 30");
+        assert!(natural_eq(&Value::str("Stuks"), &Value::str(" stuks")));
+        assert!(!natural_eq(&Value::str("Stuks"), &Value::str("Stuk")));
+        assert!(natural_eq(
+            &Value::Num(Decimal::new(3000, 2)),
+            &Value::int(30)
+        ));
+        assert!(natural_eq(&Value::str("30"), &Value::int(30)));
+        assert!(!natural_eq(&Value::int(31), &Value::int(30)));
+        assert!(natural_eq(&Value::Bool(true), &Value::Bool(true)));
     }
 
     #[test]

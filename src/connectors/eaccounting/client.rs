@@ -58,7 +58,8 @@ pub const RESOURCES: &[&str] = &[
     "companysettings",
 ];
 
-/// Resources that are one record, read with a plain GET (no `Meta`/`Data`).
+/// Resources that are one record, answered bare rather than in a
+/// `{Meta, Data}` envelope.
 const SINGLETONS: &[&str] = &["companysettings"];
 
 /// Everything the connector needs; [`ConnectorConfig::new`] fills in defaults.
@@ -468,27 +469,6 @@ impl EaccountingConnector {
 
     /// Path and budget template for one entity of `resource`. Accounts and
     /// vouchers live under their fiscal year: their id is `fiscalyearId/x`.
-    /// The one record of a singleton resource, if the query's filters hold.
-    fn list_singleton(
-        &self,
-        resource: &str,
-        query: &ListQuery,
-        each: &mut dyn FnMut(Value) -> Result<bool, ConnectorError>,
-    ) -> Result<ListStats, ConnectorError> {
-        let path = format!("/{resource}");
-        let answer = self.request(Method::GET, &path, &path, &[], None)?;
-        let record = self.decode(&answer, &format!("GET {path}"))?;
-        let mut stats = ListStats {
-            pages: 1,
-            records: 0,
-        };
-        if query.filters.iter().all(|f| f.matches(&record)) {
-            stats.records = 1;
-            each(record)?;
-        }
-        Ok(stats)
-    }
-
     fn entity_path(resource: &str, id: &str) -> (String, String) {
         let enc = odata::encode_component;
         match (resource, id.split_once('/')) {
@@ -655,9 +635,6 @@ impl Connector for EaccountingConnector {
         each: &mut dyn FnMut(Value) -> Result<bool, ConnectorError>,
     ) -> Result<ListStats, ConnectorError> {
         self.check_resource(resource)?;
-        if SINGLETONS.contains(&resource) {
-            return self.list_singleton(resource, query, each);
-        }
         let mut pushed = Vec::new();
         let mut local = Vec::new();
         for f in &query.filters {
@@ -698,6 +675,16 @@ impl Connector for EaccountingConnector {
             .clamp(1, MAX_PAGE_SIZE);
         let path = format!("/{resource}");
         let mut stats = ListStats::default();
+        if SINGLETONS.contains(&resource) {
+            let answer = self.request(Method::GET, &path, &path, &[], None)?;
+            let record = self.decode(&answer, &format!("GET {path}"))?;
+            stats.pages = 1;
+            if local.iter().all(|f| f.matches(&record)) {
+                stats.records = 1;
+                each(record)?;
+            }
+            return Ok(stats);
+        }
         let mut page: u64 = 1;
         loop {
             let mut params = base.clone();
@@ -742,7 +729,7 @@ impl Connector for EaccountingConnector {
         self.check_resource(resource)?;
         if SINGLETONS.contains(&resource) {
             let mut one = None;
-            self.list_singleton(resource, &ListQuery::default(), &mut |v| {
+            self.list(resource, &ListQuery::default(), &mut |v| {
                 one = Some(v);
                 Ok(false)
             })?;

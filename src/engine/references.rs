@@ -1,0 +1,113 @@
+//! Lookups by natural key (`eaccounting.vatcodes[Code: "VH"]`) for the
+//! interpreter: each resource is read once per run, whoever asks first, and
+//! shared by every worker. Before the first record is read, every lookup
+//! whose values are known (constants, settings, table values) is resolved;
+//! when any names nothing, or several things, the run stops with one
+//! diagnostic that lists them all with the values that do exist, and
+//! nothing is written.
+
+use std::sync::Arc;
+
+use super::{Engine, EngineError};
+use crate::diag::{codes, Diagnostic};
+use crate::eval::find::{describe_existing, describe_wanted, find, Found};
+use crate::eval::{EvalError, References};
+use crate::program::Schema;
+use crate::value::Value;
+
+impl References for Engine<'_> {
+    fn records(&self, schema: &Schema) -> Result<Arc<Vec<Value>>, EvalError> {
+        self.reference_records(schema).map_err(|e| {
+            EvalError::new(
+                &codes::E0905,
+                format!("{} could not be read: {e}", schema.name),
+                None,
+            )
+        })
+    }
+}
+
+impl Engine<'_> {
+    fn reference_records(&self, schema: &Schema) -> Result<Arc<Vec<Value>>, EngineError> {
+        let connector = self
+            .connections
+            .get(schema.connection)
+            .ok_or_else(|| {
+                crate::connectors::ConnectorError::new(
+                    crate::connectors::ErrorClass::Config,
+                    format!("no connection is open for {}", schema.name),
+                )
+            })?
+            .clone();
+        let resource = schema.resource.as_deref().unwrap_or(&schema.name);
+        Ok(self.indexes.records(&*connector, resource)?)
+    }
+
+    /// Resolves every reference the flow can reach, or says which cannot be.
+    pub(super) fn resolve_references(&self) -> Result<(), EngineError> {
+        let lookups = self.program.lookups(self.flow);
+        let mut problems: Vec<(String, Option<crate::source_map::Span>)> = Vec::new();
+        let mut existing: Vec<String> = Vec::new();
+        for reference in &lookups.references {
+            let schema = &self.program.schemas[reference.schema];
+            let records = self.reference_records(schema)?;
+            let what = describe_wanted(&reference.wanted);
+            let problem = match find(&records, &reference.wanted) {
+                Found::One(_) => continue,
+                Found::None => format!("{} has no record with {what}", schema.name),
+                Found::Many(hits) => format!(
+                    "{} has {} records with {what}; add a condition that tells them apart",
+                    schema.name,
+                    hits.len()
+                ),
+            };
+            problems.push((problem, Some(reference.span)));
+            let fields: Vec<Arc<str>> = reference.wanted.iter().map(|(f, _)| f.clone()).collect();
+            let line = format!(
+                "{} by {}: {}",
+                schema.name,
+                fields.iter().map(|f| &**f).collect::<Vec<_>>().join(", "),
+                describe_existing(&records, &fields)
+            );
+            if !existing.contains(&line) {
+                existing.push(line);
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let mut d = Diagnostic::new(
+            &codes::E0910,
+            format!(
+                "flow {}: {} setting{} name{} nothing in the target service, so nothing was written:\n{}",
+                self.flow.name,
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                if problems.len() == 1 { "s" } else { "" },
+                problems
+                    .iter()
+                    .map(|(p, _)| format!("  - {p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        );
+        for (i, (_, span)) in problems.iter().enumerate() {
+            if let Some(span) = span {
+                d = if i == 0 {
+                    d.at(*span, "names nothing")
+                } else {
+                    d.also(*span, "names nothing")
+                };
+            }
+        }
+        d = d.help(format!(
+            "use names that exist in this company (settings.flow); what there is:\n{}",
+            existing
+                .iter()
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+        Err(EngineError::Unresolved(Box::new(d)))
+    }
+}
