@@ -378,14 +378,6 @@ impl Checker<'_> {
                                     .help("remove this mapping; read the value back from the created record instead"),
                             );
                         }
-                        // On update, an absent value leaves the field as the
-                        // record has it: a value that may be missing (`when(…)`)
-                        // fits a required field there. A null is still refused
-                        // when the record is validated.
-                        let ft = crate::types::FieldType {
-                            optional: ft.optional || phase == Phase::Update,
-                            ..ft
-                        };
                         self.check_fits(&t, value.span, &ft, field.span, &target.name);
                     }
                     self.note_mapped(mapped, phase, field);

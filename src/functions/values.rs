@@ -141,22 +141,6 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         eval: |a| Err(arg_str(&a[0])?.to_string()),
     },
     Builtin {
-        name: "when",
-        category: Category::Value,
-        params: &[p("condition", Bool), nullable("value", Any)],
-        doc: "The value when the condition is true; otherwise absent, so that a mapping writes nothing (a field written only under a setting).",
-        examples: &[ex("when(true, 12.50)", "12.50"), ex(r#"when(false, "x") ?? "-""#, r#""-""#)],
-        returns: |args| {
-            let t = args.get(1).map(|a| a.ty.clone()).unwrap_or(Type::ANY);
-            t.maybe(Missing::Other { span: Default::default() })
-        },
-        eval: |a| Ok(match &a[0] {
-            Value::Bool(true) => a[1].clone(),
-            Value::Bool(false) => Value::Absent,
-            other => return Err(format!("the condition is {}, not true or false", describe(other))),
-        }),
-    },
-    Builtin {
         name: "country_code",
         category: Category::Value,
         params: &[p("country", Str)],
