@@ -63,7 +63,7 @@ fn main() {
         }
     }
     let shop = ccvshop::start_blocking(CcvShopConfig {
-        data: SeedSource::Custom(data),
+        data: SeedSource::Custom(Box::new(data)),
         deliver_webhooks: false,
         ..CcvShopConfig::default()
     })

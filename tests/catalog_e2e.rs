@@ -4,6 +4,9 @@
 //! each asserting what both services hold afterwards, that a rerun writes
 //! nothing, and printing the API calls per record of each run.
 
+// The connector trait's error type, as its callback returns it.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,7 +40,7 @@ struct Services {
 impl Services {
     fn start(shop: SeedData) -> Services {
         let shop = ccvshop::start_blocking(CcvShopConfig {
-            data: SeedSource::Custom(shop),
+            data: SeedSource::Custom(Box::new(shop)),
             deliver_webhooks: false,
             ..CcvShopConfig::default()
         })
@@ -385,4 +388,261 @@ fn customers_one_per_address_companies_with_contact_and_only_changes_written() {
     assert_eq!(text(jan_c, "CustomerNumber"), "K-77");
     assert!(customers.contains_key("nieuw@example.nl"));
     let _ = Utc::now();
+}
+
+// ---------------------------------------------------------------- products
+
+fn product(id: i64, sku: &str, name: &str, tariff: &str, price: &str, extra: Value) -> Value {
+    let rate = match tariff {
+        "normal" => 21,
+        "reduced" => 9,
+        _ => 0,
+    };
+    let mut p = json!({
+        "id": id, "is_active": true, "createdate": "2024-01-01T08:00:00Z",
+        "modifydate": format!("2024-02-01T10:{:02}:00Z", id), "productnumber": sku,
+        "name": name, "taxtariff": tariff, "vatrate": rate,
+        "price": serde_json::Number::from_string_unchecked(price.to_string()),
+        "discount": 0, "purchaseprice": 1.5, "unit": "stuk", "stockenabled": true, "stock": 10,
+        "weight": 1
+    });
+    if let (Some(p), Some(extra)) = (p.as_object_mut(), extra.as_object()) {
+        p.extend(extra.clone());
+    }
+    p
+}
+
+/// A shop with every kind of product the flow must handle.
+fn catalog_shop() -> SeedData {
+    let mut data = SeedData::base().unwrap();
+    let extra: SeedData = serde_json::from_value(json!({
+        "products": [
+            product(1, "FIETS-21", "Stadsfiets", "normal", "499.50", json!({"eannumber": "8712345678906"})),
+            product(2, "BEL-9", "Fietsbel", "reduced", "4.95", json!({})),
+            product(3, "EXPORT-0", "Exportdoos", "exempt", "10.00", json!({"unit": "doos"})),
+            product(4, "SHIRT", "T-shirt", "normal", "20.00", json!({})),
+            product(5, "OUD", "Oud model", "normal", "1.00", json!({"is_active": false})),
+            product(6, "SKU-1", "Hoofdletters", "normal", "2.00", json!({})),
+            product(7, "sku-1", "Kleine letters", "normal", "3.00", json!({})),
+            product(8, "", "Zonder SKU", "normal", "4.00", json!({})),
+            product(9, "BESTAAND", "Bestaand artikel", "normal", "12.10", json!({})),
+        ],
+        "producttocategories": [
+            {"id": 1, "product_id": 1, "category_id": 1, "position": 1},
+            {"id": 2, "product_id": 1, "category_id": 3, "position": 1},
+            {"id": 3, "product_id": 2, "category_id": 4, "position": 1},
+        ],
+        "attributecombinations": [
+            {"id": 1, "product_id": 4, "stock": 3, "product_number": "SHIRT-M", "ean_number": null,
+             "sku_number": "SHIRT-M", "combination": [{"option": "Maat", "value": "M"}]},
+        ],
+    }))
+    .unwrap();
+    data.extend(extra);
+    data
+}
+
+/// An article the accountant made before the shop was connected: the flow
+/// may update what the shop owns and must keep the rest.
+fn existing_article(books: &BlockingEaccountingEmulator) {
+    books
+        .load_seed(
+            &json!({"articles": [{
+                "Id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "Number": "BESTAAND", "Name": "Oud",
+                "IsActive": true, "CodingId": "fe48f829-96f1-5f4c-948d-03292a72d07a",
+                "UnitId": "9a0a2bb5-2b24-5533-95ca-04494b3cbebc", "GrossPrice": 9.99,
+                "NameEnglish": "Existing article", "FreightCosts": 2.5, "StockLocationReference": "A1"
+            }]})
+            .to_string(),
+        )
+        .unwrap();
+}
+
+#[test]
+fn products_become_articles_by_sku_with_barcodes_labels_exact_prices_and_reasons() {
+    let svc = Services::start(catalog_shop());
+    existing_article(&svc.books);
+    let first = svc.run("products.flow", "products");
+    println!("{}", summary("products, first run", &first));
+    let articles = by(&svc.books, "articles", "Number");
+    assert_eq!(
+        articles.keys().collect::<Vec<_>>(),
+        ["BEL-9", "BESTAAND", "EXPORT-0", "FIETS-21", "SKU-1"]
+    );
+    // Prices incl. VAT as GrossPrice, to the cent; eAccounting derives the net.
+    let price = |n: &str, f: &str| dec(&articles[n][f]);
+    assert_eq!(price("FIETS-21", "GrossPrice"), Decimal::new(49950, 2));
+    assert_eq!(price("FIETS-21", "NetPrice"), Decimal::new(41281, 2));
+    assert_eq!(price("BEL-9", "GrossPrice"), Decimal::new(495, 2));
+    assert_eq!(price("BEL-9", "NetPrice"), Decimal::new(454, 2));
+    assert_eq!(price("EXPORT-0", "GrossPrice"), Decimal::new(1000, 2));
+    assert_eq!(price("EXPORT-0", "NetPrice"), Decimal::new(1000, 2));
+    // VAT coding by rate; unit by the shop's unit; EAN as barcode.
+    let coding = |n: &str| text(&articles[n], "CodingName");
+    assert_eq!(coding("FIETS-21"), "Omzet hoog 21% (goederen)");
+    assert_eq!(coding("BEL-9"), "Omzet laag 9% (goederen)");
+    assert_eq!(coding("EXPORT-0"), "Omzet 0% / vrijgesteld");
+    assert_eq!(text(&articles["EXPORT-0"], "UnitName"), "Doos");
+    assert_eq!(text(&articles["FIETS-21"], "UnitName"), "Stuks");
+    assert_eq!(
+        articles["FIETS-21"]["Barcodes"],
+        json!([{"Barcode": "8712345678906", "BarcodeType": 0}])
+    );
+    assert_eq!(articles["BEL-9"]["Barcodes"], json!([]));
+    // Categories → labels, each created once.
+    let labels = by(&svc.books, "articlelabels", "Name");
+    assert_eq!(
+        labels.keys().collect::<Vec<_>>(),
+        ["Accessoires", "Espresso", "Koffie"]
+    );
+    let names = |n: &str| -> Vec<String> {
+        articles[n]["ArticleLabels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| text(l, "Name"))
+            .collect()
+    };
+    assert_eq!(names("FIETS-21"), ["Koffie", "Espresso"]);
+    assert_eq!(names("BEL-9"), ["Accessoires"]);
+    // The accountant's article: the shop's fields written, the rest kept.
+    let kept = &articles["BESTAAND"];
+    assert_eq!(text(kept, "Id"), "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
+    assert_eq!(text(kept, "Name"), "Bestaand artikel");
+    assert_eq!(dec(&kept["GrossPrice"]), Decimal::new(1210, 2));
+    assert_eq!(text(kept, "NameEnglish"), "Existing article");
+    assert_eq!(dec(&kept["FreightCosts"]), Decimal::new(25, 1));
+    assert_eq!(text(kept, "StockLocationReference"), "A1");
+    assert_eq!(
+        text(kept, "UnitName"),
+        "Kilogram",
+        "the unit is the accountant's"
+    );
+    // What was left out, and why.
+    let reasons = svc.skip_reasons("products");
+    assert_eq!(
+        reasons["4"],
+        "sold in variants; only simple products become articles"
+    );
+    assert_eq!(reasons["5"], "inactive in the shop");
+    assert_eq!(reasons["8"], "no SKU (productnumber)");
+    assert!(
+        reasons["7"].contains("\"SKU-1\"") && reasons["7"].contains("\"sku-1\""),
+        "{}",
+        reasons["7"]
+    );
+    assert_eq!(text(&articles["SKU-1"], "Name"), "Hoofdletters");
+
+    let before = Counts::of(&svc);
+    let rerun = svc.run("products.flow", "products");
+    println!("{}", summary("products, rerun", &rerun));
+    assert_eq!(
+        svc.writes_since(&before),
+        BTreeMap::new(),
+        "a rerun writes nothing"
+    );
+
+    // One price changes in the shop: only that product is read back and written.
+    svc.shop.with_store(|s| {
+        let p = s.products.get_mut(&2).unwrap();
+        p.price = Decimal::new(595, 2);
+        p.modifydate = Utc::now();
+    });
+    let before = Counts::of(&svc);
+    let changed = svc.run("products.flow", "products");
+    println!("{}", summary("products, after one price change", &changed));
+    assert_eq!(
+        svc.writes_since(&before),
+        BTreeMap::from([("PUT /v2/articles/{id}".to_string(), 1)])
+    );
+    // Newest first, down to the checkpoint (less the overlap): one page.
+    let pages = svc.shop.request_count("GET", "/products") - before.0["GET /products"];
+    assert_eq!(pages, 1);
+    let articles = by(&svc.books, "articles", "Number");
+    assert_eq!(dec(&articles["BEL-9"]["GrossPrice"]), Decimal::new(595, 2));
+}
+
+#[test]
+fn products_prices_excluding_vat_are_exact_at_every_rate() {
+    let mut svc = Services::start(catalog_shop());
+    svc.set("products_prices_include_vat", "false");
+    svc.run("products.flow", "products");
+    let articles = by(&svc.books, "articles", "Number");
+    let price = |n: &str, f: &str| dec(&articles[n][f]);
+    // 499.50 / 1.21 = 412.8099…; 4.95 / 1.09 = 4.5412…; 10.00 at 0%.
+    assert_eq!(price("FIETS-21", "NetPrice"), Decimal::new(41281, 2));
+    assert_eq!(price("BEL-9", "NetPrice"), Decimal::new(454, 2));
+    assert_eq!(price("EXPORT-0", "NetPrice"), Decimal::new(1000, 2));
+    // eAccounting derives the gross price from the net one.
+    assert_eq!(price("FIETS-21", "GrossPrice"), Decimal::new(49950, 2));
+    assert_eq!(price("BEL-9", "GrossPrice"), Decimal::new(495, 2));
+}
+
+#[test]
+fn products_create_only_leaves_existing_articles_alone() {
+    let mut svc = Services::start(catalog_shop());
+    existing_article(&svc.books);
+    svc.set("products_update_existing", "false");
+    svc.run("products.flow", "products");
+    let articles = by(&svc.books, "articles", "Number");
+    assert_eq!(text(&articles["BESTAAND"], "Name"), "Oud");
+    assert_eq!(
+        dec(&articles["BESTAAND"]["GrossPrice"]),
+        Decimal::new(999, 2)
+    );
+    assert!(
+        articles.contains_key("FIETS-21"),
+        "new articles are still created"
+    );
+    assert_eq!(
+        svc.skip_reasons("products")["9"],
+        "its article exists, and the settings create new articles only"
+    );
+}
+
+#[test]
+fn products_are_paged_newest_first_only_down_to_the_checkpoint() {
+    use flowc::connectors::ccvshop::signing::Credentials;
+    use flowc::connectors::ccvshop::{CcvShopClientConfig, CcvShopConnector};
+    use flowc::connectors::{Connector, Filter, FilterOp, ListQuery};
+    let mut data = SeedData::base().unwrap();
+    let products: Vec<Value> = (1..=12)
+        .map(|i| product(i, &format!("P-{i}"), "Product", "normal", "1.00", json!({})))
+        .collect();
+    data.products = serde_json::from_value(Value::Array(products)).unwrap();
+    let svc = Services::start(data);
+    let mut config = CcvShopClientConfig::new(
+        svc.shop.base_url(),
+        Credentials::new(svc.shop.public_key(), svc.shop.secret_key()),
+    );
+    config.page_size = 5;
+    let shop = CcvShopConnector::new(config);
+    // Products 1..=12 were modified at 10:01 … 10:12; the checkpoint is 10:05.
+    let query = ListQuery {
+        filters: vec![Filter {
+            field: "modifydate".into(),
+            op: FilterOp::Ge,
+            value: flowc::value::Value::str("2024-02-01T10:05:00Z"),
+        }],
+        order_by: Some("modifydate".into()),
+        ..ListQuery::default()
+    };
+    let mut ids = Vec::new();
+    let stats = shop
+        .list("products", &query, &mut |v| {
+            ids.push(flowc::value::json::to_string(
+                v.as_record().unwrap().get("id").unwrap(),
+            ));
+            Ok(true)
+        })
+        .unwrap();
+    assert_eq!(
+        ids,
+        ["5", "6", "7", "8", "9", "10", "11", "12"],
+        "oldest first, as the cursor needs"
+    );
+    // Pages of 5, newest first: 12…8, then 7…3, where 4 is older than the
+    // checkpoint; the third page is never asked for.
+    assert_eq!(stats.pages, 2);
+    assert_eq!(svc.shop.request_count("GET", "/products"), 2);
 }

@@ -46,7 +46,7 @@ pub enum SeedSource {
         seed: u64,
     },
     /// Exactly this data.
-    Custom(SeedData),
+    Custom(Box<SeedData>),
 }
 
 #[derive(Clone)]

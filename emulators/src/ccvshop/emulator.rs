@@ -46,7 +46,7 @@ pub(crate) fn initial_store(data: &SeedSource) -> Result<Store, String> {
             products,
             seed,
         } => generate::generate(*orders, *products, *seed)?,
-        SeedSource::Custom(d) => d.clone(),
+        SeedSource::Custom(d) => (**d).clone(),
     };
     Store::from_seed(seed)
 }

@@ -483,6 +483,39 @@ mod tests {
     }
 
     #[test]
+    fn a_modifydate_bound_is_read_newest_first_and_given_back_oldest_first() {
+        let bound = filter("modifydate", FilterOp::Ge, dt("2024-03-01T00:00:00Z"));
+        let q = ListQuery {
+            filters: vec![bound.clone()],
+            order_by: Some("modifydate".into()),
+            page_size: None,
+            reads: Some(vec!["attributecombinations".into(), "name".into()]),
+        };
+        let spec = resource("products").expect("products");
+        let p = plan(spec, &q);
+        assert_eq!(
+            p.params,
+            vec![("orderby", QueryValue::Str("modifydate_desc".into()))]
+        );
+        assert_eq!(p.stop_below, Some(bound.clone()));
+        assert_eq!(p.client_sort, Some(("modifydate".into(), false)));
+        assert_eq!(p.client_filters, vec![bound.clone()]);
+        assert_eq!(expand(spec, &q).as_deref(), Some("attributecombinations"));
+        // Another order asked for: no early stop (the API cannot filter it).
+        let by_name = ListQuery {
+            order_by: Some("name".into()),
+            ..q.clone()
+        };
+        assert_eq!(plan(spec, &by_name).stop_below, None);
+        // Orders have no such bound, and a reader that names nothing expands nothing.
+        assert_eq!(
+            plan(resource("orders").expect("orders"), &q).stop_below,
+            None
+        );
+        assert_eq!(expand(spec, &ListQuery::default()), None);
+    }
+
+    #[test]
     fn client_side_matching_coerces_text_dates_and_numbers() {
         let r = parse(r#"{"create_date":"2024-01-02T10:00:00Z","total":"12.10","c":{"e":"x"}}"#)
             .expect("json");

@@ -47,10 +47,7 @@ impl Writable for AttributeCombination {
 }
 
 /// The combinations of one product, in id order.
-pub(crate) fn of<'s>(
-    store: &'s Store,
-    product: i64,
-) -> impl Iterator<Item = &'s AttributeCombination> {
+pub(crate) fn of(store: &Store, product: i64) -> impl Iterator<Item = &AttributeCombination> {
     store
         .attributecombinations
         .values()
