@@ -444,8 +444,7 @@ impl<'m> Checker<'m> {
                     }
                 }
                 Stmt::Use(path, span) => {
-                    let Some((site, decl)) = self.resolve_mapping(scope.module, path, *span)
-                    else {
+                    let Some((site, decl)) = self.resolve_mapping(scope.module, path, *span) else {
                         continue;
                     };
                     if self.expanding.contains(&site) {
@@ -455,7 +454,9 @@ impl<'m> Checker<'m> {
                                 format!("mapping `{}` uses itself", decl.name.name),
                             )
                             .at(*span, "used again while it is being used")
-                            .help("a mapping cannot use itself, directly or through another mapping"),
+                            .help(
+                                "a mapping cannot use itself, directly or through another mapping",
+                            ),
                         );
                         continue;
                     }
@@ -498,7 +499,11 @@ impl<'m> Checker<'m> {
                 Some((i, self.mapping_sites[i].1))
             }
             _ => {
-                let names: Vec<String> = self.mapping_sites.iter().map(|(_, d)| d.name.name.to_string()).collect();
+                let names: Vec<String> = self
+                    .mapping_sites
+                    .iter()
+                    .map(|(_, d)| d.name.name.to_string())
+                    .collect();
                 self.diags.push(
                     Diagnostic::new(&codes::E0102, format!("there is no mapping `{}`", name.name))
                         .at(span, "unknown mapping")

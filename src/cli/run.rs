@@ -160,17 +160,27 @@ pub(crate) fn connector_diagnostic(e: &ConnectorError) -> Diagnostic {
 }
 
 /// The flows that are on (their `when` holds), saying which are off.
-pub(crate) fn flows_on<'p>(checked: &Checked, flows: Vec<&'p Flow>, json: bool) -> Result<Vec<&'p Flow>, u8> {
+pub(crate) fn flows_on<'p>(
+    checked: &Checked,
+    flows: Vec<&'p Flow>,
+    json: bool,
+) -> Result<Vec<&'p Flow>, u8> {
     let mut on = Vec::new();
     for flow in flows {
         match crate::engine::flow_is_on(&checked.program, flow) {
             Ok(true) => on.push(flow),
             Ok(false) if !json => {
-                println!("flow {}: off (its `when` condition is false in the settings)", flow.name)
+                println!(
+                    "flow {}: off (its `when` condition is false in the settings)",
+                    flow.name
+                )
             }
             Ok(false) => {}
             Err(why) => {
-                print_plain(&Diagnostic::new(&codes::E0905, format!("flow {}: {why}", flow.name)));
+                print_plain(&Diagnostic::new(
+                    &codes::E0905,
+                    format!("flow {}: {why}", flow.name),
+                ));
                 return Err(2);
             }
         }

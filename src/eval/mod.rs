@@ -676,17 +676,18 @@ impl<'p> Runtime<'p> {
                 filter,
                 span,
             } => {
-                let items = match self.eval(list, frame)? {
-                    Value::List(items) => items,
-                    other => {
-                        return Err(EvalError::new(
+                let items =
+                    match self.eval(list, frame)? {
+                        Value::List(items) => items,
+                        other => return Err(EvalError::new(
                             unusable(other.is_missing()),
                             format!("`for` needs a list, got {}", crate::value::describe(&other)),
                             Some(*span),
                         )
-                        .help("use `for x in (list ?? [])` to get an empty list when it is missing"))
-                    }
-                };
+                        .help(
+                            "use `for x in (list ?? [])` to get an empty list when it is missing",
+                        )),
+                    };
                 let mut out = Vec::with_capacity(items.len());
                 for x in items.iter() {
                     frame.slots[*slot] = x.clone();
