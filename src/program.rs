@@ -71,6 +71,14 @@ pub enum Expr {
         span: Span,
     },
     List(Vec<Expr>),
+    /// `[item for x in list where filter]`, `x` in `slot`.
+    Comprehension {
+        item: Box<Expr>,
+        slot: usize,
+        list: Box<Expr>,
+        filter: Option<Box<Expr>>,
+        span: Span,
+    },
     Record(Vec<(Arc<str>, Expr)>),
     Interpolate(Vec<Expr>, Span),
 }
@@ -194,6 +202,9 @@ pub enum Op {
 pub struct EachOp {
     pub list: Expr,
     pub slot: usize,
+    /// `at n`: the slot that holds the element's 1-based position in the
+    /// target list (after the elements earlier blocks appended).
+    pub position: Option<usize>,
     pub filter: Option<Expr>,
     pub path: Vec<Arc<str>>,
     pub body: Mapping,
@@ -228,6 +239,9 @@ pub struct Flow {
     pub target: Endpoint,
     pub target_schema: Option<usize>,
     pub filter: Option<Expr>,
+    /// `when …`: the flow is off unless this is true (needs no record),
+    /// with the frame size it needs.
+    pub when: Option<(Expr, usize)>,
     pub key: Option<(Expr, Vec<Arc<str>>)>,
     pub mapping: Mapping,
     pub frame_size: usize,
@@ -394,6 +408,15 @@ impl RefWalk<'_> {
                 self.expr(otherwise);
             }
             Expr::Record(fields) => fields.iter().for_each(|(_, x)| self.expr(x)),
+            Expr::Comprehension {
+                item, list, filter, ..
+            } => {
+                self.expr(item);
+                self.expr(list);
+                if let Some(f) = filter {
+                    self.expr(f);
+                }
+            }
         }
     }
 
@@ -538,6 +561,15 @@ fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: 
         Expr::Record(fields_) => {
             for (_, x) in fields_ {
                 go(x);
+            }
+        }
+        Expr::Comprehension {
+            item, list, filter, ..
+        } => {
+            go(item);
+            go(list);
+            if let Some(f) = filter {
+                go(f);
             }
         }
     }

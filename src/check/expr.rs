@@ -178,8 +178,61 @@ impl Checker<'_> {
                     None => Typed::new(ty, Ir::Record(irs)),
                 }
             }
+            ExprKind::Comprehension {
+                item,
+                var,
+                list,
+                filter,
+            } => self.check_comprehension(scope, item, var, list, filter.as_deref(), e.span),
             ExprKind::Paren(inner) => self.check_expr(scope, inner),
         }
+    }
+
+    /// `[item for var in list where filter]`: a list of `item`s, one per
+    /// element of `list` the filter keeps.
+    fn check_comprehension(
+        &mut self,
+        scope: &mut Scope,
+        item: &Expr,
+        var: &Ident,
+        list: &Expr,
+        filter: Option<&Expr>,
+        span: Span,
+    ) -> Typed {
+        let l = self.check_expr(scope, list);
+        self.require_present(&l.ty, list.span, "iterated with `for`", "?? []");
+        let elem = match &l.ty.kind {
+            Kind::List(e) => (**e).clone(),
+            Kind::Any | Kind::Never => Type::ANY,
+            other => {
+                self.wrong_kind(
+                    other,
+                    list.span,
+                    "cannot be iterated",
+                    "iterate over a list: `[x.price for x in rows]`",
+                );
+                Type::ANY
+            }
+        };
+        let mark = scope.mark();
+        let slot = scope.bind(var.name.clone(), elem.present(), var.span, false);
+        let filter = filter.map(|f| {
+            let t = self.check_expr(scope, f);
+            self.require_bool(&t, f.span, "a `for … where` filter");
+            Box::new(t.ir)
+        });
+        let it = self.check_expr(scope, item);
+        scope.reset(mark);
+        Typed::new(
+            Type::list(it.ty),
+            Ir::Comprehension {
+                item: Box::new(it.ir),
+                slot,
+                list: Box::new(l.ir),
+                filter,
+                span,
+            },
+        )
     }
 
     fn check_string(&mut self, scope: &mut Scope, parts: &[StrPart], span: Span) -> Typed {

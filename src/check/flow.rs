@@ -36,9 +36,11 @@ struct Mapped {
     common: HashMap<String, Span>,
     create: HashMap<String, Span>,
     update: HashMap<String, Span>,
+    /// List fields written by `each`/`append`: further blocks append to them.
+    lists: HashMap<String, Span>,
 }
 
-impl Checker<'_> {
+impl<'m> Checker<'m> {
     pub(crate) fn check_flow(&mut self, m: usize, f: &ast::Flow) {
         let mut source = None;
         let mut target = None;
@@ -107,6 +109,13 @@ impl Checker<'_> {
             Some(i) => Type::of(Kind::Record(self.program.schemas[i].record.clone())),
             None => Type::ANY,
         };
+        let when = f.when.as_ref().map(|w| {
+            // Settings only: whether the flow runs cannot depend on a record.
+            let mut settings_scope = Scope::new(m, None);
+            let t = self.check_expr(&mut settings_scope, w);
+            self.require_bool(&t, w.span, "a flow's `when`");
+            (t.ir, settings_scope.frame_size)
+        });
         let mut scope = Scope::new(m, Some(input));
         let filter_ir = filter.map(|(stmt, _)| {
             let Stmt::Where(e, _) = stmt else {
@@ -190,6 +199,7 @@ impl Checker<'_> {
             target: target_endpoint,
             target_schema,
             filter: filter_ir,
+            when,
             key: key_ir,
             mapping,
             frame_size: scope.frame_size,
@@ -345,6 +355,25 @@ impl Checker<'_> {
         mapped: &mut Mapped,
     ) {
         let mark = scope.mark();
+        self.check_stmts(scope, stmts, target, phase, top, mapping, mapped);
+        if phase == Phase::Common {
+            scope.reset(mark);
+        }
+    }
+
+    /// The statements of a block, in the block's scope: names they bind stay
+    /// visible to the statements after them (also after a `use`).
+    #[allow(clippy::too_many_arguments)]
+    fn check_stmts(
+        &mut self,
+        scope: &mut Scope,
+        stmts: &[Stmt],
+        target: &Target,
+        phase: Phase,
+        top: bool,
+        mapping: &mut Mapping,
+        mapped: &mut Mapped,
+    ) {
         for stmt in stmts {
             match stmt {
                 Stmt::Source(_, s)
@@ -414,10 +443,78 @@ impl Checker<'_> {
                         mapping.keep.push(path_of(p));
                     }
                 }
+                Stmt::Use(path, span) => {
+                    let Some((site, decl)) = self.resolve_mapping(scope.module, path, *span) else {
+                        continue;
+                    };
+                    if self.expanding.contains(&site) {
+                        self.diags.push(
+                            Diagnostic::new(
+                                &codes::E0004,
+                                format!("mapping `{}` uses itself", decl.name.name),
+                            )
+                            .at(*span, "used again while it is being used")
+                            .help(
+                                "a mapping cannot use itself, directly or through another mapping",
+                            ),
+                        );
+                        continue;
+                    }
+                    // Its own names (settings, tables) are those of the file
+                    // that declares it; the record and the locals are the flow's.
+                    let module = std::mem::replace(&mut scope.module, self.mapping_sites[site].0);
+                    self.expanding.push(site);
+                    self.check_stmts(scope, &decl.body, target, phase, false, mapping, mapped);
+                    self.expanding.pop();
+                    scope.module = module;
+                }
             }
         }
-        if phase == Phase::Common {
-            scope.reset(mark);
+    }
+
+    /// The `mapping` a `use` names: `name` or `module.name`.
+    fn resolve_mapping(
+        &mut self,
+        m: usize,
+        path: &[ast::Ident],
+        span: Span,
+    ) -> Option<(usize, &'m ast::MappingDecl)> {
+        let (module, name) = match path {
+            [name] => (m, name),
+            [module, name] => match self.lookup_decl(m, &module.name) {
+                Some(Decl::Module(t)) => {
+                    self.mark_used(m, &module.name);
+                    (t, name)
+                }
+                _ => (usize::MAX, name),
+            },
+            _ => (usize::MAX, &path[0]),
+        };
+        let found = (module != usize::MAX)
+            .then(|| self.lookup_decl(module, &name.name))
+            .flatten();
+        match found {
+            Some(Decl::Mapping(i)) => {
+                self.mark_used(module, &name.name);
+                Some((i, self.mapping_sites[i].1))
+            }
+            _ => {
+                let names: Vec<String> = self
+                    .mapping_sites
+                    .iter()
+                    .map(|(_, d)| d.name.name.to_string())
+                    .collect();
+                self.diags.push(
+                    Diagnostic::new(&codes::E0102, format!("there is no mapping `{}`", name.name))
+                        .at(span, "unknown mapping")
+                        .help_typo(
+                            &name.name,
+                            names.iter().map(String::as_str),
+                            "declare it with `mapping name { … }`; one in another file is `module.name`",
+                        ),
+                );
+                None
+            }
         }
     }
 
@@ -458,22 +555,32 @@ impl Checker<'_> {
         mapping: &mut Mapping,
         mapped: &mut Mapped,
     ) {
-        let list = self.check_expr(scope, &each.list);
-        self.require_present(&list.ty, each.list.span, "iterated with `each`", "?? []");
-        let elem = match &list.ty.kind {
-            Kind::List(e) => (**e).clone(),
-            Kind::Any => Type::ANY,
-            other => {
-                self.diags.push(
-                    Diagnostic::new(
-                        &codes::E0203,
-                        format!("`each` needs a list, but this is {other}"),
-                    )
-                    .at(each.list.span, format!("{other}"))
-                    .help("iterate over a list field, e.g. `each orderrows as row -> Rows { … }`"),
-                );
-                Type::ANY
+        // `append` is `each` over one element with nothing to name.
+        let (list, elem) = match &each.items {
+            Some((list_expr, _)) => {
+                let list = self.check_expr(scope, list_expr);
+                self.require_present(&list.ty, list_expr.span, "iterated with `each`", "?? []");
+                let elem = match &list.ty.kind {
+                    Kind::List(e) => (**e).clone(),
+                    Kind::Any => Type::ANY,
+                    other => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                &codes::E0203,
+                                format!("`each` needs a list, but this is {other}"),
+                            )
+                            .at(list_expr.span, format!("{other}"))
+                            .help("iterate over a list field, e.g. `each orderrows as row -> Rows { … }`"),
+                        );
+                        Type::ANY
+                    }
+                };
+                (list.ir, elem)
             }
+            None => (
+                program::Expr::Const(Value::list(vec![Value::Null])),
+                Type::ANY,
+            ),
         };
         let element_target = match self.target_field(target, &each.field) {
             Some(ft) => match &ft.ty.kind {
@@ -492,10 +599,24 @@ impl Checker<'_> {
             },
             None => None,
         };
-        self.note_mapped(mapped, phase, &each.field);
+        // Several blocks may write one list: each appends its elements.
+        if !mapped.lists.contains_key(&each.field.dotted()) {
+            self.note_mapped(mapped, phase, &each.field);
+            mapped.lists.insert(each.field.dotted(), each.field.span);
+        }
         let mark = scope.mark();
-        self.warn_shadowed(scope, &each.var);
-        let slot = scope.bind(each.var.name.clone(), elem.present(), each.var.span, false);
+        let slot = match &each.items {
+            Some((_, var)) => {
+                self.warn_shadowed(scope, var);
+                scope.bind(var.name.clone(), elem.present(), var.span, false)
+            }
+            // A slot nobody can name (no identifier is empty).
+            None => scope.bind(Arc::from(""), elem, each.span, false),
+        };
+        let position = each.position.as_ref().map(|p| {
+            self.warn_shadowed(scope, p);
+            scope.bind(p.name.clone(), Type::INT, p.span, false)
+        });
         let filter = each.filter.as_ref().map(|f| {
             let t = self.check_expr(scope, f);
             self.require_bool(&t, f.span, "an `each … where` filter");
@@ -520,8 +641,9 @@ impl Checker<'_> {
         self.check_required(&inner_target, &inner_mapped);
         scope.reset(mark);
         ops(mapping, phase).push(Op::Each(Box::new(EachOp {
-            list: list.ir,
+            list,
             slot,
+            position,
             filter,
             path: path_of(&each.field),
             body: inner_mapping,

@@ -76,6 +76,8 @@ pub(crate) enum Decl {
     Connection(usize),
     Flow(usize),
     Module(usize),
+    /// A `mapping` block, by its index in `mapping_sites`.
+    Mapping(usize),
 }
 
 impl Decl {
@@ -88,6 +90,7 @@ impl Decl {
             Decl::Connection(_) => "connection",
             Decl::Flow(_) => "flow",
             Decl::Module(_) => "module",
+            Decl::Mapping(_) => "mapping",
         }
     }
 }
@@ -112,6 +115,11 @@ pub(crate) struct Checker<'m> {
     table_types: Vec<Type>,
     schema_sites: Vec<(usize, &'m ast::Schema)>,
     schema_progress: Vec<Progress<()>>,
+    /// `mapping` blocks: declaring module and body.
+    mapping_sites: Vec<(usize, &'m ast::MappingDecl)>,
+    /// Mappings being expanded by `use` right now (a mapping that uses
+    /// itself would never end).
+    expanding: Vec<usize>,
     /// Declarations referenced anywhere, for the unused-declaration warning.
     used: HashSet<(usize, Arc<str>)>,
 }
@@ -130,6 +138,8 @@ impl<'m> Checker<'m> {
             table_types: Vec::new(),
             schema_sites: Vec::new(),
             schema_progress: Vec::new(),
+            mapping_sites: Vec::new(),
+            expanding: Vec::new(),
             used: HashSet::new(),
         }
     }
@@ -217,6 +227,10 @@ impl<'m> Checker<'m> {
                     // Flows are numbered when checked; reserve the name only.
                     (&f.name, Decl::Flow(usize::MAX))
                 }
+                ast::Item::Mapping(d) => {
+                    self.mapping_sites.push((m, d));
+                    (&d.name, Decl::Mapping(self.mapping_sites.len() - 1))
+                }
                 ast::Item::Import(_) | ast::Item::Test(_) => continue,
             };
             if let Some((previous, prev_span)) = ns.get(&name.name) {
@@ -268,7 +282,11 @@ impl<'m> Checker<'m> {
                         }
                     }
                 }
-                ast::Item::Flow(_) | ast::Item::Import(_) | ast::Item::Test(_) => {}
+                // A mapping is checked where it is used, against that target.
+                ast::Item::Flow(_)
+                | ast::Item::Mapping(_)
+                | ast::Item::Import(_)
+                | ast::Item::Test(_) => {}
             }
         }
         // Flows after everything they may refer to; tests after flows.
@@ -311,6 +329,7 @@ impl<'m> Checker<'m> {
                     ast::Item::Let(l) => (&l.name, "let"),
                     ast::Item::Table(t) => (&t.name, "table"),
                     ast::Item::Fn(f) => (&f.name, "function"),
+                    ast::Item::Mapping(d) => (&d.name, "mapping"),
                     _ => continue,
                 };
                 if !self.used.contains(&(m, name.name.clone())) {

@@ -54,7 +54,7 @@ fn run_or_plan(file: &Path, only: Option<&str>, json: bool, sync: &SyncArgs, dry
         Ok(c) => c,
         Err(code) => return code,
     };
-    let flows = match select_flows(&checked, file, only) {
+    let flows = match select_flows(&checked, file, only).and_then(|f| flows_on(&checked, f, json)) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -157,6 +157,35 @@ pub(crate) fn connector_diagnostic(e: &ConnectorError) -> Diagnostic {
         ));
     }
     d
+}
+
+/// The flows that are on (their `when` holds), saying which are off.
+pub(crate) fn flows_on<'p>(
+    checked: &Checked,
+    flows: Vec<&'p Flow>,
+    json: bool,
+) -> Result<Vec<&'p Flow>, u8> {
+    let mut on = Vec::new();
+    for flow in flows {
+        match crate::engine::flow_is_on(&checked.program, flow) {
+            Ok(true) => on.push(flow),
+            Ok(false) if !json => {
+                println!(
+                    "flow {}: off (its `when` condition is false in the settings)",
+                    flow.name
+                )
+            }
+            Ok(false) => {}
+            Err(why) => {
+                print_plain(&Diagnostic::new(
+                    &codes::E0905,
+                    format!("flow {}: {why}", flow.name),
+                ));
+                return Err(2);
+            }
+        }
+    }
+    Ok(on)
 }
 
 /// Runs (or plans) one flow through the session's engine and prints the outcome.

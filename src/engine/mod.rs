@@ -165,6 +165,22 @@ impl Connections {
     }
 }
 
+/// Whether a flow is on: its `when` condition (settings only) holds. A
+/// flow without one is always on.
+pub fn flow_is_on(program: &Program, flow: &Flow) -> std::result::Result<bool, String> {
+    let Some((expr, frame)) = &flow.when else {
+        return Ok(true);
+    };
+    match Runtime::new(program).eval_standalone(expr, *frame) {
+        Ok(Value::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!(
+            "`when` gave {} instead of true or false",
+            crate::value::describe(&other)
+        )),
+        Err(e) => Err(e.message),
+    }
+}
+
 /// The resource an endpoint names: a schema's resource (or the schema's
 /// name), or for a file its typed schema's name (`flowc test` keeps `given`
 /// records under it) or its path.

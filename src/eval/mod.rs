@@ -335,11 +335,25 @@ impl<'p> Runtime<'p> {
                     let split = !each.body.on_create.is_empty()
                         || !each.body.on_update.is_empty()
                         || !each.body.keep.is_empty();
-                    let mut created = Vec::with_capacity(items.len());
-                    let mut updated = Vec::new();
+                    // Earlier blocks may have written elements of this list already.
+                    let earlier = |r: &Record| match r.get_path(&each.path) {
+                        Some(Value::List(l)) => (**l).clone(),
+                        _ => Vec::new(),
+                    };
+                    let (lists_create, lists_update) = if split {
+                        (&built.create_lists, &built.update_lists)
+                    } else {
+                        (&built.fields, &built.fields)
+                    };
+                    let mut created = earlier(lists_create);
+                    let mut updated = earlier(lists_update);
+                    let first = created.len();
                     let mut index = 0;
                     for item in items.iter() {
                         frame.slots[each.slot] = item.clone();
+                        if let Some(slot) = each.position {
+                            frame.slots[slot] = Value::int((first + index + 1) as i64);
+                        }
                         if let Some(filter) = &each.filter {
                             match self.eval(filter, frame)? {
                                 Value::Bool(true) => {}
@@ -358,7 +372,7 @@ impl<'p> Runtime<'p> {
                         }
                         // The field path is only spelled out when an error needs it.
                         let element_prefix =
-                            || format!("{}[{index}]", join_path(&prefix(), &each.path));
+                            || format!("{}[{}]", join_path(&prefix(), &each.path), first + index);
                         let payload =
                             self.run_mapping(&each.body, frame, resolver, &element_prefix)?;
                         created.push(Value::record(payload.create));
@@ -667,6 +681,39 @@ impl<'p> Runtime<'p> {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {
                     out.push(self.eval(i, frame)?);
+                }
+                Value::list(out)
+            }
+            Expr::Comprehension {
+                item,
+                slot,
+                list,
+                filter,
+                span,
+            } => {
+                let items =
+                    match self.eval(list, frame)? {
+                        Value::List(items) => items,
+                        other => return Err(EvalError::new(
+                            unusable(other.is_missing()),
+                            format!("`for` needs a list, got {}", crate::value::describe(&other)),
+                            Some(*span),
+                        )
+                        .help(
+                            "use `for x in (list ?? [])` to get an empty list when it is missing",
+                        )),
+                    };
+                let mut out = Vec::with_capacity(items.len());
+                for x in items.iter() {
+                    frame.slots[*slot] = x.clone();
+                    if let Some(f) = filter {
+                        match self.eval(f, frame)? {
+                            Value::Bool(true) => {}
+                            Value::Bool(false) => continue,
+                            other => return Err(ops::not_bool(&other, "for … where", *span)),
+                        }
+                    }
+                    out.push(self.eval(item, frame)?);
                 }
                 Value::list(out)
             }

@@ -413,8 +413,20 @@ impl<'a> Printer<'a> {
             Item::Flow(f) => {
                 self.write("flow ");
                 self.write(&f.name.name);
+                let mut header_end = f.name.span.end as usize;
+                if let Some(when) = &f.when {
+                    self.write(" when ");
+                    self.expr(when, 2);
+                    header_end = when.span.end as usize;
+                }
                 self.write(" ");
-                self.stmts(&f.body, f.name.span.end as usize, self.close_brace(f.span));
+                self.stmts(&f.body, header_end, self.close_brace(f.span));
+            }
+            Item::Mapping(m) => {
+                self.write("mapping ");
+                self.write(&m.name.name);
+                self.write(" ");
+                self.stmts(&m.body, m.name.span.end as usize, self.close_brace(m.span));
             }
             Item::Test(t) => {
                 self.write("test ");
@@ -647,10 +659,19 @@ impl<'a> Printer<'a> {
                 self.write(&field.dotted());
             }
             Stmt::Each(e) => {
-                self.write("each ");
-                self.expr(&e.list, 0);
-                self.write(" as ");
-                self.write(&e.var.name);
+                match &e.items {
+                    Some((list, var)) => {
+                        self.write("each ");
+                        self.expr(list, 0);
+                        self.write(" as ");
+                        self.write(&var.name);
+                    }
+                    None => self.write("append"),
+                }
+                if let Some(p) = &e.position {
+                    self.write(" at ");
+                    self.write(&p.name);
+                }
                 if let Some(f) = &e.filter {
                     self.write(" where ");
                     self.expr(f, 0);
@@ -688,6 +709,10 @@ impl<'a> Printer<'a> {
                 let names: Vec<String> = fields.iter().map(|f| f.dotted()).collect();
                 self.write("on update keep ");
                 self.write(&names.join(", "));
+            }
+            Stmt::Use(path, _) => {
+                self.write("use ");
+                self.write(&dotted(path));
             }
         }
     }
@@ -1067,6 +1092,24 @@ impl<'a> Printer<'a> {
             ExprKind::List(items) => self.flat_list(out, ('[', ']'), items, |out, item| {
                 self.flat_into(out, item, Slot::Free)
             }),
+            ExprKind::Comprehension {
+                item,
+                var,
+                list,
+                filter,
+            } => {
+                out.push('[');
+                self.flat_into(out, item, Slot::Free);
+                out.push_str(" for ");
+                out.push_str(&var.name);
+                out.push_str(" in ");
+                self.flat_into(out, list, Slot::Free);
+                if let Some(f) = filter {
+                    out.push_str(" where ");
+                    self.flat_into(out, f, Slot::Free);
+                }
+                out.push(']');
+            }
             ExprKind::Record(entries) => self.flat_list(out, ('{', '}'), entries, |out, (k, v)| {
                 out.push_str(&record_key(&k.name));
                 out.push_str(": ");
@@ -1138,6 +1181,12 @@ fn children(e: &Expr) -> Vec<&Expr> {
             otherwise,
         } => vec![cond, then, otherwise],
         ExprKind::List(items) => items.iter().collect(),
+        ExprKind::Comprehension {
+            item, list, filter, ..
+        } => std::iter::once(&**item)
+            .chain(std::iter::once(&**list))
+            .chain(filter.as_deref())
+            .collect(),
         ExprKind::Record(entries) => entries.iter().map(|(_, v)| v).collect(),
         ExprKind::Paren(inner) => vec![inner],
         _ => vec![],

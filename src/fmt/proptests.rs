@@ -462,6 +462,17 @@ fn strip_parens(e: Expr) -> Expr {
             otherwise: b(otherwise),
         },
         ExprKind::List(items) => ExprKind::List(v(items)),
+        ExprKind::Comprehension {
+            item,
+            var,
+            list,
+            filter,
+        } => ExprKind::Comprehension {
+            item: b(item),
+            var,
+            list: b(list),
+            filter: filter.map(b),
+        },
         ExprKind::Record(entries) => ExprKind::Record(
             entries
                 .into_iter()

@@ -26,6 +26,7 @@ pub enum Item {
     Let(Let),
     Schema(Schema),
     Connection(Connection),
+    Mapping(MappingDecl),
     Flow(Flow),
     Test(Test),
 }
@@ -39,6 +40,7 @@ impl Item {
             Item::Let(l) => l.span,
             Item::Schema(s) => s.span,
             Item::Connection(c) => c.span,
+            Item::Mapping(m) => m.span,
             Item::Flow(f) => f.span,
             Item::Test(t) => t.span,
         }
@@ -161,6 +163,16 @@ pub struct Setting {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flow {
     pub name: Ident,
+    /// `flow name when condition { … }`: off when the condition is false.
+    pub when: Option<Expr>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// `mapping name { … }`: statements several flows share with `use name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappingDecl {
+    pub name: Ident,
     pub body: Vec<Stmt>,
     pub span: Span,
 }
@@ -224,6 +236,8 @@ pub enum Stmt {
     OnCreate(Vec<Stmt>, Span),
     OnUpdate(Vec<Stmt>, Span),
     Keep(Vec<FieldPath>, Span),
+    /// `use name`: the statements of a `mapping` declaration, here.
+    Use(Vec<Ident>, Span),
 }
 
 impl Stmt {
@@ -234,7 +248,8 @@ impl Stmt {
             | Stmt::Where(_, s)
             | Stmt::OnCreate(_, s)
             | Stmt::OnUpdate(_, s)
-            | Stmt::Keep(_, s) => *s,
+            | Stmt::Keep(_, s)
+            | Stmt::Use(_, s) => *s,
             Stmt::Key { span, .. } | Stmt::Map { span, .. } => *span,
             Stmt::Let(l) => l.span,
             Stmt::Each(e) => e.span,
@@ -245,8 +260,10 @@ impl Stmt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Each {
-    pub list: Expr,
-    pub var: Ident,
+    /// `None` for `append`: one element, with no item to name.
+    pub items: Option<(Expr, Ident)>,
+    /// `at n`: the element's 1-based position in the target list.
+    pub position: Option<Ident>,
     pub filter: Option<Expr>,
     pub field: FieldPath,
     pub body: Vec<Stmt>,
@@ -369,6 +386,13 @@ pub enum ExprKind {
         otherwise: Box<Expr>,
     },
     List(Vec<Expr>),
+    /// `[item for var in list where filter]`
+    Comprehension {
+        item: Box<Expr>,
+        var: Ident,
+        list: Box<Expr>,
+        filter: Option<Box<Expr>>,
+    },
     Record(Vec<(Ident, Expr)>),
     Paren(Box<Expr>),
 }

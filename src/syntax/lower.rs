@@ -32,6 +32,13 @@ fn is_keyword(rule: Rule) -> bool {
     matches!(
         rule,
         Rule::kw_as
+            | Rule::kw_append
+            | Rule::kw_at
+            | Rule::kw_for
+            | Rule::kw_in
+            | Rule::kw_mapping
+            | Rule::kw_use
+            | Rule::kw_when
             | Rule::kw_cursor
             | Rule::kw_connection
             | Rule::kw_create
@@ -203,6 +210,11 @@ impl Lower {
             Rule::let_decl => Item::Let(self.let_decl(pair)?),
             Rule::schema_decl => Item::Schema(self.schema(pair)?),
             Rule::connection_decl => Item::Connection(self.connection(pair)?),
+            Rule::mapping_decl => {
+                let (span, name, mut inner) = self.named(pair, "mapping name");
+                let body = self.block(inner.next().expect("mapping body"))?;
+                Item::Mapping(MappingDecl { name, body, span })
+            }
             Rule::flow_decl => Item::Flow(self.flow(pair)?),
             Rule::test_decl => Item::Test(self.test(pair)?),
             other => unreachable!("grammar yields no item {other:?}"),
@@ -468,8 +480,21 @@ impl Lower {
 
     fn flow(&self, pair: Pair<Rule>) -> Result<Flow> {
         let (span, name, inner) = self.named(pair, "flow name");
+        let mut inner = inner.peekable();
+        let when = match inner.peek() {
+            Some(p) if p.as_rule() == Rule::flow_when => {
+                let w = inner.next().expect("peeked");
+                Some(self.expr(w.kids().next().expect("condition"))?)
+            }
+            _ => None,
+        };
         let body = inner.map(|p| self.stmt(p)).collect::<Result<_>>()?;
-        Ok(Flow { name, body, span })
+        Ok(Flow {
+            name,
+            when,
+            body,
+            span,
+        })
     }
 
     fn block(&self, pair: Pair<Rule>) -> Result<Vec<Stmt>> {
@@ -538,10 +563,22 @@ impl Lower {
                 let field = self.field_path(inner.next().expect("field"));
                 Stmt::Map { value, field, span }
             }
-            Rule::each_stmt => {
-                let list = self.expr(inner.next().expect("list"))?;
-                let var = self.ident(inner.next().expect("var"));
-                let mut next = inner.next().expect("filter or field");
+            Rule::each_stmt | Rule::append_stmt => {
+                let items = match rule {
+                    Rule::each_stmt => {
+                        let list = self.expr(inner.next().expect("list"))?;
+                        Some((list, self.ident(inner.next().expect("var"))))
+                    }
+                    _ => None,
+                };
+                let mut next = inner.next().expect("position, filter or field");
+                let position = if next.as_rule() == Rule::position {
+                    let p = self.ident(next.kids().next().expect("position name"));
+                    next = inner.next().expect("filter or field");
+                    Some(p)
+                } else {
+                    None
+                };
                 let filter = if next.as_rule() == Rule::expr {
                     let f = self.expr(next)?;
                     next = inner.next().expect("field");
@@ -552,14 +589,15 @@ impl Lower {
                 let field = self.field_path(next);
                 let body = self.block(inner.next().expect("block"))?;
                 Stmt::Each(Each {
-                    list,
-                    var,
+                    items,
+                    position,
                     filter,
                     field,
                     body,
                     span,
                 })
             }
+            Rule::use_stmt => Stmt::Use(self.dotted(inner.next().expect("mapping name")).0, span),
             Rule::upsert_stmt => {
                 let (schema, schema_span) = self.dotted(inner.next().expect("schema"));
                 let var = self.ident(inner.next().expect("var"));
@@ -839,6 +877,19 @@ impl Lower {
             }
             Rule::list_lit => {
                 ExprKind::List(pair.kids().map(|e| self.expr(e)).collect::<Result<_>>()?)
+            }
+            Rule::list_comp => {
+                let mut inner = pair.kids();
+                let item = self.expr(inner.next().expect("item"))?;
+                let var = self.ident(inner.next().expect("var"));
+                let list = self.expr(inner.next().expect("list"))?;
+                let filter = inner.next().map(|f| self.expr(f)).transpose()?;
+                ExprKind::Comprehension {
+                    item: Box::new(item),
+                    var,
+                    list: Box::new(list),
+                    filter: filter.map(Box::new),
+                }
             }
             Rule::record_lit => {
                 let mut entries = Vec::new();

@@ -54,6 +54,7 @@ const ITEM_KEYWORDS: &[&str] = &[
     "let",
     "schema",
     "connection",
+    "mapping",
     "flow",
     "test",
 ];

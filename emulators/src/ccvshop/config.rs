@@ -39,6 +39,9 @@ pub enum SeedSource {
     Base,
     /// The base plus a few hand-written products and orders with edge cases.
     Sample,
+    /// The demo shop `flowc sandbox` syncs, dated relative to now
+    /// ([`super::demo::demo`]).
+    Demo,
     /// The base plus deterministic synthetic data.
     Generated {
         orders: usize,

@@ -41,6 +41,7 @@ pub(crate) fn initial_store(data: &SeedSource) -> Result<Store, String> {
     let seed = match data {
         SeedSource::Base => SeedData::base().map_err(|e| e.to_string())?,
         SeedSource::Sample => SeedData::sample().map_err(|e| e.to_string())?,
+        SeedSource::Demo => super::demo::demo(chrono::Utc::now())?,
         SeedSource::Generated {
             orders,
             products,

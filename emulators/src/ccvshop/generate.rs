@@ -572,6 +572,9 @@ fn order(
             Decimal::ZERO
         },
         extra_costs_description: String::new(),
+        discountcoupon: None,
+        credit_point_discount: Decimal::ZERO,
+        order_discount: Decimal::ZERO,
         currency: "EUR".into(),
         track_and_trace_code: if shipped {
             format!("3S{:013}", rng.gen_range(0..9_999_999_999_999u64))

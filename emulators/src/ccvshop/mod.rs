@@ -28,6 +28,7 @@ mod app;
 pub mod auth;
 pub mod collections;
 pub mod config;
+pub mod demo;
 mod emulator;
 pub mod errors;
 mod events;

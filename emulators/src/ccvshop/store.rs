@@ -56,6 +56,17 @@ pub struct Order {
     pub extra_costs: Decimal,
     #[serde(default)]
     pub extra_costs_description: String,
+    /// The coupon used, if any; its `discount` is the amount it took off,
+    /// in the rows' price basis [I].
+    #[serde(default)]
+    pub discountcoupon: Option<Coupon>,
+    /// Paid with the customer's credit points, in the rows' price basis.
+    #[serde(default, with = "dec")]
+    pub credit_point_discount: Decimal,
+    /// Other order-level discounts (a customer group's discount), in the
+    /// rows' price basis; shown only within `total_discounts` [I].
+    #[serde(default, with = "dec", skip_serializing)]
+    pub order_discount: Decimal,
     pub currency: String,
     #[serde(default)]
     pub track_and_trace_code: String,
@@ -77,6 +88,29 @@ pub struct Order {
     /// Status mails the shop would have sent (`PATCH {"mail": true}`).
     #[serde(default)]
     pub mails_sent: u32,
+}
+
+/// A discount coupon as an order shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coupon {
+    pub code: String,
+    #[serde(with = "dec")]
+    pub discount: Decimal,
+    #[serde(default = "coupon_type")]
+    pub r#type: String,
+    #[serde(default)]
+    pub enddate: Option<String>,
+    #[serde(default)]
+    pub onetimeuse: bool,
+    #[serde(default)]
+    pub givesfreeshipping: bool,
+    #[serde(default, with = "dec_opt")]
+    pub minimumprice: Option<Decimal>,
+}
+
+fn coupon_type() -> String {
+    "price".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -38,3 +38,4 @@ pub mod values;
 
 pub use config::{EaccountingConfig, DEFAULT_SCOPE};
 pub use emulator::{start, start_blocking, BlockingEaccountingEmulator, EaccountingEmulator};
+pub use seed::{other_company, DEMO as DEMO_SEED};

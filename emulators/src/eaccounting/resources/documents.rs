@@ -4,8 +4,14 @@
 //! derives for each ([`draft`], [`order`], [`quote`], [`invoice`]).
 //!
 //! [I] a document's `TotalAmount` (order: `Amount`) includes VAT.
-//! [I] foreign business customers (country ≠ company country, not a
-//! private person) are invoiced without VAT (intra-EU / export).
+//! [I] VAT follows the customer's situation, as eAccounting derives it from
+//! the article coding and the customer: domestic customers, EU consumers
+//! and EU businesses without a VAT number pay the coding's rate; an EU
+//! business with a VAT number (reverse charge) and any customer outside the
+//! EU (export) pay none.
+//! [I] a document in another currency than the company's is converted at a
+//! fixed rate per currency ([`currency_rate`]); the real service uses the
+//! day's rate.
 
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, Utc};
 use rust_decimal::Decimal;
@@ -17,7 +23,7 @@ use super::{b, check_codes, checked, entity_id, new_id, require_ref, s, truncate
 use crate::eaccounting::errors::ApiError;
 use crate::eaccounting::model::{schema, Problems, Schema};
 use crate::eaccounting::store::Store;
-use crate::eaccounting::values::{format_date, format_utc, money, parse_datetime};
+use crate::eaccounting::values::{self, format_date, format_utc, money, parse_datetime, round2};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Doc {
@@ -78,6 +84,8 @@ struct Header<'a> {
     terms: Option<Value>,
     domestic: bool,
     currency: String,
+    /// Company currency per unit of the document's currency.
+    rate: Decimal,
     total: Decimal,
     vat: Decimal,
     now: DateTime<Utc>,
@@ -119,11 +127,20 @@ pub(super) fn build(
 
     let mut out = m.clone();
     copy_addresses(doc, &customer, &mut out);
-    let domestic = s(&out, "InvoiceCountryCode").is_none_or(|c| c == store.company_country());
+    check_delivery(store, &mut out)?;
+    let country = s(&out, "InvoiceCountryCode").map(str::to_string);
+    let domestic = country
+        .as_deref()
+        .is_none_or(|c| c == store.company_country());
+    let in_eu = country.as_deref().is_some_and(|c| is_eu(store, c));
+    let vat_number = customer["VatNumber"]
+        .as_str()
+        .is_some_and(|v| !v.is_empty());
     let pricing = Pricing {
         includes_vat,
         domestic,
-        charge_vat: (domestic || private) && b(&m, "EuThirdParty") != Some(true),
+        charge_vat: (domestic || (in_eu && (private || !vat_number)))
+            && b(&m, "EuThirdParty") != Some(true),
         replace_zero_price: b(&m, "ReplaceUnitPriceWhenZero").unwrap_or(false),
     };
     let rows = m
@@ -147,12 +164,14 @@ pub(super) fn build(
         .or(customer["CurrencyCode"].as_str())
         .map(str::to_string)
         .unwrap_or_else(|| store.company_currency());
+    let rate = currency_rate(&currency, &store.company_currency());
     let h = Header {
         m,
         customer,
         terms_id,
         terms,
         domestic,
+        rate,
         currency,
         total,
         vat,
@@ -226,16 +245,68 @@ fn check_eu_third_party(
         return Ok(());
     }
     let code = customer["InvoiceCountryCode"].as_str().unwrap_or("");
-    let eu_abroad = code != store.company_country()
-        && store
-            .all("countries")
-            .iter()
-            .any(|c| c["Code"].as_str() == Some(code) && c["IsEuMember"] == json!(true));
+    let eu_abroad = code != store.company_country() && is_eu(store, code);
     match eu_abroad && !private {
         true => Ok(()),
         false => Err(ApiError::validation(
             "DataModelValidationError - EuThirdParty: only allowed for business customers in another EU country.",
         )),
+    }
+}
+
+fn is_eu(store: &Store, code: &str) -> bool {
+    store
+        .all("countries")
+        .iter()
+        .any(|c| c["Code"].as_str() == Some(code) && c["IsEuMember"] == json!(true))
+}
+
+/// A delivery method or term named by its code must be one the company has;
+/// its name is filled in from it.
+fn check_delivery(store: &Store, out: &mut Map<String, Value>) -> Result<(), ApiError> {
+    for (collection, code_field, name_field) in [
+        (
+            "deliverymethods",
+            "DeliveryMethodCode",
+            "DeliveryMethodName",
+        ),
+        ("deliveryterms", "DeliveryTermCode", "DeliveryTermName"),
+    ] {
+        let Some(code) = s(out, code_field).map(str::to_string) else {
+            continue;
+        };
+        let known = store
+            .all(collection)
+            .iter()
+            .find(|d| {
+                d["Code"]
+                    .as_str()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(&code))
+            })
+            .cloned();
+        match known {
+            Some(d) => {
+                out.entry(name_field).or_insert(d["Name"].clone());
+            }
+            None => return Err(ApiError::reference_not_found(code_field, &code)),
+        }
+    }
+    Ok(())
+}
+
+/// Units of the company's currency per unit of `currency` [I]: fixed here,
+/// the day's rate in the real service.
+pub fn currency_rate(currency: &str, company_currency: &str) -> Decimal {
+    if currency == company_currency {
+        return Decimal::ONE;
+    }
+    match currency {
+        "USD" => Decimal::new(92, 2),
+        "GBP" => Decimal::new(117, 2),
+        "SEK" => Decimal::new(88, 3),
+        "DKK" => Decimal::new(134, 3),
+        "NOK" => Decimal::new(86, 3),
+        _ => Decimal::ONE,
     }
 }
 
@@ -312,8 +383,14 @@ fn draft(h: &Header, out: &mut Map<String, Value>) -> Result<(), ApiError> {
     out.insert("TotalAmount".into(), money(h.total));
     out.insert("TotalVatAmount".into(), money(h.vat));
     out.insert("TotalRoundings".into(), json!(0));
-    out.insert("TotalAmountBaseCurrency".into(), money(h.total));
-    out.insert("TotalVatAmountBaseCurrency".into(), money(h.vat));
+    out.insert(
+        "TotalAmountBaseCurrency".into(),
+        money(round2(h.total * h.rate)),
+    );
+    out.insert(
+        "TotalVatAmountBaseCurrency".into(),
+        money(round2(h.vat * h.rate)),
+    );
     out.entry("IsCreditInvoice").or_insert(json!(false));
     out.entry("ReverseChargeOnConstructionServices")
         .or_insert(json!(false));
@@ -352,7 +429,7 @@ fn quote(store: &mut Store, h: &Header, out: &mut Map<String, Value>) -> Result<
     out.insert("Number".into(), number);
     out.entry("Status").or_insert(json!(1));
     out.insert("CurrencyCode".into(), json!(h.currency));
-    out.entry("CurrencyRate").or_insert(json!(1));
+    out.entry("CurrencyRate").or_insert(values::number(h.rate));
     out.insert("TermsOfPaymentId".into(), json!(h.terms_id));
     out.insert(
         "TermsOfPayment".into(),
@@ -371,7 +448,9 @@ fn invoice(store: &mut Store, h: &Header, out: &mut Map<String, Value>) -> Resul
     let n = store.next_invoice_number;
     store.next_invoice_number += 1;
     h.dated(out, "InvoiceDate")?;
+    // [I] TotalAmount is in the company's currency, *InvoiceCurrency in the invoice's.
     let total = money(h.total);
+    let base = money(round2(h.total * h.rate));
     let c = &h.customer;
     for (field, value) in [
         ("InvoiceNumber", json!(n)),
@@ -379,12 +458,12 @@ fn invoice(store: &mut Store, h: &Header, out: &mut Map<String, Value>) -> Resul
         ("TermsOfPaymentId", json!(h.terms_id)),
         ("CustomerEmail", c["EmailAddress"].clone()),
         ("ElectronicAddress", c["ElectronicAddress"].clone()),
-        ("TotalAmount", total.clone()),
-        ("TotalVatAmount", money(h.vat)),
+        ("TotalAmount", base.clone()),
+        ("TotalVatAmount", money(round2(h.vat * h.rate))),
         ("TotalRoundings", json!(0)),
         ("TotalAmountInvoiceCurrency", total.clone()),
         ("TotalVatAmountInvoiceCurrency", money(h.vat)),
-        ("RemainingAmount", total.clone()),
+        ("RemainingAmount", base),
         ("RemainingAmountInvoiceCurrency", total),
         ("PaymentStatus", json!(1)),
         ("PaymentReferenceNumber", json!(payment_reference(n))),
@@ -403,7 +482,7 @@ fn invoice(store: &mut Store, h: &Header, out: &mut Map<String, Value>) -> Resul
         out.insert(field.into(), value);
     }
     out.entry("SendType").or_insert(json!(0));
-    out.entry("CurrencyRate").or_insert(json!(1));
+    out.entry("CurrencyRate").or_insert(values::number(h.rate));
     out.entry("IsCreditInvoice").or_insert(json!(false));
     Ok(())
 }

@@ -75,7 +75,6 @@ impl Order {
             "extra_payment_option_no_sentprice": false,
             "extra_payment_option_pay_on_pickup": false,
             "extra_price": zero,
-            "credit_point_discount": zero,
         })
     }
 
