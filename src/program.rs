@@ -39,11 +39,13 @@ pub enum Expr {
         span: Span,
     },
     /// The one record of a resource whose fields hold these values
-    /// (`eaccounting.vatcodes[Code: "VH"]`), read once per run.
+    /// (`eaccounting.vatcodes[Code: "VH"]`), read once per run; with `all`
+    /// (`ccvshop.orders[* status: 2]`), every such record, as a list.
     Find {
         schema: usize,
         conditions: Vec<(Arc<str>, Expr)>,
         on_miss: OnMiss,
+        all: bool,
         span: Span,
     },
     Builtin {
@@ -323,6 +325,9 @@ pub struct Lookups {
     pub references: Vec<Reference>,
     /// The schema of every lookup, known or not.
     pub schemas: Vec<usize>,
+    /// Some lookup is a list of every matching record (`[* …]`): what the
+    /// flow maps depends on records other than the source record.
+    pub lists: bool,
 }
 
 impl Program {
@@ -374,13 +379,19 @@ impl RefWalk<'_> {
                 schema,
                 conditions,
                 span,
+                all,
                 ..
             } => {
                 conditions.iter().for_each(|(_, x)| self.expr(x));
                 if !self.found.schemas.contains(schema) {
                     self.found.schemas.push(*schema);
                 }
-                self.find(*schema, conditions, *span);
+                // A list of every match cannot name nothing: no reference.
+                if *all {
+                    self.found.lists = true;
+                } else {
+                    self.find(*schema, conditions, *span);
+                }
             }
             Expr::Const(_) | Expr::Local(_) | Expr::Input(_) | Expr::InputRecord => {}
             Expr::Field { base, .. } => self.expr(base),

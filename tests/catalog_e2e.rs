@@ -646,3 +646,167 @@ fn products_are_paged_newest_first_only_down_to_the_checkpoint() {
     assert_eq!(stats.pages, 2);
     assert_eq!(svc.shop.request_count("GET", "/products"), 2);
 }
+
+// ---------------------------------------------------------------- stock
+
+/// An order with `status` holding `rows` as (row id, SKU, count).
+fn order(id: i64, status: i64, rows: &[(i64, &str, i64)]) -> (Value, Vec<Value>) {
+    let order = json!({
+        "id": id, "ordernumber_prefix": "FD", "ordernumber": 1000 + id, "invoicenumber": null,
+        "transaction_id": null, "create_date": "2024-02-10T09:12:00Z", "deliver_method": "shipping",
+        "orderedinlng": "nl", "status": status, "is_completed": true, "paid": true, "paymethod_id": 1,
+        "taxes_included": true, "order_row_taxes_included": true, "shipping_taxes_included": true,
+        "shipping_tax_percentage": 21, "is_intra_community_order": false, "total_shipping": 0,
+        "paymethod_costs": 0, "extra_costs": 0, "currency": "EUR", "track_and_trace_carrier": null,
+        "reservationnumber": null, "delivery_option": null, "user_id": null,
+        "customer": {"email": "koper@example.nl"}
+    });
+    let rows = rows
+        .iter()
+        .map(|(row, sku, count)| {
+            json!({"id": row, "order_id": id, "product_name": sku, "product_number": sku,
+                   "product_id": null, "count": count, "price": 1, "discount": 0, "tax": 21,
+                   "unit": "stuk", "weight": 0})
+        })
+        .collect();
+    (order, rows)
+}
+
+/// Products with stock, and orders open and done that hold some of it.
+fn stock_shop() -> SeedData {
+    let mut data = SeedData::base().unwrap();
+    let (o1, r1) = order(1, 1, &[(1, "FIETS-21", 2)]);
+    let (o2, r2) = order(2, 5, &[(2, "FIETS-21", 4)]);
+    let (o3, r3) = order(3, 2, &[(3, "BEL-9", 5), (4, "FIETS-21", 1)]);
+    let rows = [r1, r2, r3].concat();
+    let extra: SeedData = serde_json::from_value(json!({
+        "products": [
+            product(1, "FIETS-21", "Stadsfiets", "normal", "499.50", json!({"stock": 10})),
+            product(2, "BEL-9", "Fietsbel", "reduced", "4.95", json!({"stock": 3})),
+            product(3, "DIENST", "Montage", "normal", "25.00", json!({"stockenabled": false, "stock": null})),
+            product(4, "NOART", "Zonder artikel", "normal", "1.00", json!({"stock": 4})),
+        ],
+        "orders": [o1, o2, o3],
+        "orderrows": rows,
+    }))
+    .unwrap();
+    data.extend(extra);
+    data
+}
+
+/// Articles for the stocked products (not NOART), as products.flow made them.
+fn stock_articles(books: &BlockingEaccountingEmulator) {
+    let article = |id: &str, number: &str| {
+        json!({"Id": id, "Number": number, "Name": number, "IsActive": true,
+               "CodingId": "fe48f829-96f1-5f4c-948d-03292a72d07a",
+               "UnitId": "801cb448-ffed-5c2a-b3f5-d8512c0753e6", "GrossPrice": 10,
+               "StockLocationReference": "Magazijn 2"})
+    };
+    let seed = json!({"articles": [
+        article("1a000000-0000-4000-8000-000000000001", "FIETS-21"),
+        article("1a000000-0000-4000-8000-000000000002", "BEL-9"),
+        article("1a000000-0000-4000-8000-000000000003", "DIENST"),
+    ]});
+    books.load_seed(&seed.to_string()).unwrap();
+}
+
+fn balances(books: &BlockingEaccountingEmulator) -> BTreeMap<String, Decimal> {
+    by(books, "articles", "Number")
+        .into_iter()
+        .map(|(n, a)| (n, dec(&a["StockBalance"])))
+        .collect()
+}
+
+#[test]
+fn stock_is_what_open_orders_leave_and_only_changes_are_written() {
+    let svc = Services::start(stock_shop());
+    stock_articles(&svc.books);
+    let first = svc.run("stock.flow", "stock");
+    println!("{}", summary("stock, first run", &first));
+    // FIETS-21: 10 − 2 (new) − 1 (in process); the sent order holds nothing.
+    // BEL-9: 3 − 5 is −2, written as 0.
+    assert_eq!(
+        balances(&svc.books),
+        BTreeMap::from([
+            ("BEL-9".to_string(), Decimal::ZERO),
+            ("DIENST".to_string(), Decimal::ZERO),
+            ("FIETS-21".to_string(), Decimal::from(7)),
+        ])
+    );
+    let articles = by(&svc.books, "articles", "Number");
+    assert_eq!(
+        text(&articles["FIETS-21"], "StockLocationReference"),
+        "Magazijn 2"
+    );
+    assert_eq!(
+        text(&articles["FIETS-21"], "Name"),
+        "FIETS-21",
+        "no other field changes"
+    );
+    assert_eq!(articles.len(), 3, "no article is created");
+    let reasons = svc.skip_reasons("stock");
+    assert_eq!(reasons["3"], "the shop does not track this product's stock");
+    assert_eq!(
+        reasons["4"],
+        "no article with this SKU: stock.flow creates none"
+    );
+
+    let before = Counts::of(&svc);
+    let rerun = svc.run("stock.flow", "stock");
+    println!("{}", summary("stock, rerun", &rerun));
+    assert_eq!(
+        svc.writes_since(&before),
+        BTreeMap::new(),
+        "a rerun writes nothing"
+    );
+
+    // The new order is sent: its 2 bikes are no longer held. No product
+    // changed, yet the balance follows.
+    svc.shop
+        .with_store(|s| s.orders.get_mut(&1).unwrap().status = Some(5));
+    let before = Counts::of(&svc);
+    let shipped = svc.run("stock.flow", "stock");
+    println!("{}", summary("stock, after an order was sent", &shipped));
+    assert_eq!(
+        svc.writes_since(&before),
+        BTreeMap::from([("PUT /v2/articles/{id}".to_string(), 1)])
+    );
+    assert_eq!(balances(&svc.books)["FIETS-21"], Decimal::from(9));
+}
+
+#[test]
+fn stock_negative_figures_can_be_written_as_they_are() {
+    let mut svc = Services::start(stock_shop());
+    stock_articles(&svc.books);
+    svc.set("stock_negative_as_is", "true");
+    svc.run("stock.flow", "stock");
+    assert_eq!(balances(&svc.books)["BEL-9"], Decimal::from(-2));
+}
+
+#[test]
+fn stock_with_the_books_stock_module_on_writes_nothing_and_says_so_once() {
+    let svc = Services::start(stock_shop());
+    stock_articles(&svc.books);
+    svc.books
+        .set_company_setting("ActivatedModules", json!(["Stock"]));
+    let before = Counts::of(&svc);
+    let report = svc.run("stock.flow", "stock");
+    println!("{}", report.human());
+    assert_eq!(svc.writes_since(&before), BTreeMap::new());
+    assert_eq!(
+        report.skipped_because,
+        BTreeMap::from([(
+            "eAccounting's stock module is on: the stock is eAccounting's own, nothing is written"
+                .to_string(),
+            report.read
+        )])
+    );
+    assert_eq!(
+        report
+            .human()
+            .matches("eAccounting's stock module is on")
+            .count(),
+        1,
+        "said once per run"
+    );
+}

@@ -79,9 +79,11 @@ impl Checker<'_> {
             ExprKind::Index { base, index } => {
                 self.check_index(scope, base, index, e.span, OnMiss::Fail)
             }
-            ExprKind::Find { base, conditions } => {
-                self.check_find(scope, base, conditions, e.span, OnMiss::Fail)
-            }
+            ExprKind::Find {
+                base,
+                conditions,
+                all,
+            } => self.check_find(scope, base, conditions, e.span, OnMiss::Fail, *all),
             ExprKind::Call { name, args } => {
                 let args: Vec<&Expr> = args.iter().collect();
                 self.check_call(scope, name, &args, e.span)
@@ -763,8 +765,12 @@ impl Checker<'_> {
             ExprKind::Index { base, index } if op == BinaryOp::Coalesce => {
                 self.check_index(scope, base, index, lhs.span, OnMiss::Absent)
             }
-            ExprKind::Find { base, conditions } if op == BinaryOp::Coalesce => {
-                self.check_find(scope, base, conditions, lhs.span, OnMiss::Absent)
+            ExprKind::Find {
+                base,
+                conditions,
+                all,
+            } if op == BinaryOp::Coalesce => {
+                self.check_find(scope, base, conditions, lhs.span, OnMiss::Absent, *all)
             }
             _ => self.check_expr(scope, lhs),
         };

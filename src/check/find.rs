@@ -2,6 +2,7 @@
 //! names the one record of a resource whose fields hold these values. The
 //! checker knows the resource's fields, so a misspelt field, a value of the
 //! wrong kind or a value that may be missing is found before any run.
+//! `ccvshop.orders[* status: 2]` is every such record, a list.
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ impl Checker<'_> {
         conditions: &[(Ident, Expr)],
         span: Span,
         on_miss: OnMiss,
+        all: bool,
     ) -> Typed {
         let schema = self.find_resource(scope, base);
         let record = schema.map(|i| self.program.schemas[i].record.clone());
@@ -79,7 +81,10 @@ impl Checker<'_> {
             return Typed::error();
         };
         let mut ty = Type::of(Kind::Record(record));
-        if on_miss == OnMiss::Absent {
+        if all {
+            // Every match, perhaps none: a list, never missing.
+            ty = Type::list(ty);
+        } else if on_miss == OnMiss::Absent {
             ty = ty.maybe(Missing::Other { span });
         }
         Typed::new(
@@ -88,6 +93,7 @@ impl Checker<'_> {
                 schema,
                 conditions: irs,
                 on_miss,
+                all,
                 span,
             },
         )

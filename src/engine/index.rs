@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::keys::Normaliser;
-use crate::connectors::{Connector, ConnectorError, ListQuery};
+use crate::connectors::{Connector, ConnectorError, Filter, FilterOp, ListQuery};
 use crate::value::{natural_text, Record, Value};
 
 /// The records of a resource by one field's value (as text, put through a
@@ -37,8 +37,8 @@ pub(super) enum Found {
 pub(super) struct Indexes {
     /// (connector, resource, field, normaliser) → index.
     cells: Mutex<HashMap<(usize, String, String, String), Cell>>,
-    /// (connector, resource) → every record, for lookups by natural key.
-    lists: Mutex<HashMap<(usize, String), ListCell>>,
+    /// (connector, resource, filters) → the records, for lookups by natural key.
+    lists: Mutex<HashMap<(usize, String, String), ListCell>>,
 }
 
 /// Two connectors may both have an `orders` resource: tell them apart.
@@ -81,19 +81,39 @@ impl Indexes {
             .map(Found::OtherCase))
     }
 
-    /// Every record of `resource`, read once per run.
+    /// The records of `resource`, those the service returns for the number
+    /// and flag values of `wanted` (every record when there are none), read
+    /// once per run per distinct set of values.
     pub(super) fn records(
         &self,
         connector: &dyn Connector,
         resource: &str,
+        wanted: &[(Arc<str>, Value)],
     ) -> Result<Arc<Vec<Value>>, ConnectorError> {
+        // Numbers and flags filter as the lookup compares them; text is
+        // compared the way a person does (case, spacing), which a service's
+        // `==` may not: it is matched here only.
+        let filters: Vec<Filter> = wanted
+            .iter()
+            .filter(|(_, value)| matches!(value, Value::Num(_) | Value::Bool(_)))
+            .map(|(field, value)| Filter {
+                field: field.to_string(),
+                op: FilterOp::Eq,
+                value: value.clone(),
+            })
+            .collect();
+        let described = format!("{filters:?}");
         let cell = super::lock(&self.lists)
-            .entry((identity(connector), resource.to_string()))
+            .entry((identity(connector), resource.to_string(), described))
             .or_default()
             .clone();
         cell.get_or_init(|| {
             let mut all = Vec::new();
-            connector.list(resource, &ListQuery::default(), &mut |v| {
+            let query = ListQuery {
+                filters,
+                ..ListQuery::default()
+            };
+            connector.list(resource, &query, &mut |v| {
                 all.push(v);
                 Ok(true)
             })?;

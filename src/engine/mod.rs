@@ -226,6 +226,8 @@ pub struct Engine<'a> {
     key_normaliser: keys::Normaliser,
     claims: keys::Claims,
     decisions: Mutex<Vec<PlanEntry>>,
+    /// Why records were left out on purpose, and how many for each reason.
+    skip_reasons: Mutex<BTreeMap<String, u64>>,
     /// (position in the source, record key, what went wrong).
     failures: Mutex<Vec<(usize, String, Diagnostic)>>,
     stop: AtomicBool,
@@ -286,6 +288,7 @@ impl<'a> Engine<'a> {
                 .unwrap_or_default(),
             claims: keys::Claims::default(),
             decisions: Mutex::new(Vec::new()),
+            skip_reasons: Mutex::new(BTreeMap::new()),
             failures: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             input_fields: flow.input_fields(),
@@ -399,6 +402,7 @@ impl<'a> Engine<'a> {
             updated: c.updated.load(Ordering::SeqCst),
             unchanged: c.unchanged.load(Ordering::SeqCst),
             skipped: c.skipped.load(Ordering::SeqCst),
+            skipped_because: std::mem::take(&mut *lock(&self.skip_reasons)),
             failed: c.failed.load(Ordering::SeqCst),
             related_writes: c.related.load(Ordering::SeqCst),
             calls: self.connections.stats(),
@@ -440,9 +444,13 @@ impl<'a> Engine<'a> {
             .flow
             .source_schema
             .and_then(|i| self.program.schemas[i].cursor.clone());
+        // A flow that sums or counts over other resources' records (`[* …]`)
+        // may map a source record differently when only those changed, which
+        // the source's cursor does not show: it reads its whole source.
+        let aggregates = self.program.lookups(self.flow).lists;
         let resume = match (
             &cursor_field,
-            self.options.full || self.options.only_keys.is_some(),
+            self.options.full || self.options.only_keys.is_some() || aggregates,
         ) {
             (Some(_), false) => self.store.cursor(&self.flow.name)?,
             _ => None,
@@ -897,6 +905,11 @@ impl<'a> Engine<'a> {
             None,
             false,
         );
+        if let Some(reason) = reason {
+            *lock(&self.skip_reasons)
+                .entry(reason.to_string())
+                .or_default() += 1;
+        }
         let (Some(run), None) = (ctx.run, self.appender()) else {
             return Ok(());
         };

@@ -17,18 +17,37 @@ use crate::value::Value;
 
 impl References for Engine<'_> {
     fn records(&self, schema: &Schema) -> Result<Arc<Vec<Value>>, EvalError> {
-        self.reference_records(schema).map_err(|e| {
-            EvalError::new(
-                &codes::E0905,
-                format!("{} could not be read: {e}", schema.name),
-                None,
-            )
-        })
+        self.reference_records(schema, &[])
+            .map_err(|e| unreadable(schema, &e))
+    }
+
+    fn records_where(
+        &self,
+        schema: &Schema,
+        wanted: &[(Arc<str>, Value)],
+    ) -> Result<Arc<Vec<Value>>, EvalError> {
+        self.reference_records(schema, wanted)
+            .map_err(|e| unreadable(schema, &e))
     }
 }
 
+fn unreadable(schema: &Schema, e: &EngineError) -> EvalError {
+    EvalError::new(
+        &codes::E0905,
+        format!("{} could not be read: {e}", schema.name),
+        None,
+    )
+}
+
 impl Engine<'_> {
-    fn reference_records(&self, schema: &Schema) -> Result<Arc<Vec<Value>>, EngineError> {
+    /// The records of `schema`'s resource, read once per run; with `wanted`
+    /// values, those the service returns for `field == value` filters (one
+    /// read per distinct set of values).
+    fn reference_records(
+        &self,
+        schema: &Schema,
+        wanted: &[(Arc<str>, Value)],
+    ) -> Result<Arc<Vec<Value>>, EngineError> {
         let connector = self
             .connections
             .get(schema.connection)
@@ -40,7 +59,7 @@ impl Engine<'_> {
             })?
             .clone();
         let resource = schema.resource.as_deref().unwrap_or(&schema.name);
-        Ok(self.indexes.records(&*connector, resource)?)
+        Ok(self.indexes.records(&*connector, resource, wanted)?)
     }
 
     /// Resolves every reference the flow can reach, or says which cannot be.
@@ -50,7 +69,7 @@ impl Engine<'_> {
         let mut existing: Vec<String> = Vec::new();
         for reference in &lookups.references {
             let schema = &self.program.schemas[reference.schema];
-            let records = self.reference_records(schema)?;
+            let records = self.reference_records(schema, &[])?;
             let what = describe_wanted(&reference.wanted);
             let problem = match find(&records, &reference.wanted) {
                 Found::One(_) => continue,

@@ -16,6 +16,9 @@ pub struct Report {
     pub updated: u64,
     pub unchanged: u64,
     pub skipped: u64,
+    /// Records left out on purpose (`skip("…")`, a key another record
+    /// holds), by reason: each reason is said once per run.
+    pub skipped_because: std::collections::BTreeMap<String, u64>,
     pub failed: u64,
     /// Upserted records (customers, articles) created or updated on the way.
     pub related_writes: u64,
@@ -68,6 +71,7 @@ impl Report {
                 self.related_writes
             ));
         }
+        s.push_str(&self.skip_lines());
         s.push_str(&format!(
             "\n  {} API calls ({:.2} per record, {} retried, {} rate-limited) in {:.1}s",
             self.calls.total,
@@ -85,6 +89,28 @@ impl Report {
             s.push_str(&format!("\n  warning: {w}"));
         }
         s
+    }
+}
+
+impl Report {
+    /// `  skipped 3: sold in variants…`, the most frequent reasons first.
+    fn skip_lines(&self) -> String {
+        const SHOWN: usize = 5;
+        let mut reasons: Vec<(&String, &u64)> = self.skipped_because.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let mut out: String = reasons
+            .iter()
+            .take(SHOWN)
+            .map(|(why, n)| format!("\n  skipped {n}: {why}"))
+            .collect();
+        if reasons.len() > SHOWN {
+            let rest: u64 = reasons[SHOWN..].iter().map(|(_, n)| **n).sum();
+            out.push_str(&format!(
+                "\n  skipped {rest} more, for {} other reasons (`flowc log` lists each record)",
+                reasons.len() - SHOWN
+            ));
+        }
+        out
     }
 }
 

@@ -18,7 +18,17 @@ pub enum Found<'r> {
 /// The records whose fields hold the wanted values (text ignoring case and
 /// spacing, numbers by value). No conditions: the resource's only record.
 pub fn find<'r>(records: &'r [Value], wanted: &[(Arc<str>, Value)]) -> Found<'r> {
-    let hits: Vec<&Record> = records
+    let hits = matching(records, wanted);
+    match hits.as_slice() {
+        [] => Found::None,
+        [one] => Found::One(one),
+        _ => Found::Many(hits),
+    }
+}
+
+/// Every record whose fields hold the wanted values, in the order read.
+pub fn matching<'r>(records: &'r [Value], wanted: &[(Arc<str>, Value)]) -> Vec<&'r Record> {
+    records
         .iter()
         .filter_map(Value::as_record)
         .filter(|r| {
@@ -26,12 +36,7 @@ pub fn find<'r>(records: &'r [Value], wanted: &[(Arc<str>, Value)]) -> Found<'r>
                 .iter()
                 .all(|(f, v)| r.get(f).is_some_and(|have| natural_eq(have, v)))
         })
-        .collect();
-    match hits.as_slice() {
-        [] => Found::None,
-        [one] => Found::One(one),
-        _ => Found::Many(hits),
-    }
+        .collect()
 }
 
 /// `Code "VX"` or `NumberOfDays 30, TermsOfPaymentTypeId 0`: the values a lookup asked for.

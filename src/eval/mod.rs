@@ -110,6 +110,17 @@ pub trait Resolver {
 /// once per run.
 pub trait References: Sync {
     fn records(&self, schema: &Schema) -> Result<Arc<Vec<Value>>>;
+
+    /// The records whose fields equal `wanted` as the service compares them
+    /// (a superset is fine: the interpreter matches them again). By default
+    /// every record; a service that can filter is asked to.
+    fn records_where(
+        &self,
+        schema: &Schema,
+        _wanted: &[(Arc<str>, Value)],
+    ) -> Result<Arc<Vec<Value>>> {
+        self.records(schema)
+    }
 }
 
 /// Refuses upserts: for flows that have none.
@@ -427,12 +438,13 @@ impl<'p> Runtime<'p> {
             .clone()
     }
 
-    /// `resource[Field: value, …]`: the one record holding these values.
+    /// `resource[Field: value, …]`: the one record holding these values;
+    /// `resource[* Field: value, …]` (`all`): every one, as a list.
     fn find(
         &self,
         schema: &Schema,
         conditions: &[(Arc<str>, Expr)],
-        on_miss: OnMiss,
+        (on_miss, all): (OnMiss, bool),
         span: Span,
         frame: &mut Frame<'_>,
     ) -> Result<Value> {
@@ -460,6 +472,15 @@ impl<'p> Runtime<'p> {
                 Some(span),
             ));
         };
+        if all {
+            let records = references.records_where(schema, &wanted)?;
+            return Ok(Value::list(
+                find::matching(&records, &wanted)
+                    .into_iter()
+                    .map(|r| Value::record(r.clone()))
+                    .collect(),
+            ));
+        }
         let records = references.records(schema)?;
         let unresolved = |why: String| {
             let fields: Vec<Arc<str>> = wanted.iter().map(|(f, _)| f.clone()).collect();
@@ -568,11 +589,12 @@ impl<'p> Runtime<'p> {
                 schema,
                 conditions,
                 on_miss,
+                all,
                 span,
             } => self.find(
                 &self.program.schemas[*schema],
                 conditions,
-                *on_miss,
+                (*on_miss, *all),
                 *span,
                 frame,
             )?,

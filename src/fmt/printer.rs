@@ -1046,13 +1046,22 @@ impl<'a> Printer<'a> {
                 self.flat_into(out, index, Slot::Free);
                 out.push(']');
             }
-            ExprKind::Find { base, conditions } => {
+            ExprKind::Find {
+                base,
+                conditions,
+                all,
+            } => {
                 self.flat_into(out, base, Slot::Postfix);
+                let start = out.len();
                 self.flat_list(out, ('[', ']'), conditions, |out, (k, v)| {
                     out.push_str(&k.name);
                     out.push_str(": ");
                     self.flat_into(out, v, Slot::Free);
                 });
+                if *all {
+                    let star = if conditions.is_empty() { "*" } else { "* " };
+                    out.insert_str(start + 1, star);
+                }
             }
             ExprKind::Call { name, args } => {
                 out.push_str(&name.name);
@@ -1168,7 +1177,9 @@ fn children(e: &Expr) -> Vec<&Expr> {
     match &e.kind {
         ExprKind::Field { base, .. } => vec![base],
         ExprKind::Index { base, index } => vec![base, index],
-        ExprKind::Find { base, conditions } => std::iter::once(&**base)
+        ExprKind::Find {
+            base, conditions, ..
+        } => std::iter::once(&**base)
             .chain(conditions.iter().map(|(_, v)| v))
             .collect(),
         ExprKind::Call { args, .. } => args.iter().collect(),

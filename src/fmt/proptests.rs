@@ -427,7 +427,12 @@ fn strip_parens(e: Expr) -> Expr {
             base: b(base),
             index: b(index),
         },
-        ExprKind::Find { base, conditions } => ExprKind::Find {
+        ExprKind::Find {
+            base,
+            conditions,
+            all,
+        } => ExprKind::Find {
+            all,
             base: b(base),
             conditions: conditions
                 .into_iter()

@@ -356,10 +356,12 @@ pub enum ExprKind {
         index: Box<Expr>,
     },
     /// `eaccounting.vatcodes[Code: "VH"]`: the one record of a resource
-    /// whose fields hold these values (empty: the resource's only record).
+    /// whose fields hold these values (empty: the resource's only record);
+    /// with `all` (`[* …]`), every such record, as a list.
     Find {
         base: Box<Expr>,
         conditions: Vec<(Ident, Expr)>,
+        all: bool,
     },
     Call {
         name: Ident,

@@ -724,8 +724,9 @@ impl Lower {
                 let span = base.span.to(self.span(&op));
                 let rule = op.as_rule();
                 if rule == Rule::find {
-                    let conditions = op
-                        .kids()
+                    let mut kids = op.kids().peekable();
+                    let all = kids.next_if(|k| k.as_rule() == Rule::find_all).is_some();
+                    let conditions = kids
                         .map(|c| {
                             let mut parts = c.kids();
                             let field = self.ident(parts.next().expect("field"));
@@ -735,6 +736,7 @@ impl Lower {
                     let kind = ExprKind::Find {
                         base: Box::new(base),
                         conditions,
+                        all,
                     };
                     return Ok(Expr { kind, span });
                 }
