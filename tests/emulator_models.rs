@@ -171,6 +171,48 @@ fn ccvshop_emulator_and_stdlib_agree() {
     out.assert_none("the CCV Shop emulator's resources");
 }
 
+/// Write schemas in stdlib and the resource whose writes they describe.
+const CCV_INPUTS: &[(&str, &str)] = &[("products", "ccvshop.product_input")];
+
+#[test]
+fn ccvshop_write_schemas_are_what_the_emulator_takes() {
+    let all = stdlib();
+    let mut out = Disagreements::default();
+    for (resource, flow) in CCV_INPUTS {
+        let model = ccv::resource(resource);
+        let flow = schema(&all, flow);
+        for g in flow.fields.iter().filter(|g| !g.readonly) {
+            let at = format!("{resource} (write).{}", g.name);
+            match model.field(&g.name) {
+                Some(f) if f.writes == ccv::Writes::Both => {
+                    let flow_required = !g.optional;
+                    if f.required != flow_required {
+                        out.add(
+                            &at,
+                            format!("required: emulator {}, stdlib {flow_required}", f.required),
+                        );
+                    }
+                    compare_ccv_type(f.input_type(), &g.ty.kind, &at, &mut out);
+                }
+                _ => out.add(&at, "in stdlib, but POST and PATCH do not both take it"),
+            }
+        }
+        for f in model
+            .fields
+            .iter()
+            .filter(|f| f.writes == ccv::Writes::Both)
+        {
+            if flow.field(&f.name).is_none() {
+                out.add(
+                    &format!("{resource} (write).{}", f.name),
+                    "written by the emulator, missing in stdlib",
+                );
+            }
+        }
+    }
+    out.assert_none("the CCV Shop write schemas");
+}
+
 #[test]
 fn every_ccvshop_resource_is_compared_or_emulator_only() {
     let reached = |name: &str| {

@@ -13,13 +13,16 @@
 //!   which), once the record is done.
 //! * **An echo** is a source record whose fields the flow reads changed, since
 //!   the flow last read it, only into values flowc itself wrote there. (For a
-//!   record the flow never read: one flowc created, or wrote every field the
-//!   flow reads of.) Mapping it again could only send back what came from the
+//!   record the flow never read: one flowc created — its fields the service
+//!   sets itself aside, which it may show otherwise when read than when it
+//!   answered the create (CCV's expanded sub-resources) — or one flowc wrote
+//!   every field the flow reads of.) Mapping it again could only send back what came from the
 //!   other side, or worse, a value a round trip changed (a price rounded to
 //!   cents in one direction and back, a name shortened to 50 characters) or
 //!   an older state of a record that has changed since: an echo is skipped,
-//!   with a reason. A change made by anyone else in any field the flow reads
-//!   is not an echo, and is written as usual.
+//!   with a reason, and stays one until the record changes again. A change
+//!   made by anyone else in any field the flow reads is not an echo, and is
+//!   written as usual.
 //!
 //! Both are kept in the state store beside the ledger (as cached values:
 //! hashes only, no data), the echoes per service, resource and record id, the
@@ -42,6 +45,12 @@ fn echo_namespace(service: &str, resource: &str) -> String {
 }
 
 const READ_NAMESPACE: &str = "read";
+
+/// Kept with what a flow read of a record it skipped as an echo.
+const ECHO_MARK: &str = "~echo";
+
+/// Kept with the fields flowc wrote to a record it created.
+const CREATED_MARK: &str = "~created";
 
 /// A value's hash: equal for equal values (`12.5` and `12.50` alike).
 fn hash_value(v: &Value) -> String {
@@ -114,7 +123,10 @@ pub(super) fn note_write(
         .map(|t| decode(&t))
         .unwrap_or_default();
     // Earlier writes count as long as their values are still there.
-    hashes.retain(|f, h| hash_value(&field(after, f)) == *h);
+    hashes.retain(|f, h| f == CREATED_MARK || hash_value(&field(after, f)) == *h);
+    if before.is_none() {
+        hashes.insert(CREATED_MARK.to_string(), String::new());
+    }
     let changed = after.iter().filter(|(name, value)| {
         sent.get(name).is_some_and(|v| !matches!(v, Value::Absent))
             || before.is_none_or(|b| hash_value(&field(b, name)) != hash_value(value))
@@ -133,12 +145,23 @@ pub(super) struct Reads<'e> {
     resource: &'e str,
     /// `None`: the flow reads the whole record.
     fields: Option<&'e HashSet<Arc<str>>>,
+    /// The fields of the source the service sets itself (`readonly`).
+    readonly: &'e HashSet<Arc<str>>,
 }
 
 /// One source record as the flow reads it now.
 pub(super) struct Seen {
     hashes: Hashes,
     before: Option<Hashes>,
+}
+
+impl Seen {
+    /// Whether the flow skipped this record as an echo when it last read it.
+    fn was_echo(&self) -> bool {
+        self.before
+            .as_ref()
+            .is_some_and(|b| b.contains_key(ECHO_MARK))
+    }
 }
 
 impl<'e> Reads<'e> {
@@ -148,6 +171,7 @@ impl<'e> Reads<'e> {
         service: &'e str,
         resource: &'e str,
         fields: Option<&'e HashSet<Arc<str>>>,
+        readonly: &'e HashSet<Arc<str>>,
     ) -> Self {
         Reads {
             store,
@@ -155,6 +179,7 @@ impl<'e> Reads<'e> {
             service,
             resource,
             fields,
+            readonly,
         }
     }
 
@@ -186,7 +211,12 @@ impl<'e> Reads<'e> {
             .map(|(f, _)| f)
             .collect();
         if changed.is_empty() {
-            return Ok(None);
+            return Ok(seen.was_echo().then(|| {
+                format!(
+                    "{} {id} still holds what flowc wrote there: its own write, not a change to sync",
+                    self.resource
+                )
+            }));
         }
         let Some(written) = self
             .store
@@ -194,6 +224,15 @@ impl<'e> Reads<'e> {
             .map(|t| decode(&t))
         else {
             return Ok(None);
+        };
+        // Read for the first time, a record flowc created is judged by the
+        // fields a write can set.
+        let changed: Vec<&String> = match seen.before {
+            None if written.contains_key(CREATED_MARK) => changed
+                .into_iter()
+                .filter(|f| !self.readonly.contains(f.as_str()))
+                .collect(),
+            _ => changed,
         };
         let echoed = changed
             .iter()
@@ -208,13 +247,22 @@ impl<'e> Reads<'e> {
         }))
     }
 
-    /// Remembers what the flow read of a record it is done with.
-    pub(super) fn done(&self, key: &str, seen: &Seen) -> Result<(), StateError> {
-        if seen.before.as_ref() == Some(&seen.hashes) {
+    /// Remembers what the flow read of a record it is done with, and
+    /// whether it was an echo.
+    pub(super) fn done(&self, key: &str, seen: &Seen, echo: bool) -> Result<(), StateError> {
+        let same = seen.before.as_ref().is_some_and(|b| {
+            b.len() == seen.hashes.len() + usize::from(seen.was_echo())
+                && seen.hashes.iter().all(|(f, h)| b.get(f) == Some(h))
+        });
+        if same && seen.was_echo() == echo {
             return Ok(());
         }
+        let mut hashes = seen.hashes.clone();
+        if echo {
+            hashes.insert(ECHO_MARK.to_string(), String::new());
+        }
         self.store
-            .xref_put_for_flow(self.flow, &self.namespace(), key, &encode(&seen.hashes))
+            .xref_put_for_flow(self.flow, &self.namespace(), key, &encode(&hashes))
     }
 
     fn namespace(&self) -> String {
@@ -255,12 +303,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let fields: HashSet<Arc<str>> = ["Name", "Price", "Active"].map(Arc::from).into();
-        let reads = Reads::new(&store, "back", "books", "articles", Some(&fields));
+        let readonly = HashSet::new();
+        let reads = Reads::new(
+            &store,
+            "back",
+            "books",
+            "articles",
+            Some(&fields),
+            &readonly,
+        );
         let v1 = record(r#"{"Id":"a","Name":"Bike","Price":10,"Active":true,"Stock":1}"#);
         // Read once: nothing was written by flowc, nothing is an echo.
         let seen = reads.see("a", &v1).unwrap();
         assert_eq!(reads.echo("a", &seen).unwrap(), None);
-        reads.done("a", &seen).unwrap();
+        reads.done("a", &seen, false).unwrap();
         // Another flow writes the price; the service derives nothing else.
         let v2 = record(r#"{"Id":"a","Name":"Bike","Price":12,"Active":true,"Stock":1}"#);
         let sent = record(r#"{"Price":12.00}"#);
@@ -268,7 +324,12 @@ mod tests {
         let seen = reads.see("a", &v2).unwrap();
         let why = reads.echo("a", &seen).unwrap().expect("an echo");
         assert!(why.contains("articles a") && why.contains("Price"), "{why}");
-        reads.done("a", &seen).unwrap();
+        reads.done("a", &seen, true).unwrap();
+        // Read again unchanged, it is still flowc's own write.
+        let seen = reads.see("a", &v2).unwrap();
+        let why = reads.echo("a", &seen).unwrap().expect("still an echo");
+        assert!(why.contains("still holds"), "{why}");
+        reads.done("a", &seen, true).unwrap();
         // A person renames it and flowc writes the stock: the name is news.
         let v3 = record(r#"{"Id":"a","Name":"Bicycle","Price":12,"Active":true,"Stock":1}"#);
         let v4 = record(r#"{"Id":"a","Name":"Bicycle","Price":12,"Active":true,"Stock":5}"#);
@@ -284,7 +345,7 @@ mod tests {
         .unwrap();
         let seen = reads.see("a", &v4).unwrap();
         assert_eq!(reads.echo("a", &seen).unwrap(), None);
-        reads.done("a", &seen).unwrap();
+        reads.done("a", &seen, false).unwrap();
         // Nothing the flow reads changed: not an echo either (the ledger decides).
         let seen = reads.see("a", &v4).unwrap();
         assert_eq!(reads.echo("a", &seen).unwrap(), None);
@@ -294,7 +355,7 @@ mod tests {
     fn a_record_flowc_created_is_an_echo_the_first_time_it_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let made = record(r#"{"id":7,"name":"Bike","price":12.10}"#);
+        let made = record(r#"{"id":7,"name":"Bike","price":12.10,"photos":{"href":"x"}}"#);
         note_write(
             &store,
             "shop",
@@ -305,9 +366,20 @@ mod tests {
             &made,
         )
         .unwrap();
-        let fields: HashSet<Arc<str>> = ["name", "price"].map(Arc::from).into();
-        let reads = Reads::new(&store, "products", "shop", "products", Some(&fields));
-        let seen = reads.see("7", &made).unwrap();
+        let fields: HashSet<Arc<str>> = ["name", "price", "photos"].map(Arc::from).into();
+        let readonly: HashSet<Arc<str>> = ["photos"].map(Arc::from).into();
+        let reads = Reads::new(
+            &store,
+            "products",
+            "shop",
+            "products",
+            Some(&fields),
+            &readonly,
+        );
+        // Read back, the service shows the photos expanded: still an echo.
+        let read =
+            record(r#"{"id":7,"name":"Bike","price":12.10,"photos":{"href":"x","collection":[]}}"#);
+        let seen = reads.see("7", &read).unwrap();
         assert!(reads.echo("7", &seen).unwrap().is_some());
         // A record flowc only partly wrote, never read before, is not.
         let other = record(r#"{"id":8,"name":"Car","price":9}"#);

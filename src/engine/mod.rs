@@ -239,6 +239,8 @@ pub struct Engine<'a> {
     /// The service and resource of a source whose records have ids, where
     /// flowc's own writes may be read back (see `echo`).
     source_service: Option<(String, String)>,
+    /// The source schema's fields the service sets itself.
+    source_readonly: std::collections::HashSet<Arc<str>>,
     /// Tests of the tests: a deliberate bug in the decide step.
     #[cfg(test)]
     pub(crate) seeded_bug: Option<fn(decide::Decided) -> decide::Decided>,
@@ -293,6 +295,18 @@ impl<'a> Engine<'a> {
             stop: AtomicBool::new(false),
             input_fields: flow.input_fields(),
             source_service,
+            source_readonly: flow
+                .source_schema
+                .map(|i| {
+                    program.schemas[i]
+                        .record
+                        .fields
+                        .iter()
+                        .filter(|f| f.readonly)
+                        .map(|f| f.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
             #[cfg(test)]
             seeded_bug: None,
         }
@@ -726,16 +740,16 @@ impl<'a> Engine<'a> {
             (Some(reads), Some(seen)) => reads.echo(&key, seen)?,
             _ => None,
         };
-        let append = match echo {
+        let append = match &echo {
             Some(reason) => {
-                self.skipped(&ctx, Some(&reason))?;
+                self.skipped(&ctx, Some(reason))?;
                 None
             }
             None => self.map_and_write(worker, &ctx)?,
         };
         if let (Some(reads), Some(seen)) = (&reads, &seen) {
             if !ctx.failed.get() && !self.options.dry_run {
-                reads.done(&key, seen)?;
+                reads.done(&key, seen, echo.is_some())?;
             }
         }
         Ok(Done {
@@ -754,6 +768,7 @@ impl<'a> Engine<'a> {
             service,
             resource,
             self.input_fields.as_ref(),
+            &self.source_readonly,
         ))
     }
 
