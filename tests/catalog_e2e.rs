@@ -408,7 +408,7 @@ fn customers_one_per_address_companies_with_contact_and_only_changes_written() {
     );
     assert_eq!(
         svc.skip_reasons("customers").get("3").map(String::as_str),
-        Some("user 3 is waiting for approval, and the settings skip such users")
+        Some("waiting for approval, and the settings skip such users")
     );
 
     let before = Counts::of(&svc);
@@ -1360,4 +1360,65 @@ fn a_record_that_cannot_be_written_is_a_dead_letter_naming_record_and_field() {
         "{}",
         letter.message
     );
+}
+
+// ---------------------------------------------------------------- the sandbox's data
+
+/// The four flows on the data `flowc sandbox` starts (its generated shop,
+/// its company), in schedule order, twice: what the first run writes and
+/// that the second writes nothing, with calls per record of each.
+#[test]
+fn catalog_flows_on_the_sandbox_data_and_their_calls_per_record() {
+    use flowc::connectors::registry::{with_sandbox, SandboxOptions};
+    let options = SandboxOptions {
+        orders: 50,
+        products: 20,
+        seed: 42,
+        latency: std::time::Duration::ZERO,
+    };
+    let services: Vec<_> = with_sandbox()
+        .map(|(_, start)| start(&options).unwrap())
+        .collect();
+    let env: HashMap<String, String> = services.iter().flat_map(|s| s.env.clone()).collect();
+    let state = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(state.path()).unwrap();
+    let flows = [
+        ("customers.flow", "customers"),
+        ("products.flow", "products"),
+        ("stock.flow", "stock"),
+        ("products-to-ccvshop.flow", "products_to_ccvshop"),
+    ];
+    let mut table = Vec::new();
+    for round in ["first run", "rerun"] {
+        for (file, flow) in flows {
+            let checked = check(&repo().join(FLOWS).join(file));
+            let lookup = |k: &str| env.get(k).cloned();
+            let mut connections = Connections::default();
+            for (i, c) in checked.program.connections.iter().enumerate() {
+                let opened =
+                    flowc::connectors::open(c, &checked.program, state.path(), &lookup).unwrap();
+                connections.by_index.insert(i, Arc::from(opened));
+            }
+            let flow = checked.program.flow(flow).unwrap();
+            let report = Engine::new(
+                &checked.program,
+                flow,
+                &store,
+                connections,
+                Options::default(),
+            )
+            .run("sandbox")
+            .unwrap();
+            assert_eq!(report.failed, 0, "{:#?}", report.failures);
+            if round == "rerun" {
+                assert_eq!(
+                    (report.created, report.updated, report.related_writes),
+                    (0, 0, 0),
+                    "{file}: the rerun wrote"
+                );
+            }
+            table.push(format!("{file:<26} {}", summary(round, &report)));
+        }
+    }
+    println!("{}", table.join("\n"));
 }
