@@ -70,7 +70,7 @@ pub(crate) fn log(
         return 0;
     }
     println!(
-        "{:<20} {:>4} {:<12} {:<10} {:<24} {:>6}  error",
+        "{:<20} {:>4} {:<12} {:<10} {:<24} {:>6}  error or reason",
         "at", "run", "flow", "decision", "source → target", "ms"
     );
     for r in rows.iter().rev() {

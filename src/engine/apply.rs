@@ -109,26 +109,14 @@ impl Engine<'_> {
                 ) {
                     Ok(stored) => {
                         self.counters.updated.fetch_add(1, Ordering::Relaxed);
-                        if let Some(run) = ctx.run {
-                            self.store.record_success(&Success {
-                                run,
-                                flow,
-                                source_key: ctx.key,
-                                decision: Decision::Update,
-                                target_id: &id,
-                                payload_hash: &digest,
-                                duration_ms: elapsed_ms(ctx.started),
-                                cursor: None,
-                            })?;
-                        }
-                        self.note_write(
-                            &*target.connector,
-                            &target.resource,
-                            &id,
-                            current.as_ref(),
-                            &mapped.payload.update,
-                            &stored,
-                        )
+                        let write = Write {
+                            decision: Decision::Update,
+                            id: &id,
+                            before: current.as_ref(),
+                            sent: &mapped.payload.update,
+                            stored: &stored,
+                        };
+                        self.written(ctx, &target, &digest, write)
                     }
                     Err(e) if e.class == ErrorClass::NotFound => {
                         let mut l = self.write_letter(ctx, &schema_name, &mapped, &e);
@@ -171,27 +159,14 @@ impl Engine<'_> {
                     Ok(stored) => {
                         self.counters.created.fetch_add(1, Ordering::Relaxed);
                         let id = target.id_of(&stored);
-                        if let Some(run) = ctx.run {
-                            self.store.record_success(&Success {
-                                run,
-                                flow,
-                                source_key: ctx.key,
-                                decision: Decision::Create,
-                                target_id: &id,
-                                payload_hash: &digest,
-                                duration_ms: elapsed_ms(ctx.started),
-                                cursor: None,
-                            })?;
-                        }
-                        let stored = Value::record(stored);
-                        self.note_write(
-                            &*target.connector,
-                            &target.resource,
-                            &id,
-                            None,
-                            &mapped.payload.create,
-                            &stored,
-                        )
+                        let write = Write {
+                            decision: Decision::Create,
+                            id: &id,
+                            before: None,
+                            sent: &mapped.payload.create,
+                            stored: &Value::record(stored),
+                        };
+                        self.written(ctx, &target, &digest, write)
                     }
                     Err(e) => {
                         self.fatal_or(&e)?;
@@ -243,6 +218,31 @@ impl Engine<'_> {
             key_field: key_path.iter().map(|s| &**s).collect::<Vec<_>>().join("."),
             key_value: key_value.clone(),
         })
+    }
+
+    /// Records a write of the flow's target that succeeded: the ledger (and
+    /// activity) in one transaction, then what it stored (see `echo`).
+    fn written(&self, ctx: &RecordCtx, target: &Target, digest: &str, w: Write) -> Result<()> {
+        if let Some(run) = ctx.run {
+            self.store.record_success(&Success {
+                run,
+                flow: &self.flow.name,
+                source_key: ctx.key,
+                decision: w.decision,
+                target_id: w.id,
+                payload_hash: digest,
+                duration_ms: elapsed_ms(ctx.started),
+                cursor: None,
+            })?;
+        }
+        self.note_write(
+            &*target.connector,
+            &target.resource,
+            w.id,
+            w.before,
+            w.sent,
+            w.stored,
+        )
     }
 
     /// Remembers what a write stored (see `echo`), so that a flow reading
@@ -359,6 +359,16 @@ pub(super) fn create(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A write that succeeded: the record `id` was `before` (`None`: created),
+/// `sent` was written, and the service answered `stored`.
+struct Write<'w> {
+    decision: Decision,
+    id: &'w str,
+    before: Option<&'w Record>,
+    sent: &'w Record,
+    stored: &'w Value,
 }
 
 /// A schema without `key` whose connector's records carry no id either.

@@ -139,14 +139,15 @@ pub(super) fn note_write(
 
 /// What a flow reads of its source records, and what it last read of each.
 pub(super) struct Reads<'e> {
-    store: &'e (dyn Store + Sync),
-    flow: &'e str,
-    service: &'e str,
-    resource: &'e str,
+    pub store: &'e (dyn Store + Sync),
+    pub flow: &'e str,
+    /// The source's service (connector) and resource.
+    pub service: &'e str,
+    pub resource: &'e str,
     /// `None`: the flow reads the whole record.
-    fields: Option<&'e HashSet<Arc<str>>>,
+    pub fields: Option<&'e HashSet<Arc<str>>>,
     /// The fields of the source the service sets itself (`readonly`).
-    readonly: &'e HashSet<Arc<str>>,
+    pub readonly: &'e HashSet<Arc<str>>,
 }
 
 /// One source record as the flow reads it now.
@@ -164,25 +165,7 @@ impl Seen {
     }
 }
 
-impl<'e> Reads<'e> {
-    pub(super) fn new(
-        store: &'e (dyn Store + Sync),
-        flow: &'e str,
-        service: &'e str,
-        resource: &'e str,
-        fields: Option<&'e HashSet<Arc<str>>>,
-        readonly: &'e HashSet<Arc<str>>,
-    ) -> Self {
-        Reads {
-            store,
-            flow,
-            service,
-            resource,
-            fields,
-            readonly,
-        }
-    }
-
+impl Reads<'_> {
     /// The fields of `record` the flow reads, hashed, with what it read before.
     pub(super) fn see(&self, key: &str, record: &Record) -> Result<Seen, StateError> {
         let hashes = match self.fields {
@@ -304,14 +287,14 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         let fields: HashSet<Arc<str>> = ["Name", "Price", "Active"].map(Arc::from).into();
         let readonly = HashSet::new();
-        let reads = Reads::new(
-            &store,
-            "back",
-            "books",
-            "articles",
-            Some(&fields),
-            &readonly,
-        );
+        let reads = Reads {
+            store: &store,
+            flow: "back",
+            service: "books",
+            resource: "articles",
+            fields: Some(&fields),
+            readonly: &readonly,
+        };
         let v1 = record(r#"{"Id":"a","Name":"Bike","Price":10,"Active":true,"Stock":1}"#);
         // Read once: nothing was written by flowc, nothing is an echo.
         let seen = reads.see("a", &v1).unwrap();
@@ -368,14 +351,14 @@ mod tests {
         .unwrap();
         let fields: HashSet<Arc<str>> = ["name", "price", "photos"].map(Arc::from).into();
         let readonly: HashSet<Arc<str>> = ["photos"].map(Arc::from).into();
-        let reads = Reads::new(
-            &store,
-            "products",
-            "shop",
-            "products",
-            Some(&fields),
-            &readonly,
-        );
+        let reads = Reads {
+            store: &store,
+            flow: "products",
+            service: "shop",
+            resource: "products",
+            fields: Some(&fields),
+            readonly: &readonly,
+        };
         // Read back, the service shows the photos expanded: still an echo.
         let read =
             record(r#"{"id":7,"name":"Bike","price":12.10,"photos":{"href":"x","collection":[]}}"#);

@@ -762,14 +762,14 @@ impl<'a> Engine<'a> {
     /// own writes read back.
     fn source_reads(&self) -> Option<echo::Reads<'_>> {
         let (service, resource) = self.source_service.as_ref()?;
-        Some(echo::Reads::new(
-            self.store,
-            &self.flow.name,
+        Some(echo::Reads {
+            store: self.store,
+            flow: &self.flow.name,
             service,
             resource,
-            self.input_fields.as_ref(),
-            &self.source_readonly,
-        ))
+            fields: self.input_fields.as_ref(),
+            readonly: &self.source_readonly,
+        })
     }
 
     /// Maps one record and writes (or appends, or skips) what it maps to;

@@ -89,6 +89,19 @@ impl From<rusqlite::Error> for StateError {
 }
 
 impl SqliteStore {
+    /// A skip's activity row, and the cursor when given, in one transaction.
+    fn skip_row(&self, row: Activity<'_>, cursor: Option<&str>) -> Result<(), StateError> {
+        self.write(|tx| {
+            let (flow, at) = (row.flow, row.at);
+            insert_activity(tx, row)?;
+            self.fault("record_skip:after_activity")?;
+            if let Some(c) = cursor {
+                put_cursor(tx, flow, c, at)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Opens (creating if needed) `dir/state.sqlite`. The directory is created
     /// with mode 0700 and the file with mode 0600; the schema is migrated.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
@@ -613,26 +626,19 @@ impl Store for SqliteStore {
             )));
         }
         let now = self.now();
-        self.write(|tx| {
-            insert_activity(
-                tx,
-                Activity {
-                    run,
-                    flow,
-                    source_key,
-                    decision,
-                    target_id,
-                    duration_ms,
-                    error: None,
-                    at: &now,
-                },
-            )?;
-            self.fault("record_skip:after_activity")?;
-            if let Some(c) = cursor {
-                put_cursor(tx, flow, c, &now)?;
-            }
-            Ok(())
-        })
+        self.skip_row(
+            Activity {
+                run,
+                flow,
+                source_key,
+                decision,
+                target_id,
+                duration_ms,
+                error: None,
+                at: &now,
+            },
+            cursor,
+        )
     }
 
     fn record_skip_reason(
@@ -644,21 +650,19 @@ impl Store for SqliteStore {
         duration_ms: u64,
     ) -> Result<(), StateError> {
         let now = self.now();
-        self.write(|tx| {
-            insert_activity(
-                tx,
-                Activity {
-                    run,
-                    flow,
-                    source_key,
-                    decision: Decision::Skip,
-                    target_id: None,
-                    duration_ms,
-                    error: Some(reason),
-                    at: &now,
-                },
-            )
-        })
+        self.skip_row(
+            Activity {
+                run,
+                flow,
+                source_key,
+                decision: Decision::Skip,
+                target_id: None,
+                duration_ms,
+                error: Some(reason),
+                at: &now,
+            },
+            None,
+        )
     }
 
     fn record_failure(
