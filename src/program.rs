@@ -225,6 +225,8 @@ pub struct Mapping {
 pub struct UpsertOp {
     pub schema: usize,
     pub slot: usize,
+    /// Upsert only when this holds; otherwise the slot holds an absent value.
+    pub filter: Option<Expr>,
     pub match_value: Expr,
     pub match_field: Vec<Arc<str>>,
     pub mapping: Mapping,
@@ -242,6 +244,9 @@ pub struct Flow {
     /// `when …`: the flow is off unless this is true (needs no record),
     /// with the frame size it needs.
     pub when: Option<(Expr, usize)>,
+    /// `reread DAYS`: each run reads the source's last DAYS days again
+    /// (by its cursor), with the frame size it needs.
+    pub reread: Option<(Expr, usize)>,
     pub key: Option<(Expr, Vec<Arc<str>>)>,
     pub mapping: Mapping,
     pub frame_size: usize,
@@ -357,65 +362,34 @@ struct RefWalk<'p> {
 }
 
 impl RefWalk<'_> {
+    /// Every lookup in `e`, and in the lets and functions it uses.
     fn expr(&mut self, e: &Expr) {
-        match e {
-            Expr::Global(i) => {
-                if self.seen_globals.insert(*i) {
-                    self.expr(&self.program.globals[*i].expr);
+        let mut used: Vec<&Expr> = Vec::new();
+        walk_all(e, &mut |x| {
+            if matches!(x, Expr::Global(_) | Expr::CallFn { .. } | Expr::Find { .. }) {
+                used.push(x)
+            }
+        });
+        for x in used {
+            match x {
+                Expr::Global(i) if self.seen_globals.insert(*i) => {
+                    self.expr(&self.program.globals[*i].expr)
                 }
-            }
-            Expr::CallFn { func, args, .. } => {
-                if self.seen_fns.insert(*func) {
-                    self.expr(&self.program.functions[*func].body);
+                Expr::CallFn { func, .. } if self.seen_fns.insert(*func) => {
+                    self.expr(&self.program.functions[*func].body)
                 }
-                args.iter().for_each(|a| self.expr(a));
-            }
-            Expr::Find {
-                schema,
-                conditions,
-                span,
-                ..
-            } => {
-                conditions.iter().for_each(|(_, x)| self.expr(x));
-                if !self.found.schemas.contains(schema) {
-                    self.found.schemas.push(*schema);
+                Expr::Find {
+                    schema,
+                    conditions,
+                    span,
+                    ..
+                } => {
+                    if !self.found.schemas.contains(schema) {
+                        self.found.schemas.push(*schema);
+                    }
+                    self.find(*schema, conditions, *span);
                 }
-                self.find(*schema, conditions, *span);
-            }
-            Expr::Const(_) | Expr::Local(_) | Expr::Input(_) | Expr::InputRecord => {}
-            Expr::Field { base, .. } => self.expr(base),
-            Expr::Index { base, index, .. } => {
-                self.expr(base);
-                self.expr(index);
-            }
-            Expr::Lookup { key, .. } => self.expr(key),
-            Expr::Builtin { args, .. } | Expr::List(args) | Expr::Interpolate(args, _) => {
-                args.iter().for_each(|a| self.expr(a))
-            }
-            Expr::Not(x, _) | Expr::Neg(x, _) => self.expr(x),
-            Expr::Binary { lhs, rhs, .. } => {
-                self.expr(lhs);
-                self.expr(rhs);
-            }
-            Expr::If {
-                cond,
-                then,
-                otherwise,
-                ..
-            } => {
-                self.expr(cond);
-                self.expr(then);
-                self.expr(otherwise);
-            }
-            Expr::Record(fields) => fields.iter().for_each(|(_, x)| self.expr(x)),
-            Expr::Comprehension {
-                item, list, filter, ..
-            } => {
-                self.expr(item);
-                self.expr(list);
-                if let Some(f) = filter {
-                    self.expr(f);
-                }
+                _ => {}
             }
         }
     }
@@ -462,7 +436,7 @@ impl RefWalk<'_> {
 
 /// The values an expression can have when they do not depend on the record:
 /// a constant, a `let` of such values, any value of a table (whatever the
-/// key), `a ?? b` and `if … then a else b` of such values.
+/// key), `a ?? b` and `if … then a else b` of such values, a field of them.
 fn candidates(program: &Program, e: &Expr, depth: usize) -> Option<Vec<Value>> {
     if depth > 32 {
         return None;
@@ -493,6 +467,13 @@ fn candidates(program: &Program, e: &Expr, depth: usize) -> Option<Vec<Value>> {
         Expr::If {
             then, otherwise, ..
         } => both(then, otherwise),
+        // A field of such records (`table[key].days`).
+        Expr::Field { base, name, .. } => Some(
+            go(base)?
+                .iter()
+                .map(|v| v.as_record().and_then(|r| r.get(name)).cloned().unwrap_or_default())
+                .collect(),
+        ),
         _ => None,
     }
 }
@@ -509,6 +490,9 @@ fn walk_mapping(m: &Mapping, visit: &mut impl FnMut(&Expr)) {
                 walk_mapping(&e.body, visit);
             }
             Op::Upsert(u) => {
+                if let Some(f) = &u.filter {
+                    visit(f);
+                }
                 visit(&u.match_value);
                 walk_mapping(&u.mapping, visit);
             }
@@ -516,33 +500,33 @@ fn walk_mapping(m: &Mapping, visit: &mut impl FnMut(&Expr)) {
     }
 }
 
-fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: &mut bool) {
-    let mut go = |x: &Expr| walk_expr(x, fields, whole);
+/// Whether `e` reads the source record (or a local: a value that exists
+/// only while a record is mapped).
+pub fn reads_record(e: &Expr) -> bool {
+    let mut any = false;
+    walk_all(e, &mut |x| {
+        any |= matches!(x, Expr::Input(_) | Expr::InputRecord | Expr::Local(_))
+    });
+    any
+}
+
+/// Every sub-expression of `e`, `e` first.
+fn walk_all<'e>(e: &'e Expr, f: &mut dyn FnMut(&'e Expr)) {
+    f(e);
+    let mut go = |x: &'e Expr| walk_all(x, f);
     match e {
-        Expr::Input(name) => {
-            fields.insert(name.clone());
-        }
-        Expr::InputRecord => *whole = true,
-        Expr::Const(_) | Expr::Local(_) | Expr::Global(_) => {}
+        Expr::Const(_) | Expr::Local(_) | Expr::Input(_) | Expr::InputRecord | Expr::Global(_) => {}
         Expr::Field { base, .. } => go(base),
         Expr::Index { base, index, .. } => {
             go(base);
             go(index);
         }
         Expr::Lookup { key, .. } => go(key),
-        Expr::Find { conditions, .. } => {
-            for (_, x) in conditions {
-                go(x);
-            }
-        }
+        Expr::Find { conditions, .. } => conditions.iter().for_each(|(_, x)| go(x)),
         Expr::Builtin { args, .. }
         | Expr::CallFn { args, .. }
         | Expr::List(args)
-        | Expr::Interpolate(args, _) => {
-            for a in args {
-                go(a);
-            }
-        }
+        | Expr::Interpolate(args, _) => args.iter().for_each(go),
         Expr::Not(x, _) | Expr::Neg(x, _) => go(x),
         Expr::Binary { lhs, rhs, .. } => {
             go(lhs);
@@ -558,11 +542,7 @@ fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: 
             go(then);
             go(otherwise);
         }
-        Expr::Record(fields_) => {
-            for (_, x) in fields_ {
-                go(x);
-            }
-        }
+        Expr::Record(fields) => fields.iter().for_each(|(_, x)| go(x)),
         Expr::Comprehension {
             item, list, filter, ..
         } => {
@@ -573,4 +553,14 @@ fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: 
             }
         }
     }
+}
+
+fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: &mut bool) {
+    walk_all(e, &mut |x| match x {
+        Expr::Input(name) => {
+            fields.insert(name.clone());
+        }
+        Expr::InputRecord => *whole = true,
+        _ => {}
+    });
 }

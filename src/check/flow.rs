@@ -12,7 +12,7 @@ use crate::diag::{codes, Diagnostic};
 use crate::program::{self, EachOp, Endpoint, FileFormat, Mapping, Op, UpsertOp};
 use crate::source_map::Span;
 use crate::syntax::ast::{self, Stmt};
-use crate::types::{FieldType, Kind, RecordType, Type};
+use crate::types::{FieldType, Kind, Missing, RecordType, Type};
 use crate::value::Value;
 
 /// The record a block of mappings writes into.
@@ -46,26 +46,20 @@ impl<'m> Checker<'m> {
         let mut target = None;
         let mut filter = None;
         let mut key = None;
+        let mut reread = None;
         for stmt in &f.body {
             let (slot, what) = match stmt {
                 Stmt::Source(e, s) => (&mut source, (e, *s)),
                 Stmt::Target(e, s) => (&mut target, (e, *s)),
-                Stmt::Where(..) | Stmt::Key { .. } => {
-                    let (slot, span) = match stmt {
-                        Stmt::Where(_, s) => (&mut filter, *s),
-                        Stmt::Key { span, .. } => (&mut key, *span),
+                Stmt::Where(..) | Stmt::Key { .. } | Stmt::Reread(..) => {
+                    let (slot, span, name) = match stmt {
+                        Stmt::Where(_, s) => (&mut filter, *s, "where"),
+                        Stmt::Reread(_, s) => (&mut reread, *s, "reread"),
+                        Stmt::Key { span, .. } => (&mut key, *span, "key"),
                         _ => unreachable!(),
                     };
                     if let Some(prev) = slot.replace((stmt, span)) {
-                        self.duplicate_clause(
-                            span,
-                            prev.1,
-                            if matches!(stmt, Stmt::Where(..)) {
-                                "where"
-                            } else {
-                                "key"
-                            },
-                        );
+                        self.duplicate_clause(span, prev.1, name);
                     }
                     continue;
                 }
@@ -109,6 +103,19 @@ impl<'m> Checker<'m> {
             Some(i) => Type::of(Kind::Record(self.program.schemas[i].record.clone())),
             None => Type::ANY,
         };
+        let reread = reread.map(|(stmt, _)| {
+            let Stmt::Reread(e, _) = stmt else {
+                unreachable!()
+            };
+            // A number of days from the settings, known before any record.
+            let mut settings_scope = Scope::new(m, None);
+            let t = self.check_expr(&mut settings_scope, e);
+            self.require_present(&t.ty, e.span, "a number of days to read again", "?? 7");
+            if !t.ty.is_numeric() && !t.ty.is_any() {
+                self.type_error(e.span, "`reread`", "a number of days", &t.ty);
+            }
+            (t.ir, settings_scope.frame_size)
+        });
         let when = f.when.as_ref().map(|w| {
             // Settings only: whether the flow runs cannot depend on a record.
             let mut settings_scope = Scope::new(m, None);
@@ -200,6 +207,7 @@ impl<'m> Checker<'m> {
             target_schema,
             filter: filter_ir,
             when,
+            reread,
             key: key_ir,
             mapping,
             frame_size: scope.frame_size,
@@ -379,6 +387,7 @@ impl<'m> Checker<'m> {
                 Stmt::Source(_, s)
                 | Stmt::Target(_, s)
                 | Stmt::Where(_, s)
+                | Stmt::Reread(_, s)
                 | Stmt::Key { span: s, .. } => {
                     if !top {
                         self.diags.push(
@@ -668,6 +677,11 @@ impl<'m> Checker<'m> {
             name: self.program.schemas[schema].name.to_string(),
             span: upsert.schema_span,
         };
+        let filter = upsert.filter.as_ref().map(|f| {
+            let t = self.check_expr(scope, f);
+            self.require_bool(&t, f.span, "an `upsert … where` condition");
+            t.ir
+        });
         let m = self.check_expr(scope, &upsert.match_value);
         self.require_present(
             &m.ty,
@@ -706,7 +720,7 @@ impl<'m> Checker<'m> {
         self.check_required(&target, &inner_mapped);
         self.check_keep(&target, &inner_mapping, &inner_mapped);
         // The variable holds the record as the service returns it.
-        let ty = Type::of(Kind::Record(Arc::new(RecordType {
+        let mut ty = Type::of(Kind::Record(Arc::new(RecordType {
             name: record.name.clone(),
             fields: record
                 .fields
@@ -718,6 +732,12 @@ impl<'m> Checker<'m> {
                 .collect(),
             open: false,
         })));
+        if upsert.filter.is_some() {
+            // Not upserted when the condition is false.
+            ty = ty.maybe(Missing::Other {
+                span: upsert.var.span,
+            });
+        }
         self.warn_shadowed(scope, &upsert.var);
         let slot = scope.bind(upsert.var.name.clone(), ty, upsert.var.span, true);
         if let Some(schema_connection) = self.program.schemas[schema].connection.or_else(|| {
@@ -732,6 +752,7 @@ impl<'m> Checker<'m> {
         ops(mapping, phase).push(Op::Upsert(Box::new(UpsertOp {
             schema,
             slot,
+            filter,
             match_value: m.ir,
             match_field: path_of(&upsert.match_field),
             mapping: inner_mapping,

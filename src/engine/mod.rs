@@ -437,7 +437,7 @@ impl<'a> Engine<'a> {
             self.program,
             self.flow,
             resume.as_deref(),
-            self.options.overlap,
+            self.overlap()?,
         );
         let resource = resource_of(self.program, &self.flow.source);
         self.pipeline(run, cursor_field.as_deref(), |push| {
@@ -450,6 +450,40 @@ impl<'a> Engine<'a> {
             })?;
             Ok(())
         })
+    }
+
+    /// How far before the cursor a read starts again: the run's overlap, or
+    /// the flow's `reread` window when that is longer.
+    fn overlap(&self) -> Result<Duration> {
+        let Some((expr, frame)) = &self.flow.reread else {
+            return Ok(self.options.overlap);
+        };
+        let days = match Runtime::new(self.program).eval_standalone(expr, *frame) {
+            Ok(Value::Num(d)) if d >= rust_decimal::Decimal::ZERO => d,
+            Ok(other) => {
+                return Err(ConnectorError::new(
+                    crate::connectors::ErrorClass::Config,
+                    format!(
+                        "flow {}: `reread` needs a number of days, got {}",
+                        self.flow.name,
+                        crate::value::describe(&other)
+                    ),
+                )
+                .into())
+            }
+            Err(e) => {
+                return Err(ConnectorError::new(
+                    crate::connectors::ErrorClass::Config,
+                    format!("flow {}: `reread`: {}", self.flow.name, e.message),
+                )
+                .into())
+            }
+        };
+        let seconds = (days * rust_decimal::Decimal::from(86_400))
+            .round()
+            .try_into()
+            .unwrap_or(u64::MAX);
+        Ok(self.options.overlap.max(Duration::from_secs(seconds)))
     }
 
     fn out_of_time(&self, started: Instant) -> bool {

@@ -12,16 +12,25 @@ use crate::syntax::ast::BinaryOp;
 use crate::value::Value;
 
 /// The `where` conjuncts a service can apply: `field == constant` and bare
-/// boolean fields. The engine still evaluates the whole filter itself.
-pub fn pushdown(filter: Option<&Expr>) -> Vec<Filter> {
+/// boolean fields; `a or SETTING` where the setting is false is `a`. The
+/// engine still evaluates the whole filter itself.
+pub fn pushdown(program: &Program, filter: Option<&Expr>) -> Vec<Filter> {
     let mut out = Vec::new();
     if let Some(e) = filter {
-        collect(e, &mut out);
+        collect(program, e, &mut out);
     }
     out
 }
 
-fn collect(e: &Expr, out: &mut Vec<Filter>) {
+/// The value of an expression that reads no record (settings), if it has one.
+fn setting(program: &Program, e: &Expr) -> Option<Value> {
+    if crate::program::reads_record(e) {
+        return None;
+    }
+    crate::eval::Runtime::new(program).eval_standalone(e, 8).ok()
+}
+
+fn collect(program: &Program, e: &Expr, out: &mut Vec<Filter>) {
     match e {
         Expr::Binary {
             op: BinaryOp::And,
@@ -29,9 +38,15 @@ fn collect(e: &Expr, out: &mut Vec<Filter>) {
             rhs,
             ..
         } => {
-            collect(lhs, out);
-            collect(rhs, out);
+            collect(program, lhs, out);
+            collect(program, rhs, out);
         }
+        Expr::Binary {
+            op: BinaryOp::Or,
+            lhs,
+            rhs,
+            ..
+        } if setting(program, rhs) == Some(Value::Bool(false)) => collect(program, lhs, out),
         Expr::Binary {
             op: BinaryOp::Eq,
             lhs,
@@ -76,7 +91,7 @@ pub fn resume_from(cursor: Option<&str>, overlap: Duration) -> Option<String> {
 /// the saved cursor (minus the overlap) onwards, oldest first.
 pub fn query(program: &Program, flow: &Flow, cursor: Option<&str>, overlap: Duration) -> ListQuery {
     let mut query = ListQuery {
-        filters: pushdown(flow.filter.as_ref()),
+        filters: pushdown(program, flow.filter.as_ref()),
         ..ListQuery::default()
     };
     let cursor_field = flow

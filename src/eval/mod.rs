@@ -379,6 +379,18 @@ impl<'p> Runtime<'p> {
                 }
                 Op::Upsert(upsert) => {
                     let schema = &self.program.schemas[upsert.schema];
+                    if let Some(filter) = &upsert.filter {
+                        match self.eval(filter, frame)? {
+                            Value::Bool(true) => {}
+                            Value::Bool(false) => {
+                                frame.slots[upsert.slot] = Value::Absent;
+                                continue;
+                            }
+                            other => {
+                                return Err(ops::not_bool(&other, "upsert … where", upsert.span))
+                            }
+                        }
+                    }
                     let match_value = self.eval(&upsert.match_value, frame)?;
                     if match_value.is_missing() {
                         return Err(EvalError::new(

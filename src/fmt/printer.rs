@@ -639,6 +639,10 @@ impl<'a> Printer<'a> {
                 self.write("where ");
                 self.expr(e, 0);
             }
+            Stmt::Reread(e, _) => {
+                self.write("reread ");
+                self.expr(e, 0);
+            }
             Stmt::Key { value, field, .. } => {
                 self.write("key ");
                 let suffix = 4 + width(&field.dotted());
@@ -686,6 +690,10 @@ impl<'a> Printer<'a> {
                 self.write(&dotted(&u.schema));
                 self.write(" as ");
                 self.write(&u.var.name);
+                if let Some(f) = &u.filter {
+                    self.write(" where ");
+                    self.expr(f, 0);
+                }
                 self.write(" match ");
                 self.expr(&u.match_value, 0);
                 self.write(" -> ");

@@ -39,6 +39,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_mapping
             | Rule::kw_use
             | Rule::kw_when
+            | Rule::kw_reread
             | Rule::kw_cursor
             | Rule::kw_connection
             | Rule::kw_create
@@ -552,6 +553,7 @@ impl Lower {
                 Stmt::Target(self.endpoint(inner.next().expect("endpoint"))?, span)
             }
             Rule::where_stmt => Stmt::Where(self.expr(inner.next().expect("condition"))?, span),
+            Rule::reread_stmt => Stmt::Reread(self.expr(inner.next().expect("days"))?, span),
             Rule::key_stmt => {
                 let value = self.expr(inner.next().expect("key value"))?;
                 let field = self.field_path(inner.next().expect("key field"));
@@ -601,13 +603,22 @@ impl Lower {
             Rule::upsert_stmt => {
                 let (schema, schema_span) = self.dotted(inner.next().expect("schema"));
                 let var = self.ident(inner.next().expect("var"));
-                let match_value = self.expr(inner.next().expect("match"))?;
-                let match_field = self.field_path(inner.next().expect("match field"));
+                let first = self.expr(inner.next().expect("filter or match"))?;
+                let mut next = inner.next().expect("match or match field");
+                let (filter, match_value) = if next.as_rule() == Rule::expr {
+                    let m = self.expr(next)?;
+                    next = inner.next().expect("match field");
+                    (Some(first), m)
+                } else {
+                    (None, first)
+                };
+                let match_field = self.field_path(next);
                 let body = self.block(inner.next().expect("block"))?;
                 Stmt::Upsert(Upsert {
                     schema,
                     schema_span,
                     var,
+                    filter,
                     match_value,
                     match_field,
                     body,

@@ -174,6 +174,30 @@ impl Type {
                 max: self.max_len().zip(other.max_len()).map(|(a, b)| a.max(b)),
             },
             (Kind::List(a), Kind::List(b)) => Kind::List(Box::new(a.join(b))),
+            // Records with the same fields (two record literals of one
+            // shape): each field joined.
+            (Kind::Record(a), Kind::Record(b))
+                if a.fields.len() == b.fields.len()
+                    && a.fields.iter().zip(&b.fields).all(|(x, y)| x.name == y.name) =>
+            {
+                Kind::Record(Arc::new(RecordType {
+                    name: a.name.clone(),
+                    fields: a
+                        .fields
+                        .iter()
+                        .zip(&b.fields)
+                        .map(|(x, y)| {
+                            let ty = x.ty.join(&y.ty);
+                            FieldType {
+                                optional: x.optional || y.optional || ty.missing.is_some(),
+                                ty: ty.present(),
+                                ..x.clone()
+                            }
+                        })
+                        .collect(),
+                    open: a.open || b.open,
+                }))
+            }
             _ => Kind::Any,
         };
         Type {
