@@ -289,6 +289,15 @@ pub struct Program {
 }
 
 impl Program {
+    /// The most slots any flow, `let` or function needs: enough to compute
+    /// any of their expressions on its own.
+    pub fn largest_frame(&self) -> usize {
+        let flows = self.flows.iter().map(|f| f.frame_size);
+        let globals = self.globals.iter().map(|g| g.frame_size);
+        let fns = self.functions.iter().map(|f| f.frame_size);
+        flows.chain(globals).chain(fns).max().unwrap_or(0).max(1)
+    }
+
     pub fn flow(&self, name: &str) -> Option<&Flow> {
         self.flows.iter().find(|f| &*f.name == name)
     }
@@ -319,6 +328,9 @@ pub struct Reference {
     pub schema: usize,
     pub wanted: Vec<(Arc<str>, Value)>,
     pub span: Span,
+    /// Settings conditions it stands under (`if SETTING then lookup else …`):
+    /// each must have the value given for the lookup to be needed.
+    pub guards: Vec<(Expr, bool)>,
 }
 
 /// The lookups by natural key a flow can reach.
@@ -340,6 +352,7 @@ impl Program {
             program: self,
             seen_globals: std::collections::HashSet::new(),
             seen_fns: std::collections::HashSet::new(),
+            guards: Vec::new(),
             found: Lookups::default(),
         };
         let mut visit = |e: &Expr| walk.expr(e);
@@ -356,41 +369,58 @@ impl Program {
 
 struct RefWalk<'p> {
     program: &'p Program,
-    seen_globals: std::collections::HashSet<usize>,
-    seen_fns: std::collections::HashSet<usize>,
+    /// Lets and functions walked, and whether under a guard.
+    seen_globals: std::collections::HashSet<(usize, bool)>,
+    seen_fns: std::collections::HashSet<(usize, bool)>,
+    /// The settings conditions of the `if`s being walked.
+    guards: Vec<(Expr, bool)>,
     found: Lookups,
 }
 
 impl RefWalk<'_> {
     /// Every lookup in `e`, and in the lets and functions it uses.
     fn expr(&mut self, e: &Expr) {
-        let mut used: Vec<&Expr> = Vec::new();
-        walk_all(e, &mut |x| {
-            if matches!(x, Expr::Global(_) | Expr::CallFn { .. } | Expr::Find { .. }) {
-                used.push(x)
+        let guarded = !self.guards.is_empty();
+        match e {
+            // `if SETTING then a else b`: a lookup in `a` is needed only
+            // when the setting holds.
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } if !reads_record(cond) => {
+                self.expr(cond);
+                for (branch, holds) in [(then, true), (otherwise, false)] {
+                    self.guards.push(((**cond).clone(), holds));
+                    self.expr(branch);
+                    self.guards.pop();
+                }
             }
-        });
-        for x in used {
-            match x {
-                Expr::Global(i) if self.seen_globals.insert(*i) => {
-                    self.expr(&self.program.globals[*i].expr)
+            Expr::Global(i) => {
+                if self.seen_globals.insert((*i, guarded)) {
+                    self.expr(&self.program.globals[*i].expr);
                 }
-                Expr::CallFn { func, .. } if self.seen_fns.insert(*func) => {
-                    self.expr(&self.program.functions[*func].body)
-                }
-                Expr::Find {
-                    schema,
-                    conditions,
-                    span,
-                    ..
-                } => {
-                    if !self.found.schemas.contains(schema) {
-                        self.found.schemas.push(*schema);
-                    }
-                    self.find(*schema, conditions, *span);
-                }
-                _ => {}
             }
+            Expr::CallFn { func, args, .. } => {
+                args.iter().for_each(|a| self.expr(a));
+                if self.seen_fns.insert((*func, guarded)) {
+                    self.expr(&self.program.functions[*func].body);
+                }
+            }
+            Expr::Find {
+                schema,
+                conditions,
+                span,
+                ..
+            } => {
+                conditions.iter().for_each(|(_, x)| self.expr(x));
+                if !self.found.schemas.contains(schema) {
+                    self.found.schemas.push(*schema);
+                }
+                self.find(*schema, conditions, *span);
+            }
+            other => children(other).into_iter().for_each(|c| self.expr(c)),
         }
     }
 
@@ -422,12 +452,15 @@ impl RefWalk<'_> {
             if wanted.iter().any(|(_, v)| v.is_missing()) {
                 continue;
             }
-            let same = |r: &Reference| r.schema == schema && r.wanted == wanted;
+            let same = |r: &Reference| {
+                r.schema == schema && r.wanted == wanted && r.guards.is_empty()
+            };
             if !self.found.references.iter().any(same) {
                 self.found.references.push(Reference {
                     schema,
                     wanted,
                     span,
+                    guards: self.guards.clone(),
                 });
             }
         }
@@ -513,44 +546,40 @@ pub fn reads_record(e: &Expr) -> bool {
 /// Every sub-expression of `e`, `e` first.
 fn walk_all<'e>(e: &'e Expr, f: &mut dyn FnMut(&'e Expr)) {
     f(e);
-    let mut go = |x: &'e Expr| walk_all(x, f);
+    for c in children(e) {
+        walk_all(c, f);
+    }
+}
+
+/// The direct sub-expressions of `e`.
+fn children(e: &Expr) -> Vec<&Expr> {
     match e {
-        Expr::Const(_) | Expr::Local(_) | Expr::Input(_) | Expr::InputRecord | Expr::Global(_) => {}
-        Expr::Field { base, .. } => go(base),
-        Expr::Index { base, index, .. } => {
-            go(base);
-            go(index);
+        Expr::Const(_) | Expr::Local(_) | Expr::Input(_) | Expr::InputRecord | Expr::Global(_) => {
+            vec![]
         }
-        Expr::Lookup { key, .. } => go(key),
-        Expr::Find { conditions, .. } => conditions.iter().for_each(|(_, x)| go(x)),
+        Expr::Field { base, .. } => vec![base],
+        Expr::Index { base, index, .. } => vec![base, index],
+        Expr::Lookup { key, .. } => vec![key],
+        Expr::Find { conditions, .. } => conditions.iter().map(|(_, x)| x).collect(),
         Expr::Builtin { args, .. }
         | Expr::CallFn { args, .. }
         | Expr::List(args)
-        | Expr::Interpolate(args, _) => args.iter().for_each(go),
-        Expr::Not(x, _) | Expr::Neg(x, _) => go(x),
-        Expr::Binary { lhs, rhs, .. } => {
-            go(lhs);
-            go(rhs);
-        }
+        | Expr::Interpolate(args, _) => args.iter().collect(),
+        Expr::Not(x, _) | Expr::Neg(x, _) => vec![x],
+        Expr::Binary { lhs, rhs, .. } => vec![lhs, rhs],
         Expr::If {
             cond,
             then,
             otherwise,
             ..
-        } => {
-            go(cond);
-            go(then);
-            go(otherwise);
-        }
-        Expr::Record(fields) => fields.iter().for_each(|(_, x)| go(x)),
+        } => vec![cond, then, otherwise],
+        Expr::Record(fields) => fields.iter().map(|(_, x)| x).collect(),
         Expr::Comprehension {
             item, list, filter, ..
         } => {
-            go(item);
-            go(list);
-            if let Some(f) = filter {
-                go(f);
-            }
+            let mut v: Vec<&Expr> = vec![item, list];
+            v.extend(filter.as_deref());
+            v
         }
     }
 }

@@ -48,7 +48,16 @@ impl Engine<'_> {
         let lookups = self.program.lookups(self.flow);
         let mut problems: Vec<(String, Option<crate::source_map::Span>)> = Vec::new();
         let mut existing: Vec<String> = Vec::new();
+        let runtime = crate::eval::Runtime::new(self.program);
+        let frame = self.program.largest_frame();
         for reference in &lookups.references {
+            let needed = reference.guards.iter().all(|(cond, holds)| {
+                // A guard that cannot be computed keeps the reference checked.
+                !matches!(runtime.eval_standalone(cond, frame), Ok(Value::Bool(b)) if b != *holds)
+            });
+            if !needed {
+                continue;
+            }
             let schema = &self.program.schemas[reference.schema];
             let records = self.reference_records(schema)?;
             let what = describe_wanted(&reference.wanted);
