@@ -91,6 +91,9 @@ pub struct Function {
     /// Slots needed by the body (parameters first).
     pub frame_size: usize,
     pub body: Expr,
+    /// How deep the body nests: what one call costs of the interpreter's
+    /// recursion budget.
+    pub depth: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +285,48 @@ impl Flow {
         }
         walk_mapping(&self.mapping, &mut visit);
         (!whole).then_some(fields)
+    }
+}
+
+impl Expr {
+    /// The depth of the tree (a leaf is 1).
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut visit = |x: &Expr| deepest = deepest.max(x.depth());
+        match self {
+            Expr::Const(_)
+            | Expr::Local(_)
+            | Expr::Input(_)
+            | Expr::InputRecord
+            | Expr::Global(_) => {}
+            Expr::Field { base, .. } => visit(base),
+            Expr::Index { base, index, .. } => {
+                visit(base);
+                visit(index);
+            }
+            Expr::Lookup { key, .. } => visit(key),
+            Expr::Builtin { args, .. }
+            | Expr::CallFn { args, .. }
+            | Expr::List(args)
+            | Expr::Interpolate(args, _) => args.iter().for_each(visit),
+            Expr::Not(x, _) | Expr::Neg(x, _) => visit(x),
+            Expr::Binary { lhs, rhs, .. } => {
+                visit(lhs);
+                visit(rhs);
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => {
+                visit(cond);
+                visit(then);
+                visit(otherwise);
+            }
+            Expr::Record(fields) => fields.iter().for_each(|(_, x)| visit(x)),
+        }
+        deepest + 1
     }
 }
 

@@ -445,6 +445,7 @@ impl Checker<'_> {
         let body = self.check_expr(&mut scope, &f.body);
         let ty = body.ty.clone();
         let func = &mut self.program.functions[i];
+        func.depth = body.ir.depth();
         func.body = body.ir;
         func.frame_size = scope.frame_size;
         self.fn_types[i] = Progress::Done(ty.clone());

@@ -45,6 +45,12 @@ impl Typed {
 
 impl Checker<'_> {
     pub(crate) fn check_expr(&mut self, scope: &mut Scope, e: &Expr) -> Typed {
+        // Nesting is bounded by the parser (E0007); a deep tree gets more
+        // stack instead of overflowing the thread's.
+        stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, || self.check_node(scope, e))
+    }
+
+    fn check_node(&mut self, scope: &mut Scope, e: &Expr) -> Typed {
         match &e.kind {
             ExprKind::Null => Typed::constant(
                 Type::of(Kind::Null).maybe(Missing::Other { span: e.span }),

@@ -171,6 +171,7 @@ impl<'m> Checker<'m> {
                         arity: f.params.len(),
                         frame_size: 0,
                         body: crate::program::Expr::Const(crate::value::Value::Null),
+                        depth: 1,
                     });
                     (&f.name, Decl::Fn(self.program.functions.len() - 1))
                 }

@@ -113,6 +113,11 @@ fn dotted(path: &[Ident]) -> String {
     path.iter().map(|i| &*i.name).collect::<Vec<_>>().join(".")
 }
 
+/// Stack kept free before recursing, and the size of each extra segment:
+/// deep expressions (up to the nesting limit) never overflow a thread's stack.
+const RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
 fn width(s: &str) -> usize {
     s.chars().count()
 }
@@ -787,6 +792,11 @@ impl<'a> Printer<'a> {
     /// interpolations are always printed flat, so they are not looked into.
     fn has_container_comment(&self, e: &Expr) -> bool {
         let span = (e.span.start as usize, e.span.end as usize);
+        // Such a comment lies within the expression: most have none, and
+        // then the subtree need not be walked (which keeps long chains linear).
+        if !self.has_comment_within(span.0, span.1) {
+            return false;
+        }
         let here = match &e.kind {
             ExprKind::List(_) | ExprKind::Record(_) => self.has_comment_within(span.0, span.1),
             ExprKind::Call { name, .. } | ExprKind::Pipe { name, .. } => {
@@ -802,10 +812,17 @@ impl<'a> Printer<'a> {
     /// Prints `e` at the current column, breaking lists, records and argument
     /// lists that do not fit in `WIDTH` minus the `suffix` that follows them.
     fn expr(&mut self, e: &Expr, suffix: usize) {
-        let flat = self.flat(e);
-        if self.column() + width(&flat) + suffix <= WIDTH && !self.has_container_comment(e) {
-            self.write(&flat);
-            return;
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.expr_inner(e, suffix))
+    }
+
+    fn expr_inner(&mut self, e: &Expr, suffix: usize) {
+        // Only whether it fits matters here: a flat text longer than the
+        // line is not built in full at every level of a long chain.
+        if let Some(flat) = self.flat_within(e, WIDTH) {
+            if self.column() + width(&flat) + suffix <= WIDTH && !self.has_container_comment(e) {
+                self.write(&flat);
+                return;
+            }
         }
         let close = self.close_brace(e.span);
         match &e.kind {
@@ -856,7 +873,7 @@ impl<'a> Printer<'a> {
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 let op_text = format!(" {} ", op.symbol());
-                let rest = width(&op_text) + width(&self.flat(rhs)) + suffix;
+                let rest = width(&op_text) + self.flat_width(rhs) + suffix;
                 self.child(lhs, Slot::Left(bp(op.precedence())), rest);
                 self.write(&op_text);
                 self.child(rhs, Slot::Right(rhs_bp(*op)), suffix);
@@ -875,7 +892,7 @@ impl<'a> Printer<'a> {
                 self.write(&tail);
             }
             ExprKind::Index { base, index } => {
-                let rest = width(&self.flat(index)) + 2 + suffix;
+                let rest = self.flat_width(index) + 2 + suffix;
                 self.child(base, Slot::Postfix, rest);
                 self.write("[");
                 self.expr(index, 1 + suffix);
@@ -898,7 +915,10 @@ impl<'a> Printer<'a> {
                 self.expr(inner, suffix + 1);
                 self.write(")");
             }
-            _ => self.write(&flat),
+            _ => {
+                let flat = self.flat(e);
+                self.write(&flat)
+            }
         }
     }
 
@@ -920,7 +940,13 @@ impl<'a> Printer<'a> {
         if args.is_empty() || self.has_comment_within(from, to) {
             return false;
         }
-        let flat: Vec<String> = args.iter().map(|a| self.flat(a)).collect();
+        let mut flat = Vec::with_capacity(args.len());
+        for a in args {
+            match self.flat_within(a, SHORT) {
+                Some(f) => flat.push(f),
+                None => return false,
+            }
+        }
         let text = flat.join(", ");
         if width(&text) > SHORT {
             return false;
@@ -976,10 +1002,40 @@ impl<'a> Printer<'a> {
         out
     }
 
+    /// The expression on one line, if it is at most `limit` bytes long
+    /// (what is longer is not built in full).
+    fn flat_within(&self, e: &Expr, limit: usize) -> Option<String> {
+        let mut out = String::new();
+        self.flat_limited(&mut out, e, Slot::Free, limit);
+        (out.len() <= limit).then_some(out)
+    }
+
+    /// The width of the flat text, exact up to `WIDTH + 1` (all a layout
+    /// decision needs to know).
+    fn flat_width(&self, e: &Expr) -> usize {
+        let mut out = String::new();
+        self.flat_limited(&mut out, e, Slot::Free, WIDTH);
+        width(&out).min(WIDTH + 1)
+    }
+
     fn flat_into(&self, out: &mut String, e: &Expr, slot: Slot) {
+        self.flat_limited(out, e, slot, usize::MAX)
+    }
+
+    /// Flat text, stopping once `out` is longer than `limit`.
+    fn flat_limited(&self, out: &mut String, e: &Expr, slot: Slot, limit: usize) {
+        if out.len() > limit {
+            return;
+        }
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+            self.flat_node(out, e, slot, limit)
+        })
+    }
+
+    fn flat_node(&self, out: &mut String, e: &Expr, slot: Slot, limit: usize) {
         if needs_parens(e, slot) {
             out.push('(');
-            self.flat_into(out, e, Slot::Free);
+            self.flat_limited(out, e, Slot::Free, limit);
             out.push(')');
             return;
         }
@@ -994,7 +1050,7 @@ impl<'a> Printer<'a> {
                         StrPart::Text(t) => escape_into(out, t),
                         StrPart::Expr(inner) => {
                             out.push('{');
-                            self.flat_into(out, inner, Slot::Free);
+                            self.flat_limited(out, inner, Slot::Free, limit);
                             out.push('}');
                         }
                     }
@@ -1011,38 +1067,38 @@ impl<'a> Printer<'a> {
                 name,
                 optional,
             } => {
-                self.flat_into(out, base, Slot::Postfix);
+                self.flat_limited(out, base, Slot::Postfix, limit);
                 out.push_str(if *optional { "?." } else { "." });
                 out.push_str(&name.name);
             }
             ExprKind::Index { base, index } => {
-                self.flat_into(out, base, Slot::Postfix);
+                self.flat_limited(out, base, Slot::Postfix, limit);
                 out.push('[');
-                self.flat_into(out, index, Slot::Free);
+                self.flat_limited(out, index, Slot::Free, limit);
                 out.push(']');
             }
             ExprKind::Call { name, args } => {
                 out.push_str(&name.name);
-                self.flat_args(out, args);
+                self.flat_args(out, args, limit);
             }
             ExprKind::Pipe { value, name, args } => {
-                self.flat_into(out, value, Slot::Left(bp(PIPE_PRECEDENCE)));
+                self.flat_limited(out, value, Slot::Left(bp(PIPE_PRECEDENCE)), limit);
                 out.push_str(" | ");
                 out.push_str(&name.name);
                 if !args.is_empty() || self.pipe_had_parens(e) {
-                    self.flat_args(out, args);
+                    self.flat_args(out, args, limit);
                 }
             }
             ExprKind::Unary { op, operand } => {
                 out.push_str(unary_symbol(*op));
-                self.flat_into(out, operand, Slot::Right(unary_bp(*op)));
+                self.flat_limited(out, operand, Slot::Right(unary_bp(*op)), limit);
             }
             ExprKind::Binary { op, lhs, rhs } => {
-                self.flat_into(out, lhs, Slot::Left(bp(op.precedence())));
+                self.flat_limited(out, lhs, Slot::Left(bp(op.precedence())), limit);
                 out.push(' ');
                 out.push_str(op.symbol());
                 out.push(' ');
-                self.flat_into(out, rhs, Slot::Right(rhs_bp(*op)));
+                self.flat_limited(out, rhs, Slot::Right(rhs_bp(*op)), limit);
             }
             ExprKind::If {
                 cond,
@@ -1050,11 +1106,11 @@ impl<'a> Printer<'a> {
                 otherwise,
             } => {
                 out.push_str("if ");
-                self.flat_into(out, cond, Slot::Free);
+                self.flat_limited(out, cond, Slot::Free, limit);
                 out.push_str(" then ");
-                self.flat_into(out, then, Slot::Free);
+                self.flat_limited(out, then, Slot::Free, limit);
                 out.push_str(" else ");
-                self.flat_into(out, otherwise, Slot::Free);
+                self.flat_limited(out, otherwise, Slot::Free, limit);
             }
             ExprKind::List(items) => {
                 out.push('[');
@@ -1062,7 +1118,7 @@ impl<'a> Printer<'a> {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    self.flat_into(out, item, Slot::Free);
+                    self.flat_limited(out, item, Slot::Free, limit);
                 }
                 out.push(']');
             }
@@ -1074,25 +1130,25 @@ impl<'a> Printer<'a> {
                     }
                     out.push_str(&record_key(&k.name));
                     out.push_str(": ");
-                    self.flat_into(out, v, Slot::Free);
+                    self.flat_limited(out, v, Slot::Free, limit);
                 }
                 out.push('}');
             }
             ExprKind::Paren(inner) => {
                 out.push('(');
-                self.flat_into(out, inner, Slot::Free);
+                self.flat_limited(out, inner, Slot::Free, limit);
                 out.push(')');
             }
         }
     }
 
-    fn flat_args(&self, out: &mut String, args: &[Expr]) {
+    fn flat_args(&self, out: &mut String, args: &[Expr], limit: usize) {
         out.push('(');
         for (i, a) in args.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            self.flat_into(out, a, Slot::Free);
+            self.flat_limited(out, a, Slot::Free, limit);
         }
         out.push(')');
     }

@@ -76,6 +76,7 @@ struct Lower {
 }
 
 pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec<Item>> {
+    super::depth::check(file, text, offset)?;
     let mut pairs =
         FlowParser::parse(Rule::file, text).map_err(|e| syntax_error(file, offset, e))?;
     let lower = Lower { file, offset };
@@ -90,6 +91,7 @@ pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec
 pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
     // `expr ~ EOI` is expressed by parsing a mapping-free wrapper: parse the
     // expression rule and make sure nothing but whitespace follows.
+    super::depth::check(file, text, 0)?;
     let mut pairs = FlowParser::parse(Rule::expr, text).map_err(|e| syntax_error(file, 0, e))?;
     let pair = pairs.next().expect("expr yields one pair");
     let end = pair.as_span().end();
@@ -664,7 +666,11 @@ impl Lower {
 
     fn expr(&self, pair: Pair<Rule>) -> Result<Expr> {
         debug_assert_eq!(pair.as_rule(), Rule::expr);
-        self.pratt_expr(pair.into_inner())
+        // Nesting is bounded by `depth::check` before the parse; a deep
+        // tree gets more stack instead of overflowing the thread's.
+        stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, || {
+            self.pratt_expr(pair.into_inner())
+        })
     }
 
     fn pratt_expr(&self, pairs: Pairs<Rule>) -> Result<Expr> {

@@ -2,6 +2,7 @@
 //! is the only place that sees pest's pairs.
 
 pub mod ast;
+pub mod depth;
 mod lower;
 
 pub use lower::normalise_datetime;
