@@ -27,6 +27,7 @@ impl Checker<'_> {
                     name: Some(self.program.schemas[i].name.clone()),
                     fields: vec![],
                     open: true,
+                    units: self.units,
                 });
             }
             Progress::Pending => {}
@@ -39,6 +40,7 @@ impl Checker<'_> {
             name: Some(self.program.schemas[i].name.clone()),
             fields,
             open: false,
+            units: self.units,
         });
         if let Some(key) = &schema.key {
             if record.field(&key.name).is_none() {
@@ -142,6 +144,7 @@ impl Checker<'_> {
                     name: None,
                     fields,
                     open: false,
+                    units: self.units,
                 })))
             }
             TypeAtom::Literal(..) => unreachable!("handled above"),

@@ -176,6 +176,7 @@ impl Checker<'_> {
                     name: None,
                     fields,
                     open: false,
+                    units: self.units,
                 })));
                 match consts {
                     Some(r) => Typed::constant(ty, Value::record(r)),
@@ -616,6 +617,12 @@ impl Checker<'_> {
                 builtin.max_arity(),
                 &builtin.signature(),
             );
+            // Its arguments are still checked; the call itself is never
+            // folded or run (the function would index a missing argument).
+            for a in args {
+                self.check_expr(scope, a);
+            }
+            return Typed::error();
         }
         let mut checked = Vec::new();
         let mut irs = Vec::new();

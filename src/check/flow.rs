@@ -594,6 +594,7 @@ impl Checker<'_> {
                 })
                 .collect(),
             open: false,
+            units: self.units,
         })));
         self.warn_shadowed(scope, &upsert.var);
         let slot = scope.bind(upsert.var.name.clone(), ty, upsert.var.span, true);

@@ -113,6 +113,9 @@ pub(crate) struct Checker<'m> {
     schema_progress: Vec<Progress<()>>,
     /// Declarations referenced anywhere, for the unused-declaration warning.
     used: HashSet<(usize, Arc<str>)>,
+    /// How the schema being resolved counts string lengths (inline record
+    /// types count like the schema they are declared in).
+    pub(crate) units: crate::types::LengthUnit,
 }
 
 impl<'m> Checker<'m> {
@@ -129,6 +132,7 @@ impl<'m> Checker<'m> {
             table_types: Vec::new(),
             schema_sites: Vec::new(),
             schema_progress: Vec::new(),
+            units: crate::types::LengthUnit::Chars,
             used: HashSet::new(),
         }
     }
@@ -197,6 +201,7 @@ impl<'m> Checker<'m> {
                             name: None,
                             fields: vec![],
                             open: false,
+                            units: crate::types::LengthUnit::Chars,
                         }),
                         connection: None,
                     });

@@ -636,19 +636,39 @@ impl<'a> Engine<'a> {
         cursor_field: Option<&str>,
     ) -> Result<Done> {
         let started = Instant::now();
+        let keep = |k: &str| self.reads_field(k);
         let record = match &work.raw {
-            Raw::Record(v) => Ok(v.clone()),
-            Raw::Json(line) => worker
-                .decoder
-                .decode_projected(line.trim_ascii(), &|k| self.reads_field(k))
-                .map_err(|e| format!("line {} is not valid JSON: {e}", work.position)),
-            Raw::Unreadable(why) => Err(why.clone()),
+            Raw::Record(v) => check_record(self.program, self.flow, v, &keep)
+                .map(|()| v.clone())
+                .map_err(|e| match e.help {
+                    None => InputError {
+                        message: format!("the record {}", e.message),
+                        help: None,
+                    },
+                    Some(_) => e,
+                }),
+            Raw::Json(line) => {
+                decode_record(self.program, self.flow, &mut worker.decoder, line, &keep).map_err(
+                    |e| match e.help {
+                        // Not JSON, or not an object: the line is what is wrong.
+                        None => InputError {
+                            message: format!("line {} {}", work.position, e.message),
+                            help: None,
+                        },
+                        Some(_) => e,
+                    },
+                )
+            }
+            Raw::Unreadable(why) => Err(InputError {
+                message: why.clone(),
+                help: None,
+            }),
         };
         let record = match record {
             Ok(r) => r,
-            Err(message) => {
+            Err(e) => {
                 self.counters.read.fetch_add(1, Ordering::Relaxed);
-                return self.unreadable(run, work.position, message, started);
+                return self.unreadable(run, work.position, e, started);
             }
         };
         let key = self.source_key(&record, work.position);
@@ -756,9 +776,10 @@ impl<'a> Engine<'a> {
         &self,
         run: Option<RunId>,
         position: usize,
-        message: String,
+        error: InputError,
         started: Instant,
     ) -> Result<Done> {
+        let InputError { message, help } = error;
         let source = match &self.flow.source {
             Endpoint::File { display, .. } => display.clone(),
             Endpoint::Resource { schema, .. } => schema.to_string(),
@@ -768,7 +789,12 @@ impl<'a> Engine<'a> {
             &codes::E0906,
             format!("record #{position} of {source}: {message}"),
         )
-        .help("fix or remove this record in the input; the other records were processed");
+        .help(match help {
+            Some(h) => format!("{h}; the other records were processed"),
+            None => {
+                "fix or remove this record in the input; the other records were processed".into()
+            }
+        });
         let letter = NewDeadLetter {
             source_key: key.clone(),
             error_class: "input".into(),
@@ -937,6 +963,68 @@ impl<'a> Engine<'a> {
             std::process::abort();
         }
     }
+}
+
+/// Why a source record could not be read: the message names the field,
+/// its value and what the schema expects; the help says how to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    pub message: String,
+    /// `None`: the record as a whole is broken (not JSON, not an object).
+    pub help: Option<String>,
+}
+
+/// Decodes one line of JSON into a source record the way a run does: strict
+/// JSON (a key twice in one object is refused, not "last one wins"), a JSON
+/// object (not an array, number or null), and every field the flow reads
+/// (`keep`) fitting the source schema (E0906 otherwise). Fields the flow does
+/// not read are only checked to be well-formed JSON.
+pub fn decode_record(
+    program: &Program,
+    flow: &Flow,
+    decoder: &mut Decoder,
+    line: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<Value, InputError> {
+    let value = decoder
+        .decode_projected(line.trim_ascii(), keep)
+        .map_err(|e| InputError {
+            message: format!("is not valid JSON: {e}"),
+            help: None,
+        })?;
+    check_record(program, flow, &value, keep)?;
+    Ok(value)
+}
+
+/// A source record that arrived decoded (a service's, a CSV row, an item of a
+/// JSON array): an object whose fields that the flow reads fit the schema.
+pub fn check_record(
+    program: &Program,
+    flow: &Flow,
+    value: &Value,
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<(), InputError> {
+    let Value::Record(record) = value else {
+        return Err(InputError {
+            message: format!(
+                "is {}, not a JSON object",
+                match value {
+                    Value::List(_) => "an array".to_string(),
+                    other => crate::value::describe(other),
+                }
+            ),
+            help: None,
+        });
+    };
+    if let Some(schema) = flow.source_schema.map(|i| &program.schemas[i]) {
+        crate::types::validate::validate_source(record, &schema.record, keep).map_err(|v| {
+            InputError {
+                message: v.message,
+                help: Some(v.help),
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// Records per chunk of work for files.

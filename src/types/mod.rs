@@ -68,6 +68,63 @@ pub struct RecordType {
     pub fields: Vec<FieldType>,
     /// An open record accepts fields beyond those listed (record literals are closed).
     pub open: bool,
+    /// How the service counts the length of its strings (`string(N)`).
+    pub units: LengthUnit,
+}
+
+/// How a service counts a string's length: what `string(N)`, `truncate`,
+/// `length` and the max-length checks count in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LengthUnit {
+    /// Unicode scalar values (Rust's `char`s, Python's `len`).
+    #[default]
+    Chars,
+    /// UTF-16 code units (.NET, Java, JavaScript): a character outside the
+    /// Basic Multilingual Plane, such as an emoji, counts two.
+    Utf16,
+}
+
+impl LengthUnit {
+    pub fn length(self, s: &str) -> usize {
+        match self {
+            LengthUnit::Chars => s.chars().count(),
+            LengthUnit::Utf16 => s.encode_utf16().count(),
+        }
+    }
+    pub fn of_char(self, c: char) -> usize {
+        match self {
+            LengthUnit::Chars => 1,
+            LengthUnit::Utf16 => c.len_utf16(),
+        }
+    }
+    /// "characters", "UTF-16 code units"
+    pub fn name(self) -> &'static str {
+        match self {
+            LengthUnit::Chars => "characters",
+            LengthUnit::Utf16 => "UTF-16 code units",
+        }
+    }
+    /// The word a flow writes: `chars`, `utf16`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            LengthUnit::Chars => "chars",
+            LengthUnit::Utf16 => "utf16",
+        }
+    }
+    pub fn from_keyword(s: &str) -> Option<LengthUnit> {
+        match s {
+            "chars" | "characters" => Some(LengthUnit::Chars),
+            "utf16" => Some(LengthUnit::Utf16),
+            _ => None,
+        }
+    }
+    /// The longest a string of at most `max` of `from`'s units can be in these units.
+    pub fn convert_max(self, max: u32, from: LengthUnit) -> u32 {
+        match (from, self) {
+            (LengthUnit::Chars, LengthUnit::Utf16) => max.saturating_mul(2),
+            _ => max,
+        }
+    }
 }
 
 impl RecordType {

@@ -85,6 +85,31 @@ fn check_value(
             ),
             "map it through a table onto one of the allowed values",
         )),
+        (Kind::Int, Value::BigNum(b)) if !b.bytes().all(|c| c.is_ascii_digit() || c == b'-') => {
+            Err(violation(
+                path,
+                format!("must be a whole number, got {b}"),
+                "use round(x)",
+            ))
+        }
+        (Kind::Int | Kind::Decimal, Value::BigNum(_)) if range.is_none() => Ok(()),
+        (Kind::Date, Value::DateTime(_)) => Err(violation(
+            path,
+            format!("is a date, but the mapped value is the date-time {v}"),
+            "convert it with date(x) (the calendar date in its own offset) or date(to_utc(x))",
+        )),
+        (Kind::Date, Value::Str(s)) if parse_date(s).is_none() => Err(violation(
+            path,
+            format!("must be a calendar date (YYYY-MM-DD), got {s:?}"),
+            "map a real date, e.g. with date(x)",
+        )),
+        (Kind::DateTime, Value::Str(s)) if crate::value::parse::parse_datetime(s).is_none() => {
+            Err(violation(
+                path,
+                format!("must be a date-time (ISO 8601), got {s:?}"),
+                "map a real date-time, e.g. with datetime(x)",
+            ))
+        }
         (Kind::Int | Kind::Decimal, Value::Num(n)) => {
             if matches!(kind, Kind::Int) && !n.fract().is_zero() {
                 return Err(violation(
@@ -130,6 +155,159 @@ fn check_value(
             format!("must be {expected}, got {}", crate::value::describe(got)),
             "convert the value in its mapping",
         )),
+    }
+}
+
+/// A calendar date in ISO form: `2024-02-29`, not `2026-02-30` or `hello`.
+pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|_| s.len() == 10)
+}
+
+/// Checks a source record against its schema as it is read: every field the
+/// flow reads (`reads`; `None`: all of them) must be present unless
+/// optional, and hold a value of its declared type — enums, ranges, lengths,
+/// real calendar dates and date-times included. Fields the flow does not
+/// read are not looked at, so they cost nothing.
+pub fn validate_source(
+    record: &Record,
+    schema: &RecordType,
+    reads: &dyn Fn(&str) -> bool,
+) -> Result<(), Violation> {
+    for field in &schema.fields {
+        if !reads(&field.name) {
+            continue;
+        }
+        check_input(record.get(&field.name), field, schema, &field.name)?;
+    }
+    Ok(())
+}
+
+fn check_input(
+    v: Option<&Value>,
+    field: &super::FieldType,
+    schema: &RecordType,
+    path: &str,
+) -> Result<(), Violation> {
+    match v {
+        None | Some(Value::Absent) | Some(Value::Null) if field.optional => Ok(()),
+        None | Some(Value::Absent) => Err(input_violation(
+            path,
+            "is missing".into(),
+            &format!(
+                "the schema {} requires it; declare it optional (`{}: {}?`) if records may lack it",
+                schema.display_name(),
+                field.name,
+                field.ty
+            ),
+        )),
+        Some(Value::Null) => Err(input_violation(
+            path,
+            "is null".into(),
+            &format!(
+                "the schema {} requires a value; declare it optional (`{}: {}?`) if it may be null",
+                schema.display_name(),
+                field.name,
+                field.ty
+            ),
+        )),
+        Some(v) => check_input_value(v, &field.ty.kind, field.range, schema, path),
+    }
+}
+
+fn check_input_value(
+    v: &Value,
+    kind: &Kind,
+    range: Option<(Decimal, Decimal)>,
+    schema: &RecordType,
+    path: &str,
+) -> Result<(), Violation> {
+    let ok = match (kind, v) {
+        (Kind::Any | Kind::Never, _) => true,
+        (Kind::Bool, Value::Bool(_)) => true,
+        (Kind::Int, Value::Num(n)) => n.fract().is_zero(),
+        (Kind::Int, Value::BigNum(b)) => b.bytes().all(|c| c.is_ascii_digit() || c == b'-'),
+        (Kind::Decimal, Value::Num(_) | Value::BigNum(_)) => true,
+        (Kind::Str { max }, Value::Str(s)) => {
+            if let Some(max) = max {
+                let n = schema.units.length(s);
+                if n > *max as usize {
+                    return Err(input_violation(
+                        path,
+                        format!(
+                            "is {n} {} long, longer than the {max} its schema allows",
+                            schema.units.name()
+                        ),
+                        "fix the input, or declare the field with its real maximum length",
+                    ));
+                }
+            }
+            true
+        }
+        (Kind::Enum(allowed), Value::Str(s)) => allowed.iter().any(|a| a == s),
+        (Kind::Uuid, Value::Str(s)) => uuid::Uuid::parse_str(s).is_ok(),
+        (Kind::Date, Value::Str(s)) => parse_date(s).is_some(),
+        (Kind::Date, Value::Date(_)) => true,
+        (Kind::DateTime, Value::Str(s)) => crate::value::parse::parse_datetime(s).is_some(),
+        (Kind::DateTime, Value::DateTime(_)) => true,
+        (Kind::List(elem), Value::List(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{i}]");
+                match item {
+                    Value::Null if elem.missing.is_some() => {}
+                    Value::Null | Value::Absent => {
+                        return Err(input_violation(
+                            &item_path,
+                            "is null".into(),
+                            "fix the input",
+                        ))
+                    }
+                    item => check_input_value(item, &elem.kind, None, schema, &item_path)?,
+                }
+            }
+            true
+        }
+        (Kind::Record(rt), Value::Record(r)) => {
+            for f in &rt.fields {
+                check_input(r.get(&f.name), f, rt, &format!("{path}.{}", f.name))?;
+            }
+            true
+        }
+        _ => false,
+    };
+    if !ok {
+        return Err(input_violation(
+            path,
+            format!("is {}, not {kind}", crate::value::describe(v)),
+            &format!(
+                "fix the input, or declare the field as it arrives (e.g. `string`) and convert it in the mapping{}",
+                match kind {
+                    Kind::Int | Kind::Decimal => " with to_number(…)",
+                    Kind::Bool => " (`x == \"yes\"`)",
+                    Kind::Date => " with date(…)",
+                    _ => "",
+                }
+            ),
+        ));
+    }
+    if let (Some((lo, hi)), Value::Num(n)) = (range, v) {
+        if *n < lo || *n > hi {
+            return Err(input_violation(
+                path,
+                format!("is {n}, outside its range {lo}..{hi}"),
+                "fix the input, or widen the range in the schema",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn input_violation(path: &str, what: String, help: &str) -> Violation {
+    Violation {
+        field: path.to_string(),
+        message: format!("field `{path}` {what}"),
+        help: help.to_string(),
     }
 }
 
