@@ -68,8 +68,24 @@ pub struct Input {
 
 /// The `i`th input of a run with `seed`: the same pair always gives the same input.
 pub fn input(seed: u64, i: u64) -> Input {
+    input_of(seed, i, false)
+}
+
+/// Like [`input`], but every input is a big one (100 KB to 10 MB).
+pub fn big_input(seed: u64, i: u64) -> Input {
+    input_of(seed, i, true)
+}
+
+fn input_of(seed: u64, i: u64, big: bool) -> Input {
     let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i);
     let mut g = Gen { rng: &mut rng };
+    if big {
+        let program = g.extreme(true);
+        return Input {
+            program,
+            lines: vec![g.json_line()],
+        };
+    }
     let program = match g.rng.gen_range(0..100) {
         0..=54 => g.program(),
         55..=84 => {
@@ -87,17 +103,23 @@ pub fn input(seed: u64, i: u64) -> Input {
 
 /// Runs inputs `from..to` of `seed` through `modes`; `progress` is told
 /// every so often (and may print).
-pub fn run(
+pub fn run(seed: u64, from: u64, to: u64, modes: &[Mode], progress: impl FnMut(&Stats)) -> Stats {
+    run_with(seed, from, to, modes, input, progress)
+}
+
+/// [`run`] over inputs made by `make`.
+pub fn run_with(
     seed: u64,
     from: u64,
     to: u64,
     modes: &[Mode],
+    make: fn(u64, u64) -> Input,
     mut progress: impl FnMut(&Stats),
 ) -> Stats {
     let mut stats = Stats::default();
     let mut last = Instant::now();
     for i in from..to {
-        let input = input(seed, i);
+        let input = make(seed, i);
         stats.inputs += 1;
         stats.bytes += input.program.len() as u64;
         stats.largest = stats.largest.max(input.program.len());
@@ -630,7 +652,7 @@ impl Gen<'_> {
     /// Deep nesting and long chains around the limits, and (rarely) big files.
     fn extreme(&mut self, big: bool) -> String {
         let n = if big {
-            self.rng.gen_range(100_000..1_500_000)
+            self.rng.gen_range(20_000..1_400_000)
         } else {
             match self.rng.gen_range(0..4) {
                 0 => self.rng.gen_range(200..300),

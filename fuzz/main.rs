@@ -24,14 +24,20 @@ fn main() {
             .map(|m| Mode::parse(m).expect("modes: check, fmt, run, test"))
             .collect()
     });
+    let big = args.iter().any(|a| a == "--big");
+    let make = if big {
+        harness::big_input
+    } else {
+        harness::input
+    };
     if let Some(i) = value("--only") {
         let i: u64 = i.parse().expect("--only I");
-        let input = harness::input(seed, i);
+        let input = make(seed, i);
         println!("{}", input.program);
         for line in &input.lines {
             println!("# input: {line}");
         }
-        let stats = harness::run(seed, i, i + 1, &modes, |_| {});
+        let stats = harness::run_with(seed, i, i + 1, &modes, make, |_| {});
         println!("{stats:?}");
         return;
     }
@@ -40,11 +46,12 @@ fn main() {
     let started = std::time::Instant::now();
     let names: Vec<&str> = modes.iter().map(|m| m.name()).collect();
     eprintln!(
-        "fuzz: seed {seed}, inputs {from}..{}, modes {}",
+        "fuzz: seed {seed}, inputs {from}..{}, modes {}{}",
         from + inputs,
-        names.join(",")
+        names.join(","),
+        if big { ", big inputs" } else { "" }
     );
-    let stats = harness::run(seed, from, from + inputs, &modes, |s| {
+    let stats = harness::run_with(seed, from, from + inputs, &modes, make, |s| {
         eprintln!(
             "  {} inputs ({} clean), {} records, {} crashes, {:.0} s",
             s.inputs,
@@ -56,9 +63,10 @@ fn main() {
     });
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "seed {seed} inputs {from}..{} modes {}: {} inputs, {} bytes (largest {}), {} checked clean, {} records mapped, {} crashes, {:.1} s",
+        "seed {seed} inputs {from}..{} modes {}{}: {} inputs, {} bytes (largest {}), {} checked clean, {} records mapped, {} crashes, {:.1} s",
         from + inputs,
         names.join(","),
+        if big { " (big)" } else { "" },
         stats.inputs,
         stats.bytes,
         stats.largest,

@@ -75,11 +75,49 @@ pub enum OnMiss {
     Fail,
 }
 
+/// A table key, compared the way `==` compares: numbers by exact value
+/// (`21`, `21.0` and `21.00` are one key), strings by text, and a number never
+/// equals a string (`1` is not `"1"`). Dates are keys by their ISO text, as
+/// `@2024-01-31 == "2024-01-31"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TableKey {
+    Str(Arc<str>),
+    Num(rust_decimal::Decimal),
+    /// A number beyond the exact range, by its canonical digits.
+    Big(String),
+    Bool(bool),
+}
+
+impl TableKey {
+    /// The key a value looks up, if it can be one.
+    pub fn of(v: &Value) -> Option<TableKey> {
+        Some(match v {
+            Value::Str(s) => TableKey::Str(s.clone()),
+            Value::Num(d) => TableKey::Num(crate::value::unsigned_zero(d.normalize())),
+            Value::BigNum(s) => TableKey::Big(crate::value::number_key(s)),
+            Value::Bool(b) => TableKey::Bool(*b),
+            Value::Date(_) | Value::DateTime(_) => TableKey::Str(Arc::from(v.to_text()?)),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for TableKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TableKey::Str(s) => write!(f, "{s:?}"),
+            TableKey::Num(d) => write!(f, "{d}"),
+            TableKey::Big(s) => f.write_str(s),
+            TableKey::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Table {
     pub name: Arc<str>,
-    /// Keys are the text of scalar keys (`"NL"`, `8000`): lookups compare text.
-    pub rows: HashMap<Arc<str>, Value>,
+    /// Rows by key; lookups compare keys by value (see [`TableKey`]).
+    pub rows: HashMap<TableKey, Value>,
     pub default: Option<Value>,
     pub span: Span,
 }

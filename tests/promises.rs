@@ -170,3 +170,262 @@ fn a_recursive_function_with_a_deep_body_fails_the_record_not_the_process() {
     );
     assert_eq!(r.written, vec![r#"{"X":150}"#], "{}", r.stderr);
 }
+
+// ------------------------------------------------------- typed sources
+
+const TYPED: &str = r#"schema order {
+  id: int
+  total: decimal
+  paid: bool
+  status: "paid" | "open"
+  qty: int range 0..1000
+  d: date?
+  note: string(5)?
+  unused: int?
+}
+schema invoice { Id: int  Total: decimal  Paid: bool  Status: string  Qty: int  D: date? }
+flow f {
+  source file("in.ndjson") as order
+  target file("out.ndjson") as invoice
+  id -> Id
+  total -> Total
+  paid -> Paid
+  status -> Status
+  qty -> Qty
+  d -> D
+  note ?? "" -> Note
+}
+"#;
+
+fn typed_run(lines: &[&str]) -> Ran {
+    ran(
+        "run",
+        &TYPED.replace("  note ?? \"\" -> Note\n", ""),
+        &(lines.join("\n") + "\n"),
+    )
+}
+
+#[test]
+fn typed_source_fields_that_do_not_fit_fail_the_record_with_e0906() {
+    let good =
+        r#"{"id": 1, "total": 12.50, "paid": true, "status": "paid", "qty": 2, "d": "2024-02-29"}"#;
+    let cases = [
+        (
+            r#""total": "12.50""#,
+            "field `total` is the string \"12.50\", not decimal",
+        ),
+        (
+            r#""paid": "yes""#,
+            "field `paid` is the string \"yes\", not bool",
+        ),
+        (
+            r#""status": "PAID""#,
+            "field `status` is the string \"PAID\", not \"paid\" | \"open\"",
+        ),
+        (r#""qty": 2.5"#, "field `qty` is the decimal 2.5, not int"),
+        (
+            r#""qty": 5000"#,
+            "field `qty` is 5000, outside its range 0..1000",
+        ),
+        (
+            r#""d": "2026-02-30""#,
+            "field `d` is the string \"2026-02-30\", not date",
+        ),
+        (
+            r#""d": "hello""#,
+            "field `d` is the string \"hello\", not date",
+        ),
+    ];
+    for (field, message) in cases {
+        let key = field.split(':').next().unwrap();
+        let start = good.find(key).unwrap();
+        let end = start + good[start..].find([',', '}']).unwrap();
+        let bad = format!("{}{}{}", &good[..start], field, &good[end..]);
+        let r = typed_run(&[good, &bad]);
+        assert_eq!(r.code, Some(1), "{bad}: {}", r.stderr);
+        assert_code(&r, "E0906");
+        assert!(
+            r.stderr.contains(message),
+            "{bad}: want {message}\n{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("record #2 of in.ndjson"), "{}", r.stderr);
+        assert_eq!(r.written.len(), 1, "only the good record is written");
+    }
+    // A missing required field, too.
+    let r = typed_run(&[r#"{"id": 1, "total": 1, "paid": true, "status": "open"}"#]);
+    assert!(r.stderr.contains("field `qty` is missing"), "{}", r.stderr);
+}
+
+#[test]
+fn fields_the_flow_does_not_read_are_not_validated() {
+    // `unused` and `note` are not read: their odd values cost nothing.
+    let r = typed_run(&[
+        r#"{"id": 1, "total": 1, "paid": false, "status": "open", "qty": 0, "unused": "x", "note": 7}"#,
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        r.written,
+        vec![r#"{"Id":1,"Total":1,"Paid":false,"Status":"open","Qty":0}"#]
+    );
+}
+
+#[test]
+fn a_string_that_is_no_date_is_not_written_to_a_typed_date_field() {
+    let flow = "schema out { D: date }\nflow f {\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\") as out\n  d -> D\n}\n";
+    let r = ran(
+        "run",
+        flow,
+        "{\"d\": \"2026-02-30\"}\n{\"d\": \"hello\"}\n{\"d\": \"2024-02-29\"}\n",
+    );
+    assert_eq!(r.code, Some(1));
+    assert_code(&r, "E0908");
+    assert!(
+        r.stderr
+            .contains("must be a calendar date (YYYY-MM-DD), got \"2026-02-30\""),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("got \"hello\""), "{}", r.stderr);
+    assert_eq!(r.written, vec![r#"{"D":"2024-02-29"}"#]);
+}
+
+// -------------------------------------------------------- strict input
+
+#[test]
+fn a_key_twice_in_one_object_fails_the_record_naming_the_key() {
+    let r = ran(
+        "run",
+        &untyped("total"),
+        "{\"total\": 5.00, \"total\": 700.00}\n{\"total\": 5.00}\n",
+    );
+    assert_eq!(r.code, Some(1));
+    assert_code(&r, "E0906");
+    assert!(
+        r.stderr.contains(r#"the key "total" appears twice"#),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.written, vec![r#"{"X":5.00}"#]);
+    // Also a key the flow never reads.
+    let r = ran(
+        "run",
+        &untyped("total"),
+        "{\"total\": 1, \"x\": 1, \"x\": 2}\n",
+    );
+    assert!(
+        r.stderr.contains(r#"the key "x" appears twice"#),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn lines_that_are_not_objects_fail_with_their_line_number() {
+    let r = ran(
+        "run",
+        &untyped("a ?? \"fallback\""),
+        "[1,2]\n42\nnull\n\"text\"\n{\"a\": \"ok\"}\n",
+    );
+    assert_eq!(r.code, Some(1));
+    for (line, what) in [
+        (1, "an array"),
+        (2, "the int 42"),
+        (3, "null"),
+        (4, "the string \"text\""),
+    ] {
+        let want = format!("record #{line} of in.ndjson: line {line} is {what}, not a JSON object");
+        assert!(r.stderr.contains(&want), "want {want}\n{}", r.stderr);
+    }
+    assert_eq!(
+        r.written,
+        vec![r#"{"X":"ok"}"#],
+        "no fallback values written"
+    );
+}
+
+#[test]
+fn numbers_too_long_to_hold_exactly_fail_only_when_computed_with() {
+    let long = "0.12345678901234567890123456789012345";
+    let input = format!("{{\"id\": 1, \"n\": {long}}}\n");
+    // Never read: fine.
+    let r = ran("run", &untyped("id"), &input);
+    assert_eq!(r.written, vec![r#"{"X":1}"#], "{}", r.stderr);
+    // Copied: written back exactly as it came.
+    let r = ran("run", &untyped("n"), &input);
+    assert_eq!(r.written, vec![format!("{{\"X\":{long}}}")], "{}", r.stderr);
+    // Computed with: that record fails, with the number named.
+    let r = ran("run", &untyped("n + 1"), &input);
+    assert_code(&r, "E0907");
+    assert!(r.stderr.contains(long), "{}", r.stderr);
+}
+
+#[test]
+fn negative_zero_is_written_as_zero() {
+    let r = ran(
+        "run",
+        "flow f {\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\")\n  a * -1 -> A\n  \"{a * -1}\" -> B\n  -a -> C\n  round(-0.001, 2) -> D\n  b -> E\n}\n",
+        "{\"a\": 0.00, \"b\": -0.0}\n",
+    );
+    assert_eq!(
+        r.written,
+        vec![r#"{"A":0,"B":"0","C":0.00,"D":0.00,"E":0.0}"#],
+        "{}",
+        r.stderr
+    );
+}
+
+// ------------------------------------------------------------- equality
+
+#[test]
+fn table_keys_compare_by_value_like_eq() {
+    let flow = "table by_rate { 21 => \"high\"  9 => \"low\"  \"1\" => \"text one\"  _ => \"default\" }\n\
+                flow f {\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\")\n  by_rate[r] -> V\n  r == 21 -> Eq\n}\n";
+    let r = ran(
+        "run",
+        flow,
+        "{\"r\": 21}\n{\"r\": 21.0}\n{\"r\": 21.00}\n{\"r\": 1}\n{\"r\": \"1\"}\n{\"r\": \"21\"}\n",
+    );
+    assert_eq!(
+        r.written,
+        vec![
+            r#"{"V":"high","Eq":true}"#,
+            r#"{"V":"high","Eq":true}"#,
+            r#"{"V":"high","Eq":true}"#,
+            r#"{"V":"default","Eq":false}"#,
+            r#"{"V":"text one","Eq":false}"#,
+            r#"{"V":"default","Eq":false}"#,
+        ],
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_table_whose_keys_collide_by_value_is_a_check_error() {
+    let flow = "table vat { 21 => \"A\"  21.0 => \"B\" }\n";
+    let r = ran("check", flow, "");
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_code(&r, "E0005");
+    assert!(
+        r.stderr
+            .contains("keys 21 and 21.0 of table `vat` are the same key"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn in_and_unique_use_the_same_equality() {
+    let r = ran(
+        "run",
+        "flow f {\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\")\n  21.0 in [21] -> A\n  1 in [\"1\"] -> B\n  unique([1, 1.0, \"1\", 1.00]) -> C\n  @2024-01-31 in [\"2024-01-31\"] -> D\n}\n",
+        "{}\n",
+    );
+    assert_eq!(
+        r.written,
+        vec![r#"{"A":true,"B":false,"C":[1,"1"],"D":true}"#],
+        "{}",
+        r.stderr
+    );
+}

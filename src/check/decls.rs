@@ -9,6 +9,8 @@ use super::{Checker, Decl, Progress};
 use crate::diag::{codes, did_you_mean, Diagnostic};
 use crate::types::{FieldType, Kind, RecordType, Type};
 
+use crate::program::TableKey;
+use crate::source_map::Span;
 use crate::syntax::ast::{self, TableBody, TypeAtom, TypeExpr};
 use crate::value::Value;
 
@@ -318,7 +320,8 @@ impl Checker<'_> {
         if self.program.tables[i].span != t.span {
             return; // a duplicate name, already reported
         }
-        let mut rows: HashMap<Arc<str>, Value> = HashMap::new();
+        let mut rows: HashMap<TableKey, Value> = HashMap::new();
+        let mut spans: HashMap<TableKey, (Span, String)> = HashMap::new();
         let mut default = None;
         let mut ty: Option<Type> = None;
         let mut scope = Scope::new(m, None);
@@ -357,20 +360,34 @@ impl Checker<'_> {
                         }
                         Some(k) => {
                             let key = self.check_expr(&mut scope, k);
-                            match key.constant.as_ref().and_then(Value::to_text) {
-                                Some(text) => {
-                                    if rows.insert(Arc::from(text.as_str()), v).is_some() {
-                                        self.diags.push(
-                                            Diagnostic::new(
-                                                &codes::E0005,
-                                                format!(
-                                                    "key {text:?} appears twice in table `{}`",
-                                                    t.name.name
-                                                ),
+                            let written = key
+                                .constant
+                                .as_ref()
+                                .map(crate::value::json::to_string)
+                                .unwrap_or_default();
+                            match key.constant.as_ref().and_then(TableKey::of) {
+                                Some(table_key) => {
+                                    if let Some((first, first_text)) = spans.get(&table_key) {
+                                        let message = if *first_text == written {
+                                            format!(
+                                                "key {written} appears twice in table `{}`",
+                                                t.name.name
                                             )
-                                            .at(k.span, "repeated key")
-                                            .help("remove one of the rows"),
+                                        } else {
+                                            format!(
+                                                "keys {first_text} and {written} of table `{}` are the same key: keys compare by value, as `==` does",
+                                                t.name.name
+                                            )
+                                        };
+                                        self.diags.push(
+                                            Diagnostic::new(&codes::E0005, message)
+                                                .at(k.span, "repeated key")
+                                                .also(*first, "first row with this key")
+                                                .help("remove one of the rows"),
                                         );
+                                    } else {
+                                        spans.insert(table_key.clone(), (k.span, written));
+                                        rows.insert(table_key, v);
                                     }
                                 }
                                 None => self.diags.push(

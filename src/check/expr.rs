@@ -473,9 +473,8 @@ impl Checker<'_> {
                 });
             }
             if let Some(c) = &k.constant {
-                let found = c
-                    .to_text()
-                    .is_some_and(|t| self.program.tables[table].rows.contains_key(t.as_str()));
+                let found = crate::program::TableKey::of(c)
+                    .is_some_and(|k| self.program.tables[table].rows.contains_key(&k));
                 if !found && !has_default && !self.program.tables[table].rows.is_empty() {
                     self.diags.push(
                         Diagnostic::new(

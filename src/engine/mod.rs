@@ -216,6 +216,8 @@ pub struct Engine<'a> {
 struct Work {
     position: usize,
     raw: Raw,
+    /// A test's input: it may leave out fields (only what it gives is checked).
+    partial: bool,
 }
 
 /// What a worker keeps for the next record: the interpreter's globals and a
@@ -270,6 +272,7 @@ impl<'a> Engine<'a> {
                     let work = Work {
                         position: i + 1,
                         raw: Raw::Record(record),
+                        partial: true,
                     };
                     if !push(work) {
                         break;
@@ -420,6 +423,7 @@ impl<'a> Engine<'a> {
                     && push(Work {
                         position: item.position,
                         raw: item.raw,
+                        partial: false,
                     })
             })?;
             Ok(())
@@ -638,7 +642,7 @@ impl<'a> Engine<'a> {
         let started = Instant::now();
         let keep = |k: &str| self.reads_field(k);
         let record = match &work.raw {
-            Raw::Record(v) => check_record(self.program, self.flow, v, &keep)
+            Raw::Record(v) => check_record(self.program, self.flow, v, &keep, !work.partial)
                 .map(|()| v.clone())
                 .map_err(|e| match e.help {
                     None => InputError {
@@ -992,17 +996,20 @@ pub fn decode_record(
             message: format!("is not valid JSON: {e}"),
             help: None,
         })?;
-    check_record(program, flow, &value, keep)?;
+    check_record(program, flow, &value, keep, true)?;
     Ok(value)
 }
 
 /// A source record that arrived decoded (a service's, a CSV row, an item of a
 /// JSON array): an object whose fields that the flow reads fit the schema.
+/// `complete`: a required field may not be missing (a test's input may
+/// leave fields out).
 pub fn check_record(
     program: &Program,
     flow: &Flow,
     value: &Value,
     keep: &dyn Fn(&str) -> bool,
+    complete: bool,
 ) -> std::result::Result<(), InputError> {
     let Value::Record(record) = value else {
         return Err(InputError {
@@ -1017,12 +1024,12 @@ pub fn check_record(
         });
     };
     if let Some(schema) = flow.source_schema.map(|i| &program.schemas[i]) {
-        crate::types::validate::validate_source(record, &schema.record, keep).map_err(|v| {
-            InputError {
+        crate::types::validate::validate_source(record, &schema.record, keep, complete).map_err(
+            |v| InputError {
                 message: v.message,
                 help: Some(v.help),
-            }
-        })?;
+            },
+        )?;
     }
     Ok(())
 }

@@ -459,7 +459,7 @@ impl<'p> Runtime<'p> {
             } => {
                 let t = &self.program.tables[*table];
                 let k = self.eval(key, frame)?;
-                let text = k.to_text().ok_or_else(|| {
+                let key = crate::program::TableKey::of(&k).ok_or_else(|| {
                     EvalError::new(
                         if k.is_missing() {
                             &codes::E0901
@@ -470,7 +470,7 @@ impl<'p> Runtime<'p> {
                         Some(*span),
                     )
                 })?;
-                match t.rows.get(text.as_str()).or(t.default.as_ref()) {
+                match t.rows.get(&key).or(t.default.as_ref()) {
                     Some(v) => v.clone(),
                     None if *on_miss == OnMiss::Absent => Value::Absent,
                     None => {

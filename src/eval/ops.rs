@@ -115,15 +115,9 @@ pub(super) fn binary(op: BinaryOp, l: &Value, r: &Value, span: Span) -> Result<V
     })
 }
 
-/// `==`: like values compare by value; a date equals its ISO text.
+/// `==`: the language's one equality (see `Value`'s `PartialEq`).
 fn equal(l: &Value, r: &Value) -> bool {
-    match (l, r) {
-        (Value::Date(_) | Value::DateTime(_), Value::Str(_))
-        | (Value::Str(_), Value::Date(_) | Value::DateTime(_)) => {
-            compare(l, r) == Some(Ordering::Equal)
-        }
-        _ => l == r,
-    }
+    l == r
 }
 
 fn compare(l: &Value, r: &Value) -> Option<Ordering> {

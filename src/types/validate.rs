@@ -169,17 +169,25 @@ pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
 /// flow reads (`reads`; `None`: all of them) must be present unless
 /// optional, and hold a value of its declared type — enums, ranges, lengths,
 /// real calendar dates and date-times included. Fields the flow does not
-/// read are not looked at, so they cost nothing.
+/// read are not looked at, so they cost nothing. `complete: false` lets
+/// fields be missing (a test's input gives only what the test needs).
 pub fn validate_source(
     record: &Record,
     schema: &RecordType,
     reads: &dyn Fn(&str) -> bool,
+    complete: bool,
 ) -> Result<(), Violation> {
     for field in &schema.fields {
         if !reads(&field.name) {
             continue;
         }
-        check_input(record.get(&field.name), field, schema, &field.name)?;
+        check_input(
+            record.get(&field.name),
+            field,
+            schema,
+            &field.name,
+            complete,
+        )?;
     }
     Ok(())
 }
@@ -189,9 +197,11 @@ fn check_input(
     field: &super::FieldType,
     schema: &RecordType,
     path: &str,
+    complete: bool,
 ) -> Result<(), Violation> {
     match v {
         None | Some(Value::Absent) | Some(Value::Null) if field.optional => Ok(()),
+        None | Some(Value::Absent) if !complete => Ok(()),
         None | Some(Value::Absent) => Err(input_violation(
             path,
             "is missing".into(),
@@ -212,7 +222,7 @@ fn check_input(
                 field.ty
             ),
         )),
-        Some(v) => check_input_value(v, &field.ty.kind, field.range, schema, path),
+        Some(v) => check_input_value(v, &field.ty.kind, field.range, schema, path, complete),
     }
 }
 
@@ -222,6 +232,7 @@ fn check_input_value(
     range: Option<(Decimal, Decimal)>,
     schema: &RecordType,
     path: &str,
+    complete: bool,
 ) -> Result<(), Violation> {
     let ok = match (kind, v) {
         (Kind::Any | Kind::Never, _) => true,
@@ -263,14 +274,22 @@ fn check_input_value(
                             "fix the input",
                         ))
                     }
-                    item => check_input_value(item, &elem.kind, None, schema, &item_path)?,
+                    item => {
+                        check_input_value(item, &elem.kind, None, schema, &item_path, complete)?
+                    }
                 }
             }
             true
         }
         (Kind::Record(rt), Value::Record(r)) => {
             for f in &rt.fields {
-                check_input(r.get(&f.name), f, rt, &format!("{path}.{}", f.name))?;
+                check_input(
+                    r.get(&f.name),
+                    f,
+                    rt,
+                    &format!("{path}.{}", f.name),
+                    complete,
+                )?;
             }
             true
         }

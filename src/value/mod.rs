@@ -246,6 +246,20 @@ fn canonical_number(text: &str) -> (bool, i64, String) {
     (negative, power, significant)
 }
 
+/// A canonical text of a number: equal values give equal texts.
+pub fn number_key(text: &str) -> String {
+    let (negative, power, digits) = canonical_number(text);
+    format!(
+        "{}0.{digits}e{}",
+        if negative && !digits.is_empty() {
+            "-"
+        } else {
+            ""
+        },
+        power + 1
+    )
+}
+
 /// Compares two numbers given as text by exact value.
 fn exact_cmp(a: &str, b: &str) -> Ordering {
     let (na, pa, da) = canonical_number(a);
@@ -286,10 +300,21 @@ pub fn format_datetime(dt: &DateTime<FixedOffset>) -> String {
     }
 }
 
-/// Equality as the language defines it: absent equals null, 1.0 equals 1.
+/// Equality as the language defines it (`==`, `in`, `unique`, table keys):
+/// absent equals null; numbers by exact value (1.0 equals 1, never "1"); a
+/// date or date-time equals its ISO text.
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
         match (self, other) {
+            (Value::Date(_) | Value::DateTime(_), Value::Str(_))
+            | (Value::Str(_), Value::Date(_) | Value::DateTime(_))
+            | (Value::Date(_), Value::DateTime(_))
+            | (Value::DateTime(_), Value::Date(_)) => {
+                match (parse::datetime_of(self), parse::datetime_of(other)) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => false,
+                }
+            }
             (a, b) if a.is_missing() && b.is_missing() => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Num(a), Value::Num(b)) => a == b,
