@@ -429,3 +429,50 @@ fn in_and_unique_use_the_same_equality() {
         r.stderr
     );
 }
+
+// -------------------------------------------------------------- rounding
+
+#[test]
+fn arithmetic_that_would_need_more_than_28_digits_fails_instead_of_rounding() {
+    let r = ran(
+        "run",
+        &untyped("n + 0.000001"),
+        "{\"n\": 98765432109876543210987}\n{\"n\": 12345678901234567890123}\n",
+    );
+    assert_code(&r, "E0904");
+    assert!(r.stderr.contains("record #1"), "{}", r.stderr);
+    assert_eq!(r.written, vec![r#"{"X":12345678901234567890123.000001}"#]);
+    let r = ran(
+        "run",
+        &untyped("n * 1.000000001"),
+        "{\"n\": 98765432109876543210987}\n",
+    );
+    assert_code(&r, "E0904");
+    let r = ran(
+        "run",
+        &untyped("sum([n, 0.000001])"),
+        "{\"n\": 98765432109876543210987}\n",
+    );
+    assert_code(&r, "E0905");
+    assert!(r.written.is_empty());
+}
+
+#[test]
+fn round_always_returns_exactly_the_places_asked_for() {
+    let r = ran(
+        "run",
+        &untyped("round(n, 6)"),
+        "{\"n\": 98765432109876543210987.5}\n{\"n\": 2.5}\n{\"n\": 1234567890123456789012.5}\n",
+    );
+    assert_code(&r, "E0905");
+    assert!(r.stderr.contains("cannot have 6 decimals"), "{}", r.stderr);
+    assert_eq!(
+        r.written,
+        vec![
+            r#"{"X":2.500000}"#,
+            r#"{"X":1234567890123456789012.500000}"#
+        ],
+        "{}",
+        r.stderr
+    );
+}

@@ -993,7 +993,12 @@ pub fn decode_record(
     let value = decoder
         .decode_projected(line.trim_ascii(), keep)
         .map_err(|e| InputError {
-            message: format!("is not valid JSON: {e}"),
+            // Valid JSON, but which of the two values is meant is anyone's guess.
+            message: if e.message.starts_with("the key ") {
+                format!("is refused: {e}")
+            } else {
+                format!("is not valid JSON: {e}")
+            },
             help: None,
         })?;
     check_record(program, flow, &value, keep, true)?;

@@ -707,7 +707,7 @@ fn join_path(prefix: &str, path: &[Arc<str>]) -> String {
 pub(crate) fn decimal_error(op: &str, span: Span) -> EvalError {
     EvalError::new(
         &codes::E0904,
-        format!("`{op}` overflowed the exact decimal range (28 digits)"),
+        format!("`{op}` needs more than the 28 significant digits of the exact decimal range"),
         Some(span),
     )
 }

@@ -42,9 +42,9 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         eval: |a| {
             let mut total = Decimal::ZERO;
             for item in arg_list(&a[0])? {
-                total = total
-                    .checked_add(arg_num(item)?)
-                    .ok_or("the sum is beyond the exact decimal range")?;
+                total = crate::value::exact::add(total, arg_num(item)?).ok_or(
+                    "the sum needs more than the 28 significant digits of the exact decimal range",
+                )?;
             }
             Ok(Value::Num(total))
         },

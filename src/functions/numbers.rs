@@ -62,6 +62,12 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
             let mut r = n.round_dp_with_strategy(places as u32, mode);
             // Always show the requested places, so money prints as 10.00.
             r.rescale(places as u32);
+            if r.scale() != places as u32 {
+                // 23 integer digits leave room for 5 decimals, not 6.
+                return Err(format!(
+                    "{n} cannot have {places} decimals within the 28 significant digits of the exact decimal range"
+                ));
+            }
             Ok(Value::Num(r))
         },
     },
@@ -152,9 +158,12 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         eval: |a| {
             let amount = arg_num(&a[0])?;
             let pct = arg_num(&a[1])?;
-            amount
-                .checked_mul(pct)
-                .and_then(|x| x.checked_div(Decimal::ONE_HUNDRED))
+            crate::value::exact::mul(amount, pct)
+                .and_then(|x| {
+                    // Exact only if multiplying back gives the product again.
+                    let q = x.checked_div(Decimal::ONE_HUNDRED)?;
+                    (crate::value::exact::mul(q, Decimal::ONE_HUNDRED) == Some(x)).then_some(q)
+                })
                 .map(|x| Value::Num(x.normalize()))
                 .ok_or_else(|| "the result is beyond the exact decimal range".to_string())
         },

@@ -1,6 +1,7 @@
 //! Runtime values. Numbers are exact decimals from the moment they are read;
 //! a value can be absent (no such field), null, or something.
 
+pub mod exact;
 pub mod json;
 pub mod parse;
 
