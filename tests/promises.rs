@@ -476,3 +476,91 @@ fn round_always_returns_exactly_the_places_asked_for() {
         r.stderr
     );
 }
+
+// ---------------------------------------------------------- length units
+
+const UTF16_TARGET: &str = "schema customer length utf16 { Name: string(10)  Len: int }\n";
+
+#[test]
+fn truncate_counts_the_way_the_target_does_and_never_splits_a_character() {
+    // 9 letters and an emoji: 10 characters, 11 UTF-16 code units.
+    let flow = format!(
+        "{UTF16_TARGET}flow f {{\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\") as customer\n  (name ?? \"\") | truncate(10) -> Name\n  length(name ?? \"\") -> Len\n}}\n"
+    );
+    let r = ran(
+        "run",
+        &flow,
+        "{\"name\": \"Bakkerij 😀\"}\n{\"name\": \"Bakker 👩‍👩‍👧‍👦 x\"}\n{\"name\": \"Cafe\u{301}\u{301}\u{301}\u{301}\u{301}\u{301}\u{301}\"}\n",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        r.written,
+        vec![
+            // The emoji does not fit in the 10th unit: it is left out whole.
+            r#"{"Name":"Bakkerij ","Len":11}"#,
+            // The family emoji (a ZWJ sequence of 11 units) is one character to a reader.
+            r#"{"Name":"Bakker ","Len":20}"#,
+            // A letter with its accents stays together.
+            r#"{"Name":"Caf","Len":11}"#,
+        ],
+    );
+    // A schema without `length utf16` counts characters.
+    let r = ran(
+        "run",
+        &flow.replace(" length utf16", ""),
+        "{\"name\": \"Bakkerij 😀\"}\n",
+    );
+    assert_eq!(
+        r.written,
+        vec![r#"{"Name":"Bakkerij 😀","Len":10}"#],
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn string_limits_of_a_utf16_schema_are_checked_in_utf16_units() {
+    let flow = format!(
+        "{UTF16_TARGET}flow f {{\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\") as customer\n  name -> Name\n  1 -> Len\n}}\n"
+    );
+    let r = ran(
+        "run",
+        &flow,
+        "{\"name\": \"Bakkerij 😀\"}\n{\"name\": \"Bakkerij 1\"}\n",
+    );
+    assert_code(&r, "E0908");
+    assert!(
+        r.stderr
+            .contains("`Name` is 11 UTF-16 code units long, the maximum is 10"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.written, vec![r#"{"Name":"Bakkerij 1","Len":1}"#]);
+    // The checker knows a 10-character string may be 20 units long.
+    let typed = flow.replace(
+        "  source file(\"in.ndjson\")",
+        "  source file(\"in.ndjson\") as order",
+    );
+    let r = ran(
+        "check",
+        &format!("schema order {{ name: string(10) }}\n{typed}"),
+        "",
+    );
+    assert_code(&r, "E0205");
+    assert!(r.stderr.contains("may be up to 20 UTF-16"), "{}", r.stderr);
+}
+
+#[test]
+fn a_datetime_onto_a_date_field_needs_an_explicit_conversion() {
+    let flow = "schema order { created: datetime }\nschema invoice { D: date }\nflow f {\n  source file(\"in.ndjson\") as order\n  target file(\"out.ndjson\") as invoice\n  created -> D\n}\n";
+    let r = ran("check", flow, "");
+    assert_code(&r, "E0201");
+    assert!(r.stderr.contains("date(x)"), "{}", r.stderr);
+    let fixed = flow.replace("created -> D", "date(created) -> D");
+    let r = ran(
+        "run",
+        &fixed,
+        "{\"created\": \"2024-03-01T23:30:00+01:00\"}\n",
+    );
+    assert_eq!(r.written, vec![r#"{"D":"2024-03-01"}"#], "{}", r.stderr);
+}

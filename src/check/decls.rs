@@ -36,6 +36,11 @@ impl Checker<'_> {
         }
         self.schema_progress[i] = Progress::Checking;
         let (m, schema) = self.schema_sites[i];
+        // Its string fields, inline record types included, count in its unit.
+        let outer_units = self.units;
+        self.units = schema
+            .length
+            .map_or(crate::types::LengthUnit::Chars, |(u, _)| u);
         let mut fields = self.field_types(m, &schema.fields);
         fields.shrink_to_fit();
         let record = Arc::new(RecordType {
@@ -44,6 +49,7 @@ impl Checker<'_> {
             open: false,
             units: self.units,
         });
+        self.units = outer_units;
         if let Some(key) = &schema.key {
             if record.field(&key.name).is_none() {
                 self.diags.push(
@@ -151,7 +157,7 @@ impl Checker<'_> {
             }
             TypeAtom::Literal(..) => unreachable!("handled above"),
             TypeAtom::Sized { name, size, span } => match &*name.name {
-                "string" => Type::string_max(Some(*size)),
+                "string" => Type::string_max_in(Some(*size), self.units),
                 other => {
                     self.diags.push(
                         Diagnostic::new(&codes::E0106, format!("`{other}` takes no size"))

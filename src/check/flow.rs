@@ -103,6 +103,13 @@ impl Checker<'_> {
             Some(x) => x,
             None => return,
         };
+        // `truncate` and `length` count the way the target's service does.
+        let outer_units = std::mem::replace(
+            &mut self.call_units,
+            target_schema.map_or(crate::types::LengthUnit::Chars, |i| {
+                self.program.schemas[i].record.units
+            }),
+        );
         let input = match source_schema {
             Some(i) => Type::of(Kind::Record(self.program.schemas[i].record.clone())),
             None => Type::ANY,
@@ -183,6 +190,7 @@ impl Checker<'_> {
         self.check_required(&target, &mapped);
         self.check_keep(&target, &mapping, &mapped);
         self.report_unused_locals(&mut scope);
+        self.call_units = outer_units;
         self.program.flows.push(program::Flow {
             name: f.name.name.clone(),
             source,
@@ -571,6 +579,8 @@ impl Checker<'_> {
             expr: m.ir.clone(),
             span: upsert.match_value.span,
         });
+        // `truncate` and `length` count the way this schema's service does.
+        let outer_units = std::mem::replace(&mut self.call_units, record.units);
         self.check_block(
             scope,
             &upsert.body,
@@ -580,6 +590,7 @@ impl Checker<'_> {
             &mut inner_mapping,
             &mut inner_mapped,
         );
+        self.call_units = outer_units;
         self.check_required(&target, &inner_mapped);
         self.check_keep(&target, &inner_mapping, &inner_mapped);
         // The variable holds the record as the service returns it.
@@ -594,7 +605,7 @@ impl Checker<'_> {
                 })
                 .collect(),
             open: false,
-            units: self.units,
+            units: record.units,
         })));
         self.warn_shadowed(scope, &upsert.var);
         let slot = scope.bind(upsert.var.name.clone(), ty, upsert.var.span, true);

@@ -116,6 +116,9 @@ pub(crate) struct Checker<'m> {
     /// How the schema being resolved counts string lengths (inline record
     /// types count like the schema they are declared in).
     pub(crate) units: crate::types::LengthUnit,
+    /// How `truncate` and `length` count where they are called: as the
+    /// schema being written (a flow's target, an upsert's schema) counts.
+    pub(crate) call_units: crate::types::LengthUnit,
 }
 
 impl<'m> Checker<'m> {
@@ -133,6 +136,7 @@ impl<'m> Checker<'m> {
             schema_sites: Vec::new(),
             schema_progress: Vec::new(),
             units: crate::types::LengthUnit::Chars,
+            call_units: crate::types::LengthUnit::Chars,
             used: HashSet::new(),
         }
     }

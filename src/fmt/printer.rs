@@ -395,6 +395,11 @@ impl<'a> Printer<'a> {
                     self.write(&cursor.name);
                     header_end = cursor.span.end as usize;
                 }
+                if let Some((unit, span)) = &s.length {
+                    self.write(" length ");
+                    self.write(unit.keyword());
+                    header_end = span.end as usize;
+                }
                 self.write(" ");
                 self.fields(&s.fields, header_end, self.close_brace(s.span));
             }

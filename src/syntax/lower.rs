@@ -34,6 +34,7 @@ fn is_keyword(rule: Rule) -> bool {
         rule,
         Rule::kw_as
             | Rule::kw_cursor
+            | Rule::kw_length
             | Rule::kw_connection
             | Rule::kw_create
             | Rule::kw_default
@@ -327,6 +328,7 @@ impl Lower {
         let mut resource = None;
         let mut key = None;
         let mut cursor = None;
+        let mut length = None;
         let mut fields = Vec::new();
         for p in inner {
             match p.as_rule() {
@@ -339,6 +341,13 @@ impl Lower {
                 Rule::schema_cursor => {
                     cursor = Some(self.ident(p.kids().next().expect("cursor field")))
                 }
+                Rule::schema_length => {
+                    let unit = p.kids().next().expect("length unit");
+                    let sp = self.span(&unit);
+                    let unit = crate::types::LengthUnit::from_keyword(unit.as_str())
+                        .expect("the grammar allows only known units");
+                    length = Some((unit, sp));
+                }
                 Rule::field_decl => fields.push(self.field_decl(p)?),
                 other => unreachable!("schema part {other:?}"),
             }
@@ -348,6 +357,7 @@ impl Lower {
             resource,
             key,
             cursor,
+            length,
             fields,
             span,
         })

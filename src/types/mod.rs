@@ -21,9 +21,10 @@ pub enum Kind {
     Bool,
     Int,
     Decimal,
-    /// `max` is the longest the string can be, when known.
+    /// `max` is the longest the string can be, when known, counted in `units`.
     Str {
         max: Option<u32>,
+        units: LengthUnit,
     },
     Uuid,
     Date,
@@ -157,10 +158,18 @@ impl Type {
     pub const DATETIME: Type = Type::of(Kind::DateTime);
     pub const NEVER: Type = Type::of(Kind::Never);
     pub fn string() -> Type {
-        Type::of(Kind::Str { max: None })
+        Type::of(Kind::Str {
+            max: None,
+            units: LengthUnit::Chars,
+        })
     }
+    /// A string of at most `max` characters.
     pub fn string_max(max: Option<u32>) -> Type {
-        Type::of(Kind::Str { max })
+        Type::string_max_in(max, LengthUnit::Chars)
+    }
+    /// A string of at most `max` of `units`.
+    pub fn string_max_in(max: Option<u32>, units: LengthUnit) -> Type {
+        Type::of(Kind::Str { max, units })
     }
     pub fn list(elem: Type) -> Type {
         Type::of(Kind::List(Box::new(elem)))
@@ -190,11 +199,17 @@ impl Type {
             Kind::Str { .. } | Kind::Uuid | Kind::Enum(_) | Kind::Any | Kind::Never
         )
     }
+    /// The longest its text can be, in characters.
     pub fn max_len(&self) -> Option<u32> {
+        self.max_len_in(LengthUnit::Chars)
+    }
+
+    /// The longest its text can be, counted in `units`.
+    pub fn max_len_in(&self, units: LengthUnit) -> Option<u32> {
         match &self.kind {
-            Kind::Str { max } => *max,
+            Kind::Str { max, units: from } => max.map(|m| units.convert_max(m, *from)),
             Kind::Uuid => Some(36),
-            Kind::Enum(items) => items.iter().map(|s| s.chars().count() as u32).max(),
+            Kind::Enum(items) => items.iter().map(|s| units.length(s) as u32).max(),
             Kind::Int => Some(20),
             Kind::Decimal => Some(30),
             Kind::Bool => Some(5),
@@ -221,15 +236,22 @@ impl Type {
             }
             (a, b) if a == b => a.clone(),
             (Kind::Int, Kind::Decimal) | (Kind::Decimal, Kind::Int) => Kind::Decimal,
-            (Kind::Str { max: a }, Kind::Str { max: b }) => Kind::Str {
-                max: a.zip(*b).map(|(a, b)| a.max(b)),
-            },
             (
                 Kind::Enum(_) | Kind::Str { .. } | Kind::Uuid,
                 Kind::Enum(_) | Kind::Str { .. } | Kind::Uuid,
-            ) => Kind::Str {
-                max: self.max_len().zip(other.max_len()).map(|(a, b)| a.max(b)),
-            },
+            ) => {
+                let units = match (&self.kind, &other.kind) {
+                    (Kind::Str { units, .. }, _) | (_, Kind::Str { units, .. }) => *units,
+                    _ => LengthUnit::Chars,
+                };
+                Kind::Str {
+                    max: self
+                        .max_len_in(units)
+                        .zip(other.max_len_in(units))
+                        .map(|(a, b)| a.max(b)),
+                    units,
+                }
+            }
             (Kind::List(a), Kind::List(b)) => Kind::List(Box::new(a.join(b))),
             _ => Kind::Any,
         };
@@ -259,8 +281,8 @@ impl fmt::Display for Kind {
             Kind::Bool => f.write_str("bool"),
             Kind::Int => f.write_str("int"),
             Kind::Decimal => f.write_str("decimal"),
-            Kind::Str { max: Some(n) } => write!(f, "string({n})"),
-            Kind::Str { max: None } => f.write_str("string"),
+            Kind::Str { max: Some(n), .. } => write!(f, "string({n})"),
+            Kind::Str { max: None, .. } => f.write_str("string"),
             Kind::Uuid => f.write_str("uuid"),
             Kind::Date => f.write_str("date"),
             Kind::DateTime => f.write_str("datetime"),
@@ -292,19 +314,27 @@ pub fn assignable(from: &Type, to: &Type) -> Result<(), Mismatch> {
         (Kind::Null, _) => true,
         (a, b) if a == b => true,
         (Kind::Int, Kind::Decimal) => true,
-        (Kind::Str { .. } | Kind::Enum(_) | Kind::Uuid, Kind::Str { max: Some(max) }) => {
-            return match from.max_len() {
+        (
+            Kind::Str { .. } | Kind::Enum(_) | Kind::Uuid,
+            Kind::Str {
+                max: Some(max),
+                units,
+            },
+        ) => {
+            return match from.max_len_in(*units) {
                 Some(have) if have <= *max => Ok(()),
                 have => Err(Mismatch::TooLong { max: *max, have }),
             }
         }
-        (Kind::Str { .. } | Kind::Enum(_) | Kind::Uuid, Kind::Str { max: None }) => true,
+        (Kind::Str { .. } | Kind::Enum(_) | Kind::Uuid, Kind::Str { max: None, .. }) => true,
         (Kind::Str { .. }, Kind::Uuid | Kind::Enum(_)) => true,
         (Kind::Enum(a), Kind::Enum(b)) => a.iter().all(|x| b.contains(x)),
         (Kind::Uuid, Kind::Enum(_)) => false,
         // Dates may arrive as ISO strings from JSON and as values from date().
         (Kind::Str { .. }, Kind::Date | Kind::DateTime) => true,
-        (Kind::DateTime, Kind::Date) | (Kind::Date, Kind::DateTime) => true,
+        // A date is a moment at midnight UTC; a moment is not a date: which
+        // day it falls on depends on the offset, so that takes date(x).
+        (Kind::Date, Kind::DateTime) => true,
         (Kind::List(a), Kind::List(b)) => return assignable(a, b),
         (Kind::Record(_), Kind::Record(_)) => true,
         _ => false,

@@ -62,12 +62,18 @@ fn check_value(
 ) -> Result<(), Violation> {
     match (kind, v) {
         (_, Value::Null | Value::Absent) | (Kind::Any, _) => Ok(()),
-        (Kind::Str { max: Some(max) }, Value::Str(s)) => {
-            let n = s.chars().count();
+        (
+            Kind::Str {
+                max: Some(max),
+                units,
+            },
+            Value::Str(s),
+        ) => {
+            let n = units.length(s);
             if n > *max as usize {
                 return Err(violation(
                     path,
-                    format!("is {n} characters long, the maximum is {max}"),
+                    format!("is {n} {} long, the maximum is {max}", units.name()),
                     &format!("add `| truncate({max})` to its mapping"),
                 ));
             }
@@ -222,7 +228,7 @@ fn check_input(
                 field.ty
             ),
         )),
-        Some(v) => check_input_value(v, &field.ty.kind, field.range, schema, path, complete),
+        Some(v) => check_input_value(v, &field.ty.kind, field.range, path, complete),
     }
 }
 
@@ -230,7 +236,6 @@ fn check_input_value(
     v: &Value,
     kind: &Kind,
     range: Option<(Decimal, Decimal)>,
-    schema: &RecordType,
     path: &str,
     complete: bool,
 ) -> Result<(), Violation> {
@@ -240,15 +245,15 @@ fn check_input_value(
         (Kind::Int, Value::Num(n)) => n.fract().is_zero(),
         (Kind::Int, Value::BigNum(b)) => b.bytes().all(|c| c.is_ascii_digit() || c == b'-'),
         (Kind::Decimal, Value::Num(_) | Value::BigNum(_)) => true,
-        (Kind::Str { max }, Value::Str(s)) => {
+        (Kind::Str { max, units }, Value::Str(s)) => {
             if let Some(max) = max {
-                let n = schema.units.length(s);
+                let n = units.length(s);
                 if n > *max as usize {
                     return Err(input_violation(
                         path,
                         format!(
                             "is {n} {} long, longer than the {max} its schema allows",
-                            schema.units.name()
+                            units.name()
                         ),
                         "fix the input, or declare the field with its real maximum length",
                     ));
@@ -274,9 +279,7 @@ fn check_input_value(
                             "fix the input",
                         ))
                     }
-                    item => {
-                        check_input_value(item, &elem.kind, None, schema, &item_path, complete)?
-                    }
+                    item => check_input_value(item, &elem.kind, None, &item_path, complete)?,
                 }
             }
             true
