@@ -564,3 +564,67 @@ fn a_datetime_onto_a_date_field_needs_an_explicit_conversion() {
     );
     assert_eq!(r.written, vec![r#"{"D":"2024-03-01"}"#], "{}", r.stderr);
 }
+
+// ------------------------------------------------------------ check holes
+
+#[test]
+fn a_record_and_a_field_inside_it_both_mapped_is_e0304() {
+    let flow = "flow f {\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\")\n  {City: \"Delft\"} -> Addr\n  \"Utrecht\" -> Addr.City\n}\n";
+    let r = ran("check", flow, "");
+    assert_code(&r, "E0304");
+    assert!(
+        r.stderr.contains("`Addr` and `Addr.City` are both mapped"),
+        "{}",
+        r.stderr
+    );
+    // In either order, and in on create against a common mapping.
+    let r = ran(
+        "check",
+        &flow.replace(
+            "  {City: \"Delft\"} -> Addr\n  \"Utrecht\" -> Addr.City\n",
+            "  \"Utrecht\" -> Addr.City\n  on create { {City: \"Delft\"} -> Addr }\n",
+        ),
+        "",
+    );
+    assert_code(&r, "E0304");
+}
+
+#[test]
+fn a_secret_is_masked_in_every_excerpt() {
+    let flow = "connection books {\n  connector \"eaccounting\"\n  client_id \"x\" client_secret \"s3cr3t-value\" bogus 1\n}\n";
+    for format in [None, Some("json")] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.flow"), flow).unwrap();
+        let mut args = vec!["check", "f.flow"];
+        if let Some(f) = format {
+            args.extend(["--format", f]);
+        }
+        let out = flowc(dir.path(), &args);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("E0401"), "{all}");
+        assert!(
+            all.contains("E0402"),
+            "the other report on that line: {all}"
+        );
+        assert!(!all.contains("s3cr3t"), "the secret leaks: {all}");
+    }
+}
+
+#[test]
+fn no_unused_warning_follows_an_error_that_stopped_a_flow() {
+    let flow = "table acc { \"NL\" => 1  _ => 2 }\nflow f {\n  source file(\"in.ndjson\") as nosuch\n  target file(\"out.ndjson\")\n  acc[c] -> A\n}\n";
+    let r = ran("check", flow, "");
+    assert_code(&r, "E0106");
+    assert!(!r.stderr.contains("W0001"), "{}", r.stderr);
+    // Without the error, an unused table is still reported.
+    let r = ran(
+        "check",
+        &flow.replace(" as nosuch", "").replace("acc[c]", "c"),
+        "",
+    );
+    assert!(r.stderr.contains("W0001"), "{}", r.stderr);
+}

@@ -193,6 +193,7 @@ impl Checker<'_> {
     }
 
     fn literal_secret(&mut self, s: &ast::Setting, span: crate::source_map::Span) {
+        self.secrets.push(span);
         // The span is reported but the secret's text never appears in the message.
         self.diags.push(
             Diagnostic::new(&codes::E0401, format!("`{}` is a secret and must not be written in the flow", s.name.name))
