@@ -628,3 +628,26 @@ fn no_unused_warning_follows_an_error_that_stopped_a_flow() {
     );
     assert!(r.stderr.contains("W0001"), "{}", r.stderr);
 }
+
+#[test]
+fn to_number_refuses_separators_that_could_mean_two_numbers() {
+    let r = ran(
+        "run",
+        &untyped("to_number(s)"),
+        "{\"s\": \"1,234\"}\n{\"s\": \"12,50\"}\n",
+    );
+    assert_code(&r, "E0905");
+    assert!(r.stderr.contains("\"1,234\" is ambiguous"), "{}", r.stderr);
+    assert_eq!(r.written, vec![r#"{"X":12.50}"#]);
+    let r = ran(
+        "run",
+        &untyped("to_number(s, \"1,234.56\")"),
+        "{\"s\": \"1,234\"}\n{\"s\": \"1,234,567.5\"}\n",
+    );
+    assert_eq!(
+        r.written,
+        vec![r#"{"X":1234}"#, r#"{"X":1234567.5}"#],
+        "{}",
+        r.stderr
+    );
+}
