@@ -207,6 +207,9 @@ pub struct Engine<'a> {
     appends: bool,
     /// The top-level source fields the flow reads (`None`: all).
     input_fields: Option<std::collections::HashSet<Arc<str>>>,
+    /// The source schema's fields that the flow reads: each record is
+    /// checked against these as it is read.
+    checked_fields: Vec<usize>,
     /// Tests of the tests: a deliberate bug in the decide step.
     #[cfg(test)]
     pub(crate) seeded_bug: Option<fn(decide::Decided) -> decide::Decided>,
@@ -254,6 +257,15 @@ impl<'a> Engine<'a> {
             failures: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             input_fields: flow.input_fields(),
+            checked_fields: {
+                let reads = flow.input_fields();
+                flow.source_schema.map_or_else(Vec::new, |i| {
+                    let fields = &program.schemas[i].record.fields;
+                    (0..fields.len())
+                        .filter(|&f| reads.as_ref().is_none_or(|r| r.contains(&fields[f].name)))
+                        .collect()
+                })
+            },
             #[cfg(test)]
             seeded_bug: None,
         }
@@ -642,7 +654,8 @@ impl<'a> Engine<'a> {
         let started = Instant::now();
         let keep = |k: &str| self.reads_field(k);
         let record = match &work.raw {
-            Raw::Record(v) => check_record(self.program, self.flow, v, &keep, !work.partial)
+            Raw::Record(v) => self
+                .check_source(v, !work.partial)
                 .map(|()| v.clone())
                 .map_err(|e| match e.help {
                     None => InputError {
@@ -652,16 +665,16 @@ impl<'a> Engine<'a> {
                     Some(_) => e,
                 }),
             Raw::Json(line) => {
-                decode_record(self.program, self.flow, &mut worker.decoder, line, &keep).map_err(
-                    |e| match e.help {
+                decode_json(&mut worker.decoder, line, &keep)
+                    .and_then(|v| self.check_source(&v, true).map(|()| v))
+                    .map_err(|e| match e.help {
                         // Not JSON, or not an object: the line is what is wrong.
                         None => InputError {
                             message: format!("line {} {}", work.position, e.message),
                             help: None,
                         },
                         Some(_) => e,
-                    },
-                )
+                    })
             }
             Raw::Unreadable(why) => Err(InputError {
                 message: why.clone(),
@@ -736,6 +749,19 @@ impl<'a> Engine<'a> {
         }
         self.counters.related.fetch_add(related, Ordering::Relaxed);
         Ok(outcome)
+    }
+
+    /// Checks a source record against the schema fields the flow reads.
+    fn check_source(&self, value: &Value, complete: bool) -> std::result::Result<(), InputError> {
+        let record = as_object(value)?;
+        if let Some(schema) = self.flow.source_schema.map(|i| &self.program.schemas[i]) {
+            let fields = self
+                .checked_fields
+                .iter()
+                .map(|&i| &schema.record.fields[i]);
+            crate::types::validate::validate_fields(record, &schema.record, fields, complete)?;
+        }
+        Ok(())
     }
 
     /// Whether the flow reads this top-level source field (JSON lines are
@@ -990,7 +1016,18 @@ pub fn decode_record(
     line: &[u8],
     keep: &dyn Fn(&str) -> bool,
 ) -> std::result::Result<Value, InputError> {
-    let value = decoder
+    let value = decode_json(decoder, line, keep)?;
+    check_record(program, flow, &value, keep, true)?;
+    Ok(value)
+}
+
+/// One line of strict JSON, projected onto the fields `keep` accepts.
+fn decode_json(
+    decoder: &mut Decoder,
+    line: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<Value, InputError> {
+    decoder
         .decode_projected(line.trim_ascii(), keep)
         .map_err(|e| InputError {
             // Valid JSON, but which of the two values is meant is anyone's guess.
@@ -1000,9 +1037,33 @@ pub fn decode_record(
                 format!("is not valid JSON: {e}")
             },
             help: None,
-        })?;
-    check_record(program, flow, &value, keep, true)?;
-    Ok(value)
+        })
+}
+
+/// The record a JSON value is, or why it is none.
+fn as_object(value: &Value) -> std::result::Result<&crate::value::Record, InputError> {
+    match value {
+        Value::Record(r) => Ok(r),
+        other => Err(InputError {
+            message: format!(
+                "is {}, not a JSON object",
+                match other {
+                    Value::List(_) => "an array".to_string(),
+                    other => crate::value::describe(other),
+                }
+            ),
+            help: None,
+        }),
+    }
+}
+
+impl From<crate::types::validate::Violation> for InputError {
+    fn from(v: crate::types::validate::Violation) -> Self {
+        InputError {
+            message: v.message,
+            help: Some(v.help),
+        }
+    }
 }
 
 /// A source record that arrived decoded (a service's, a CSV row, an item of a
@@ -1016,25 +1077,9 @@ pub fn check_record(
     keep: &dyn Fn(&str) -> bool,
     complete: bool,
 ) -> std::result::Result<(), InputError> {
-    let Value::Record(record) = value else {
-        return Err(InputError {
-            message: format!(
-                "is {}, not a JSON object",
-                match value {
-                    Value::List(_) => "an array".to_string(),
-                    other => crate::value::describe(other),
-                }
-            ),
-            help: None,
-        });
-    };
+    let record = as_object(value)?;
     if let Some(schema) = flow.source_schema.map(|i| &program.schemas[i]) {
-        crate::types::validate::validate_source(record, &schema.record, keep, complete).map_err(
-            |v| InputError {
-                message: v.message,
-                help: Some(v.help),
-            },
-        )?;
+        crate::types::validate::validate_source(record, &schema.record, keep, complete)?;
     }
     Ok(())
 }

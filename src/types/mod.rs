@@ -86,6 +86,13 @@ pub enum LengthUnit {
 }
 
 impl LengthUnit {
+    /// Whether `s` is at most `max` units long. Neither unit counts more
+    /// than a string's UTF-8 bytes, so a short string needs no counting.
+    #[inline]
+    pub fn fits(self, s: &str, max: usize) -> bool {
+        s.len() <= max || self.length(s) <= max
+    }
+
     pub fn length(self, s: &str) -> usize {
         match self {
             LengthUnit::Chars => s.chars().count(),

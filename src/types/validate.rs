@@ -69,8 +69,8 @@ fn check_value(
             },
             Value::Str(s),
         ) => {
-            let n = units.length(s);
-            if n > *max as usize {
+            if !units.fits(s, *max as usize) {
+                let n = units.length(s);
                 return Err(violation(
                     path,
                     format!("is {n} {} long, the maximum is {max}", units.name()),
@@ -109,13 +109,11 @@ fn check_value(
             format!("must be a calendar date (YYYY-MM-DD), got {s:?}"),
             "map a real date, e.g. with date(x)",
         )),
-        (Kind::DateTime, Value::Str(s)) if crate::value::parse::parse_datetime(s).is_none() => {
-            Err(violation(
-                path,
-                format!("must be a date-time (ISO 8601), got {s:?}"),
-                "map a real date-time, e.g. with datetime(x)",
-            ))
-        }
+        (Kind::DateTime, Value::Str(s)) if !is_datetime(s) => Err(violation(
+            path,
+            format!("must be a date-time (ISO 8601), got {s:?}"),
+            "map a real date-time, e.g. with datetime(x)",
+        )),
         (Kind::Int | Kind::Decimal, Value::Num(n)) => {
             if matches!(kind, Kind::Int) && !n.fract().is_zero() {
                 return Err(violation(
@@ -164,6 +162,61 @@ fn check_value(
     }
 }
 
+/// Whether the text is a date-time flowc reads (`parse_datetime`). The
+/// common shape `2024-03-01T12:00:00(.fff)(Z|+01:00)` is recognised without a
+/// full parse.
+pub fn is_datetime(s: &str) -> bool {
+    fast_iso_datetime(s.as_bytes())
+        .unwrap_or_else(|| crate::value::parse::parse_datetime(s).is_some())
+}
+
+/// `Some(valid)` when `b` has the usual RFC 3339 shape, `None` for any other
+/// shape (then the full parser decides).
+fn fast_iso_datetime(b: &[u8]) -> Option<bool> {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut n = 0u32;
+        for &c in b.get(r)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u32::from(c - b'0');
+        }
+        Some(n)
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let mut i = 19;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    let offset_ok = match &b[i..] {
+        [b'Z'] => true,
+        [sign, _, _, b':', _, _] if *sign == b'+' || *sign == b'-' => {
+            let (h, m) = (digits(i + 1..i + 3)?, digits(i + 4..i + 6)?);
+            h <= 23 && m <= 59
+        }
+        _ => return None,
+    };
+    let date_ok = chrono::NaiveDate::from_ymd_opt(year as i32, month, day).is_some();
+    Some(offset_ok && date_ok && hour <= 23 && minute <= 59 && second <= 59)
+}
+
 /// A calendar date in ISO form: `2024-02-29`, not `2026-02-30` or `hello`.
 pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
@@ -183,10 +236,23 @@ pub fn validate_source(
     reads: &dyn Fn(&str) -> bool,
     complete: bool,
 ) -> Result<(), Violation> {
-    for field in &schema.fields {
-        if !reads(&field.name) {
-            continue;
-        }
+    validate_fields(
+        record,
+        schema,
+        schema.fields.iter().filter(|f| reads(&f.name)),
+        complete,
+    )
+}
+
+/// [`validate_source`] for a list of fields worked out beforehand (the
+/// engine does it once per run, not once per record).
+pub fn validate_fields<'a>(
+    record: &Record,
+    schema: &RecordType,
+    fields: impl Iterator<Item = &'a super::FieldType>,
+    complete: bool,
+) -> Result<(), Violation> {
+    for field in fields {
         check_input(
             record.get(&field.name),
             field,
@@ -246,9 +312,9 @@ fn check_input_value(
         (Kind::Int, Value::BigNum(b)) => b.bytes().all(|c| c.is_ascii_digit() || c == b'-'),
         (Kind::Decimal, Value::Num(_) | Value::BigNum(_)) => true,
         (Kind::Str { max, units }, Value::Str(s)) => {
-            if let Some(max) = max {
+            if let Some(max) = max.filter(|m| !units.fits(s, *m as usize)) {
                 let n = units.length(s);
-                if n > *max as usize {
+                {
                     return Err(input_violation(
                         path,
                         format!(
@@ -265,7 +331,7 @@ fn check_input_value(
         (Kind::Uuid, Value::Str(s)) => uuid::Uuid::parse_str(s).is_ok(),
         (Kind::Date, Value::Str(s)) => parse_date(s).is_some(),
         (Kind::Date, Value::Date(_)) => true,
-        (Kind::DateTime, Value::Str(s)) => crate::value::parse::parse_datetime(s).is_some(),
+        (Kind::DateTime, Value::Str(s)) => is_datetime(s),
         (Kind::DateTime, Value::DateTime(_)) => true,
         (Kind::List(elem), Value::List(items)) => {
             for (i, item) in items.iter().enumerate() {
@@ -338,5 +404,35 @@ fn violation(path: &str, what: String, help: &str) -> Violation {
         field: path.to_string(),
         message: format!("`{path}` {what}"),
         help: help.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_date_time_check_agrees_with_the_parser() {
+        for s in [
+            "2024-03-01T23:30:00+01:00",
+            "2024-03-01T23:30:00Z",
+            "2024-03-01T23:30:00.250Z",
+            "2024-02-29T00:00:00-05:30",
+            "2026-02-30T00:00:00Z",
+            "2024-03-01T24:00:00Z",
+            "2024-03-01T23:60:00Z",
+            "2024-03-01T23:30:00+25:00",
+            "2024-03-01T23:30:00",
+            "2024-03-01 23:30:00Z",
+            "2024-13-01T00:00:00Z",
+            "hello",
+            "2024-03-01T23:30:00.Z",
+        ] {
+            assert_eq!(
+                is_datetime(s),
+                crate::value::parse::parse_datetime(s).is_some(),
+                "{s}"
+            );
+        }
     }
 }
