@@ -80,7 +80,11 @@ fn input_of(seed: u64, i: u64, big: bool) -> Input {
     let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i);
     let mut g = Gen { rng: &mut rng };
     if big {
-        let program = g.extreme(true);
+        let program = if g.chance(50) {
+            g.extreme(true)
+        } else {
+            g.wide()
+        };
         return Input {
             program,
             lines: vec![g.json_line()],
@@ -681,6 +685,37 @@ impl Gen<'_> {
             self.mutate(flow)
         } else {
             flow
+        }
+    }
+
+    /// A big file that is wide, not deep (100 KB to 10 MB): many mappings,
+    /// table rows or comments, a long list or string; most of it checks.
+    fn wide(&mut self) -> String {
+        let n = self.rng.gen_range(5_000..400_000);
+        let head = "flow f {\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\")\n";
+        let body = match self.rng.gen_range(0..6) {
+            0 => (0..n)
+                .map(|i| format!("  a{i} + 1 -> F{i}\n"))
+                .collect::<String>(),
+            1 => format!("  [{}] -> L\n", vec!["1.5"; n].join(", ")),
+            2 => format!("  \"{}\" -> S\n", "é😀x".repeat(n)),
+            3 => (0..n)
+                .map(|i| format!("  # note {i}\n  x{i} -> G{i}  # after\n"))
+                .collect(),
+            4 => {
+                let rows: String = (0..n).map(|i| format!("  \"k{i}\" => {i}\n")).collect();
+                return format!("table t {{\n{rows}}}\n{head}  t[k] ?? 0 -> T\n}}\n");
+            }
+            _ => {
+                let fields: String = (0..n).map(|i| format!("  f{i}: string(10)?\n")).collect();
+                return format!("schema s {{\n{fields}}}\nflow f {{\n  source file(\"in.ndjson\") as s\n  target file(\"out.ndjson\")\n  f1 -> A\n}}\n");
+            }
+        };
+        let text = format!("{head}{body}}}\n");
+        if self.chance(20) {
+            self.mutate(text)
+        } else {
+            text
         }
     }
 

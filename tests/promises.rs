@@ -149,6 +149,34 @@ fn fmt_is_linear_on_long_chains() {
 }
 
 #[test]
+fn fmt_is_linear_on_files_with_many_comments() {
+    let time = |n: usize| {
+        let body: String = (0..n)
+            .map(|i| format!("  # note {i}\n  x{i} -> G{i}  # after\n"))
+            .collect();
+        let flow = format!(
+            "flow f {{\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\")\n{body}}}\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.flow"), &flow).unwrap();
+        let started = std::time::Instant::now();
+        let out = flowc(dir.path(), &["fmt", "f.flow"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.elapsed().as_secs_f64()
+    };
+    let (small, large) = (time(3000), time(12000));
+    // Four times the comments: well under the 16 times a quadratic pass takes.
+    assert!(
+        large < small * 8.0 + 0.3,
+        "3000: {small:.2} s, 12000: {large:.2} s"
+    );
+}
+
+#[test]
 fn a_recursive_function_with_a_deep_body_fails_the_record_not_the_process() {
     let flow = format!(
         "fn g(n) = if n == 0 then 0 else g(n - 1){}\n{}",

@@ -133,6 +133,10 @@ pub(crate) struct Printer<'a> {
     src: &'a str,
     comments: Vec<Comment>,
     emitted: Vec<bool>,
+    /// No comment before this index is still to be printed (comments are
+    /// sorted by position): the scans start here, which keeps a file with
+    /// many comments linear.
+    pending: usize,
     out: String,
     indent: usize,
     /// Just opened a block (or at the start of the file): no blank line may follow.
@@ -148,6 +152,7 @@ impl<'a> Printer<'a> {
             src,
             comments,
             emitted,
+            pending: 0,
             out: String::new(),
             indent: 0,
             fresh: true,
@@ -240,16 +245,25 @@ impl<'a> Printer<'a> {
     }
 
     fn has_pending_before(&self, pos: usize) -> bool {
-        self.comments
-            .iter()
-            .zip(&self.emitted)
-            .any(|(c, done)| !done && c.start < pos)
+        (self.pending..self.comments.len())
+            .take_while(|&i| self.comments[i].start < pos)
+            .any(|i| !self.emitted[i])
+    }
+
+    /// Moves `pending` past the comments already printed.
+    fn advance(&mut self) {
+        while self.pending < self.comments.len() && self.emitted[self.pending] {
+            self.pending += 1;
+        }
     }
 
     /// Emits, each on its own line, the comments that start before `pos`.
     fn leading(&mut self, pos: usize, keep_blanks: bool) {
-        for i in 0..self.comments.len() {
-            if self.emitted[i] || self.comments[i].start >= pos {
+        for i in self.pending..self.comments.len() {
+            if self.comments[i].start >= pos {
+                break;
+            }
+            if self.emitted[i] {
                 continue;
             }
             self.emitted[i] = true;
@@ -258,14 +272,14 @@ impl<'a> Printer<'a> {
             let text = self.comments[i].text.clone();
             self.write(&text);
         }
+        self.advance();
     }
 
     /// The comment on the same source line after `end` (but before the next
     /// node at `limit`) stays at the end of the printed line.
     fn trailing(&mut self, end: usize, limit: usize) {
-        let Some(i) =
-            (0..self.comments.len()).find(|&i| !self.emitted[i] && self.comments[i].start >= end)
-        else {
+        let from = self.comments.partition_point(|c| c.start < end);
+        let Some(i) = (from..self.comments.len()).find(|&i| !self.emitted[i]) else {
             return;
         };
         let c = &self.comments[i];
@@ -280,6 +294,7 @@ impl<'a> Printer<'a> {
             self.out.truncate(trimmed);
             self.write("  ");
             self.write(&text);
+            self.advance();
         }
     }
 
@@ -604,9 +619,10 @@ impl<'a> Printer<'a> {
     /// trailing `prev`'s line.
     fn comment_between(&self, prev: Anchor, next: usize) -> bool {
         let mut trailing_seen = false;
-        for c in &self.comments {
-            if c.start < prev.start || c.start >= next {
-                continue;
+        let from = self.comments.partition_point(|c| c.start < prev.start);
+        for c in &self.comments[from..] {
+            if c.start >= next {
+                break;
             }
             let trails = c.start >= prev.end
                 && !trailing_seen
