@@ -542,6 +542,7 @@ mod connection_tests {
                 field("count", crate::types::Type::INT),
             ],
             open: false,
+            units: crate::types::LengthUnit::Chars,
         });
         let query = ListQuery {
             filters: vec![Filter {

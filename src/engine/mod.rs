@@ -207,6 +207,9 @@ pub struct Engine<'a> {
     appends: bool,
     /// The top-level source fields the flow reads (`None`: all).
     input_fields: Option<std::collections::HashSet<Arc<str>>>,
+    /// The source schema's fields that the flow reads: each record is
+    /// checked against these as it is read.
+    checked_fields: Vec<usize>,
     /// Tests of the tests: a deliberate bug in the decide step.
     #[cfg(test)]
     pub(crate) seeded_bug: Option<fn(decide::Decided) -> decide::Decided>,
@@ -216,6 +219,8 @@ pub struct Engine<'a> {
 struct Work {
     position: usize,
     raw: Raw,
+    /// A test's input: it may leave out fields (only what it gives is checked).
+    partial: bool,
 }
 
 /// What a worker keeps for the next record: the interpreter's globals and a
@@ -252,6 +257,15 @@ impl<'a> Engine<'a> {
             failures: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             input_fields: flow.input_fields(),
+            checked_fields: {
+                let reads = flow.input_fields();
+                flow.source_schema.map_or_else(Vec::new, |i| {
+                    let fields = &program.schemas[i].record.fields;
+                    (0..fields.len())
+                        .filter(|&f| reads.as_ref().is_none_or(|r| r.contains(&fields[f].name)))
+                        .collect()
+                })
+            },
             #[cfg(test)]
             seeded_bug: None,
         }
@@ -270,6 +284,7 @@ impl<'a> Engine<'a> {
                     let work = Work {
                         position: i + 1,
                         raw: Raw::Record(record),
+                        partial: true,
                     };
                     if !push(work) {
                         break;
@@ -422,6 +437,7 @@ impl<'a> Engine<'a> {
                     && push(Work {
                         position: item.position,
                         raw: item.raw,
+                        partial: false,
                     })
             })?;
             Ok(())
@@ -638,19 +654,40 @@ impl<'a> Engine<'a> {
         cursor_field: Option<&str>,
     ) -> Result<Done> {
         let started = Instant::now();
+        let keep = |k: &str| self.reads_field(k);
         let record = match &work.raw {
-            Raw::Record(v) => Ok(v.clone()),
-            Raw::Json(line) => worker
-                .decoder
-                .decode_projected(line.trim_ascii(), &|k| self.reads_field(k))
-                .map_err(|e| format!("line {} is not valid JSON: {e}", work.position)),
-            Raw::Unreadable(why) => Err(why.clone()),
+            Raw::Record(v) => self
+                .check_source(v, !work.partial)
+                .map(|()| v.clone())
+                .map_err(|e| match e.help {
+                    None => InputError {
+                        message: format!("the record {}", e.message),
+                        help: None,
+                    },
+                    Some(_) => e,
+                }),
+            Raw::Json(line) => {
+                decode_json(&mut worker.decoder, line, &keep)
+                    .and_then(|v| self.check_source(&v, true).map(|()| v))
+                    .map_err(|e| match e.help {
+                        // Not JSON, or not an object: the line is what is wrong.
+                        None => InputError {
+                            message: format!("line {} {}", work.position, e.message),
+                            help: None,
+                        },
+                        Some(_) => e,
+                    })
+            }
+            Raw::Unreadable(why) => Err(InputError {
+                message: why.clone(),
+                help: None,
+            }),
         };
         let record = match record {
             Ok(r) => r,
-            Err(message) => {
+            Err(e) => {
                 self.counters.read.fetch_add(1, Ordering::Relaxed);
-                return self.unreadable(run, work.position, message, started);
+                return self.unreadable(run, work.position, e, started);
             }
         };
         let key = self.source_key(&record, work.position);
@@ -716,6 +753,19 @@ impl<'a> Engine<'a> {
         Ok(outcome)
     }
 
+    /// Checks a source record against the schema fields the flow reads.
+    fn check_source(&self, value: &Value, complete: bool) -> std::result::Result<(), InputError> {
+        let record = as_object(value)?;
+        if let Some(schema) = self.flow.source_schema.map(|i| &self.program.schemas[i]) {
+            let fields = self
+                .checked_fields
+                .iter()
+                .map(|&i| &schema.record.fields[i]);
+            crate::types::validate::validate_fields(record, &schema.record, fields, complete)?;
+        }
+        Ok(())
+    }
+
     /// Whether the flow reads this top-level source field (JSON lines are
     /// decoded only as far as the flow reads them).
     fn reads_field(&self, name: &str) -> bool {
@@ -758,9 +808,10 @@ impl<'a> Engine<'a> {
         &self,
         run: Option<RunId>,
         position: usize,
-        message: String,
+        error: InputError,
         started: Instant,
     ) -> Result<Done> {
+        let InputError { message, help } = error;
         let source = match &self.flow.source {
             Endpoint::File { display, .. } => display.clone(),
             Endpoint::Resource { schema, .. } => schema.to_string(),
@@ -770,7 +821,12 @@ impl<'a> Engine<'a> {
             &codes::E0906,
             format!("record #{position} of {source}: {message}"),
         )
-        .help("fix or remove this record in the input; the other records were processed");
+        .help(match help {
+            Some(h) => format!("{h}; the other records were processed"),
+            None => {
+                "fix or remove this record in the input; the other records were processed".into()
+            }
+        });
         let letter = NewDeadLetter {
             source_key: key.clone(),
             error_class: "input".into(),
@@ -939,6 +995,95 @@ impl<'a> Engine<'a> {
             std::process::abort();
         }
     }
+}
+
+/// Why a source record could not be read: the message names the field,
+/// its value and what the schema expects; the help says how to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    pub message: String,
+    /// `None`: the record as a whole is broken (not JSON, not an object).
+    pub help: Option<String>,
+}
+
+/// Decodes one line of JSON into a source record the way a run does: strict
+/// JSON (a key twice in one object is refused, not "last one wins"), a JSON
+/// object (not an array, number or null), and every field the flow reads
+/// (`keep`) fitting the source schema (E0906 otherwise). Fields the flow does
+/// not read are only checked to be well-formed JSON.
+pub fn decode_record(
+    program: &Program,
+    flow: &Flow,
+    decoder: &mut Decoder,
+    line: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<Value, InputError> {
+    let value = decode_json(decoder, line, keep)?;
+    check_record(program, flow, &value, keep, true)?;
+    Ok(value)
+}
+
+/// One line of strict JSON, projected onto the fields `keep` accepts.
+fn decode_json(
+    decoder: &mut Decoder,
+    line: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<Value, InputError> {
+    decoder
+        .decode_projected(line.trim_ascii(), keep)
+        .map_err(|e| InputError {
+            // Valid JSON, but which of the two values is meant is anyone's guess.
+            message: if e.message.starts_with("the key ") {
+                format!("is refused: {e}")
+            } else {
+                format!("is not valid JSON: {e}")
+            },
+            help: None,
+        })
+}
+
+/// The record a JSON value is, or why it is none.
+fn as_object(value: &Value) -> std::result::Result<&crate::value::Record, InputError> {
+    match value {
+        Value::Record(r) => Ok(r),
+        other => Err(InputError {
+            message: format!(
+                "is {}, not a JSON object",
+                match other {
+                    Value::List(_) => "an array".to_string(),
+                    other => crate::value::describe(other),
+                }
+            ),
+            help: None,
+        }),
+    }
+}
+
+impl From<crate::types::validate::Violation> for InputError {
+    fn from(v: crate::types::validate::Violation) -> Self {
+        InputError {
+            message: v.message,
+            help: Some(v.help),
+        }
+    }
+}
+
+/// A source record that arrived decoded (a service's, a CSV row, an item of a
+/// JSON array): an object whose fields that the flow reads fit the schema.
+/// `complete`: a required field may not be missing (a test's input may
+/// leave fields out).
+pub fn check_record(
+    program: &Program,
+    flow: &Flow,
+    value: &Value,
+    keep: &dyn Fn(&str) -> bool,
+    complete: bool,
+) -> std::result::Result<(), InputError> {
+    let record = as_object(value)?;
+    if let Some(schema) = flow.source_schema.map(|i| &program.schemas[i]) {
+        crate::types::validate::validate_source(record, &schema.record, keep, complete)?;
+    }
+    Ok(())
 }
 
 /// Records per chunk of work for files.
