@@ -260,6 +260,8 @@ pub fn transport_error(e: &reqwest::Error, what: &str) -> ConnectorError {
     err
 }
 
+/// The error and its causes, without the URL (its query string may carry
+/// search values such as an e-mail address).
 fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -268,7 +270,7 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
         text.push_str(&s.to_string());
         source = s.source();
     }
-    text
+    super::redact::scrub(&text)
 }
 
 #[cfg(test)]

@@ -63,8 +63,11 @@ pub fn resume_from(cursor: Option<&str>, overlap: Duration) -> Option<String> {
     let c = cursor?;
     match crate::value::parse::datetime_of(&Value::str(c)) {
         Some(dt) => {
-            let back = chrono::Duration::from_std(overlap).unwrap_or_default();
-            let start: DateTime<Utc> = dt.to_utc() - back;
+            // An overlap reaching before the calendar starts reads everything.
+            let start: DateTime<Utc> = chrono::Duration::from_std(overlap)
+                .ok()
+                .and_then(|back| dt.to_utc().checked_sub_signed(back))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
             Some(start.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         }
         // Not a time (an increasing number, say): resume exactly there.

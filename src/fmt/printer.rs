@@ -390,6 +390,11 @@ impl<'a> Printer<'a> {
                     self.write(&cursor.name);
                     header_end = cursor.span.end as usize;
                 }
+                for (i, field) in s.mutable.iter().enumerate() {
+                    self.write(if i == 0 { " mutable " } else { ", " });
+                    self.write(&field.name);
+                    header_end = field.span.end as usize;
+                }
                 self.write(" ");
                 self.fields(&s.fields, header_end, self.close_brace(s.span));
             }

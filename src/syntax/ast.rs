@@ -105,6 +105,8 @@ pub struct Schema {
     pub key: Option<Ident>,
     /// The field incremental reads resume from (`cursor create_date`).
     pub cursor: Option<Ident>,
+    /// Fields that change after a record was created (`mutable paid, status`).
+    pub mutable: Vec<Ident>,
     pub fields: Vec<FieldDecl>,
     pub span: Span,
 }

@@ -33,6 +33,7 @@ fn is_keyword(rule: Rule) -> bool {
         rule,
         Rule::kw_as
             | Rule::kw_cursor
+            | Rule::kw_mutable
             | Rule::kw_connection
             | Rule::kw_create
             | Rule::kw_default
@@ -328,6 +329,7 @@ impl Lower {
         let mut resource = None;
         let mut key = None;
         let mut cursor = None;
+        let mut mutable = Vec::new();
         let mut fields = Vec::new();
         for p in inner {
             match p.as_rule() {
@@ -340,6 +342,7 @@ impl Lower {
                 Rule::schema_cursor => {
                     cursor = Some(self.ident(p.kids().next().expect("cursor field")))
                 }
+                Rule::schema_mutable => mutable = p.kids().map(|f| self.ident(f)).collect(),
                 Rule::field_decl => fields.push(self.field_decl(p)?),
                 other => unreachable!("schema part {other:?}"),
             }
@@ -349,6 +352,7 @@ impl Lower {
             resource,
             key,
             cursor,
+            mutable,
             fields,
             span,
         })
