@@ -535,7 +535,7 @@ pub trait Store: Send {
     /// Forgets everything about one flow (ledger, cursor, runs, activity, dead letters, the ids
     /// it learned). The flow's lock, if held, is left alone; uncertain creates are kept.
     fn reset_flow(&self, flow: &str) -> Result<(), StateError>;
-    /// Frees a flow's lock whoever holds it (for `flowc unlock`, when the holder is stuck): the
+    /// Frees a flow's lock whoever holds it (for `flowc state unlock`, when the holder is stuck): the
     /// next [`Store::lock_flow`] succeeds even while the old holder lives, and that holder's
     /// release no longer touches the new lock. Returns whether a holder was recorded.
     fn break_lock(&self, flow: &str) -> Result<bool, StateError>;

@@ -419,7 +419,7 @@ impl Store for SqliteStore {
                     return Err(StateError::Database(format!(
                         "the lock file `{}` of flow `{flow}` is held by a process this state \
                          database does not name (was `{DB_FILE}` replaced during a run?); \
-                         stop that process, or free the lock with `flowc unlock {flow}`",
+                         stop that process, or free the lock with `flowc state unlock --flow {flow}`",
                         path.display()
                     )));
                 }

@@ -37,7 +37,10 @@ use reqwest::Method;
 use super::pushdown::{self, ResourceSpec};
 use super::signing::{self, build_query, path_with_query, Credentials, QueryValue};
 use crate::connectors::error::{ConnectorError, ErrorClass};
-use crate::connectors::http::{transport_error, CallStats, RateBudget, RetryPolicy, StatsCell};
+use crate::connectors::http::{
+    read_body, retry_after, transport_error, CallStats, RateBudget, RetryPolicy, StatsCell,
+    MAX_BODY_BYTES,
+};
 use crate::connectors::redact::{service_body, service_text};
 use crate::connectors::settings::Settings;
 use crate::connectors::{Connector, ConnectorSpec, Filter, FilterOp, ListQuery, ListStats};
@@ -321,7 +324,10 @@ impl CcvShopConnector {
                 Err(mut e) => {
                     if e.class == ErrorClass::RateLimited {
                         self.stats.rate_limited();
-                        e.retry_after = Some(self.until_next_minute());
+                        // The shop documents no Retry-After; when one comes, it says best.
+                        if e.retry_after.is_none() {
+                            e.retry_after = Some(self.until_next_minute());
+                        }
                     }
                     match policy.next_wait(attempt, &e, idempotent) {
                         Some(wait) => {
@@ -382,9 +388,11 @@ impl CcvShopConnector {
         };
         let (x_date, x_hash) = (header(signing::HEADER_DATE), header(signing::HEADER_HASH));
         let location = header(reqwest::header::LOCATION.as_str());
-        let bytes = response.bytes().map_err(|e| transport(&e))?.to_vec();
+        let wait = retry_after(response.headers());
+        let bytes = read_body(response, MAX_BODY_BYTES, &format!("CCV Shop {what}"), write)?;
         if !(200..300).contains(&status) {
             let mut err = api_error(status, &bytes, &what);
+            err.retry_after = wait;
             if write && status >= 500 {
                 err.outcome_unknown = true;
             }
@@ -851,7 +859,11 @@ impl Connector for CcvShopConnector {
             .unknown_outcome());
         };
         let stat_get = format!("GET /{}/{{id}}", spec.name);
+        // The record exists now, but which one it is only the read-back
+        // tells: a failed read-back leaves the create's outcome unknown, so
+        // the engine searches before anything creates it again.
         self.get_json(pq, &stat_get, spec.name)
+            .map_err(ConnectorError::unknown_outcome)
     }
 
     fn update(

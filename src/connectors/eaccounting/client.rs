@@ -17,7 +17,10 @@ use super::oauth::{self, OAuthClient, AUTH_COMMAND};
 use super::odata::{self, field as prop, Lit};
 use super::tokens::{fingerprint, StoredTokens, TokenStore};
 use crate::connectors::error::{ConnectorError, ErrorClass};
-use crate::connectors::http::{transport_error, with_retries, RateBudget, RetryPolicy, StatsCell};
+use crate::connectors::http::{
+    read_body, retry_after, transport_error, with_retries, RateBudget, RetryPolicy, StatsCell,
+    MAX_BODY_BYTES,
+};
 use crate::connectors::redact::{service_body, service_text};
 use crate::connectors::settings::{Secret, Settings};
 use crate::connectors::{
@@ -119,6 +122,8 @@ impl std::fmt::Debug for EaccountingConnector {
 struct Answer {
     status: u16,
     body: Vec<u8>,
+    /// The service's `Retry-After`, when it sent one.
+    retry_after: Option<Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -342,20 +347,14 @@ impl EaccountingConnector {
             err
         })?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().map_err(|e| {
-            // The status line arrived, the body did not: a write may have happened.
-            let mut err = transport_error(&e, &format!("{what}: reading the answer"));
-            err.class = if e.is_timeout() {
-                ErrorClass::Timeout
-            } else {
-                ErrorClass::Connection
-            };
-            err.outcome_unknown = write;
-            err
-        })?;
+        let retry_after = retry_after(response.headers());
+        // The status line arrived; a body that breaks off leaves a write's
+        // outcome unknown.
+        let body = read_body(response, MAX_BODY_BYTES, &what, write)?;
         Ok(Answer {
             status,
-            body: bytes.to_vec(),
+            body,
+            retry_after,
         })
     }
 
@@ -618,7 +617,9 @@ fn api_error(method: &Method, path: &str, answer: &Answer) -> ConnectorError {
         .with_body(service_body(&answer.body, 4000));
     err.code = code;
     err.error_id = error_id;
-    if class == ErrorClass::RateLimited {
+    // A `Retry-After` header says best; a rate limit also says it in words.
+    err.retry_after = answer.retry_after;
+    if class == ErrorClass::RateLimited && err.retry_after.is_none() {
         err.retry_after = Some(
             developer
                 .as_deref()
@@ -901,6 +902,7 @@ mod tests {
         let answer = Answer {
             status: 409,
             body: br#"{"ErrorCode":4000,"DeveloperErrorMessage":"Conflict - CustomerNumber: 7 is taken.","ErrorId":"abc"}"#.to_vec(),
+            retry_after: None,
         };
         let e = api_error(&Method::POST, "/customers", &answer);
         assert_eq!(e.class, ErrorClass::Conflict);
@@ -911,10 +913,12 @@ mod tests {
         let answer = Answer {
             status: 503,
             body: b"<html>down</html>".to_vec(),
+            retry_after: Some(Duration::from_secs(3)),
         };
         let e = api_error(&Method::POST, "/customers", &answer);
         assert_eq!(e.class, ErrorClass::Server);
         assert!(e.outcome_unknown, "a 5xx on a write may have been applied");
+        assert_eq!(e.retry_after, Some(Duration::from_secs(3)), "Retry-After is kept");
         assert!(!api_error(&Method::GET, "/customers", &answer).outcome_unknown);
     }
 
