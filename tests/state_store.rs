@@ -525,8 +525,15 @@ fn cursors_and_learned_ids() {
         .unwrap();
     assert_eq!(s.learned(customer).unwrap(), Some(id("id-2")));
     // Another service (or a resource of another name) is another record.
-    assert_eq!(s.learned(key("eaccounting https://other/v2", "customers", "a@b.c")).unwrap(), None);
-    assert_eq!(s.learned(key(books, "articles", "a@b.c")).unwrap(), Some(id("art-1")));
+    assert_eq!(
+        s.learned(key("eaccounting https://other/v2", "customers", "a@b.c"))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.learned(key(books, "articles", "a@b.c")).unwrap(),
+        Some(id("art-1"))
+    );
     assert!(s.forget(key(books, "articles", "a@b.c")).unwrap());
     assert!(!s.forget(key(books, "articles", "a@b.c")).unwrap());
     assert_eq!(s.learned(key(books, "articles", "a@b.c")).unwrap(), None);
@@ -536,10 +543,24 @@ fn cursors_and_learned_ids() {
 fn match_keys_are_stored_only_as_hashes() {
     let dir = tmp();
     let s = SqliteStore::open(dir.path()).unwrap();
-    let at = key("eaccounting https://books/v2", "customers", "jan.jansen@example.nl");
+    let at = key(
+        "eaccounting https://books/v2",
+        "customers",
+        "jan.jansen@example.nl",
+    );
     s.learn("orders", at, &id("id-1")).unwrap();
-    assert_eq!(s.reserve("orders", "1", key("t", "customers", "piet@example.nl"), false).unwrap(), Reservation::Granted);
-    s.release(key("t", "customers", "piet@example.nl"), true).unwrap();
+    assert_eq!(
+        s.reserve(
+            "orders",
+            "1",
+            key("t", "customers", "piet@example.nl"),
+            false
+        )
+        .unwrap(),
+        Reservation::Granted
+    );
+    s.release(key("t", "customers", "piet@example.nl"), true)
+        .unwrap();
     drop(s);
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
@@ -549,7 +570,10 @@ fn match_keys_are_stored_only_as_hashes() {
         }
     }
     let text = String::from_utf8_lossy(&bytes);
-    assert!(!text.contains("example.nl"), "an e-mail address is in the state files");
+    assert!(
+        !text.contains("example.nl"),
+        "an e-mail address is in the state files"
+    );
 }
 
 #[test]
@@ -558,31 +582,61 @@ fn a_reservation_goes_to_one_store_at_a_time_and_an_uncertain_create_waits_for_a
     let a = SqliteStore::open(dir.path()).unwrap();
     let b = SqliteStore::open(dir.path()).unwrap();
     let at = key("eaccounting https://books/v2", "customers", "a@b.c");
-    assert_eq!(a.reserve("orders", "o1", at, false).unwrap(), Reservation::Granted);
+    assert_eq!(
+        a.reserve("orders", "o1", at, false).unwrap(),
+        Reservation::Granted
+    );
     // Another process (another store) asks while the first creates it.
-    assert_eq!(b.reserve("quotes", "q1", at, false).unwrap(), Reservation::Busy);
+    assert_eq!(
+        b.reserve("quotes", "q1", at, false).unwrap(),
+        Reservation::Busy
+    );
     // The first one's create lost its answer, and so did the search.
     a.release(at, true).unwrap();
-    assert_eq!(b.reserve("quotes", "q1", at, false).unwrap(), Reservation::Uncertain);
-    assert_eq!(a.reserve("orders", "o1", at, false).unwrap(), Reservation::Uncertain);
+    assert_eq!(
+        b.reserve("quotes", "q1", at, false).unwrap(),
+        Reservation::Uncertain
+    );
+    assert_eq!(
+        a.reserve("orders", "o1", at, false).unwrap(),
+        Reservation::Uncertain
+    );
     let listed = b.uncertain_creates(None).unwrap();
     assert_eq!(
-        listed.iter().map(|u| (u.flow.as_str(), u.source_key.as_str(), u.resource.as_str())).collect::<Vec<_>>(),
+        listed
+            .iter()
+            .map(|u| (u.flow.as_str(), u.source_key.as_str(), u.resource.as_str()))
+            .collect::<Vec<_>>(),
         [("orders", "o1", "customers")]
     );
     assert!(b.uncertain_creates(Some("quotes")).unwrap().is_empty());
     // A search found nothing: the searcher may create it, nobody else.
-    assert_eq!(b.reserve("quotes", "q1", at, true).unwrap(), Reservation::Granted);
-    assert_eq!(a.reserve("orders", "o1", at, true).unwrap(), Reservation::Busy);
+    assert_eq!(
+        b.reserve("quotes", "q1", at, true).unwrap(),
+        Reservation::Granted
+    );
+    assert_eq!(
+        a.reserve("orders", "o1", at, true).unwrap(),
+        Reservation::Busy
+    );
     // Created: the id is learned and the claim is gone.
     b.learn("quotes", at, &id("id-9")).unwrap();
-    assert_eq!(a.reserve("orders", "o1", at, false).unwrap(), Reservation::Learned(id("id-9")));
+    assert_eq!(
+        a.reserve("orders", "o1", at, false).unwrap(),
+        Reservation::Learned(id("id-9"))
+    );
     assert!(a.uncertain_creates(None).unwrap().is_empty());
     // A create that certainly failed leaves nothing behind.
     let other = key("eaccounting https://books/v2", "customers", "x@y.z");
-    assert_eq!(a.reserve("orders", "o2", other, false).unwrap(), Reservation::Granted);
+    assert_eq!(
+        a.reserve("orders", "o2", other, false).unwrap(),
+        Reservation::Granted
+    );
     a.release(other, false).unwrap();
-    assert_eq!(b.reserve("quotes", "q2", other, false).unwrap(), Reservation::Granted);
+    assert_eq!(
+        b.reserve("quotes", "q2", other, false).unwrap(),
+        Reservation::Granted
+    );
 }
 
 #[test]
@@ -592,12 +646,21 @@ fn a_claim_of_a_store_that_died_is_uncertain() {
     let at = key("ccvshop https://shop/api/rest/v1", "products", "SKU-1");
     {
         let dying = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(dying.reserve("orders", "o1", at, false).unwrap(), Reservation::Granted);
-        assert_eq!(survivor.reserve("orders", "o2", at, false).unwrap(), Reservation::Busy);
+        assert_eq!(
+            dying.reserve("orders", "o1", at, false).unwrap(),
+            Reservation::Granted
+        );
+        assert_eq!(
+            survivor.reserve("orders", "o2", at, false).unwrap(),
+            Reservation::Busy
+        );
         // Dropped without releasing: as if its process died mid-create.
     }
     assert_eq!(survivor.uncertain_creates(None).unwrap().len(), 1);
-    assert_eq!(survivor.reserve("orders", "o2", at, false).unwrap(), Reservation::Uncertain);
+    assert_eq!(
+        survivor.reserve("orders", "o2", at, false).unwrap(),
+        Reservation::Uncertain
+    );
 }
 
 #[test]
@@ -680,7 +743,11 @@ fn purged_rows_and_learned_ids_are_gone_from_the_files_not_just_from_queries() {
     let mut l = letter("o1", "Name 'Marijke Mulder-Verhoeven' is too long");
     l.payload = Some(r#"{"Name":"Marijke Mulder-Verhoeven"}"#.into());
     s.record_failure(run, "orders", &l, 1).unwrap();
-    let customer = key("eaccounting https://books/v2", "customers", "marijke@example.nl");
+    let customer = key(
+        "eaccounting https://books/v2",
+        "customers",
+        "marijke@example.nl",
+    );
     s.learn("orders", customer, &id("id-1")).unwrap();
     s.finish_run(run, "partial", &RunCounts::default()).unwrap();
     assert!(state_bytes(dir.path()).contains("Marijke Mulder-Verhoeven"));
@@ -708,7 +775,10 @@ fn error_texts_are_stored_without_urls_or_e_mail_addresses() {
         stored.message,
         "eAccounting GET /customers: error sending request for url (/v2/customers): timed out; customer <e-mail>"
     );
-    assert_eq!(stored.api_error_body.as_deref(), Some("duplicate of <e-mail>"));
+    assert_eq!(
+        stored.api_error_body.as_deref(),
+        Some("duplicate of <e-mail>")
+    );
     let row = &s.activity(&ActivityFilter::default()).unwrap()[0];
     assert!(!row.error.as_deref().unwrap().contains("jan"), "{row:?}");
 }
@@ -751,7 +821,10 @@ fn reset_forgets_one_flow_entirely_and_nothing_else() {
     assert_eq!(s.cursor("customers").unwrap().as_deref(), Some("c"));
     assert_eq!(s.runs(Some("customers"), 0).unwrap().len(), 1);
     assert_eq!(s.dead_letters(Some("customers")).unwrap().len(), 1);
-    assert_eq!(s.learned(key("t", "customers.ns", "k")).unwrap(), Some(id("id")));
+    assert_eq!(
+        s.learned(key("t", "customers.ns", "k")).unwrap(),
+        Some(id("id"))
+    );
     // The flow can start over.
     let run = s.begin_run("orders", "h", "v").unwrap();
     s.record_success(run, "orders", "k1", Decision::Create, "t9", "h", 1, None)
@@ -1058,8 +1131,7 @@ fn a_broken_lock_frees_the_flow_and_its_old_holder_cannot_free_the_new_one() {
     let err = b.lock_flow("orders").unwrap_err();
     assert!(matches!(err, StateError::Locked { .. }), "{err:?}");
     assert!(
-        err.to_string()
-            .contains("flowc state unlock --flow orders"),
+        err.to_string().contains("flowc state unlock --flow orders"),
         "the lock error names a command that exists: {err}"
     );
     drop(new);

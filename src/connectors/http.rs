@@ -260,8 +260,7 @@ pub fn read_body(
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(body, cap + 1), &mut out).map_err(|e| {
         let timeout = e.kind() == std::io::ErrorKind::TimedOut
-            || e
-                .get_ref()
+            || e.get_ref()
                 .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
                 .is_some_and(reqwest::Error::is_timeout);
         let class = if timeout {
@@ -271,7 +270,10 @@ pub fn read_body(
         };
         let mut err = ConnectorError::new(
             class,
-            format!("{what}: reading the answer: {}", super::redact::scrub(&e.to_string())),
+            format!(
+                "{what}: reading the answer: {}",
+                super::redact::scrub(&e.to_string())
+            ),
         );
         err.outcome_unknown = write;
         err
@@ -292,7 +294,11 @@ pub fn read_body(
 
 /// A `Retry-After` header: seconds, or an HTTP date.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = text.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -414,11 +420,18 @@ mod tests {
     #[test]
     fn bodies_are_read_up_to_a_cap() {
         let body = vec![b'x'; 100];
-        assert_eq!(read_body(&body[..], 100, "GET x", false).unwrap().len(), 100);
+        assert_eq!(
+            read_body(&body[..], 100, "GET x", false).unwrap().len(),
+            100
+        );
         let e = read_body(&body[..], 99, "GET x", false).unwrap_err();
         assert_eq!(e.class, ErrorClass::Protocol);
         assert!(!e.outcome_unknown);
-        assert!(read_body(&body[..], 99, "POST x", true).unwrap_err().outcome_unknown);
+        assert!(
+            read_body(&body[..], 99, "POST x", true)
+                .unwrap_err()
+                .outcome_unknown
+        );
     }
 
     #[test]
@@ -435,7 +448,10 @@ mod tests {
         let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
         h.insert(reqwest::header::RETRY_AFTER, soon.parse().unwrap());
         let wait = retry_after(&h).unwrap();
-        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
     }
 
     #[test]

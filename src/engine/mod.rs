@@ -429,6 +429,7 @@ impl<'a> Engine<'a> {
             self.flow,
             resume.as_deref(),
             self.options.overlap,
+            self.filter_on_mutable.then_some(self.options.reread_window),
         );
         let resource = resource_of(self.program, &self.flow.source);
         self.pipeline(run, cursor_field.as_deref(), |push| {

@@ -838,7 +838,9 @@ impl Connector for EaccountingConnector {
     /// by its settings (name, registration and VAT numbers, country), read
     /// once per connection and kept only as a hash.
     fn company(&self) -> Result<Option<String>, ConnectorError> {
-        if let Some(known) = lock(&self.company).clone() {
+        // Held while asking, so that concurrent workers ask once.
+        let mut company = lock(&self.company);
+        if let Some(known) = company.clone() {
             return Ok(Some(known));
         }
         let path = "/companysettings";
@@ -861,7 +863,7 @@ impl Connector for EaccountingConnector {
             h.update(format!("{field}={value}\n").as_bytes());
         }
         let fingerprint = hex::encode(&h.finalize()[..12]);
-        *lock(&self.company) = Some(fingerprint.clone());
+        *company = Some(fingerprint.clone());
         Ok(Some(fingerprint))
     }
 }
@@ -918,7 +920,11 @@ mod tests {
         let e = api_error(&Method::POST, "/customers", &answer);
         assert_eq!(e.class, ErrorClass::Server);
         assert!(e.outcome_unknown, "a 5xx on a write may have been applied");
-        assert_eq!(e.retry_after, Some(Duration::from_secs(3)), "Retry-After is kept");
+        assert_eq!(
+            e.retry_after,
+            Some(Duration::from_secs(3)),
+            "Retry-After is kept"
+        );
         assert!(!api_error(&Method::GET, "/customers", &answer).outcome_unknown);
     }
 
