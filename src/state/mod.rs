@@ -454,7 +454,8 @@ pub trait Store: Send {
 
     fn ledger_get(&self, flow: &str, source_key: &str) -> Result<Option<LedgerEntry>, StateError>;
     /// Everything a successful write changes, in ONE transaction: the ledger row, the activity row,
-    /// removal of a dead letter for this key (it succeeded now), and optionally the cursor.
+    /// removal of a dead letter for this key (it succeeded now) and of claims left uncertain on its
+    /// behalf, and optionally the cursor.
     /// `decision` must be `Create` or `Update`, or `Unchanged` for a record
     /// found in the target already as it should be (the ledger learns it).
     #[allow(clippy::too_many_arguments)]

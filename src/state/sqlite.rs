@@ -582,6 +582,12 @@ impl Store for SqliteStore {
                 "DELETE FROM dead_letters WHERE flow = ?1 AND source_key = ?2",
                 params![flow, source_key],
             )?;
+            // Written: whatever was left uncertain on its behalf is settled
+            // (each of its related records was found or created on the way).
+            tx.execute(
+                "DELETE FROM claims WHERE flow = ?1 AND source_key = ?2",
+                params![flow, source_key],
+            )?;
             insert_activity(
                 tx,
                 Activity {

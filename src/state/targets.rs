@@ -91,8 +91,12 @@ impl SqliteStore {
             .unwrap_or_default())
     }
 
+    fn is_mine(&self, holder: &str) -> bool {
+        self.holder.0.get().is_some_and(|(mine, _)| mine == holder)
+    }
+
     fn holder_alive(&self, holder: &str) -> Result<bool, StateError> {
-        if self.holder.0.get().is_some_and(|(mine, _)| mine == holder) {
+        if self.is_mine(holder) {
             return Ok(true);
         }
         match self.dir() {
@@ -113,7 +117,24 @@ impl SqliteStore {
         learned: &Learned,
     ) -> Result<(), StateError> {
         let now = self.now();
-        let holder = self.holder.0.get().map(|(n, _)| n.clone());
+        let hash = key_hash(at.key);
+        // A claim is settled by the id, unless a live process other than
+        // this one holds it (then that one settles it).
+        let claim: Option<(String, String)> = self
+            .lock_conn()
+            .query_row(
+                "SELECT state, holder FROM claims
+                 WHERE target = ?1 AND resource = ?2 AND key_hash = ?3",
+                params![at.target, at.resource, hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let settles = match &claim {
+            Some((state, holder)) => {
+                state == "uncertain" || !self.holder_alive(holder)? || self.is_mine(holder)
+            }
+            None => false,
+        };
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO learned (target, resource, key_hash, id, company, payloads, flow, updated_at)
@@ -132,13 +153,13 @@ impl SqliteStore {
                     now
                 ],
             )?;
-            // The record is known now: whatever claim there was is settled
-            // (ours, or an uncertain one this id resolves).
-            tx.execute(
-                "DELETE FROM claims WHERE target = ?1 AND resource = ?2 AND key_hash = ?3
-                   AND (state = 'uncertain' OR holder = ?4)",
-                params![at.target, at.resource, key_hash(at.key), holder],
-            )?;
+            if let (true, Some((_, holder))) = (settles, &claim) {
+                tx.execute(
+                    "DELETE FROM claims WHERE target = ?1 AND resource = ?2 AND key_hash = ?3
+                       AND holder = ?4",
+                    params![at.target, at.resource, hash, holder],
+                )?;
+            }
             Ok(())
         })
     }
