@@ -185,6 +185,9 @@ pub struct Schema {
     pub key: Option<Arc<str>>,
     /// The field incremental reads resume from.
     pub cursor: Option<Arc<str>>,
+    /// Fields that change after a record was created: a record the `where`
+    /// rejects on one of them may qualify later, so the cursor waits for it.
+    pub mutable: Vec<Arc<str>>,
     pub record: Arc<RecordType>,
     pub connection: Option<usize>,
 }
@@ -311,6 +314,17 @@ impl Program {
 impl Flow {
     /// The top-level source fields the flow reads, or `None` when it reads
     /// the record as a whole (then every field is needed).
+    /// The top-level source fields the `where` filter reads (`None`: the
+    /// whole record); empty without a filter.
+    pub fn filter_fields(&self) -> Option<std::collections::HashSet<Arc<str>>> {
+        let mut fields = std::collections::HashSet::new();
+        let mut whole = false;
+        if let Some(f) = &self.filter {
+            walk_expr(f, &mut fields, &mut whole);
+        }
+        (!whole).then_some(fields)
+    }
+
     pub fn input_fields(&self) -> Option<std::collections::HashSet<Arc<str>>> {
         let mut fields = std::collections::HashSet::new();
         let mut whole = false;

@@ -84,6 +84,25 @@ impl Checker<'_> {
                 Some(_) => {}
             }
         }
+        for field in &schema.mutable {
+            if record.field(&field.name).is_none() {
+                self.diags.push(
+                    Diagnostic::new(
+                        &codes::E0101,
+                        format!(
+                            "schema `{}` has no field `{}` to declare mutable",
+                            schema.name.name, field.name
+                        ),
+                    )
+                    .at(field.span, "not a field of this schema")
+                    .help_typo(
+                        &field.name,
+                        record.field_names(),
+                        "name fields declared below whose values change after a record is created",
+                    ),
+                );
+            }
+        }
         self.program.schemas[i].record = record.clone();
         self.schema_progress[i] = Progress::Done(());
         record

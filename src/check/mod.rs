@@ -211,6 +211,7 @@ impl<'m> Checker<'m> {
                         resource: s.resource.as_ref().map(|r| r.0.clone()),
                         key: s.key.as_ref().map(|k| k.name.clone()),
                         cursor: s.cursor.as_ref().map(|c| c.name.clone()),
+                        mutable: s.mutable.iter().map(|f| f.name.clone()).collect(),
                         record: Arc::new(types::RecordType {
                             name: None,
                             fields: vec![],

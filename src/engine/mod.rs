@@ -15,6 +15,7 @@
 //! order; nothing is looked up or remembered for them.
 
 mod apply;
+mod create;
 mod decide;
 pub mod expect;
 mod index;
@@ -25,7 +26,7 @@ mod report;
 mod resolver;
 pub mod session;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,6 +59,10 @@ pub struct Options {
     pub batch_size: usize,
     /// How far before the saved cursor an incremental read starts again.
     pub overlap: Duration,
+    /// How long a record the `where` rejects on a field that can still
+    /// change (its schema's `mutable` fields) keeps the cursor from moving
+    /// past it, counted from its cursor value (a creation time).
+    pub reread_window: Duration,
     /// Ignore the cursor and read everything.
     pub full: bool,
     /// Keep unredacted payloads and the source record in dead letters.
@@ -77,6 +82,7 @@ impl Default for Options {
             concurrency: 4,
             batch_size: 64,
             overlap: Duration::from_secs(7 * 24 * 3600),
+            reread_window: Duration::from_secs(30 * 24 * 3600),
             full: false,
             keep_payloads: false,
             only_keys: None,
@@ -187,6 +193,8 @@ struct Counters {
     failed: AtomicU64,
     related: AtomicU64,
     writes: AtomicU64,
+    duplicates: AtomicU64,
+    held: AtomicU64,
 }
 
 pub struct Engine<'a> {
@@ -206,10 +214,15 @@ pub struct Engine<'a> {
     target: Option<Arc<dyn Connector>>,
     appends: bool,
     /// The top-level source fields the flow reads (`None`: all).
-    input_fields: Option<std::collections::HashSet<Arc<str>>>,
+    input_fields: Option<HashSet<Arc<str>>>,
     /// The source schema's fields that the flow reads: each record is
     /// checked against these as it is read.
     checked_fields: Vec<usize>,
+    /// Source keys taken up in this run: each is processed once.
+    seen: Mutex<HashSet<String>>,
+    /// The `where` reads a field that can change after the record was
+    /// created: a record it rejects may qualify later (see [`Options::reread_window`]).
+    filter_on_mutable: bool,
     /// Tests of the tests: a deliberate bug in the decide step.
     #[cfg(test)]
     pub(crate) seeded_bug: Option<fn(decide::Decided) -> decide::Decided>,
@@ -266,6 +279,8 @@ impl<'a> Engine<'a> {
                         .collect()
                 })
             },
+            seen: Mutex::new(HashSet::new()),
+            filter_on_mutable: filter_on_mutable(program, flow),
             #[cfg(test)]
             seeded_bug: None,
         }
@@ -375,6 +390,8 @@ impl<'a> Engine<'a> {
             skipped: c.skipped.load(Ordering::SeqCst),
             failed: c.failed.load(Ordering::SeqCst),
             related_writes: c.related.load(Ordering::SeqCst),
+            duplicates: c.duplicates.load(Ordering::SeqCst),
+            held: c.held.load(Ordering::SeqCst),
             calls: self.connections.stats(),
             elapsed_ms: started.elapsed().as_millis(),
             stopped_early: self.stop.load(Ordering::SeqCst),
@@ -429,6 +446,7 @@ impl<'a> Engine<'a> {
             self.flow,
             resume.as_deref(),
             self.options.overlap,
+            self.filter_on_mutable.then_some(self.options.reread_window),
         );
         let resource = resource_of(self.program, &self.flow.source);
         self.pipeline(run, cursor_field.as_deref(), |push| {
@@ -550,6 +568,8 @@ impl<'a> Engine<'a> {
         let mut pending: BTreeMap<u64, Chunk> = BTreeMap::new();
         let mut next = 1u64;
         let mut newest: Option<String> = None;
+        // The oldest record held back in this run: the cursor never passes it.
+        let mut held: Option<String> = None;
         let mut since_checkpoint = 0usize;
         let appender = self.appender().filter(|_| !self.options.dry_run);
         for (seq, chunk) in done.iter() {
@@ -560,11 +580,14 @@ impl<'a> Engine<'a> {
             while let Some(chunk) = pending.remove(&next) {
                 next += 1;
                 let applied = self.apply_chunk(appender, &chunk, &mut newest);
+                if let Some(h) = &chunk.hold {
+                    keep_oldest(&mut held, h);
+                }
                 since_checkpoint += chunk.records;
                 let checkpoint = applied.and_then(|()| {
                     if since_checkpoint >= self.options.batch_size {
                         since_checkpoint = 0;
-                        self.checkpoint(run, cursor_field, newest.take())
+                        self.checkpoint(run, cursor_field, newest.take(), held.as_deref())
                     } else {
                         Ok(())
                     }
@@ -576,7 +599,7 @@ impl<'a> Engine<'a> {
             }
         }
         if !fatal.is_set() {
-            if let Err(e) = self.checkpoint(run, cursor_field, newest) {
+            if let Err(e) = self.checkpoint(run, cursor_field, newest, held.as_deref()) {
                 fatal.set(e);
             }
         }
@@ -601,16 +624,24 @@ impl<'a> Engine<'a> {
     }
 
     /// Every record up to here is written, skipped or dead-lettered: the
-    /// cursor may move past all of them. (A plan moves nothing.)
+    /// cursor may move past all of them, but not past a record held back
+    /// (`held`: rejected on a field that can still change), so that the next
+    /// read sees it again. (A plan moves nothing.)
     fn checkpoint(
         &self,
         run: Option<RunId>,
         cursor_field: Option<&str>,
         newest: Option<String>,
+        held: Option<&str>,
     ) -> Result<()> {
-        let (Some(_), Some(_), Some(c)) = (run, cursor_field, newest) else {
+        let (Some(_), Some(_), Some(mut c)) = (run, cursor_field, newest) else {
             return Ok(());
         };
+        if let Some(h) = held {
+            if read::compare_cursor(h, &c).is_lt() {
+                c = h.to_string();
+            }
+        }
         let saved = self.store.cursor(&self.flow.name)?;
         if saved
             .as_deref()
@@ -639,6 +670,9 @@ impl<'a> Engine<'a> {
             }
             if let Some(c) = &done.cursor {
                 keep_newest(&mut chunk.newest, c);
+            }
+            if let Some(h) = &done.hold {
+                keep_oldest(&mut chunk.hold, h);
             }
         }
         Ok(chunk)
@@ -670,9 +704,10 @@ impl<'a> Engine<'a> {
                 decode_json(&mut worker.decoder, line, &keep)
                     .and_then(|v| self.check_source(&v, true).map(|()| v))
                     .map_err(|e| match e.help {
-                        // Not JSON, or not an object: the line is what is wrong.
+                        // Not JSON, or not an object: the line (or the
+                        // element of a JSON array) is what is wrong.
                         None => InputError {
-                            message: format!("line {} {}", work.position, e.message),
+                            message: format!("{} {} {}", self.raw_unit(), work.position, e.message),
                             help: None,
                         },
                         Some(_) => e,
@@ -697,6 +732,22 @@ impl<'a> Engine<'a> {
             }
         }
         self.counters.read.fetch_add(1, Ordering::Relaxed);
+        // A source that pages over a changing list (an order paid during the
+        // read moves across a page boundary) can return a record twice; two
+        // workers must never both write it.
+        if !self.appends && !lock(&self.seen).insert(key.clone()) {
+            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            self.decision(
+                &key,
+                "skip",
+                None,
+                vec![],
+                Some("read twice in this run; processed once"),
+                None,
+                false,
+            );
+            return Ok(Done::default());
+        }
         let ctx = RecordCtx {
             run,
             key: &key,
@@ -705,6 +756,8 @@ impl<'a> Engine<'a> {
             started,
         };
         let outcome = self.evaluate(&worker.runtime, &ctx)?;
+        let cursor = cursor_field.and_then(|f| record.as_record()?.get(f)?.to_text());
+        let mut hold = None;
         let append = match outcome {
             Err(e) => {
                 self.mapping_failed(&ctx, &e)?;
@@ -712,6 +765,10 @@ impl<'a> Engine<'a> {
             }
             Ok(Outcome::Skipped) => {
                 self.skipped(&ctx)?;
+                hold = cursor.clone().filter(|c| self.holds(c));
+                if hold.is_some() {
+                    self.counters.held.fetch_add(1, Ordering::Relaxed);
+                }
                 None
             }
             Ok(Outcome::Mapped(mapped)) => match self.appender() {
@@ -724,8 +781,29 @@ impl<'a> Engine<'a> {
         };
         Ok(Done {
             append,
-            cursor: cursor_field.and_then(|f| record.as_record()?.get(f)?.to_text()),
+            cursor,
+            hold,
         })
+    }
+
+    /// Whether a record the `where` rejected, with this cursor value, keeps
+    /// the cursor from passing it: the filter reads a field that can still
+    /// change, and the record is younger than the re-read window (a cursor
+    /// that is not a time has no age: such records always hold).
+    fn holds(&self, cursor: &str) -> bool {
+        if !self.filter_on_mutable || self.appends {
+            return false;
+        }
+        match crate::value::parse::datetime_of(&Value::str(cursor)) {
+            Some(at) => {
+                let window = chrono::Duration::from_std(self.options.reread_window)
+                    .unwrap_or(chrono::Duration::MAX);
+                chrono::Utc::now()
+                    .signed_duration_since(at.to_utc())
+                    .le(&window)
+            }
+            None => true,
+        }
     }
 
     /// Maps the record, upserting related records on the way. Related
@@ -764,6 +842,18 @@ impl<'a> Engine<'a> {
             crate::types::validate::validate_fields(record, &schema.record, fields, complete)?;
         }
         Ok(())
+    }
+
+    /// What a raw JSON item of the source is: an element of a JSON array
+    /// file, else a line.
+    fn raw_unit(&self) -> &'static str {
+        match &self.flow.source {
+            Endpoint::File {
+                format: crate::program::FileFormat::Json,
+                ..
+            } => "element",
+            _ => "line",
+        }
     }
 
     /// Whether the flow reads this top-level source field (JSON lines are
@@ -842,7 +932,9 @@ impl<'a> Engine<'a> {
         let diag = e.to_diagnostic(&self.record_name(ctx));
         let letter = NewDeadLetter {
             source_key: ctx.key.to_string(),
-            error_class: if resolver::is_connector_error(e) {
+            error_class: if resolver::is_uncertain(e) {
+                "uncertain".into()
+            } else if resolver::is_connector_error(e) {
                 "http".into()
             } else {
                 "mapping".into()
@@ -1097,6 +1189,8 @@ struct Chunk {
     appends: Vec<String>,
     /// The newest cursor value among its records.
     newest: Option<String>,
+    /// The oldest cursor value of a record held back.
+    hold: Option<String>,
 }
 
 /// The first failure that stops a run, seen by the feed, the workers and
@@ -1123,6 +1217,8 @@ struct Done {
     append: Option<String>,
     /// The record's cursor value (a time or an increasing number).
     cursor: Option<String>,
+    /// Set to the cursor value when the record holds the cursor back.
+    hold: Option<String>,
 }
 
 /// One source record on its way through the engine.
@@ -1143,6 +1239,31 @@ fn no_connection(endpoint: &Endpoint) -> ConnectorError {
         crate::connectors::ErrorClass::Config,
         format!("no connection is open for {name}"),
     )
+}
+
+/// Keeps the older of two cursor values.
+fn keep_oldest(oldest: &mut Option<String>, candidate: &str) {
+    if oldest
+        .as_deref()
+        .is_none_or(|o| read::compare_cursor(candidate, o).is_lt())
+    {
+        *oldest = Some(candidate.to_string());
+    }
+}
+
+/// Whether the flow's `where` reads a field its source schema declares
+/// `mutable` (or reads the whole record of such a schema).
+fn filter_on_mutable(program: &Program, flow: &Flow) -> bool {
+    let Some(schema) = flow.source_schema.map(|i| &program.schemas[i]) else {
+        return false;
+    };
+    if schema.mutable.is_empty() || flow.filter.is_none() {
+        return false;
+    }
+    match flow.filter_fields() {
+        Some(fields) => schema.mutable.iter().any(|m| fields.contains(m)),
+        None => true,
+    }
 }
 
 /// Keeps the newer of two cursor values.

@@ -410,6 +410,11 @@ impl<'a> Printer<'a> {
                     self.write(&cursor.name);
                     header_end = cursor.span.end as usize;
                 }
+                for (i, field) in s.mutable.iter().enumerate() {
+                    self.write(if i == 0 { " mutable " } else { ", " });
+                    self.write(&field.name);
+                    header_end = field.span.end as usize;
+                }
                 if let Some((unit, span)) = &s.length {
                     self.write(" length ");
                     self.write(unit.keyword());

@@ -33,6 +33,7 @@ fn is_keyword(rule: Rule) -> bool {
         rule,
         Rule::kw_as
             | Rule::kw_cursor
+            | Rule::kw_mutable
             | Rule::kw_length
             | Rule::kw_connection
             | Rule::kw_create
@@ -331,6 +332,7 @@ impl Lower {
         let mut resource = None;
         let mut key = None;
         let mut cursor = None;
+        let mut mutable = Vec::new();
         let mut length = None;
         let mut fields = Vec::new();
         for p in inner {
@@ -344,6 +346,7 @@ impl Lower {
                 Rule::schema_cursor => {
                     cursor = Some(self.ident(p.kids().next().expect("cursor field")))
                 }
+                Rule::schema_mutable => mutable = p.kids().map(|f| self.ident(f)).collect(),
                 Rule::schema_length => {
                     let unit = p.kids().next().expect("length unit");
                     let sp = self.span(&unit);
@@ -360,6 +363,7 @@ impl Lower {
             resource,
             key,
             cursor,
+            mutable,
             length,
             fields,
             span,
