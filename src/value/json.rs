@@ -51,6 +51,9 @@ type KeyMap = HashMap<Box<[u8]>, Arc<str>, BuildHasherDefault<KeyHasher>>;
 #[derive(Default)]
 pub struct Decoder {
     keys: KeyMap,
+    /// The top-level keys a projection skipped in the current document
+    /// (reused, so finding duplicates among them allocates nothing).
+    skipped: Vec<Arc<str>>,
 }
 
 impl Decoder {
@@ -83,6 +86,7 @@ impl Decoder {
             input,
             pos: 0,
             keys: &mut self.keys,
+            skipped: &mut self.skipped,
             depth: 0,
             keep,
         };
@@ -106,6 +110,7 @@ impl Decoder {
             input,
             pos: 0,
             keys: &mut self.keys,
+            skipped: &mut self.skipped,
             depth: 0,
             keep: None,
         };
@@ -160,6 +165,7 @@ struct Parser<'a, 'k> {
     input: &'a [u8],
     pos: usize,
     keys: &'k mut KeyMap,
+    skipped: &'k mut Vec<Arc<str>>,
     depth: usize,
     /// Top-level fields to decode; the others are skipped (checked for
     /// well-formedness, not built). `None` decodes everything.
@@ -235,9 +241,12 @@ impl Parser<'_, '_> {
             self.depth -= 1;
             return Ok(Value::record(record));
         }
-        // Keys skipped by the projection, to find duplicates among them too:
-        // a bloom mask of their hashes spares the scan in the common case.
-        let mut skipped: Vec<Arc<str>> = Vec::new();
+        // Keys skipped by the projection (only at the top level), to find
+        // duplicates among them too: a bloom mask of their hashes spares the
+        // scan in the common case.
+        if self.depth == 1 {
+            self.skipped.clear();
+        }
         let mut skipped_mask = 0u64;
         loop {
             self.skip_ws();
@@ -251,11 +260,11 @@ impl Parser<'_, '_> {
             self.skip_ws();
             if self.depth == 1 && self.keep.is_some_and(|keep| !keep(&key)) {
                 let bit = 1u64 << (key_hash(&key) % 64);
-                if skipped_mask & bit != 0 && skipped.iter().any(|k| **k == *key) {
+                if skipped_mask & bit != 0 && self.skipped.iter().any(|k| **k == *key) {
                     return Err(duplicate(&key, key_at));
                 }
                 skipped_mask |= bit;
-                skipped.push(key);
+                self.skipped.push(key);
                 self.skip_value()?;
                 self.skip_ws();
                 match self.next() {
