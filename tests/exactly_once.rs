@@ -3,6 +3,9 @@
 //! broke before. The seeded chaos test that combines them is
 //! `tests/chaos.rs`.
 
+// As in the library: errors are large but returned once per problem.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

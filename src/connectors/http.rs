@@ -419,7 +419,7 @@ mod tests {
 
     #[test]
     fn bodies_are_read_up_to_a_cap() {
-        let body = vec![b'x'; 100];
+        let body = [b'x'; 100];
         assert_eq!(
             read_body(&body[..], 100, "GET x", false).unwrap().len(),
             100

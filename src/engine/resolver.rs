@@ -206,7 +206,7 @@ impl Resolver for EngineResolver<'_, '_> {
                     Ok(Some(v)) => (
                         None,
                         v.as_record()
-                            .filter(|r| holds(r, &request.match_field, &match_text))
+                            .filter(|r| holds(r, request.match_field, &match_text))
                             .cloned(),
                     ),
                     Ok(None) => {
