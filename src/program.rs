@@ -75,11 +75,49 @@ pub enum OnMiss {
     Fail,
 }
 
+/// A table key, compared the way `==` compares: numbers by exact value
+/// (`21`, `21.0` and `21.00` are one key), strings by text, and a number never
+/// equals a string (`1` is not `"1"`). Dates are keys by their ISO text, as
+/// `@2024-01-31 == "2024-01-31"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TableKey {
+    Str(Arc<str>),
+    Num(rust_decimal::Decimal),
+    /// A number beyond the exact range, by its canonical digits.
+    Big(String),
+    Bool(bool),
+}
+
+impl TableKey {
+    /// The key a value looks up, if it can be one.
+    pub fn of(v: &Value) -> Option<TableKey> {
+        Some(match v {
+            Value::Str(s) => TableKey::Str(s.clone()),
+            Value::Num(d) => TableKey::Num(crate::value::unsigned_zero(d.normalize())),
+            Value::BigNum(s) => TableKey::Big(crate::value::number_key(s)),
+            Value::Bool(b) => TableKey::Bool(*b),
+            Value::Date(_) | Value::DateTime(_) => TableKey::Str(Arc::from(v.to_text()?)),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for TableKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TableKey::Str(s) => write!(f, "{s:?}"),
+            TableKey::Num(d) => write!(f, "{d}"),
+            TableKey::Big(s) => f.write_str(s),
+            TableKey::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Table {
     pub name: Arc<str>,
-    /// Keys are the text of scalar keys (`"NL"`, `8000`): lookups compare text.
-    pub rows: HashMap<Arc<str>, Value>,
+    /// Rows by key; lookups compare keys by value (see [`TableKey`]).
+    pub rows: HashMap<TableKey, Value>,
     pub default: Option<Value>,
     pub span: Span,
 }
@@ -91,6 +129,9 @@ pub struct Function {
     /// Slots needed by the body (parameters first).
     pub frame_size: usize,
     pub body: Expr,
+    /// How deep the body nests: what one call costs of the interpreter's
+    /// recursion budget.
+    pub depth: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -296,6 +337,48 @@ impl Flow {
         }
         walk_mapping(&self.mapping, &mut visit);
         (!whole).then_some(fields)
+    }
+}
+
+impl Expr {
+    /// The depth of the tree (a leaf is 1).
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut visit = |x: &Expr| deepest = deepest.max(x.depth());
+        match self {
+            Expr::Const(_)
+            | Expr::Local(_)
+            | Expr::Input(_)
+            | Expr::InputRecord
+            | Expr::Global(_) => {}
+            Expr::Field { base, .. } => visit(base),
+            Expr::Index { base, index, .. } => {
+                visit(base);
+                visit(index);
+            }
+            Expr::Lookup { key, .. } => visit(key),
+            Expr::Builtin { args, .. }
+            | Expr::CallFn { args, .. }
+            | Expr::List(args)
+            | Expr::Interpolate(args, _) => args.iter().for_each(visit),
+            Expr::Not(x, _) | Expr::Neg(x, _) => visit(x),
+            Expr::Binary { lhs, rhs, .. } => {
+                visit(lhs);
+                visit(rhs);
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => {
+                visit(cond);
+                visit(then);
+                visit(otherwise);
+            }
+            Expr::Record(fields) => fields.iter().for_each(|(_, x)| visit(x)),
+        }
+        deepest + 1
     }
 }
 

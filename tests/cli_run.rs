@@ -304,3 +304,44 @@ fn plan_of_a_file_flow_lists_what_run_writes_and_writes_nothing() {
     let written = std::fs::read_to_string(dir.path().join("out/invoices.ndjson")).unwrap();
     assert_eq!(written.lines().count(), creates);
 }
+
+/// The README's first command: both emulators come from the connector
+/// registry, the flagship flow runs twice, and the rerun writes nothing and
+/// counts only its own calls.
+#[test]
+fn the_sandbox_runs_the_flagship_flow_twice_and_the_rerun_writes_nothing() {
+    let out = flowc()
+        .args(["sandbox", "--orders", "12", "--products", "6"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("sandbox: CCV Shop emulator at http://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sandbox: eAccounting emulator at http://127.0.0.1:"),
+        "{stdout}"
+    );
+    let summaries: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("flow orders:"))
+        .collect();
+    assert_eq!(summaries.len(), 2, "{stdout}");
+    assert!(summaries[1].contains("created 0, updated 0"), "{stdout}");
+    let calls: Vec<u64> = stdout
+        .lines()
+        .filter_map(|l| l.trim().split_once(" API calls")?.0.parse().ok())
+        .collect();
+    assert!(
+        calls.len() == 2 && calls[1] < calls[0],
+        "per-run calls: {calls:?}"
+    );
+    assert!(stdout.contains("eAccounting now holds"), "{stdout}");
+}

@@ -858,16 +858,16 @@ fn finding_10_command_line_input_never_panics() {
         }
         // The newest row, so that `flowc log` shows it.
         store
-            .record_success(
+            .record_success(&flowc::state::Success {
                 run,
-                "orders",
-                "1",
-                flowc::state::Decision::Create,
-                "aéééééééééééééé",
-                "h",
-                1,
-                None,
-            )
+                flow: "orders",
+                source_key: "1",
+                decision: flowc::state::Decision::Create,
+                target_id: "aéééééééééééééé",
+                payload_hash: "h",
+                duration_ms: 1,
+                cursor: None,
+            })
             .unwrap();
         store
             .finish_run(run, "partial", &Default::default())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use flowc::state::{
     ActivityFilter, Decision, Learned, NewDeadLetter, Reservation, RunCounts, RunId, SqliteStore,
-    StateError, Store, TargetKey, SCHEMA_VERSION,
+    StateError, Store, Success, TargetKey, SCHEMA_VERSION,
 };
 
 fn tmp() -> tempfile::TempDir {
@@ -60,16 +60,16 @@ fn open_creates_a_private_directory_and_file_and_reopens_idempotently() {
     let dir = root.path().join("nested").join("state");
     let s = SqliteStore::open(&dir).unwrap();
     let run = s.begin_run("orders", "h", "0.1.0").unwrap();
-    s.record_success(
+    s.record_success(&Success {
         run,
-        "orders",
-        "o1",
-        Decision::Create,
-        "inv-1",
-        "ph",
-        3,
-        Some("c1"),
-    )
+        flow: "orders",
+        source_key: "o1",
+        decision: Decision::Create,
+        target_id: "inv-1",
+        payload_hash: "ph",
+        duration_ms: 3,
+        cursor: Some("c1"),
+    })
     .unwrap();
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
@@ -188,16 +188,16 @@ fn success_writes_ledger_activity_cursor_and_clears_the_dead_letter() {
     assert_eq!(s.dead_letters(Some("orders")).unwrap().len(), 2);
 
     t.fetch_add(5, Ordering::SeqCst);
-    s.record_success(
+    s.record_success(&Success {
         run,
-        "orders",
-        "o1",
-        Decision::Create,
-        "inv-1",
-        "ph1",
-        12,
-        Some("2024-05-01T00:00:00Z"),
-    )
+        flow: "orders",
+        source_key: "o1",
+        decision: Decision::Create,
+        target_id: "inv-1",
+        payload_hash: "ph1",
+        duration_ms: 12,
+        cursor: Some("2024-05-01T00:00:00Z"),
+    })
     .unwrap();
     let e = s.ledger_get("orders", "o1").unwrap().unwrap();
     assert_eq!(
@@ -218,16 +218,16 @@ fn success_writes_ledger_activity_cursor_and_clears_the_dead_letter() {
     assert_eq!(letters[0].source_key, "o2");
 
     // An update replaces the ledger row; no cursor given leaves the cursor alone.
-    s.record_success(
+    s.record_success(&Success {
         run,
-        "orders",
-        "o1",
-        Decision::Update,
-        "inv-1",
-        "ph2",
-        3,
-        None,
-    )
+        flow: "orders",
+        source_key: "o1",
+        decision: Decision::Update,
+        target_id: "inv-1",
+        payload_hash: "ph2",
+        duration_ms: 3,
+        cursor: None,
+    })
     .unwrap();
     assert_eq!(
         s.ledger_get("orders", "o1").unwrap().unwrap().payload_hash,
@@ -264,7 +264,16 @@ fn success_and_skip_insist_on_their_decisions() {
     let run = s.begin_run("orders", "h", "v").unwrap();
     for d in [Decision::Skip, Decision::Fail] {
         let err = s
-            .record_success(run, "orders", "o1", d, "t", "h", 1, Some("c"))
+            .record_success(&Success {
+                run,
+                flow: "orders",
+                source_key: "o1",
+                decision: d,
+                target_id: "t",
+                payload_hash: "h",
+                duration_ms: 1,
+                cursor: Some("c"),
+            })
             .unwrap_err();
         assert!(matches!(err, StateError::Invalid(_)), "{d}: {err:?}");
     }
@@ -288,16 +297,16 @@ fn a_write_that_fails_midway_commits_nothing() {
     s.record_failure(run, "orders", &letter("o1", "x"), 1)
         .unwrap();
     let err = s
-        .record_success(
-            RunId(run.0 + 100),
-            "orders",
-            "o1",
-            Decision::Create,
-            "inv-1",
-            "ph",
-            1,
-            Some("c1"),
-        )
+        .record_success(&Success {
+            run: RunId(run.0 + 100),
+            flow: "orders",
+            source_key: "o1",
+            decision: Decision::Create,
+            target_id: "inv-1",
+            payload_hash: "ph",
+            duration_ms: 1,
+            cursor: Some("c1"),
+        })
         .unwrap_err();
     assert!(matches!(err, StateError::UnknownRun(_)), "{err:?}");
     assert_eq!(s.ledger_get("orders", "o1").unwrap(), None);
@@ -450,8 +459,17 @@ fn activity_filters_by_flow_run_failure_and_limit() {
     }
     s.record_failure(a, "orders", &letter("o9", "x"), 1)
         .unwrap();
-    s.record_success(b, "customers", "c1", Decision::Create, "1", "h", 1, None)
-        .unwrap();
+    s.record_success(&Success {
+        run: b,
+        flow: "customers",
+        source_key: "c1",
+        decision: Decision::Create,
+        target_id: "1",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: None,
+    })
+    .unwrap();
     let n = |f: ActivityFilter| s.activity(&f).unwrap().len();
     assert_eq!(n(ActivityFilter::default()), 7);
     assert_eq!(
@@ -674,16 +692,16 @@ fn purge_deletes_old_activity_dead_letters_and_unreferenced_runs() {
         .unwrap();
     s.record_failure(old, "orders", &letter("o3", "x"), 1)
         .unwrap();
-    s.record_success(
-        old,
-        "orders",
-        "o4",
-        Decision::Create,
-        "i4",
-        "h",
-        1,
-        Some("c"),
-    )
+    s.record_success(&Success {
+        run: old,
+        flow: "orders",
+        source_key: "o4",
+        decision: Decision::Create,
+        target_id: "i4",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: Some("c"),
+    })
     .unwrap();
     s.finish_run(old, "partial", &RunCounts::default()).unwrap();
 
@@ -788,8 +806,17 @@ fn reset_forgets_one_flow_entirely_and_nothing_else() {
     let s = SqliteStore::open_in_memory().unwrap();
     for flow in ["orders", "customers"] {
         let run = s.begin_run(flow, "h", "v").unwrap();
-        s.record_success(run, flow, "k1", Decision::Create, "t1", "h", 1, Some("c"))
-            .unwrap();
+        s.record_success(&Success {
+            run,
+            flow,
+            source_key: "k1",
+            decision: Decision::Create,
+            target_id: "t1",
+            payload_hash: "h",
+            duration_ms: 1,
+            cursor: Some("c"),
+        })
+        .unwrap();
         s.record_failure(run, flow, &letter("k2", "x"), 1).unwrap();
         s.learn(flow, key("t", &format!("{flow}.ns"), "k"), &id("id"))
             .unwrap();
@@ -827,8 +854,17 @@ fn reset_forgets_one_flow_entirely_and_nothing_else() {
     );
     // The flow can start over.
     let run = s.begin_run("orders", "h", "v").unwrap();
-    s.record_success(run, "orders", "k1", Decision::Create, "t9", "h", 1, None)
-        .unwrap();
+    s.record_success(&Success {
+        run,
+        flow: "orders",
+        source_key: "k1",
+        decision: Decision::Create,
+        target_id: "t9",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: None,
+    })
+    .unwrap();
 }
 
 #[test]
@@ -867,10 +903,28 @@ fn two_stores_on_one_file_contend_for_the_flow_lock() {
     // Writes from both stores interleave fine meanwhile.
     let ra = a.begin_run("orders", "h", "v").unwrap();
     let rb = b.begin_run("customers", "h", "v").unwrap();
-    a.record_success(ra, "orders", "o1", Decision::Create, "1", "h", 1, Some("c"))
-        .unwrap();
-    b.record_success(rb, "customers", "c1", Decision::Create, "2", "h", 1, None)
-        .unwrap();
+    a.record_success(&Success {
+        run: ra,
+        flow: "orders",
+        source_key: "o1",
+        decision: Decision::Create,
+        target_id: "1",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: Some("c"),
+    })
+    .unwrap();
+    b.record_success(&Success {
+        run: rb,
+        flow: "customers",
+        source_key: "c1",
+        decision: Decision::Create,
+        target_id: "2",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: None,
+    })
+    .unwrap();
     assert!(b.ledger_get("orders", "o1").unwrap().is_some());
 
     drop(lock);

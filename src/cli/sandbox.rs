@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use super::print_plain;
 use super::run::{check_or_exit, env_with, run_flow, select_flows, SyncArgs};
+use crate::connectors::registry::{with_sandbox, SandboxOptions};
 use crate::diag::{codes, Diagnostic};
-use flowc_emulators::ccvshop::{self, CcvShopConfig, SeedSource};
-use flowc_emulators::eaccounting::{self, EaccountingConfig};
 
 pub(crate) const DEFAULT_FLOW: &str = "flows/ccvshop-eaccounting/orders.flow";
 
@@ -52,28 +51,18 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
         );
         return 2;
     }
-    let shop = match ccvshop::start_blocking(CcvShopConfig {
-        data: SeedSource::Generated {
-            orders: args.orders,
-            products: args.products,
-            seed: args.seed,
-        },
-        deliver_webhooks: false,
-        ..CcvShopConfig::default()
-    }) {
-        Ok(s) => s,
-        Err(e) => return io_failure("the CCV Shop emulator", e),
+    let options = SandboxOptions {
+        orders: args.orders,
+        products: args.products,
+        seed: args.seed,
+        latency: Duration::from_millis(args.latency_ms),
     };
-    let books = match eaccounting::start_blocking(EaccountingConfig::default()) {
-        Ok(b) => b,
-        Err(e) => return io_failure("the eAccounting emulator", e),
-    };
-    if args.latency_ms > 0 {
-        shop.faults()
-            .set_base_latency(Duration::from_millis(args.latency_ms));
-        books
-            .faults()
-            .set_base_latency(Duration::from_millis(args.latency_ms));
+    let mut services = Vec::new();
+    for (spec, start) in with_sandbox() {
+        match start(&options) {
+            Ok(service) => services.push(service),
+            Err(e) => return io_failure(&format!("the {} emulator", spec.name), e),
+        }
     }
     let temp = tempfile::tempdir();
     let state: PathBuf = match (&args.state, &temp) {
@@ -86,39 +75,12 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
             )
         }
     };
-    let mut env = HashMap::new();
-    env.insert("CCVSHOP_URL".to_string(), shop.base_url().to_string());
-    env.insert(
-        "CCVSHOP_PUBLIC_KEY".to_string(),
-        shop.public_key().to_string(),
-    );
-    env.insert(
-        "CCVSHOP_SECRET_KEY".to_string(),
-        shop.secret_key().to_string(),
-    );
-    env.insert("EACCOUNTING_API_URL".to_string(), books.api_url());
-    env.insert("EACCOUNTING_IDENTITY_URL".to_string(), books.identity_url());
-    env.insert(
-        "EACCOUNTING_CLIENT_ID".to_string(),
-        books.client_id().to_string(),
-    );
-    env.insert(
-        "EACCOUNTING_CLIENT_SECRET".to_string(),
-        books.client_secret().to_string(),
-    );
-    env.insert(
-        "EACCOUNTING_REFRESH_TOKEN".to_string(),
-        books.refresh_token(eaccounting::DEFAULT_SCOPE),
-    );
+    let env: HashMap<String, String> = services.iter().flat_map(|s| s.env.clone()).collect();
     let env = env_with(env);
     if !args.json {
-        println!(
-            "sandbox: CCV Shop emulator at {} ({} orders, {} products)",
-            shop.base_url(),
-            args.orders,
-            args.products
-        );
-        println!("sandbox: eAccounting emulator at {}", books.api_url());
+        for service in &services {
+            println!("sandbox: {}", service.description);
+        }
         println!("sandbox: state in {}", state.display());
     }
     let checked = match check_or_exit(file) {
@@ -154,13 +116,10 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
         }
     }
     if !args.json {
-        let count = |name: &str| books.collection(name).len();
-        println!(
-            "\neAccounting now holds {} invoice drafts, {} customers and {} articles.",
-            count("customerinvoicedrafts"),
-            count("customers"),
-            count("articles")
-        );
+        println!();
+        for summary in services.iter().filter_map(|s| (s.summary)()) {
+            println!("{summary}");
+        }
     }
     exit
 }

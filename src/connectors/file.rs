@@ -569,6 +569,7 @@ pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
     auth_help: "check that flowc may read and write the file at `path`",
     open: open_file,
     auth: None,
+    sandbox: None,
 };
 
 /// A `connector "file"` connection: the file at `path`, its CSV cells typed
@@ -645,6 +646,7 @@ mod connection_tests {
                 field("count", crate::types::Type::INT),
             ],
             open: false,
+            units: crate::types::LengthUnit::Chars,
         });
         let query = ListQuery {
             filters: vec![Filter {

@@ -159,6 +159,23 @@ pub struct CallStats {
 }
 
 impl CallStats {
+    /// The calls made since `earlier` was taken (a run on connections that
+    /// earlier runs of the same session used too).
+    pub fn since(&self, earlier: &CallStats) -> CallStats {
+        CallStats {
+            calls: self
+                .calls
+                .iter()
+                .map(|(k, v)| (k.clone(), v - earlier.calls.get(k).copied().unwrap_or(0)))
+                .filter(|(_, v)| *v > 0)
+                .collect(),
+            total: self.total - earlier.total,
+            retries: self.retries - earlier.retries,
+            rate_limited: self.rate_limited - earlier.rate_limited,
+            budget_wait_ms: self.budget_wait_ms - earlier.budget_wait_ms,
+        }
+    }
+
     pub fn merge(&mut self, other: &CallStats) {
         for (k, v) in &other.calls {
             *self.calls.entry(k.clone()).or_default() += v;

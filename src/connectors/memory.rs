@@ -328,6 +328,7 @@ pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
     auth_help: "the memory connector has no credentials",
     open: open_memory,
     auth: None,
+    sandbox: None,
 };
 
 fn open_memory(

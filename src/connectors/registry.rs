@@ -30,6 +30,11 @@ pub fn spec(name: &str) -> Option<&'static ConnectorSpec> {
     REGISTRY.iter().copied().find(|s| s.name == name)
 }
 
+/// The connectors `flowc sandbox` can start locally.
+pub fn with_sandbox() -> impl Iterator<Item = (&'static ConnectorSpec, SandboxHook)> {
+    REGISTRY.iter().filter_map(|s| Some((*s, s.sandbox?)))
+}
+
 /// The connectors that `flowc auth <name>` can sign in to.
 pub fn with_auth() -> impl Iterator<Item = &'static ConnectorSpec> {
     REGISTRY.iter().copied().filter(|s| s.auth.is_some())
@@ -72,6 +77,30 @@ pub struct AuthContext<'a> {
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub type OpenFn = fn(&OpenContext<'_>) -> Result<Box<dyn Connector>, ConnectorError>;
+pub type SandboxHook = fn(&SandboxOptions) -> std::io::Result<SandboxService>;
+
+/// What `flowc sandbox` asks of a connector's emulator.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxOptions {
+    /// Orders and products of a generated shop (services that hold them).
+    pub orders: usize,
+    pub products: usize,
+    pub seed: u64,
+    /// Added to every request, to feel a real service's round trips.
+    pub latency: Duration,
+}
+
+/// A connector's service running locally for `flowc sandbox`; it stops
+/// when this is dropped.
+pub struct SandboxService {
+    /// One line: what runs where.
+    pub description: String,
+    /// The settings of the connector's built-in connection, as the
+    /// environment variables a user would export to reach it.
+    pub env: Vec<(String, String)>,
+    /// One line on what the service holds now, when it is worth showing.
+    pub summary: Box<dyn Fn() -> Option<String> + Send + Sync>,
+}
 pub type AuthHook = fn(AuthContext<'_>) -> Result<(), ConnectorError>;
 
 /// One connector.
@@ -93,6 +122,9 @@ pub struct ConnectorSpec {
     /// The interactive sign-in behind `flowc auth <name>`, for connectors
     /// whose credentials come from one.
     pub auth: Option<AuthHook>,
+    /// A local emulator of the service, for `flowc sandbox` (built with the
+    /// default `sandbox` feature).
+    pub sandbox: Option<SandboxHook>,
 }
 
 impl ConnectorSpec {
@@ -110,6 +142,7 @@ impl std::fmt::Debug for ConnectorSpec {
             .field("schema_module", &self.schema_module.map(|(path, _)| path))
             .field("id_field", &self.id_field)
             .field("auth", &self.auth.is_some())
+            .field("sandbox", &self.sandbox.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -12,7 +12,7 @@ use super::{elapsed_ms, Engine, EngineError, RecordCtx};
 use crate::connectors::{ConnectorError, ErrorClass};
 use crate::eval::Mapped;
 use crate::program::Endpoint;
-use crate::state::{Decision, NewDeadLetter};
+use crate::state::{Decision, NewDeadLetter, Success};
 use crate::value::{json, Record, Value};
 
 type Result<T> = std::result::Result<T, EngineError>;
@@ -82,16 +82,16 @@ impl Engine<'_> {
         let ms = elapsed_ms(ctx.started);
         let flow = &*self.flow.name;
         if learn {
-            self.store.record_success(
-                run,
-                flow,
-                ctx.key,
-                Decision::Unchanged,
-                id,
-                w.digest,
-                ms,
-                None,
-            )?;
+            self.store.record_success(&Success {
+                run: run,
+                flow: flow,
+                source_key: ctx.key,
+                decision: Decision::Unchanged,
+                target_id: id,
+                payload_hash: w.digest,
+                duration_ms: ms,
+                cursor: None,
+            })?;
         } else {
             self.store
                 .record_skip(run, flow, ctx.key, Decision::Unchanged, Some(id), ms, None)?;
@@ -130,16 +130,16 @@ impl Engine<'_> {
             Ok(_) => {
                 self.counters.updated.fetch_add(1, Ordering::Relaxed);
                 if let Some(run) = ctx.run {
-                    self.store.record_success(
-                        run,
-                        &self.flow.name,
-                        ctx.key,
-                        Decision::Update,
-                        &id,
-                        w.digest,
-                        elapsed_ms(ctx.started),
-                        None,
-                    )?;
+                    self.store.record_success(&Success {
+                        run: run,
+                        flow: &self.flow.name,
+                        source_key: ctx.key,
+                        decision: Decision::Update,
+                        target_id: &id,
+                        payload_hash: w.digest,
+                        duration_ms: elapsed_ms(ctx.started),
+                        cursor: None,
+                    })?;
                 }
                 Ok(())
             }
@@ -194,16 +194,16 @@ impl Engine<'_> {
             Ok(Created::New(stored)) => {
                 self.counters.created.fetch_add(1, Ordering::Relaxed);
                 if let Some(run) = ctx.run {
-                    self.store.record_success(
-                        run,
-                        &self.flow.name,
-                        ctx.key,
-                        Decision::Create,
-                        &w.target.id_of(&stored),
-                        w.digest,
-                        elapsed_ms(ctx.started),
-                        None,
-                    )?;
+                    self.store.record_success(&Success {
+                        run: run,
+                        flow: &self.flow.name,
+                        source_key: ctx.key,
+                        decision: Decision::Create,
+                        target_id: &w.target.id_of(&stored),
+                        payload_hash: w.digest,
+                        duration_ms: elapsed_ms(ctx.started),
+                        cursor: None,
+                    })?;
                 }
                 Ok(())
             }

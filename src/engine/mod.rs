@@ -215,6 +215,9 @@ pub struct Engine<'a> {
     appends: bool,
     /// The top-level source fields the flow reads (`None`: all).
     input_fields: Option<HashSet<Arc<str>>>,
+    /// The source schema's fields that the flow reads: each record is
+    /// checked against these as it is read.
+    checked_fields: Vec<usize>,
     /// Source keys taken up in this run: each is processed once.
     seen: Mutex<HashSet<String>>,
     /// The `where` reads a field that can change after the record was
@@ -229,6 +232,8 @@ pub struct Engine<'a> {
 struct Work {
     position: usize,
     raw: Raw,
+    /// A test's input: it may leave out fields (only what it gives is checked).
+    partial: bool,
 }
 
 /// What a worker keeps for the next record: the interpreter's globals and a
@@ -265,6 +270,15 @@ impl<'a> Engine<'a> {
             failures: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             input_fields: flow.input_fields(),
+            checked_fields: {
+                let reads = flow.input_fields();
+                flow.source_schema.map_or_else(Vec::new, |i| {
+                    let fields = &program.schemas[i].record.fields;
+                    (0..fields.len())
+                        .filter(|&f| reads.as_ref().is_none_or(|r| r.contains(&fields[f].name)))
+                        .collect()
+                })
+            },
             seen: Mutex::new(HashSet::new()),
             filter_on_mutable: filter_on_mutable(program, flow),
             #[cfg(test)]
@@ -285,6 +299,7 @@ impl<'a> Engine<'a> {
                     let work = Work {
                         position: i + 1,
                         raw: Raw::Record(record),
+                        partial: true,
                     };
                     if !push(work) {
                         break;
@@ -301,6 +316,7 @@ impl<'a> Engine<'a> {
         process: impl FnOnce(Option<RunId>, Instant) -> Result<()>,
     ) -> Result<Report> {
         let started = Instant::now();
+        let calls_before = self.connections.stats();
         let lock = self.store.lock_flow(&self.flow.name)?;
         let previous = self.store.last_run(&self.flow.name)?;
         let run = if self.options.dry_run {
@@ -314,6 +330,7 @@ impl<'a> Engine<'a> {
         let result = self.start_target().and_then(|()| process(run, started));
         let result = result.and_then(|()| self.finish_target());
         let mut report = self.report(started);
+        report.calls = report.calls.since(&calls_before);
         report.run = run.map(|r| r.0);
         report.status = match (&result, report.failed, report.stopped_early) {
             (Err(_), _, _) => "failed",
@@ -438,6 +455,7 @@ impl<'a> Engine<'a> {
                     && push(Work {
                         position: item.position,
                         raw: item.raw,
+                        partial: false,
                     })
             })?;
             Ok(())
@@ -670,28 +688,40 @@ impl<'a> Engine<'a> {
         cursor_field: Option<&str>,
     ) -> Result<Done> {
         let started = Instant::now();
+        let keep = |k: &str| self.reads_field(k);
         let record = match &work.raw {
-            Raw::Record(v) => Ok(v.clone()),
-            Raw::Json(line) => worker
-                .decoder
-                .decode_projected(line.trim_ascii(), &|k| self.reads_field(k))
-                .map_err(|e| {
-                    let unit = match &self.flow.source {
-                        Endpoint::File {
-                            format: crate::program::FileFormat::Json,
-                            ..
-                        } => "element",
-                        _ => "line",
-                    };
-                    format!("{unit} {} is not valid JSON: {e}", work.position)
+            Raw::Record(v) => self
+                .check_source(v, !work.partial)
+                .map(|()| v.clone())
+                .map_err(|e| match e.help {
+                    None => InputError {
+                        message: format!("the record {}", e.message),
+                        help: None,
+                    },
+                    Some(_) => e,
                 }),
-            Raw::Unreadable(why) => Err(why.clone()),
+            Raw::Json(line) => {
+                decode_json(&mut worker.decoder, line, &keep)
+                    .and_then(|v| self.check_source(&v, true).map(|()| v))
+                    .map_err(|e| match e.help {
+                        // Not JSON, or not an object: the line is what is wrong.
+                        None => InputError {
+                            message: format!("{} {} {}", self.unit(), work.position, e.message),
+                            help: None,
+                        },
+                        Some(_) => e,
+                    })
+            }
+            Raw::Unreadable(why) => Err(InputError {
+                message: why.clone(),
+                help: None,
+            }),
         };
         let record = match record {
             Ok(r) => r,
-            Err(message) => {
+            Err(e) => {
                 self.counters.read.fetch_add(1, Ordering::Relaxed);
-                return self.unreadable(run, work.position, message, started);
+                return self.unreadable(run, work.position, e, started);
             }
         };
         let key = self.source_key(&record, work.position);
@@ -800,6 +830,31 @@ impl<'a> Engine<'a> {
         Ok(outcome)
     }
 
+    /// Checks a source record against the schema fields the flow reads.
+    fn check_source(&self, value: &Value, complete: bool) -> std::result::Result<(), InputError> {
+        let record = as_object(value)?;
+        if let Some(schema) = self.flow.source_schema.map(|i| &self.program.schemas[i]) {
+            let fields = self
+                .checked_fields
+                .iter()
+                .map(|&i| &schema.record.fields[i]);
+            crate::types::validate::validate_fields(record, &schema.record, fields, complete)?;
+        }
+        Ok(())
+    }
+
+    /// What a position in the source counts: elements of a JSON array,
+    /// else lines.
+    fn unit(&self) -> &'static str {
+        match &self.flow.source {
+            Endpoint::File {
+                format: crate::program::FileFormat::Json,
+                ..
+            } => "element",
+            _ => "line",
+        }
+    }
+
     /// Whether the flow reads this top-level source field (JSON lines are
     /// decoded only as far as the flow reads them).
     fn reads_field(&self, name: &str) -> bool {
@@ -842,9 +897,10 @@ impl<'a> Engine<'a> {
         &self,
         run: Option<RunId>,
         position: usize,
-        message: String,
+        error: InputError,
         started: Instant,
     ) -> Result<Done> {
+        let InputError { message, help } = error;
         let source = match &self.flow.source {
             Endpoint::File { display, .. } => display.clone(),
             Endpoint::Resource { schema, .. } => schema.to_string(),
@@ -854,7 +910,12 @@ impl<'a> Engine<'a> {
             &codes::E0906,
             format!("record #{position} of {source}: {message}"),
         )
-        .help("fix or remove this record in the input; the other records were processed");
+        .help(match help {
+            Some(h) => format!("{h}; the other records were processed"),
+            None => {
+                "fix or remove this record in the input; the other records were processed".into()
+            }
+        });
         let letter = NewDeadLetter {
             source_key: key.clone(),
             error_class: "input".into(),
@@ -1025,6 +1086,95 @@ impl<'a> Engine<'a> {
             std::process::abort();
         }
     }
+}
+
+/// Why a source record could not be read: the message names the field,
+/// its value and what the schema expects; the help says how to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    pub message: String,
+    /// `None`: the record as a whole is broken (not JSON, not an object).
+    pub help: Option<String>,
+}
+
+/// Decodes one line of JSON into a source record the way a run does: strict
+/// JSON (a key twice in one object is refused, not "last one wins"), a JSON
+/// object (not an array, number or null), and every field the flow reads
+/// (`keep`) fitting the source schema (E0906 otherwise). Fields the flow does
+/// not read are only checked to be well-formed JSON.
+pub fn decode_record(
+    program: &Program,
+    flow: &Flow,
+    decoder: &mut Decoder,
+    line: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<Value, InputError> {
+    let value = decode_json(decoder, line, keep)?;
+    check_record(program, flow, &value, keep, true)?;
+    Ok(value)
+}
+
+/// One line of strict JSON, projected onto the fields `keep` accepts.
+fn decode_json(
+    decoder: &mut Decoder,
+    line: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<Value, InputError> {
+    decoder
+        .decode_projected(line.trim_ascii(), keep)
+        .map_err(|e| InputError {
+            // Valid JSON, but which of the two values is meant is anyone's guess.
+            message: if e.message.starts_with("the key ") {
+                format!("is refused: {e}")
+            } else {
+                format!("is not valid JSON: {e}")
+            },
+            help: None,
+        })
+}
+
+/// The record a JSON value is, or why it is none.
+fn as_object(value: &Value) -> std::result::Result<&crate::value::Record, InputError> {
+    match value {
+        Value::Record(r) => Ok(r),
+        other => Err(InputError {
+            message: format!(
+                "is {}, not a JSON object",
+                match other {
+                    Value::List(_) => "an array".to_string(),
+                    other => crate::value::describe(other),
+                }
+            ),
+            help: None,
+        }),
+    }
+}
+
+impl From<crate::types::validate::Violation> for InputError {
+    fn from(v: crate::types::validate::Violation) -> Self {
+        InputError {
+            message: v.message,
+            help: Some(v.help),
+        }
+    }
+}
+
+/// A source record that arrived decoded (a service's, a CSV row, an item of a
+/// JSON array): an object whose fields that the flow reads fit the schema.
+/// `complete`: a required field may not be missing (a test's input may
+/// leave fields out).
+pub fn check_record(
+    program: &Program,
+    flow: &Flow,
+    value: &Value,
+    keep: &dyn Fn(&str) -> bool,
+    complete: bool,
+) -> std::result::Result<(), InputError> {
+    let record = as_object(value)?;
+    if let Some(schema) = flow.source_schema.map(|i| &program.schemas[i]) {
+        crate::types::validate::validate_source(record, &schema.record, keep, complete)?;
+    }
+    Ok(())
 }
 
 /// Records per chunk of work for files.

@@ -122,6 +122,23 @@ impl FromStr for Decision {
 /// The statuses a run can have. `finish_run` accepts any of these.
 pub const RUN_STATUSES: [&str; 5] = ["running", "succeeded", "partial", "failed", "interrupted"];
 
+/// A write to the target that succeeded, as [`Store::record_success`]
+/// records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Success<'a> {
+    pub run: RunId,
+    pub flow: &'a str,
+    pub source_key: &'a str,
+    /// `Create` or `Update`, or `Unchanged` for a record found in the
+    /// target already as it should be (the ledger learns it).
+    pub decision: Decision,
+    pub target_id: &'a str,
+    pub payload_hash: &'a str,
+    pub duration_ms: u64,
+    /// The cursor to save with it, if any.
+    pub cursor: Option<&'a str>,
+}
+
 /// What the ledger knows about one source record that was written to the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
@@ -458,18 +475,7 @@ pub trait Store: Send {
     /// behalf, and optionally the cursor.
     /// `decision` must be `Create` or `Update`, or `Unchanged` for a record
     /// found in the target already as it should be (the ledger learns it).
-    #[allow(clippy::too_many_arguments)]
-    fn record_success(
-        &self,
-        run: RunId,
-        flow: &str,
-        source_key: &str,
-        decision: Decision,
-        target_id: &str,
-        payload_hash: &str,
-        duration_ms: u64,
-        cursor: Option<&str>,
-    ) -> Result<(), StateError>;
+    fn record_success(&self, success: &Success<'_>) -> Result<(), StateError>;
     /// A skip (filtered or unchanged): activity row (+ cursor) in one transaction; ledger untouched.
     /// `decision` must be `Skip` or `Unchanged`.
     #[allow(clippy::too_many_arguments)]

@@ -547,17 +547,17 @@ impl Store for SqliteStore {
         )
     }
 
-    fn record_success(
-        &self,
-        run: RunId,
-        flow: &str,
-        source_key: &str,
-        decision: Decision,
-        target_id: &str,
-        payload_hash: &str,
-        duration_ms: u64,
-        cursor: Option<&str>,
-    ) -> Result<(), StateError> {
+    fn record_success(&self, success: &Success<'_>) -> Result<(), StateError> {
+        let &Success {
+            run,
+            flow,
+            source_key,
+            decision,
+            target_id,
+            payload_hash,
+            duration_ms,
+            cursor,
+        } = success;
         // `Unchanged` here means: the record was found in the target as it
         // should be (a write whose response was lost), so the ledger learns it.
         if !matches!(
@@ -961,16 +961,16 @@ mod tests {
         s.set_cursor("orders", "c0").unwrap();
         s.record_failure(run, "orders", &letter("o1"), 1).unwrap();
         let create = || {
-            s.record_success(
+            s.record_success(&Success {
                 run,
-                "orders",
-                "o1",
-                Decision::Create,
-                "inv-1",
-                "ph",
-                5,
-                Some("c1"),
-            )
+                flow: "orders",
+                source_key: "o1",
+                decision: Decision::Create,
+                target_id: "inv-1",
+                payload_hash: "ph",
+                duration_ms: 5,
+                cursor: Some("c1"),
+            })
         };
         for point in [
             "record_success:after_ledger",
@@ -1019,7 +1019,16 @@ mod tests {
     fn the_store_stays_usable_after_a_failed_transaction() {
         let (s, run) = store();
         s.arm_fault("record_success:after_ledger");
-        let _ = s.record_success(run, "orders", "o1", Decision::Update, "t", "h", 1, None);
+        let _ = s.record_success(&Success {
+            run,
+            flow: "orders",
+            source_key: "o1",
+            decision: Decision::Update,
+            target_id: "t",
+            payload_hash: "h",
+            duration_ms: 1,
+            cursor: None,
+        });
         s.set_cursor("orders", "x").unwrap();
         assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("x"));
     }

@@ -2,6 +2,8 @@
 
 pub mod client;
 mod pushdown;
+#[cfg(feature = "sandbox")]
+mod sandbox;
 pub mod signing;
 
 pub use client::{CcvShopClientConfig, CcvShopConnector, ClientLimits, Clock};
@@ -47,6 +49,10 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
     auth_help: "check `public_key` and `secret_key` (API settings in the shop's backend) and that this machine's clock is right",
     open,
     auth: None,
+    #[cfg(feature = "sandbox")]
+    sandbox: Some(sandbox::start),
+    #[cfg(not(feature = "sandbox"))]
+    sandbox: None,
 };
 
 fn open(ctx: &OpenContext<'_>) -> Result<Box<dyn Connector>, ConnectorError> {

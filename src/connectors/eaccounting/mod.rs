@@ -8,6 +8,8 @@
 pub mod client;
 pub mod oauth;
 pub mod odata;
+#[cfg(feature = "sandbox")]
+mod sandbox;
 pub mod tokens;
 
 pub use client::{ConnectorConfig, EaccountingConnector};
@@ -84,6 +86,10 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
     auth_help: "run `flowc auth eaccounting` to sign in again",
     open,
     auth: Some(authorize_interactive),
+    #[cfg(feature = "sandbox")]
+    sandbox: Some(sandbox::start),
+    #[cfg(not(feature = "sandbox"))]
+    sandbox: None,
 };
 
 fn open(ctx: &OpenContext<'_>) -> Result<Box<dyn Connector>, ConnectorError> {
