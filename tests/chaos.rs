@@ -26,7 +26,7 @@ use axum::http::Method;
 use common::*;
 use flowc::engine::Options;
 use flowc::state::{SqliteStore, Store};
-use flowc_emulators::faults::{Chaos, Fault, Matcher};
+use flowc_emulators::faults::{Fault, Matcher};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -76,23 +76,7 @@ fn flows(svc: &Services, dir: &Path, rng: &mut StdRng) -> u64 {
 /// top. The binary's retries really wait, so its runs get no 429 (a
 /// rate-limited run waits for the next minute); the in-process runs get them.
 fn chaos(svc: &Services, seed: u64, rate_limited: bool) {
-    let per_mille = |n| if rate_limited { n } else { 0 };
-    svc.books.faults().set_chaos(Some(Chaos {
-        seed,
-        rate_limited_per_mille: per_mille(50),
-        server_error_per_mille: 100,
-        slow_per_mille: 30,
-        slow_by: Duration::from_millis(60),
-        drop_after_write_per_mille: 200,
-    }));
-    svc.shop.faults().set_chaos(Some(Chaos {
-        seed: seed.wrapping_mul(31).wrapping_add(7),
-        rate_limited_per_mille: per_mille(40),
-        server_error_per_mille: 60,
-        slow_per_mille: 30,
-        slow_by: Duration::from_millis(60),
-        drop_after_write_per_mille: 0,
-    }));
+    svc.chaos_with(seed, rate_limited);
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     for path in ["/customers", "/articles", "/customerinvoicedrafts"] {
         svc.books.faults().push(

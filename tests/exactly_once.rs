@@ -2,6 +2,7 @@
 //! personal data (issue 10's findings 1–10), each reproducing the case that
 //! broke before. The seeded chaos test that combines them is
 //! `tests/chaos.rs`.
+// As in the library: errors are large but returned once per problem.
 #![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
@@ -33,63 +34,8 @@ fn session(svc: &Services, checked: &flowc::check::Checked) -> Session {
 }
 
 /// A small flow on an in-memory service: paid orders → invoices, with the
-/// customer upserted by e-mail.
-const MEMORY_FLOW: &str = r#"
-connection svc {
-  connector "eaccounting"
-  client_id env("X_CLIENT")
-  client_secret env("X_SECRET")
-}
-
-schema order resource "orders" key id cursor created mutable paid {
-  id: int readonly
-  created: datetime
-  email: string(100)
-  total: decimal
-  paid: bool
-}
-
-schema customer resource "customers" key Id {
-  Id: uuid readonly
-  Email: string(255)
-  Name: string(50)
-}
-
-schema invoice resource "invoices" key Id {
-  Id: uuid readonly
-  Ref: string(30)
-  CustomerId: uuid
-  Amount: decimal range 0..1000
-}
-
-flow sync {
-  source order
-  where paid
-  target invoice
-  key "INV-{id}" -> Ref
-
-  upsert customer as c match email -> Email {
-    email | truncate(50) -> Name
-  }
-
-  c.Id  -> CustomerId
-  total -> Amount
-}
-
-flow sync2 {
-  source order
-  where paid
-  target invoice
-  key "TWO-{id}" -> Ref
-
-  upsert customer as c match email -> Email {
-    email | truncate(50) -> Name
-  }
-
-  c.Id  -> CustomerId
-  total -> Amount
-}
-"#;
+/// customer upserted by e-mail (shared with `tests/engine.rs`).
+const MEMORY_FLOW: &str = include_str!("fixtures/memory_sync.flow");
 
 struct Memory {
     program: flowc::program::Program,
@@ -97,15 +43,21 @@ struct Memory {
     store: SqliteStore,
 }
 
+/// [`MEMORY_FLOW`] with its flow `sync` twice: as `sync`, and as `sync2`
+/// writing its own invoices (`TWO-…`) for the same customers.
+fn memory_flows() -> String {
+    let second = MEMORY_FLOW[MEMORY_FLOW.find("flow sync {").unwrap()..]
+        .replace("flow sync {", "flow sync2 {")
+        .replace("\"INV-{id}\"", "\"TWO-{id}\"");
+    format!("{MEMORY_FLOW}\n{second}")
+}
+
 fn memory(orders: Vec<Record>) -> Memory {
-    let checked = flowc::check::check_source("sync.flow", None, MEMORY_FLOW);
-    let errors: Vec<_> = checked
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.clone())
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
+    let checked = clean(flowc::check::check_source(
+        "sync.flow",
+        None,
+        &memory_flows(),
+    ));
     let service = Arc::new(MemoryConnector::new());
     service.seed("orders", orders);
     Memory {
@@ -606,13 +558,7 @@ connection shop {
   secret_key env("S")
 }
 "#;
-    let checked = flowc::check::check_source("plain.flow", None, flow);
-    let errors: Vec<_> = checked
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.clone())
-        .collect();
+    let errors = errors(&flowc::check::check_source("plain.flow", None, flow));
     assert!(errors.iter().any(|m| m.contains("https://")), "{errors:?}");
 
     let program = flagship().program;

@@ -707,7 +707,7 @@ impl<'a> Engine<'a> {
                         // Not JSON, or not an object: the line (or the
                         // element of a JSON array) is what is wrong.
                         None => InputError {
-                            message: format!("{} {} {}", self.raw_unit(), work.position, e.message),
+                            message: format!("{} {} {}", self.unit(), work.position, e.message),
                             help: None,
                         },
                         Some(_) => e,
@@ -844,9 +844,9 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// What a raw JSON item of the source is: an element of a JSON array
-    /// file, else a line.
-    fn raw_unit(&self) -> &'static str {
+    /// What a position in the source counts: elements of a JSON array,
+    /// else lines.
+    fn unit(&self) -> &'static str {
         match &self.flow.source {
             Endpoint::File {
                 format: crate::program::FileFormat::Json,

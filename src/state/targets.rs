@@ -69,6 +69,21 @@ fn learned_row(
         .optional()?)
 }
 
+/// The claim on a target record: its state and its holder.
+fn claim_row(
+    conn: &rusqlite::Connection,
+    at: TargetKey<'_>,
+) -> Result<Option<(String, String)>, StateError> {
+    Ok(conn
+        .query_row(
+            "SELECT state, holder FROM claims
+             WHERE target = ?1 AND resource = ?2 AND key_hash = ?3",
+            params![at.target, at.resource, key_hash(at.key)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 impl SqliteStore {
     /// This store's holder name, creating (and, on disk, locking) its
     /// holder file the first time.
@@ -120,15 +135,7 @@ impl SqliteStore {
         let hash = key_hash(at.key);
         // A claim is settled by the id, unless a live process other than
         // this one holds it (then that one settles it).
-        let claim: Option<(String, String)> = self
-            .lock_conn()
-            .query_row(
-                "SELECT state, holder FROM claims
-                 WHERE target = ?1 AND resource = ?2 AND key_hash = ?3",
-                params![at.target, at.resource, hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let claim = claim_row(&self.lock_conn(), at)?;
         let settles = match &claim {
             Some((state, holder)) => {
                 state == "uncertain" || !self.holder_alive(holder)? || self.is_mine(holder)
@@ -184,14 +191,7 @@ impl SqliteStore {
         let now = self.now();
         let hash = key_hash(at.key);
         self.write(|tx| {
-            let claim: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT state, holder FROM claims
-                     WHERE target = ?1 AND resource = ?2 AND key_hash = ?3",
-                    params![at.target, at.resource, hash],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+            let claim = claim_row(tx, at)?;
             let take = |tx: &Transaction<'_>| -> Result<Reservation, StateError> {
                 tx.execute(
                     "INSERT OR REPLACE INTO claims

@@ -3,6 +3,7 @@
 //! flagship flow, and what eAccounting holds by business key (every key
 //! asserted unique: a duplicate customer, article or draft fails the test).
 #![allow(dead_code)]
+// Connector callbacks return the connectors' error type as it is.
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -180,9 +181,17 @@ impl Services {
     }
 
     pub fn chaos(&self, seed: u64) {
+        self.chaos_with(seed, true);
+    }
+
+    /// Random faults on every endpoint of both services, 429s only when
+    /// `rate_limited` (a `flowc` process really waits them out, to the next
+    /// minute).
+    pub fn chaos_with(&self, seed: u64, rate_limited: bool) {
+        let limited = |per_mille| if rate_limited { per_mille } else { 0 };
         self.books.faults().set_chaos(Some(Chaos {
             seed,
-            rate_limited_per_mille: 60,
+            rate_limited_per_mille: limited(60),
             server_error_per_mille: 80,
             slow_per_mille: 40,
             slow_by: Duration::from_millis(100),
@@ -190,7 +199,7 @@ impl Services {
         }));
         self.shop.faults().set_chaos(Some(Chaos {
             seed: seed.wrapping_mul(31).wrapping_add(7),
-            rate_limited_per_mille: 50,
+            rate_limited_per_mille: limited(50),
             server_error_per_mille: 60,
             slow_per_mille: 40,
             slow_by: Duration::from_millis(100),
@@ -207,15 +216,7 @@ impl Services {
 }
 
 pub fn flagship() -> Checked {
-    let checked = flowc::check::check_path(&repo().join(FLOW)).unwrap();
-    let errors: Vec<_> = checked
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.clone())
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    checked
+    checked(&repo().join(FLOW))
 }
 
 pub fn run_engine(
@@ -274,15 +275,24 @@ pub fn flow_variant(
 
 /// Checks a flow file, asserting it has no errors.
 pub fn checked(path: &Path) -> Checked {
-    let checked = flowc::check::check_path(path).unwrap();
-    let errors: Vec<_> = checked
+    clean(flowc::check::check_path(path).unwrap())
+}
+
+/// `checked`, asserting it has no errors.
+pub fn clean(checked: Checked) -> Checked {
+    let errors = errors(&checked);
+    assert!(errors.is_empty(), "{errors:?}");
+    checked
+}
+
+/// The messages of the errors found.
+pub fn errors(checked: &Checked) -> Vec<String> {
+    checked
         .diagnostics
         .iter()
         .filter(|d| d.is_error())
         .map(|d| d.message.clone())
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    checked
+        .collect()
 }
 
 /// The shop's orders as the CCV Shop connector reads them (rows embedded),
