@@ -91,11 +91,49 @@ pub enum OnMiss {
     Fail,
 }
 
+/// A table key, compared the way `==` compares: numbers by exact value
+/// (`21`, `21.0` and `21.00` are one key), strings by text, and a number never
+/// equals a string (`1` is not `"1"`). Dates are keys by their ISO text, as
+/// `@2024-01-31 == "2024-01-31"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TableKey {
+    Str(Arc<str>),
+    Num(rust_decimal::Decimal),
+    /// A number beyond the exact range, by its canonical digits.
+    Big(String),
+    Bool(bool),
+}
+
+impl TableKey {
+    /// The key a value looks up, if it can be one.
+    pub fn of(v: &Value) -> Option<TableKey> {
+        Some(match v {
+            Value::Str(s) => TableKey::Str(s.clone()),
+            Value::Num(d) => TableKey::Num(crate::value::unsigned_zero(d.normalize())),
+            Value::BigNum(s) => TableKey::Big(crate::value::number_key(s)),
+            Value::Bool(b) => TableKey::Bool(*b),
+            Value::Date(_) | Value::DateTime(_) => TableKey::Str(Arc::from(v.to_text()?)),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for TableKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TableKey::Str(s) => write!(f, "{s:?}"),
+            TableKey::Num(d) => write!(f, "{d}"),
+            TableKey::Big(s) => f.write_str(s),
+            TableKey::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Table {
     pub name: Arc<str>,
-    /// Keys are the text of scalar keys (`"NL"`, `8000`): lookups compare text.
-    pub rows: HashMap<Arc<str>, Value>,
+    /// Rows by key; lookups compare keys by value (see [`TableKey`]).
+    pub rows: HashMap<TableKey, Value>,
     pub default: Option<Value>,
     pub span: Span,
 }
@@ -107,6 +145,9 @@ pub struct Function {
     /// Slots needed by the body (parameters first).
     pub frame_size: usize,
     pub body: Expr,
+    /// How deep the body nests: what one call costs of the interpreter's
+    /// recursion budget.
+    pub depth: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +201,9 @@ pub struct Schema {
     pub key: Option<Arc<str>>,
     /// The field incremental reads resume from.
     pub cursor: Option<Arc<str>>,
+    /// Fields that change after a record was created: a record the `where`
+    /// rejects on one of them may qualify later, so the cursor waits for it.
+    pub mutable: Vec<Arc<str>>,
     pub record: Arc<RecordType>,
     pub connection: Option<usize>,
 }
@@ -306,6 +350,17 @@ impl Program {
 impl Flow {
     /// The top-level source fields the flow reads, or `None` when it reads
     /// the record as a whole (then every field is needed).
+    /// The top-level source fields the `where` filter reads (`None`: the
+    /// whole record); empty without a filter.
+    pub fn filter_fields(&self) -> Option<std::collections::HashSet<Arc<str>>> {
+        let mut fields = std::collections::HashSet::new();
+        let mut whole = false;
+        if let Some(f) = &self.filter {
+            walk_expr(f, &mut fields, &mut whole);
+        }
+        (!whole).then_some(fields)
+    }
+
     pub fn input_fields(&self) -> Option<std::collections::HashSet<Arc<str>>> {
         let mut fields = std::collections::HashSet::new();
         let mut whole = false;
@@ -452,9 +507,8 @@ impl RefWalk<'_> {
             if wanted.iter().any(|(_, v)| v.is_missing()) {
                 continue;
             }
-            let same = |r: &Reference| {
-                r.schema == schema && r.wanted == wanted && r.guards.is_empty()
-            };
+            let same =
+                |r: &Reference| r.schema == schema && r.wanted == wanted && r.guards.is_empty();
             if !self.found.references.iter().any(same) {
                 self.found.references.push(Reference {
                     schema,
@@ -504,10 +558,22 @@ fn candidates(program: &Program, e: &Expr, depth: usize) -> Option<Vec<Value>> {
         Expr::Field { base, name, .. } => Some(
             go(base)?
                 .iter()
-                .map(|v| v.as_record().and_then(|r| r.get(name)).cloned().unwrap_or_default())
+                .map(|v| {
+                    v.as_record()
+                        .and_then(|r| r.get(name))
+                        .cloned()
+                        .unwrap_or_default()
+                })
                 .collect(),
         ),
         _ => None,
+    }
+}
+
+impl Expr {
+    /// The depth of the tree (a leaf is 1).
+    pub fn depth(&self) -> usize {
+        children(self).iter().map(|c| c.depth()).max().unwrap_or(0) + 1
     }
 }
 

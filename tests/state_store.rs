@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use flowc::state::{
-    ActivityFilter, Decision, NewDeadLetter, RunCounts, RunId, SqliteStore, StateError, Store,
-    SCHEMA_VERSION,
+    ActivityFilter, Decision, Learned, NewDeadLetter, Reservation, RunCounts, RunId, SqliteStore,
+    StateError, Store, Success, TargetKey, SCHEMA_VERSION,
 };
 
 fn tmp() -> tempfile::TempDir {
@@ -60,16 +60,16 @@ fn open_creates_a_private_directory_and_file_and_reopens_idempotently() {
     let dir = root.path().join("nested").join("state");
     let s = SqliteStore::open(&dir).unwrap();
     let run = s.begin_run("orders", "h", "0.1.0").unwrap();
-    s.record_success(
+    s.record_success(&Success {
         run,
-        "orders",
-        "o1",
-        Decision::Create,
-        "inv-1",
-        "ph",
-        3,
-        Some("c1"),
-    )
+        flow: "orders",
+        source_key: "o1",
+        decision: Decision::Create,
+        target_id: "inv-1",
+        payload_hash: "ph",
+        duration_ms: 3,
+        cursor: Some("c1"),
+    })
     .unwrap();
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
@@ -188,16 +188,16 @@ fn success_writes_ledger_activity_cursor_and_clears_the_dead_letter() {
     assert_eq!(s.dead_letters(Some("orders")).unwrap().len(), 2);
 
     t.fetch_add(5, Ordering::SeqCst);
-    s.record_success(
+    s.record_success(&Success {
         run,
-        "orders",
-        "o1",
-        Decision::Create,
-        "inv-1",
-        "ph1",
-        12,
-        Some("2024-05-01T00:00:00Z"),
-    )
+        flow: "orders",
+        source_key: "o1",
+        decision: Decision::Create,
+        target_id: "inv-1",
+        payload_hash: "ph1",
+        duration_ms: 12,
+        cursor: Some("2024-05-01T00:00:00Z"),
+    })
     .unwrap();
     let e = s.ledger_get("orders", "o1").unwrap().unwrap();
     assert_eq!(
@@ -218,16 +218,16 @@ fn success_writes_ledger_activity_cursor_and_clears_the_dead_letter() {
     assert_eq!(letters[0].source_key, "o2");
 
     // An update replaces the ledger row; no cursor given leaves the cursor alone.
-    s.record_success(
+    s.record_success(&Success {
         run,
-        "orders",
-        "o1",
-        Decision::Update,
-        "inv-1",
-        "ph2",
-        3,
-        None,
-    )
+        flow: "orders",
+        source_key: "o1",
+        decision: Decision::Update,
+        target_id: "inv-1",
+        payload_hash: "ph2",
+        duration_ms: 3,
+        cursor: None,
+    })
     .unwrap();
     assert_eq!(
         s.ledger_get("orders", "o1").unwrap().unwrap().payload_hash,
@@ -264,7 +264,16 @@ fn success_and_skip_insist_on_their_decisions() {
     let run = s.begin_run("orders", "h", "v").unwrap();
     for d in [Decision::Skip, Decision::Fail] {
         let err = s
-            .record_success(run, "orders", "o1", d, "t", "h", 1, Some("c"))
+            .record_success(&Success {
+                run,
+                flow: "orders",
+                source_key: "o1",
+                decision: d,
+                target_id: "t",
+                payload_hash: "h",
+                duration_ms: 1,
+                cursor: Some("c"),
+            })
             .unwrap_err();
         assert!(matches!(err, StateError::Invalid(_)), "{d}: {err:?}");
     }
@@ -288,16 +297,16 @@ fn a_write_that_fails_midway_commits_nothing() {
     s.record_failure(run, "orders", &letter("o1", "x"), 1)
         .unwrap();
     let err = s
-        .record_success(
-            RunId(run.0 + 100),
-            "orders",
-            "o1",
-            Decision::Create,
-            "inv-1",
-            "ph",
-            1,
-            Some("c1"),
-        )
+        .record_success(&Success {
+            run: RunId(run.0 + 100),
+            flow: "orders",
+            source_key: "o1",
+            decision: Decision::Create,
+            target_id: "inv-1",
+            payload_hash: "ph",
+            duration_ms: 1,
+            cursor: Some("c1"),
+        })
         .unwrap_err();
     assert!(matches!(err, StateError::UnknownRun(_)), "{err:?}");
     assert_eq!(s.ledger_get("orders", "o1").unwrap(), None);
@@ -450,8 +459,17 @@ fn activity_filters_by_flow_run_failure_and_limit() {
     }
     s.record_failure(a, "orders", &letter("o9", "x"), 1)
         .unwrap();
-    s.record_success(b, "customers", "c1", Decision::Create, "1", "h", 1, None)
-        .unwrap();
+    s.record_success(&Success {
+        run: b,
+        flow: "customers",
+        source_key: "c1",
+        decision: Decision::Create,
+        target_id: "1",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: None,
+    })
+    .unwrap();
     let n = |f: ActivityFilter| s.activity(&f).unwrap().len();
     assert_eq!(n(ActivityFilter::default()), 7);
     assert_eq!(
@@ -491,8 +509,24 @@ fn activity_filters_by_flow_run_failure_and_limit() {
     );
 }
 
+fn key<'a>(target: &'a str, resource: &'a str, key: &'a str) -> TargetKey<'a> {
+    TargetKey {
+        target,
+        resource,
+        key,
+    }
+}
+
+fn id(id: &str) -> Learned {
+    Learned {
+        id: id.into(),
+        company: Some("c1".into()),
+        payloads: vec!["h1".into(), "h2".into()],
+    }
+}
+
 #[test]
-fn cursors_and_xrefs() {
+fn cursors_and_learned_ids() {
     let s = SqliteStore::open_in_memory().unwrap();
     assert_eq!(s.cursor("orders").unwrap(), None);
     s.set_cursor("orders", "a").unwrap();
@@ -500,28 +534,151 @@ fn cursors_and_xrefs() {
     s.set_cursor("customers", "z").unwrap();
     assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("b"));
 
-    assert_eq!(s.xref_get("eaccounting.customers", "a@b.c").unwrap(), None);
-    s.xref_put("eaccounting.customers", "a@b.c", "id-1")
+    let books = "eaccounting https://books/v2";
+    let customer = key(books, "customers", "a@b.c");
+    assert_eq!(s.learned(customer).unwrap(), None);
+    s.learn("orders", customer, &id("id-1")).unwrap();
+    s.learn("orders", customer, &id("id-2")).unwrap();
+    s.learn("orders", key(books, "articles", "a@b.c"), &id("art-1"))
         .unwrap();
-    s.xref_put("eaccounting.customers", "a@b.c", "id-2")
-        .unwrap();
-    s.xref_put("eaccounting.articles", "a@b.c", "art-1")
-        .unwrap();
+    assert_eq!(s.learned(customer).unwrap(), Some(id("id-2")));
+    // Another service (or a resource of another name) is another record.
     assert_eq!(
-        s.xref_get("eaccounting.customers", "a@b.c")
-            .unwrap()
-            .as_deref(),
-        Some("id-2")
+        s.learned(key("eaccounting https://other/v2", "customers", "a@b.c"))
+            .unwrap(),
+        None
     );
     assert_eq!(
-        s.xref_get("eaccounting.articles", "a@b.c")
-            .unwrap()
-            .as_deref(),
-        Some("art-1")
+        s.learned(key(books, "articles", "a@b.c")).unwrap(),
+        Some(id("art-1"))
     );
-    assert!(s.xref_delete("eaccounting.articles", "a@b.c").unwrap());
-    assert!(!s.xref_delete("eaccounting.articles", "a@b.c").unwrap());
-    assert_eq!(s.xref_get("eaccounting.articles", "a@b.c").unwrap(), None);
+    assert!(s.forget(key(books, "articles", "a@b.c")).unwrap());
+    assert!(!s.forget(key(books, "articles", "a@b.c")).unwrap());
+    assert_eq!(s.learned(key(books, "articles", "a@b.c")).unwrap(), None);
+}
+
+#[test]
+fn match_keys_are_stored_only_as_hashes() {
+    let dir = tmp();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    let at = key(
+        "eaccounting https://books/v2",
+        "customers",
+        "jan.jansen@example.nl",
+    );
+    s.learn("orders", at, &id("id-1")).unwrap();
+    assert_eq!(
+        s.reserve(
+            "orders",
+            "1",
+            key("t", "customers", "piet@example.nl"),
+            false
+        )
+        .unwrap(),
+        Reservation::Granted
+    );
+    s.release(key("t", "customers", "piet@example.nl"), true)
+        .unwrap();
+    drop(s);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains("example.nl"),
+        "an e-mail address is in the state files"
+    );
+}
+
+#[test]
+fn a_reservation_goes_to_one_store_at_a_time_and_an_uncertain_create_waits_for_a_search() {
+    let dir = tmp();
+    let a = SqliteStore::open(dir.path()).unwrap();
+    let b = SqliteStore::open(dir.path()).unwrap();
+    let at = key("eaccounting https://books/v2", "customers", "a@b.c");
+    assert_eq!(
+        a.reserve("orders", "o1", at, false).unwrap(),
+        Reservation::Granted
+    );
+    // Another process (another store) asks while the first creates it.
+    assert_eq!(
+        b.reserve("quotes", "q1", at, false).unwrap(),
+        Reservation::Busy
+    );
+    // The first one's create lost its answer, and so did the search.
+    a.release(at, true).unwrap();
+    assert_eq!(
+        b.reserve("quotes", "q1", at, false).unwrap(),
+        Reservation::Uncertain
+    );
+    assert_eq!(
+        a.reserve("orders", "o1", at, false).unwrap(),
+        Reservation::Uncertain
+    );
+    let listed = b.uncertain_creates(None).unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|u| (u.flow.as_str(), u.source_key.as_str(), u.resource.as_str()))
+            .collect::<Vec<_>>(),
+        [("orders", "o1", "customers")]
+    );
+    assert!(b.uncertain_creates(Some("quotes")).unwrap().is_empty());
+    // A search found nothing: the searcher may create it, nobody else.
+    assert_eq!(
+        b.reserve("quotes", "q1", at, true).unwrap(),
+        Reservation::Granted
+    );
+    assert_eq!(
+        a.reserve("orders", "o1", at, true).unwrap(),
+        Reservation::Busy
+    );
+    // Created: the id is learned and the claim is gone.
+    b.learn("quotes", at, &id("id-9")).unwrap();
+    assert_eq!(
+        a.reserve("orders", "o1", at, false).unwrap(),
+        Reservation::Learned(id("id-9"))
+    );
+    assert!(a.uncertain_creates(None).unwrap().is_empty());
+    // A create that certainly failed leaves nothing behind.
+    let other = key("eaccounting https://books/v2", "customers", "x@y.z");
+    assert_eq!(
+        a.reserve("orders", "o2", other, false).unwrap(),
+        Reservation::Granted
+    );
+    a.release(other, false).unwrap();
+    assert_eq!(
+        b.reserve("quotes", "q2", other, false).unwrap(),
+        Reservation::Granted
+    );
+}
+
+#[test]
+fn a_claim_of_a_store_that_died_is_uncertain() {
+    let dir = tmp();
+    let survivor = SqliteStore::open(dir.path()).unwrap();
+    let at = key("ccvshop https://shop/api/rest/v1", "products", "SKU-1");
+    {
+        let dying = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            dying.reserve("orders", "o1", at, false).unwrap(),
+            Reservation::Granted
+        );
+        assert_eq!(
+            survivor.reserve("orders", "o2", at, false).unwrap(),
+            Reservation::Busy
+        );
+        // Dropped without releasing: as if its process died mid-create.
+    }
+    assert_eq!(survivor.uncertain_creates(None).unwrap().len(), 1);
+    assert_eq!(
+        survivor.reserve("orders", "o2", at, false).unwrap(),
+        Reservation::Uncertain
+    );
 }
 
 #[test]
@@ -535,16 +692,16 @@ fn purge_deletes_old_activity_dead_letters_and_unreferenced_runs() {
         .unwrap();
     s.record_failure(old, "orders", &letter("o3", "x"), 1)
         .unwrap();
-    s.record_success(
-        old,
-        "orders",
-        "o4",
-        Decision::Create,
-        "i4",
-        "h",
-        1,
-        Some("c"),
-    )
+    s.record_success(&Success {
+        run: old,
+        flow: "orders",
+        source_key: "o4",
+        decision: Decision::Create,
+        target_id: "i4",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: Some("c"),
+    })
     .unwrap();
     s.finish_run(old, "partial", &RunCounts::default()).unwrap();
 
@@ -584,19 +741,89 @@ fn purge_deletes_old_activity_dead_letters_and_unreferenced_runs() {
     );
 }
 
+/// Everything on disk in the state folder (database, WAL, shared memory).
+fn state_bytes(dir: &std::path::Path) -> String {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn purged_rows_and_learned_ids_are_gone_from_the_files_not_just_from_queries() {
+    let dir = tmp();
+    let (s, t) = clocked(dir.path());
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    let mut l = letter("o1", "Name 'Marijke Mulder-Verhoeven' is too long");
+    l.payload = Some(r#"{"Name":"Marijke Mulder-Verhoeven"}"#.into());
+    s.record_failure(run, "orders", &l, 1).unwrap();
+    let customer = key(
+        "eaccounting https://books/v2",
+        "customers",
+        "marijke@example.nl",
+    );
+    s.learn("orders", customer, &id("id-1")).unwrap();
+    s.finish_run(run, "partial", &RunCounts::default()).unwrap();
+    assert!(state_bytes(dir.path()).contains("Marijke Mulder-Verhoeven"));
+
+    t.fetch_add(86_400, Ordering::SeqCst);
+    let purged = s.purge_older_than(at(1_700_000_000 + 3_600)).unwrap();
+    assert_eq!((purged.dead_letters, purged.learned), (1, 1), "{purged:?}");
+    assert_eq!(s.learned(customer).unwrap(), None);
+    // Not in a free page of the database, nor in the WAL.
+    assert!(!state_bytes(dir.path()).contains("Mulder-Verhoeven"));
+}
+
+#[test]
+fn error_texts_are_stored_without_urls_or_e_mail_addresses() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    let mut l = letter(
+        "o1",
+        "eAccounting GET /customers: error sending request for url (https://api/v2/customers?$filter=EmailAddress%20eq%20%27jan%40x.nl%27): timed out; customer jan@x.nl",
+    );
+    l.api_error_body = Some("duplicate of jan@x.nl".into());
+    s.record_failure(run, "orders", &l, 1).unwrap();
+    let stored = &s.dead_letters(None).unwrap()[0];
+    assert_eq!(
+        stored.message,
+        "eAccounting GET /customers: error sending request for url (/v2/customers): timed out; customer <e-mail>"
+    );
+    assert_eq!(
+        stored.api_error_body.as_deref(),
+        Some("duplicate of <e-mail>")
+    );
+    let row = &s.activity(&ActivityFilter::default()).unwrap()[0];
+    assert!(!row.error.as_deref().unwrap().contains("jan"), "{row:?}");
+}
+
 #[test]
 fn reset_forgets_one_flow_entirely_and_nothing_else() {
     let s = SqliteStore::open_in_memory().unwrap();
     for flow in ["orders", "customers"] {
         let run = s.begin_run(flow, "h", "v").unwrap();
-        s.record_success(run, flow, "k1", Decision::Create, "t1", "h", 1, Some("c"))
-            .unwrap();
+        s.record_success(&Success {
+            run,
+            flow,
+            source_key: "k1",
+            decision: Decision::Create,
+            target_id: "t1",
+            payload_hash: "h",
+            duration_ms: 1,
+            cursor: Some("c"),
+        })
+        .unwrap();
         s.record_failure(run, flow, &letter("k2", "x"), 1).unwrap();
-        s.xref_put_for_flow(flow, &format!("{flow}.ns"), "k", "id")
+        s.learn(flow, key("t", &format!("{flow}.ns"), "k"), &id("id"))
             .unwrap();
     }
-    s.xref_put("eaccounting.customers", "a@b.c", "shared")
-        .unwrap();
+    let uncertain = key("t", "customers", "u@v.w");
+    s.reserve("orders", "k3", uncertain, false).unwrap();
+    s.release(uncertain, true).unwrap();
 
     s.reset_flow("orders").unwrap();
     assert_eq!(s.ledger_get("orders", "k1").unwrap(), None);
@@ -611,26 +838,33 @@ fn reset_forgets_one_flow_entirely_and_nothing_else() {
         })
         .unwrap()
         .is_empty());
-    assert_eq!(s.xref_get("orders.ns", "k").unwrap(), None);
+    // Ids learned by the flow are forgotten: after a reset against another
+    // company, nothing may point at records that do not exist there.
+    assert_eq!(s.learned(key("t", "orders.ns", "k")).unwrap(), None);
+    // What prevents duplicates stays: an uncertain create waits for a search.
+    assert_eq!(s.uncertain_creates(None).unwrap().len(), 1);
 
     assert!(s.ledger_get("customers", "k1").unwrap().is_some());
     assert_eq!(s.cursor("customers").unwrap().as_deref(), Some("c"));
     assert_eq!(s.runs(Some("customers"), 0).unwrap().len(), 1);
     assert_eq!(s.dead_letters(Some("customers")).unwrap().len(), 1);
     assert_eq!(
-        s.xref_get("customers.ns", "k").unwrap().as_deref(),
-        Some("id")
-    );
-    assert_eq!(
-        s.xref_get("eaccounting.customers", "a@b.c")
-            .unwrap()
-            .as_deref(),
-        Some("shared")
+        s.learned(key("t", "customers.ns", "k")).unwrap(),
+        Some(id("id"))
     );
     // The flow can start over.
     let run = s.begin_run("orders", "h", "v").unwrap();
-    s.record_success(run, "orders", "k1", Decision::Create, "t9", "h", 1, None)
-        .unwrap();
+    s.record_success(&Success {
+        run,
+        flow: "orders",
+        source_key: "k1",
+        decision: Decision::Create,
+        target_id: "t9",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: None,
+    })
+    .unwrap();
 }
 
 #[test]
@@ -669,10 +903,28 @@ fn two_stores_on_one_file_contend_for_the_flow_lock() {
     // Writes from both stores interleave fine meanwhile.
     let ra = a.begin_run("orders", "h", "v").unwrap();
     let rb = b.begin_run("customers", "h", "v").unwrap();
-    a.record_success(ra, "orders", "o1", Decision::Create, "1", "h", 1, Some("c"))
-        .unwrap();
-    b.record_success(rb, "customers", "c1", Decision::Create, "2", "h", 1, None)
-        .unwrap();
+    a.record_success(&Success {
+        run: ra,
+        flow: "orders",
+        source_key: "o1",
+        decision: Decision::Create,
+        target_id: "1",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: Some("c"),
+    })
+    .unwrap();
+    b.record_success(&Success {
+        run: rb,
+        flow: "customers",
+        source_key: "c1",
+        decision: Decision::Create,
+        target_id: "2",
+        payload_hash: "h",
+        duration_ms: 1,
+        cursor: None,
+    })
+    .unwrap();
     assert!(b.ledger_get("orders", "o1").unwrap().is_some());
 
     drop(lock);
@@ -835,7 +1087,7 @@ fn a_lock_file_held_without_a_holder_row_is_waited_for_then_reported() {
     assert!(matches!(err, StateError::Database(_)), "{err:?}");
     assert!(
         err.to_string().contains("does not name")
-            && err.to_string().contains("flowc unlock orders"),
+            && err.to_string().contains("flowc state unlock --flow orders"),
         "{err}"
     );
 }
@@ -915,7 +1167,7 @@ fn a_lock_held_by_a_killed_child_process_is_taken_over() {
 
 #[test]
 fn a_broken_lock_frees_the_flow_and_its_old_holder_cannot_free_the_new_one() {
-    // `flowc unlock` for a holder that is alive but stuck: the old holder keeps
+    // `flowc state unlock` for a holder that is alive but stuck: the old holder keeps
     // its lock on a removed file, and its RunLock only deletes its own row
     // (matched by token).
     let dir = tmp();
@@ -932,7 +1184,10 @@ fn a_broken_lock_frees_the_flow_and_its_old_holder_cannot_free_the_new_one() {
     let b = SqliteStore::open(dir.path()).unwrap();
     let err = b.lock_flow("orders").unwrap_err();
     assert!(matches!(err, StateError::Locked { .. }), "{err:?}");
-    assert!(err.to_string().contains("flowc unlock orders"), "{err}");
+    assert!(
+        err.to_string().contains("flowc state unlock --flow orders"),
+        "the lock error names a command that exists: {err}"
+    );
     drop(new);
     drop(b.lock_flow("orders").unwrap());
 }

@@ -80,7 +80,7 @@ impl<'m> Checker<'m> {
                     .at(f.name.span, "no `source` clause")
                     .help("add `source ccvshop.orders` or `source file(\"orders.ndjson\") as ccvshop.orders`"),
             );
-            return;
+            return self.abandon(m);
         };
         let Some((target_ep, target_span)) = target else {
             self.diags.push(
@@ -88,17 +88,24 @@ impl<'m> Checker<'m> {
                     .at(f.name.span, "no `target` clause")
                     .help("add `target eaccounting.customer_invoice_drafts` or `target file(\"out.ndjson\")`"),
             );
-            return;
+            return self.abandon(m);
         };
         let base_dir = self.modules[m].dir.clone().unwrap_or_default();
         let (source, source_schema) = match self.endpoint(m, source_ep, &base_dir) {
             Some(x) => x,
-            None => return,
+            None => return self.abandon(m),
         };
         let (target_endpoint, target_schema) = match self.endpoint(m, target_ep, &base_dir) {
             Some(x) => x,
-            None => return,
+            None => return self.abandon(m),
         };
+        // `truncate` and `length` count the way the target's service does.
+        let outer_units = std::mem::replace(
+            &mut self.call_units,
+            target_schema.map_or(crate::types::LengthUnit::Chars, |i| {
+                self.program.schemas[i].record.units
+            }),
+        );
         let input = match source_schema {
             Some(i) => Type::of(Kind::Record(self.program.schemas[i].record.clone())),
             None => Type::ANY,
@@ -199,6 +206,7 @@ impl<'m> Checker<'m> {
         self.check_required(&target, &mapped);
         self.check_keep(&target, &mapping, &mapped);
         self.report_unused_locals(&mut scope);
+        self.call_units = outer_units;
         self.program.flows.push(program::Flow {
             name: f.name.name.clone(),
             source,
@@ -214,6 +222,13 @@ impl<'m> Checker<'m> {
             span: f.span,
             base_dir,
         });
+    }
+
+    /// A flow that cannot be checked further: what its statements would
+    /// have used is unknown, so no "never used" warning follows in its file
+    /// (it would only echo the error).
+    fn abandon(&mut self, m: usize) {
+        self.abandoned.insert(m);
     }
 
     fn duplicate_clause(&mut self, span: Span, prev: Span, name: &str) {
@@ -547,6 +562,40 @@ impl<'m> Checker<'m> {
             );
             return;
         }
+        // A record and a field inside it (`Addr` and `Addr.City`): one would
+        // silently overwrite the other.
+        let sets: Vec<&HashMap<String, Span>> = match phase {
+            Phase::Common => vec![&mapped.common, &mapped.create, &mapped.update],
+            Phase::Create => vec![&mapped.common, &mapped.create],
+            Phase::Update => vec![&mapped.common, &mapped.update],
+        };
+        let overlap = sets.iter().find_map(|set| {
+            set.iter()
+                .find(|(other, _)| {
+                    other.starts_with(&format!("{key}.")) || key.starts_with(&format!("{other}."))
+                })
+                .map(|(other, span)| (other.clone(), *span))
+        });
+        if let Some((other, prev)) = overlap {
+            let (outer, inner) = if other.len() < key.len() {
+                (other.as_str(), key.as_str())
+            } else {
+                (key.as_str(), other.as_str())
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    &codes::E0304,
+                    format!("`{outer}` and `{inner}` are both mapped: `{inner}` is part of `{outer}`"),
+                )
+                .at(field.span, "mapped here")
+                .also(prev, "overlaps this mapping")
+                .help(format!(
+                    "map `{outer}` as a whole (with `{}` inside its record), or map its fields one by one",
+                    &inner[outer.len() + 1..]
+                )),
+            );
+            return;
+        }
         let set = match phase {
             Phase::Common => &mut mapped.common,
             Phase::Create => &mut mapped.create,
@@ -669,7 +718,7 @@ impl<'m> Checker<'m> {
     ) {
         let Some(schema) = self.resolve_schema(scope.module, &upsert.schema, upsert.schema_span)
         else {
-            return;
+            return self.abandon(scope.module);
         };
         let record = self.program.schemas[schema].record.clone();
         let target = Target {
@@ -708,6 +757,8 @@ impl<'m> Checker<'m> {
             expr: m.ir.clone(),
             span: upsert.match_value.span,
         });
+        // `truncate` and `length` count the way this schema's service does.
+        let outer_units = std::mem::replace(&mut self.call_units, record.units);
         self.check_block(
             scope,
             &upsert.body,
@@ -717,6 +768,7 @@ impl<'m> Checker<'m> {
             &mut inner_mapping,
             &mut inner_mapped,
         );
+        self.call_units = outer_units;
         self.check_required(&target, &inner_mapped);
         self.check_keep(&target, &inner_mapping, &inner_mapped);
         // The variable holds the record as the service returns it.
@@ -731,6 +783,7 @@ impl<'m> Checker<'m> {
                 })
                 .collect(),
             open: false,
+            units: record.units,
         })));
         if upsert.filter.is_some() {
             // Not upserted when the condition is false.

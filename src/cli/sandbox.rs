@@ -95,9 +95,11 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let defaults = crate::engine::Options::default();
     let sync = SyncArgs {
-        concurrency: 4,
-        overlap: Duration::from_secs(7 * 86400),
+        concurrency: defaults.concurrency,
+        overlap: defaults.overlap,
+        reread_window: defaults.reread_window,
         ..SyncArgs::default()
     };
     let mut exit = 0;

@@ -136,7 +136,7 @@ fn decide_target(
 }
 
 /// An update, or nothing when the record already holds every field.
-fn update_or_unchanged(id: String, current: Option<Record>, update: &Record) -> Decided {
+pub(super) fn update_or_unchanged(id: String, current: Option<Record>, update: &Record) -> Decided {
     match &current {
         Some(c) => {
             let changes = payload::diff(c, update);

@@ -483,7 +483,20 @@ impl<'p> Runtime<'p> {
         }
     }
 
+    /// Evaluates one node. Nesting is bounded by the parser (E0007) and
+    /// recursion of `fn`s by [`stack_guard`]; deep trees get more stack
+    /// rather than overflowing a worker's.
+    #[inline]
     fn eval(&self, expr: &Expr, frame: &mut Frame<'_>) -> Result<Value> {
+        match expr {
+            // The leaves, without a stack check.
+            Expr::Const(v) => Ok(v.clone()),
+            Expr::Local(slot) => Ok(frame.slots[*slot].clone()),
+            _ => stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.eval_node(expr, frame)),
+        }
+    }
+
+    fn eval_node(&self, expr: &Expr, frame: &mut Frame<'_>) -> Result<Value> {
         Ok(match expr {
             Expr::Const(v) => v.clone(),
             Expr::Local(slot) => frame.slots[*slot].clone(),
@@ -541,14 +554,14 @@ impl<'p> Runtime<'p> {
             } => {
                 let t = &self.program.tables[*table];
                 let k = self.eval(key, frame)?;
-                let text = k.to_text().ok_or_else(|| {
+                let key = crate::program::TableKey::of(&k).ok_or_else(|| {
                     EvalError::new(
                         unusable(k.is_missing()),
                         format!("{} cannot be a table key", crate::value::describe(&k)),
                         Some(*span),
                     )
                 })?;
-                match t.rows.get(text.as_str()).or(t.default.as_ref()) {
+                match t.rows.get(&key).or(t.default.as_ref()) {
                     Some(v) => v.clone(),
                     None if *on_miss == OnMiss::Absent => Value::Absent,
                     None => {
@@ -621,9 +634,9 @@ impl<'p> Runtime<'p> {
                     slots,
                     input: frame.input,
                 };
-                stack_guard(*span)?;
+                let levels = stack_guard(f.depth, *span)?;
                 let r = self.eval(&f.body, &mut inner);
-                STACK.with(|d| d.set(d.get() - 1));
+                stack_release(levels);
                 r?
             }
             Expr::Not(e, span) => match self.eval(e, frame)? {
@@ -758,23 +771,54 @@ impl<'p> Runtime<'p> {
 }
 
 thread_local! {
-    static STACK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// User-function calls in progress on this thread, and the levels of
+    /// evaluation their bodies take.
+    static STACK: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
-/// Recursion is allowed in `fn`s, but not without end.
-fn stack_guard(span: Span) -> Result<()> {
+/// Stack kept free before evaluating a node, and the size of each extra
+/// segment when it runs short.
+const RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
+/// The most user-function calls that may be in progress at once.
+pub const MAX_CALLS: usize = 200;
+/// The most levels of evaluation that calls in progress may nest: each call
+/// costs its body's depth, so a recursive function with a deep body stops
+/// here, before it reaches [`MAX_CALLS`], with E0905 instead of using
+/// unbounded memory.
+pub const MAX_CALL_LEVELS: usize = 10_000;
+
+/// Recursion is allowed in `fn`s, but not without end: at most
+/// [`MAX_CALLS`] calls and [`MAX_CALL_LEVELS`] levels deep. Returns the
+/// levels taken, to give back with [`stack_release`].
+fn stack_guard(levels: usize, span: Span) -> Result<usize> {
+    let (calls, used) = STACK.with(|d| d.get());
+    if calls >= MAX_CALLS || used + levels > MAX_CALL_LEVELS {
+        return Err(EvalError::new(
+            &codes::E0905,
+            if calls >= MAX_CALLS {
+                format!("functions call each other more than {MAX_CALLS} deep")
+            } else {
+                format!(
+                    "functions call each other too deeply: {calls} calls nest {} levels of \
+                     evaluation, the limit is {MAX_CALL_LEVELS}",
+                    used + levels
+                )
+            },
+            Some(span),
+        )
+        .help("check that the recursion reaches its base case"));
+    }
+    STACK.with(|d| d.set((calls + 1, used + levels)));
+    Ok(levels)
+}
+
+fn stack_release(levels: usize) {
     STACK.with(|d| {
-        if d.get() >= 200 {
-            return Err(EvalError::new(
-                &codes::E0905,
-                "functions call each other more than 200 deep",
-                Some(span),
-            )
-            .help("check that the recursion reaches its base case"));
-        }
-        d.set(d.get() + 1);
-        Ok(())
-    })
+        let (calls, used) = d.get();
+        d.set((calls.saturating_sub(1), used.saturating_sub(levels)));
+    });
 }
 
 fn merge_into(base: &mut Record, extra: &Record) {
@@ -805,7 +849,7 @@ fn unusable(missing: bool) -> &'static codes::Code {
 pub(crate) fn decimal_error(op: &str, span: Span) -> EvalError {
     EvalError::new(
         &codes::E0904,
-        format!("`{op}` overflowed the exact decimal range (28 digits)"),
+        format!("`{op}` needs more than the 28 significant digits of the exact decimal range"),
         Some(span),
     )
 }

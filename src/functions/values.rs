@@ -7,65 +7,41 @@ use super::*;
 use crate::types::{Kind, Missing, Type};
 use crate::value::{Record, Value};
 
-/// ISO 3166 alpha-2 code, English name, Dutch name, German name. The shops
-/// this tool serves are mostly in the Benelux and around it; the list covers
-/// the EU, the EEA, the UK, Switzerland and the main non-European markets.
-const COUNTRIES: &[(&str, &str, &str, &str)] = &[
-    ("AT", "Austria", "Oostenrijk", "Österreich"),
-    ("AU", "Australia", "Australië", "Australien"),
-    ("BE", "Belgium", "België", "Belgien"),
-    ("BG", "Bulgaria", "Bulgarije", "Bulgarien"),
-    ("CA", "Canada", "Canada", "Kanada"),
-    ("CH", "Switzerland", "Zwitserland", "Schweiz"),
-    ("CN", "China", "China", "China"),
-    ("CY", "Cyprus", "Cyprus", "Zypern"),
-    ("CZ", "Czechia", "Tsjechië", "Tschechien"),
-    ("DE", "Germany", "Duitsland", "Deutschland"),
-    ("DK", "Denmark", "Denemarken", "Dänemark"),
-    ("EE", "Estonia", "Estland", "Estland"),
-    ("ES", "Spain", "Spanje", "Spanien"),
-    ("FI", "Finland", "Finland", "Finnland"),
-    ("FR", "France", "Frankrijk", "Frankreich"),
-    (
-        "GB",
-        "United Kingdom",
-        "Verenigd Koninkrijk",
-        "Vereinigtes Königreich",
-    ),
-    ("GR", "Greece", "Griekenland", "Griechenland"),
-    ("HR", "Croatia", "Kroatië", "Kroatien"),
-    ("HU", "Hungary", "Hongarije", "Ungarn"),
-    ("IE", "Ireland", "Ierland", "Irland"),
-    ("IS", "Iceland", "IJsland", "Island"),
-    ("IT", "Italy", "Italië", "Italien"),
-    ("JP", "Japan", "Japan", "Japan"),
-    ("LI", "Liechtenstein", "Liechtenstein", "Liechtenstein"),
-    ("LT", "Lithuania", "Litouwen", "Litauen"),
-    ("LU", "Luxembourg", "Luxemburg", "Luxemburg"),
-    ("LV", "Latvia", "Letland", "Lettland"),
-    ("MT", "Malta", "Malta", "Malta"),
-    ("NL", "Netherlands", "Nederland", "Niederlande"),
-    ("NO", "Norway", "Noorwegen", "Norwegen"),
-    ("NZ", "New Zealand", "Nieuw-Zeeland", "Neuseeland"),
-    ("PL", "Poland", "Polen", "Polen"),
-    ("PT", "Portugal", "Portugal", "Portugal"),
-    ("RO", "Romania", "Roemenië", "Rumänien"),
-    ("SE", "Sweden", "Zweden", "Schweden"),
-    ("SI", "Slovenia", "Slovenië", "Slowenien"),
-    ("SK", "Slovakia", "Slowakije", "Slowakei"),
-    ("TR", "Turkey", "Turkije", "Türkei"),
-    (
-        "US",
-        "United States",
-        "Verenigde Staten",
-        "Vereinigte Staaten",
-    ),
-];
+/// One country flowc knows by name.
+struct Country {
+    code: &'static str,
+    en: &'static str,
+    nl: &'static str,
+    de: &'static str,
+    eu: bool,
+}
 
-const EU: &[&str] = &[
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
-    "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
-];
+/// The countries, read once from `countries.tsv` (data, kept out of the code).
+fn countries() -> &'static [Country] {
+    static COUNTRIES: std::sync::OnceLock<Vec<Country>> = std::sync::OnceLock::new();
+    COUNTRIES.get_or_init(|| {
+        include_str!("countries.tsv")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| {
+                let mut cells = l.split('\t');
+                Some(Country {
+                    code: cells.next()?,
+                    en: cells.next()?,
+                    nl: cells.next()?,
+                    de: cells.next()?,
+                    eu: cells.next()? == "1",
+                })
+            })
+            .collect()
+    })
+}
+
+fn country(code: &str) -> Option<&'static Country> {
+    countries()
+        .iter()
+        .find(|c| c.code.eq_ignore_ascii_case(code))
+}
 
 pub(crate) fn country_code(input: &str) -> Option<&'static str> {
     let t = input.trim();
@@ -80,15 +56,15 @@ pub(crate) fn country_code(input: &str) -> Option<&'static str> {
     if let Some((_, code)) = aliases.iter().find(|(a, _)| *a == lower) {
         return Some(code);
     }
-    COUNTRIES
+    countries()
         .iter()
-        .find(|(code, en, nl, de)| {
-            code.eq_ignore_ascii_case(t)
-                || en.to_lowercase() == lower
-                || nl.to_lowercase() == lower
-                || de.to_lowercase() == lower
+        .find(|c| {
+            c.code.eq_ignore_ascii_case(t)
+                || c.en.to_lowercase() == lower
+                || c.nl.to_lowercase() == lower
+                || c.de.to_lowercase() == lower
         })
-        .map(|c| c.0)
+        .map(|c| c.code)
 }
 
 pub(super) const FUNCTIONS: &[Builtin] = &[
@@ -180,14 +156,12 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
                 Some(v) => arg_str(v)?,
                 None => "en",
             };
-            let c = COUNTRIES
-                .iter()
-                .find(|c| c.0.eq_ignore_ascii_case(code))
+            let c = country(code)
                 .ok_or_else(|| format!("{code:?} is not an ISO alpha-2 code this tool knows"))?;
             Ok(Value::str(match lang {
-                "en" => c.1,
-                "nl" => c.2,
-                "de" => c.3,
+                "en" => c.en,
+                "nl" => c.nl,
+                "de" => c.de,
                 other => return Err(format!("language {other:?} is not available; use en, nl or de")),
             }))
         },
@@ -199,7 +173,7 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         doc: "True for the alpha-2 code of an EU member state (for intra-community VAT rules).",
         examples: &[ex(r#"is_eu("BE")"#, "true"), ex(r#"is_eu("CH")"#, "false")],
         returns: |_| Type::BOOL,
-        eval: |a| Ok(Value::Bool(EU.contains(&arg_str(&a[0])?.to_ascii_uppercase().as_str()))),
+        eval: |a| Ok(Value::Bool(country(arg_str(&a[0])?).is_some_and(|c| c.eu))),
     },
     Builtin {
         name: "keys",

@@ -27,7 +27,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
 use super::*;
-use super::{lockfile, migrations, private};
+use super::{lockfile, migrations, private, targets};
 
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "state.sqlite";
@@ -62,6 +62,8 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     path: Option<PathBuf>,
     clock: Clock,
+    /// Who this store is when it claims target records.
+    pub(super) holder: targets::Holder,
     #[cfg(test)]
     fault: Mutex<Option<&'static str>>,
 }
@@ -133,11 +135,15 @@ impl SqliteStore {
     fn setup(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StateError> {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Deleted rows (purged activity, dead letters, learned ids) are
+        // overwritten, not left readable in free pages.
+        conn.pragma_update(None, "secure_delete", true)?;
         migrations::migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path,
             clock: Arc::new(Utc::now),
+            holder: targets::Holder::default(),
             #[cfg(test)]
             fault: Mutex::new(None),
         })
@@ -156,7 +162,7 @@ impl SqliteStore {
     }
 
     /// The state directory, or `None` in memory.
-    fn dir(&self) -> Option<&Path> {
+    pub(super) fn dir(&self) -> Option<&Path> {
         self.path.as_deref().and_then(Path::parent)
     }
 
@@ -165,13 +171,13 @@ impl SqliteStore {
         migrations::current_version(&self.lock_conn())
     }
 
-    fn lock_conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn lock_conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the guard cannot leave a transaction open
         // (rusqlite rolls back on drop), so a poisoned connection is usable.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn now(&self) -> String {
+    pub(super) fn now(&self) -> String {
         ts((self.clock)())
     }
 
@@ -198,7 +204,7 @@ impl SqliteStore {
         *self.fault.lock().unwrap() = Some(point);
     }
 
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
@@ -293,7 +299,7 @@ fn to_u64(n: i64) -> u64 {
 
 /// Runs a query and converts each row with `convert`, which may fail with
 /// our own errors (a timestamp that does not parse), not only rusqlite's.
-fn query_rows<T>(
+pub(super) fn query_rows<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -318,7 +324,7 @@ fn query_first<T>(
     Ok(query_rows(conn, sql, params, convert)?.into_iter().next())
 }
 
-fn timestamp(r: &Row<'_>, column: usize) -> Result<DateTime<Utc>, StateError> {
+pub(super) fn timestamp(r: &Row<'_>, column: usize) -> Result<DateTime<Utc>, StateError> {
     parse_ts(&r.get::<_, String>(column)?)
 }
 
@@ -413,7 +419,7 @@ impl Store for SqliteStore {
                     return Err(StateError::Database(format!(
                         "the lock file `{}` of flow `{flow}` is held by a process this state \
                          database does not name (was `{DB_FILE}` replaced during a run?); \
-                         stop that process, or free the lock with `flowc unlock {flow}`",
+                         stop that process, or free the lock with `flowc state unlock --flow {flow}`",
                         path.display()
                     )));
                 }
@@ -541,17 +547,17 @@ impl Store for SqliteStore {
         )
     }
 
-    fn record_success(
-        &self,
-        run: RunId,
-        flow: &str,
-        source_key: &str,
-        decision: Decision,
-        target_id: &str,
-        payload_hash: &str,
-        duration_ms: u64,
-        cursor: Option<&str>,
-    ) -> Result<(), StateError> {
+    fn record_success(&self, success: &Success<'_>) -> Result<(), StateError> {
+        let &Success {
+            run,
+            flow,
+            source_key,
+            decision,
+            target_id,
+            payload_hash,
+            duration_ms,
+            cursor,
+        } = success;
         // `Unchanged` here means: the record was found in the target as it
         // should be (a write whose response was lost), so the ledger learns it.
         if !matches!(
@@ -574,6 +580,12 @@ impl Store for SqliteStore {
             self.fault("record_success:after_ledger")?;
             tx.execute(
                 "DELETE FROM dead_letters WHERE flow = ?1 AND source_key = ?2",
+                params![flow, source_key],
+            )?;
+            // Written: whatever was left uncertain on its behalf is settled
+            // (each of its related records was found or created on the way).
+            tx.execute(
+                "DELETE FROM claims WHERE flow = ?1 AND source_key = ?2",
                 params![flow, source_key],
             )?;
             insert_activity(
@@ -643,6 +655,14 @@ impl Store for SqliteStore {
         duration_ms: u64,
     ) -> Result<(), StateError> {
         let now = self.now();
+        // Error texts are kept without URLs and e-mail addresses, whoever
+        // wrote them (see the module docs of `state`).
+        let scrub = crate::connectors::redact::scrub;
+        let letter = &NewDeadLetter {
+            message: scrub(&letter.message),
+            api_error_body: letter.api_error_body.as_deref().map(scrub),
+            ..letter.clone()
+        };
         let summary = letter.summary();
         self.write(|tx| {
             insert_activity(
@@ -703,38 +723,34 @@ impl Store for SqliteStore {
         self.write(|tx| put_cursor(tx, flow, cursor, &now))
     }
 
-    fn xref_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StateError> {
-        let conn = self.lock_conn();
-        Ok(conn
-            .query_row(
-                "SELECT id FROM xrefs WHERE namespace = ?1 AND key = ?2",
-                [namespace, key],
-                |r| r.get(0),
-            )
-            .optional()?)
+    fn learned(&self, at: TargetKey<'_>) -> Result<Option<Learned>, StateError> {
+        self.get_learned(at)
     }
 
-    fn xref_put(&self, namespace: &str, key: &str, id: &str) -> Result<(), StateError> {
-        self.put_xref(None, namespace, key, id)
+    fn learn(&self, flow: &str, at: TargetKey<'_>, learned: &Learned) -> Result<(), StateError> {
+        self.put_learned(flow, at, learned)
     }
 
-    fn xref_put_for_flow(
+    fn forget(&self, at: TargetKey<'_>) -> Result<bool, StateError> {
+        self.delete_learned(at)
+    }
+
+    fn reserve(
         &self,
         flow: &str,
-        namespace: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<(), StateError> {
-        self.put_xref(Some(flow), namespace, key, id)
+        source_key: &str,
+        at: TargetKey<'_>,
+        searched: bool,
+    ) -> Result<Reservation, StateError> {
+        self.reserve_target(flow, source_key, at, searched)
     }
 
-    fn xref_delete(&self, namespace: &str, key: &str) -> Result<bool, StateError> {
-        self.write(|tx| {
-            Ok(tx.execute(
-                "DELETE FROM xrefs WHERE namespace = ?1 AND key = ?2",
-                [namespace, key],
-            )? > 0)
-        })
+    fn release(&self, at: TargetKey<'_>, uncertain: bool) -> Result<(), StateError> {
+        self.release_target(at, uncertain)
+    }
+
+    fn uncertain_creates(&self, flow: Option<&str>) -> Result<Vec<UncertainCreate>, StateError> {
+        self.list_uncertain(flow)
     }
 
     fn activity(&self, filter: &ActivityFilter) -> Result<Vec<ActivityRow>, StateError> {
@@ -788,7 +804,7 @@ impl Store for SqliteStore {
 
     fn purge_older_than(&self, cutoff: DateTime<Utc>) -> Result<PurgeCounts, StateError> {
         let cutoff = ts(cutoff);
-        self.write(|tx| {
+        let counts = self.write(|tx| {
             let activity = tx.execute("DELETE FROM activity WHERE at < ?1", [&cutoff])?;
             let dead_letters = tx.execute(
                 "DELETE FROM dead_letters WHERE last_failed_at < ?1",
@@ -801,12 +817,16 @@ impl Store for SqliteStore {
                    AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.run = runs.id)",
                 [&cutoff],
             )?;
+            let learned = tx.execute("DELETE FROM learned WHERE updated_at < ?1", [&cutoff])?;
             Ok(PurgeCounts {
                 activity: activity as u64,
                 dead_letters: dead_letters as u64,
+                learned: learned as u64,
                 runs: runs as u64,
             })
-        })
+        })?;
+        self.compact()?;
+        Ok(counts)
     }
 
     fn reset_flow(&self, flow: &str) -> Result<(), StateError> {
@@ -816,13 +836,14 @@ impl Store for SqliteStore {
                 "DELETE FROM dead_letters WHERE flow = ?1",
                 "DELETE FROM ledger WHERE flow = ?1",
                 "DELETE FROM cursors WHERE flow = ?1",
-                "DELETE FROM xrefs WHERE flow = ?1",
+                "DELETE FROM learned WHERE flow = ?1",
                 "DELETE FROM runs WHERE flow = ?1",
             ] {
                 tx.execute(sql, [flow])?;
             }
             Ok(())
-        })
+        })?;
+        self.compact()
     }
 }
 
@@ -882,23 +903,28 @@ impl SqliteStore {
         })
     }
 
-    fn put_xref(
-        &self,
-        flow: Option<&str>,
-        namespace: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<(), StateError> {
-        let now = self.now();
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO xrefs (namespace, key, id, flow, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (namespace, key) DO UPDATE SET id = excluded.id,
-                    flow = excluded.flow, updated_at = excluded.updated_at",
-                params![namespace, key, id, flow, now],
-            )?;
-            Ok(())
-        })
+    /// Rewrites the database without free pages and empties the WAL, so
+    /// that nothing deleted stays readable in either file. A run in another
+    /// process may keep the file busy: then the deleted rows are already
+    /// overwritten (`secure_delete`), and only the file's size waits for
+    /// the next purge.
+    fn compact(&self) -> Result<(), StateError> {
+        let conn = self.lock_conn();
+        match conn.execute_batch("VACUUM") {
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {}
+            other => other?,
+        }
+        if self.path.is_some() {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        let dir = self.dir().map(Path::to_path_buf);
+        self.holder.close(dir.as_deref());
     }
 }
 
@@ -935,16 +961,16 @@ mod tests {
         s.set_cursor("orders", "c0").unwrap();
         s.record_failure(run, "orders", &letter("o1"), 1).unwrap();
         let create = || {
-            s.record_success(
+            s.record_success(&Success {
                 run,
-                "orders",
-                "o1",
-                Decision::Create,
-                "inv-1",
-                "ph",
-                5,
-                Some("c1"),
-            )
+                flow: "orders",
+                source_key: "o1",
+                decision: Decision::Create,
+                target_id: "inv-1",
+                payload_hash: "ph",
+                duration_ms: 5,
+                cursor: Some("c1"),
+            })
         };
         for point in [
             "record_success:after_ledger",
@@ -993,7 +1019,16 @@ mod tests {
     fn the_store_stays_usable_after_a_failed_transaction() {
         let (s, run) = store();
         s.arm_fault("record_success:after_ledger");
-        let _ = s.record_success(run, "orders", "o1", Decision::Update, "t", "h", 1, None);
+        let _ = s.record_success(&Success {
+            run,
+            flow: "orders",
+            source_key: "o1",
+            decision: Decision::Update,
+            target_id: "t",
+            payload_hash: "h",
+            duration_ms: 1,
+            cursor: None,
+        });
         s.set_cursor("orders", "x").unwrap();
         assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("x"));
     }

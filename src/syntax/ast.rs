@@ -107,6 +107,10 @@ pub struct Schema {
     pub key: Option<Ident>,
     /// The field incremental reads resume from (`cursor create_date`).
     pub cursor: Option<Ident>,
+    /// Fields that change after a record was created (`mutable paid, status`).
+    pub mutable: Vec<Ident>,
+    /// How the service counts string lengths (`length utf16`); characters if absent.
+    pub length: Option<(crate::types::LengthUnit, Span)>,
     pub fields: Vec<FieldDecl>,
     pub span: Span,
 }

@@ -41,6 +41,8 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_when
             | Rule::kw_reread
             | Rule::kw_cursor
+            | Rule::kw_mutable
+            | Rule::kw_length
             | Rule::kw_connection
             | Rule::kw_create
             | Rule::kw_default
@@ -83,6 +85,7 @@ struct Lower {
 }
 
 pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec<Item>> {
+    super::depth::check(file, text, offset)?;
     let mut pairs =
         FlowParser::parse(Rule::file, text).map_err(|e| syntax_error(file, offset, e))?;
     let lower = Lower { file, offset };
@@ -97,6 +100,7 @@ pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec
 pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
     // `expr ~ EOI` is expressed by parsing a mapping-free wrapper: parse the
     // expression rule and make sure nothing but whitespace follows.
+    super::depth::check(file, text, 0)?;
     let mut pairs = FlowParser::parse(Rule::expr, text).map_err(|e| syntax_error(file, 0, e))?;
     let pair = pairs.next().expect("expr yields one pair");
     let end = pair.as_span().end();
@@ -344,6 +348,8 @@ impl Lower {
         let mut resource = None;
         let mut key = None;
         let mut cursor = None;
+        let mut mutable = Vec::new();
+        let mut length = None;
         let mut fields = Vec::new();
         for p in inner {
             match p.as_rule() {
@@ -356,6 +362,14 @@ impl Lower {
                 Rule::schema_cursor => {
                     cursor = Some(self.ident(p.kids().next().expect("cursor field")))
                 }
+                Rule::schema_mutable => mutable = p.kids().map(|f| self.ident(f)).collect(),
+                Rule::schema_length => {
+                    let unit = p.kids().next().expect("length unit");
+                    let sp = self.span(&unit);
+                    let unit = crate::types::LengthUnit::from_keyword(unit.as_str())
+                        .expect("the grammar allows only known units");
+                    length = Some((unit, sp));
+                }
                 Rule::field_decl => fields.push(self.field_decl(p)?),
                 other => unreachable!("schema part {other:?}"),
             }
@@ -365,6 +379,8 @@ impl Lower {
             resource,
             key,
             cursor,
+            mutable,
+            length,
             fields,
             span,
         })
@@ -708,7 +724,11 @@ impl Lower {
 
     fn expr(&self, pair: Pair<Rule>) -> Result<Expr> {
         debug_assert_eq!(pair.as_rule(), Rule::expr);
-        self.pratt_expr(pair.into_inner())
+        // Nesting is bounded by `depth::check` before the parse; a deep
+        // tree gets more stack instead of overflowing the thread's.
+        stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, || {
+            self.pratt_expr(pair.into_inner())
+        })
     }
 
     fn pratt_expr(&self, pairs: Pairs<Rule>) -> Result<Expr> {
