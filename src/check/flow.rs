@@ -418,7 +418,9 @@ impl<'m> Checker<'m> {
                 Stmt::Let(l) => {
                     let t = self.check_expr(scope, &l.value);
                     self.warn_shadowed(scope, &l.name);
-                    let slot = scope.bind(l.name.name.clone(), t.ty.clone(), l.name.span, true);
+                    // A shared mapping's lets serve many flows; one flow may not need them all.
+                    let warn = self.expanding.is_empty();
+                    let slot = scope.bind(l.name.name.clone(), t.ty.clone(), l.name.span, warn);
                     ops(mapping, phase).push(Op::Let { slot, expr: t.ir });
                 }
                 Stmt::Map { value, field, .. } => {

@@ -63,6 +63,10 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
     }
     let mut diagnostics = checker.diags;
     diag::sort(&mut diagnostics);
+    // A mapping used by several flows is checked at each use: say a problem once.
+    diagnostics.dedup_by(|a, b| {
+        a.code.id == b.code.id && a.message == b.message && a.primary == b.primary
+    });
     Checked {
         program: checker.program,
         sources,

@@ -82,7 +82,8 @@ pub type SandboxHook = fn(&SandboxOptions) -> std::io::Result<SandboxService>;
 /// What `flowc sandbox` asks of a connector's emulator.
 #[derive(Debug, Clone, Copy)]
 pub struct SandboxOptions {
-    /// Orders and products of a generated shop (services that hold them).
+    /// Orders and products of a generated shop (services that hold them);
+    /// no orders: the demo data.
     pub orders: usize,
     pub products: usize,
     pub seed: u64,

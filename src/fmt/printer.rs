@@ -904,6 +904,47 @@ impl<'a> Printer<'a> {
                     p.expr(v, 1);
                 });
             }
+            ExprKind::Find { base, conditions } => {
+                self.child(base, Slot::Postfix, 1);
+                let anchors: Vec<Anchor> = conditions
+                    .iter()
+                    .map(|(k, v)| Anchor {
+                        start: k.span.start as usize,
+                        end: self.tight_end(v.span),
+                    })
+                    .collect();
+                self.seq("[", "]", close, &anchors, |p, i| {
+                    let (k, v) = &conditions[i];
+                    p.write(&k.name);
+                    p.write(": ");
+                    p.expr(v, 1);
+                });
+            }
+            // `[item` / `for x in list where c` / `]`: the item on its own
+            // lines, the loop on one after it.
+            ExprKind::Comprehension {
+                item,
+                var,
+                list,
+                filter,
+            } => {
+                self.write("[");
+                self.indent += 1;
+                self.newline(false);
+                self.expr(item, 0);
+                self.newline(false);
+                self.write("for ");
+                self.write(&var.name);
+                self.write(" in ");
+                self.expr(list, 0);
+                if let Some(f) = filter {
+                    self.write(" where ");
+                    self.expr(f, 0);
+                }
+                self.indent -= 1;
+                self.newline(false);
+                self.write("]");
+            }
             ExprKind::Call { name, args } => {
                 self.write(&name.name);
                 if !self.short_args(args, name.span.end as usize, e.span.end as usize) {
