@@ -255,7 +255,7 @@ pub fn flow_variant(
     let flows = repo().join("flows/ccvshop-eaccounting");
     let mut text = std::fs::read_to_string(flows.join("orders.flow")).unwrap();
     for (from, to) in [
-        ("flow orders {".to_string(), format!("flow {name} {{")),
+        ("flow orders when".to_string(), format!("flow {name} when")),
         ("key \"CCV-{".to_string(), format!("key \"{prefix}-{{")),
     ] {
         assert!(text.contains(&from), "orders.flow has no `{from}`");
