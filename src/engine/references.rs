@@ -63,9 +63,9 @@ impl Engine<'_> {
             let what = describe_wanted(&reference.wanted);
             let problem = match find(&records, &reference.wanted) {
                 Found::One(_) => continue,
-                Found::None => format!("{} has no record with {what}", schema.name),
+                Found::None => format!("{} has no record{what}", schema.name),
                 Found::Many(hits) => format!(
-                    "{} has {} records with {what}; add a condition that tells them apart",
+                    "{} has {} records{what}; add a condition that tells them apart",
                     schema.name,
                     hits.len()
                 ),

@@ -470,12 +470,12 @@ impl<'p> Runtime<'p> {
             find::Found::One(r) => Ok(Value::record(r.clone())),
             find::Found::None if on_miss == OnMiss::Absent => Ok(Value::Absent),
             find::Found::None => Err(unresolved(format!(
-                "{} has no record with {}",
+                "{} has no record{}",
                 schema.name,
                 find::describe_wanted(&wanted)
             ))),
             find::Found::Many(hits) => Err(unresolved(format!(
-                "{} has {} records with {}; add a condition that tells them apart",
+                "{} has {} records{}; add a condition that tells them apart",
                 schema.name,
                 hits.len(),
                 find::describe_wanted(&wanted)
