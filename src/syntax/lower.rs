@@ -907,19 +907,25 @@ impl Lower {
                 ExprKind::Call { name, args }
             }
             Rule::list_lit => {
-                ExprKind::List(pair.kids().map(|e| self.expr(e)).collect::<Result<_>>()?)
-            }
-            Rule::list_comp => {
-                let mut inner = pair.kids();
-                let item = self.expr(inner.next().expect("item"))?;
-                let var = self.ident(inner.next().expect("var"));
-                let list = self.expr(inner.next().expect("list"))?;
-                let filter = inner.next().map(|f| self.expr(f)).transpose()?;
-                ExprKind::Comprehension {
-                    item: Box::new(item),
-                    var,
-                    list: Box::new(list),
-                    filter: filter.map(Box::new),
+                let kids: Vec<_> = pair.kids().collect();
+                match kids.as_slice() {
+                    [item, tail] if tail.as_rule() == Rule::comp_tail => {
+                        let mut inner = tail.clone().kids();
+                        let var = self.ident(inner.next().expect("var"));
+                        let list = self.expr(inner.next().expect("list"))?;
+                        let filter = inner.next().map(|f| self.expr(f)).transpose()?;
+                        ExprKind::Comprehension {
+                            item: Box::new(self.expr(item.clone())?),
+                            var,
+                            list: Box::new(list),
+                            filter: filter.map(Box::new),
+                        }
+                    }
+                    _ => ExprKind::List(
+                        kids.into_iter()
+                            .map(|e| self.expr(e))
+                            .collect::<Result<_>>()?,
+                    ),
                 }
             }
             Rule::record_lit => {
