@@ -111,20 +111,29 @@ impl Demo {
         connections
     }
 
-    /// Runs the flow the settings switch on, as `flowc run` does.
+    /// Runs the document flow the settings switch on, as `flowc run` does.
     fn run(&self) -> Result<Report, Box<EngineError>> {
         let checked = self.checked();
         let flows: Vec<_> = checked
             .program
             .flows
             .iter()
+            .filter(|f| &*f.name != "write_back")
             .filter(|f| flowc::engine::flow_is_on(&checked.program, f).unwrap())
+            .map(|f| f.name.to_string())
             .collect();
         assert_eq!(flows.len(), 1, "exactly one document type is on");
+        self.run_flow(&flows[0])
+    }
+
+    fn run_flow(&self, name: &str) -> Result<Report, Box<EngineError>> {
+        let checked = self.checked();
+        let flow = checked.program.flow(name).unwrap();
+        assert!(flowc::engine::flow_is_on(&checked.program, flow).unwrap());
         let store = SqliteStore::open(self.state()).unwrap();
         let engine = Engine::new(
             &checked.program,
-            flows[0],
+            flow,
             &store,
             self.connections(&checked),
             Options::default(),
@@ -512,4 +521,53 @@ fn long_names_are_shortened_to_what_eaccounting_counts_never_split() {
         .find(|r| r["Text"].as_str().unwrap().starts_with("Handgeschilderde"))
         .unwrap();
     assert!(custom["Text"].as_str().unwrap().contains("☕"));
+}
+
+#[test]
+fn after_the_sync_each_order_gets_its_status_and_invoice_number_exactly_once() {
+    let demo = Demo::start(&[("document_type", "\"invoice\""), ("write_back_status", "7")]);
+    // The first write-back of order 15 fails (the shop is down for it):
+    // it goes to the dead letters and is sent again next run.
+    demo.shop.faults().push(
+        flowc_emulators::faults::Matcher::new(axum::http::Method::PATCH, "/orders/15"),
+        flowc_emulators::faults::Fault::ServerError(503),
+        10,
+    );
+    assert_eq!(demo.run().unwrap().created, SYNCED as u64);
+    let first = demo.run_flow("write_back").unwrap();
+    assert_eq!(
+        (first.updated, first.failed),
+        ((SYNCED - 1) as u64, 1),
+        "{first:?}"
+    );
+    demo.shop.faults().clear();
+    let second = demo.run_flow("write_back").unwrap();
+    assert_eq!(
+        (second.updated, second.unchanged, second.failed),
+        (1, (SYNCED - 1) as u64, 0),
+        "{second:?}"
+    );
+    let invoices = demo.documents("customerinvoices");
+    let shop = demo.shop.state();
+    for (reference, invoice) in &invoices {
+        let order = shop
+            .orders
+            .values()
+            .find(|o| format!("CCV-{}", o.ordernumber.unwrap_or_default()) == *reference)
+            .unwrap();
+        assert_eq!(order.status, Some(7), "{reference}");
+        assert_eq!(
+            order.invoicenumber,
+            invoice["InvoiceNumber"].as_i64(),
+            "{reference}"
+        );
+        assert_eq!(order.mails_sent, 0, "no e-mail unless the settings say so");
+    }
+    // A third run writes nothing, in the shop or in eAccounting.
+    let patches = demo.shop.request_count("PATCH", "/orders/{id}");
+    let third = demo.run_flow("write_back").unwrap();
+    assert_eq!((third.updated, third.failed), (0, 0));
+    assert_eq!(demo.shop.request_count("PATCH", "/orders/{id}"), patches);
+    assert_eq!(demo.run().unwrap().created, 0, "never a second invoice");
+    assert_eq!(demo.documents("customerinvoices").len(), SYNCED);
 }

@@ -160,11 +160,17 @@ impl<'m> Checker<'m> {
         let mut mapped = Mapped::default();
         let mut mapping = Mapping::default();
         let mut key_ir = None;
+        // `key x -> id` onto the target's own key: the flow updates records
+        // that exist (found by that id) and never creates one.
+        let mut updates_only = false;
         if let Some((Stmt::Key { value, field, .. }, _)) = key {
             let t = self.check_expr(&mut scope, value);
             self.require_present(&t.ty, value.span, "used as the key", "?? \"\"");
+            updates_only = target_schema
+                .and_then(|i| self.program.schemas[i].key.as_deref())
+                .is_some_and(|k| k == field.dotted());
             if let Some(ft) = self.target_field(&target, field) {
-                if ft.readonly {
+                if ft.readonly && !updates_only {
                     self.diags.push(
                         Diagnostic::new(
                             &codes::E0305,
@@ -175,7 +181,7 @@ impl<'m> Checker<'m> {
                             ),
                         )
                         .at(field.span, "read-only field")
-                        .help("store the key in a writable reference field, e.g. `YourReference`"),
+                        .help("store the key in a writable reference field, e.g. `YourReference`; or map onto the target's own key (`key id -> id`) to update existing records only"),
                     );
                 }
                 self.check_fits(&t, value.span, &ft, field.span, &target.name);
@@ -203,7 +209,9 @@ impl<'m> Checker<'m> {
             &mut mapping,
             &mut mapped,
         );
-        self.check_required(&target, &mapped);
+        if !updates_only {
+            self.check_required(&target, &mapped);
+        }
         self.check_keep(&target, &mapping, &mapped);
         self.report_unused_locals(&mut scope);
         self.call_units = outer_units;

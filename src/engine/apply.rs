@@ -28,8 +28,13 @@ struct Write<'w> {
 
 impl Engine<'_> {
     /// Decides and carries out what the flow's own target record needs.
-    pub(super) fn write_target(&self, ctx: &RecordCtx, mapped: Mapped) -> Result<()> {
+    pub(super) fn write_target(&self, ctx: &RecordCtx, mut mapped: Mapped) -> Result<()> {
         let target = self.target(&mapped)?;
+        if target.updates_only() {
+            // The id names the record in the path; it is not written.
+            mapped.payload.update.remove(&target.key_field);
+            mapped.payload.create.remove(&target.key_field);
+        }
         let schema_name = match &self.flow.target {
             Endpoint::Resource { schema, .. } => schema.to_string(),
             Endpoint::File { .. } => self.target_name(),

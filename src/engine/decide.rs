@@ -47,6 +47,11 @@ pub(super) struct Target<'p> {
 }
 
 impl Target<'_> {
+    /// The key is the record's own id: the flow updates records that exist.
+    pub(super) fn updates_only(&self) -> bool {
+        self.key_field == *self.id_field
+    }
+
     pub(super) fn id_of(&self, record: &Record) -> String {
         record
             .get(&self.id_field)
@@ -93,9 +98,19 @@ fn decide_target(
         }
     }
     // Known target record (ledger), or one found by its key (written by an
-    // earlier run whose state was lost, or by hand).
+    // earlier run whose state was lost, or by hand). A key that is the
+    // target's own id names the record to update: read it by that id.
+    let by_id = target.updates_only();
     let existing = match &ledger {
         Some(entry) => Some((entry.target_id.clone(), None)),
+        None if by_id => {
+            let id = target.key_value.to_text().unwrap_or_default();
+            target
+                .connector
+                .get(&target.resource, &id)?
+                .and_then(|v| v.as_record().cloned())
+                .map(|r| (id, Some(r)))
+        }
         None => {
             let key_text = target.key_value.to_text().unwrap_or_default();
             engine
@@ -110,6 +125,16 @@ fn decide_target(
         }
     };
     let Some((id, current)) = existing else {
+        if by_id {
+            return Ok(Decided::Invalid(Violation {
+                field: target.key_field.clone(),
+                message: format!(
+                    "there is no {} with {} {}",
+                    target.schema.name, target.key_field, target.key_value
+                ),
+                help: "this flow updates records that exist and never creates one".into(),
+            }));
+        }
         return Ok(
             match validate(&mapped.payload.create, &target.schema.record, true) {
                 Ok(()) => Decided::Create,
