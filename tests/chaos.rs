@@ -270,7 +270,15 @@ fn one_seed(seed: u64, expected: &Books) -> Figures {
         );
     }
     let store = svc.store();
-    assert!(store.dead_letters(None).unwrap().is_empty());
+    let letters = store.dead_letters(None).unwrap();
+    assert!(
+        letters.is_empty(),
+        "seed {seed}: dead letters left: {:?}",
+        letters
+            .iter()
+            .map(|l| (&l.source_key, &l.message))
+            .collect::<Vec<_>>()
+    );
     assert!(store.uncertain_creates(None).unwrap().is_empty());
     figures.drafts = got.drafts.len();
     figures.customers = got.customers.len();

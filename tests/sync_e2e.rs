@@ -89,11 +89,15 @@ fn a_rerun_of_a_completed_sync_writes_nothing() {
         .get("GET /orders/{id}/orderrows")
         .copied()
         .unwrap_or(0);
+    // And the products once per run (one page): a zero-rated order's rows
+    // say no VAT rate, its products do (orders.flow, `product_rate`).
+    let products = shop_calls.get("GET /products").copied().unwrap_or(0);
     assert_eq!(pages, 1, "{shop_calls:?}");
     assert_eq!(rows, second.read, "{shop_calls:?}");
+    assert!(products <= 1, "{shop_calls:?}");
     assert_eq!(
         shop_calls.values().sum::<u64>(),
-        pages + rows,
+        pages + rows + products,
         "unexpected CCV Shop calls: {shop_calls:?}"
     );
     assert_eq!(
@@ -306,21 +310,13 @@ fn dead_letters_name_field_and_rule_and_retry_clears_them() {
     let flows = repo().join("flows/ccvshop-eaccounting");
     let orders = std::fs::read_to_string(flows.join("orders.flow")).unwrap();
     let settings = std::fs::read_to_string(flows.join("settings.flow")).unwrap();
-    let default_line = settings
-        .lines()
-        .find(|l| l.trim_start().starts_with("_ "))
-        .expect("coding_by_vat has a default")
-        .to_string();
-    // Without the default row, zero-rated rows (exports) have no VAT coding;
-    // the check insists that the miss is handled, so it fails the record.
-    let lookup = "settings.coding_by_vat[row.tax]";
-    assert!(orders.contains(lookup));
-    let strict = orders.replace(
-        lookup,
-        &format!("{lookup} ?? fail(\"no VAT coding for {{row.tax}}%\")"),
-    );
-    let broken = settings.replace(&format!("{default_line}\n"), "");
-    std::fs::write(dir.path().join("orders.flow"), &strict).unwrap();
+    // New articles are coded by their VAT rate among the company's codings
+    // of one kind; the company has no "Services" coding at 9% (and two at
+    // 21%), so every order that needs a new article fails, naming the field.
+    let goods = "let article_coding_type = \"Goods\"";
+    assert!(settings.contains(goods));
+    let broken = settings.replace(goods, "let article_coding_type = \"Services\"");
+    std::fs::write(dir.path().join("orders.flow"), &orders).unwrap();
     std::fs::write(dir.path().join("settings.flow"), &broken).unwrap();
     let file = dir.path().join("orders.flow");
     let file = file.to_str().unwrap();
@@ -345,7 +341,7 @@ fn dead_letters_name_field_and_rule_and_retry_clears_them() {
         );
         assert!(message.contains("CodingId"), "no field named: {l}");
         assert!(
-            message.contains("no VAT coding for 0%"),
+            message.contains("eaccounting.articleaccountcodings has"),
             "no rule named: {l}"
         );
     }

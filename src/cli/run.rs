@@ -179,16 +179,11 @@ pub(crate) fn flows_on<'p>(
     json: bool,
 ) -> Result<Vec<&'p Flow>, u8> {
     let mut on = Vec::new();
+    let mut off = Vec::new();
     for flow in flows {
         match crate::engine::flow_is_on(&checked.program, flow) {
             Ok(true) => on.push(flow),
-            Ok(false) if !json => {
-                println!(
-                    "flow {}: off (its `when` condition is false in the settings)",
-                    flow.name
-                )
-            }
-            Ok(false) => {}
+            Ok(false) => off.push(flow.name.to_string()),
             Err(why) => {
                 print_plain(&Diagnostic::new(
                     &codes::E0905,
@@ -197,6 +192,12 @@ pub(crate) fn flows_on<'p>(
                 return Err(2);
             }
         }
+    }
+    if !off.is_empty() && !json {
+        println!(
+            "off (their `when` is false in the settings): {}",
+            off.join(", ")
+        );
     }
     Ok(on)
 }

@@ -14,7 +14,9 @@ use crate::value::{natural_text, Record, Value};
 /// Field value (as [`natural_text`]) → the first record holding it.
 type Index = Arc<HashMap<String, Record>>;
 type Cell = Arc<OnceLock<Result<Index, ConnectorError>>>;
-type ListCell = Arc<OnceLock<Result<Arc<Vec<Value>>, ConnectorError>>>;
+/// A resource's records once read; a failed read is not kept, so the next
+/// lookup reads again (a service's hiccup must not fail the whole run).
+type ListCell = Arc<Mutex<Option<Arc<Vec<Value>>>>>;
 
 #[derive(Default)]
 pub(super) struct Indexes {
@@ -58,15 +60,19 @@ impl Indexes {
             .entry((identity(connector), resource.to_string()))
             .or_default()
             .clone();
-        cell.get_or_init(|| {
-            let mut all = Vec::new();
-            connector.list(resource, &ListQuery::default(), &mut |v| {
-                all.push(v);
-                Ok(true)
-            })?;
-            Ok(Arc::new(all))
-        })
-        .clone()
+        // Held while reading: concurrent first lookups wait for one read.
+        let mut records = super::lock(&cell);
+        if let Some(all) = &*records {
+            return Ok(all.clone());
+        }
+        let mut all = Vec::new();
+        connector.list(resource, &ListQuery::default(), &mut |v| {
+            all.push(v);
+            Ok(true)
+        })?;
+        let all = Arc::new(all);
+        *records = Some(all.clone());
+        Ok(all)
     }
 }
 

@@ -20,7 +20,11 @@ impl References for Engine<'_> {
         self.reference_records(schema).map_err(|e| {
             EvalError::new(
                 &codes::E0905,
-                format!("{} could not be read: {e}", schema.name),
+                format!(
+                    "{} could not be read; {}{e}",
+                    schema.name,
+                    super::resolver::CONNECTOR_PREFIX
+                ),
                 None,
             )
         })

@@ -80,7 +80,7 @@ impl<'e, 'a> EngineResolver<'e, 'a> {
 }
 
 /// Errors from connectors travel through the interpreter as E0905 with this prefix.
-const CONNECTOR_PREFIX: &str = "the service said: ";
+pub(super) const CONNECTOR_PREFIX: &str = "the service said: ";
 
 pub(super) fn is_connector_error(e: &EvalError) -> bool {
     e.message.contains(CONNECTOR_PREFIX)

@@ -640,6 +640,15 @@ impl Store for SqliteStore {
                 },
             )?;
             self.fault("record_skip:after_activity")?;
+            // Unchanged: the target holds what the ledger says was written,
+            // so a failure noted for the record since (a service that did
+            // not answer a lookup in between) no longer stands.
+            if decision == Decision::Unchanged {
+                tx.execute(
+                    "DELETE FROM dead_letters WHERE flow = ?1 AND source_key = ?2",
+                    params![flow, source_key],
+                )?;
+            }
             if let Some(c) = cursor {
                 put_cursor(tx, flow, c, &now)?;
             }
@@ -953,6 +962,30 @@ mod tests {
         s.lock_conn()
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
+    }
+
+    #[test]
+    fn a_record_found_unchanged_settles_a_failure_noted_since_it_was_written() {
+        let (s, run) = store();
+        s.record_failure(run, "orders", &letter("o1"), 1).unwrap();
+        s.record_skip(run, "orders", "o1", Decision::Skip, None, 1, None)
+            .unwrap();
+        assert_eq!(
+            s.dead_letters(Some("orders")).unwrap().len(),
+            1,
+            "a skip settles nothing"
+        );
+        s.record_skip(
+            run,
+            "orders",
+            "o1",
+            Decision::Unchanged,
+            Some("inv-1"),
+            1,
+            None,
+        )
+        .unwrap();
+        assert!(s.dead_letters(Some("orders")).unwrap().is_empty());
     }
 
     #[test]
