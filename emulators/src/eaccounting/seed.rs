@@ -53,35 +53,6 @@ fn rekey(v: &mut Value) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_demo_and_the_other_company_load() {
-        let now = chrono::Utc::now();
-        let mut demo = Store::with_reference_seed();
-        apply(&mut demo, DEMO, now).expect("demo seed");
-        assert_eq!(demo.all("customers").len(), 2);
-        let mut other = Store::with_reference_seed();
-        apply(&mut other, &other_company(), now).expect("other company");
-        let ids = |s: &Store| -> Vec<String> {
-            s.all("vatcodes")
-                .iter()
-                .filter_map(|v| v["Id"].as_str().map(str::to_string))
-                .collect()
-        };
-        let (a, b) = (ids(&demo), ids(&other));
-        assert_eq!(a.len(), b.len());
-        assert!(
-            a.iter().all(|id| !b.contains(id)),
-            "the other company shares ids"
-        );
-        // The demo's seeded article keeps its coding: the reference ids it uses exist.
-        apply(&mut other, DEMO, now).expect_err("the demo names the first company's ids");
-    }
-}
-
 /// Applies `json` to `store`, or nothing of it when any entity is refused.
 pub(crate) fn apply(store: &mut Store, json: &str, now: DateTime<Utc>) -> Result<(), String> {
     let seed: Value =
@@ -112,4 +83,33 @@ pub(crate) fn apply(store: &mut Store, json: &str, now: DateTime<Utc>) -> Result
     }
     *store = next;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_and_the_other_company_load() {
+        let now = chrono::Utc::now();
+        let mut demo = Store::with_reference_seed();
+        apply(&mut demo, DEMO, now).expect("demo seed");
+        assert_eq!(demo.all("customers").len(), 2);
+        let mut other = Store::with_reference_seed();
+        apply(&mut other, &other_company(), now).expect("other company");
+        let ids = |s: &Store| -> Vec<String> {
+            s.all("vatcodes")
+                .iter()
+                .filter_map(|v| v["Id"].as_str().map(str::to_string))
+                .collect()
+        };
+        let (a, b) = (ids(&demo), ids(&other));
+        assert_eq!(a.len(), b.len());
+        assert!(
+            a.iter().all(|id| !b.contains(id)),
+            "the other company shares ids"
+        );
+        // The demo's seeded article keeps its coding: the reference ids it uses exist.
+        apply(&mut other, DEMO, now).expect_err("the demo names the first company's ids");
+    }
 }
