@@ -889,36 +889,10 @@ impl<'a> Printer<'a> {
                 let anchors: Vec<Anchor> = items.iter().map(|i| self.anchor(i.span)).collect();
                 self.seq("[", "]", close, &anchors, |p, i| p.expr(&items[i], 1));
             }
-            ExprKind::Record(entries) => {
-                let anchors: Vec<Anchor> = entries
-                    .iter()
-                    .map(|(k, v)| Anchor {
-                        start: k.span.start as usize,
-                        end: self.tight_end(v.span),
-                    })
-                    .collect();
-                self.seq("{", "}", close, &anchors, |p, i| {
-                    let (k, v) = &entries[i];
-                    p.write(&record_key(&k.name));
-                    p.write(": ");
-                    p.expr(v, 1);
-                });
-            }
+            ExprKind::Record(entries) => self.entries(("{", "}"), close, entries),
             ExprKind::Find { base, conditions } => {
                 self.child(base, Slot::Postfix, 1);
-                let anchors: Vec<Anchor> = conditions
-                    .iter()
-                    .map(|(k, v)| Anchor {
-                        start: k.span.start as usize,
-                        end: self.tight_end(v.span),
-                    })
-                    .collect();
-                self.seq("[", "]", close, &anchors, |p, i| {
-                    let (k, v) = &conditions[i];
-                    p.write(&k.name);
-                    p.write(": ");
-                    p.expr(v, 1);
-                });
+                self.entries(("[", "]"), close, conditions);
             }
             // `[item` / `for x in list where c` / `]`: the item on its own
             // lines, the loop on one after it.
@@ -1055,6 +1029,28 @@ impl<'a> Printer<'a> {
         self.write(&text);
         self.write(")");
         true
+    }
+
+    /// `key: value` entries (a record, a lookup's conditions), one per line.
+    fn entries(
+        &mut self,
+        (open, close): (&str, &str),
+        close_pos: usize,
+        entries: &[(Ident, Expr)],
+    ) {
+        let anchors: Vec<Anchor> = entries
+            .iter()
+            .map(|(k, v)| Anchor {
+                start: k.span.start as usize,
+                end: self.tight_end(v.span),
+            })
+            .collect();
+        self.seq(open, close, close_pos, &anchors, |p, i| {
+            let (k, v) = &entries[i];
+            p.write(&record_key(&k.name));
+            p.write(": ");
+            p.expr(v, 1);
+        });
     }
 
     /// A broken list, record or argument list: one entry per line, each with
