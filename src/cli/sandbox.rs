@@ -226,7 +226,9 @@ fn documents_table(session: &Session) -> String {
         ("vouchers", "voucher", "VoucherText", ""),
     ];
     for (resource, kind, reference_field, total_field) in kinds {
-        for doc in list(books, resource) {
+        let mut docs = list(books, resource);
+        docs.sort_by_key(|d| field(d, reference_field));
+        for doc in docs {
             let reference = field(&doc, reference_field).unwrap_or_default();
             let key = reference.rsplit(' ').next().unwrap_or_default().to_string();
             let rows = match doc.as_record().and_then(|r| r.get("Rows")) {
@@ -247,15 +249,18 @@ fn documents_table(session: &Session) -> String {
                 (Some(a), Some(b)) => within_a_cent(a, b),
                 _ => false,
             };
+            let customer = field(&doc, "CustomerName")
+                .or_else(|| field(&doc, "InvoiceCustomerName"))
+                .unwrap_or_default();
             table.push([
                 kind.to_string(),
                 reference,
-                field(&doc, "CustomerName").unwrap_or_default(),
+                customer,
                 rows.to_string(),
-                format!("{currency} {}", total.unwrap_or_default())
+                format!("{currency} {}", cents(total.as_deref()))
                     .trim()
                     .to_string(),
-                ccv.unwrap_or_else(|| "-".into()),
+                cents(ccv.as_deref()),
                 if same { "✓" } else { "✗" }.to_string(),
             ]);
         }
@@ -283,6 +288,14 @@ fn voucher_total(v: &Value) -> Option<String> {
         }
     }
     Some(total.to_string())
+}
+
+/// An amount with two decimals, as on an invoice; `-` when there is none.
+fn cents(amount: Option<&str>) -> String {
+    match amount.map(str::parse::<rust_decimal::Decimal>) {
+        Some(Ok(d)) => format!("{:.2}", d),
+        Some(Err(_)) | None => "-".into(),
+    }
 }
 
 fn within_a_cent(a: &str, b: &str) -> bool {
