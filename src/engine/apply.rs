@@ -83,8 +83,8 @@ impl Engine<'_> {
         let flow = &*self.flow.name;
         if learn {
             self.store.record_success(&Success {
-                run: run,
-                flow: flow,
+                run,
+                flow,
                 source_key: ctx.key,
                 decision: Decision::Unchanged,
                 target_id: id,
@@ -131,7 +131,7 @@ impl Engine<'_> {
                 self.counters.updated.fetch_add(1, Ordering::Relaxed);
                 if let Some(run) = ctx.run {
                     self.store.record_success(&Success {
-                        run: run,
+                        run,
                         flow: &self.flow.name,
                         source_key: ctx.key,
                         decision: Decision::Update,
@@ -195,7 +195,7 @@ impl Engine<'_> {
                 self.counters.created.fetch_add(1, Ordering::Relaxed);
                 if let Some(run) = ctx.run {
                     self.store.record_success(&Success {
-                        run: run,
+                        run,
                         flow: &self.flow.name,
                         source_key: ctx.key,
                         decision: Decision::Create,
