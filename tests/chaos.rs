@@ -15,6 +15,7 @@
 //! from the seed; which request a fault hits also depends on how threads
 //! interleave, so a failing seed is replayed with the same faults, not the
 //! same schedule.
+#![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -2,7 +2,6 @@
 //! personal data (issue 10's findings 1–10), each reproducing the case that
 //! broke before. The seeded chaos test that combines them is
 //! `tests/chaos.rs`.
-
 // As in the library: errors are large but returned once per problem.
 #![allow(clippy::result_large_err)]
 

@@ -139,8 +139,10 @@ fn fmt_is_linear_on_long_chains() {
         );
         started.elapsed()
     };
-    let small = time(500);
-    let large = time(1000);
+    // The fastest of three runs each: other tests share the machine.
+    let fastest = |n: usize| (0..3).map(|_| time(n)).min().unwrap();
+    let small = fastest(500);
+    let large = fastest(1000);
     assert!(large.as_secs_f64() < 2.0, "1000 terms took {large:?}");
     assert!(
         large.as_secs_f64() < small.as_secs_f64() * 3.0 + 0.2,

@@ -12,6 +12,7 @@
 //! - dead letters name their field and rule, and `flowc dlq retry` clears them;
 //! - `flowc plan` shows exactly what `flowc run` then creates;
 //! - `flowc run --json` reports counts and calls.
+#![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

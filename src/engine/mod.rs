@@ -704,7 +704,8 @@ impl<'a> Engine<'a> {
                 decode_json(&mut worker.decoder, line, &keep)
                     .and_then(|v| self.check_source(&v, true).map(|()| v))
                     .map_err(|e| match e.help {
-                        // Not JSON, or not an object: the line is what is wrong.
+                        // Not JSON, or not an object: the line (or the
+                        // element of a JSON array) is what is wrong.
                         None => InputError {
                             message: format!("{} {} {}", self.unit(), work.position, e.message),
                             help: None,

@@ -253,13 +253,11 @@ pub fn validate_fields<'a>(
     complete: bool,
 ) -> Result<(), Violation> {
     for field in fields {
-        check_input(
-            record.get(&field.name),
-            field,
-            schema,
-            &field.name,
-            complete,
-        )?;
+        let path = Path {
+            parent: None,
+            segment: Segment::Field(&field.name),
+        };
+        check_input(record.get(&field.name), field, schema, &path, complete)?;
     }
     Ok(())
 }
@@ -268,7 +266,7 @@ fn check_input(
     v: Option<&Value>,
     field: &super::FieldType,
     schema: &RecordType,
-    path: &str,
+    path: &Path<'_>,
     complete: bool,
 ) -> Result<(), Violation> {
     match v {
@@ -302,13 +300,13 @@ fn check_input_value(
     v: &Value,
     kind: &Kind,
     range: Option<(Decimal, Decimal)>,
-    path: &str,
+    path: &Path<'_>,
     complete: bool,
 ) -> Result<(), Violation> {
     let ok = match (kind, v) {
         (Kind::Any | Kind::Never, _) => true,
         (Kind::Bool, Value::Bool(_)) => true,
-        (Kind::Int, Value::Num(n)) => n.fract().is_zero(),
+        (Kind::Int, Value::Num(n)) => n.scale() == 0 || n.fract().is_zero(),
         (Kind::Int, Value::BigNum(b)) => b.bytes().all(|c| c.is_ascii_digit() || c == b'-'),
         (Kind::Decimal, Value::Num(_) | Value::BigNum(_)) => true,
         (Kind::Str { max, units }, Value::Str(s)) => {
@@ -335,7 +333,10 @@ fn check_input_value(
         (Kind::DateTime, Value::DateTime(_)) => true,
         (Kind::List(elem), Value::List(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let item_path = format!("{path}[{i}]");
+                let item_path = Path {
+                    parent: Some(path),
+                    segment: Segment::Index(i),
+                };
                 match item {
                     Value::Null if elem.missing.is_some() => {}
                     Value::Null | Value::Absent => {
@@ -352,13 +353,11 @@ fn check_input_value(
         }
         (Kind::Record(rt), Value::Record(r)) => {
             for f in &rt.fields {
-                check_input(
-                    r.get(&f.name),
-                    f,
-                    rt,
-                    &format!("{path}.{}", f.name),
-                    complete,
-                )?;
+                let field_path = Path {
+                    parent: Some(path),
+                    segment: Segment::Field(&f.name),
+                };
+                check_input(r.get(&f.name), f, rt, &field_path, complete)?;
             }
             true
         }
@@ -391,11 +390,39 @@ fn check_input_value(
     Ok(())
 }
 
-fn input_violation(path: &str, what: String, help: &str) -> Violation {
+fn input_violation(path: &Path<'_>, what: String, help: &str) -> Violation {
+    let path = path.render();
     Violation {
-        field: path.to_string(),
         message: format!("field `{path}` {what}"),
+        field: path,
         help: help.to_string(),
+    }
+}
+
+/// Where a value sits in a record (`rows[2].price`), spelled out only when
+/// something is wrong with it: checking costs no allocation.
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    segment: Segment<'a>,
+}
+
+enum Segment<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        let mut out = self.parent.map(Path::render).unwrap_or_default();
+        match self.segment {
+            Segment::Field(name) if out.is_empty() => out.push_str(name),
+            Segment::Field(name) => {
+                out.push('.');
+                out.push_str(name);
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+        out
     }
 }
 

@@ -59,6 +59,9 @@ type KeyMap = HashMap<Box<[u8]>, Arc<str>, BuildHasherDefault<KeyHasher>>;
 #[derive(Default)]
 pub struct Decoder {
     keys: KeyMap,
+    /// The top-level keys a projection skipped in the current document
+    /// (reused, so finding duplicates among them allocates nothing).
+    skipped: Vec<Arc<str>>,
 }
 
 impl Decoder {
@@ -91,6 +94,7 @@ impl Decoder {
             input,
             pos: 0,
             keys: &mut self.keys,
+            skipped: &mut self.skipped,
             depth: 0,
             keep,
         };
@@ -114,6 +118,7 @@ impl Decoder {
             input,
             pos: 0,
             keys: &mut self.keys,
+            skipped: &mut self.skipped,
             depth: 0,
             keep: None,
         };
@@ -167,6 +172,7 @@ struct Parser<'a, 'k> {
     input: &'a [u8],
     pos: usize,
     keys: &'k mut KeyMap,
+    skipped: &'k mut Vec<Arc<str>>,
     depth: usize,
     /// Top-level fields to decode; the others are skipped (checked for
     /// well-formedness, not built). `None` decodes everything.
@@ -264,9 +270,12 @@ impl Parser<'_, '_> {
         if !self.open(b'}')? {
             return Ok(Value::record(record));
         }
-        // Keys skipped by the projection, to find duplicates among them too:
-        // a bloom mask of their hashes spares the scan in the common case.
-        let mut skipped: Vec<Arc<str>> = Vec::new();
+        // Keys skipped by the projection (only at the top level), to find
+        // duplicates among them too: a bloom mask of their hashes spares the
+        // scan in the common case.
+        if self.depth == 1 {
+            self.skipped.clear();
+        }
         let mut skipped_mask = 0u64;
         loop {
             self.skip_ws();
@@ -280,11 +289,11 @@ impl Parser<'_, '_> {
             self.skip_ws();
             if self.depth == 1 && self.keep.is_some_and(|keep| !keep(&key)) {
                 let bit = 1u64 << (key_hash(&key) % 64);
-                if skipped_mask & bit != 0 && skipped.iter().any(|k| **k == *key) {
+                if skipped_mask & bit != 0 && self.skipped.iter().any(|k| **k == *key) {
                     return Err(duplicate(&key, key_at));
                 }
                 skipped_mask |= bit;
-                skipped.push(key);
+                self.skipped.push(key);
                 self.skip_value()?;
             } else {
                 if record.get(&key).is_some() {
