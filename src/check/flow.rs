@@ -38,6 +38,9 @@ struct Mapped {
     update: HashMap<String, Span>,
     /// List fields written by `each`/`append`: further blocks append to them.
     lists: HashMap<String, Span>,
+    /// For common, create and update: each proper prefix of a mapped path
+    /// (`Addr` of `Addr.City`) with one mapped path below it.
+    inner: [HashMap<String, (String, Span)>; 3],
 }
 
 impl<'m> Checker<'m> {
@@ -574,17 +577,21 @@ impl<'m> Checker<'m> {
         }
         // A record and a field inside it (`Addr` and `Addr.City`): one would
         // silently overwrite the other.
-        let sets: Vec<&HashMap<String, Span>> = match phase {
-            Phase::Common => vec![&mapped.common, &mapped.create, &mapped.update],
-            Phase::Create => vec![&mapped.common, &mapped.create],
-            Phase::Update => vec![&mapped.common, &mapped.update],
+        // Both directions by hash lookups, so a flow with many mappings stays
+        // linear: the key's own prefixes among the mapped paths, and mapped
+        // paths below the key (each mapping notes its prefixes in `inner`).
+        let phases: &[usize] = match phase {
+            Phase::Common => &[0, 1, 2],
+            Phase::Create => &[0, 1],
+            Phase::Update => &[0, 2],
         };
-        let overlap = sets.iter().find_map(|set| {
-            set.iter()
-                .find(|(other, _)| {
-                    other.starts_with(&format!("{key}.")) || key.starts_with(&format!("{other}."))
-                })
-                .map(|(other, span)| (other.clone(), *span))
+        let sets = [&mapped.common, &mapped.create, &mapped.update];
+        let overlap = phases.iter().find_map(|&p| {
+            let above = key
+                .match_indices('.')
+                .map(|(i, _)| &key[..i])
+                .find_map(|prefix| sets[p].get(prefix).map(|span| (prefix.to_string(), *span)));
+            above.or_else(|| mapped.inner[p].get(&key).cloned())
         });
         if let Some((other, prev)) = overlap {
             let (outer, inner) = if other.len() < key.len() {
@@ -605,6 +612,16 @@ impl<'m> Checker<'m> {
                 )),
             );
             return;
+        }
+        let p = match phase {
+            Phase::Common => 0,
+            Phase::Create => 1,
+            Phase::Update => 2,
+        };
+        for (i, _) in key.match_indices('.') {
+            mapped.inner[p]
+                .entry(key[..i].to_string())
+                .or_insert_with(|| (key.clone(), field.span));
         }
         let set = match phase {
             Phase::Common => &mut mapped.common,

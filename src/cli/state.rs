@@ -341,12 +341,12 @@ fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> 
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub(crate) enum StateCommand {
-    /// Delete activity and dead letters older than a duration (e.g. 30d): the retention promise.
+    /// Delete activity, dead letters and learned ids older than a duration (e.g. 30d), and overwrite them: the retention promise.
     Purge {
         #[arg(long, value_parser = parse_duration)]
         older_than: std::time::Duration,
     },
-    /// Forget everything about one flow: ledger, cursor, runs, activity, dead letters.
+    /// Forget everything about one flow: ledger, cursor, runs, activity, dead letters, the ids it learned.
     Reset {
         #[arg(long)]
         flow: String,
@@ -376,9 +376,10 @@ pub(crate) fn state(command: StateCommand, file: Option<&Path>) -> u8 {
             match store.purge_older_than(cutoff) {
                 Ok(c) => {
                     outln!(
-                        "purged {} activity rows, {} dead letters and {} runs older than {}",
+                        "purged {} activity rows, {} dead letters, {} learned ids and {} runs older than {}",
                         c.activity,
                         c.dead_letters,
+                        c.learned,
                         c.runs,
                         cutoff.format("%Y-%m-%d %H:%M")
                     );

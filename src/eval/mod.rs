@@ -158,6 +158,9 @@ struct Built {
 struct Frame<'a> {
     slots: Vec<Value>,
     input: &'a Value,
+    /// Nodes being evaluated in this frame, one inside the other: the stack
+    /// is looked at every [`STACK_CHECK_EVERY`] levels, not at every node.
+    depth: u32,
 }
 
 impl<'p> Runtime<'p> {
@@ -183,6 +186,7 @@ impl<'p> Runtime<'p> {
         let mut frame = Frame {
             slots: vec![Value::Absent; frame_size.max(1)],
             input: &empty,
+            depth: 0,
         };
         self.eval(expr, &mut frame)
     }
@@ -197,6 +201,7 @@ impl<'p> Runtime<'p> {
         let mut frame = Frame {
             slots: vec![Value::Absent; flow.frame_size],
             input,
+            depth: 0,
         };
         if let Some(filter) = &flow.filter {
             match self.eval(filter, &mut frame)? {
@@ -492,7 +497,16 @@ impl<'p> Runtime<'p> {
             // The leaves, without a stack check.
             Expr::Const(v) => Ok(v.clone()),
             Expr::Local(slot) => Ok(frame.slots[*slot].clone()),
-            _ => stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.eval_node(expr, frame)),
+            _ => {
+                frame.depth += 1;
+                let r = if frame.depth % STACK_CHECK_EVERY == 1 {
+                    stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.eval_node(expr, frame))
+                } else {
+                    self.eval_node(expr, frame)
+                };
+                frame.depth -= 1;
+                r
+            }
         }
     }
 
@@ -633,6 +647,7 @@ impl<'p> Runtime<'p> {
                 let mut inner = Frame {
                     slots,
                     input: frame.input,
+                    depth: 0,
                 };
                 let levels = stack_guard(f.depth, *span)?;
                 let r = self.eval(&f.body, &mut inner);
@@ -776,10 +791,13 @@ thread_local! {
     static STACK: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
-/// Stack kept free before evaluating a node, and the size of each extra
-/// segment when it runs short.
-const RED_ZONE: usize = 128 * 1024;
-const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+/// Every this many levels of nodes (and at each call), the stack is
+/// checked: at least [`RED_ZONE`] must be left, else evaluation goes on on a
+/// new segment of [`STACK_SEGMENT`]. A level takes about 20 KiB unoptimised,
+/// so the red zone covers the levels between two checks.
+const STACK_CHECK_EVERY: u32 = 16;
+const RED_ZONE: usize = 512 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 
 /// The most user-function calls that may be in progress at once.
 pub const MAX_CALLS: usize = 200;

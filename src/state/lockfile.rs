@@ -74,18 +74,36 @@ fn holder_path(state_dir: &Path, holder: &str) -> PathBuf {
 /// Creates and locks the file that says `holder` is alive; it stays locked
 /// as long as the returned file is open (until its process ends, however).
 pub fn hold(state_dir: &Path, holder: &str) -> Result<File, StateError> {
+    use std::os::unix::fs::MetadataExt;
     let path = holder_path(state_dir, holder);
     if let Some(dir) = path.parent() {
         private::create_dir(dir)?;
     }
-    let file = private::open_file(&path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(StateError::Invalid(format!(
-            "holder file `{}` is in use by another store",
-            path.display()
-        ))),
-        Err(TryLockError::Error(source)) => Err(StateError::Io { path, source }),
+    loop {
+        let file = private::open_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(StateError::Invalid(format!(
+                    "holder file `{}` is in use by another store",
+                    path.display()
+                )))
+            }
+            Err(TryLockError::Error(source)) => return Err(StateError::Io { path, source }),
+        }
+        // A sweep (`sweep_holders`) may have found the new file not yet
+        // locked and removed it: then the lock is on a file nobody can see.
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        let held = file.metadata().map_err(io)?;
+        match fs::metadata(&path) {
+            Ok(seen) if seen.ino() == held.ino() && seen.dev() == held.dev() => return Ok(file),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
     }
 }
 
@@ -105,6 +123,23 @@ pub fn is_alive(state_dir: &Path, holder: &str) -> Result<bool, StateError> {
         }
         Err(TryLockError::WouldBlock) => Ok(true),
         Err(TryLockError::Error(source)) => Err(StateError::Io { path, source }),
+    }
+}
+
+/// Removes the holder files of stores that died (a killed process leaves
+/// its file behind, unlocked).
+pub fn sweep_holders(state_dir: &Path) {
+    let dir = state_dir.join(LOCK_DIR).join(HOLDER_DIR);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if let Ok(file) = fs::OpenOptions::new().read(true).write(true).open(&path) {
+            if file.try_lock().is_ok() {
+                let _ = fs::remove_file(&path);
+            }
+        }
     }
 }
 
@@ -170,6 +205,12 @@ mod tests {
         assert!(!is_alive(dir.path(), "h-1").unwrap());
         // The dead holder's file is gone.
         assert!(!holder_path(dir.path(), "h-1").exists());
+        // Files of holders that died are swept; live ones stay.
+        let _live = hold(dir.path(), "h-3").unwrap();
+        drop(hold(dir.path(), "h-4").unwrap());
+        sweep_holders(dir.path());
+        assert!(holder_path(dir.path(), "h-3").exists());
+        assert!(!holder_path(dir.path(), "h-4").exists());
     }
 
     #[test]

@@ -93,7 +93,10 @@ impl SqliteStore {
         }
         let name = uuid::Uuid::new_v4().to_string();
         let file = match self.dir() {
-            Some(dir) => Some(lockfile::hold(dir, &name)?),
+            Some(dir) => {
+                lockfile::sweep_holders(dir);
+                Some(lockfile::hold(dir, &name)?)
+            }
             None => None,
         };
         // Another thread may have won the race; its name is the one kept.
