@@ -45,16 +45,27 @@ fn main() {
         arg(3, 20),
     );
     // A shop where every order is complete, paid and invoiceable, bought by
-    // one of `customers` customers.
+    // one of `customers` customers: an order goes to one of the first
+    // customers of its own kind (country, consumer or business), so the VAT
+    // the shop charged still fits its buyer.
     let mut data = generate::generate(orders, skus, 7).expect("generate the shop");
-    let pool: Vec<_> = data
-        .orders
-        .iter()
-        .take(customers)
-        .map(|o| o.customer.clone())
-        .collect();
+    let kind = |c: &serde_json::Map<String, serde_json::Value>| {
+        format!(
+            "{}/{}",
+            c["billingaddress"]["country_code"], c["customertype"]
+        )
+    };
+    let mut pools: HashMap<String, Vec<_>> = HashMap::new();
+    for o in data.orders.iter().take(customers) {
+        pools
+            .entry(kind(&o.customer))
+            .or_default()
+            .push(o.customer.clone());
+    }
     for (i, o) in data.orders.iter_mut().enumerate() {
-        o.customer = pool[i % pool.len()].clone();
+        if let Some(pool) = pools.get(&kind(&o.customer)) {
+            o.customer = pool[i % pool.len()].clone();
+        }
         o.paid = true;
         o.is_completed = true;
         o.status = Some(5);

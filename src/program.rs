@@ -93,11 +93,49 @@ pub enum OnMiss {
     Fail,
 }
 
+/// A table key, compared the way `==` compares: numbers by exact value
+/// (`21`, `21.0` and `21.00` are one key), strings by text, and a number never
+/// equals a string (`1` is not `"1"`). Dates are keys by their ISO text, as
+/// `@2024-01-31 == "2024-01-31"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TableKey {
+    Str(Arc<str>),
+    Num(rust_decimal::Decimal),
+    /// A number beyond the exact range, by its canonical digits.
+    Big(String),
+    Bool(bool),
+}
+
+impl TableKey {
+    /// The key a value looks up, if it can be one.
+    pub fn of(v: &Value) -> Option<TableKey> {
+        Some(match v {
+            Value::Str(s) => TableKey::Str(s.clone()),
+            Value::Num(d) => TableKey::Num(crate::value::unsigned_zero(d.normalize())),
+            Value::BigNum(s) => TableKey::Big(crate::value::number_key(s)),
+            Value::Bool(b) => TableKey::Bool(*b),
+            Value::Date(_) | Value::DateTime(_) => TableKey::Str(Arc::from(v.to_text()?)),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for TableKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TableKey::Str(s) => write!(f, "{s:?}"),
+            TableKey::Num(d) => write!(f, "{d}"),
+            TableKey::Big(s) => f.write_str(s),
+            TableKey::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Table {
     pub name: Arc<str>,
-    /// Keys are the text of scalar keys (`"NL"`, `8000`): lookups compare text.
-    pub rows: HashMap<Arc<str>, Value>,
+    /// Rows by key; lookups compare keys by value (see [`TableKey`]).
+    pub rows: HashMap<TableKey, Value>,
     pub default: Option<Value>,
     pub span: Span,
 }
@@ -109,6 +147,9 @@ pub struct Function {
     /// Slots needed by the body (parameters first).
     pub frame_size: usize,
     pub body: Expr,
+    /// How deep the body nests: what one call costs of the interpreter's
+    /// recursion budget.
+    pub depth: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +203,9 @@ pub struct Schema {
     pub key: Option<Arc<str>>,
     /// The field incremental reads resume from.
     pub cursor: Option<Arc<str>>,
+    /// Fields that change after a record was created: a record the `where`
+    /// rejects on one of them may qualify later, so the cursor waits for it.
+    pub mutable: Vec<Arc<str>>,
     pub record: Arc<RecordType>,
     pub connection: Option<usize>,
 }
@@ -227,6 +271,8 @@ pub struct Mapping {
 pub struct UpsertOp {
     pub schema: usize,
     pub slot: usize,
+    /// Upsert only when this holds; otherwise the slot holds an absent value.
+    pub filter: Option<Expr>,
     pub match_value: Expr,
     pub match_field: Vec<Arc<str>>,
     pub mapping: Mapping,
@@ -244,6 +290,9 @@ pub struct Flow {
     /// `when …`: the flow is off unless this is true (needs no record),
     /// with the frame size it needs.
     pub when: Option<(Expr, usize)>,
+    /// `reread DAYS`: each run reads the source's last DAYS days again
+    /// (by its cursor), with the frame size it needs.
+    pub reread: Option<(Expr, usize)>,
     pub key: Option<(Expr, Vec<Arc<str>>)>,
     pub mapping: Mapping,
     pub frame_size: usize,
@@ -286,6 +335,15 @@ pub struct Program {
 }
 
 impl Program {
+    /// The most slots any flow, `let` or function needs: enough to compute
+    /// any of their expressions on its own.
+    pub fn largest_frame(&self) -> usize {
+        let flows = self.flows.iter().map(|f| f.frame_size);
+        let globals = self.globals.iter().map(|g| g.frame_size);
+        let fns = self.functions.iter().map(|f| f.frame_size);
+        flows.chain(globals).chain(fns).max().unwrap_or(0).max(1)
+    }
+
     pub fn flow(&self, name: &str) -> Option<&Flow> {
         self.flows.iter().find(|f| &*f.name == name)
     }
@@ -294,6 +352,17 @@ impl Program {
 impl Flow {
     /// The top-level source fields the flow reads, or `None` when it reads
     /// the record as a whole (then every field is needed).
+    /// The top-level source fields the `where` filter reads (`None`: the
+    /// whole record); empty without a filter.
+    pub fn filter_fields(&self) -> Option<std::collections::HashSet<Arc<str>>> {
+        let mut fields = std::collections::HashSet::new();
+        let mut whole = false;
+        if let Some(f) = &self.filter {
+            walk_expr(f, &mut fields, &mut whole);
+        }
+        (!whole).then_some(fields)
+    }
+
     pub fn input_fields(&self) -> Option<std::collections::HashSet<Arc<str>>> {
         let mut fields = std::collections::HashSet::new();
         let mut whole = false;
@@ -316,6 +385,9 @@ pub struct Reference {
     pub schema: usize,
     pub wanted: Vec<(Arc<str>, Value)>,
     pub span: Span,
+    /// Settings conditions it stands under (`if SETTING then lookup else …`):
+    /// each must have the value given for the lookup to be needed.
+    pub guards: Vec<(Expr, bool)>,
 }
 
 /// The lookups by natural key a flow can reach.
@@ -340,6 +412,7 @@ impl Program {
             program: self,
             seen_globals: std::collections::HashSet::new(),
             seen_fns: std::collections::HashSet::new(),
+            guards: Vec::new(),
             found: Lookups::default(),
         };
         let mut visit = |e: &Expr| walk.expr(e);
@@ -356,24 +429,44 @@ impl Program {
 
 struct RefWalk<'p> {
     program: &'p Program,
-    seen_globals: std::collections::HashSet<usize>,
-    seen_fns: std::collections::HashSet<usize>,
+    /// Lets and functions walked, and whether under a guard.
+    seen_globals: std::collections::HashSet<(usize, bool)>,
+    seen_fns: std::collections::HashSet<(usize, bool)>,
+    /// The settings conditions of the `if`s being walked.
+    guards: Vec<(Expr, bool)>,
     found: Lookups,
 }
 
 impl RefWalk<'_> {
+    /// Every lookup in `e`, and in the lets and functions it uses.
     fn expr(&mut self, e: &Expr) {
+        let guarded = !self.guards.is_empty();
         match e {
+            // `if SETTING then a else b`: a lookup in `a` is needed only
+            // when the setting holds.
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } if !reads_record(cond) => {
+                self.expr(cond);
+                for (branch, holds) in [(then, true), (otherwise, false)] {
+                    self.guards.push(((**cond).clone(), holds));
+                    self.expr(branch);
+                    self.guards.pop();
+                }
+            }
             Expr::Global(i) => {
-                if self.seen_globals.insert(*i) {
+                if self.seen_globals.insert((*i, guarded)) {
                     self.expr(&self.program.globals[*i].expr);
                 }
             }
             Expr::CallFn { func, args, .. } => {
-                if self.seen_fns.insert(*func) {
+                args.iter().for_each(|a| self.expr(a));
+                if self.seen_fns.insert((*func, guarded)) {
                     self.expr(&self.program.functions[*func].body);
                 }
-                args.iter().for_each(|a| self.expr(a));
             }
             Expr::Find {
                 schema,
@@ -393,41 +486,7 @@ impl RefWalk<'_> {
                     self.find(*schema, conditions, *span);
                 }
             }
-            Expr::Const(_) | Expr::Local(_) | Expr::Input(_) | Expr::InputRecord => {}
-            Expr::Field { base, .. } => self.expr(base),
-            Expr::Index { base, index, .. } => {
-                self.expr(base);
-                self.expr(index);
-            }
-            Expr::Lookup { key, .. } => self.expr(key),
-            Expr::Builtin { args, .. } | Expr::List(args) | Expr::Interpolate(args, _) => {
-                args.iter().for_each(|a| self.expr(a))
-            }
-            Expr::Not(x, _) | Expr::Neg(x, _) => self.expr(x),
-            Expr::Binary { lhs, rhs, .. } => {
-                self.expr(lhs);
-                self.expr(rhs);
-            }
-            Expr::If {
-                cond,
-                then,
-                otherwise,
-                ..
-            } => {
-                self.expr(cond);
-                self.expr(then);
-                self.expr(otherwise);
-            }
-            Expr::Record(fields) => fields.iter().for_each(|(_, x)| self.expr(x)),
-            Expr::Comprehension {
-                item, list, filter, ..
-            } => {
-                self.expr(item);
-                self.expr(list);
-                if let Some(f) = filter {
-                    self.expr(f);
-                }
-            }
+            other => children(other).into_iter().for_each(|c| self.expr(c)),
         }
     }
 
@@ -459,12 +518,14 @@ impl RefWalk<'_> {
             if wanted.iter().any(|(_, v)| v.is_missing()) {
                 continue;
             }
-            let same = |r: &Reference| r.schema == schema && r.wanted == wanted;
+            let same =
+                |r: &Reference| r.schema == schema && r.wanted == wanted && r.guards.is_empty();
             if !self.found.references.iter().any(same) {
                 self.found.references.push(Reference {
                     schema,
                     wanted,
                     span,
+                    guards: self.guards.clone(),
                 });
             }
         }
@@ -473,7 +534,7 @@ impl RefWalk<'_> {
 
 /// The values an expression can have when they do not depend on the record:
 /// a constant, a `let` of such values, any value of a table (whatever the
-/// key), `a ?? b` and `if … then a else b` of such values.
+/// key), `a ?? b` and `if … then a else b` of such values, a field of them.
 fn candidates(program: &Program, e: &Expr, depth: usize) -> Option<Vec<Value>> {
     if depth > 32 {
         return None;
@@ -504,7 +565,26 @@ fn candidates(program: &Program, e: &Expr, depth: usize) -> Option<Vec<Value>> {
         Expr::If {
             then, otherwise, ..
         } => both(then, otherwise),
+        // A field of such records (`table[key].days`).
+        Expr::Field { base, name, .. } => Some(
+            go(base)?
+                .iter()
+                .map(|v| {
+                    v.as_record()
+                        .and_then(|r| r.get(name))
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect(),
+        ),
         _ => None,
+    }
+}
+
+impl Expr {
+    /// The depth of the tree (a leaf is 1).
+    pub fn depth(&self) -> usize {
+        children(self).iter().map(|c| c.depth()).max().unwrap_or(0) + 1
     }
 }
 
@@ -520,6 +600,9 @@ fn walk_mapping(m: &Mapping, visit: &mut impl FnMut(&Expr)) {
                 walk_mapping(&e.body, visit);
             }
             Op::Upsert(u) => {
+                if let Some(f) = &u.filter {
+                    visit(f);
+                }
                 visit(&u.match_value);
                 walk_mapping(&u.mapping, visit);
             }
@@ -527,61 +610,63 @@ fn walk_mapping(m: &Mapping, visit: &mut impl FnMut(&Expr)) {
     }
 }
 
-fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: &mut bool) {
-    let mut go = |x: &Expr| walk_expr(x, fields, whole);
+/// Whether `e` reads the source record (or a local: a value that exists
+/// only while a record is mapped).
+pub fn reads_record(e: &Expr) -> bool {
+    let mut any = false;
+    walk_all(e, &mut |x| {
+        any |= matches!(x, Expr::Input(_) | Expr::InputRecord | Expr::Local(_))
+    });
+    any
+}
+
+/// Every sub-expression of `e`, `e` first.
+fn walk_all<'e>(e: &'e Expr, f: &mut dyn FnMut(&'e Expr)) {
+    f(e);
+    for c in children(e) {
+        walk_all(c, f);
+    }
+}
+
+/// The direct sub-expressions of `e`.
+fn children(e: &Expr) -> Vec<&Expr> {
     match e {
-        Expr::Input(name) => {
-            fields.insert(name.clone());
+        Expr::Const(_) | Expr::Local(_) | Expr::Input(_) | Expr::InputRecord | Expr::Global(_) => {
+            vec![]
         }
-        Expr::InputRecord => *whole = true,
-        Expr::Const(_) | Expr::Local(_) | Expr::Global(_) => {}
-        Expr::Field { base, .. } => go(base),
-        Expr::Index { base, index, .. } => {
-            go(base);
-            go(index);
-        }
-        Expr::Lookup { key, .. } => go(key),
-        Expr::Find { conditions, .. } => {
-            for (_, x) in conditions {
-                go(x);
-            }
-        }
+        Expr::Field { base, .. } => vec![base],
+        Expr::Index { base, index, .. } => vec![base, index],
+        Expr::Lookup { key, .. } => vec![key],
+        Expr::Find { conditions, .. } => conditions.iter().map(|(_, x)| x).collect(),
         Expr::Builtin { args, .. }
         | Expr::CallFn { args, .. }
         | Expr::List(args)
-        | Expr::Interpolate(args, _) => {
-            for a in args {
-                go(a);
-            }
-        }
-        Expr::Not(x, _) | Expr::Neg(x, _) => go(x),
-        Expr::Binary { lhs, rhs, .. } => {
-            go(lhs);
-            go(rhs);
-        }
+        | Expr::Interpolate(args, _) => args.iter().collect(),
+        Expr::Not(x, _) | Expr::Neg(x, _) => vec![x],
+        Expr::Binary { lhs, rhs, .. } => vec![lhs, rhs],
         Expr::If {
             cond,
             then,
             otherwise,
             ..
-        } => {
-            go(cond);
-            go(then);
-            go(otherwise);
-        }
-        Expr::Record(fields_) => {
-            for (_, x) in fields_ {
-                go(x);
-            }
-        }
+        } => vec![cond, then, otherwise],
+        Expr::Record(fields) => fields.iter().map(|(_, x)| x).collect(),
         Expr::Comprehension {
             item, list, filter, ..
         } => {
-            go(item);
-            go(list);
-            if let Some(f) = filter {
-                go(f);
-            }
+            let mut v: Vec<&Expr> = vec![item, list];
+            v.extend(filter.as_deref());
+            v
         }
     }
+}
+
+fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: &mut bool) {
+    walk_all(e, &mut |x| match x {
+        Expr::Input(name) => {
+            fields.insert(name.clone());
+        }
+        Expr::InputRecord => *whole = true,
+        _ => {}
+    });
 }

@@ -56,6 +56,30 @@ pub struct SourceMap {
 }
 
 impl SourceMap {
+    /// Hides the text of `span` (a secret written in a file) from every
+    /// excerpt a report shows: its characters become `*`, quotes kept, byte
+    /// offsets unchanged.
+    pub fn mask(&mut self, span: Span) {
+        let Some(file) = self.files.get_mut(span.file.0 as usize) else {
+            return;
+        };
+        let text = &file.text;
+        let (mut start, mut end) = (span.start as usize, (span.end as usize).min(text.len()));
+        if !text.is_char_boundary(start) || !text.is_char_boundary(end) || start >= end {
+            return;
+        }
+        let inner = &text[start..end];
+        if inner.len() >= 2 && inner.starts_with('"') && inner.ends_with('"') {
+            start += 1;
+            end -= 1;
+        }
+        let mut masked = String::with_capacity(text.len());
+        masked.push_str(&text[..start]);
+        masked.extend(std::iter::repeat_n('*', end - start));
+        masked.push_str(&text[end..]);
+        file.text = masked.into();
+    }
+
     pub fn new() -> Self {
         Self::default()
     }

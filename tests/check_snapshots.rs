@@ -24,6 +24,7 @@ const NOT_CHECK_TIME: &[(&str, &str)] = &[
     ("E0907", "run time"),
     ("E0908", "run time"),
     ("E0909", "run time"),
+    ("E0910", "run time"),
 ];
 
 /// Runs `flowc <args>` in the repo root: (stderr, stdout, exit code).

@@ -194,6 +194,23 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn the_shipped_flows_check_clean_and_their_tests_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for args in [
+        vec!["check", "--deny-warnings", "flows"],
+        vec!["test", "flows"],
+    ] {
+        let out = flowc().args(&args).current_dir(root).output().unwrap();
+        assert!(
+            out.status.success(),
+            "flowc {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn every_shipped_flow_is_formatted() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut dirs = vec!["examples", "stdlib"];
@@ -305,14 +322,16 @@ fn plan_of_a_file_flow_lists_what_run_writes_and_writes_nothing() {
     assert_eq!(written.lines().count(), creates);
 }
 
-/// The README's first command: both emulators come from the connector
-/// registry, the flagship flow runs twice, and the rerun writes nothing and
-/// counts only its own calls.
+/// The README's first command, from a folder that holds no flows: both
+/// emulators come from the connector registry, the built-in flows run twice
+/// on the demo shop, the rerun writes nothing and counts only its own calls,
+/// and every document in eAccounting adds up to its order's total.
 #[test]
 fn the_sandbox_runs_the_flagship_flow_twice_and_the_rerun_writes_nothing() {
+    let elsewhere = tempfile::tempdir().unwrap();
     let out = flowc()
-        .args(["sandbox", "--orders", "12", "--products", "6"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["sandbox"])
+        .current_dir(elsewhere.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -344,4 +363,10 @@ fn the_sandbox_runs_the_flagship_flow_twice_and_the_rerun_writes_nothing() {
         "per-run calls: {calls:?}"
     );
     assert!(stdout.contains("eAccounting now holds"), "{stdout}");
+    let documents: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("invoice draft"))
+        .collect();
+    assert_eq!(documents.len(), 13, "{stdout}");
+    assert!(documents.iter().all(|l| l.ends_with('✓')), "{stdout}");
 }

@@ -135,7 +135,7 @@ fn compare_ccv_type(ty: &ccv::Type, kind: &Kind, at: &str, out: &mut Disagreemen
     use ccv::Type as T;
     match (ty, kind) {
         (_, Kind::Any) => {}
-        (T::Str { max }, Kind::Str { max: flow_max }) => {
+        (T::Str { max }, Kind::Str { max: flow_max, .. }) => {
             if max.map(|m| m as u32) != *flow_max {
                 out.add(
                     at,
@@ -323,12 +323,22 @@ fn compare_ea_field(f: &ea::Field, g: &FieldType, at: &str, out: &mut Disagreeme
 fn compare_ea_kind(kind: &ea::Kind, flow: &Kind, at: &str, out: &mut Disagreements) {
     use ea::Kind as K;
     match (kind, flow) {
-        (K::Str(max), Kind::Str { max: flow_max }) => {
+        (
+            K::Str(max),
+            Kind::Str {
+                max: flow_max,
+                units,
+            },
+        ) => {
             if max.map(|m| m as u32) != *flow_max {
                 out.add(
                     at,
                     format!("max length: emulator {max:?}, stdlib {flow_max:?}"),
                 );
+            }
+            // The emulator, like .NET, counts UTF-16 code units.
+            if max.is_some() && *units != flowc::types::LengthUnit::Utf16 {
+                out.add(at, format!("length unit: emulator utf16, stdlib {units:?}"));
             }
         }
         (K::Uuid, Kind::Uuid)
@@ -339,7 +349,7 @@ fn compare_ea_kind(kind: &ea::Kind, flow: &Kind, at: &str, out: &mut Disagreemen
         | (K::DateTime, Kind::DateTime)
         | (K::Object, Kind::Record(_) | Kind::Any)
         | (K::Json, Kind::List(_)) => {}
-        (K::StrList, Kind::List(elem)) if matches!(elem.kind, Kind::Str { max: None }) => {}
+        (K::StrList, Kind::List(elem)) if matches!(elem.kind, Kind::Str { max: None, .. }) => {}
         (K::Rows(rows), Kind::List(elem)) => match &elem.kind {
             Kind::Record(record) => compare_ea(ea::schema(rows), record, &format!("{at}[]"), out),
             other => out.add(at, format!("rows of {rows}, stdlib a list of {other:?}")),

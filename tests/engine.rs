@@ -10,48 +10,7 @@ use flowc::engine::{Connections, Engine, Options};
 use flowc::state::{SqliteStore, Store};
 use flowc::value::{json, Record};
 
-const FLOW: &str = r#"
-connection svc {
-  connector "eaccounting"
-  client_id env("X_CLIENT")
-  client_secret env("X_SECRET")
-}
-
-schema order resource "orders" key id cursor created {
-  id: int readonly
-  created: datetime
-  email: string(100)
-  total: decimal
-  paid: bool
-}
-
-schema customer resource "customers" key Id {
-  Id: uuid readonly
-  Email: string(255)
-  Name: string(50)
-}
-
-schema invoice resource "invoices" key Id {
-  Id: uuid readonly
-  Ref: string(30)
-  CustomerId: uuid
-  Amount: decimal range 0..1000
-}
-
-flow sync {
-  source order
-  where paid
-  target invoice
-  key "INV-{id}" -> Ref
-
-  upsert customer as c match email -> Email {
-    email | truncate(50) -> Name
-  }
-
-  c.Id  -> CustomerId
-  total -> Amount
-}
-"#;
+const FLOW: &str = include_str!("fixtures/memory_sync.flow");
 
 fn order(id: i64, email: &str, total: &str, paid: bool) -> Record {
     let text = format!(

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use flowc::state::{
-    ActivityFilter, Decision, NewDeadLetter, RunCounts, RunId, SqliteStore, StateError, Store,
-    Success, SCHEMA_VERSION,
+    ActivityFilter, Decision, Learned, NewDeadLetter, Reservation, RunCounts, RunId, SqliteStore,
+    StateError, Store, Success, TargetKey, SCHEMA_VERSION,
 };
 
 fn tmp() -> tempfile::TempDir {
@@ -509,8 +509,24 @@ fn activity_filters_by_flow_run_failure_and_limit() {
     );
 }
 
+fn key<'a>(target: &'a str, resource: &'a str, key: &'a str) -> TargetKey<'a> {
+    TargetKey {
+        target,
+        resource,
+        key,
+    }
+}
+
+fn id(id: &str) -> Learned {
+    Learned {
+        id: id.into(),
+        company: Some("c1".into()),
+        payloads: vec!["h1".into(), "h2".into()],
+    }
+}
+
 #[test]
-fn cursors_and_xrefs() {
+fn cursors_and_learned_ids() {
     let s = SqliteStore::open_in_memory().unwrap();
     assert_eq!(s.cursor("orders").unwrap(), None);
     s.set_cursor("orders", "a").unwrap();
@@ -518,28 +534,151 @@ fn cursors_and_xrefs() {
     s.set_cursor("customers", "z").unwrap();
     assert_eq!(s.cursor("orders").unwrap().as_deref(), Some("b"));
 
-    assert_eq!(s.xref_get("eaccounting.customers", "a@b.c").unwrap(), None);
-    s.xref_put("eaccounting.customers", "a@b.c", "id-1")
+    let books = "eaccounting https://books/v2";
+    let customer = key(books, "customers", "a@b.c");
+    assert_eq!(s.learned(customer).unwrap(), None);
+    s.learn("orders", customer, &id("id-1")).unwrap();
+    s.learn("orders", customer, &id("id-2")).unwrap();
+    s.learn("orders", key(books, "articles", "a@b.c"), &id("art-1"))
         .unwrap();
-    s.xref_put("eaccounting.customers", "a@b.c", "id-2")
-        .unwrap();
-    s.xref_put("eaccounting.articles", "a@b.c", "art-1")
-        .unwrap();
+    assert_eq!(s.learned(customer).unwrap(), Some(id("id-2")));
+    // Another service (or a resource of another name) is another record.
     assert_eq!(
-        s.xref_get("eaccounting.customers", "a@b.c")
-            .unwrap()
-            .as_deref(),
-        Some("id-2")
+        s.learned(key("eaccounting https://other/v2", "customers", "a@b.c"))
+            .unwrap(),
+        None
     );
     assert_eq!(
-        s.xref_get("eaccounting.articles", "a@b.c")
-            .unwrap()
-            .as_deref(),
-        Some("art-1")
+        s.learned(key(books, "articles", "a@b.c")).unwrap(),
+        Some(id("art-1"))
     );
-    assert!(s.xref_delete("eaccounting.articles", "a@b.c").unwrap());
-    assert!(!s.xref_delete("eaccounting.articles", "a@b.c").unwrap());
-    assert_eq!(s.xref_get("eaccounting.articles", "a@b.c").unwrap(), None);
+    assert!(s.forget(key(books, "articles", "a@b.c")).unwrap());
+    assert!(!s.forget(key(books, "articles", "a@b.c")).unwrap());
+    assert_eq!(s.learned(key(books, "articles", "a@b.c")).unwrap(), None);
+}
+
+#[test]
+fn match_keys_are_stored_only_as_hashes() {
+    let dir = tmp();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    let at = key(
+        "eaccounting https://books/v2",
+        "customers",
+        "jan.jansen@example.nl",
+    );
+    s.learn("orders", at, &id("id-1")).unwrap();
+    assert_eq!(
+        s.reserve(
+            "orders",
+            "1",
+            key("t", "customers", "piet@example.nl"),
+            false
+        )
+        .unwrap(),
+        Reservation::Granted
+    );
+    s.release(key("t", "customers", "piet@example.nl"), true)
+        .unwrap();
+    drop(s);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains("example.nl"),
+        "an e-mail address is in the state files"
+    );
+}
+
+#[test]
+fn a_reservation_goes_to_one_store_at_a_time_and_an_uncertain_create_waits_for_a_search() {
+    let dir = tmp();
+    let a = SqliteStore::open(dir.path()).unwrap();
+    let b = SqliteStore::open(dir.path()).unwrap();
+    let at = key("eaccounting https://books/v2", "customers", "a@b.c");
+    assert_eq!(
+        a.reserve("orders", "o1", at, false).unwrap(),
+        Reservation::Granted
+    );
+    // Another process (another store) asks while the first creates it.
+    assert_eq!(
+        b.reserve("quotes", "q1", at, false).unwrap(),
+        Reservation::Busy
+    );
+    // The first one's create lost its answer, and so did the search.
+    a.release(at, true).unwrap();
+    assert_eq!(
+        b.reserve("quotes", "q1", at, false).unwrap(),
+        Reservation::Uncertain
+    );
+    assert_eq!(
+        a.reserve("orders", "o1", at, false).unwrap(),
+        Reservation::Uncertain
+    );
+    let listed = b.uncertain_creates(None).unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|u| (u.flow.as_str(), u.source_key.as_str(), u.resource.as_str()))
+            .collect::<Vec<_>>(),
+        [("orders", "o1", "customers")]
+    );
+    assert!(b.uncertain_creates(Some("quotes")).unwrap().is_empty());
+    // A search found nothing: the searcher may create it, nobody else.
+    assert_eq!(
+        b.reserve("quotes", "q1", at, true).unwrap(),
+        Reservation::Granted
+    );
+    assert_eq!(
+        a.reserve("orders", "o1", at, true).unwrap(),
+        Reservation::Busy
+    );
+    // Created: the id is learned and the claim is gone.
+    b.learn("quotes", at, &id("id-9")).unwrap();
+    assert_eq!(
+        a.reserve("orders", "o1", at, false).unwrap(),
+        Reservation::Learned(id("id-9"))
+    );
+    assert!(a.uncertain_creates(None).unwrap().is_empty());
+    // A create that certainly failed leaves nothing behind.
+    let other = key("eaccounting https://books/v2", "customers", "x@y.z");
+    assert_eq!(
+        a.reserve("orders", "o2", other, false).unwrap(),
+        Reservation::Granted
+    );
+    a.release(other, false).unwrap();
+    assert_eq!(
+        b.reserve("quotes", "q2", other, false).unwrap(),
+        Reservation::Granted
+    );
+}
+
+#[test]
+fn a_claim_of_a_store_that_died_is_uncertain() {
+    let dir = tmp();
+    let survivor = SqliteStore::open(dir.path()).unwrap();
+    let at = key("ccvshop https://shop/api/rest/v1", "products", "SKU-1");
+    {
+        let dying = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            dying.reserve("orders", "o1", at, false).unwrap(),
+            Reservation::Granted
+        );
+        assert_eq!(
+            survivor.reserve("orders", "o2", at, false).unwrap(),
+            Reservation::Busy
+        );
+        // Dropped without releasing: as if its process died mid-create.
+    }
+    assert_eq!(survivor.uncertain_creates(None).unwrap().len(), 1);
+    assert_eq!(
+        survivor.reserve("orders", "o2", at, false).unwrap(),
+        Reservation::Uncertain
+    );
 }
 
 #[test]
@@ -602,6 +741,66 @@ fn purge_deletes_old_activity_dead_letters_and_unreferenced_runs() {
     );
 }
 
+/// Everything on disk in the state folder (database, WAL, shared memory).
+fn state_bytes(dir: &std::path::Path) -> String {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn purged_rows_and_learned_ids_are_gone_from_the_files_not_just_from_queries() {
+    let dir = tmp();
+    let (s, t) = clocked(dir.path());
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    let mut l = letter("o1", "Name 'Marijke Mulder-Verhoeven' is too long");
+    l.payload = Some(r#"{"Name":"Marijke Mulder-Verhoeven"}"#.into());
+    s.record_failure(run, "orders", &l, 1).unwrap();
+    let customer = key(
+        "eaccounting https://books/v2",
+        "customers",
+        "marijke@example.nl",
+    );
+    s.learn("orders", customer, &id("id-1")).unwrap();
+    s.finish_run(run, "partial", &RunCounts::default()).unwrap();
+    assert!(state_bytes(dir.path()).contains("Marijke Mulder-Verhoeven"));
+
+    t.fetch_add(86_400, Ordering::SeqCst);
+    let purged = s.purge_older_than(at(1_700_000_000 + 3_600)).unwrap();
+    assert_eq!((purged.dead_letters, purged.learned), (1, 1), "{purged:?}");
+    assert_eq!(s.learned(customer).unwrap(), None);
+    // Not in a free page of the database, nor in the WAL.
+    assert!(!state_bytes(dir.path()).contains("Mulder-Verhoeven"));
+}
+
+#[test]
+fn error_texts_are_stored_without_urls_or_e_mail_addresses() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let run = s.begin_run("orders", "h", "v").unwrap();
+    let mut l = letter(
+        "o1",
+        "eAccounting GET /customers: error sending request for url (https://api/v2/customers?$filter=EmailAddress%20eq%20%27jan%40x.nl%27): timed out; customer jan@x.nl",
+    );
+    l.api_error_body = Some("duplicate of jan@x.nl".into());
+    s.record_failure(run, "orders", &l, 1).unwrap();
+    let stored = &s.dead_letters(None).unwrap()[0];
+    assert_eq!(
+        stored.message,
+        "eAccounting GET /customers: error sending request for url (/v2/customers): timed out; customer <e-mail>"
+    );
+    assert_eq!(
+        stored.api_error_body.as_deref(),
+        Some("duplicate of <e-mail>")
+    );
+    let row = &s.activity(&ActivityFilter::default()).unwrap()[0];
+    assert!(!row.error.as_deref().unwrap().contains("jan"), "{row:?}");
+}
+
 #[test]
 fn reset_forgets_one_flow_entirely_and_nothing_else() {
     let s = SqliteStore::open_in_memory().unwrap();
@@ -619,11 +818,12 @@ fn reset_forgets_one_flow_entirely_and_nothing_else() {
         })
         .unwrap();
         s.record_failure(run, flow, &letter("k2", "x"), 1).unwrap();
-        s.xref_put_for_flow(flow, &format!("{flow}.ns"), "k", "id")
+        s.learn(flow, key("t", &format!("{flow}.ns"), "k"), &id("id"))
             .unwrap();
     }
-    s.xref_put("eaccounting.customers", "a@b.c", "shared")
-        .unwrap();
+    let uncertain = key("t", "customers", "u@v.w");
+    s.reserve("orders", "k3", uncertain, false).unwrap();
+    s.release(uncertain, true).unwrap();
 
     s.reset_flow("orders").unwrap();
     assert_eq!(s.ledger_get("orders", "k1").unwrap(), None);
@@ -638,21 +838,19 @@ fn reset_forgets_one_flow_entirely_and_nothing_else() {
         })
         .unwrap()
         .is_empty());
-    assert_eq!(s.xref_get("orders.ns", "k").unwrap(), None);
+    // Ids learned by the flow are forgotten: after a reset against another
+    // company, nothing may point at records that do not exist there.
+    assert_eq!(s.learned(key("t", "orders.ns", "k")).unwrap(), None);
+    // What prevents duplicates stays: an uncertain create waits for a search.
+    assert_eq!(s.uncertain_creates(None).unwrap().len(), 1);
 
     assert!(s.ledger_get("customers", "k1").unwrap().is_some());
     assert_eq!(s.cursor("customers").unwrap().as_deref(), Some("c"));
     assert_eq!(s.runs(Some("customers"), 0).unwrap().len(), 1);
     assert_eq!(s.dead_letters(Some("customers")).unwrap().len(), 1);
     assert_eq!(
-        s.xref_get("customers.ns", "k").unwrap().as_deref(),
-        Some("id")
-    );
-    assert_eq!(
-        s.xref_get("eaccounting.customers", "a@b.c")
-            .unwrap()
-            .as_deref(),
-        Some("shared")
+        s.learned(key("t", "customers.ns", "k")).unwrap(),
+        Some(id("id"))
     );
     // The flow can start over.
     let run = s.begin_run("orders", "h", "v").unwrap();
@@ -889,7 +1087,7 @@ fn a_lock_file_held_without_a_holder_row_is_waited_for_then_reported() {
     assert!(matches!(err, StateError::Database(_)), "{err:?}");
     assert!(
         err.to_string().contains("does not name")
-            && err.to_string().contains("flowc unlock orders"),
+            && err.to_string().contains("flowc state unlock --flow orders"),
         "{err}"
     );
 }
@@ -969,7 +1167,7 @@ fn a_lock_held_by_a_killed_child_process_is_taken_over() {
 
 #[test]
 fn a_broken_lock_frees_the_flow_and_its_old_holder_cannot_free_the_new_one() {
-    // `flowc unlock` for a holder that is alive but stuck: the old holder keeps
+    // `flowc state unlock` for a holder that is alive but stuck: the old holder keeps
     // its lock on a removed file, and its RunLock only deletes its own row
     // (matched by token).
     let dir = tmp();
@@ -986,7 +1184,10 @@ fn a_broken_lock_frees_the_flow_and_its_old_holder_cannot_free_the_new_one() {
     let b = SqliteStore::open(dir.path()).unwrap();
     let err = b.lock_flow("orders").unwrap_err();
     assert!(matches!(err, StateError::Locked { .. }), "{err:?}");
-    assert!(err.to_string().contains("flowc unlock orders"), "{err}");
+    assert!(
+        err.to_string().contains("flowc state unlock --flow orders"),
+        "the lock error names a command that exists: {err}"
+    );
     drop(new);
     drop(b.lock_flow("orders").unwrap());
 }

@@ -39,7 +39,7 @@ flow orders_to_drafts {
     billing?.address_line_1 ?? trim("{billing?.street ?? ""} {billing?.housenumber ?? ""}{billing?.housenumber_suffix ?? ""}") | truncate(50) -> InvoiceAddress1
     billing?.zipcode ?? "" | truncate(10) -> InvoicePostalCode
     {{CUSTOMER_CITY}}
-    billing?.country_code -> InvoiceCountryCode
+    billing?.country_code | truncate(2) -> InvoiceCountryCode
     customer?.btw ?? "" | truncate(20) -> VatNumber
     on create {
       standard_terms -> TermsOfPaymentId
@@ -49,10 +49,10 @@ flow orders_to_drafts {
   debtor.Id -> CustomerId
   false -> EuThirdParty
   0 -> RotReducedInvoicingType
-  create_date -> InvoiceDate
+  date(create_date) -> InvoiceDate
   "Webshop" -> OurReference
   customer?.deliveryaddress?.full_name ?? "" | truncate(50) -> DeliveryCustomerName
-  customer?.deliveryaddress?.country_code -> DeliveryCountryCode
+  customer?.deliveryaddress?.country_code | truncate(2) -> DeliveryCountryCode
 
   each orderrows as row -> Rows {
     upsert eaccounting.articles as article match row.product_number ?? "CCV-{row.product_id ?? row.id}" | truncate(40) -> Number {

@@ -12,332 +12,20 @@
 //! - dead letters name their field and rule, and `flowc dlq retry` clears them;
 //! - `flowc plan` shows exactly what `flowc run` then creates;
 //! - `flowc run --json` reports counts and calls.
+#![allow(clippy::result_large_err)]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
 
+use common::*;
 use flowc::check::Checked;
-use flowc::connectors::ccvshop::signing::Credentials;
-use flowc::connectors::ccvshop::{CcvShopClientConfig, CcvShopConnector, ClientLimits};
-use flowc::connectors::eaccounting::{ConnectorConfig, EaccountingConnector, OAuthClient};
-use flowc::connectors::http::RetryPolicy;
-use flowc::connectors::settings::Secret;
-use flowc::connectors::Connector;
-use flowc::engine::{Connections, Engine, EngineError, Options, Report};
+use flowc::engine::Options;
 use flowc::state::{SqliteStore, Store};
-use flowc_emulators::ccvshop::{self, CcvShopConfig, CcvShopEmulator, RateLimitConfig, SeedSource};
-use flowc_emulators::eaccounting::{self, BlockingEaccountingEmulator, EaccountingConfig};
-use flowc_emulators::faults::Chaos;
+use flowc_emulators::eaccounting::BlockingEaccountingEmulator;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-const FLOW: &str = "flows/ccvshop-eaccounting/orders.flow";
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Both emulators, a generated shop and a fresh state folder.
-struct Services {
-    shop: CcvShopEmulator,
-    books: BlockingEaccountingEmulator,
-    refresh_token: String,
-    state: tempfile::TempDir,
-}
-
-impl Services {
-    /// `limits`: the services' real per-minute limits (off for the chaos
-    /// runs, whose many reruns would otherwise wait out minute windows).
-    fn start(orders: usize, products: usize, seed: u64, limits: bool) -> Services {
-        let shop = ccvshop::start_blocking(CcvShopConfig {
-            data: SeedSource::Generated {
-                orders,
-                products,
-                seed,
-            },
-            limits: RateLimitConfig {
-                enabled: limits,
-                ..RateLimitConfig::default()
-            },
-            deliver_webhooks: false,
-            ..CcvShopConfig::default()
-        })
-        .expect("CCV Shop emulator");
-        let books = eaccounting::start_blocking(EaccountingConfig {
-            rate_limit_per_minute: if limits { 600 } else { 1_000_000 },
-            ..EaccountingConfig::default()
-        })
-        .expect("eAccounting emulator");
-        let refresh_token = books.refresh_token(eaccounting::DEFAULT_SCOPE);
-        Services {
-            shop,
-            books,
-            refresh_token,
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> &Path {
-        self.state.path()
-    }
-
-    /// What `flowc sandbox` sets: both services, their credentials, the state.
-    fn env(&self) -> HashMap<String, String> {
-        let b = &self.books;
-        [
-            ("CCVSHOP_URL", self.shop.base_url().to_string()),
-            ("CCVSHOP_PUBLIC_KEY", self.shop.public_key().to_string()),
-            ("CCVSHOP_SECRET_KEY", self.shop.secret_key().to_string()),
-            ("EACCOUNTING_API_URL", b.api_url()),
-            ("EACCOUNTING_IDENTITY_URL", b.identity_url()),
-            ("EACCOUNTING_CLIENT_ID", b.client_id().to_string()),
-            ("EACCOUNTING_CLIENT_SECRET", b.client_secret().to_string()),
-            ("EACCOUNTING_REFRESH_TOKEN", self.refresh_token.clone()),
-            ("FLOWC_STATE", self.state().display().to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
-    }
-
-    /// The real binary, run from the repository root against these services.
-    fn flowc(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_flowc"));
-        c.args(args)
-            .current_dir(repo())
-            .env("NO_COLOR", "1")
-            .env_remove("FLOWC_CRASH_AFTER_WRITES")
-            .envs(self.env());
-        c.output().expect("flowc runs")
-    }
-
-    fn store(&self) -> SqliteStore {
-        SqliteStore::open(self.state()).unwrap()
-    }
-
-    /// Connections as the CLI opens them (`connectors::open` with the env
-    /// and the state folder).
-    fn cli_connections(&self, program: &flowc::program::Program) -> Connections {
-        let env = self.env();
-        let lookup = |k: &str| env.get(k).cloned();
-        let mut connections = Connections::default();
-        for (i, c) in program.connections.iter().enumerate() {
-            let opened = flowc::connectors::open(c, program, self.state(), &lookup).unwrap();
-            connections.by_index.insert(i, Arc::from(opened));
-        }
-        connections
-    }
-
-    /// The same connectors, but retries sleep at most a few milliseconds and
-    /// the client-side rate budgets are out of the way: injected 429s would
-    /// otherwise make every retry wait for the next minute.
-    fn fast_connections(&self, program: &flowc::program::Program) -> Connections {
-        let retry = RetryPolicy {
-            sleep: Arc::new(|d: Duration| std::thread::sleep(d.min(Duration::from_millis(5)))),
-            ..RetryPolicy::default()
-        };
-        let mut connections = Connections::default();
-        for (i, c) in program.connections.iter().enumerate() {
-            let opened: Arc<dyn Connector> = match &*c.connector {
-                "ccvshop" => {
-                    let credentials =
-                        Credentials::new(self.shop.public_key(), self.shop.secret_key());
-                    let mut config = CcvShopClientConfig::new(self.shop.base_url(), credentials);
-                    config.retry = retry.clone();
-                    config.limits = ClientLimits {
-                        get_per_minute: 1_000_000,
-                        write_per_minute: 1_000_000,
-                        productqueries_per_minute: 1_000_000,
-                    };
-                    Arc::new(CcvShopConnector::new(config))
-                }
-                "eaccounting" => {
-                    let oauth = OAuthClient {
-                        identity_url: self.books.identity_url(),
-                        client_id: self.books.client_id().to_string(),
-                        client_secret: Secret::new(self.books.client_secret()),
-                    };
-                    let mut config =
-                        ConnectorConfig::new(&self.books.api_url(), oauth, self.state());
-                    config.refresh_token = Some(Secret::new(self.refresh_token.clone()));
-                    config.retry = retry.clone();
-                    config.rate_limit_per_minute = 1_000_000;
-                    Arc::new(EaccountingConnector::new(config).unwrap())
-                }
-                other => panic!("unexpected connector {other}"),
-            };
-            connections.by_index.insert(i, opened);
-        }
-        connections
-    }
-
-    /// Signs in (rotating the refresh token once) before faults are switched
-    /// on: a response lost after the identity server rotated the token cannot
-    /// be recovered by any client (see `connectors/eaccounting/tokens.rs`).
-    fn sign_in(&self, program: &flowc::program::Program) {
-        let connections = self.fast_connections(program);
-        for c in connections.by_index.values() {
-            if c.kind() == "eaccounting" {
-                c.get("customers", "00000000-0000-0000-0000-000000000001")
-                    .unwrap();
-            }
-        }
-    }
-
-    fn chaos(&self, seed: u64) {
-        self.books.faults().set_chaos(Some(Chaos {
-            seed,
-            rate_limited_per_mille: 60,
-            server_error_per_mille: 80,
-            slow_per_mille: 40,
-            slow_by: Duration::from_millis(100),
-            drop_after_write_per_mille: 150,
-        }));
-        self.shop.faults().set_chaos(Some(Chaos {
-            seed: seed.wrapping_mul(31).wrapping_add(7),
-            rate_limited_per_mille: 50,
-            server_error_per_mille: 60,
-            slow_per_mille: 40,
-            slow_by: Duration::from_millis(100),
-            drop_after_write_per_mille: 0,
-        }));
-    }
-
-    fn injected(&self) -> (u64, u64) {
-        (
-            self.shop.faults().injected(),
-            self.books.faults().injected(),
-        )
-    }
-}
-
-fn flagship() -> Checked {
-    let checked = flowc::check::check_path(&repo().join(FLOW)).unwrap();
-    let errors: Vec<_> = checked
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.clone())
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    checked
-}
-
-fn run_engine(
-    checked: &Checked,
-    store: &SqliteStore,
-    connections: Connections,
-    options: Options,
-) -> Result<Report, Box<EngineError>> {
-    let flow = checked.program.flow("orders").unwrap();
-    Engine::new(&checked.program, flow, store, connections, options)
-        .run("e2e")
-        .map_err(Box::new)
-}
-
-/// Requests per `METHOD /template` that happened between two snapshots.
-fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
-        .collect()
-}
-
-fn text(v: &Value, field: &str) -> String {
-    match &v[field] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// A draft row: article number, quantity, unit price.
-type Row = (String, String, String);
-/// A draft: customer e-mail, sum of the row totals, rows.
-type Draft = (String, String, Vec<Row>);
-
-/// What eAccounting holds, by business key, with every key asserted unique.
-#[derive(Debug, PartialEq)]
-struct Books {
-    /// YourReference → (customer e-mail, sum of the row totals, rows as
-    /// (article number, quantity, unit price)). VAT is left out: the flow
-    /// sets an article's VAT coding from each order row, so orders with and
-    /// without VAT on one product leave the article (and the VAT of the
-    /// drafts) in a state that depends on the order in which concurrent
-    /// records were written, with or without faults.
-    drafts: BTreeMap<String, Draft>,
-    customers: BTreeSet<String>,
-    articles: BTreeSet<String>,
-}
-
-fn books(emu: &BlockingEaccountingEmulator) -> Books {
-    fn unique(items: &[Value], field: &str, what: &str) -> BTreeMap<String, Value> {
-        let mut out = BTreeMap::new();
-        for v in items {
-            let key = text(v, field);
-            assert!(
-                out.insert(key.clone(), v.clone()).is_none(),
-                "duplicate {what} with {field} = {key}"
-            );
-        }
-        out
-    }
-    let customers = unique(&emu.collection("customers"), "EmailAddress", "customer");
-    let articles = unique(&emu.collection("articles"), "Number", "article");
-    let drafts = unique(
-        &emu.collection("customerinvoicedrafts"),
-        "YourReference",
-        "invoice draft",
-    );
-    let email_of: HashMap<String, String> = customers
-        .iter()
-        .map(|(email, c)| (text(c, "Id"), email.clone()))
-        .collect();
-    let number_of: HashMap<String, String> = articles
-        .iter()
-        .map(|(number, a)| (text(a, "Id"), number.clone()))
-        .collect();
-    let drafts = drafts
-        .into_iter()
-        .map(|(reference, d)| {
-            let rows = d["Rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    (
-                        number_of
-                            .get(&text(r, "ArticleId"))
-                            .cloned()
-                            .unwrap_or_else(|| panic!("{reference}: row without known article")),
-                        text(r, "Quantity"),
-                        text(r, "UnitPrice"),
-                    )
-                })
-                .collect::<Vec<_>>();
-            let customer = email_of
-                .get(&text(&d, "CustomerId"))
-                .cloned()
-                .unwrap_or_else(|| panic!("{reference}: draft without known customer"));
-            let total: Decimal = rows
-                .iter()
-                .map(|(_, q, p): &Row| {
-                    q.parse::<Decimal>().unwrap() * p.parse::<Decimal>().unwrap()
-                })
-                .sum();
-            (reference, (customer, total.normalize().to_string(), rows))
-        })
-        .collect();
-    Books {
-        drafts,
-        customers: customers.into_keys().collect(),
-        articles: articles.into_keys().collect(),
-    }
-}
+mod common;
 
 // ---------------------------------------------------------------- 1
 
@@ -401,11 +89,15 @@ fn a_rerun_of_a_completed_sync_writes_nothing() {
         .get("GET /orders/{id}/orderrows")
         .copied()
         .unwrap_or(0);
+    // And the products once per run (one page): a zero-rated order's rows
+    // say no VAT rate, its products do (orders.flow, `product_rate`).
+    let products = shop_calls.get("GET /products").copied().unwrap_or(0);
     assert_eq!(pages, 1, "{shop_calls:?}");
     assert_eq!(rows, second.read, "{shop_calls:?}");
+    assert!(products <= 1, "{shop_calls:?}");
     assert_eq!(
         shop_calls.values().sum::<u64>(),
-        pages + rows,
+        pages + rows + products,
         "unexpected CCV Shop calls: {shop_calls:?}"
     );
     assert_eq!(
@@ -533,44 +225,6 @@ fn seeded_faults_on_every_path_end_in_the_fault_free_state() {
     }
 }
 
-// ---------------------------------------------------------------- binary
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_str(&stdout(out))
-        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr: {}", stdout(out), stderr(out)))
-}
-
-/// The books a fault-free in-process run leaves for this shop.
-fn reference_books(orders: usize, products: usize, seed: u64) -> Books {
-    let svc = Services::start(orders, products, seed, false);
-    let checked = flagship();
-    let report = run_engine(
-        &checked,
-        &svc.store(),
-        svc.cli_connections(&checked.program),
-        Options::default(),
-    )
-    .unwrap();
-    assert_eq!(report.failed, 0, "{report:?}");
-    books(&svc.books)
-}
-
-fn writes(counts: &BTreeMap<String, u64>) -> u64 {
-    counts
-        .iter()
-        .filter(|(k, _)| k.starts_with("POST /v2") || k.starts_with("PUT /v2"))
-        .map(|(_, v)| v)
-        .sum()
-}
-
 // ---------------------------------------------------------------- 3
 
 #[test]
@@ -656,21 +310,13 @@ fn dead_letters_name_field_and_rule_and_retry_clears_them() {
     let flows = repo().join("flows/ccvshop-eaccounting");
     let orders = std::fs::read_to_string(flows.join("orders.flow")).unwrap();
     let settings = std::fs::read_to_string(flows.join("settings.flow")).unwrap();
-    let default_line = settings
-        .lines()
-        .find(|l| l.trim_start().starts_with("_ "))
-        .expect("coding_by_vat has a default")
-        .to_string();
-    // Without the default row, zero-rated rows (exports) have no VAT coding;
-    // the check insists that the miss is handled, so it fails the record.
-    let lookup = "settings.coding_by_vat[row.tax]";
-    assert!(orders.contains(lookup));
-    let strict = orders.replace(
-        lookup,
-        &format!("{lookup} ?? fail(\"no VAT coding for {{row.tax}}%\")"),
-    );
-    let broken = settings.replace(&format!("{default_line}\n"), "");
-    std::fs::write(dir.path().join("orders.flow"), &strict).unwrap();
+    // New articles are coded by their VAT rate among the company's codings
+    // of one kind; the company has no "Services" coding at 9% (and two at
+    // 21%), so every order that needs a new article fails, naming the field.
+    let goods = "let article_coding_type = \"Goods\"";
+    assert!(settings.contains(goods));
+    let broken = settings.replace(goods, "let article_coding_type = \"Services\"");
+    std::fs::write(dir.path().join("orders.flow"), &orders).unwrap();
     std::fs::write(dir.path().join("settings.flow"), &broken).unwrap();
     let file = dir.path().join("orders.flow");
     let file = file.to_str().unwrap();
@@ -695,7 +341,7 @@ fn dead_letters_name_field_and_rule_and_retry_clears_them() {
         );
         assert!(message.contains("CodingId"), "no field named: {l}");
         assert!(
-            message.contains("no VAT coding for 0%"),
+            message.contains("eaccounting.articleaccountcodings has"),
             "no rule named: {l}"
         );
     }
@@ -863,7 +509,9 @@ fn redact_timing(text: &str) -> String {
 #[test]
 fn plan_output_snapshots() {
     let svc = Services::start(4, 3, 11, true);
-    let first = svc.flowc(&["plan", FLOW]);
+    // One record at a time: an article two orders need is planned under the
+    // first of them, whichever worker would otherwise get there first.
+    let first = svc.flowc(&["plan", FLOW, "--concurrency", "1"]);
     assert!(first.status.success(), "{}", stderr(&first));
     let run = svc.flowc(&["run", FLOW]);
     assert!(run.status.success(), "{}", stderr(&run));
@@ -879,7 +527,7 @@ fn plan_output_snapshots() {
         row.count += Decimal::ONE;
         order_id
     });
-    let second = svc.flowc(&["plan", FLOW]);
+    let second = svc.flowc(&["plan", FLOW, "--concurrency", "1"]);
     assert!(second.status.success(), "{}", stderr(&second));
     let report = format!(
         "$ flowc plan (fresh state)\n{}\n\n$ flowc plan (after a run; order {changed} changed in the shop)\n{}",

@@ -11,6 +11,7 @@ use super::{Checker, Decl};
 use crate::connectors::registry::{self, SettingSpec};
 use crate::diag::{codes, did_you_mean, Diagnostic};
 use crate::program::SettingValue;
+use crate::program::TableKey;
 use crate::syntax::ast::{self, ExprKind, StrPart};
 use crate::value::Value;
 
@@ -197,6 +198,7 @@ impl Checker<'_> {
     }
 
     fn literal_secret(&mut self, s: &ast::Setting, span: crate::source_map::Span) {
+        self.secrets.push(span);
         // The span is reported but the secret's text never appears in the message.
         self.diags.push(
             Diagnostic::new(&codes::E0401, format!("`{}` is a secret and must not be written in the flow", s.name.name))
@@ -234,7 +236,7 @@ pub(crate) fn load_table_file(
     path: &Path,
     key: Option<&str>,
     value: Option<&str>,
-) -> Result<HashMap<Arc<str>, Value>, String> {
+) -> Result<HashMap<TableKey, Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{e} ({})", path.display()))?;
     let lower = path.to_string_lossy().to_ascii_lowercase();
     let mut rows = HashMap::new();
@@ -243,7 +245,7 @@ pub(crate) fn load_table_file(
         match v {
             Value::Record(r) => {
                 for (k, v) in r.iter() {
-                    rows.insert(k.clone(), v.clone());
+                    rows.insert(TableKey::Str(k.clone()), v.clone());
                 }
             }
             Value::List(items) => {
@@ -254,14 +256,16 @@ pub(crate) fn load_table_file(
                         .ok_or("a JSON table list must hold records")?;
                     let k = r
                         .get(kc)
-                        .and_then(Value::to_text)
-                        .ok_or(format!("a record has no `{kc}`"))?;
-                    rows.insert(
-                        Arc::from(k.as_str()),
-                        r.get(vc)
-                            .cloned()
-                            .ok_or(format!("a record has no `{vc}`"))?,
-                    );
+                        .and_then(TableKey::of)
+                        .ok_or(format!("a record has no `{kc}` usable as a key"))?;
+                    let v = r
+                        .get(vc)
+                        .cloned()
+                        .ok_or(format!("a record has no `{vc}`"))?;
+                    if rows.contains_key(&k) {
+                        return Err(format!("key {k} appears twice (keys compare by value)"));
+                    }
+                    rows.insert(k, v);
                 }
             }
             _ => return Err("a JSON table must be an object or a list of records".into()),
@@ -294,8 +298,17 @@ pub(crate) fn load_table_file(
             Ok(d) if !v.is_empty() => Value::Num(d),
             _ => Value::str(v),
         };
-        if rows.insert(Arc::from(k), value).is_some() {
-            return Err(format!("key {k:?} appears twice (line {})", n + 2));
+        // So are keys that are numbers: `21` and `21.0` are one key.
+        let key = match rust_decimal::Decimal::from_str_exact(k) {
+            Ok(d) if !k.is_empty() => TableKey::of(&Value::Num(d)),
+            _ => Some(TableKey::Str(Arc::from(k))),
+        };
+        let key = key.unwrap_or_else(|| TableKey::Str(Arc::from(k)));
+        if rows.insert(key, value).is_some() {
+            return Err(format!(
+                "key {k:?} appears twice (line {}; keys compare by value)",
+                n + 2
+            ));
         }
     }
     Ok(rows)

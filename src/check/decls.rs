@@ -9,6 +9,8 @@ use super::{Checker, Decl, Progress};
 use crate::diag::{codes, Diagnostic};
 use crate::types::{FieldType, Kind, RecordType, Type};
 
+use crate::program::TableKey;
+use crate::source_map::Span;
 use crate::syntax::ast::{self, TableBody, TypeAtom, TypeExpr};
 use crate::value::Value;
 
@@ -27,19 +29,27 @@ impl Checker<'_> {
                     name: Some(self.program.schemas[i].name.clone()),
                     fields: vec![],
                     open: true,
+                    units: self.units,
                 });
             }
             Progress::Pending => {}
         }
         self.schema_progress[i] = Progress::Checking;
         let (m, schema) = self.schema_sites[i];
+        // Its string fields, inline record types included, count in its unit.
+        let outer_units = self.units;
+        self.units = schema
+            .length
+            .map_or(crate::types::LengthUnit::Chars, |(u, _)| u);
         let mut fields = self.field_types(m, &schema.fields);
         fields.shrink_to_fit();
         let record = Arc::new(RecordType {
             name: Some(self.program.schemas[i].name.clone()),
             fields,
             open: false,
+            units: self.units,
         });
+        self.units = outer_units;
         if let Some(key) = &schema.key {
             if record.field(&key.name).is_none() {
                 self.diags.push(
@@ -72,6 +82,25 @@ impl Checker<'_> {
                         .help("use a date-time, date or integer field"),
                 ),
                 Some(_) => {}
+            }
+        }
+        for field in &schema.mutable {
+            if record.field(&field.name).is_none() {
+                self.diags.push(
+                    Diagnostic::new(
+                        &codes::E0101,
+                        format!(
+                            "schema `{}` has no field `{}` to declare mutable",
+                            schema.name.name, field.name
+                        ),
+                    )
+                    .at(field.span, "not a field of this schema")
+                    .help_typo(
+                        &field.name,
+                        record.field_names(),
+                        "name fields declared below whose values change after a record is created",
+                    ),
+                );
             }
         }
         self.program.schemas[i].record = record.clone();
@@ -138,11 +167,12 @@ impl Checker<'_> {
                     name: None,
                     fields,
                     open: false,
+                    units: self.units,
                 })))
             }
             TypeAtom::Literal(..) => unreachable!("handled above"),
             TypeAtom::Sized { name, size, span } => match &*name.name {
-                "string" => Type::string_max(Some(*size)),
+                "string" => Type::string_max_in(Some(*size), self.units),
                 other => {
                     self.diags.push(
                         Diagnostic::new(&codes::E0106, format!("`{other}` takes no size"))
@@ -314,7 +344,8 @@ impl Checker<'_> {
         if self.program.tables[i].span != t.span {
             return; // a duplicate name, already reported
         }
-        let mut rows: HashMap<Arc<str>, Value> = HashMap::new();
+        let mut rows: HashMap<TableKey, Value> = HashMap::new();
+        let mut spans: HashMap<TableKey, (Span, String)> = HashMap::new();
         let mut default = None;
         let mut ty: Option<Type> = None;
         let mut scope = Scope::new(m, None);
@@ -353,20 +384,34 @@ impl Checker<'_> {
                         }
                         Some(k) => {
                             let key = self.check_expr(&mut scope, k);
-                            match key.constant.as_ref().and_then(Value::to_text) {
-                                Some(text) => {
-                                    if rows.insert(Arc::from(text.as_str()), v).is_some() {
-                                        self.diags.push(
-                                            Diagnostic::new(
-                                                &codes::E0005,
-                                                format!(
-                                                    "key {text:?} appears twice in table `{}`",
-                                                    t.name.name
-                                                ),
+                            let written = key
+                                .constant
+                                .as_ref()
+                                .map(crate::value::json::to_string)
+                                .unwrap_or_default();
+                            match key.constant.as_ref().and_then(TableKey::of) {
+                                Some(table_key) => {
+                                    if let Some((first, first_text)) = spans.get(&table_key) {
+                                        let message = if *first_text == written {
+                                            format!(
+                                                "key {written} appears twice in table `{}`",
+                                                t.name.name
                                             )
-                                            .at(k.span, "repeated key")
-                                            .help("remove one of the rows"),
+                                        } else {
+                                            format!(
+                                                "keys {first_text} and {written} of table `{}` are the same key: keys compare by value, as `==` does",
+                                                t.name.name
+                                            )
+                                        };
+                                        self.diags.push(
+                                            Diagnostic::new(&codes::E0005, message)
+                                                .at(k.span, "repeated key")
+                                                .also(*first, "first row with this key")
+                                                .help("remove one of the rows"),
                                         );
+                                    } else {
+                                        spans.insert(table_key.clone(), (k.span, written));
+                                        rows.insert(table_key, v);
                                     }
                                 }
                                 None => self.diags.push(
@@ -444,6 +489,7 @@ impl Checker<'_> {
         let body = self.check_expr(&mut scope, &f.body);
         let ty = body.ty.clone();
         let func = &mut self.program.functions[i];
+        func.depth = body.ir.depth();
         func.body = body.ir;
         func.frame_size = scope.frame_size;
         self.fn_types[i] = Progress::Done(ty.clone());

@@ -45,6 +45,12 @@ impl Typed {
 
 impl Checker<'_> {
     pub(crate) fn check_expr(&mut self, scope: &mut Scope, e: &Expr) -> Typed {
+        // Nesting is bounded by the parser (E0007); a deep tree gets more
+        // stack instead of overflowing the thread's.
+        stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, || self.check_node(scope, e))
+    }
+
+    fn check_node(&mut self, scope: &mut Scope, e: &Expr) -> Typed {
         match &e.kind {
             ExprKind::Null => Typed::constant(
                 Type::of(Kind::Null).maybe(Missing::Other { span: e.span }),
@@ -174,6 +180,7 @@ impl Checker<'_> {
                     name: None,
                     fields,
                     open: false,
+                    units: crate::types::LengthUnit::Chars,
                 })));
                 match consts {
                     Some(r) => Typed::constant(ty, Value::record(r)),
@@ -506,9 +513,8 @@ impl Checker<'_> {
                 });
             }
             if let Some(c) = &k.constant {
-                let found = c
-                    .to_text()
-                    .is_some_and(|t| self.program.tables[table].rows.contains_key(t.as_str()));
+                let found = crate::program::TableKey::of(c)
+                    .is_some_and(|k| self.program.tables[table].rows.contains_key(&k));
                 if !found && !has_default && !self.program.tables[table].rows.is_empty() {
                     self.diags.push(
                         Diagnostic::new(
@@ -650,9 +656,20 @@ impl Checker<'_> {
                 builtin.max_arity(),
                 &builtin.signature(),
             );
+            // Its arguments are still checked; the call itself is never
+            // folded or run (the function would index a missing argument).
+            for a in args {
+                self.check_expr(scope, a);
+            }
+            return Typed::error();
         }
         let mut checked = Vec::new();
         let mut irs = Vec::new();
+        // Lengths count the way the service being written counts them.
+        let implied_units = builtin
+            .params
+            .last()
+            .filter(|p| p.name == "units" && args.len() + 1 == builtin.params.len());
         for (i, a) in args.iter().enumerate() {
             let t = self.check_expr(scope, a);
             if let Some(param) = builtin.params.get(i) {
@@ -681,11 +698,35 @@ impl Checker<'_> {
                     );
                 }
             }
+            if let (Some(param), Some(Value::Str(units))) = (builtin.params.get(i), &t.constant) {
+                if param.name == "units" && crate::types::LengthUnit::from_keyword(units).is_none()
+                {
+                    self.diags.push(
+                        Diagnostic::new(
+                            &codes::E0202,
+                            format!(
+                                "{}() counts in \"chars\" or \"utf16\", not {units:?}",
+                                builtin.name
+                            ),
+                        )
+                        .at(a.span, "not a length unit")
+                        .help(format!("the signature is {}", builtin.signature())),
+                    );
+                }
+            }
             checked.push(Arg {
                 ty: t.ty.clone(),
                 constant: t.constant.clone(),
             });
             irs.push(t.ir);
+        }
+        if implied_units.is_some() && self.call_units != crate::types::LengthUnit::Chars {
+            let units = Value::str(self.call_units.keyword());
+            checked.push(Arg {
+                ty: Type::string(),
+                constant: Some(units.clone()),
+            });
+            irs.push(Ir::Const(units));
         }
         let ty = (builtin.returns)(&checked);
         // Calls on constants are folded, so `truncate("…", 3)` is itself a constant.
@@ -990,14 +1031,22 @@ impl Checker<'_> {
                 .help(conversion_hint(&value.ty, &field.ty)),
             ),
             Err(Mismatch::TooLong { max, have }) => {
+                let units = match &field.ty.kind {
+                    Kind::Str { units, .. } => *units,
+                    _ => crate::types::LengthUnit::Chars,
+                };
                 let have = match have {
-                    Some(n) => format!("up to {n} characters"),
+                    Some(n) => format!("up to {n} {}", units.name()),
                     None => "of any length".to_string(),
                 };
                 self.diags.push(
                     Diagnostic::new(
                         &codes::E0205,
-                        format!("{target}.{} allows at most {max} characters, but this value may be {have}", field.name),
+                        format!(
+                            "{target}.{} allows at most {max} {}, but this value may be {have}",
+                            field.name,
+                            units.name()
+                        ),
                     )
                     .at(value_span, format!("may be longer than {max}"))
                     .help(format!("add `| truncate({max})`")),
@@ -1059,6 +1108,7 @@ fn conversion_hint(from: &Type, to: &Type) -> String {
         (Kind::Str { .. }, Kind::Int | Kind::Decimal) => "convert with to_number(…) or to_int(…)".into(),
         (Kind::Int | Kind::Decimal, Kind::Str { .. }) => "convert with to_string(…) or interpolate: \"{x}\"".into(),
         (Kind::Decimal, Kind::Int) => "round it: round(x) gives an integer".into(),
+        (Kind::DateTime, Kind::Date) => "a date-time is not a date: take its calendar date with `date(x)` (in its own offset), or `date(to_utc(x))` for the date in UTC".into(),
         (Kind::List(_), _) => "map a list onto a list field with `each … as x -> Field { … }`, or pick one item with first(…)".into(),
         (_, Kind::Bool) => "write a comparison, e.g. `x == \"yes\"`".into(),
         _ => format!("convert the value to {to}"),

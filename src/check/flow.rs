@@ -12,7 +12,7 @@ use crate::diag::{codes, Diagnostic};
 use crate::program::{self, EachOp, Endpoint, FileFormat, Mapping, Op, UpsertOp};
 use crate::source_map::Span;
 use crate::syntax::ast::{self, Stmt};
-use crate::types::{FieldType, Kind, RecordType, Type};
+use crate::types::{FieldType, Kind, Missing, RecordType, Type};
 use crate::value::Value;
 
 /// The record a block of mappings writes into.
@@ -38,6 +38,9 @@ struct Mapped {
     update: HashMap<String, Span>,
     /// List fields written by `each`/`append`: further blocks append to them.
     lists: HashMap<String, Span>,
+    /// For common, create and update: each proper prefix of a mapped path
+    /// (`Addr` of `Addr.City`) with one mapped path below it.
+    inner: [HashMap<String, (String, Span)>; 3],
 }
 
 impl<'m> Checker<'m> {
@@ -46,26 +49,20 @@ impl<'m> Checker<'m> {
         let mut target = None;
         let mut filter = None;
         let mut key = None;
+        let mut reread = None;
         for stmt in &f.body {
             let (slot, what) = match stmt {
                 Stmt::Source(e, s) => (&mut source, (e, *s)),
                 Stmt::Target(e, s) => (&mut target, (e, *s)),
-                Stmt::Where(..) | Stmt::Key { .. } => {
-                    let (slot, span) = match stmt {
-                        Stmt::Where(_, s) => (&mut filter, *s),
-                        Stmt::Key { span, .. } => (&mut key, *span),
+                Stmt::Where(..) | Stmt::Key { .. } | Stmt::Reread(..) => {
+                    let (slot, span, name) = match stmt {
+                        Stmt::Where(_, s) => (&mut filter, *s, "where"),
+                        Stmt::Reread(_, s) => (&mut reread, *s, "reread"),
+                        Stmt::Key { span, .. } => (&mut key, *span, "key"),
                         _ => unreachable!(),
                     };
                     if let Some(prev) = slot.replace((stmt, span)) {
-                        self.duplicate_clause(
-                            span,
-                            prev.1,
-                            if matches!(stmt, Stmt::Where(..)) {
-                                "where"
-                            } else {
-                                "key"
-                            },
-                        );
+                        self.duplicate_clause(span, prev.1, name);
                     }
                     continue;
                 }
@@ -86,7 +83,7 @@ impl<'m> Checker<'m> {
                     .at(f.name.span, "no `source` clause")
                     .help("add `source ccvshop.orders` or `source file(\"orders.ndjson\") as ccvshop.orders`"),
             );
-            return;
+            return self.abandon(m);
         };
         let Some((target_ep, target_span)) = target else {
             self.diags.push(
@@ -94,21 +91,41 @@ impl<'m> Checker<'m> {
                     .at(f.name.span, "no `target` clause")
                     .help("add `target eaccounting.customer_invoice_drafts` or `target file(\"out.ndjson\")`"),
             );
-            return;
+            return self.abandon(m);
         };
         let base_dir = self.modules[m].dir.clone().unwrap_or_default();
         let (source, source_schema) = match self.endpoint(m, source_ep, &base_dir) {
             Some(x) => x,
-            None => return,
+            None => return self.abandon(m),
         };
         let (target_endpoint, target_schema) = match self.endpoint(m, target_ep, &base_dir) {
             Some(x) => x,
-            None => return,
+            None => return self.abandon(m),
         };
+        // `truncate` and `length` count the way the target's service does.
+        let outer_units = std::mem::replace(
+            &mut self.call_units,
+            target_schema.map_or(crate::types::LengthUnit::Chars, |i| {
+                self.program.schemas[i].record.units
+            }),
+        );
         let input = match source_schema {
             Some(i) => Type::of(Kind::Record(self.program.schemas[i].record.clone())),
             None => Type::ANY,
         };
+        let reread = reread.map(|(stmt, _)| {
+            let Stmt::Reread(e, _) = stmt else {
+                unreachable!()
+            };
+            // A number of days from the settings, known before any record.
+            let mut settings_scope = Scope::new(m, None);
+            let t = self.check_expr(&mut settings_scope, e);
+            self.require_present(&t.ty, e.span, "a number of days to read again", "?? 7");
+            if !t.ty.is_numeric() && !t.ty.is_any() {
+                self.type_error(e.span, "`reread`", "a number of days", &t.ty);
+            }
+            (t.ir, settings_scope.frame_size)
+        });
         let when = f.when.as_ref().map(|w| {
             // Settings only: whether the flow runs cannot depend on a record.
             let mut settings_scope = Scope::new(m, None);
@@ -146,11 +163,17 @@ impl<'m> Checker<'m> {
         let mut mapped = Mapped::default();
         let mut mapping = Mapping::default();
         let mut key_ir = None;
+        // `key x -> id` onto the target's own key: the flow updates records
+        // that exist (found by that id) and never creates one.
+        let mut updates_only = false;
         if let Some((Stmt::Key { value, field, .. }, _)) = key {
             let t = self.check_expr(&mut scope, value);
             self.require_present(&t.ty, value.span, "used as the key", "?? \"\"");
+            updates_only = target_schema
+                .and_then(|i| self.program.schemas[i].key.as_deref())
+                .is_some_and(|k| k == field.dotted());
             if let Some(ft) = self.target_field(&target, field) {
-                if ft.readonly {
+                if ft.readonly && !updates_only {
                     self.diags.push(
                         Diagnostic::new(
                             &codes::E0305,
@@ -161,7 +184,7 @@ impl<'m> Checker<'m> {
                             ),
                         )
                         .at(field.span, "read-only field")
-                        .help("store the key in a writable reference field, e.g. `YourReference`"),
+                        .help("store the key in a writable reference field, e.g. `YourReference`; or map onto the target's own key (`key id -> id`) to update existing records only"),
                     );
                 }
                 self.check_fits(&t, value.span, &ft, field.span, &target.name);
@@ -189,9 +212,12 @@ impl<'m> Checker<'m> {
             &mut mapping,
             &mut mapped,
         );
-        self.check_required(&target, &mapped);
+        if !updates_only {
+            self.check_required(&target, &mapped);
+        }
         self.check_keep(&target, &mapping, &mapped);
         self.report_unused_locals(&mut scope);
+        self.call_units = outer_units;
         self.program.flows.push(program::Flow {
             name: f.name.name.clone(),
             source,
@@ -200,12 +226,20 @@ impl<'m> Checker<'m> {
             target_schema,
             filter: filter_ir,
             when,
+            reread,
             key: key_ir,
             mapping,
             frame_size: scope.frame_size,
             span: f.span,
             base_dir,
         });
+    }
+
+    /// A flow that cannot be checked further: what its statements would
+    /// have used is unknown, so no "never used" warning follows in its file
+    /// (it would only echo the error).
+    fn abandon(&mut self, m: usize) {
+        self.abandoned.insert(m);
     }
 
     fn duplicate_clause(&mut self, span: Span, prev: Span, name: &str) {
@@ -379,6 +413,7 @@ impl<'m> Checker<'m> {
                 Stmt::Source(_, s)
                 | Stmt::Target(_, s)
                 | Stmt::Where(_, s)
+                | Stmt::Reread(_, s)
                 | Stmt::Key { span: s, .. } => {
                     if !top {
                         self.diags.push(
@@ -394,7 +429,9 @@ impl<'m> Checker<'m> {
                 Stmt::Let(l) => {
                     let t = self.check_expr(scope, &l.value);
                     self.warn_shadowed(scope, &l.name);
-                    let slot = scope.bind(l.name.name.clone(), t.ty.clone(), l.name.span, true);
+                    // A shared mapping's lets serve many flows; one flow may not need them all.
+                    let warn = self.expanding.is_empty();
+                    let slot = scope.bind(l.name.name.clone(), t.ty.clone(), l.name.span, warn);
                     ops(mapping, phase).push(Op::Let { slot, expr: t.ir });
                 }
                 Stmt::Map { value, field, .. } => {
@@ -538,6 +575,54 @@ impl<'m> Checker<'m> {
             );
             return;
         }
+        // A record and a field inside it (`Addr` and `Addr.City`): one would
+        // silently overwrite the other.
+        // Both directions by hash lookups, so a flow with many mappings stays
+        // linear: the key's own prefixes among the mapped paths, and mapped
+        // paths below the key (each mapping notes its prefixes in `inner`).
+        let phases: &[usize] = match phase {
+            Phase::Common => &[0, 1, 2],
+            Phase::Create => &[0, 1],
+            Phase::Update => &[0, 2],
+        };
+        let sets = [&mapped.common, &mapped.create, &mapped.update];
+        let overlap = phases.iter().find_map(|&p| {
+            let above = key
+                .match_indices('.')
+                .map(|(i, _)| &key[..i])
+                .find_map(|prefix| sets[p].get(prefix).map(|span| (prefix.to_string(), *span)));
+            above.or_else(|| mapped.inner[p].get(&key).cloned())
+        });
+        if let Some((other, prev)) = overlap {
+            let (outer, inner) = if other.len() < key.len() {
+                (other.as_str(), key.as_str())
+            } else {
+                (key.as_str(), other.as_str())
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    &codes::E0304,
+                    format!("`{outer}` and `{inner}` are both mapped: `{inner}` is part of `{outer}`"),
+                )
+                .at(field.span, "mapped here")
+                .also(prev, "overlaps this mapping")
+                .help(format!(
+                    "map `{outer}` as a whole (with `{}` inside its record), or map its fields one by one",
+                    &inner[outer.len() + 1..]
+                )),
+            );
+            return;
+        }
+        let p = match phase {
+            Phase::Common => 0,
+            Phase::Create => 1,
+            Phase::Update => 2,
+        };
+        for (i, _) in key.match_indices('.') {
+            mapped.inner[p]
+                .entry(key[..i].to_string())
+                .or_insert_with(|| (key.clone(), field.span));
+        }
         let set = match phase {
             Phase::Common => &mut mapped.common,
             Phase::Create => &mut mapped.create,
@@ -660,7 +745,7 @@ impl<'m> Checker<'m> {
     ) {
         let Some(schema) = self.resolve_schema(scope.module, &upsert.schema, upsert.schema_span)
         else {
-            return;
+            return self.abandon(scope.module);
         };
         let record = self.program.schemas[schema].record.clone();
         let target = Target {
@@ -668,6 +753,11 @@ impl<'m> Checker<'m> {
             name: self.program.schemas[schema].name.to_string(),
             span: upsert.schema_span,
         };
+        let filter = upsert.filter.as_ref().map(|f| {
+            let t = self.check_expr(scope, f);
+            self.require_bool(&t, f.span, "an `upsert … where` condition");
+            t.ir
+        });
         let m = self.check_expr(scope, &upsert.match_value);
         self.require_present(
             &m.ty,
@@ -694,6 +784,8 @@ impl<'m> Checker<'m> {
             expr: m.ir.clone(),
             span: upsert.match_value.span,
         });
+        // `truncate` and `length` count the way this schema's service does.
+        let outer_units = std::mem::replace(&mut self.call_units, record.units);
         self.check_block(
             scope,
             &upsert.body,
@@ -703,10 +795,11 @@ impl<'m> Checker<'m> {
             &mut inner_mapping,
             &mut inner_mapped,
         );
+        self.call_units = outer_units;
         self.check_required(&target, &inner_mapped);
         self.check_keep(&target, &inner_mapping, &inner_mapped);
         // The variable holds the record as the service returns it.
-        let ty = Type::of(Kind::Record(Arc::new(RecordType {
+        let mut ty = Type::of(Kind::Record(Arc::new(RecordType {
             name: record.name.clone(),
             fields: record
                 .fields
@@ -717,7 +810,14 @@ impl<'m> Checker<'m> {
                 })
                 .collect(),
             open: false,
+            units: record.units,
         })));
+        if upsert.filter.is_some() {
+            // Not upserted when the condition is false.
+            ty = ty.maybe(Missing::Other {
+                span: upsert.var.span,
+            });
+        }
         self.warn_shadowed(scope, &upsert.var);
         let slot = scope.bind(upsert.var.name.clone(), ty, upsert.var.span, true);
         if let Some(schema_connection) = self.program.schemas[schema].connection.or_else(|| {
@@ -732,6 +832,7 @@ impl<'m> Checker<'m> {
         ops(mapping, phase).push(Op::Upsert(Box::new(UpsertOp {
             schema,
             slot,
+            filter,
             match_value: m.ir,
             match_field: path_of(&upsert.match_field),
             mapping: inner_mapping,

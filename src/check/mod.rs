@@ -50,15 +50,23 @@ pub fn check_source(name: &str, dir: Option<&Path>, text: &str) -> Checked {
 
 pub fn check_loaded(loaded: Loaded) -> Checked {
     let Loaded {
-        sources,
+        mut sources,
         modules,
         diagnostics,
     } = loaded;
     let mut checker = Checker::new(&modules);
     checker.diags = diagnostics;
     checker.run();
+    // Secrets written in a file are masked in every excerpt of every report.
+    for span in &checker.secrets {
+        sources.mask(*span);
+    }
     let mut diagnostics = checker.diags;
     diag::sort(&mut diagnostics);
+    // A mapping used by several flows is checked at each use: say a problem once.
+    diagnostics.dedup_by(|a, b| {
+        a.code.id == b.code.id && a.message == b.message && a.primary == b.primary
+    });
     Checked {
         program: checker.program,
         sources,
@@ -122,6 +130,16 @@ pub(crate) struct Checker<'m> {
     expanding: Vec<usize>,
     /// Declarations referenced anywhere, for the unused-declaration warning.
     used: HashSet<(usize, Arc<str>)>,
+    /// How the schema being resolved counts string lengths (inline record
+    /// types count like the schema they are declared in).
+    pub(crate) units: crate::types::LengthUnit,
+    /// How `truncate` and `length` count where they are called: as the
+    /// schema being written (a flow's target, an upsert's schema) counts.
+    pub(crate) call_units: crate::types::LengthUnit,
+    /// Where secrets are written in the files (E0401): masked in reports.
+    pub(crate) secrets: Vec<Span>,
+    /// Modules with a flow whose checking stopped at an error.
+    pub(crate) abandoned: HashSet<usize>,
 }
 
 impl<'m> Checker<'m> {
@@ -140,6 +158,10 @@ impl<'m> Checker<'m> {
             schema_progress: Vec::new(),
             mapping_sites: Vec::new(),
             expanding: Vec::new(),
+            units: crate::types::LengthUnit::Chars,
+            call_units: crate::types::LengthUnit::Chars,
+            secrets: Vec::new(),
+            abandoned: HashSet::new(),
             used: HashSet::new(),
         }
     }
@@ -182,6 +204,7 @@ impl<'m> Checker<'m> {
                         arity: f.params.len(),
                         frame_size: 0,
                         body: crate::program::Expr::Const(crate::value::Value::Null),
+                        depth: 1,
                     });
                     (&f.name, Decl::Fn(self.program.functions.len() - 1))
                 }
@@ -203,10 +226,12 @@ impl<'m> Checker<'m> {
                         resource: s.resource.as_ref().map(|r| r.0.clone()),
                         key: s.key.as_ref().map(|k| k.name.clone()),
                         cursor: s.cursor.as_ref().map(|c| c.name.clone()),
+                        mutable: s.mutable.iter().map(|f| f.name.clone()).collect(),
                         record: Arc::new(types::RecordType {
                             name: None,
                             fields: vec![],
                             open: false,
+                            units: crate::types::LengthUnit::Chars,
                         }),
                         connection: None,
                     });
@@ -320,8 +345,9 @@ impl<'m> Checker<'m> {
                 .items
                 .iter()
                 .any(|i| matches!(i, ast::Item::Flow(_)));
-            if !has_flows {
-                // A library file (settings, helpers) exists to be used elsewhere.
+            if !has_flows || self.abandoned.contains(&m) {
+                // A library file (settings, helpers) exists to be used elsewhere;
+                // a file whose flow could not be checked used what it names.
                 continue;
             }
             for item in &module.ast.items {

@@ -1,6 +1,18 @@
 //! The command line. One file per subcommand; each returns the process exit
 //! code: 0 success, 1 problems found in the flows or records, 2 usage or I/O.
 
+/// Prints on standard output like `print!`, but a reader that went away
+/// (`flowc dlq list | head`) ends the command quietly instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!($($arg)*)) };
+}
+
+/// [`out!`] with a newline, like `println!`.
+macro_rules! outln {
+    () => { $crate::cli::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod auth;
 mod check;
 mod fmt;
@@ -185,6 +197,20 @@ pub fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)
+}
+
+/// Writes to standard output; see [`out!`]. Other write errors (a full
+/// disk behind a redirection) are reported once, on standard error.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("flowc: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
 }
 
 pub(crate) fn render_options() -> RenderOptions {

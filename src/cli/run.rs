@@ -31,14 +31,27 @@ pub(crate) struct SyncArgs {
     /// How far before the saved cursor incremental reads start again.
     #[arg(long, value_parser = parse_duration, default_value = "7d")]
     pub overlap: Duration,
+    /// How long a record the filter rejects on a field that can still change
+    /// (a schema's `mutable` fields, e.g. an order's `paid`) is read again.
+    #[arg(long, value_parser = parse_duration, default_value = "30d")]
+    pub reread_window: Duration,
     /// Keep full payloads and source records in dead letters (personal data).
     #[arg(long)]
     pub keep_payloads: bool,
 }
 
+/// The longest duration any flag takes: dates this far back still exist.
+const LONGEST: Duration = Duration::from_secs(100 * 366 * 24 * 3600);
+
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 90s, 10m, 2h or 30d"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 90s, 10m, 2h or 30d"))?;
+    if d > LONGEST {
+        return Err(format!(
+            "`{text}` is longer than 100 years; write e.g. 90s, 10m, 2h or 30d"
+        ));
+    }
+    Ok(d)
 }
 
 pub(crate) fn run(file: &Path, only: Option<&str>, json: bool, sync: &SyncArgs) -> u8 {
@@ -76,7 +89,7 @@ fn run_or_plan(file: &Path, only: Option<&str>, json: bool, sync: &SyncArgs, dry
             [one] => serde_json::to_string_pretty(one),
             all => serde_json::to_string_pretty(all),
         };
-        println!("{}", text.unwrap_or_default());
+        outln!("{}", text.unwrap_or_default());
     }
     u8::from(reports.iter().any(|r| r.failed > 0) && !dry_run)
 }
@@ -166,16 +179,11 @@ pub(crate) fn flows_on<'p>(
     json: bool,
 ) -> Result<Vec<&'p Flow>, u8> {
     let mut on = Vec::new();
+    let mut off = Vec::new();
     for flow in flows {
         match crate::engine::flow_is_on(&checked.program, flow) {
             Ok(true) => on.push(flow),
-            Ok(false) if !json => {
-                println!(
-                    "flow {}: off (its `when` condition is false in the settings)",
-                    flow.name
-                )
-            }
-            Ok(false) => {}
+            Ok(false) => off.push(flow.name.to_string()),
             Err(why) => {
                 print_plain(&Diagnostic::new(
                     &codes::E0905,
@@ -184,6 +192,12 @@ pub(crate) fn flows_on<'p>(
                 return Err(2);
             }
         }
+    }
+    if !off.is_empty() && !json {
+        println!(
+            "off (their `when` is false in the settings): {}",
+            off.join(", ")
+        );
     }
     Ok(on)
 }
@@ -205,11 +219,10 @@ pub(crate) fn run_flow(
         concurrency: args.concurrency,
         full: args.full,
         overlap: args.overlap,
+        reread_window: args.reread_window,
         keep_payloads: args.keep_payloads,
         only_keys,
-        crash_after_writes: std::env::var("FLOWC_CRASH_AFTER_WRITES")
-            .ok()
-            .and_then(|n| n.parse().ok()),
+        crash_after_writes: crash_after_writes(),
         ..Options::default()
     };
     let engine = session.engine(&checked.program, flow, options);
@@ -239,11 +252,24 @@ pub(crate) fn run_flow(
     }
     if !json {
         if dry_run {
-            print!("{}", crate::engine::plan::render(&report.plan));
+            out!("{}", crate::engine::plan::render(&report.plan));
         }
-        println!("{}", report.human());
+        outln!("{}", report.human());
     }
     Ok(report)
+}
+
+/// `FLOWC_CRASH_AFTER_WRITES=n`: crash on purpose after n writes, for the
+/// recovery tests, which run a debug build. A release build has no such
+/// hook: nothing in a user's environment can make it crash.
+fn crash_after_writes() -> Option<u64> {
+    if cfg!(debug_assertions) {
+        std::env::var("FLOWC_CRASH_AFTER_WRITES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+    } else {
+        None
+    }
 }
 
 /// Runs `work` with a live progress line on a terminal (plain output otherwise).

@@ -1,28 +1,48 @@
 //! `flowc sandbox`: the whole CCV Shop → eAccounting sync on this machine,
-//! with no credentials: both services are started as local emulators, a
-//! shop is generated, and the flagship flow runs against them — twice, to
-//! show that the second run has nothing left to do.
+//! with no credentials and from any folder: both services are started as
+//! local emulators holding a demo shop and company, the shipped flows (built
+//! into the binary, like the stdlib schemas) are written to the state
+//! folder and run against them — twice, to show that the second run has
+//! nothing left to do — and a table shows what is now in eAccounting, each
+//! document's total beside the order's.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::print_plain;
-use super::run::{check_or_exit, env_with, run_flow, select_flows, SyncArgs};
+use super::run::{check_or_exit, env_with, flows_on, run_flow, select_flows, SyncArgs};
 use crate::connectors::registry::{with_sandbox, SandboxOptions};
+use crate::connectors::{Connector, ListQuery};
 use crate::diag::{codes, Diagnostic};
+use crate::engine::Session;
+use crate::value::Value;
 
-pub(crate) const DEFAULT_FLOW: &str = "flows/ccvshop-eaccounting/orders.flow";
+/// The shipped CCV Shop → eAccounting flows, as `flows/ccvshop-eaccounting/`
+/// holds them (their tests stay in the repository: they hold sample
+/// personal data a state folder must not), and which of them the sandbox
+/// runs (in this order).
+const SHIPPED: &[(&str, &str)] = &[
+    (
+        "settings.flow",
+        include_str!("../../flows/ccvshop-eaccounting/settings.flow"),
+    ),
+    (
+        "orders.flow",
+        include_str!("../../flows/ccvshop-eaccounting/orders.flow"),
+    ),
+];
+const RUN: &[&str] = &["orders.flow"];
 
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct SandboxArgs {
-    /// The flow to run.
-    #[arg(long, default_value = DEFAULT_FLOW)]
-    pub flow_file: PathBuf,
-    /// Orders in the generated shop.
-    #[arg(long, default_value_t = 50)]
+    /// Run this flow file instead of the shipped flows.
+    #[arg(long)]
+    pub flow_file: Option<PathBuf>,
+    /// Instead of the demo shop, a generated one with this many orders (load tests).
+    #[arg(long, default_value_t = 0)]
     pub orders: usize,
-    /// Products in the generated shop.
+    /// Products of the generated shop.
     #[arg(long, default_value_t = 20)]
     pub products: usize,
     /// Seed of the generated shop.
@@ -31,26 +51,22 @@ pub(crate) struct SandboxArgs {
     /// Latency added to every emulator request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// How many times to run the flow (the second run should write nothing).
+    /// How many times to run the flows (the second run should write nothing).
     #[arg(long, default_value_t = 2)]
     pub runs: u32,
-    /// Keep the state here instead of a fresh temporary folder.
+    /// Keep the state (and the flows) here instead of a fresh temporary folder.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Keep the emulators running afterwards and print what to export to use
+    /// them with `flowc plan` and `flowc run`; stop with Ctrl-C.
+    #[arg(long)]
+    pub keep_running: bool,
     /// Print summaries as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 pub(crate) fn run(args: &SandboxArgs) -> u8 {
-    let file = args.flow_file.as_path();
-    if !file.is_file() {
-        print_plain(
-            &Diagnostic::new(&codes::E0010, format!("{} does not exist", file.display()))
-                .help(format!("run the sandbox from the flowc folder, or pass --flow-file (default {DEFAULT_FLOW})")),
-        );
-        return 2;
-    }
     let options = SandboxOptions {
         orders: args.orders,
         products: args.products,
@@ -61,70 +77,290 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
     for (spec, start) in with_sandbox() {
         match start(&options) {
             Ok(service) => services.push(service),
-            Err(e) => return io_failure(&format!("the {} emulator", spec.name), e),
+            Err(e) => return failure(&format!("cannot start the {} emulator", spec.name), e),
         }
     }
+    // A kept folder outlives the run; a temporary one only with --keep-running.
     let temp = tempfile::tempdir();
     let state: PathBuf = match (&args.state, &temp) {
         (Some(dir), _) => dir.clone(),
         (None, Ok(t)) => t.path().to_path_buf(),
         (None, Err(e)) => {
-            return io_failure(
-                "a temporary state folder",
+            return failure(
+                "cannot create a temporary state folder",
                 std::io::Error::new(e.kind(), e.to_string()),
             )
         }
     };
+    let files = match &args.flow_file {
+        Some(f) => vec![f.clone()],
+        None => match write_shipped(&state.join("flows")) {
+            Ok(files) => files,
+            Err(e) => return failure("cannot write the shipped flows", e),
+        },
+    };
     let env: HashMap<String, String> = services.iter().flat_map(|s| s.env.clone()).collect();
-    let env = env_with(env);
+    let lookup = env_with(env.clone());
     if !args.json {
         for service in &services {
             println!("sandbox: {}", service.description);
         }
         println!("sandbox: state in {}", state.display());
     }
-    let checked = match check_or_exit(file) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let flows = match select_flows(&checked, file, None) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    let session = match super::run::open_session(&checked, &flows, &state, &env) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let sync = SyncArgs {
-        concurrency: 4,
-        overlap: Duration::from_secs(7 * 86400),
-        ..SyncArgs::default()
-    };
     let mut exit = 0;
-    for n in 1..=args.runs {
-        for flow in &flows {
-            if !args.json {
-                println!("\nrun {n} of flow {}:", flow.name);
-            }
-            match run_flow(&checked, &session, flow, &sync, false, args.json, None) {
-                Ok(report) if report.failed > 0 => exit = 1,
-                Ok(_) => {}
-                Err(code) => return code,
+    let mut sessions = Vec::new();
+    for file in &files {
+        let checked = match check_or_exit(file) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let flows = match select_flows(&checked, file, None)
+            .and_then(|f| flows_on(&checked, f, args.json))
+        {
+            Ok(f) => f,
+            Err(code) => return code,
+        };
+        let session = match super::run::open_session(&checked, &flows, &state, &lookup) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let defaults = crate::engine::Options::default();
+        let sync = SyncArgs {
+            concurrency: defaults.concurrency,
+            overlap: defaults.overlap,
+            reread_window: defaults.reread_window,
+            ..SyncArgs::default()
+        };
+        for n in 1..=args.runs {
+            for flow in &flows {
+                if !args.json {
+                    println!("\nrun {n} of flow {}:", flow.name);
+                }
+                match run_flow(&checked, &session, flow, &sync, false, args.json, None) {
+                    Ok(report) if report.failed > 0 => exit = 1,
+                    Ok(_) => {}
+                    Err(code) => return code,
+                }
             }
         }
+        sessions.push(session);
     }
     if !args.json {
         println!();
+        if let Some(session) = sessions.last() {
+            print!("{}", documents_table(session));
+        }
         for summary in services.iter().filter_map(|s| (s.summary)()) {
             println!("{summary}");
         }
     }
+    if args.keep_running {
+        keep_running(&env, &state, &files);
+    }
     exit
 }
 
-fn io_failure(what: &str, e: std::io::Error) -> u8 {
+/// Writes the shipped flows to `dir`; returns those the sandbox runs.
+fn write_shipped(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let dir = dir.join("ccvshop-eaccounting");
+    std::fs::create_dir_all(&dir)?;
+    for (name, text) in SHIPPED {
+        let path = dir.join(name);
+        // Settings edited in a kept folder are the user's: never overwritten.
+        if !path.exists() {
+            std::fs::write(&path, text)?;
+        }
+    }
+    Ok(RUN.iter().map(|name| dir.join(name)).collect())
+}
+
+/// Every sales document in eAccounting, its total beside the CCV order's.
+fn documents_table(session: &Session) -> String {
+    let (mut books, mut shop): (Option<&dyn Connector>, Option<&dyn Connector>) = (None, None);
+    for c in session.connections.by_index.values() {
+        match c.kind() {
+            "eaccounting" => books = Some(&**c),
+            "ccvshop" => shop = Some(&**c),
+            _ => {}
+        }
+    }
+    let (Some(books), Some(shop)) = (books, shop) else {
+        return String::new();
+    };
+    let list = |c: &dyn Connector, resource: &str| {
+        let mut all = Vec::new();
+        let _ = c.list(resource, &ListQuery::default(), &mut |v| {
+            all.push(v);
+            Ok(true)
+        });
+        all
+    };
+    let orders: HashMap<String, Value> = list(shop, "orders")
+        .into_iter()
+        .filter_map(|o| Some((format!("CCV-{}", field(&o, "ordernumber")?), o)))
+        .collect();
+    let mut table = vec![[
+        "document".to_string(),
+        "reference".into(),
+        "customer".into(),
+        "rows".into(),
+        "total".into(),
+        "CCV total".into(),
+        String::new(),
+    ]];
+    let kinds = [
+        ("quotes", "quote", "CustomerReference", "TotalAmount"),
+        ("orders", "order", "YourReference", "Amount"),
+        (
+            "customerinvoicedrafts",
+            "invoice draft",
+            "YourReference",
+            "TotalAmount",
+        ),
+        (
+            "customerinvoices",
+            "invoice",
+            "YourReference",
+            "TotalAmountInvoiceCurrency",
+        ),
+        ("vouchers", "voucher", "VoucherText", ""),
+    ];
+    for (resource, kind, reference_field, total_field) in kinds {
+        let mut docs = list(books, resource);
+        docs.sort_by_key(|d| field(d, reference_field));
+        for doc in docs {
+            let reference = field(&doc, reference_field).unwrap_or_default();
+            let key = reference.rsplit(' ').next().unwrap_or_default().to_string();
+            let rows = match doc.as_record().and_then(|r| r.get("Rows")) {
+                Some(Value::List(rows)) => rows.len(),
+                _ => 0,
+            };
+            let total = if total_field.is_empty() {
+                voucher_total(&doc)
+            } else {
+                field(&doc, total_field)
+            };
+            let currency = field(&doc, "CurrencyCode")
+                .or_else(|| field(&doc, "InvoiceCurrencyCode"))
+                .unwrap_or_default();
+            let order = orders.get(&key);
+            let ccv = order.and_then(|o| field(o, "total_price"));
+            let same = match (&total, &ccv) {
+                (Some(a), Some(b)) => within_a_cent(a, b),
+                _ => false,
+            };
+            let customer = field(&doc, "CustomerName")
+                .or_else(|| field(&doc, "InvoiceCustomerName"))
+                .unwrap_or_default();
+            table.push([
+                kind.to_string(),
+                reference,
+                customer,
+                rows.to_string(),
+                format!("{currency} {}", cents(total.as_deref()))
+                    .trim()
+                    .to_string(),
+                cents(ccv.as_deref()),
+                if same { "✓" } else { "✗" }.to_string(),
+            ]);
+        }
+    }
+    if table.len() == 1 {
+        return "eAccounting holds no sales documents.\n".to_string();
+    }
+    render(&table)
+}
+
+/// A field as text, when it has one.
+fn field(v: &Value, name: &str) -> Option<String> {
+    v.as_record()?.get(name)?.to_text()
+}
+
+/// What a sales booking debits: the receivable.
+fn voucher_total(v: &Value) -> Option<String> {
+    let Some(Value::List(rows)) = v.as_record()?.get("Rows") else {
+        return None;
+    };
+    let mut total = rust_decimal::Decimal::ZERO;
+    for r in rows.iter() {
+        if let Some(Value::Num(d)) = r.as_record().and_then(|r| r.get("DebitAmount")) {
+            total += d;
+        }
+    }
+    Some(total.to_string())
+}
+
+/// An amount with two decimals, as on an invoice; `-` when there is none.
+fn cents(amount: Option<&str>) -> String {
+    match amount.map(str::parse::<rust_decimal::Decimal>) {
+        Some(Ok(d)) => format!("{:.2}", d),
+        Some(Err(_)) | None => "-".into(),
+    }
+}
+
+fn within_a_cent(a: &str, b: &str) -> bool {
+    match (
+        a.parse::<rust_decimal::Decimal>(),
+        b.parse::<rust_decimal::Decimal>(),
+    ) {
+        (Ok(a), Ok(b)) => (a - b).abs() <= rust_decimal::Decimal::new(1, 2),
+        _ => false,
+    }
+}
+
+/// Columns padded to their widest cell, names cut at 32 characters.
+fn render(table: &[[String; 7]]) -> String {
+    let cut = |s: &str| -> String {
+        if s.chars().count() > 32 {
+            format!("{}…", s.chars().take(31).collect::<String>())
+        } else {
+            s.to_string()
+        }
+    };
+    let mut widths = [0usize; 7];
+    for row in table {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cut(cell).chars().count());
+        }
+    }
+    let mut out = String::from("\nWhat eAccounting holds now:\n");
+    for row in table {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{:<w$}", cut(c), w = widths[i]))
+            .collect();
+        out.push_str("  ");
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Keeps the emulators up until the process is stopped, after saying how
+/// to reach them.
+fn keep_running(env: &HashMap<String, String>, state: &Path, files: &[PathBuf]) {
+    let mut vars: Vec<_> = env.iter().collect();
+    vars.sort();
+    println!("\nThe emulators keep running. In another shell:\n");
+    for (k, v) in vars {
+        println!("  export {k}='{v}'");
+    }
+    println!("  export FLOWC_STATE='{}'", state.display());
+    if let Some(first) = files.first() {
+        println!("\nthen edit the settings beside {} and", first.display());
+        println!("  flowc plan {}", first.display());
+        println!("  flowc run {}", first.display());
+    }
+    println!("\nStop with Ctrl-C.");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn failure(what: &str, e: std::io::Error) -> u8 {
     print_plain(
-        &Diagnostic::new(&codes::E0010, format!("cannot start {what}: {e}"))
+        &Diagnostic::new(&codes::E0010, format!("{what}: {e}"))
             .help("the sandbox listens on loopback (127.0.0.1) ports chosen by the system"),
     );
     2

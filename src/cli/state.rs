@@ -14,11 +14,11 @@ use crate::state::{ActivityFilter, Store};
 fn store_for(file: Option<&Path>) -> Result<crate::state::SqliteStore, u8> {
     let dir = state_dir(file, &real_env);
     if !dir.join(crate::state::DB_FILE).exists() {
-        println!(
+        outln!(
             "no state in {} yet: no flow has been run with it",
             dir.display()
         );
-        println!("(pass the flow file, `--state-of FILE`, or set FLOWC_STATE to read another)");
+        outln!("(pass the flow file, `--state-of FILE`, or set FLOWC_STATE to read another)");
         return Err(0);
     }
     open_store(&dir)
@@ -59,19 +59,24 @@ pub(crate) fn log(
                 })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&items).unwrap_or_default()
         );
         return 0;
     }
     if rows.is_empty() {
-        println!("no activity recorded (yet) for these filters");
+        outln!("no activity recorded (yet) for these filters");
         return 0;
     }
-    println!(
+    outln!(
         "{:<20} {:>4} {:<12} {:<10} {:<24} {:>6}  error or reason",
-        "at", "run", "flow", "decision", "source → target", "ms"
+        "at",
+        "run",
+        "flow",
+        "decision",
+        "source → target",
+        "ms"
     );
     for r in rows.iter().rev() {
         let target = r
@@ -79,7 +84,7 @@ pub(crate) fn log(
             .as_deref()
             .map(|t| format!(" → {}", short_id(t)))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<20} {:>4} {:<12} {:<10} {:<24} {:>6}  {}",
             r.at.format("%Y-%m-%d %H:%M:%S"),
             r.run,
@@ -93,9 +98,11 @@ pub(crate) fn log(
     0
 }
 
+/// An id shortened for the log's column: its first 8 characters (not
+/// bytes: ids may be any text).
 fn short_id(id: &str) -> String {
-    if id.len() > 13 {
-        format!("{}…", &id[..8])
+    if id.chars().count() > 13 {
+        format!("{}…", id.chars().take(8).collect::<String>())
     } else {
         id.to_string()
     }
@@ -133,74 +140,63 @@ pub(crate) fn dlq(command: DlqCommand, file_hint: Option<&Path>) -> u8 {
         Err(code) => return code,
     };
     match command {
-        DlqCommand::List { flow, json } => match store.dead_letters(flow.as_deref()) {
-            Ok(letters) if json => {
-                let items: Vec<_> = letters
-                    .iter()
-                    .map(|l| serde_json::json!({"id": l.id, "flow": l.flow, "source_key": l.source_key, "class": l.error_class, "code": l.error_code, "http_status": l.http_status, "message": l.message, "attempts": l.attempts, "last_failed_at": l.last_failed_at.to_rfc3339()}))
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&items).unwrap_or_default()
-                );
-                0
-            }
-            Ok(letters) if letters.is_empty() => {
-                println!("no dead letters");
-                0
-            }
-            Ok(letters) => {
-                for l in &letters {
-                    println!(
-                        "#{:<4} {:<12} record {:<10} {}{} (tried {}×): {}",
-                        l.id,
-                        l.flow,
-                        l.source_key,
-                        l.error_class,
-                        l.error_code
-                            .as_deref()
-                            .map(|c| format!(" {c}"))
-                            .unwrap_or_default(),
-                        l.attempts,
-                        l.message
+        DlqCommand::List { flow, json } => {
+            let listed = store
+                .dead_letters(flow.as_deref())
+                .and_then(|l| Ok((l, store.uncertain_creates(flow.as_deref())?)));
+            match listed {
+                Ok((letters, uncertain)) if json => {
+                    let items: Vec<_> = letters
+                        .iter()
+                        .map(|l| serde_json::json!({"id": l.id, "flow": l.flow, "source_key": l.source_key, "class": l.error_class, "code": l.error_code, "http_status": l.http_status, "message": l.message, "attempts": l.attempts, "last_failed_at": l.last_failed_at.to_rfc3339()}))
+                        .chain(uncertain.iter().map(|u| serde_json::json!({"id": null, "flow": u.flow, "source_key": u.source_key, "class": "uncertain_create", "target": u.target, "resource": u.resource, "since": u.since.to_rfc3339()})))
+                        .collect();
+                    outln!(
+                        "{}",
+                        serde_json::to_string_pretty(&items).unwrap_or_default()
                     );
+                    0
                 }
-                println!("{} dead letter{}; `flowc dlq show ID` for details, `flowc dlq retry FILE` after fixing", letters.len(), if letters.len() == 1 { "" } else { "s" });
-                0
+                Ok((letters, uncertain)) => {
+                    list_letters(&letters, &uncertain);
+                    0
+                }
+                Err(e) => {
+                    print_plain(&state_diagnostic(&e));
+                    2
+                }
             }
-            Err(e) => {
-                print_plain(&state_diagnostic(&e));
-                2
-            }
-        },
+        }
         DlqCommand::Show { id } => match store.dead_letter(id) {
             Ok(Some(l)) => {
-                println!(
+                outln!(
                     "dead letter #{} of flow {}, record {}",
-                    l.id, l.flow, l.source_key
+                    l.id,
+                    l.flow,
+                    l.source_key
                 );
-                println!("  class:        {}", l.error_class);
+                outln!("  class:        {}", l.error_class);
                 if let Some(c) = &l.error_code {
-                    println!("  code:         {c} (docs/errors/{c}.md)");
+                    outln!("  code:         {c} (docs/errors/{c}.md)");
                 }
                 if let Some(s) = l.http_status {
-                    println!("  HTTP status:  {s}");
+                    outln!("  HTTP status:  {s}");
                 }
-                println!("  message:      {}", l.message);
-                println!(
+                outln!("  message:      {}", l.message);
+                outln!(
                     "  attempts:     {} (first {}, last {})",
                     l.attempts,
                     l.first_failed_at.to_rfc3339(),
                     l.last_failed_at.to_rfc3339()
                 );
                 if let Some(b) = &l.api_error_body {
-                    println!("  service said: {b}");
+                    outln!("  service said: {b}");
                 }
                 if let Some(p) = &l.payload {
-                    println!("  payload:      {p}");
+                    outln!("  payload:      {p}");
                 }
                 if let Some(s) = &l.source_record {
-                    println!("  source:       {s}");
+                    outln!("  source:       {s}");
                 }
                 0
             }
@@ -218,7 +214,7 @@ pub(crate) fn dlq(command: DlqCommand, file_hint: Option<&Path>) -> u8 {
         },
         DlqCommand::Drop { id } => match store.drop_dead_letter(id) {
             Ok(true) => {
-                println!("dropped dead letter #{id}");
+                outln!("dropped dead letter #{id}");
                 0
             }
             Ok(false) => {
@@ -234,6 +230,63 @@ pub(crate) fn dlq(command: DlqCommand, file_hint: Option<&Path>) -> u8 {
             }
         },
         DlqCommand::Retry { file, flow } => retry(&store, &file, flow.as_deref()),
+    }
+}
+
+/// `flowc dlq list`: records that failed, and apart from them the creates
+/// whose outcome is unknown (records that may exist in the target).
+fn list_letters(letters: &[crate::state::DeadLetter], uncertain: &[crate::state::UncertainCreate]) {
+    if letters.is_empty() && uncertain.is_empty() {
+        outln!("no dead letters");
+        return;
+    }
+    let (unsure, failed): (Vec<_>, Vec<_>) =
+        letters.iter().partition(|l| l.error_class == "uncertain");
+    for l in &failed {
+        outln!(
+            "#{:<4} {:<12} record {:<10} {}{} (tried {}×): {}",
+            l.id,
+            l.flow,
+            l.source_key,
+            l.error_class,
+            l.error_code
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default(),
+            l.attempts,
+            l.message
+        );
+    }
+    if !failed.is_empty() {
+        outln!(
+            "{} dead letter{}; `flowc dlq show ID` for details, `flowc dlq retry FILE` after fixing",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" }
+        );
+    }
+    if unsure.is_empty() && uncertain.is_empty() {
+        return;
+    }
+    outln!("uncertain: creates whose outcome is unknown; nothing creates these again until a search finds them or shows them absent (the next run, or `flowc dlq retry FILE`, searches)");
+    for l in &unsure {
+        outln!(
+            "#{:<4} {:<12} record {:<10} (tried {}×): {}",
+            l.id,
+            l.flow,
+            l.source_key,
+            l.attempts,
+            l.message
+        );
+    }
+    for u in uncertain {
+        outln!(
+            "      {:<12} record {:<10} {} in {} (since {})",
+            u.flow,
+            u.source_key,
+            u.resource,
+            u.target,
+            u.since.format("%Y-%m-%d %H:%M")
+        );
     }
 }
 
@@ -261,10 +314,10 @@ fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> 
             }
         };
         if keys.is_empty() {
-            println!("flow {}: no dead letters to retry", flow.name);
+            outln!("flow {}: no dead letters to retry", flow.name);
             continue;
         }
-        println!(
+        outln!(
             "flow {}: retrying {} dead-lettered record{}",
             flow.name,
             keys.len(),
@@ -274,6 +327,7 @@ fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> 
             full: true,
             concurrency: 4,
             overlap: std::time::Duration::ZERO,
+            reread_window: crate::engine::Options::default().reread_window,
             ..Default::default()
         };
         match super::run::run_flow(&checked, &session, flow, &args, false, false, Some(keys)) {
@@ -287,12 +341,12 @@ fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> 
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub(crate) enum StateCommand {
-    /// Delete activity and dead letters older than a duration (e.g. 30d): the retention promise.
+    /// Delete activity, dead letters and learned ids older than a duration (e.g. 30d), and overwrite them: the retention promise.
     Purge {
         #[arg(long, value_parser = parse_duration)]
         older_than: std::time::Duration,
     },
-    /// Forget everything about one flow: ledger, cursor, runs, activity, dead letters.
+    /// Forget everything about one flow: ledger, cursor, runs, activity, dead letters, the ids it learned.
     Reset {
         #[arg(long)]
         flow: String,
@@ -314,13 +368,18 @@ pub(crate) fn state(command: StateCommand, file: Option<&Path>) -> u8 {
     };
     match command {
         StateCommand::Purge { older_than } => {
-            let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
+            // parse_duration keeps durations within 100 years: no overflow.
+            let cutoff = chrono::Duration::from_std(older_than)
+                .ok()
+                .and_then(|d| Utc::now().checked_sub_signed(d))
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
             match store.purge_older_than(cutoff) {
                 Ok(c) => {
-                    println!(
-                        "purged {} activity rows, {} dead letters and {} runs older than {}",
+                    outln!(
+                        "purged {} activity rows, {} dead letters, {} learned ids and {} runs older than {}",
                         c.activity,
                         c.dead_letters,
+                        c.learned,
                         c.runs,
                         cutoff.format("%Y-%m-%d %H:%M")
                     );
@@ -341,18 +400,18 @@ pub(crate) fn state(command: StateCommand, file: Option<&Path>) -> u8 {
                     );
                     return 2;
                 }
-                print!("This forgets what flow `{flow}` wrote; the next run treats every record as new (searching the target by key before creating). Type the flow name to confirm: ");
+                out!("This forgets what flow `{flow}` wrote; the next run treats every record as new (searching the target by key before creating). Type the flow name to confirm: ");
                 let _ = std::io::stdout().flush();
                 let mut answer = String::new();
                 let _ = std::io::stdin().lock().read_line(&mut answer);
                 if answer.trim() != flow {
-                    println!("not reset");
+                    outln!("not reset");
                     return 1;
                 }
             }
             match store.reset_flow(&flow) {
                 Ok(()) => {
-                    println!("reset flow {flow}");
+                    outln!("reset flow {flow}");
                     0
                 }
                 Err(e) => {
@@ -363,11 +422,11 @@ pub(crate) fn state(command: StateCommand, file: Option<&Path>) -> u8 {
         }
         StateCommand::Unlock { flow } => match store.break_lock(&flow) {
             Ok(true) => {
-                println!("removed the lock of flow {flow}");
+                outln!("removed the lock of flow {flow}");
                 0
             }
             Ok(false) => {
-                println!("flow {flow} was not locked");
+                outln!("flow {flow} was not locked");
                 0
             }
             Err(e) => {

@@ -1,7 +1,8 @@
 //! The file connector: records from JSON arrays, NDJSON and CSV; records to
 //! NDJSON or a JSON array. Reading streams record by record (NDJSON and CSV
-//! never hold more than one record; a JSON array holds the file's bytes but
-//! decodes one element at a time), so memory does not grow with the count.
+//! never hold more than one record, nor does a JSON array: its elements are
+//! cut out of the file one at a time), so memory does not grow with the
+//! count or the file's size.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -70,22 +71,15 @@ pub fn read_records_projected(
             }
         }
         FileFormat::Json => {
-            let bytes = std::fs::read(path)?;
-            let mut n = 0;
             let mut decoder = Decoder::new();
-            let result = decoder.decode_array_stream(&bytes, |v| {
-                n += 1;
-                f(SourceItem {
-                    position: n,
-                    record: Ok(v),
-                })
-            });
-            if let Err(e) = result {
-                f(SourceItem {
-                    position: n + 1,
-                    record: Err(format!("the JSON array is malformed: {e}")),
+            array_elements(file, |position, element| {
+                let record = element.and_then(|bytes| {
+                    decoder
+                        .decode_projected(&bytes, &keep)
+                        .map_err(|e| format!("element {position} is not valid JSON: {e}"))
                 });
-            }
+                f(SourceItem { position, record })
+            })?;
         }
         FileFormat::Csv => {
             let mut reader = csv::ReaderBuilder::new()
@@ -126,6 +120,102 @@ pub fn read_records_projected(
         }
     }
     Ok(())
+}
+
+/// Cuts a JSON array out of `file` one element at a time, handing each
+/// element's bytes (or why the array is malformed there, after which
+/// reading stops) with its 1-based position to `each`, which returns false
+/// to stop. Only one element is in memory at a time.
+pub fn array_elements(
+    file: File,
+    mut each: impl FnMut(usize, Result<Vec<u8>, String>) -> bool,
+) -> std::io::Result<()> {
+    let mut bytes = std::io::Read::bytes(BufReader::with_capacity(1 << 16, file));
+    let mut next = || bytes.next().transpose();
+    fn skip_ws(
+        mut b: Option<u8>,
+        next: &mut impl FnMut() -> std::io::Result<Option<u8>>,
+    ) -> std::io::Result<Option<u8>> {
+        while b.is_some_and(|c| c.is_ascii_whitespace()) {
+            b = next()?;
+        }
+        Ok(b)
+    }
+    let first = next()?;
+    if skip_ws(first, &mut next)? != Some(b'[') {
+        each(
+            1,
+            Err("a JSON file must hold one array of records (`[{…}, {…}]`)".into()),
+        );
+        return Ok(());
+    }
+    let mut position = 0;
+    let mut element = Vec::new();
+    // Nesting inside the element, and whether we are inside a string.
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut empty_array = true;
+    loop {
+        let Some(b) = next()? else {
+            each(
+                position + 1,
+                Err("the JSON array is not closed with `]`".into()),
+            );
+            return Ok(());
+        };
+        if in_string {
+            element.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b',' | b']' if depth == 0 => {
+                let trimmed = element.trim_ascii();
+                let closing_empty = b == b']' && empty_array && trimmed.is_empty();
+                if !closing_empty {
+                    position += 1;
+                    let item = if trimmed.is_empty() {
+                        Err(format!("element {position} of the JSON array is empty"))
+                    } else {
+                        Ok(trimmed.to_vec())
+                    };
+                    let failed = item.is_err();
+                    if !each(position, item) || failed {
+                        return Ok(());
+                    }
+                }
+                element.clear();
+                empty_array = false;
+                if b == b']' {
+                    let rest = next()?;
+                    if skip_ws(rest, &mut next)?.is_some() {
+                        each(
+                            position + 1,
+                            Err("unexpected text after the JSON array".into()),
+                        );
+                    }
+                    return Ok(());
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                element.push(b);
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                element.push(b);
+            }
+            b'"' => {
+                in_string = true;
+                element.push(b);
+            }
+            _ => element.push(b),
+        }
+    }
 }
 
 /// CSV cells are text; the source schema says which ones are numbers or booleans.
@@ -308,6 +398,20 @@ impl Connector for FileConnector {
         each: &mut dyn FnMut(super::ReadItem) -> bool,
     ) -> Result<(), ConnectorError> {
         use super::{Raw, ReadItem};
+        if self.format == FileFormat::Json {
+            // Elements go to the workers undecoded, like NDJSON lines.
+            let file = File::open(&self.path).map_err(|e| self.io_error("read", e))?;
+            return array_elements(file, |position, element| {
+                each(ReadItem {
+                    position,
+                    raw: match element {
+                        Ok(bytes) => Raw::Json(bytes),
+                        Err(why) => Raw::Unreadable(why),
+                    },
+                })
+            })
+            .map_err(|e| self.io_error("read", e));
+        }
         if self.format == FileFormat::Ndjson {
             let file = File::open(&self.path).map_err(|e| self.io_error("read", e))?;
             let mut reader = BufReader::with_capacity(1 << 16, file);
@@ -542,6 +646,7 @@ mod connection_tests {
                 field("count", crate::types::Type::INT),
             ],
             open: false,
+            units: crate::types::LengthUnit::Chars,
         });
         let query = ListQuery {
             filters: vec![Filter {

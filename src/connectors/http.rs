@@ -261,6 +261,69 @@ pub fn with_retries<T>(
     }
 }
 
+/// The most bytes flowc reads of one answer. A page of 500 records is a few
+/// megabytes; an answer larger than this is refused instead of filling memory.
+pub const MAX_BODY_BYTES: u64 = 64 << 20;
+
+/// Reads an answer's body, refusing one larger than `cap` bytes. A body
+/// that breaks off is a transport failure; after a write (`write`) whether
+/// it was applied is then unknown.
+pub fn read_body(
+    body: impl std::io::Read,
+    cap: u64,
+    what: &str,
+    write: bool,
+) -> Result<Vec<u8>, ConnectorError> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(body, cap + 1), &mut out).map_err(|e| {
+        let timeout = e.kind() == std::io::ErrorKind::TimedOut
+            || e.get_ref()
+                .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+                .is_some_and(reqwest::Error::is_timeout);
+        let class = if timeout {
+            ErrorClass::Timeout
+        } else {
+            ErrorClass::Connection
+        };
+        let mut err = ConnectorError::new(
+            class,
+            format!(
+                "{what}: reading the answer: {}",
+                super::redact::scrub(&e.to_string())
+            ),
+        );
+        err.outcome_unknown = write;
+        err
+    })?;
+    if out.len() as u64 > cap {
+        let mut err = ConnectorError::new(
+            ErrorClass::Protocol,
+            format!(
+                "{what}: the answer is larger than {} MiB; flowc does not read it (ask for smaller pages)",
+                cap >> 20
+            ),
+        );
+        err.outcome_unknown = write;
+        return Err(err);
+    }
+    Ok(out)
+}
+
+/// A `Retry-After` header: seconds, or an HTTP date.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    let wait = at.signed_duration_since(chrono::Utc::now());
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
 /// Classifies a transport failure from reqwest. `sent` says whether the
 /// request may have reached the service (then a write's outcome is unknown).
 pub fn transport_error(e: &reqwest::Error, what: &str) -> ConnectorError {
@@ -277,6 +340,8 @@ pub fn transport_error(e: &reqwest::Error, what: &str) -> ConnectorError {
     err
 }
 
+/// The error and its causes, without the URL (its query string may carry
+/// search values such as an e-mail address).
 fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -285,7 +350,7 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
         text.push_str(&s.to_string());
         source = s.source();
     }
-    text
+    super::redact::scrub(&text)
 }
 
 #[cfg(test)]
@@ -367,6 +432,43 @@ mod tests {
         assert!(r.is_ok());
         assert_eq!(*waits.lock().unwrap(), vec![Duration::from_secs(7)]);
         assert_eq!(stats.snapshot().rate_limited, 1);
+    }
+
+    #[test]
+    fn bodies_are_read_up_to_a_cap() {
+        let body = [b'x'; 100];
+        assert_eq!(
+            read_body(&body[..], 100, "GET x", false).unwrap().len(),
+            100
+        );
+        let e = read_body(&body[..], 99, "GET x", false).unwrap_err();
+        assert_eq!(e.class, ErrorClass::Protocol);
+        assert!(!e.outcome_unknown);
+        assert!(
+            read_body(&body[..], 99, "POST x", true)
+                .unwrap_err()
+                .outcome_unknown
+        );
+    }
+
+    #[test]
+    fn retry_after_headers_are_seconds_or_dates() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past");
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        h.insert(reqwest::header::RETRY_AFTER, soon.parse().unwrap());
+        let wait = retry_after(&h).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
     }
 
     #[test]

@@ -18,7 +18,12 @@ pub struct MemoryConnector {
     id_fields: HashMap<String, Arc<str>>,
     /// Stands in for a file: records have no identity and are appended.
     appends: bool,
+    /// Tells this service apart from every other one in the process.
+    identity: u64,
 }
+
+/// Numbers memory services, so that no two share learned ids.
+static SERVICES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[derive(Default)]
 struct MemoryService {
@@ -26,6 +31,10 @@ struct MemoryService {
     next_id: u64,
     /// The next N creates are applied but answer with an unknown outcome.
     lose_create_responses: u32,
+    /// The next N searches (`find`) fail with a server error.
+    failing_finds: u32,
+    /// What [`Connector::company`](super::Connector::company) answers.
+    company: Option<String>,
 }
 
 impl Default for MemoryConnector {
@@ -41,6 +50,7 @@ impl MemoryConnector {
             stats: Default::default(),
             id_fields: HashMap::new(),
             appends: false,
+            identity: SERVICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -96,6 +106,21 @@ impl MemoryConnector {
 
     pub fn lose_create_responses(&self, n: u32) {
         self.service().lose_create_responses = n;
+    }
+
+    /// Makes the next `n` searches fail as a service in trouble would.
+    pub fn fail_finds(&self, n: u32) {
+        self.service().failing_finds = n;
+    }
+
+    /// Signs in to another company (its data stays: tests put what they need).
+    pub fn set_company(&self, company: Option<&str>) {
+        self.service().company = company.map(str::to_string);
+    }
+
+    /// Forgets every record of `resource` (a company emptied, a record deleted by hand).
+    pub fn clear(&self, resource: &str) {
+        self.service().resources.remove(resource);
     }
 }
 
@@ -170,6 +195,17 @@ impl super::Connector for MemoryConnector {
         value: &Value,
     ) -> Result<Vec<Value>, super::ConnectorError> {
         self.stats.call(&format!("GET {resource}"));
+        {
+            let mut service = self.service();
+            if service.failing_finds > 0 {
+                service.failing_finds -= 1;
+                return Err(super::ConnectorError::new(
+                    super::ErrorClass::Server,
+                    format!("searching {resource} failed"),
+                )
+                .with_status(503));
+            }
+        }
         let f = super::Filter {
             field: field.to_string(),
             op: super::FilterOp::Eq,
@@ -241,6 +277,14 @@ impl super::Connector for MemoryConnector {
 
     fn stats(&self) -> super::CallStats {
         self.stats.snapshot()
+    }
+
+    fn target_identity(&self) -> String {
+        format!("memory #{}", self.identity)
+    }
+
+    fn company(&self) -> Result<Option<String>, super::ConnectorError> {
+        Ok(self.service().company.clone())
     }
 
     fn appender(&self) -> Option<&dyn super::Appender> {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod file;
 pub mod http;
 pub mod memory;
+pub mod redact;
 pub mod registry;
 pub mod settings;
 
@@ -180,6 +181,22 @@ pub trait Connector: Send + Sync {
 
     /// Calls made so far.
     fn stats(&self) -> CallStats;
+
+    /// The service this connection talks to, as the state store names it:
+    /// connector and address. Two connections (or flows) that reach the same
+    /// service must answer the same, so that learned ids and reservations of
+    /// records being created are shared between them.
+    fn target_identity(&self) -> String {
+        self.kind().to_string()
+    }
+
+    /// Which of the service's companies (administrations) the credentials
+    /// reach, as a stable fingerprint; `None` when the address alone names
+    /// the data (a shop). Ids learned under another company are checked
+    /// against the service before they are used.
+    fn company(&self) -> Result<Option<String>, ConnectorError> {
+        Ok(None)
+    }
 
     /// Reads records for the engine, in order. Services hand over decoded
     /// records (this default); a file hands NDJSON lines over undecoded, so

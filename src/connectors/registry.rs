@@ -82,7 +82,8 @@ pub type SandboxHook = fn(&SandboxOptions) -> std::io::Result<SandboxService>;
 /// What `flowc sandbox` asks of a connector's emulator.
 #[derive(Debug, Clone, Copy)]
 pub struct SandboxOptions {
-    /// Orders and products of a generated shop (services that hold them).
+    /// Orders and products of a generated shop (services that hold them);
+    /// no orders: the demo data.
     pub orders: usize,
     pub products: usize,
     pub seed: u64,
@@ -196,6 +197,10 @@ pub enum SettingType {
     Text,
     /// An absolute `http` or `https` URL.
     Url,
+    /// The address of a service that credentials are sent to: `https`, or
+    /// plain `http` only on this machine (loopback), where nothing crosses
+    /// a network.
+    ServiceUrl,
     /// A whole number, 0 or more.
     Number,
     /// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`).
@@ -207,6 +212,7 @@ impl SettingType {
         match self {
             SettingType::Text => "text",
             SettingType::Url => "url",
+            SettingType::ServiceUrl => "https url",
             SettingType::Number => "number",
             SettingType::Bool => "bool",
         }
@@ -217,6 +223,7 @@ impl SettingType {
         match self {
             SettingType::Text => Ok(()),
             SettingType::Url => parse_url(text).map(drop),
+            SettingType::ServiceUrl => parse_service_url(text).map(drop),
             SettingType::Number => parse_number(text).map(drop),
             SettingType::Bool => parse_bool(text).map(drop),
         }
@@ -243,6 +250,28 @@ pub(crate) fn parse_url(text: &str) -> Result<url::Url, String> {
         return Err(format!("must be an http(s) URL with a host, not {text:?}"));
     }
     Ok(url)
+}
+
+/// A [`SettingType::ServiceUrl`]: secrets and tokens never travel over plain
+/// HTTP to another machine.
+pub(crate) fn parse_service_url(text: &str) -> Result<url::Url, String> {
+    let url = parse_url(text)?;
+    if url.scheme() == "https" || is_loopback(&url) {
+        return Ok(url);
+    }
+    Err(format!(
+        "must start with https:// ({text:?} would send credentials unencrypted); plain http:// is accepted only for this machine (localhost, 127.0.0.1, [::1])"
+    ))
+}
+
+/// Whether `url` points at this machine.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -288,7 +317,7 @@ mod tests {
     fn sample(ty: SettingType) -> &'static str {
         match ty {
             SettingType::Text => "sample.ndjson",
-            SettingType::Url => "http://127.0.0.1:0/sample",
+            SettingType::Url | SettingType::ServiceUrl => "http://127.0.0.1:0/sample",
             SettingType::Number => "5",
             SettingType::Bool => "true",
         }
@@ -357,6 +386,24 @@ mod tests {
     #[test]
     fn setting_types_accept_what_they_document() {
         assert!(SettingType::Url.check("https://shop.example.nl/").is_ok());
+        assert!(SettingType::ServiceUrl
+            .check("https://shop.example.nl/")
+            .is_ok());
+        for local in [
+            "http://127.0.0.1:8080/",
+            "http://localhost/x",
+            "http://[::1]:9/",
+        ] {
+            assert!(SettingType::ServiceUrl.check(local).is_ok(), "{local}");
+        }
+        let err = SettingType::ServiceUrl
+            .check("http://shop.example.nl/")
+            .unwrap_err();
+        assert!(
+            err.contains("https://") && err.contains("unencrypted"),
+            "{err}"
+        );
+        assert!(SettingType::ServiceUrl.check("http://10.0.0.1/").is_err());
         assert!(SettingType::Url.check("ftp://x").is_err());
         assert!(SettingType::Url.check("shop.example.nl").is_err());
         assert!(SettingType::Number.check(" 250 ").is_ok());

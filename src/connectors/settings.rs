@@ -214,6 +214,11 @@ impl Settings {
     pub fn url(&self, name: &str) -> Result<Option<url::Url>, ConnectorError> {
         self.typed(name, registry::parse_url)
     }
+
+    /// A service's address (`https url`), or the connector's default for it.
+    pub fn service_url(&self, name: &str) -> Result<Option<url::Url>, ConnectorError> {
+        self.typed(name, registry::parse_service_url)
+    }
 }
 
 #[cfg(test)]

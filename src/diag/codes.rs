@@ -33,6 +33,7 @@ codes! {
     E0004 "import-cycle" "Files import each other in a cycle",
     E0005 "duplicate-declaration" "Two declarations in one file share a name",
     E0006 "table-file" "A table's CSV or JSON file cannot be used",
+    E0007 "too-deep" "An expression nests deeper than flowc allows",
     E0010 "io" "A file cannot be read or written",
     // Names.
     E0101 "unknown-field" "A record has no field of that name",

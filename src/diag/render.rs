@@ -71,10 +71,45 @@ impl miette::Diagnostic for Bound<'_> {
     }
 }
 
+/// Lines longer than this are not drawn: the report names the position in
+/// words instead (miette cannot draw a label past column 65535, and nobody
+/// reads such a line on a terminal).
+const LONGEST_DRAWN_LINE: usize = 1000;
+
+/// Whether a label's line (or lines) is too long to draw.
+fn on_long_line(text: &str, span: crate::source_map::Span) -> bool {
+    let (start, end) = (span.start as usize, (span.end as usize).min(text.len()));
+    let before = text.get(..start).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text
+        .get(end..)
+        .and_then(|rest| rest.find('\n'))
+        .map_or(text.len(), |i| end + i);
+    line_end.saturating_sub(line_start) > LONGEST_DRAWN_LINE
+}
+
 fn bind<'a>(diag: &'a Diagnostic, sources: &SourceMap) -> Bound<'a> {
     let mut labels = Vec::new();
     let mut extra_notes = Vec::new();
-    let source = diag.primary.as_ref().map(|primary| {
+    let drawable = diag.primary.as_ref().filter(|primary| {
+        let text = &sources.get(primary.span.file).text;
+        let long = std::iter::once(*primary)
+            .chain(&diag.secondary)
+            .filter(|l| l.span.file == primary.span.file)
+            .any(|l| on_long_line(text, l.span));
+        if long {
+            for label in std::iter::once(*primary).chain(&diag.secondary) {
+                let (line, col) = sources.line_col(label.span);
+                extra_notes.push(format!(
+                    "{} (at {}:{line}:{col})",
+                    label.text,
+                    sources.get(label.span.file).name
+                ));
+            }
+        }
+        !long
+    });
+    let source = drawable.map(|primary| {
         let file = sources.get(primary.span.file);
         labels.push(LabeledSpan::new_primary_with_span(
             Some(primary.text.clone()),

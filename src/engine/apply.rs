@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::create::{create_once, Created, Creation};
 use super::decide::{self, Decided, Target};
 use super::payload::{self, hash};
 use super::{elapsed_ms, Engine, EngineError, RecordCtx};
@@ -16,19 +17,36 @@ use crate::value::{json, Record, Value};
 
 type Result<T> = std::result::Result<T, EngineError>;
 
-/// Attempts at a create whose outcome was unknown or transient.
-const CREATE_ATTEMPTS: u32 = 4;
+/// One target record being written: what every step of it needs.
+struct Write<'w> {
+    ctx: &'w RecordCtx<'w>,
+    target: &'w Target<'w>,
+    schema_name: &'w str,
+    mapped: &'w Mapped,
+    digest: &'w str,
+}
 
 impl Engine<'_> {
     /// Decides and carries out what the flow's own target record needs.
-    pub(super) fn write_target(&self, ctx: &RecordCtx, mapped: Mapped) -> Result<()> {
+    pub(super) fn write_target(&self, ctx: &RecordCtx, mut mapped: Mapped) -> Result<()> {
         let target = self.target(&mapped)?;
+        if target.updates_only() {
+            // The id names the record in the path; it is not written.
+            mapped.payload.update.remove(&target.key_field);
+            mapped.payload.create.remove(&target.key_field);
+        }
         let schema_name = match &self.flow.target {
             Endpoint::Resource { schema, .. } => schema.to_string(),
             Endpoint::File { .. } => self.target_name(),
         };
         let digest = hash(&mapped.payload);
-        let flow = &*self.flow.name;
+        let w = Write {
+            ctx,
+            target: &target,
+            schema_name: &schema_name,
+            mapped: &mapped,
+            digest: &digest,
+        };
         match decide::target(self, &target, ctx.key, &mapped)? {
             Decided::Invalid(v) => {
                 ctx.failed.set(true);
@@ -45,135 +63,193 @@ impl Engine<'_> {
                 self.fail(ctx.run, ctx.position, ctx.key, letter, diag, ctx.started)
             }
             Decided::Collision(reason) => self.skipped(ctx, Some(&reason)),
-            Decided::Unchanged { id, reason, learn } => {
-                self.counters.unchanged.fetch_add(1, Ordering::Relaxed);
-                self.decision(
-                    ctx.key,
-                    "unchanged",
-                    Some((&schema_name, Some(id.clone()))),
-                    vec![],
-                    Some(reason),
-                    Some(mapped.payload.update.clone()),
-                    false,
-                );
-                let Some(run) = ctx.run else { return Ok(()) };
-                let ms = elapsed_ms(ctx.started);
-                if learn {
-                    self.store.record_success(&Success {
-                        run,
-                        flow,
-                        source_key: ctx.key,
-                        decision: Decision::Unchanged,
-                        target_id: &id,
-                        payload_hash: &digest,
-                        duration_ms: ms,
-                        cursor: None,
-                    })?;
-                } else {
-                    self.store.record_skip(
-                        run,
-                        flow,
-                        ctx.key,
-                        Decision::Unchanged,
-                        Some(&id),
-                        ms,
-                        None,
-                    )?;
-                }
-                Ok(())
-            }
+            Decided::Unchanged { id, reason, learn } => self.unchanged(&w, &id, reason, learn),
             Decided::Update {
                 id,
                 current,
                 changes,
-            } => {
-                self.decision(
-                    ctx.key,
-                    "update",
-                    Some((&schema_name, Some(id.clone()))),
-                    changes,
-                    None,
-                    Some(mapped.payload.update.clone()),
-                    false,
-                );
-                if self.options.dry_run {
-                    self.counters.updated.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
+            } => self.update(&w, id, current, changes),
+            Decided::Create => self.create(&w),
+        }
+    }
+
+    fn unchanged(&self, w: &Write, id: &str, reason: &'static str, learn: bool) -> Result<()> {
+        let ctx = w.ctx;
+        self.counters.unchanged.fetch_add(1, Ordering::Relaxed);
+        self.decision(
+            ctx.key,
+            "unchanged",
+            Some((w.schema_name, Some(id.to_string()))),
+            vec![],
+            Some(reason),
+            Some(w.mapped.payload.update.clone()),
+            false,
+        );
+        let Some(run) = ctx.run else { return Ok(()) };
+        let ms = elapsed_ms(ctx.started);
+        let flow = &*self.flow.name;
+        if learn {
+            self.store.record_success(&Success {
+                run,
+                flow,
+                source_key: ctx.key,
+                decision: Decision::Unchanged,
+                target_id: id,
+                payload_hash: w.digest,
+                duration_ms: ms,
+                cursor: None,
+            })?;
+        } else {
+            self.store
+                .record_skip(run, flow, ctx.key, Decision::Unchanged, Some(id), ms, None)?;
+        }
+        Ok(())
+    }
+
+    fn update(
+        &self,
+        w: &Write,
+        id: String,
+        current: Option<Record>,
+        changes: Vec<payload::Change>,
+    ) -> Result<()> {
+        let ctx = w.ctx;
+        let update = &w.mapped.payload.update;
+        self.decision(
+            ctx.key,
+            "update",
+            Some((w.schema_name, Some(id.clone()))),
+            changes,
+            None,
+            Some(update.clone()),
+            false,
+        );
+        if self.options.dry_run {
+            self.counters.updated.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.wrote();
+        match w
+            .target
+            .connector
+            .update(&w.target.resource, &id, update, current.as_ref())
+        {
+            Ok(stored) => {
+                self.counters.updated.fetch_add(1, Ordering::Relaxed);
+                if let Some(run) = ctx.run {
+                    self.store.record_success(&Success {
+                        run,
+                        flow: &self.flow.name,
+                        source_key: ctx.key,
+                        decision: Decision::Update,
+                        target_id: &id,
+                        payload_hash: w.digest,
+                        duration_ms: elapsed_ms(ctx.started),
+                        cursor: None,
+                    })?;
                 }
-                self.wrote();
-                match target.connector.update(
-                    &target.resource,
+                self.note_write(
+                    &*w.target.connector,
+                    &w.target.resource,
                     &id,
-                    &mapped.payload.update,
                     current.as_ref(),
-                ) {
-                    Ok(stored) => {
-                        self.counters.updated.fetch_add(1, Ordering::Relaxed);
-                        let write = Write {
-                            decision: Decision::Update,
-                            id: &id,
-                            before: current.as_ref(),
-                            sent: &mapped.payload.update,
-                            stored: &stored,
-                        };
-                        self.written(ctx, &target, &digest, write)
+                    update,
+                    &stored,
+                )
+            }
+            Err(e) if e.class == ErrorClass::NotFound => {
+                let mut l = self.write_letter(w, &e);
+                l.error_class = "not_found".into();
+                l.message = format!(
+                    "{} {id} no longer exists (deleted, or converted in {}); flowc does not create it again. `flowc state reset --flow {}` forgets what was written",
+                    w.schema_name,
+                    w.target.connector.kind(),
+                    self.flow.name
+                );
+                self.write_failed(ctx, l)
+            }
+            Err(e) => {
+                self.fatal_or(&e)?;
+                let l = self.write_letter(w, &e);
+                self.write_failed(ctx, l)
+            }
+        }
+    }
+
+    fn create(&self, w: &Write) -> Result<()> {
+        let ctx = w.ctx;
+        let create = &w.mapped.payload.create;
+        self.decision(
+            ctx.key,
+            "create",
+            Some((w.schema_name, None)),
+            payload::diff(&Record::new(), create),
+            None,
+            Some(create.clone()),
+            false,
+        );
+        if self.options.dry_run {
+            self.counters.created.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let created = create_once(
+            self,
+            &Creation {
+                connector: &*w.target.connector,
+                resource: &w.target.resource,
+                record: create,
+                find: (&w.target.key_field, &w.target.key_value),
+                source_key: ctx.key,
+                payload: None,
+                id_field: &w.target.id_field,
+            },
+        )?;
+        match created {
+            Ok(Created::New(stored)) => {
+                self.counters.created.fetch_add(1, Ordering::Relaxed);
+                let id = w.target.id_of(&stored);
+                if let Some(run) = ctx.run {
+                    self.store.record_success(&Success {
+                        run,
+                        flow: &self.flow.name,
+                        source_key: ctx.key,
+                        decision: Decision::Create,
+                        target_id: &id,
+                        payload_hash: w.digest,
+                        duration_ms: elapsed_ms(ctx.started),
+                        cursor: None,
+                    })?;
+                }
+                let stored = Value::record(stored);
+                self.note_write(
+                    &*w.target.connector,
+                    &w.target.resource,
+                    &id,
+                    None,
+                    create,
+                    &stored,
+                )
+            }
+            // Another run created it (or an earlier create whose answer was
+            // lost did): bring it to this record's data.
+            Ok(Created::Exists(current)) => {
+                let id = w.target.id_of(&current);
+                match decide::update_or_unchanged(id, Some(current), &w.mapped.payload.update) {
+                    Decided::Update {
+                        id,
+                        current,
+                        changes,
+                    } => self.update(w, id, current, changes),
+                    Decided::Unchanged { id, reason, learn } => {
+                        self.unchanged(w, &id, reason, learn)
                     }
-                    Err(e) if e.class == ErrorClass::NotFound => {
-                        let mut l = self.write_letter(ctx, &schema_name, &mapped, &e);
-                        l.error_class = "not_found".into();
-                        l.message = format!(
-                            "{schema_name} {id} no longer exists (deleted, or converted in {}); flowc does not create it again. `flowc state reset --flow {flow}` forgets what was written",
-                            target.connector.kind()
-                        );
-                        self.write_failed(ctx, l)
-                    }
-                    Err(e) => {
-                        self.fatal_or(&e)?;
-                        let l = self.write_letter(ctx, &schema_name, &mapped, &e);
-                        self.write_failed(ctx, l)
-                    }
+                    _ => Ok(()),
                 }
             }
-            Decided::Create => {
-                self.decision(
-                    ctx.key,
-                    "create",
-                    Some((&schema_name, None)),
-                    payload::diff(&Record::new(), &mapped.payload.create),
-                    None,
-                    Some(mapped.payload.create.clone()),
-                    false,
-                );
-                if self.options.dry_run {
-                    self.counters.created.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                let created = create(
-                    self,
-                    &*target.connector,
-                    &target.resource,
-                    &mapped.payload.create,
-                    (&target.key_field, &target.key_value),
-                );
-                match created {
-                    Ok(stored) => {
-                        self.counters.created.fetch_add(1, Ordering::Relaxed);
-                        let id = target.id_of(&stored);
-                        let write = Write {
-                            decision: Decision::Create,
-                            id: &id,
-                            before: None,
-                            sent: &mapped.payload.create,
-                            stored: &Value::record(stored),
-                        };
-                        self.written(ctx, &target, &digest, write)
-                    }
-                    Err(e) => {
-                        self.fatal_or(&e)?;
-                        let l = self.write_letter(ctx, &schema_name, &mapped, &e);
-                        self.write_failed(ctx, l)
-                    }
-                }
+            Err(e) => {
+                self.fatal_or(&e)?;
+                let l = self.write_letter(w, &e);
+                self.write_failed(ctx, l)
             }
         }
     }
@@ -220,31 +296,6 @@ impl Engine<'_> {
         })
     }
 
-    /// Records a write of the flow's target that succeeded: the ledger (and
-    /// activity) in one transaction, then what it stored (see `echo`).
-    fn written(&self, ctx: &RecordCtx, target: &Target, digest: &str, w: Write) -> Result<()> {
-        if let Some(run) = ctx.run {
-            self.store.record_success(&Success {
-                run,
-                flow: &self.flow.name,
-                source_key: ctx.key,
-                decision: w.decision,
-                target_id: w.id,
-                payload_hash: digest,
-                duration_ms: elapsed_ms(ctx.started),
-                cursor: None,
-            })?;
-        }
-        self.note_write(
-            &*target.connector,
-            &target.resource,
-            w.id,
-            w.before,
-            w.sent,
-            w.stored,
-        )
-    }
-
     /// Remembers what a write stored (see `echo`), so that a flow reading
     /// the record back knows it for flowc's own.
     pub(super) fn note_write(
@@ -259,50 +310,38 @@ impl Engine<'_> {
         let Some(after) = stored.as_record() else {
             return Ok(());
         };
-        super::echo::note_write(
-            self.store,
-            connector.kind(),
+        let written = super::echo::Written {
+            flow: &self.flow.name,
+            service: &connector.target_identity(),
             resource,
             id,
-            before,
             sent,
-            after,
-        )?;
+        };
+        super::echo::note_write(self.store, &written, before, after)?;
         Ok(())
     }
 
-    /// Authentication and configuration failures concern every record: the
-    /// run stops at once instead of dead-lettering them one by one.
+    /// Stops the run on a failure that concerns every record ([`fatal`]).
     fn fatal_or(&self, e: &ConnectorError) -> Result<()> {
-        match e.class {
-            ErrorClass::Auth | ErrorClass::Config => Err(EngineError::Connector(e.clone())),
-            _ => Ok(()),
+        match fatal(e) {
+            Some(stop) => Err(stop),
+            None => Ok(()),
         }
     }
 
-    fn write_letter(
-        &self,
-        ctx: &RecordCtx,
-        schema_name: &str,
-        mapped: &Mapped,
-        e: &ConnectorError,
-    ) -> NewDeadLetter {
+    fn write_letter(&self, w: &Write, e: &ConnectorError) -> NewDeadLetter {
         NewDeadLetter {
-            source_key: ctx.key.to_string(),
-            error_class: if e.class == ErrorClass::Validation {
-                "validation".into()
-            } else {
-                "http".into()
-            },
+            source_key: w.ctx.key.to_string(),
+            error_class: error_class(e).into(),
             error_code: e.code.clone(),
             http_status: e.status,
-            message: format!("{schema_name}: {e}"),
+            message: format!("{}: {e}", w.schema_name),
             api_error_body: e.body.clone(),
-            payload: Some(self.redacted(&mapped.payload.create)),
+            payload: Some(self.redacted(&w.mapped.payload.create)),
             source_record: self
                 .options
                 .keep_payloads
-                .then(|| json::to_string(ctx.record)),
+                .then(|| json::to_string(w.ctx.record)),
         }
     }
 
@@ -330,45 +369,25 @@ impl Engine<'_> {
     }
 }
 
-/// Creates a record. When the outcome is unknown (the write may have
-/// happened), searches by `find` (field, value) before writing again.
-pub(super) fn create(
-    engine: &Engine,
-    connector: &dyn Connector,
-    resource: &str,
-    record: &Record,
-    find: (&str, &Value),
-) -> std::result::Result<Record, ConnectorError> {
-    let mut attempt = 0;
-    loop {
-        engine.wrote();
-        match connector.create(resource, record) {
-            Ok(v) => return Ok(v.as_record().cloned().unwrap_or_else(|| record.clone())),
-            Err(e) if (e.outcome_unknown || e.is_transient()) && attempt + 1 < CREATE_ATTEMPTS => {
-                attempt += 1;
-                if e.outcome_unknown {
-                    let found = connector.find(resource, find.0, find.1)?;
-                    if let Some(r) = found.into_iter().find_map(|v| v.as_record().cloned()) {
-                        return Ok(r);
-                    }
-                }
-                std::thread::sleep(
-                    crate::connectors::http::RetryPolicy::default().backoff(attempt),
-                );
-            }
-            Err(e) => return Err(e),
-        }
-    }
+/// Authentication and configuration failures concern every record: they
+/// stop the run (leaving the cursor and the dead letters as they were)
+/// instead of failing records one by one.
+pub(super) fn fatal(e: &ConnectorError) -> Option<EngineError> {
+    matches!(e.class, ErrorClass::Auth | ErrorClass::Config)
+        .then(|| EngineError::Connector(e.clone()))
 }
 
-/// A write that succeeded: the record `id` was `before` (`None`: created),
-/// `sent` was written, and the service answered `stored`.
-struct Write<'w> {
-    decision: Decision,
-    id: &'w str,
-    before: Option<&'w Record>,
-    sent: &'w Record,
-    stored: &'w Value,
+/// How a dead letter classes a connector's error: `uncertain` (a create
+/// that may have happened; `flowc dlq list` shows these apart),
+/// `validation` or `http`.
+pub(super) fn error_class(e: &ConnectorError) -> &'static str {
+    if e.outcome_unknown {
+        "uncertain"
+    } else if e.class == ErrorClass::Validation {
+        "validation"
+    } else {
+        "http"
+    }
 }
 
 /// A schema without `key` whose connector's records carry no id either.

@@ -51,6 +51,11 @@ pub(super) struct Target<'p> {
 }
 
 impl Target<'_> {
+    /// The key is the record's own id: the flow updates records that exist.
+    pub(super) fn updates_only(&self) -> bool {
+        self.key_field == *self.id_field
+    }
+
     pub(super) fn id_of(&self, record: &Record) -> String {
         record
             .get(&self.id_field)
@@ -97,10 +102,17 @@ fn decide_target(
         }
     }
     // Known target record (ledger), or one found by its key (written by an
-    // earlier run whose state was lost, or by hand).
+    // earlier run whose state was lost, or by hand). A key that is the
+    // target's own id names the record to update: read it by that id.
+    let by_id = target.updates_only();
     let key_text = target.key_value.to_text().unwrap_or_default();
     let existing = match &ledger {
         Some(entry) => Some((entry.target_id.clone(), None)),
+        None if by_id => target
+            .connector
+            .get(&target.resource, &key_text)?
+            .and_then(|v| v.as_record().cloned())
+            .map(|r| (key_text.clone(), Some(r))),
         None => match engine.indexes.find_key(
             &*target.connector,
             &target.resource,
@@ -125,6 +137,16 @@ fn decide_target(
         },
     };
     let Some((id, current)) = existing else {
+        if by_id {
+            return Ok(Decided::Invalid(Violation {
+                field: target.key_field.clone(),
+                message: format!(
+                    "there is no {} with {} {}",
+                    target.schema.name, target.key_field, target.key_value
+                ),
+                help: "this flow updates records that exist and never creates one".into(),
+            }));
+        }
         if let Some((other_key, other)) =
             engine.claims.claim(&target.resource, &key_text, source_key)
         {
@@ -166,7 +188,7 @@ fn path_of(field: &str) -> Vec<std::sync::Arc<str>> {
 }
 
 /// An update, or nothing when the record already holds every field.
-fn update_or_unchanged(id: String, current: Option<Record>, update: &Record) -> Decided {
+pub(super) fn update_or_unchanged(id: String, current: Option<Record>, update: &Record) -> Decided {
     match &current {
         Some(c) => {
             let changes = payload::diff(c, update);

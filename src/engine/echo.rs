@@ -24,27 +24,27 @@
 //!   made by anyone else in any field the flow reads is not an echo, and is
 //!   written as usual.
 //!
-//! Both are kept in the state store beside the ledger (as cached values:
-//! hashes only, no data), the echoes per service, resource and record id, the
-//! reads per flow (`flowc state reset` forgets them with the flow).
+//! Both are kept in the state store beside the ledger, as what flowc learned
+//! about a record (hashes only, no data): the echoes per service, resource
+//! and record id, the reads per flow (`flowc state reset` forgets both with
+//! the flow that wrote or read them).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::state::{StateError, Store};
+use crate::state::{Learned, StateError, Store, TargetKey};
 use crate::value::{Record, Value};
 
 /// Field name → hash of its value.
 type Hashes = BTreeMap<String, String>;
 
-/// Where the echoes of one service's resource are kept.
-fn echo_namespace(service: &str, resource: &str) -> String {
-    format!("echo:{service}:{resource}")
+/// Where the echoes of one service's resource are kept, beside the ids
+/// learned for it.
+fn echo_resource(resource: &str) -> String {
+    format!("echo:{resource}")
 }
-
-const READ_NAMESPACE: &str = "read";
 
 /// Kept with what a flow read of a record it skipped as an echo.
 const ECHO_MARK: &str = "~echo";
@@ -87,41 +87,59 @@ fn hash_value(v: &Value) -> String {
     hex::encode(&h.finalize()[..6])
 }
 
-fn encode(hashes: &Hashes) -> String {
-    hashes
-        .iter()
-        .map(|(f, h)| format!("{f}={h}"))
-        .collect::<Vec<_>>()
-        .join(";")
+/// Field hashes as the state store keeps a record's payload hashes.
+fn encode(id: &str, hashes: &Hashes) -> Learned {
+    Learned {
+        id: id.to_string(),
+        company: None,
+        payloads: hashes.iter().map(|(f, h)| format!("{f}={h}")).collect(),
+    }
 }
 
-fn decode(text: &str) -> Hashes {
-    text.split(';')
+fn decode(learned: Learned) -> Hashes {
+    learned
+        .payloads
+        .iter()
         .filter_map(|pair| pair.split_once('='))
         .map(|(f, h)| (f.to_string(), h.to_string()))
         .collect()
+}
+
+/// What the store holds at `at`, as field hashes.
+fn hashes_at(store: &(dyn Store + Sync), at: TargetKey<'_>) -> Result<Option<Hashes>, StateError> {
+    Ok(store.learned(at)?.map(decode))
 }
 
 fn field(record: &Record, name: &str) -> Value {
     record.get(name).cloned().unwrap_or(Value::Absent)
 }
 
-/// Notes a write flowc made: `sent` onto record `id`, which was `before`
-/// (`None`: created) and is `after` now.
+/// A write flowc made, for [`note_write`]: `sent` onto record `id` of
+/// `resource` at `service` (its target identity), by `flow`.
+pub(super) struct Written<'w> {
+    pub flow: &'w str,
+    pub service: &'w str,
+    pub resource: &'w str,
+    pub id: &'w str,
+    pub sent: &'w Record,
+}
+
+/// Notes a write flowc made; the record was `before` (`None`: created) and
+/// is `after` now.
 pub(super) fn note_write(
     store: &(dyn Store + Sync),
-    service: &str,
-    resource: &str,
-    id: &str,
+    w: &Written,
     before: Option<&Record>,
-    sent: &Record,
     after: &Record,
 ) -> Result<(), StateError> {
-    let namespace = echo_namespace(service, resource);
-    let mut hashes: Hashes = store
-        .xref_get(&namespace, id)?
-        .map(|t| decode(&t))
-        .unwrap_or_default();
+    let resource = echo_resource(w.resource);
+    let at = TargetKey {
+        target: w.service,
+        resource: &resource,
+        key: w.id,
+    };
+    let sent = w.sent;
+    let mut hashes: Hashes = hashes_at(store, at)?.unwrap_or_default();
     // Earlier writes count as long as their values are still there.
     hashes.retain(|f, h| f == CREATED_MARK || hash_value(&field(after, f)) == *h);
     if before.is_none() {
@@ -134,7 +152,7 @@ pub(super) fn note_write(
     for (name, value) in changed {
         hashes.insert(name.to_string(), hash_value(value));
     }
-    store.xref_put(&namespace, id, &encode(&hashes))
+    store.learn(w.flow, at, &encode(w.id, &hashes))
 }
 
 /// What a flow reads of its source records, and what it last read of each.
@@ -178,10 +196,7 @@ impl Reads<'_> {
                 .map(|(f, v)| (f.to_string(), hash_value(v)))
                 .collect(),
         };
-        let before = self
-            .store
-            .xref_get(&self.namespace(), key)?
-            .map(|t| decode(&t));
+        let before = hashes_at(self.store, self.read_at(key, &self.read_target()))?;
         Ok(Seen { hashes, before })
     }
 
@@ -201,11 +216,13 @@ impl Reads<'_> {
                 )
             }));
         }
-        let Some(written) = self
-            .store
-            .xref_get(&echo_namespace(self.service, self.resource), id)?
-            .map(|t| decode(&t))
-        else {
+        let resource = echo_resource(self.resource);
+        let at = TargetKey {
+            target: self.service,
+            resource: &resource,
+            key: id,
+        };
+        let Some(written) = hashes_at(self.store, at)? else {
             return Ok(None);
         };
         // Read for the first time, a record flowc created is judged by the
@@ -244,12 +261,22 @@ impl Reads<'_> {
         if echo {
             hashes.insert(ECHO_MARK.to_string(), String::new());
         }
+        let target = self.read_target();
         self.store
-            .xref_put_for_flow(self.flow, &self.namespace(), key, &encode(&hashes))
+            .learn(self.flow, self.read_at(key, &target), &encode(key, &hashes))
     }
 
-    fn namespace(&self) -> String {
-        format!("{READ_NAMESPACE}:{}", self.flow)
+    /// Where what this flow read is kept: a "target" of its own.
+    fn read_target(&self) -> String {
+        format!("read by flow {} of {}", self.flow, self.service)
+    }
+
+    fn read_at<'k>(&'k self, key: &'k str, target: &'k str) -> TargetKey<'k> {
+        TargetKey {
+            target,
+            resource: self.resource,
+            key,
+        }
     }
 }
 
@@ -278,7 +305,7 @@ mod tests {
             ("b".into(), "02".into()),
         ]
         .into();
-        assert_eq!(decode(&encode(&h)), h);
+        assert_eq!(decode(encode("a", &h)), h);
     }
 
     #[test]
@@ -303,7 +330,19 @@ mod tests {
         // Another flow writes the price; the service derives nothing else.
         let v2 = record(r#"{"Id":"a","Name":"Bike","Price":12,"Active":true,"Stock":1}"#);
         let sent = record(r#"{"Price":12.00}"#);
-        note_write(&store, "books", "articles", "a", Some(&v1), &sent, &v2).unwrap();
+        note_write(
+            &store,
+            &Written {
+                flow: "w",
+                service: "books",
+                resource: "articles",
+                id: "a",
+                sent: &sent,
+            },
+            Some(&v1),
+            &v2,
+        )
+        .unwrap();
         let seen = reads.see("a", &v2).unwrap();
         let why = reads.echo("a", &seen).unwrap().expect("an echo");
         assert!(why.contains("articles a") && why.contains("Price"), "{why}");
@@ -318,11 +357,14 @@ mod tests {
         let v4 = record(r#"{"Id":"a","Name":"Bicycle","Price":12,"Active":true,"Stock":5}"#);
         note_write(
             &store,
-            "books",
-            "articles",
-            "a",
+            &Written {
+                flow: "w",
+                service: "books",
+                resource: "articles",
+                id: "a",
+                sent: &record(r#"{"Stock":5}"#),
+            },
             Some(&v3),
-            &record(r#"{"Stock":5}"#),
             &v4,
         )
         .unwrap();
@@ -341,11 +383,14 @@ mod tests {
         let made = record(r#"{"id":7,"name":"Bike","price":12.10,"photos":{"href":"x"}}"#);
         note_write(
             &store,
-            "shop",
-            "products",
-            "7",
+            &Written {
+                flow: "w",
+                service: "shop",
+                resource: "products",
+                id: "7",
+                sent: &record(r#"{"name":"Bike"}"#),
+            },
             None,
-            &record(r#"{"name":"Bike"}"#),
             &made,
         )
         .unwrap();
@@ -369,11 +414,14 @@ mod tests {
         let before = record(r#"{"id":8,"name":"Car","price":8}"#);
         note_write(
             &store,
-            "shop",
-            "products",
-            "8",
+            &Written {
+                flow: "w",
+                service: "shop",
+                resource: "products",
+                id: "8",
+                sent: &record(r#"{"price":9}"#),
+            },
             Some(&before),
-            &record(r#"{"price":9}"#),
             &other,
         )
         .unwrap();

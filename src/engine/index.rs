@@ -23,7 +23,9 @@ struct Index {
 }
 
 type Cell = Arc<OnceLock<Result<Arc<Index>, ConnectorError>>>;
-type ListCell = Arc<OnceLock<Result<Arc<Vec<Value>>, ConnectorError>>>;
+/// A resource's records once read; a failed read is not kept, so the next
+/// lookup reads again (a service's hiccup must not fail the whole run).
+type ListCell = Arc<Mutex<Option<Arc<Vec<Value>>>>>;
 
 /// A record found by a flow's key.
 pub(super) enum Found {
@@ -107,19 +109,23 @@ impl Indexes {
             .entry((identity(connector), resource.to_string(), described))
             .or_default()
             .clone();
-        cell.get_or_init(|| {
-            let mut all = Vec::new();
-            let query = ListQuery {
-                filters,
-                ..ListQuery::default()
-            };
-            connector.list(resource, &query, &mut |v| {
-                all.push(v);
-                Ok(true)
-            })?;
-            Ok(Arc::new(all))
-        })
-        .clone()
+        // Held while reading: concurrent first lookups wait for one read.
+        let mut records = super::lock(&cell);
+        if let Some(all) = &*records {
+            return Ok(all.clone());
+        }
+        let mut all = Vec::new();
+        let query = ListQuery {
+            filters,
+            ..ListQuery::default()
+        };
+        connector.list(resource, &query, &mut |v| {
+            all.push(v);
+            Ok(true)
+        })?;
+        let all = Arc::new(all);
+        *records = Some(all.clone());
+        Ok(all)
     }
 
     fn index(

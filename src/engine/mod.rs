@@ -15,6 +15,7 @@
 //! order; nothing is looked up or remembered for them.
 
 mod apply;
+mod create;
 mod decide;
 mod echo;
 pub mod expect;
@@ -28,7 +29,7 @@ mod report;
 mod resolver;
 pub mod session;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -61,6 +62,10 @@ pub struct Options {
     pub batch_size: usize,
     /// How far before the saved cursor an incremental read starts again.
     pub overlap: Duration,
+    /// How long a record the `where` rejects on a field that can still
+    /// change (its schema's `mutable` fields) keeps the cursor from moving
+    /// past it, counted from its cursor value (a creation time).
+    pub reread_window: Duration,
     /// Ignore the cursor and read everything.
     pub full: bool,
     /// Keep unredacted payloads and the source record in dead letters.
@@ -80,6 +85,7 @@ impl Default for Options {
             concurrency: 4,
             batch_size: 64,
             overlap: Duration::from_secs(7 * 24 * 3600),
+            reread_window: Duration::from_secs(30 * 24 * 3600),
             full: false,
             keep_payloads: false,
             only_keys: None,
@@ -210,6 +216,8 @@ struct Counters {
     failed: AtomicU64,
     related: AtomicU64,
     writes: AtomicU64,
+    duplicates: AtomicU64,
+    held: AtomicU64,
 }
 
 pub struct Engine<'a> {
@@ -235,12 +243,20 @@ pub struct Engine<'a> {
     target: Option<Arc<dyn Connector>>,
     appends: bool,
     /// The top-level source fields the flow reads (`None`: all).
-    input_fields: Option<std::collections::HashSet<Arc<str>>>,
+    input_fields: Option<HashSet<Arc<str>>>,
+    /// The source schema's fields that the flow reads: each record is
+    /// checked against these as it is read.
+    checked_fields: Vec<usize>,
+    /// Source keys taken up in this run: each is processed once.
+    seen: Mutex<HashSet<String>>,
+    /// The `where` reads a field that can change after the record was
+    /// created: a record it rejects may qualify later (see [`Options::reread_window`]).
+    filter_on_mutable: bool,
     /// The service and resource of a source whose records have ids, where
     /// flowc's own writes may be read back (see `echo`).
     source_service: Option<(String, String)>,
     /// The source schema's fields the service sets itself.
-    source_readonly: std::collections::HashSet<Arc<str>>,
+    source_readonly: HashSet<Arc<str>>,
     /// Tests of the tests: a deliberate bug in the decide step.
     #[cfg(test)]
     pub(crate) seeded_bug: Option<fn(decide::Decided) -> decide::Decided>,
@@ -250,6 +266,8 @@ pub struct Engine<'a> {
 struct Work {
     position: usize,
     raw: Raw,
+    /// A test's input: it may leave out fields (only what it gives is checked).
+    partial: bool,
 }
 
 /// What a worker keeps for the next record: the interpreter's globals and a
@@ -307,6 +325,17 @@ impl<'a> Engine<'a> {
                         .collect()
                 })
                 .unwrap_or_default(),
+            checked_fields: {
+                let reads = flow.input_fields();
+                flow.source_schema.map_or_else(Vec::new, |i| {
+                    let fields = &program.schemas[i].record.fields;
+                    (0..fields.len())
+                        .filter(|&f| reads.as_ref().is_none_or(|r| r.contains(&fields[f].name)))
+                        .collect()
+                })
+            },
+            seen: Mutex::new(HashSet::new()),
+            filter_on_mutable: filter_on_mutable(program, flow),
             #[cfg(test)]
             seeded_bug: None,
         }
@@ -325,6 +354,7 @@ impl<'a> Engine<'a> {
                     let work = Work {
                         position: i + 1,
                         raw: Raw::Record(record),
+                        partial: true,
                     };
                     if !push(work) {
                         break;
@@ -419,6 +449,8 @@ impl<'a> Engine<'a> {
             skipped_because: std::mem::take(&mut *lock(&self.skip_reasons)),
             failed: c.failed.load(Ordering::SeqCst),
             related_writes: c.related.load(Ordering::SeqCst),
+            duplicates: c.duplicates.load(Ordering::SeqCst),
+            held: c.held.load(Ordering::SeqCst),
             calls: self.connections.stats(),
             elapsed_ms: started.elapsed().as_millis(),
             stopped_early: self.stop.load(Ordering::SeqCst),
@@ -477,6 +509,7 @@ impl<'a> Engine<'a> {
             self.flow,
             resume.as_deref(),
             self.options.overlap,
+            self.filter_on_mutable.then_some(self.reread_window()),
         );
         let resource = resource_of(self.program, &self.flow.source);
         self.pipeline(run, cursor_field.as_deref(), |push| {
@@ -485,10 +518,31 @@ impl<'a> Engine<'a> {
                     && push(Work {
                         position: item.position,
                         raw: item.raw,
+                        partial: false,
                     })
             })?;
             Ok(())
         })
+    }
+
+    /// How long records the filter rejects on fields that can still change
+    /// are read again: the flow's `reread DAYS` (a setting), else the run's
+    /// window (`--reread-window`).
+    fn reread_window(&self) -> Duration {
+        let Some((expr, frame)) = &self.flow.reread else {
+            return self.options.reread_window;
+        };
+        // The checker made it a number that needs no record.
+        match Runtime::new(self.program).eval_standalone(expr, *frame) {
+            Ok(Value::Num(days)) if days >= rust_decimal::Decimal::ZERO => {
+                let seconds = (days * rust_decimal::Decimal::from(86_400))
+                    .round()
+                    .try_into()
+                    .unwrap_or(u64::MAX);
+                Duration::from_secs(seconds)
+            }
+            _ => self.options.reread_window,
+        }
     }
 
     fn out_of_time(&self, started: Instant) -> bool {
@@ -597,6 +651,8 @@ impl<'a> Engine<'a> {
         let mut pending: BTreeMap<u64, Chunk> = BTreeMap::new();
         let mut next = 1u64;
         let mut newest: Option<String> = None;
+        // The oldest record held back in this run: the cursor never passes it.
+        let mut held: Option<String> = None;
         let mut since_checkpoint = 0usize;
         let appender = self.appender().filter(|_| !self.options.dry_run);
         for (seq, chunk) in done.iter() {
@@ -607,11 +663,14 @@ impl<'a> Engine<'a> {
             while let Some(chunk) = pending.remove(&next) {
                 next += 1;
                 let applied = self.apply_chunk(appender, &chunk, &mut newest);
+                if let Some(h) = &chunk.hold {
+                    keep_oldest(&mut held, h);
+                }
                 since_checkpoint += chunk.records;
                 let checkpoint = applied.and_then(|()| {
                     if since_checkpoint >= self.options.batch_size {
                         since_checkpoint = 0;
-                        self.checkpoint(run, cursor_field, newest.take())
+                        self.checkpoint(run, cursor_field, newest.take(), held.as_deref())
                     } else {
                         Ok(())
                     }
@@ -623,7 +682,7 @@ impl<'a> Engine<'a> {
             }
         }
         if !fatal.is_set() {
-            if let Err(e) = self.checkpoint(run, cursor_field, newest) {
+            if let Err(e) = self.checkpoint(run, cursor_field, newest, held.as_deref()) {
                 fatal.set(e);
             }
         }
@@ -648,16 +707,24 @@ impl<'a> Engine<'a> {
     }
 
     /// Every record up to here is written, skipped or dead-lettered: the
-    /// cursor may move past all of them. (A plan moves nothing.)
+    /// cursor may move past all of them, but not past a record held back
+    /// (`held`: rejected on a field that can still change), so that the next
+    /// read sees it again. (A plan moves nothing.)
     fn checkpoint(
         &self,
         run: Option<RunId>,
         cursor_field: Option<&str>,
         newest: Option<String>,
+        held: Option<&str>,
     ) -> Result<()> {
-        let (Some(_), Some(_), Some(c)) = (run, cursor_field, newest) else {
+        let (Some(_), Some(_), Some(mut c)) = (run, cursor_field, newest) else {
             return Ok(());
         };
+        if let Some(h) = held {
+            if read::compare_cursor(h, &c).is_lt() {
+                c = h.to_string();
+            }
+        }
         let saved = self.store.cursor(&self.flow.name)?;
         if saved
             .as_deref()
@@ -687,6 +754,9 @@ impl<'a> Engine<'a> {
             if let Some(c) = &done.cursor {
                 keep_newest(&mut chunk.newest, c);
             }
+            if let Some(h) = &done.hold {
+                keep_oldest(&mut chunk.hold, h);
+            }
         }
         Ok(chunk)
     }
@@ -701,19 +771,41 @@ impl<'a> Engine<'a> {
         cursor_field: Option<&str>,
     ) -> Result<Done> {
         let started = Instant::now();
+        let keep = |k: &str| self.reads_field(k);
         let record = match &work.raw {
-            Raw::Record(v) => Ok(v.clone()),
-            Raw::Json(line) => worker
-                .decoder
-                .decode_projected(line.trim_ascii(), &|k| self.reads_field(k))
-                .map_err(|e| format!("line {} is not valid JSON: {e}", work.position)),
-            Raw::Unreadable(why) => Err(why.clone()),
+            Raw::Record(v) => self
+                .check_source(v, !work.partial)
+                .map(|()| v.clone())
+                .map_err(|e| match e.help {
+                    None => InputError {
+                        message: format!("the record {}", e.message),
+                        help: None,
+                    },
+                    Some(_) => e,
+                }),
+            Raw::Json(line) => {
+                decode_json(&mut worker.decoder, line, &keep)
+                    .and_then(|v| self.check_source(&v, true).map(|()| v))
+                    .map_err(|e| match e.help {
+                        // Not JSON, or not an object: the line (or the
+                        // element of a JSON array) is what is wrong.
+                        None => InputError {
+                            message: format!("{} {} {}", self.unit(), work.position, e.message),
+                            help: None,
+                        },
+                        Some(_) => e,
+                    })
+            }
+            Raw::Unreadable(why) => Err(InputError {
+                message: why.clone(),
+                help: None,
+            }),
         };
         let record = match record {
             Ok(r) => r,
-            Err(message) => {
+            Err(e) => {
                 self.counters.read.fetch_add(1, Ordering::Relaxed);
-                return self.unreadable(run, work.position, message, started);
+                return self.unreadable(run, work.position, e, started);
             }
         };
         let key = self.source_key(&record, work.position);
@@ -723,6 +815,22 @@ impl<'a> Engine<'a> {
             }
         }
         self.counters.read.fetch_add(1, Ordering::Relaxed);
+        // A source that pages over a changing list (an order paid during the
+        // read moves across a page boundary) can return a record twice; two
+        // workers must never both write it.
+        if !self.appends && !lock(&self.seen).insert(key.clone()) {
+            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            self.decision(
+                &key,
+                "skip",
+                None,
+                vec![],
+                Some("read twice in this run; processed once"),
+                None,
+                false,
+            );
+            return Ok(Done::default());
+        }
         let ctx = RecordCtx {
             run,
             key: &key,
@@ -740,12 +848,32 @@ impl<'a> Engine<'a> {
             (Some(reads), Some(seen)) => reads.echo(&key, seen)?,
             _ => None,
         };
-        let append = match &echo {
-            Some(reason) => {
-                self.skipped(&ctx, Some(reason))?;
+        let cursor = cursor_field.and_then(|f| record.as_record()?.get(f)?.to_text());
+        let mut hold = None;
+        let outcome = match &echo {
+            Some(reason) => Ok(Outcome::Skipped(Some(reason.clone()))),
+            None => self.evaluate(&worker.runtime, &ctx)?,
+        };
+        let append = match outcome {
+            Err(e) => {
+                self.mapping_failed(&ctx, &e)?;
                 None
             }
-            None => self.map_and_write(worker, &ctx)?,
+            Ok(Outcome::Skipped(reason)) => {
+                self.skipped(&ctx, reason.as_deref())?;
+                hold = cursor.clone().filter(|c| self.holds(c));
+                if hold.is_some() {
+                    self.counters.held.fetch_add(1, Ordering::Relaxed);
+                }
+                None
+            }
+            Ok(Outcome::Mapped(mapped)) => match self.appender() {
+                Some(appender) => self.append(&ctx, appender, mapped)?,
+                None => {
+                    self.write_target(&ctx, mapped)?;
+                    None
+                }
+            },
         };
         if let (Some(reads), Some(seen)) = (&reads, &seen) {
             if !ctx.failed.get() && !self.options.dry_run {
@@ -754,7 +882,8 @@ impl<'a> Engine<'a> {
         }
         Ok(Done {
             append,
-            cursor: cursor_field.and_then(|f| record.as_record()?.get(f)?.to_text()),
+            cursor,
+            hold,
         })
     }
 
@@ -772,27 +901,24 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// Maps one record and writes (or appends, or skips) what it maps to;
-    /// returns the record encoded for an appending target.
-    fn map_and_write(&self, worker: &mut Worker<'_>, ctx: &RecordCtx) -> Result<Option<String>> {
-        let outcome = self.evaluate(&worker.runtime, ctx)?;
-        Ok(match outcome {
-            Err(e) => {
-                self.mapping_failed(ctx, &e)?;
-                None
+    /// Whether a record the `where` rejected, with this cursor value, keeps
+    /// the cursor from passing it: the filter reads a field that can still
+    /// change, and the record is younger than the re-read window (a cursor
+    /// that is not a time has no age: such records always hold).
+    fn holds(&self, cursor: &str) -> bool {
+        if !self.filter_on_mutable || self.appends {
+            return false;
+        }
+        match crate::value::parse::datetime_of(&Value::str(cursor)) {
+            Some(at) => {
+                let window = chrono::Duration::from_std(self.reread_window())
+                    .unwrap_or(chrono::Duration::MAX);
+                chrono::Utc::now()
+                    .signed_duration_since(at.to_utc())
+                    .le(&window)
             }
-            Ok(Outcome::Skipped(reason)) => {
-                self.skipped(ctx, reason.as_deref())?;
-                None
-            }
-            Ok(Outcome::Mapped(mapped)) => match self.appender() {
-                Some(appender) => self.append(ctx, appender, mapped)?,
-                None => {
-                    self.write_target(ctx, mapped)?;
-                    None
-                }
-            },
-        })
+            None => true,
+        }
     }
 
     /// Maps the record, upserting related records on the way. Related
@@ -818,6 +944,31 @@ impl<'a> Engine<'a> {
         }
         self.counters.related.fetch_add(related, Ordering::Relaxed);
         Ok(outcome)
+    }
+
+    /// Checks a source record against the schema fields the flow reads.
+    fn check_source(&self, value: &Value, complete: bool) -> std::result::Result<(), InputError> {
+        let record = as_object(value)?;
+        if let Some(schema) = self.flow.source_schema.map(|i| &self.program.schemas[i]) {
+            let fields = self
+                .checked_fields
+                .iter()
+                .map(|&i| &schema.record.fields[i]);
+            crate::types::validate::validate_fields(record, &schema.record, fields, complete)?;
+        }
+        Ok(())
+    }
+
+    /// What a position in the source counts: elements of a JSON array,
+    /// else lines.
+    fn unit(&self) -> &'static str {
+        match &self.flow.source {
+            Endpoint::File {
+                format: crate::program::FileFormat::Json,
+                ..
+            } => "element",
+            _ => "line",
+        }
     }
 
     /// Whether the flow reads this top-level source field (JSON lines are
@@ -862,9 +1013,10 @@ impl<'a> Engine<'a> {
         &self,
         run: Option<RunId>,
         position: usize,
-        message: String,
+        error: InputError,
         started: Instant,
     ) -> Result<Done> {
+        let InputError { message, help } = error;
         let source = match &self.flow.source {
             Endpoint::File { display, .. } => display.clone(),
             Endpoint::Resource { schema, .. } => schema.to_string(),
@@ -874,7 +1026,12 @@ impl<'a> Engine<'a> {
             &codes::E0906,
             format!("record #{position} of {source}: {message}"),
         )
-        .help("fix or remove this record in the input; the other records were processed");
+        .help(match help {
+            Some(h) => format!("{h}; the other records were processed"),
+            None => {
+                "fix or remove this record in the input; the other records were processed".into()
+            }
+        });
         let letter = NewDeadLetter {
             source_key: key.clone(),
             error_class: "input".into(),
@@ -891,7 +1048,9 @@ impl<'a> Engine<'a> {
         let diag = e.to_diagnostic(&self.record_name(ctx));
         let letter = NewDeadLetter {
             source_key: ctx.key.to_string(),
-            error_class: if resolver::is_connector_error(e) {
+            error_class: if resolver::is_uncertain(e) {
+                "uncertain".into()
+            } else if resolver::is_connector_error(e) {
                 "http".into()
             } else {
                 "mapping".into()
@@ -1064,6 +1223,95 @@ impl<'a> Engine<'a> {
 /// The reason a plan gives for a record the `where` filter left out.
 pub(crate) const FILTERED: &str = "filtered out by `where`";
 
+/// Why a source record could not be read: the message names the field,
+/// its value and what the schema expects; the help says how to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    pub message: String,
+    /// `None`: the record as a whole is broken (not JSON, not an object).
+    pub help: Option<String>,
+}
+
+/// Decodes one line of JSON into a source record the way a run does: strict
+/// JSON (a key twice in one object is refused, not "last one wins"), a JSON
+/// object (not an array, number or null), and every field the flow reads
+/// (`keep`) fitting the source schema (E0906 otherwise). Fields the flow does
+/// not read are only checked to be well-formed JSON.
+pub fn decode_record(
+    program: &Program,
+    flow: &Flow,
+    decoder: &mut Decoder,
+    line: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<Value, InputError> {
+    let value = decode_json(decoder, line, keep)?;
+    check_record(program, flow, &value, keep, true)?;
+    Ok(value)
+}
+
+/// One line of strict JSON, projected onto the fields `keep` accepts.
+fn decode_json(
+    decoder: &mut Decoder,
+    line: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<Value, InputError> {
+    decoder
+        .decode_projected(line.trim_ascii(), keep)
+        .map_err(|e| InputError {
+            // Valid JSON, but which of the two values is meant is anyone's guess.
+            message: if e.message.starts_with("the key ") {
+                format!("is refused: {e}")
+            } else {
+                format!("is not valid JSON: {e}")
+            },
+            help: None,
+        })
+}
+
+/// The record a JSON value is, or why it is none.
+fn as_object(value: &Value) -> std::result::Result<&crate::value::Record, InputError> {
+    match value {
+        Value::Record(r) => Ok(r),
+        other => Err(InputError {
+            message: format!(
+                "is {}, not a JSON object",
+                match other {
+                    Value::List(_) => "an array".to_string(),
+                    other => crate::value::describe(other),
+                }
+            ),
+            help: None,
+        }),
+    }
+}
+
+impl From<crate::types::validate::Violation> for InputError {
+    fn from(v: crate::types::validate::Violation) -> Self {
+        InputError {
+            message: v.message,
+            help: Some(v.help),
+        }
+    }
+}
+
+/// A source record that arrived decoded (a service's, a CSV row, an item of a
+/// JSON array): an object whose fields that the flow reads fit the schema.
+/// `complete`: a required field may not be missing (a test's input may
+/// leave fields out).
+pub fn check_record(
+    program: &Program,
+    flow: &Flow,
+    value: &Value,
+    keep: &dyn Fn(&str) -> bool,
+    complete: bool,
+) -> std::result::Result<(), InputError> {
+    let record = as_object(value)?;
+    if let Some(schema) = flow.source_schema.map(|i| &program.schemas[i]) {
+        crate::types::validate::validate_source(record, &schema.record, keep, complete)?;
+    }
+    Ok(())
+}
+
 /// Records per chunk of work for files.
 const FILE_CHUNK: usize = 512;
 
@@ -1075,6 +1323,8 @@ struct Chunk {
     appends: Vec<String>,
     /// The newest cursor value among its records.
     newest: Option<String>,
+    /// The oldest cursor value of a record held back.
+    hold: Option<String>,
 }
 
 /// The first failure that stops a run, seen by the feed, the workers and
@@ -1101,6 +1351,8 @@ struct Done {
     append: Option<String>,
     /// The record's cursor value (a time or an increasing number).
     cursor: Option<String>,
+    /// Set to the cursor value when the record holds the cursor back.
+    hold: Option<String>,
 }
 
 /// One source record on its way through the engine.
@@ -1138,11 +1390,36 @@ fn source_service(
         Endpoint::Resource { .. } if keyed => {
             let connector = connections.endpoint(&flow.source)?;
             Some((
-                connector.kind().to_string(),
+                connector.target_identity(),
                 resource_of(program, &flow.source),
             ))
         }
         _ => None,
+    }
+}
+
+/// Keeps the older of two cursor values.
+fn keep_oldest(oldest: &mut Option<String>, candidate: &str) {
+    if oldest
+        .as_deref()
+        .is_none_or(|o| read::compare_cursor(candidate, o).is_lt())
+    {
+        *oldest = Some(candidate.to_string());
+    }
+}
+
+/// Whether the flow's `where` reads a field its source schema declares
+/// `mutable` (or reads the whole record of such a schema).
+fn filter_on_mutable(program: &Program, flow: &Flow) -> bool {
+    let Some(schema) = flow.source_schema.map(|i| &program.schemas[i]) else {
+        return false;
+    };
+    if schema.mutable.is_empty() || flow.filter.is_none() {
+        return false;
+    }
+    match flow.filter_fields() {
+        Some(fields) => schema.mutable.iter().any(|m| fields.contains(m)),
+        None => true,
     }
 }
 

@@ -113,12 +113,40 @@ fn redact_field(name: &str, v: &Value) -> Value {
         ),
         Value::List(items) => Value::list(items.iter().map(|i| redact_field(name, i)).collect()),
         Value::Str(_) if !keeps_text(name) => Value::str("<redacted>"),
+        Value::Num(_) | Value::BigNum(_) if personal(name) => Value::str("<redacted>"),
         other => other.clone(),
     }
 }
 
+/// Numbers that identify a person (a private person's corporate identity
+/// number is a personal number), or reach one.
+fn personal(name: &str) -> bool {
+    const PERSONAL: &[&str] = &[
+        "identity",
+        "personal",
+        "social",
+        "phone",
+        "mobile",
+        "fax",
+        "iban",
+        "bank",
+        "giro",
+        "email",
+        "mail",
+        "birth",
+        "passport",
+        "vatnumber",
+        "taxnumber",
+    ];
+    let lower = name.to_ascii_lowercase();
+    PERSONAL.iter().any(|p| lower.contains(p))
+}
+
 /// Field names whose text identifies a record rather than a person.
 fn keeps_text(name: &str) -> bool {
+    if personal(name) {
+        return false;
+    }
     let lower = name.to_ascii_lowercase();
     lower == "id"
         || lower.ends_with("id")
@@ -181,6 +209,12 @@ mod tests {
         assert_eq!(
             json::to_string(&redact(&v)),
             r#"{"CustomerId":"abc","Name":"<redacted>","EmailAddress":"<redacted>","Rows":[{"ArticleNumber":"SKU","Text":"<redacted>","Quantity":2}]}"#
+        );
+        // Numbers that identify a person are personal data too.
+        let v = json::parse(r#"{"CustomerNumber":"1001","CorporateIdentityNumber":"19800101-1234","TelephoneNumber":"0612345678","MobilePhone":"06","VatNumber":"NL1B01","BankAccountNumber":"1","InvoiceCountryCode":"NL"}"#).unwrap();
+        assert_eq!(
+            json::to_string(&redact(&v)),
+            r#"{"CustomerNumber":"1001","CorporateIdentityNumber":"<redacted>","TelephoneNumber":"<redacted>","MobilePhone":"<redacted>","VatNumber":"<redacted>","BankAccountNumber":"<redacted>","InvoiceCountryCode":"NL"}"#
         );
     }
 

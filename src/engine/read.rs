@@ -9,19 +9,31 @@ use chrono::{DateTime, Utc};
 use crate::connectors::{Filter, FilterOp, ListQuery};
 use crate::program::{Expr, Flow, Program};
 use crate::syntax::ast::BinaryOp;
+use crate::types::Kind;
 use crate::value::Value;
 
 /// The `where` conjuncts a service can apply: `field == constant` and bare
-/// boolean fields. The engine still evaluates the whole filter itself.
-pub fn pushdown(filter: Option<&Expr>) -> Vec<Filter> {
+/// boolean fields; `a or SETTING` where the setting is false is `a`. The
+/// engine still evaluates the whole filter itself.
+pub fn pushdown(program: &Program, filter: Option<&Expr>) -> Vec<Filter> {
     let mut out = Vec::new();
     if let Some(e) = filter {
-        collect(e, &mut out);
+        collect(program, e, &mut out);
     }
     out
 }
 
-fn collect(e: &Expr, out: &mut Vec<Filter>) {
+/// The value of an expression that reads no record (settings), if it has one.
+fn setting(program: &Program, e: &Expr) -> Option<Value> {
+    if crate::program::reads_record(e) {
+        return None;
+    }
+    crate::eval::Runtime::new(program)
+        .eval_standalone(e, 8)
+        .ok()
+}
+
+fn collect(program: &Program, e: &Expr, out: &mut Vec<Filter>) {
     match e {
         Expr::Binary {
             op: BinaryOp::And,
@@ -29,9 +41,15 @@ fn collect(e: &Expr, out: &mut Vec<Filter>) {
             rhs,
             ..
         } => {
-            collect(lhs, out);
-            collect(rhs, out);
+            collect(program, lhs, out);
+            collect(program, rhs, out);
         }
+        Expr::Binary {
+            op: BinaryOp::Or,
+            lhs,
+            rhs,
+            ..
+        } if setting(program, rhs) == Some(Value::Bool(false)) => collect(program, lhs, out),
         Expr::Binary {
             op: BinaryOp::Eq,
             lhs,
@@ -63,8 +81,11 @@ pub fn resume_from(cursor: Option<&str>, overlap: Duration) -> Option<String> {
     let c = cursor?;
     match crate::value::parse::datetime_of(&Value::str(c)) {
         Some(dt) => {
-            let back = chrono::Duration::from_std(overlap).unwrap_or_default();
-            let start: DateTime<Utc> = dt.to_utc() - back;
+            // An overlap reaching before the calendar starts reads everything.
+            let start: DateTime<Utc> = chrono::Duration::from_std(overlap)
+                .ok()
+                .and_then(|back| dt.to_utc().checked_sub_signed(back))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
             Some(start.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         }
         // Not a time (an increasing number, say): resume exactly there.
@@ -74,27 +95,66 @@ pub fn resume_from(cursor: Option<&str>, overlap: Duration) -> Option<String> {
 
 /// What to ask the source for: the `where` conjuncts it can apply, from
 /// the saved cursor (minus the overlap) onwards, oldest first.
-pub fn query(program: &Program, flow: &Flow, cursor: Option<&str>, overlap: Duration) -> ListQuery {
+///
+/// `reread`: the `where` reads fields that can change after a record was
+/// created (its schema's `mutable` fields), and records it rejects must be
+/// read again for this long. With a time cursor, every read reaches back
+/// at least that far (records the service filtered out are then read once
+/// they qualify). With another cursor, conjuncts on those fields are not
+/// pushed down: the engine must see the records it rejects, which then
+/// hold the cursor back (see `Engine::holds`).
+pub fn query(
+    program: &Program,
+    flow: &Flow,
+    cursor: Option<&str>,
+    overlap: Duration,
+    reread: Option<Duration>,
+) -> ListQuery {
     let mut query = ListQuery {
-        filters: pushdown(flow.filter.as_ref()),
+        filters: pushdown(program, flow.filter.as_ref()),
         reads: flow
             .input_fields()
             .map(|fields| fields.iter().map(|f| f.to_string()).collect()),
         ..ListQuery::default()
     };
-    let cursor_field = flow
-        .source_schema
-        .and_then(|i| program.schemas[i].cursor.as_deref());
-    if let Some(field) = cursor_field {
-        if let Some(from) = resume_from(cursor, overlap) {
-            query.filters.push(Filter {
-                field: field.to_string(),
-                op: FilterOp::Ge,
-                value: Value::str(&from),
-            });
-        }
-        query.order_by = Some(field.to_string());
+    let Some(schema) = flow.source_schema.map(|i| &program.schemas[i]) else {
+        return query;
+    };
+    let Some(field) = schema.cursor.as_deref() else {
+        return query;
+    };
+    let kind = schema.record.field(field).map(|f| &f.ty.kind);
+    let time_cursor = matches!(kind, Some(Kind::DateTime | Kind::Date));
+    if reread.is_some() && !time_cursor {
+        query.filters.retain(|f| {
+            let top = f.field.split('.').next().unwrap_or_default();
+            !schema.mutable.iter().any(|m| &**m == top)
+        });
     }
+    if let Some(mut from) = resume_from(cursor, overlap) {
+        if let (Some(window), true) = (reread, time_cursor) {
+            let back = chrono::Duration::from_std(window)
+                .ok()
+                .and_then(|w| Utc::now().checked_sub_signed(w))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            if compare_cursor(&back, &from).is_lt() {
+                from = back;
+            }
+        }
+        // A number compares as a number: "10" comes after "9".
+        let value = match (kind, from.parse::<rust_decimal::Decimal>()) {
+            (Some(Kind::Int | Kind::Decimal), Ok(n)) => Value::Num(n),
+            _ => Value::str(&from),
+        };
+        query.filters.push(Filter {
+            field: field.to_string(),
+            op: FilterOp::Ge,
+            value,
+        });
+    }
+    query.order_by = Some(field.to_string());
     query
 }
 

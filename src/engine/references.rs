@@ -34,7 +34,11 @@ impl References for Engine<'_> {
 fn unreadable(schema: &Schema, e: &EngineError) -> EvalError {
     EvalError::new(
         &codes::E0905,
-        format!("{} could not be read: {e}", schema.name),
+        format!(
+            "{} could not be read; {}{e}",
+            schema.name,
+            super::resolver::CONNECTOR_PREFIX
+        ),
         None,
     )
 }
@@ -67,15 +71,24 @@ impl Engine<'_> {
         let lookups = self.program.lookups(self.flow);
         let mut problems: Vec<(String, Option<crate::source_map::Span>)> = Vec::new();
         let mut existing: Vec<String> = Vec::new();
+        let runtime = crate::eval::Runtime::new(self.program);
+        let frame = self.program.largest_frame();
         for reference in &lookups.references {
+            let needed = reference.guards.iter().all(|(cond, holds)| {
+                // A guard that cannot be computed keeps the reference checked.
+                !matches!(runtime.eval_standalone(cond, frame), Ok(Value::Bool(b)) if b != *holds)
+            });
+            if !needed {
+                continue;
+            }
             let schema = &self.program.schemas[reference.schema];
             let records = self.reference_records(schema, &[])?;
             let what = describe_wanted(&reference.wanted);
             let problem = match find(&records, &reference.wanted) {
                 Found::One(_) => continue,
-                Found::None => format!("{} has no record with {what}", schema.name),
+                Found::None => format!("{} has no record{what}", schema.name),
                 Found::Many(hits) => format!(
-                    "{} has {} records with {what}; add a condition that tells them apart",
+                    "{} has {} records{what}; add a condition that tells them apart",
                     schema.name,
                     hits.len()
                 ),

@@ -18,10 +18,18 @@ pub struct Report {
     pub skipped: u64,
     /// Records left out on purpose (`skip("…")`, a key another record
     /// holds), by reason: each reason is said once per run.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub skipped_because: std::collections::BTreeMap<String, u64>,
     pub failed: u64,
     /// Upserted records (customers, articles) created or updated on the way.
     pub related_writes: u64,
+    /// Records the source returned more than once in this run (processed once).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub duplicates: u64,
+    /// Records the `where` rejected on a field that can still change: the
+    /// cursor waits for them (they are read again next run).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub held: u64,
     pub calls: CallStats,
     pub elapsed_ms: u128,
     /// Set when the run stopped early (time budget) and will resume.
@@ -72,6 +80,18 @@ impl Report {
             ));
         }
         s.push_str(&self.skip_lines());
+        if self.duplicates > 0 {
+            s.push_str(&format!(
+                "\n  {} records came twice from the source; each was processed once",
+                self.duplicates
+            ));
+        }
+        if self.held > 0 {
+            s.push_str(&format!(
+                "\n  {} records the filter rejected on fields that can still change are read again next run",
+                self.held
+            ));
+        }
         s.push_str(&format!(
             "\n  {} API calls ({:.2} per record, {} retried, {} rate-limited) in {:.1}s",
             self.calls.total,
@@ -112,6 +132,10 @@ impl Report {
         }
         out
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Counts of a run in progress.

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::create::{create_once, Created, Creation};
 use super::decide::{self, Decided};
 use super::payload::{self, hash};
 use super::plan::PLANNED_ID;
@@ -14,6 +15,7 @@ use crate::connectors::{Connector, ConnectorError, ErrorClass};
 use crate::diag::codes;
 use crate::eval::{EvalError, Resolver, UpsertRequest};
 use crate::program::Schema;
+use crate::state::{Learned, StateError, TargetKey};
 use crate::value::{Record, Value};
 
 /// A schema and a related record's match value.
@@ -27,8 +29,6 @@ pub(super) struct Shared {
     /// One lock per related record, so two orders of one new customer never both create it.
     locks: Mutex<HashMap<Slot, Arc<Mutex<()>>>>,
 }
-
-const XREF_SEPARATOR: char = '|';
 
 pub(super) struct EngineResolver<'e, 'a> {
     engine: &'e Engine<'a>,
@@ -80,10 +80,15 @@ impl<'e, 'a> EngineResolver<'e, 'a> {
 }
 
 /// Errors from connectors travel through the interpreter as E0905 with this prefix.
-const CONNECTOR_PREFIX: &str = "the service said: ";
+pub(super) const CONNECTOR_PREFIX: &str = "the service said: ";
 
 pub(super) fn is_connector_error(e: &EvalError) -> bool {
     e.message.contains(CONNECTOR_PREFIX)
+}
+
+/// A related record's create whose outcome is unknown failed this record.
+pub(super) fn is_uncertain(e: &EvalError) -> bool {
+    is_connector_error(e) && e.message.contains(super::create::UNCERTAIN)
 }
 
 fn connector_failure(schema: &Schema, connector: &dyn Connector, e: &ConnectorError) -> EvalError {
@@ -172,28 +177,56 @@ impl Resolver for EngineResolver<'_, '_> {
             .or_else(|| connector.spec().id_field.map(Arc::from))
         else {
             let e = super::apply::no_id(&schema.name, connector.kind());
-            return Err(connector_failure(schema, &*connector, &e));
+            return Err(self.connector_failed(schema, &*connector, e));
+        };
+        let resource = schema
+            .resource
+            .as_deref()
+            .unwrap_or(&schema.name)
+            .to_string();
+        let identity = connector.target_identity();
+        let at = TargetKey {
+            target: &identity,
+            resource: &resource,
+            key: &match_text,
         };
         // Across runs: the id learned before, if what we would write now was
         // written then. Several payloads may have been written for one
         // record in a run (two orders of one customer with different
         // addresses); remembering each keeps a rerun from replaying them.
-        let learned = engine
-            .store
-            .xref_get(&schema.name, &match_text)
-            .ok()
-            .flatten();
-        let learned = learned
-            .as_deref()
-            .and_then(|e| e.split_once(XREF_SEPARATOR))
-            .map(|(id, hashes)| (id.to_string(), hashes.to_string()));
-        if let Some((id, hashes)) = &learned {
+        let learned = match engine.store.learned(at) {
+            Ok(l) => l,
+            Err(e) => return Err(self.state_failed(schema, e)),
+        };
+        let (learned, verified) = match learned {
+            Some(l) if !same_company(&l, &*connector) => {
+                // Learned while signed in to another company (or one that
+                // cannot be told now): the service says whether it is there.
+                match connector.get(&resource, &l.id) {
+                    Ok(Some(v)) => (
+                        None,
+                        v.as_record()
+                            .filter(|r| holds(r, request.match_field, &match_text))
+                            .cloned(),
+                    ),
+                    Ok(None) => {
+                        if let Err(e) = engine.store.forget(at) {
+                            return Err(self.state_failed(schema, e));
+                        }
+                        (None, None)
+                    }
+                    Err(e) => return Err(self.connector_failed(schema, &*connector, e)),
+                }
+            }
+            other => (other, None),
+        };
+        if let Some(l) = &learned {
             // The last payload written is the record's state, as far as
             // flowc knows, unless this run already wrote another one.
-            let current = earlier.is_none() && hashes.rsplit(',').next() == Some(digest.as_str());
-            if current || (!self.strict && hashes.split(',').any(|h| h == digest)) {
+            let current = earlier.is_none() && l.payloads.last() == Some(&digest);
+            if current || (!self.strict && l.payloads.contains(&digest)) {
                 let mut stored = request.payload.update.clone();
-                stored.insert(key_field.clone(), Value::str(id));
+                stored.insert(key_field.clone(), Value::str(&l.id));
                 if current {
                     remember(engine, &slot, &digest, &stored);
                 } else {
@@ -203,70 +236,68 @@ impl Resolver for EngineResolver<'_, '_> {
                 return Ok(Value::record(stored));
             }
         }
-        let resource = schema
-            .resource
-            .as_deref()
-            .unwrap_or(&schema.name)
-            .to_string();
-        let existing = match earlier {
+        let mut existing = match (earlier, verified) {
             // Resolved earlier in this run with other data: update that record.
-            Some((_, stored)) => Some(stored),
-            None => engine
+            (Some((_, stored)), _) => Some(stored),
+            (None, Some(found)) => Some(found),
+            (None, None) => engine
                 .indexes
                 .find(&*connector, &resource, &match_field, &match_text)
-                .map_err(|e| connector_failure(schema, &*connector, &e))?,
+                .map_err(|e| self.connector_failed(schema, &*connector, e))?,
         };
-        let stored = match decide::related(
-            engine,
-            schema,
-            &key_field,
-            existing.clone(),
-            &request.payload,
-        ) {
-            Decided::Invalid(v) => {
-                let mut e = EvalError::from(v);
-                e.message = format!("{}: {}", schema.name, e.message);
-                return Err(e);
-            }
-            // Related records are matched by the upsert, never claimed.
-            Decided::Collision(reason) => {
-                return Err(EvalError::new(
-                    &codes::E0908,
-                    format!("{}: {reason}", schema.name),
-                    None,
-                ))
-            }
-            Decided::Unchanged { id, .. } => {
-                self.note(
-                    schema,
-                    "unchanged",
-                    Some(id),
-                    vec![],
-                    &request.payload.update,
-                );
-                existing.unwrap_or_default()
-            }
-            Decided::Update {
-                id,
-                current,
-                changes,
-            } => {
-                let current = current.unwrap_or_default();
-                self.note(
-                    schema,
-                    "update",
-                    Some(id.clone()),
+        let mut learned_now = false;
+        let stored = loop {
+            match decide::related(
+                engine,
+                schema,
+                &key_field,
+                existing.clone(),
+                &request.payload,
+            ) {
+                Decided::Invalid(v) => {
+                    let mut e = EvalError::from(v);
+                    e.message = format!("{}: {}", schema.name, e.message);
+                    return Err(e);
+                }
+                // Related records are matched by the upsert, never claimed.
+                Decided::Collision(reason) => {
+                    return Err(EvalError::new(
+                        &codes::E0908,
+                        format!("{}: {reason}", schema.name),
+                        None,
+                    ))
+                }
+                Decided::Unchanged { id, .. } => {
+                    self.note(
+                        schema,
+                        "unchanged",
+                        Some(id),
+                        vec![],
+                        &request.payload.update,
+                    );
+                    break existing.unwrap_or_default();
+                }
+                Decided::Update {
+                    id,
+                    current,
                     changes,
-                    &request.payload.update,
-                );
-                if engine.options.dry_run {
-                    merged(&current, &request.payload.update)
-                } else {
+                } => {
+                    let current = current.unwrap_or_default();
+                    self.note(
+                        schema,
+                        "update",
+                        Some(id.clone()),
+                        changes,
+                        &request.payload.update,
+                    );
+                    if engine.options.dry_run {
+                        break merged(&current, &request.payload.update);
+                    }
                     self.writes += 1;
                     engine.wrote();
                     let v = connector
                         .update(&resource, &id, &request.payload.update, Some(&current))
-                        .map_err(|e| connector_failure(schema, &*connector, &e))?;
+                        .map_err(|e| self.connector_failed(schema, &*connector, e))?;
                     let stored = v
                         .as_record()
                         .cloned()
@@ -279,60 +310,79 @@ impl Resolver for EngineResolver<'_, '_> {
                         &request.payload.update,
                         &stored,
                     )?;
-                    stored
+                    break stored;
                 }
-            }
-            Decided::Create => {
-                let changes = payload::diff(&Record::new(), &request.payload.create);
-                self.note(schema, "create", None, changes, &request.payload.create);
-                if engine.options.dry_run {
-                    // A stand-in id of the right shape, so the rest of the
-                    // mapping checks as it will once the record exists.
-                    let mut placeholder = request.payload.create.clone();
-                    placeholder.insert(key_field.clone(), Value::str(PLANNED_ID));
-                    placeholder
-                } else {
-                    self.writes += 1;
-                    let stored = super::apply::create(
-                        engine,
-                        &*connector,
-                        &resource,
-                        &request.payload.create,
-                        (&match_field, &request.match_value),
-                    )
-                    .map_err(|e| connector_failure(schema, &*connector, &e))?;
-                    let id = stored
-                        .get(&key_field)
-                        .and_then(Value::to_text)
-                        .unwrap_or_default();
-                    self.note_write(
-                        schema,
-                        &*connector,
-                        &resource,
-                        (&id, None),
-                        &request.payload.create,
-                        &stored,
-                    )?;
-                    stored
+                Decided::Create => {
+                    let changes = payload::diff(&Record::new(), &request.payload.create);
+                    self.note(schema, "create", None, changes, &request.payload.create);
+                    if engine.options.dry_run {
+                        // A stand-in id of the right shape, so the rest of the
+                        // mapping checks as it will once the record exists.
+                        let mut placeholder = request.payload.create.clone();
+                        placeholder.insert(key_field.clone(), Value::str(PLANNED_ID));
+                        break placeholder;
+                    }
+                    let creation = Creation {
+                        connector: &*connector,
+                        resource: &resource,
+                        record: &request.payload.create,
+                        find: (&match_field, &request.match_value),
+                        source_key: &self.source,
+                        payload: Some(&digest),
+                        id_field: &key_field,
+                    };
+                    let created = match create_once(engine, &creation) {
+                        Ok(created) => created,
+                        Err(stop) => {
+                            let err = EvalError::new(
+                                &codes::E0905,
+                                format!("{} upsert could not be recorded: {stop}", schema.name),
+                                None,
+                            );
+                            self.fatal = Some(stop);
+                            return Err(err);
+                        }
+                    };
+                    match created.map_err(|e| self.connector_failed(schema, &*connector, e))? {
+                        Created::New(stored) => {
+                            self.writes += 1;
+                            learned_now = true;
+                            let id = stored
+                                .get(&key_field)
+                                .and_then(Value::to_text)
+                                .unwrap_or_default();
+                            self.note_write(
+                                schema,
+                                &*connector,
+                                &resource,
+                                (&id, None),
+                                &request.payload.create,
+                                &stored,
+                            )?;
+                            break stored;
+                        }
+                        // Created by someone else meanwhile: decide again on it.
+                        Created::Exists(found) => existing = Some(found),
+                    }
                 }
             }
         };
-        if !engine.options.dry_run {
+        if !engine.options.dry_run && !learned_now {
             if let Some(id) = stored.get(&key_field).and_then(Value::to_text) {
-                let mut hashes: Vec<String> = match &learned {
-                    Some((old_id, old)) if *old_id == id => {
-                        old.split(',').map(str::to_string).collect()
-                    }
+                let mut payloads = match &learned {
+                    Some(l) if l.id == id => l.payloads.clone(),
                     _ => Vec::new(),
                 };
-                hashes.retain(|h| *h != digest);
-                hashes.push(digest.clone());
-                let keep = hashes.len().saturating_sub(8);
-                let value = format!("{id}{XREF_SEPARATOR}{}", hashes[keep..].join(","));
-                if let Err(e) = engine.store.xref_put(&schema.name, &match_text, &value) {
-                    let err = state_failure(schema, &e);
-                    self.fatal = Some(e.into());
-                    return Err(err);
+                payloads.retain(|h| *h != digest);
+                payloads.push(digest.clone());
+                let keep = payloads.len().saturating_sub(8);
+                let learned = Learned {
+                    id,
+                    company: connector.company().ok().flatten(),
+                    payloads: payloads.split_off(keep),
+                };
+                if let Err(e) = engine.store.learn(&engine.flow.name, at, &learned) {
+                    return Err(self.state_failed(schema, e));
                 }
             }
         }
@@ -353,22 +403,38 @@ impl EngineResolver<'_, '_> {
         sent: &Record,
         stored: &Record,
     ) -> Result<(), EvalError> {
-        let after = Value::record(stored.clone());
-        match self
-            .engine
-            .note_write(connector, resource, id, before, sent, &after)
-        {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let err = EvalError::new(
-                    &codes::E0905,
-                    format!("{} upsert could not be recorded: {e}", schema.name),
-                    None,
-                );
-                self.fatal = Some(e);
-                Err(err)
-            }
+        let written = super::echo::Written {
+            flow: &self.engine.flow.name,
+            service: &connector.target_identity(),
+            resource,
+            id,
+            sent,
+        };
+        super::echo::note_write(self.engine.store, &written, before, stored)
+            .map_err(|e| self.state_failed(schema, e))
+    }
+
+    /// A service's failure for this record, or (authentication,
+    /// configuration) for the whole run: then kept until the interpreter
+    /// hands control back.
+    fn connector_failed(
+        &mut self,
+        schema: &Schema,
+        connector: &dyn Connector,
+        e: ConnectorError,
+    ) -> EvalError {
+        let err = connector_failure(schema, connector, &e);
+        if let Some(stop) = super::apply::fatal(&e) {
+            self.fatal.get_or_insert(stop);
         }
+        err
+    }
+
+    /// The state store failed: nothing more can be recorded safely.
+    fn state_failed(&mut self, schema: &Schema, e: StateError) -> EvalError {
+        let err = state_failure(schema, &e);
+        self.fatal.get_or_insert(e.into());
+        err
     }
 
     /// Notes a related record's decision, for plans and tests.
@@ -399,6 +465,24 @@ fn remember(engine: &Engine, slot: &Slot, digest: &str, stored: &Record) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(slot.clone(), (digest.to_string(), stored.clone()));
+}
+
+/// Whether a learned id may be used as it is: it was learned while signed
+/// in to the company the connection reaches now.
+fn same_company(learned: &Learned, connector: &dyn Connector) -> bool {
+    match connector.company() {
+        Ok(now) => learned.company == now,
+        Err(_) => false,
+    }
+}
+
+/// Whether `record` still holds the match value (a record found by a
+/// learned id may have been changed by hand since).
+fn holds(record: &Record, path: &[Arc<str>], value: &str) -> bool {
+    record
+        .get_path(path)
+        .and_then(Value::to_text)
+        .is_some_and(|v| v == value)
 }
 
 fn merged(current: &Record, changes: &Record) -> Record {

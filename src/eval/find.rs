@@ -39,16 +39,14 @@ pub fn matching<'r>(records: &'r [Value], wanted: &[(Arc<str>, Value)]) -> Vec<&
         .collect()
 }
 
-/// `Code "VX"` or `NumberOfDays 30, TermsOfPaymentTypeId 0`: the values a lookup asked for.
+/// ` with Code "VX"` or ` with NumberOfDays 30, TermsOfPaymentTypeId 0`:
+/// the values a lookup asked for (nothing for the only record).
 pub fn describe_wanted(wanted: &[(Arc<str>, Value)]) -> String {
     if wanted.is_empty() {
-        return "its only record".to_string();
+        return String::new();
     }
-    wanted
-        .iter()
-        .map(|(f, v)| format!("{f} {v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let values: Vec<String> = wanted.iter().map(|(f, v)| format!("{f} {v}")).collect();
+    format!(" with {}", values.join(", "))
 }
 
 /// The values that do exist for the looked-up fields, for the help line:

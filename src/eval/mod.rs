@@ -172,6 +172,9 @@ struct Built {
 struct Frame<'a> {
     slots: Vec<Value>,
     input: &'a Value,
+    /// Nodes being evaluated in this frame, one inside the other: the stack
+    /// is looked at every [`STACK_CHECK_EVERY`] levels, not at every node.
+    depth: u32,
 }
 
 impl<'p> Runtime<'p> {
@@ -197,6 +200,7 @@ impl<'p> Runtime<'p> {
         let mut frame = Frame {
             slots: vec![Value::Absent; frame_size.max(1)],
             input: &empty,
+            depth: 0,
         };
         self.eval(expr, &mut frame)
     }
@@ -223,6 +227,7 @@ impl<'p> Runtime<'p> {
         let mut frame = Frame {
             slots: vec![Value::Absent; flow.frame_size],
             input,
+            depth: 0,
         };
         if let Some(filter) = &flow.filter {
             match self.eval(filter, &mut frame)? {
@@ -405,6 +410,18 @@ impl<'p> Runtime<'p> {
                 }
                 Op::Upsert(upsert) => {
                     let schema = &self.program.schemas[upsert.schema];
+                    if let Some(filter) = &upsert.filter {
+                        match self.eval(filter, frame)? {
+                            Value::Bool(true) => {}
+                            Value::Bool(false) => {
+                                frame.slots[upsert.slot] = Value::Absent;
+                                continue;
+                            }
+                            other => {
+                                return Err(ops::not_bool(&other, "upsert … where", upsert.span))
+                            }
+                        }
+                    }
                     let match_value = self.eval(&upsert.match_value, frame)?;
                     if match_value.is_missing() {
                         return Err(EvalError::new(
@@ -494,12 +511,12 @@ impl<'p> Runtime<'p> {
             find::Found::One(r) => Ok(Value::record(r.clone())),
             find::Found::None if on_miss == OnMiss::Absent => Ok(Value::Absent),
             find::Found::None => Err(unresolved(format!(
-                "{} has no record with {}",
+                "{} has no record{}",
                 schema.name,
                 find::describe_wanted(&wanted)
             ))),
             find::Found::Many(hits) => Err(unresolved(format!(
-                "{} has {} records with {}; add a condition that tells them apart",
+                "{} has {} records{}; add a condition that tells them apart",
                 schema.name,
                 hits.len(),
                 find::describe_wanted(&wanted)
@@ -507,7 +524,29 @@ impl<'p> Runtime<'p> {
         }
     }
 
+    /// Evaluates one node. Nesting is bounded by the parser (E0007) and
+    /// recursion of `fn`s by [`stack_guard`]; deep trees get more stack
+    /// rather than overflowing a worker's.
+    #[inline]
     fn eval(&self, expr: &Expr, frame: &mut Frame<'_>) -> Result<Value> {
+        match expr {
+            // The leaves, without a stack check.
+            Expr::Const(v) => Ok(v.clone()),
+            Expr::Local(slot) => Ok(frame.slots[*slot].clone()),
+            _ => {
+                frame.depth += 1;
+                let r = if frame.depth % STACK_CHECK_EVERY == 1 {
+                    stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.eval_node(expr, frame))
+                } else {
+                    self.eval_node(expr, frame)
+                };
+                frame.depth -= 1;
+                r
+            }
+        }
+    }
+
+    fn eval_node(&self, expr: &Expr, frame: &mut Frame<'_>) -> Result<Value> {
         Ok(match expr {
             Expr::Const(v) => v.clone(),
             Expr::Local(slot) => frame.slots[*slot].clone(),
@@ -565,14 +604,14 @@ impl<'p> Runtime<'p> {
             } => {
                 let t = &self.program.tables[*table];
                 let k = self.eval(key, frame)?;
-                let text = k.to_text().ok_or_else(|| {
+                let key = crate::program::TableKey::of(&k).ok_or_else(|| {
                     EvalError::new(
                         unusable(k.is_missing()),
                         format!("{} cannot be a table key", crate::value::describe(&k)),
                         Some(*span),
                     )
                 })?;
-                match t.rows.get(text.as_str()).or(t.default.as_ref()) {
+                match t.rows.get(&key).or(t.default.as_ref()) {
                     Some(v) => v.clone(),
                     None if *on_miss == OnMiss::Absent => Value::Absent,
                     None => {
@@ -645,10 +684,11 @@ impl<'p> Runtime<'p> {
                 let mut inner = Frame {
                     slots,
                     input: frame.input,
+                    depth: 0,
                 };
-                stack_guard(*span)?;
+                let levels = stack_guard(f.depth, *span)?;
                 let r = self.eval(&f.body, &mut inner);
-                STACK.with(|d| d.set(d.get() - 1));
+                stack_release(levels);
                 r?
             }
             Expr::Not(e, span) => match self.eval(e, frame)? {
@@ -783,23 +823,57 @@ impl<'p> Runtime<'p> {
 }
 
 thread_local! {
-    static STACK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// User-function calls in progress on this thread, and the levels of
+    /// evaluation their bodies take.
+    static STACK: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
-/// Recursion is allowed in `fn`s, but not without end.
-fn stack_guard(span: Span) -> Result<()> {
+/// Every this many levels of nodes (and at each call), the stack is
+/// checked: at least [`RED_ZONE`] must be left, else evaluation goes on on a
+/// new segment of [`STACK_SEGMENT`]. A level takes about 20 KiB unoptimised,
+/// so the red zone covers the levels between two checks.
+const STACK_CHECK_EVERY: u32 = 16;
+const RED_ZONE: usize = 512 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
+/// The most user-function calls that may be in progress at once.
+pub const MAX_CALLS: usize = 200;
+/// The most levels of evaluation that calls in progress may nest: each call
+/// costs its body's depth, so a recursive function with a deep body stops
+/// here, before it reaches [`MAX_CALLS`], with E0905 instead of using
+/// unbounded memory.
+pub const MAX_CALL_LEVELS: usize = 10_000;
+
+/// Recursion is allowed in `fn`s, but not without end: at most
+/// [`MAX_CALLS`] calls and [`MAX_CALL_LEVELS`] levels deep. Returns the
+/// levels taken, to give back with [`stack_release`].
+fn stack_guard(levels: usize, span: Span) -> Result<usize> {
+    let (calls, used) = STACK.with(|d| d.get());
+    if calls >= MAX_CALLS || used + levels > MAX_CALL_LEVELS {
+        return Err(EvalError::new(
+            &codes::E0905,
+            if calls >= MAX_CALLS {
+                format!("functions call each other more than {MAX_CALLS} deep")
+            } else {
+                format!(
+                    "functions call each other too deeply: {calls} calls nest {} levels of \
+                     evaluation, the limit is {MAX_CALL_LEVELS}",
+                    used + levels
+                )
+            },
+            Some(span),
+        )
+        .help("check that the recursion reaches its base case"));
+    }
+    STACK.with(|d| d.set((calls + 1, used + levels)));
+    Ok(levels)
+}
+
+fn stack_release(levels: usize) {
     STACK.with(|d| {
-        if d.get() >= 200 {
-            return Err(EvalError::new(
-                &codes::E0905,
-                "functions call each other more than 200 deep",
-                Some(span),
-            )
-            .help("check that the recursion reaches its base case"));
-        }
-        d.set(d.get() + 1);
-        Ok(())
-    })
+        let (calls, used) = d.get();
+        d.set((calls.saturating_sub(1), used.saturating_sub(levels)));
+    });
 }
 
 fn merge_into(base: &mut Record, extra: &Record) {
@@ -830,7 +904,7 @@ fn unusable(missing: bool) -> &'static codes::Code {
 pub(crate) fn decimal_error(op: &str, span: Span) -> EvalError {
     EvalError::new(
         &codes::E0904,
-        format!("`{op}` overflowed the exact decimal range (28 digits)"),
+        format!("`{op}` needs more than the 28 significant digits of the exact decimal range"),
         Some(span),
     )
 }

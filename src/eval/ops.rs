@@ -7,6 +7,7 @@ use crate::diag::codes;
 use crate::source_map::Span;
 use crate::syntax::ast::BinaryOp;
 use crate::value::describe;
+use crate::value::exact;
 use crate::value::Value;
 
 pub(super) fn not_bool(v: &Value, op: &str, span: Span) -> EvalError {
@@ -78,9 +79,9 @@ pub(super) fn binary(op: BinaryOp, l: &Value, r: &Value, span: Span) -> Result<V
                 return Err(not_number(bad, op.symbol(), span));
             };
             let result = match op {
-                BinaryOp::Add => a.checked_add(*b),
-                BinaryOp::Sub => a.checked_sub(*b),
-                BinaryOp::Mul => a.checked_mul(*b),
+                BinaryOp::Add => exact::add(*a, *b),
+                BinaryOp::Sub => exact::sub(*a, *b),
+                BinaryOp::Mul => exact::mul(*a, *b),
                 BinaryOp::Div | BinaryOp::Rem if b.is_zero() => {
                     return Err(EvalError::new(
                         &codes::E0904,
@@ -100,15 +101,9 @@ pub(super) fn binary(op: BinaryOp, l: &Value, r: &Value, span: Span) -> Result<V
     })
 }
 
-/// `==`: like values compare by value; a date equals its ISO text.
+/// `==`: the language's one equality (see `Value`'s `PartialEq`).
 fn equal(l: &Value, r: &Value) -> bool {
-    match (l, r) {
-        (Value::Date(_) | Value::DateTime(_), Value::Str(_))
-        | (Value::Str(_), Value::Date(_) | Value::DateTime(_)) => {
-            compare(l, r) == Some(Ordering::Equal)
-        }
-        _ => l == r,
-    }
+    l == r
 }
 
 fn compare(l: &Value, r: &Value) -> Option<Ordering> {

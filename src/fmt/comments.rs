@@ -23,10 +23,6 @@ enum Frame {
 /// What one pass over the text finds.
 pub(crate) struct Walk {
     pub comments: Vec<Comment>,
-    /// The deepest bracket nesting (`(`, `[`, `{`, interpolations), and the
-    /// byte offset where it is first reached.
-    pub max_depth: usize,
-    pub deepest_at: usize,
 }
 
 /// Finds every comment pest would skip. A `#` inside a string literal is text,
@@ -39,16 +35,9 @@ pub(crate) fn walk(text: &str) -> Walk {
     let bytes = text.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
     let mut comments = Vec::new();
-    // `(` and `[` never decide what is a comment, so they are only counted.
-    let mut parens = 0usize;
-    let (mut max_depth, mut deepest_at) = (0, 0);
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        let depth = stack.len() + parens;
-        if depth > max_depth {
-            (max_depth, deepest_at) = (depth, i);
-        }
         if stack.last() == Some(&Frame::Str) {
             match b {
                 b'\\' => {
@@ -88,8 +77,6 @@ pub(crate) fn walk(text: &str) -> Walk {
             }
             b'"' => stack.push(Frame::Str),
             b'{' => stack.push(Frame::Brace),
-            b'(' | b'[' => parens += 1,
-            b')' | b']' => parens = parens.saturating_sub(1),
             b'}' => {
                 // Popping an `Interp` uncovers the `Str` it sits in.
                 if matches!(stack.last(), Some(Frame::Brace | Frame::Interp)) {
@@ -100,11 +87,7 @@ pub(crate) fn walk(text: &str) -> Walk {
         }
         i += 1;
     }
-    Walk {
-        comments,
-        max_depth,
-        deepest_at,
-    }
+    Walk { comments }
 }
 
 #[cfg(test)]

@@ -51,12 +51,8 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-use crate::diag::{codes, Diagnostic};
-use crate::source_map::{FileId, Span};
-
-/// Deeper bracket nesting than any real file has; refusing it up front keeps
-/// the recursive parser and printer within their stack.
-const MAX_NESTING: usize = 256;
+use crate::diag::Diagnostic;
+use crate::source_map::FileId;
 
 /// The parser and printer recurse once per nesting level and per prefix or
 /// chained operator; a generous stack of their own (reserved, not committed)
@@ -65,16 +61,8 @@ const STACK_SIZE: usize = 256 * 1024 * 1024;
 
 /// Formats a whole file. Errors are the parse diagnostics (the file is left alone then).
 pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
+    // Too deep a file is refused by the parser's nesting guard (E0007).
     let walk = comments::walk(text);
-    if walk.max_depth > MAX_NESTING {
-        let at = Span::new(FileId(0), walk.deepest_at, walk.deepest_at + 1);
-        return Err(vec![Diagnostic::new(
-            &codes::E0001,
-            format!("brackets are nested more than {MAX_NESTING} levels deep"),
-        )
-        .at(at, "too deep to format")
-        .help("split the expression with `let` declarations")]);
-    }
     let run = move || format_walked(text, walk.comments);
     std::thread::scope(|scope| {
         match std::thread::Builder::new()

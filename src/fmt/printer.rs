@@ -113,6 +113,11 @@ fn dotted(path: &[Ident]) -> String {
     path.iter().map(|i| &*i.name).collect::<Vec<_>>().join(".")
 }
 
+/// Stack kept free before recursing, and the size of each extra segment:
+/// deep expressions (up to the nesting limit) never overflow a thread's stack.
+const RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
 fn width(s: &str) -> usize {
     s.chars().count()
 }
@@ -128,6 +133,10 @@ pub(crate) struct Printer<'a> {
     src: &'a str,
     comments: Vec<Comment>,
     emitted: Vec<bool>,
+    /// No comment before this index is still to be printed (comments are
+    /// sorted by position): the scans start here, which keeps a file with
+    /// many comments linear.
+    pending: usize,
     out: String,
     indent: usize,
     /// Just opened a block (or at the start of the file): no blank line may follow.
@@ -143,6 +152,7 @@ impl<'a> Printer<'a> {
             src,
             comments,
             emitted,
+            pending: 0,
             out: String::new(),
             indent: 0,
             fresh: true,
@@ -235,16 +245,25 @@ impl<'a> Printer<'a> {
     }
 
     fn has_pending_before(&self, pos: usize) -> bool {
-        self.comments
-            .iter()
-            .zip(&self.emitted)
-            .any(|(c, done)| !done && c.start < pos)
+        (self.pending..self.comments.len())
+            .take_while(|&i| self.comments[i].start < pos)
+            .any(|i| !self.emitted[i])
+    }
+
+    /// Moves `pending` past the comments already printed.
+    fn advance(&mut self) {
+        while self.pending < self.comments.len() && self.emitted[self.pending] {
+            self.pending += 1;
+        }
     }
 
     /// Emits, each on its own line, the comments that start before `pos`.
     fn leading(&mut self, pos: usize, keep_blanks: bool) {
-        for i in 0..self.comments.len() {
-            if self.emitted[i] || self.comments[i].start >= pos {
+        for i in self.pending..self.comments.len() {
+            if self.comments[i].start >= pos {
+                break;
+            }
+            if self.emitted[i] {
                 continue;
             }
             self.emitted[i] = true;
@@ -253,14 +272,14 @@ impl<'a> Printer<'a> {
             let text = self.comments[i].text.clone();
             self.write(&text);
         }
+        self.advance();
     }
 
     /// The comment on the same source line after `end` (but before the next
     /// node at `limit`) stays at the end of the printed line.
     fn trailing(&mut self, end: usize, limit: usize) {
-        let Some(i) =
-            (0..self.comments.len()).find(|&i| !self.emitted[i] && self.comments[i].start >= end)
-        else {
+        let from = self.comments.partition_point(|c| c.start < end);
+        let Some(i) = (from..self.comments.len()).find(|&i| !self.emitted[i]) else {
             return;
         };
         let c = &self.comments[i];
@@ -275,6 +294,7 @@ impl<'a> Printer<'a> {
             self.out.truncate(trimmed);
             self.write("  ");
             self.write(&text);
+            self.advance();
         }
     }
 
@@ -389,6 +409,16 @@ impl<'a> Printer<'a> {
                     self.write(" cursor ");
                     self.write(&cursor.name);
                     header_end = cursor.span.end as usize;
+                }
+                for (i, field) in s.mutable.iter().enumerate() {
+                    self.write(if i == 0 { " mutable " } else { ", " });
+                    self.write(&field.name);
+                    header_end = field.span.end as usize;
+                }
+                if let Some((unit, span)) = &s.length {
+                    self.write(" length ");
+                    self.write(unit.keyword());
+                    header_end = span.end as usize;
                 }
                 self.write(" ");
                 self.fields(&s.fields, header_end, self.close_brace(s.span));
@@ -606,9 +636,10 @@ impl<'a> Printer<'a> {
     /// trailing `prev`'s line.
     fn comment_between(&self, prev: Anchor, next: usize) -> bool {
         let mut trailing_seen = false;
-        for c in &self.comments {
-            if c.start < prev.start || c.start >= next {
-                continue;
+        let from = self.comments.partition_point(|c| c.start < prev.start);
+        for c in &self.comments[from..] {
+            if c.start >= next {
+                break;
             }
             let trails = c.start >= prev.end
                 && !trailing_seen
@@ -637,6 +668,10 @@ impl<'a> Printer<'a> {
             }
             Stmt::Where(e, _) => {
                 self.write("where ");
+                self.expr(e, 0);
+            }
+            Stmt::Reread(e, _) => {
+                self.write("reread ");
                 self.expr(e, 0);
             }
             Stmt::Key { value, field, .. } => {
@@ -686,6 +721,10 @@ impl<'a> Printer<'a> {
                 self.write(&dotted(&u.schema));
                 self.write(" as ");
                 self.write(&u.var.name);
+                if let Some(f) = &u.filter {
+                    self.write(" where ");
+                    self.expr(f, 0);
+                }
                 self.write(" match ");
                 self.expr(&u.match_value, 0);
                 self.write(" -> ");
@@ -812,6 +851,11 @@ impl<'a> Printer<'a> {
     /// interpolations are always printed flat, so they are not looked into.
     fn has_container_comment(&self, e: &Expr) -> bool {
         let span = (e.span.start as usize, e.span.end as usize);
+        // Such a comment lies within the expression: most have none, and
+        // then the subtree need not be walked (which keeps long chains linear).
+        if !self.has_comment_within(span.0, span.1) {
+            return false;
+        }
         let here = match &e.kind {
             ExprKind::List(_) | ExprKind::Record(_) => self.has_comment_within(span.0, span.1),
             ExprKind::Call { name, .. } | ExprKind::Pipe { name, .. } => {
@@ -827,10 +871,17 @@ impl<'a> Printer<'a> {
     /// Prints `e` at the current column, breaking lists, records and argument
     /// lists that do not fit in `WIDTH` minus the `suffix` that follows them.
     fn expr(&mut self, e: &Expr, suffix: usize) {
-        let flat = self.flat(e);
-        if self.column() + width(&flat) + suffix <= WIDTH && !self.has_container_comment(e) {
-            self.write(&flat);
-            return;
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.expr_inner(e, suffix))
+    }
+
+    fn expr_inner(&mut self, e: &Expr, suffix: usize) {
+        // Only whether it fits matters here: a flat text longer than the
+        // line is not built in full at every level of a long chain.
+        if let Some(flat) = self.flat_within(e, WIDTH) {
+            if self.column() + width(&flat) + suffix <= WIDTH && !self.has_container_comment(e) {
+                self.write(&flat);
+                return;
+            }
         }
         let close = self.close_brace(e.span);
         match &e.kind {
@@ -838,20 +889,40 @@ impl<'a> Printer<'a> {
                 let anchors: Vec<Anchor> = items.iter().map(|i| self.anchor(i.span)).collect();
                 self.seq("[", "]", close, &anchors, |p, i| p.expr(&items[i], 1));
             }
-            ExprKind::Record(entries) => {
-                let anchors: Vec<Anchor> = entries
-                    .iter()
-                    .map(|(k, v)| Anchor {
-                        start: k.span.start as usize,
-                        end: self.tight_end(v.span),
-                    })
-                    .collect();
-                self.seq("{", "}", close, &anchors, |p, i| {
-                    let (k, v) = &entries[i];
-                    p.write(&record_key(&k.name));
-                    p.write(": ");
-                    p.expr(v, 1);
-                });
+            ExprKind::Record(entries) => self.entries(("{", "}"), close, entries),
+            ExprKind::Find {
+                base,
+                conditions,
+                all,
+            } => {
+                self.child(base, Slot::Postfix, 1);
+                let open = if *all { "[*" } else { "[" };
+                self.entries((open, "]"), close, conditions);
+            }
+            // `[item` / `for x in list where c` / `]`: the item on its own
+            // lines, the loop on one after it.
+            ExprKind::Comprehension {
+                item,
+                var,
+                list,
+                filter,
+            } => {
+                self.write("[");
+                self.indent += 1;
+                self.newline(false);
+                self.expr(item, 0);
+                self.newline(false);
+                self.write("for ");
+                self.write(&var.name);
+                self.write(" in ");
+                self.expr(list, 0);
+                if let Some(f) = filter {
+                    self.write(" where ");
+                    self.expr(f, 0);
+                }
+                self.indent -= 1;
+                self.newline(false);
+                self.write("]");
             }
             ExprKind::Call { name, args } => {
                 self.write(&name.name);
@@ -881,7 +952,7 @@ impl<'a> Printer<'a> {
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 let op_text = format!(" {} ", op.symbol());
-                let rest = width(&op_text) + width(&self.flat(rhs)) + suffix;
+                let rest = width(&op_text) + self.flat_width(rhs) + suffix;
                 self.child(lhs, Slot::Left(bp(op.precedence())), rest);
                 self.write(&op_text);
                 self.child(rhs, Slot::Right(rhs_bp(*op)), suffix);
@@ -900,7 +971,7 @@ impl<'a> Printer<'a> {
                 self.write(&tail);
             }
             ExprKind::Index { base, index } => {
-                let rest = width(&self.flat(index)) + 2 + suffix;
+                let rest = self.flat_width(index) + 2 + suffix;
                 self.child(base, Slot::Postfix, rest);
                 self.write("[");
                 self.expr(index, 1 + suffix);
@@ -923,7 +994,10 @@ impl<'a> Printer<'a> {
                 self.expr(inner, suffix + 1);
                 self.write(")");
             }
-            _ => self.write(&flat),
+            _ => {
+                let flat = self.flat(e);
+                self.write(&flat)
+            }
         }
     }
 
@@ -945,7 +1019,13 @@ impl<'a> Printer<'a> {
         if args.is_empty() || self.has_comment_within(from, to) {
             return false;
         }
-        let flat: Vec<String> = args.iter().map(|a| self.flat(a)).collect();
+        let mut flat = Vec::with_capacity(args.len());
+        for a in args {
+            match self.flat_within(a, SHORT) {
+                Some(f) => flat.push(f),
+                None => return false,
+            }
+        }
         let text = flat.join(", ");
         if width(&text) > SHORT {
             return false;
@@ -954,6 +1034,28 @@ impl<'a> Printer<'a> {
         self.write(&text);
         self.write(")");
         true
+    }
+
+    /// `key: value` entries (a record, a lookup's conditions), one per line.
+    fn entries(
+        &mut self,
+        (open, close): (&str, &str),
+        close_pos: usize,
+        entries: &[(Ident, Expr)],
+    ) {
+        let anchors: Vec<Anchor> = entries
+            .iter()
+            .map(|(k, v)| Anchor {
+                start: k.span.start as usize,
+                end: self.tight_end(v.span),
+            })
+            .collect();
+        self.seq(open, close, close_pos, &anchors, |p, i| {
+            let (k, v) = &entries[i];
+            p.write(&record_key(&k.name));
+            p.write(": ");
+            p.expr(v, 1);
+        });
     }
 
     /// A broken list, record or argument list: one entry per line, each with
@@ -1001,10 +1103,40 @@ impl<'a> Printer<'a> {
         out
     }
 
+    /// The expression on one line, if it is at most `limit` bytes long
+    /// (what is longer is not built in full).
+    fn flat_within(&self, e: &Expr, limit: usize) -> Option<String> {
+        let mut out = String::new();
+        self.flat_limited(&mut out, e, Slot::Free, limit);
+        (out.len() <= limit).then_some(out)
+    }
+
+    /// The width of the flat text, exact up to `WIDTH + 1` (all a layout
+    /// decision needs to know).
+    fn flat_width(&self, e: &Expr) -> usize {
+        let mut out = String::new();
+        self.flat_limited(&mut out, e, Slot::Free, WIDTH);
+        width(&out).min(WIDTH + 1)
+    }
+
     fn flat_into(&self, out: &mut String, e: &Expr, slot: Slot) {
+        self.flat_limited(out, e, slot, usize::MAX)
+    }
+
+    /// Flat text, stopping once `out` is longer than `limit`.
+    fn flat_limited(&self, out: &mut String, e: &Expr, slot: Slot, limit: usize) {
+        if out.len() > limit {
+            return;
+        }
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+            self.flat_node(out, e, slot, limit)
+        })
+    }
+
+    fn flat_node(&self, out: &mut String, e: &Expr, slot: Slot, limit: usize) {
         if needs_parens(e, slot) {
             out.push('(');
-            self.flat_into(out, e, Slot::Free);
+            self.flat_limited(out, e, Slot::Free, limit);
             out.push(')');
             return;
         }
@@ -1019,7 +1151,7 @@ impl<'a> Printer<'a> {
                         StrPart::Text(t) => escape_into(out, t),
                         StrPart::Expr(inner) => {
                             out.push('{');
-                            self.flat_into(out, inner, Slot::Free);
+                            self.flat_limited(out, inner, Slot::Free, limit);
                             out.push('}');
                         }
                     }
@@ -1036,14 +1168,14 @@ impl<'a> Printer<'a> {
                 name,
                 optional,
             } => {
-                self.flat_into(out, base, Slot::Postfix);
+                self.flat_limited(out, base, Slot::Postfix, limit);
                 out.push_str(if *optional { "?." } else { "." });
                 out.push_str(&name.name);
             }
             ExprKind::Index { base, index } => {
-                self.flat_into(out, base, Slot::Postfix);
+                self.flat_limited(out, base, Slot::Postfix, limit);
                 out.push('[');
-                self.flat_into(out, index, Slot::Free);
+                self.flat_limited(out, index, Slot::Free, limit);
                 out.push(']');
             }
             ExprKind::Find {
@@ -1065,26 +1197,26 @@ impl<'a> Printer<'a> {
             }
             ExprKind::Call { name, args } => {
                 out.push_str(&name.name);
-                self.flat_args(out, args);
+                self.flat_args(out, args, limit);
             }
             ExprKind::Pipe { value, name, args } => {
-                self.flat_into(out, value, Slot::Left(bp(PIPE_PRECEDENCE)));
+                self.flat_limited(out, value, Slot::Left(bp(PIPE_PRECEDENCE)), limit);
                 out.push_str(" | ");
                 out.push_str(&name.name);
                 if !args.is_empty() || self.pipe_had_parens(e) {
-                    self.flat_args(out, args);
+                    self.flat_args(out, args, limit);
                 }
             }
             ExprKind::Unary { op, operand } => {
                 out.push_str(unary_symbol(*op));
-                self.flat_into(out, operand, Slot::Right(unary_bp(*op)));
+                self.flat_limited(out, operand, Slot::Right(unary_bp(*op)), limit);
             }
             ExprKind::Binary { op, lhs, rhs } => {
-                self.flat_into(out, lhs, Slot::Left(bp(op.precedence())));
+                self.flat_limited(out, lhs, Slot::Left(bp(op.precedence())), limit);
                 out.push(' ');
                 out.push_str(op.symbol());
                 out.push(' ');
-                self.flat_into(out, rhs, Slot::Right(rhs_bp(*op)));
+                self.flat_limited(out, rhs, Slot::Right(rhs_bp(*op)), limit);
             }
             ExprKind::If {
                 cond,
@@ -1092,14 +1224,14 @@ impl<'a> Printer<'a> {
                 otherwise,
             } => {
                 out.push_str("if ");
-                self.flat_into(out, cond, Slot::Free);
+                self.flat_limited(out, cond, Slot::Free, limit);
                 out.push_str(" then ");
-                self.flat_into(out, then, Slot::Free);
+                self.flat_limited(out, then, Slot::Free, limit);
                 out.push_str(" else ");
-                self.flat_into(out, otherwise, Slot::Free);
+                self.flat_limited(out, otherwise, Slot::Free, limit);
             }
             ExprKind::List(items) => self.flat_list(out, ('[', ']'), items, |out, item| {
-                self.flat_into(out, item, Slot::Free)
+                self.flat_limited(out, item, Slot::Free, limit)
             }),
             ExprKind::Comprehension {
                 item,
@@ -1122,19 +1254,19 @@ impl<'a> Printer<'a> {
             ExprKind::Record(entries) => self.flat_list(out, ('{', '}'), entries, |out, (k, v)| {
                 out.push_str(&record_key(&k.name));
                 out.push_str(": ");
-                self.flat_into(out, v, Slot::Free);
+                self.flat_limited(out, v, Slot::Free, limit);
             }),
             ExprKind::Paren(inner) => {
                 out.push('(');
-                self.flat_into(out, inner, Slot::Free);
+                self.flat_limited(out, inner, Slot::Free, limit);
                 out.push(')');
             }
         }
     }
 
-    fn flat_args(&self, out: &mut String, args: &[Expr]) {
+    fn flat_args(&self, out: &mut String, args: &[Expr], limit: usize) {
         self.flat_list(out, ('(', ')'), args, |out, a| {
-            self.flat_into(out, a, Slot::Free)
+            self.flat_limited(out, a, Slot::Free, limit)
         });
     }
 

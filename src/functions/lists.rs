@@ -18,14 +18,21 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
     Builtin {
         name: "length",
         category: Category::List,
-        params: &[p("value", Any)],
-        doc: "The number of items in a list, fields in a record, or characters in a string.",
-        examples: &[ex("length([1, 2, 3])", "3"), ex(r#"length("été")"#, "3")],
+        params: &[p("value", Any), opt("units", Str)],
+        doc: "The number of items in a list, fields in a record, or characters in a string. `units` is `\"chars\"` or `\"utf16\"` (UTF-16 code units, as .NET counts: an emoji is 2); in a flow it defaults to the unit of the schema being written.",
+        examples: &[
+            ex("length([1, 2, 3])", "3"),
+            ex(r#"length("été")"#, "3"),
+            ex(r#"length("a😀")"#, "2"),
+            ex(r#"length("a😀", "utf16")"#, "3"),
+        ],
         returns: |_| Type::INT,
         eval: |a| match &a[0] {
             Value::List(l) => Ok(Value::int(l.len() as i64)),
             Value::Record(r) => Ok(Value::int(r.len() as i64)),
-            Value::Str(s) => Ok(Value::int(s.chars().count() as i64)),
+            Value::Str(s) => Ok(Value::int(
+                super::strings::units_arg(a.get(1))?.length(s) as i64,
+            )),
             other => Err(format!("cannot take the length of {}", describe(other))),
         },
     },
@@ -42,9 +49,9 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         eval: |a| {
             let mut total = Decimal::ZERO;
             for item in arg_list(&a[0])? {
-                total = total
-                    .checked_add(arg_num(item)?)
-                    .ok_or("the sum is beyond the exact decimal range")?;
+                total = crate::value::exact::add(total, arg_num(item)?).ok_or(
+                    "the sum needs more than the 28 significant digits of the exact decimal range",
+                )?;
             }
             Ok(Value::Num(total))
         },

@@ -62,6 +62,12 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
             let mut r = n.round_dp_with_strategy(places as u32, mode);
             // Always show the requested places, so money prints as 10.00.
             r.rescale(places as u32);
+            if r.scale() != places as u32 {
+                // 23 integer digits leave room for 5 decimals, not 6.
+                return Err(format!(
+                    "{n} cannot have {places} decimals within the 28 significant digits of the exact decimal range"
+                ));
+            }
             Ok(Value::Num(r))
         },
     },
@@ -113,14 +119,27 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
     Builtin {
         name: "to_number",
         category: Category::Number,
-        params: &[p("value", Any)],
-        doc: "Reads a number from a string (a dot or a single comma as the decimal separator) or passes a number through.",
-        examples: &[ex(r#"to_number("12,95")"#, "12.95"), ex(r#"to_number("1e3")"#, "error: \"1e3\" is not a decimal number")],
+        params: &[p("value", Any), opt("format", Str)],
+        doc: "Reads a number from a string, or passes a number through. Without `format`, a point or a single comma is the decimal separator, and text that could mean two numbers fails: `\"1,234\"` is 1234 in the US and 1.234 in Europe. `format` says which separator is which: `\"1,234.56\"` (comma thousands, point decimals) or `\"1.234,56\"` (point thousands, comma decimals); thousands must then come in groups of three.",
+        examples: &[
+            ex(r#"to_number("12,95")"#, "12.95"),
+            ex(r#"to_number("1,234")"#, "error: \"1,234\" is ambiguous"),
+            ex(r#"to_number("1,234", "1,234.56")"#, "1234"),
+            ex(r#"to_number("1.234,56", "1.234,56")"#, "1234.56"),
+            ex(r#"to_number("1e3")"#, "error: \"1e3\" is not a decimal number"),
+        ],
         returns: |_| Type::DECIMAL,
-        eval: |a| match &a[0] {
-            Value::Num(d) => Ok(Value::Num(*d)),
-            Value::Str(s) => parse_decimal(s).map(Value::Num),
-            other => Err(format!("cannot read a number from {}", describe(other))),
+        eval: |a| match (&a[0], a.get(1)) {
+            (Value::Num(d), _) => Ok(Value::Num(*d)),
+            (Value::Str(s), None) => parse_decimal(s).map(Value::Num),
+            (Value::Str(s), Some(f)) => {
+                let sample = arg_str(f)?;
+                let format = crate::value::parse::NumberFormat::from_sample(sample).ok_or_else(|| {
+                    format!("format must be \"1,234.56\" or \"1.234,56\", got {sample:?}")
+                })?;
+                crate::value::parse::parse_decimal_as(s, format).map(Value::Num)
+            }
+            (other, _) => Err(format!("cannot read a number from {}", describe(other))),
         },
     },
     Builtin {
@@ -152,9 +171,12 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
         eval: |a| {
             let amount = arg_num(&a[0])?;
             let pct = arg_num(&a[1])?;
-            amount
-                .checked_mul(pct)
-                .and_then(|x| x.checked_div(Decimal::ONE_HUNDRED))
+            crate::value::exact::mul(amount, pct)
+                .and_then(|x| {
+                    // Exact only if multiplying back gives the product again.
+                    let q = x.checked_div(Decimal::ONE_HUNDRED)?;
+                    (crate::value::exact::mul(q, Decimal::ONE_HUNDRED) == Some(x)).then_some(q)
+                })
                 .map(|x| Value::Num(x.normalize()))
                 .ok_or_else(|| "the result is beyond the exact decimal range".to_string())
         },

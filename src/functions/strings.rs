@@ -1,10 +1,9 @@
 //! String functions. Lengths count Unicode characters, not bytes, because
 //! that is how the target APIs count their limits.
 
-use std::sync::Arc;
-
 use super::ParamKind::*;
 use super::*;
+use crate::types::LengthUnit;
 use crate::types::Type;
 use crate::value::Value;
 
@@ -65,33 +64,53 @@ pub(super) const FUNCTIONS: &[Builtin] = &[
     Builtin {
         name: "truncate",
         category: Category::String,
-        params: &[p("text", Str), p("max", Int)],
-        doc: "Cuts the text to at most `max` characters (the way to satisfy a target's maximum length).",
+        params: &[nullable("text", Str), p("max", Int), opt("units", Str)],
+        doc: "Cuts the text to at most `max` characters (the way to satisfy a target's maximum length), never inside a character a reader sees as one (an emoji, a letter with its accent). A missing text stays missing (absent or null), so `x?.code | truncate(2)` writes nothing when there is no code. `units` is `\"chars\"` or `\"utf16\"` (UTF-16 code units, as .NET counts); in a flow it defaults to the unit of the schema being written (`length utf16` in its declaration), else characters.",
         examples: &[
             ex(r#"truncate("Bakkerij de Gouden Krakeling", 10)"#, r#""Bakkerij d""#),
             ex(r#"truncate("kort", 10)"#, r#""kort""#),
+            ex(r#"truncate("Café 😀 Noord", 6)"#, r#""Café 😀""#),
+            ex(r#"truncate("Café 😀 Noord", 6, "utf16")"#, r#""Café ""#),
+            ex(r#"truncate("Cafe\u{301}s", 4)"#, r#""Caf""#),
         ],
         returns: |args| {
             // A literal limit makes the result's length known to the checker,
             // which is what lets `| truncate(50)` satisfy a 50-character field.
+            let units = args
+                .get(2)
+                .and_then(|a| a.constant.as_ref())
+                .and_then(Value::as_str)
+                .and_then(LengthUnit::from_keyword)
+                .unwrap_or_default();
             let limit = args.get(1).and_then(Arg::const_int).and_then(|n| u32::try_from(n).ok());
-            let input = args.first().and_then(|a| a.ty.max_len());
-            Type::string_max(match (limit, input) {
-                (Some(l), Some(i)) => Some(l.min(i)),
-                (l, i) => l.or(i).filter(|_| limit.is_some()),
-            })
+            let input = args.first().and_then(|a| a.ty.max_len_in(units));
+            let t = Type::string_max_in(
+                match (limit, input) {
+                    (Some(l), Some(i)) => Some(l.min(i)),
+                    (l, i) => l.or(i).filter(|_| limit.is_some()),
+                },
+                units,
+            );
+            match args.first().and_then(|a| a.ty.missing.clone()) {
+                Some(why) => t.maybe(why),
+                None => t,
+            }
         },
         eval: |a| {
+            if a[0].is_missing() {
+                return Ok(a[0].clone());
+            }
             let s = arg_str(&a[0])?;
             let max = arg_int(&a[1])?;
             if max < 0 {
                 return Err(format!("max must not be negative, got {max}"));
             }
+            let units = units_arg(a.get(2))?;
             let max = max as usize;
-            if chars(s) <= max {
+            if units.length(s) <= max {
                 return Ok(a[0].clone());
             }
-            Ok(Value::Str(Arc::from(s.chars().take(max).collect::<String>())))
+            Ok(Value::str(cut(s, max, units)))
         },
     },
     Builtin {
@@ -287,4 +306,34 @@ pub(crate) fn looks_like_email(s: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
+}
+
+/// The `units` argument of `truncate` and `length`.
+pub(super) fn units_arg(v: Option<&Value>) -> Result<LengthUnit, String> {
+    match v {
+        None => Ok(LengthUnit::Chars),
+        Some(v) => {
+            let s = arg_str(v)?;
+            LengthUnit::from_keyword(s)
+                .ok_or_else(|| format!("units must be \"chars\" or \"utf16\", got {s:?}"))
+        }
+    }
+}
+
+/// The longest prefix of whole extended grapheme clusters (what a reader
+/// sees as one character: `e` with its accent, a family emoji) that is at
+/// most `max` units long: a surrogate pair or a cluster is never split.
+pub(super) fn cut(s: &str, max: usize, units: LengthUnit) -> &str {
+    use unicode_segmentation::UnicodeSegmentation;
+    let mut used = 0;
+    let mut end = 0;
+    for (i, g) in s.grapheme_indices(true) {
+        let n: usize = g.chars().map(|c| units.of_char(c)).sum();
+        if used + n > max {
+            break;
+        }
+        used += n;
+        end = i + g.len();
+    }
+    &s[..end]
 }

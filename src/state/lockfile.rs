@@ -60,6 +60,94 @@ pub fn remove(state_dir: &Path, flow: &str) -> Result<(), StateError> {
     }
 }
 
+/// The folder of holder files: one per open store that reserves target
+/// records, locked for as long as that store lives.
+const HOLDER_DIR: &str = "holders";
+
+fn holder_path(state_dir: &Path, holder: &str) -> PathBuf {
+    // Holder names are UUIDs; anything else is escaped like a flow name.
+    let flow_like = path(state_dir, holder);
+    let name = flow_like.file_name().map(PathBuf::from).unwrap_or_default();
+    state_dir.join(LOCK_DIR).join(HOLDER_DIR).join(name)
+}
+
+/// Creates and locks the file that says `holder` is alive; it stays locked
+/// as long as the returned file is open (until its process ends, however).
+pub fn hold(state_dir: &Path, holder: &str) -> Result<File, StateError> {
+    use std::os::unix::fs::MetadataExt;
+    let path = holder_path(state_dir, holder);
+    if let Some(dir) = path.parent() {
+        private::create_dir(dir)?;
+    }
+    loop {
+        let file = private::open_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(StateError::Invalid(format!(
+                    "holder file `{}` is in use by another store",
+                    path.display()
+                )))
+            }
+            Err(TryLockError::Error(source)) => return Err(StateError::Io { path, source }),
+        }
+        // A sweep (`sweep_holders`) may have found the new file not yet
+        // locked and removed it: then the lock is on a file nobody can see.
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        let held = file.metadata().map_err(io)?;
+        match fs::metadata(&path) {
+            Ok(seen) if seen.ino() == held.ino() && seen.dev() == held.dev() => return Ok(file),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+}
+
+/// Whether the store called `holder` is still alive: its holder file is
+/// locked. A holder found dead has its file removed.
+pub fn is_alive(state_dir: &Path, holder: &str) -> Result<bool, StateError> {
+    let path = holder_path(state_dir, holder);
+    let file = match fs::OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => return Err(StateError::Io { path, source }),
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = fs::remove_file(&path);
+            Ok(false)
+        }
+        Err(TryLockError::WouldBlock) => Ok(true),
+        Err(TryLockError::Error(source)) => Err(StateError::Io { path, source }),
+    }
+}
+
+/// Removes the holder files of stores that died (a killed process leaves
+/// its file behind, unlocked).
+pub fn sweep_holders(state_dir: &Path) {
+    let dir = state_dir.join(LOCK_DIR).join(HOLDER_DIR);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if let Ok(file) = fs::OpenOptions::new().read(true).write(true).open(&path) {
+            if file.try_lock().is_ok() {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+/// Removes this store's holder file when it closes.
+pub fn release_holder(state_dir: &Path, holder: &str) {
+    let _ = fs::remove_file(holder_path(state_dir, holder));
+}
+
 /// This machine's name, for telling the user who holds a lock.
 pub fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
@@ -105,6 +193,24 @@ mod tests {
         assert!(try_lock(dir.path(), "customers").unwrap().is_some());
         drop(first);
         assert!(try_lock(dir.path(), "orders").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_holder_is_alive_while_its_file_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = hold(dir.path(), "h-1").unwrap();
+        assert!(is_alive(dir.path(), "h-1").unwrap());
+        assert!(!is_alive(dir.path(), "h-2").unwrap());
+        drop(file);
+        assert!(!is_alive(dir.path(), "h-1").unwrap());
+        // The dead holder's file is gone.
+        assert!(!holder_path(dir.path(), "h-1").exists());
+        // Files of holders that died are swept; live ones stay.
+        let _live = hold(dir.path(), "h-3").unwrap();
+        drop(hold(dir.path(), "h-4").unwrap());
+        sweep_holders(dir.path());
+        assert!(holder_path(dir.path(), "h-3").exists());
+        assert!(!holder_path(dir.path(), "h-4").exists());
     }
 
     #[test]

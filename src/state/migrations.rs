@@ -118,6 +118,40 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE locks DROP COLUMN boot_id;
     ALTER TABLE locks DROP COLUMN proc_start;
     "#,
+    // 3: learned ids belong to a target service (connector and address), a
+    // resource and the company signed in there, not to a schema name; their
+    // keys (e-mail addresses, SKUs) are stored only as hashes. The old rows
+    // are a cache without that scope (and with e-mail addresses in clear):
+    // they go. Claims reserve a record while it is created, across workers,
+    // flows and processes, and remember creates whose outcome is unknown.
+    r#"
+    DROP TABLE xrefs;
+    CREATE TABLE learned (
+        target     TEXT NOT NULL,
+        resource   TEXT NOT NULL,
+        key_hash   TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        company    TEXT,
+        payloads   TEXT NOT NULL DEFAULT '',
+        flow       TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (target, resource, key_hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX learned_by_flow ON learned (flow);
+    CREATE INDEX learned_by_updated ON learned (updated_at);
+
+    CREATE TABLE claims (
+        target     TEXT NOT NULL,
+        resource   TEXT NOT NULL,
+        key_hash   TEXT NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('creating','uncertain')),
+        holder     TEXT NOT NULL,
+        flow       TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        since      TEXT NOT NULL,
+        PRIMARY KEY (target, resource, key_hash)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary creates and understands.
@@ -212,7 +246,8 @@ mod tests {
             "cursors",
             "activity",
             "dead_letters",
-            "xrefs",
+            "learned",
+            "claims",
             "locks",
         ] {
             let n: i64 = conn

@@ -1,5 +1,6 @@
 //! The sync engine's embedded state: runs, the idempotency ledger, cursors,
-//! the per-record activity log, dead letters, and a cache of learned ids.
+//! the per-record activity log, dead letters, ids learned from target
+//! services, and claims on target records being created.
 //!
 //! Everything lives behind the [`Store`] trait, so that a PostgreSQL store can
 //! follow without touching the engine. The default implementation is
@@ -9,12 +10,18 @@
 //! # Guarantees the engine relies on
 //!
 //! * **No duplicate writes after a crash.** [`Store::record_success`] writes
-//!   the ledger row, the activity row, the removal of the key's dead letter
-//!   and (optionally) the new cursor in *one* transaction. Either all of it is
-//!   committed or none of it is.
+//!   the ledger row, the activity row and the removal of the key's dead
+//!   letter in *one* transaction. Either all of it is committed or none of it
+//!   is. (The engine moves the cursor separately, at checkpoints, once every
+//!   record before it is recorded; see `engine::Engine::checkpoint`.)
 //! * **The cursor moves only after a write is known to have succeeded.**
 //!   [`Store::record_failure`] never touches the cursor; [`Store::record_skip`]
 //!   may move it, together with its activity row.
+//! * **One create per target record**, across the workers of a run, flows and
+//!   processes sharing a state directory: [`Store::reserve`] hands a record
+//!   (target service, resource, match key) to one creator at a time, and a
+//!   create whose outcome stayed unknown leaves the record *uncertain*: nobody
+//!   creates it again until a search has found it or shown it absent.
 //! * **One run per flow at a time**, across processes sharing a state
 //!   directory: [`Store::lock_flow`]. The lock dies with the process that holds
 //!   it (for [`SqliteStore`] on disk it is an OS file lock, released by the
@@ -23,16 +30,21 @@
 //!   left `running` are marked `interrupted` (so a crashed run never looks like
 //!   a success or like it is still going). A holder that is alive but stuck
 //!   keeps its lock until [`Store::break_lock`].
-//! * **Retention.** [`Store::purge_older_than`] deletes old activity rows and
-//!   dead letters; [`Store::reset_flow`] forgets a flow entirely.
+//! * **Retention.** [`Store::purge_older_than`] deletes old activity rows, dead
+//!   letters and learned ids, and overwrites what it deleted;
+//!   [`Store::reset_flow`] forgets a flow entirely.
 //!
 //! # Personal data
 //!
-//! The store saves what it is given and does not inspect it. Activity rows
-//! hold only keys, ids, hashes, decisions and error messages. Dead letters can
-//! also hold a payload and a source record: **callers must pass payloads that
-//! are already redacted, and pass `source_record` only when the user opted
-//! in.** Old rows are removed with [`Store::purge_older_than`]; the database
+//! The store keeps no e-mail address or other match key in clear: learned ids
+//! and claims are stored under a SHA-256 hash of the key. Activity rows hold
+//! only keys, ids, hashes, decisions and error messages, and the store scrubs
+//! every error text it is given (`connectors::redact::scrub`: no URLs, no
+//! e-mail addresses). Dead letters can also hold a payload and a source
+//! record: **callers must pass payloads that are already redacted, and pass
+//! `source_record` only when the user opted in.** Old rows are removed with
+//! [`Store::purge_older_than`]; deleted content is overwritten
+//! (`secure_delete`), and the file is vacuumed after a purge. The database
 //! file is created with mode `0600` inside a `0700` directory.
 
 use std::fmt;
@@ -44,6 +56,7 @@ mod lockfile;
 mod migrations;
 mod private;
 mod sqlite;
+mod targets;
 
 pub use migrations::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, DB_FILE};
@@ -248,9 +261,64 @@ pub struct ActivityFilter {
 pub struct PurgeCounts {
     pub activity: u64,
     pub dead_letters: u64,
+    /// Learned ids (their keys are e-mail addresses, among others).
+    pub learned: u64,
     /// Finished runs older than the cutoff with nothing left that refers to
     /// them (the latest run of each flow is always kept).
     pub runs: u64,
+}
+
+/// One record of a target service, named by its match value: what learned
+/// ids and create reservations are about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetKey<'a> {
+    /// The service: its connector and address, e.g. `eaccounting
+    /// https://eaccountingapi.vismaonline.com/v2` (two flows or connections
+    /// that name the same service share it).
+    pub target: &'a str,
+    pub resource: &'a str,
+    /// The match value (an e-mail address, an SKU, a reference). Stored only
+    /// as a SHA-256 hash.
+    pub key: &'a str,
+}
+
+/// An id learned for a [`TargetKey`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Learned {
+    pub id: String,
+    /// The company signed in to the service when the id was learned (`None`:
+    /// the service has only one, e.g. a shop's URL names it).
+    pub company: Option<String>,
+    /// Hashes of the payloads written to the record, oldest first (the last
+    /// one is its state as far as flowc knows).
+    pub payloads: Vec<String>,
+}
+
+/// What [`Store::reserve`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// This store may create the record now; it must [`Store::learn`] its id
+    /// or [`Store::release`] the reservation afterwards.
+    Granted,
+    /// The record exists: someone learned its id (perhaps after the caller
+    /// last looked at the service).
+    Learned(Learned),
+    /// A create of it had an unknown outcome (or its creator died): search
+    /// the service, then reserve again with `searched`.
+    Uncertain,
+    /// Another worker or process is creating it right now: wait and ask again.
+    Busy,
+}
+
+/// A create whose outcome is unknown, left for a search to resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UncertainCreate {
+    pub flow: String,
+    /// The source record whose mapping tried to create it.
+    pub source_key: String,
+    pub target: String,
+    pub resource: String,
+    pub since: DateTime<Utc>,
 }
 
 /// Who holds (or held) a flow's lock.
@@ -360,7 +428,7 @@ pub enum StateError {
     Corrupt { detail: String },
     #[error(
         "flow `{flow}` is already being run by {holder}; wait for that run to finish \
-         (if that process is stuck, stop it, or free the lock with `flowc unlock {flow}`)"
+         (if that process is stuck, stop it, or free the lock with `flowc state unlock --flow {flow}`)"
     )]
     Locked { flow: String, holder: LockHolder },
     #[error(
@@ -404,7 +472,8 @@ pub trait Store: Send {
 
     fn ledger_get(&self, flow: &str, source_key: &str) -> Result<Option<LedgerEntry>, StateError>;
     /// Everything a successful write changes, in ONE transaction: the ledger row, the activity row,
-    /// removal of a dead letter for this key (it succeeded now), and optionally the cursor.
+    /// removal of a dead letter for this key (it succeeded now) and of claims left uncertain on its
+    /// behalf, and optionally the cursor.
     /// `decision` must be `Create` or `Update`, or `Unchanged` for a record
     /// found in the target already as it should be (the ledger learns it).
     fn record_success(&self, success: &Success<'_>) -> Result<(), StateError>;
@@ -445,22 +514,30 @@ pub trait Store: Send {
     fn cursor(&self, flow: &str) -> Result<Option<String>, StateError>;
     fn set_cursor(&self, flow: &str, cursor: &str) -> Result<(), StateError>;
 
-    /// Cache of other ids the engine learned (e.g. "eaccounting.customers" + match key → Id), for upserts.
-    /// Entries written with [`Store::xref_put`] are shared by all flows (they describe the target
-    /// system) and survive [`Store::reset_flow`]; use [`Store::xref_put_for_flow`] for entries a
-    /// reset of that flow must forget.
-    fn xref_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StateError>;
-    fn xref_put(&self, namespace: &str, key: &str, id: &str) -> Result<(), StateError>;
-    /// Like [`Store::xref_put`], but owned by `flow`: [`Store::reset_flow`] removes it.
-    fn xref_put_for_flow(
+    /// The id learned for a target record, if any.
+    fn learned(&self, at: TargetKey<'_>) -> Result<Option<Learned>, StateError>;
+    /// Remembers a target record's id (on behalf of `flow`: [`Store::reset_flow`]
+    /// forgets it) and, in the same transaction, ends this store's
+    /// reservation of it.
+    fn learn(&self, flow: &str, at: TargetKey<'_>, learned: &Learned) -> Result<(), StateError>;
+    /// Forgets a learned id (the record no longer exists). Returns whether it existed.
+    fn forget(&self, at: TargetKey<'_>) -> Result<bool, StateError>;
+    /// Asks to create a target record: see [`Reservation`]. `searched`: the
+    /// caller searched the service for it just now and found nothing, which
+    /// resolves an uncertain create (the reservation is then granted).
+    fn reserve(
         &self,
         flow: &str,
-        namespace: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<(), StateError>;
-    /// Forgets one cached id (e.g. the target answered 404 for it). Returns whether it existed.
-    fn xref_delete(&self, namespace: &str, key: &str) -> Result<bool, StateError>;
+        source_key: &str,
+        at: TargetKey<'_>,
+        searched: bool,
+    ) -> Result<Reservation, StateError>;
+    /// Ends this store's reservation without an id: `uncertain` when the
+    /// create may have happened (nothing creates the record again until a
+    /// search resolves it), else the record certainly was not created.
+    fn release(&self, at: TargetKey<'_>, uncertain: bool) -> Result<(), StateError>;
+    /// Creates whose outcome is unknown, oldest first.
+    fn uncertain_creates(&self, flow: Option<&str>) -> Result<Vec<UncertainCreate>, StateError>;
 
     /// Newest first.
     fn activity(&self, filter: &ActivityFilter) -> Result<Vec<ActivityRow>, StateError>;
@@ -468,14 +545,16 @@ pub trait Store: Send {
     fn dead_letters(&self, flow: Option<&str>) -> Result<Vec<DeadLetter>, StateError>;
     fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StateError>;
     fn drop_dead_letter(&self, id: i64) -> Result<bool, StateError>;
-    /// Retention: deletes activity rows (by `at`) and dead letters (by `last_failed_at`) older than
-    /// the cutoff, and finished runs older than the cutoff that nothing refers to any more
-    /// (keeping each flow's latest run); returns counts.
+    /// Retention: deletes activity rows (by `at`), dead letters (by `last_failed_at`) and learned
+    /// ids (by when they were last written) older than the cutoff, and finished runs older than the
+    /// cutoff that nothing refers to any more (keeping each flow's latest run); then overwrites
+    /// what was deleted. Returns counts. Uncertain creates are kept: they prevent duplicates, and
+    /// hold no personal data.
     fn purge_older_than(&self, cutoff: DateTime<Utc>) -> Result<PurgeCounts, StateError>;
-    /// Forgets everything about one flow (ledger, cursor, runs, activity, dead letters, xrefs of
-    /// that flow). The flow's lock, if held, is left alone.
+    /// Forgets everything about one flow (ledger, cursor, runs, activity, dead letters, the ids
+    /// it learned). The flow's lock, if held, is left alone; uncertain creates are kept.
     fn reset_flow(&self, flow: &str) -> Result<(), StateError>;
-    /// Frees a flow's lock whoever holds it (for `flowc unlock`, when the holder is stuck): the
+    /// Frees a flow's lock whoever holds it (for `flowc state unlock`, when the holder is stuck): the
     /// next [`Store::lock_flow`] succeeds even while the old holder lives, and that holder's
     /// release no longer touches the new lock. Returns whether a holder was recorded.
     fn break_lock(&self, flow: &str) -> Result<bool, StateError>;

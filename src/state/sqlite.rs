@@ -27,7 +27,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
 use super::*;
-use super::{lockfile, migrations, private};
+use super::{lockfile, migrations, private, targets};
 
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "state.sqlite";
@@ -62,6 +62,8 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     path: Option<PathBuf>,
     clock: Clock,
+    /// Who this store is when it claims target records.
+    pub(super) holder: targets::Holder,
     #[cfg(test)]
     fault: Mutex<Option<&'static str>>,
 }
@@ -92,9 +94,18 @@ impl SqliteStore {
     /// A skip's activity row, and the cursor when given, in one transaction.
     fn skip_row(&self, row: Activity<'_>, cursor: Option<&str>) -> Result<(), StateError> {
         self.write(|tx| {
-            let (flow, at) = (row.flow, row.at);
+            let (flow, source_key, decision, at) = (row.flow, row.source_key, row.decision, row.at);
             insert_activity(tx, row)?;
             self.fault("record_skip:after_activity")?;
+            // Unchanged: the target holds what the ledger says was written,
+            // so a failure noted for the record since (a service that did
+            // not answer a lookup in between) no longer stands.
+            if decision == Decision::Unchanged {
+                tx.execute(
+                    "DELETE FROM dead_letters WHERE flow = ?1 AND source_key = ?2",
+                    params![flow, source_key],
+                )?;
+            }
             if let Some(c) = cursor {
                 put_cursor(tx, flow, c, at)?;
             }
@@ -146,11 +157,15 @@ impl SqliteStore {
     fn setup(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StateError> {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Deleted rows (purged activity, dead letters, learned ids) are
+        // overwritten, not left readable in free pages.
+        conn.pragma_update(None, "secure_delete", true)?;
         migrations::migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path,
             clock: Arc::new(Utc::now),
+            holder: targets::Holder::default(),
             #[cfg(test)]
             fault: Mutex::new(None),
         })
@@ -169,7 +184,7 @@ impl SqliteStore {
     }
 
     /// The state directory, or `None` in memory.
-    fn dir(&self) -> Option<&Path> {
+    pub(super) fn dir(&self) -> Option<&Path> {
         self.path.as_deref().and_then(Path::parent)
     }
 
@@ -178,13 +193,13 @@ impl SqliteStore {
         migrations::current_version(&self.lock_conn())
     }
 
-    fn lock_conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn lock_conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the guard cannot leave a transaction open
         // (rusqlite rolls back on drop), so a poisoned connection is usable.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn now(&self) -> String {
+    pub(super) fn now(&self) -> String {
         ts((self.clock)())
     }
 
@@ -211,7 +226,7 @@ impl SqliteStore {
         *self.fault.lock().unwrap() = Some(point);
     }
 
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
@@ -306,7 +321,7 @@ fn to_u64(n: i64) -> u64 {
 
 /// Runs a query and converts each row with `convert`, which may fail with
 /// our own errors (a timestamp that does not parse), not only rusqlite's.
-fn query_rows<T>(
+pub(super) fn query_rows<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -331,7 +346,7 @@ fn query_first<T>(
     Ok(query_rows(conn, sql, params, convert)?.into_iter().next())
 }
 
-fn timestamp(r: &Row<'_>, column: usize) -> Result<DateTime<Utc>, StateError> {
+pub(super) fn timestamp(r: &Row<'_>, column: usize) -> Result<DateTime<Utc>, StateError> {
     parse_ts(&r.get::<_, String>(column)?)
 }
 
@@ -426,7 +441,7 @@ impl Store for SqliteStore {
                     return Err(StateError::Database(format!(
                         "the lock file `{}` of flow `{flow}` is held by a process this state \
                          database does not name (was `{DB_FILE}` replaced during a run?); \
-                         stop that process, or free the lock with `flowc unlock {flow}`",
+                         stop that process, or free the lock with `flowc state unlock --flow {flow}`",
                         path.display()
                     )));
                 }
@@ -589,6 +604,12 @@ impl Store for SqliteStore {
                 "DELETE FROM dead_letters WHERE flow = ?1 AND source_key = ?2",
                 params![flow, source_key],
             )?;
+            // Written: whatever was left uncertain on its behalf is settled
+            // (each of its related records was found or created on the way).
+            tx.execute(
+                "DELETE FROM claims WHERE flow = ?1 AND source_key = ?2",
+                params![flow, source_key],
+            )?;
             insert_activity(
                 tx,
                 Activity {
@@ -673,6 +694,14 @@ impl Store for SqliteStore {
         duration_ms: u64,
     ) -> Result<(), StateError> {
         let now = self.now();
+        // Error texts are kept without URLs and e-mail addresses, whoever
+        // wrote them (see the module docs of `state`).
+        let scrub = crate::connectors::redact::scrub;
+        let letter = &NewDeadLetter {
+            message: scrub(&letter.message),
+            api_error_body: letter.api_error_body.as_deref().map(scrub),
+            ..letter.clone()
+        };
         let summary = letter.summary();
         self.write(|tx| {
             insert_activity(
@@ -733,38 +762,34 @@ impl Store for SqliteStore {
         self.write(|tx| put_cursor(tx, flow, cursor, &now))
     }
 
-    fn xref_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StateError> {
-        let conn = self.lock_conn();
-        Ok(conn
-            .query_row(
-                "SELECT id FROM xrefs WHERE namespace = ?1 AND key = ?2",
-                [namespace, key],
-                |r| r.get(0),
-            )
-            .optional()?)
+    fn learned(&self, at: TargetKey<'_>) -> Result<Option<Learned>, StateError> {
+        self.get_learned(at)
     }
 
-    fn xref_put(&self, namespace: &str, key: &str, id: &str) -> Result<(), StateError> {
-        self.put_xref(None, namespace, key, id)
+    fn learn(&self, flow: &str, at: TargetKey<'_>, learned: &Learned) -> Result<(), StateError> {
+        self.put_learned(flow, at, learned)
     }
 
-    fn xref_put_for_flow(
+    fn forget(&self, at: TargetKey<'_>) -> Result<bool, StateError> {
+        self.delete_learned(at)
+    }
+
+    fn reserve(
         &self,
         flow: &str,
-        namespace: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<(), StateError> {
-        self.put_xref(Some(flow), namespace, key, id)
+        source_key: &str,
+        at: TargetKey<'_>,
+        searched: bool,
+    ) -> Result<Reservation, StateError> {
+        self.reserve_target(flow, source_key, at, searched)
     }
 
-    fn xref_delete(&self, namespace: &str, key: &str) -> Result<bool, StateError> {
-        self.write(|tx| {
-            Ok(tx.execute(
-                "DELETE FROM xrefs WHERE namespace = ?1 AND key = ?2",
-                [namespace, key],
-            )? > 0)
-        })
+    fn release(&self, at: TargetKey<'_>, uncertain: bool) -> Result<(), StateError> {
+        self.release_target(at, uncertain)
+    }
+
+    fn uncertain_creates(&self, flow: Option<&str>) -> Result<Vec<UncertainCreate>, StateError> {
+        self.list_uncertain(flow)
     }
 
     fn activity(&self, filter: &ActivityFilter) -> Result<Vec<ActivityRow>, StateError> {
@@ -818,7 +843,7 @@ impl Store for SqliteStore {
 
     fn purge_older_than(&self, cutoff: DateTime<Utc>) -> Result<PurgeCounts, StateError> {
         let cutoff = ts(cutoff);
-        self.write(|tx| {
+        let counts = self.write(|tx| {
             let activity = tx.execute("DELETE FROM activity WHERE at < ?1", [&cutoff])?;
             let dead_letters = tx.execute(
                 "DELETE FROM dead_letters WHERE last_failed_at < ?1",
@@ -831,12 +856,16 @@ impl Store for SqliteStore {
                    AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.run = runs.id)",
                 [&cutoff],
             )?;
+            let learned = tx.execute("DELETE FROM learned WHERE updated_at < ?1", [&cutoff])?;
             Ok(PurgeCounts {
                 activity: activity as u64,
                 dead_letters: dead_letters as u64,
+                learned: learned as u64,
                 runs: runs as u64,
             })
-        })
+        })?;
+        self.compact()?;
+        Ok(counts)
     }
 
     fn reset_flow(&self, flow: &str) -> Result<(), StateError> {
@@ -846,13 +875,14 @@ impl Store for SqliteStore {
                 "DELETE FROM dead_letters WHERE flow = ?1",
                 "DELETE FROM ledger WHERE flow = ?1",
                 "DELETE FROM cursors WHERE flow = ?1",
-                "DELETE FROM xrefs WHERE flow = ?1",
+                "DELETE FROM learned WHERE flow = ?1",
                 "DELETE FROM runs WHERE flow = ?1",
             ] {
                 tx.execute(sql, [flow])?;
             }
             Ok(())
-        })
+        })?;
+        self.compact()
     }
 }
 
@@ -912,23 +942,28 @@ impl SqliteStore {
         })
     }
 
-    fn put_xref(
-        &self,
-        flow: Option<&str>,
-        namespace: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<(), StateError> {
-        let now = self.now();
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO xrefs (namespace, key, id, flow, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (namespace, key) DO UPDATE SET id = excluded.id,
-                    flow = excluded.flow, updated_at = excluded.updated_at",
-                params![namespace, key, id, flow, now],
-            )?;
-            Ok(())
-        })
+    /// Rewrites the database without free pages and empties the WAL, so
+    /// that nothing deleted stays readable in either file. A run in another
+    /// process may keep the file busy: then the deleted rows are already
+    /// overwritten (`secure_delete`), and only the file's size waits for
+    /// the next purge.
+    fn compact(&self) -> Result<(), StateError> {
+        let conn = self.lock_conn();
+        match conn.execute_batch("VACUUM") {
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {}
+            other => other?,
+        }
+        if self.path.is_some() {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        let dir = self.dir().map(Path::to_path_buf);
+        self.holder.close(dir.as_deref());
     }
 }
 
@@ -957,6 +992,30 @@ mod tests {
         s.lock_conn()
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
+    }
+
+    #[test]
+    fn a_record_found_unchanged_settles_a_failure_noted_since_it_was_written() {
+        let (s, run) = store();
+        s.record_failure(run, "orders", &letter("o1"), 1).unwrap();
+        s.record_skip(run, "orders", "o1", Decision::Skip, None, 1, None)
+            .unwrap();
+        assert_eq!(
+            s.dead_letters(Some("orders")).unwrap().len(),
+            1,
+            "a skip settles nothing"
+        );
+        s.record_skip(
+            run,
+            "orders",
+            "o1",
+            Decision::Unchanged,
+            Some("inv-1"),
+            1,
+            None,
+        )
+        .unwrap();
+        assert!(s.dead_letters(Some("orders")).unwrap().is_empty());
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub struct Schema {
     pub key: Option<Ident>,
     /// The field incremental reads resume from (`cursor create_date`).
     pub cursor: Option<Ident>,
+    /// Fields that change after a record was created (`mutable paid, status`).
+    pub mutable: Vec<Ident>,
+    /// How the service counts string lengths (`length utf16`); characters if absent.
+    pub length: Option<(crate::types::LengthUnit, Span)>,
     pub fields: Vec<FieldDecl>,
     pub span: Span,
 }
@@ -220,6 +224,8 @@ pub enum Stmt {
     Source(Endpoint, Span),
     Target(Endpoint, Span),
     Where(Expr, Span),
+    /// `reread DAYS`: each run reads the source's last DAYS days again.
+    Reread(Expr, Span),
     Key {
         value: Expr,
         field: FieldPath,
@@ -246,6 +252,7 @@ impl Stmt {
             Stmt::Source(_, s)
             | Stmt::Target(_, s)
             | Stmt::Where(_, s)
+            | Stmt::Reread(_, s)
             | Stmt::OnCreate(_, s)
             | Stmt::OnUpdate(_, s)
             | Stmt::Keep(_, s)
@@ -275,6 +282,8 @@ pub struct Upsert {
     pub schema: Vec<Ident>,
     pub schema_span: Span,
     pub var: Ident,
+    /// `where`: upsert only when this holds (else `var` is absent).
+    pub filter: Option<Expr>,
     pub match_value: Expr,
     pub match_field: FieldPath,
     pub body: Vec<Stmt>,

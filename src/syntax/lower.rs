@@ -39,7 +39,10 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_mapping
             | Rule::kw_use
             | Rule::kw_when
+            | Rule::kw_reread
             | Rule::kw_cursor
+            | Rule::kw_mutable
+            | Rule::kw_length
             | Rule::kw_connection
             | Rule::kw_create
             | Rule::kw_default
@@ -82,6 +85,7 @@ struct Lower {
 }
 
 pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec<Item>> {
+    super::depth::check(file, text, offset)?;
     let mut pairs =
         FlowParser::parse(Rule::file, text).map_err(|e| syntax_error(file, offset, e))?;
     let lower = Lower { file, offset };
@@ -96,6 +100,7 @@ pub(super) fn parse_items(file: FileId, text: &str, offset: usize) -> Result<Vec
 pub(super) fn parse_standalone_expr(file: FileId, text: &str) -> Result<Expr> {
     // `expr ~ EOI` is expressed by parsing a mapping-free wrapper: parse the
     // expression rule and make sure nothing but whitespace follows.
+    super::depth::check(file, text, 0)?;
     let mut pairs = FlowParser::parse(Rule::expr, text).map_err(|e| syntax_error(file, 0, e))?;
     let pair = pairs.next().expect("expr yields one pair");
     let end = pair.as_span().end();
@@ -343,6 +348,8 @@ impl Lower {
         let mut resource = None;
         let mut key = None;
         let mut cursor = None;
+        let mut mutable = Vec::new();
+        let mut length = None;
         let mut fields = Vec::new();
         for p in inner {
             match p.as_rule() {
@@ -355,6 +362,14 @@ impl Lower {
                 Rule::schema_cursor => {
                     cursor = Some(self.ident(p.kids().next().expect("cursor field")))
                 }
+                Rule::schema_mutable => mutable = p.kids().map(|f| self.ident(f)).collect(),
+                Rule::schema_length => {
+                    let unit = p.kids().next().expect("length unit");
+                    let sp = self.span(&unit);
+                    let unit = crate::types::LengthUnit::from_keyword(unit.as_str())
+                        .expect("the grammar allows only known units");
+                    length = Some((unit, sp));
+                }
                 Rule::field_decl => fields.push(self.field_decl(p)?),
                 other => unreachable!("schema part {other:?}"),
             }
@@ -364,6 +379,8 @@ impl Lower {
             resource,
             key,
             cursor,
+            mutable,
+            length,
             fields,
             span,
         })
@@ -552,6 +569,7 @@ impl Lower {
                 Stmt::Target(self.endpoint(inner.next().expect("endpoint"))?, span)
             }
             Rule::where_stmt => Stmt::Where(self.expr(inner.next().expect("condition"))?, span),
+            Rule::reread_stmt => Stmt::Reread(self.expr(inner.next().expect("days"))?, span),
             Rule::key_stmt => {
                 let value = self.expr(inner.next().expect("key value"))?;
                 let field = self.field_path(inner.next().expect("key field"));
@@ -601,13 +619,22 @@ impl Lower {
             Rule::upsert_stmt => {
                 let (schema, schema_span) = self.dotted(inner.next().expect("schema"));
                 let var = self.ident(inner.next().expect("var"));
-                let match_value = self.expr(inner.next().expect("match"))?;
-                let match_field = self.field_path(inner.next().expect("match field"));
+                let first = self.expr(inner.next().expect("filter or match"))?;
+                let mut next = inner.next().expect("match or match field");
+                let (filter, match_value) = if next.as_rule() == Rule::expr {
+                    let m = self.expr(next)?;
+                    next = inner.next().expect("match field");
+                    (Some(first), m)
+                } else {
+                    (None, first)
+                };
+                let match_field = self.field_path(next);
                 let body = self.block(inner.next().expect("block"))?;
                 Stmt::Upsert(Upsert {
                     schema,
                     schema_span,
                     var,
+                    filter,
                     match_value,
                     match_field,
                     body,
@@ -697,7 +724,11 @@ impl Lower {
 
     fn expr(&self, pair: Pair<Rule>) -> Result<Expr> {
         debug_assert_eq!(pair.as_rule(), Rule::expr);
-        self.pratt_expr(pair.into_inner())
+        // Nesting is bounded by `depth::check` before the parse; a deep
+        // tree gets more stack instead of overflowing the thread's.
+        stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, || {
+            self.pratt_expr(pair.into_inner())
+        })
     }
 
     fn pratt_expr(&self, pairs: Pairs<Rule>) -> Result<Expr> {
@@ -878,10 +909,10 @@ impl Lower {
                 ExprKind::Call { name, args }
             }
             Rule::list_lit => {
-                let kids: Vec<Pair<Rule>> = pair.kids().collect();
+                let kids: Vec<_> = pair.kids().collect();
                 match kids.as_slice() {
-                    [item, comp] if comp.as_rule() == Rule::list_comp => {
-                        let mut inner = comp.clone().kids();
+                    [item, tail] if tail.as_rule() == Rule::comp_tail => {
+                        let mut inner = tail.clone().kids();
                         let var = self.ident(inner.next().expect("var"));
                         let list = self.expr(inner.next().expect("list"))?;
                         let filter = inner.next().map(|f| self.expr(f)).transpose()?;

@@ -2,6 +2,7 @@
 //! is the only place that sees pest's pairs.
 
 pub mod ast;
+pub mod depth;
 mod lower;
 
 pub use lower::datetime_literal;
@@ -200,7 +201,11 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::optional_mark | Rule::field_mod | Rule::readonly_mod | Rule::range_mod => {
             "`?`, readonly or range"
         }
-        Rule::schema_resource | Rule::schema_key => "resource, key or `{`",
+        Rule::schema_resource | Rule::schema_key | Rule::schema_cursor | Rule::schema_length => {
+            "resource, key, cursor, length or `{`"
+        }
+        Rule::kw_length => "`length`",
+        Rule::length_unit => "`utf16` or `chars`",
         Rule::escape | Rule::text | Rule::interpolation => "string text or `\"`",
         // Keywords are matched through these lookaheads, so they are what a
         // parse error reports as expected.

@@ -21,9 +21,10 @@ pub enum Kind {
     Bool,
     Int,
     Decimal,
-    /// `max` is the longest the string can be, when known.
+    /// `max` is the longest the string can be, when known, counted in `units`.
     Str {
         max: Option<u32>,
+        units: LengthUnit,
     },
     Uuid,
     Date,
@@ -68,6 +69,70 @@ pub struct RecordType {
     pub fields: Vec<FieldType>,
     /// An open record accepts fields beyond those listed (record literals are closed).
     pub open: bool,
+    /// How the service counts the length of its strings (`string(N)`).
+    pub units: LengthUnit,
+}
+
+/// How a service counts a string's length: what `string(N)`, `truncate`,
+/// `length` and the max-length checks count in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LengthUnit {
+    /// Unicode scalar values (Rust's `char`s, Python's `len`).
+    #[default]
+    Chars,
+    /// UTF-16 code units (.NET, Java, JavaScript): a character outside the
+    /// Basic Multilingual Plane, such as an emoji, counts two.
+    Utf16,
+}
+
+impl LengthUnit {
+    /// Whether `s` is at most `max` units long. Neither unit counts more
+    /// than a string's UTF-8 bytes, so a short string needs no counting.
+    #[inline]
+    pub fn fits(self, s: &str, max: usize) -> bool {
+        s.len() <= max || self.length(s) <= max
+    }
+
+    pub fn length(self, s: &str) -> usize {
+        match self {
+            LengthUnit::Chars => s.chars().count(),
+            LengthUnit::Utf16 => s.encode_utf16().count(),
+        }
+    }
+    pub fn of_char(self, c: char) -> usize {
+        match self {
+            LengthUnit::Chars => 1,
+            LengthUnit::Utf16 => c.len_utf16(),
+        }
+    }
+    /// "characters", "UTF-16 code units"
+    pub fn name(self) -> &'static str {
+        match self {
+            LengthUnit::Chars => "characters",
+            LengthUnit::Utf16 => "UTF-16 code units",
+        }
+    }
+    /// The word a flow writes: `chars`, `utf16`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            LengthUnit::Chars => "chars",
+            LengthUnit::Utf16 => "utf16",
+        }
+    }
+    pub fn from_keyword(s: &str) -> Option<LengthUnit> {
+        match s {
+            "chars" | "characters" => Some(LengthUnit::Chars),
+            "utf16" => Some(LengthUnit::Utf16),
+            _ => None,
+        }
+    }
+    /// The longest a string of at most `max` of `from`'s units can be in these units.
+    pub fn convert_max(self, max: u32, from: LengthUnit) -> u32 {
+        match (from, self) {
+            (LengthUnit::Chars, LengthUnit::Utf16) => max.saturating_mul(2),
+            _ => max,
+        }
+    }
 }
 
 impl RecordType {
@@ -100,10 +165,18 @@ impl Type {
     pub const DATETIME: Type = Type::of(Kind::DateTime);
     pub const NEVER: Type = Type::of(Kind::Never);
     pub fn string() -> Type {
-        Type::of(Kind::Str { max: None })
+        Type::of(Kind::Str {
+            max: None,
+            units: LengthUnit::Chars,
+        })
     }
+    /// A string of at most `max` characters.
     pub fn string_max(max: Option<u32>) -> Type {
-        Type::of(Kind::Str { max })
+        Type::string_max_in(max, LengthUnit::Chars)
+    }
+    /// A string of at most `max` of `units`.
+    pub fn string_max_in(max: Option<u32>, units: LengthUnit) -> Type {
+        Type::of(Kind::Str { max, units })
     }
     pub fn list(elem: Type) -> Type {
         Type::of(Kind::List(Box::new(elem)))
@@ -133,11 +206,17 @@ impl Type {
             Kind::Str { .. } | Kind::Uuid | Kind::Enum(_) | Kind::Any | Kind::Never
         )
     }
+    /// The longest its text can be, in characters.
     pub fn max_len(&self) -> Option<u32> {
+        self.max_len_in(LengthUnit::Chars)
+    }
+
+    /// The longest its text can be, counted in `units`.
+    pub fn max_len_in(&self, units: LengthUnit) -> Option<u32> {
         match &self.kind {
-            Kind::Str { max } => *max,
+            Kind::Str { max, units: from } => max.map(|m| units.convert_max(m, *from)),
             Kind::Uuid => Some(36),
-            Kind::Enum(items) => items.iter().map(|s| s.chars().count() as u32).max(),
+            Kind::Enum(items) => items.iter().map(|s| units.length(s) as u32).max(),
             Kind::Int => Some(20),
             Kind::Decimal => Some(30),
             Kind::Bool => Some(5),
@@ -164,16 +243,51 @@ impl Type {
             }
             (a, b) if a == b => a.clone(),
             (Kind::Int, Kind::Decimal) | (Kind::Decimal, Kind::Int) => Kind::Decimal,
-            (Kind::Str { max: a }, Kind::Str { max: b }) => Kind::Str {
-                max: a.zip(*b).map(|(a, b)| a.max(b)),
-            },
             (
                 Kind::Enum(_) | Kind::Str { .. } | Kind::Uuid,
                 Kind::Enum(_) | Kind::Str { .. } | Kind::Uuid,
-            ) => Kind::Str {
-                max: self.max_len().zip(other.max_len()).map(|(a, b)| a.max(b)),
-            },
+            ) => {
+                let units = match (&self.kind, &other.kind) {
+                    (Kind::Str { units, .. }, _) | (_, Kind::Str { units, .. }) => *units,
+                    _ => LengthUnit::Chars,
+                };
+                Kind::Str {
+                    max: self
+                        .max_len_in(units)
+                        .zip(other.max_len_in(units))
+                        .map(|(a, b)| a.max(b)),
+                    units,
+                }
+            }
             (Kind::List(a), Kind::List(b)) => Kind::List(Box::new(a.join(b))),
+            // Records with the same fields (two record literals of one
+            // shape): each field joined.
+            (Kind::Record(a), Kind::Record(b))
+                if a.fields.len() == b.fields.len()
+                    && a.fields
+                        .iter()
+                        .zip(&b.fields)
+                        .all(|(x, y)| x.name == y.name) =>
+            {
+                Kind::Record(Arc::new(RecordType {
+                    name: a.name.clone(),
+                    fields: a
+                        .fields
+                        .iter()
+                        .zip(&b.fields)
+                        .map(|(x, y)| {
+                            let ty = x.ty.join(&y.ty);
+                            FieldType {
+                                optional: x.optional || y.optional || ty.missing.is_some(),
+                                ty: ty.present(),
+                                ..x.clone()
+                            }
+                        })
+                        .collect(),
+                    open: a.open || b.open,
+                    units: a.units,
+                }))
+            }
             _ => Kind::Any,
         };
         Type {
@@ -202,8 +316,8 @@ impl fmt::Display for Kind {
             Kind::Bool => f.write_str("bool"),
             Kind::Int => f.write_str("int"),
             Kind::Decimal => f.write_str("decimal"),
-            Kind::Str { max: Some(n) } => write!(f, "string({n})"),
-            Kind::Str { max: None } => f.write_str("string"),
+            Kind::Str { max: Some(n), .. } => write!(f, "string({n})"),
+            Kind::Str { max: None, .. } => f.write_str("string"),
             Kind::Uuid => f.write_str("uuid"),
             Kind::Date => f.write_str("date"),
             Kind::DateTime => f.write_str("datetime"),
@@ -235,19 +349,27 @@ pub fn assignable(from: &Type, to: &Type) -> Result<(), Mismatch> {
         (Kind::Null, _) => true,
         (a, b) if a == b => true,
         (Kind::Int, Kind::Decimal) => true,
-        (Kind::Str { .. } | Kind::Enum(_) | Kind::Uuid, Kind::Str { max: Some(max) }) => {
-            return match from.max_len() {
+        (
+            Kind::Str { .. } | Kind::Enum(_) | Kind::Uuid,
+            Kind::Str {
+                max: Some(max),
+                units,
+            },
+        ) => {
+            return match from.max_len_in(*units) {
                 Some(have) if have <= *max => Ok(()),
                 have => Err(Mismatch::TooLong { max: *max, have }),
             }
         }
-        (Kind::Str { .. } | Kind::Enum(_) | Kind::Uuid, Kind::Str { max: None }) => true,
+        (Kind::Str { .. } | Kind::Enum(_) | Kind::Uuid, Kind::Str { max: None, .. }) => true,
         (Kind::Str { .. }, Kind::Uuid | Kind::Enum(_)) => true,
         (Kind::Enum(a), Kind::Enum(b)) => a.iter().all(|x| b.contains(x)),
         (Kind::Uuid, Kind::Enum(_)) => false,
         // Dates may arrive as ISO strings from JSON and as values from date().
         (Kind::Str { .. }, Kind::Date | Kind::DateTime) => true,
-        (Kind::DateTime, Kind::Date) | (Kind::Date, Kind::DateTime) => true,
+        // A date is a moment at midnight UTC; a moment is not a date: which
+        // day it falls on depends on the offset, so that takes date(x).
+        (Kind::Date, Kind::DateTime) => true,
         (Kind::List(a), Kind::List(b)) => return assignable(a, b),
         (Kind::Record(_), Kind::Record(_)) => true,
         _ => false,

@@ -59,6 +59,9 @@ type KeyMap = HashMap<Box<[u8]>, Arc<str>, BuildHasherDefault<KeyHasher>>;
 #[derive(Default)]
 pub struct Decoder {
     keys: KeyMap,
+    /// The top-level keys a projection skipped in the current document
+    /// (reused, so finding duplicates among them allocates nothing).
+    skipped: Vec<Arc<str>>,
 }
 
 impl Decoder {
@@ -91,6 +94,7 @@ impl Decoder {
             input,
             pos: 0,
             keys: &mut self.keys,
+            skipped: &mut self.skipped,
             depth: 0,
             keep,
         };
@@ -114,6 +118,7 @@ impl Decoder {
             input,
             pos: 0,
             keys: &mut self.keys,
+            skipped: &mut self.skipped,
             depth: 0,
             keep: None,
         };
@@ -142,6 +147,19 @@ impl Decoder {
     }
 }
 
+fn duplicate(key: &str, offset: usize) -> JsonError {
+    JsonError {
+        offset,
+        message: format!("the key {key:?} appears twice in one object"),
+    }
+}
+
+fn key_hash(key: &str) -> u64 {
+    let mut h = KeyHasher::default();
+    h.write(key.as_bytes());
+    h.finish()
+}
+
 pub fn parse(input: &str) -> Result<Value, JsonError> {
     Decoder::new().decode(input.as_bytes())
 }
@@ -154,6 +172,7 @@ struct Parser<'a, 'k> {
     input: &'a [u8],
     pos: usize,
     keys: &'k mut KeyMap,
+    skipped: &'k mut Vec<Arc<str>>,
     depth: usize,
     /// Top-level fields to decode; the others are skipped (checked for
     /// well-formedness, not built). `None` decodes everything.
@@ -251,25 +270,39 @@ impl Parser<'_, '_> {
         if !self.open(b'}')? {
             return Ok(Value::record(record));
         }
+        // Keys skipped by the projection (only at the top level), to find
+        // duplicates among them too: a bloom mask of their hashes spares the
+        // scan in the common case.
+        if self.depth == 1 {
+            self.skipped.clear();
+        }
+        let mut skipped_mask = 0u64;
         loop {
             self.skip_ws();
             if self.peek() != Some(b'"') {
                 return Err(self.err("expected a string key"));
             }
+            let key_at = self.pos;
             let key = self.key()?;
             self.skip_ws();
             self.expect(b':')?;
             self.skip_ws();
             if self.depth == 1 && self.keep.is_some_and(|keep| !keep(&key)) {
+                let bit = 1u64 << (key_hash(&key) % 64);
+                if skipped_mask & bit != 0 && self.skipped.iter().any(|k| **k == *key) {
+                    return Err(duplicate(&key, key_at));
+                }
+                skipped_mask |= bit;
+                self.skipped.push(key);
                 self.skip_value()?;
             } else {
-                let v = self.value()?;
                 if record.get(&key).is_some() {
-                    // Duplicate keys: the last one wins, as in most decoders.
-                    record.insert(key, v);
-                } else {
-                    record.push_unchecked(key, v);
+                    // Which of two values would be meant is anyone's guess (most
+                    // decoders keep the last): the record is refused instead.
+                    return Err(duplicate(&key, key_at));
                 }
+                let v = self.value()?;
+                record.push_unchecked(key, v);
             }
             if !self.more(b'}', OBJECT_END)? {
                 return Ok(Value::record(record));
@@ -485,15 +518,35 @@ impl Parser<'_, '_> {
         } else {
             Decimal::from_str_exact(text)
         };
+        let _ = integral;
         match parsed {
-            Ok(d) => Ok(Value::Num(d)),
-            Err(_) if integral => Ok(Value::BigNum(Arc::from(text))),
-            Err(_) => Err(JsonError {
-                offset: start,
-                message: format!("the number {text} has more than 28 significant digits and cannot be kept exactly"),
-            }),
+            Ok(d) if !exponent || significant_digits(text) <= 28 => Ok(Value::Num(d)),
+            // A number that cannot be held exactly is kept verbatim: copied,
+            // it is written back unchanged; computed with, it fails that
+            // record (E0907). Only a fraction of trailing zeros is dropped.
+            _ => Ok(
+                match trim_fraction_zeros(text).map(Decimal::from_str_exact) {
+                    Some(Ok(d)) => Value::Num(d),
+                    _ => Value::BigNum(Arc::from(text)),
+                },
+            ),
         }
     }
+}
+
+/// The significant digits of a number's mantissa (`0.0120e5` has 2).
+fn significant_digits(text: &str) -> usize {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').trim_end_matches('0').len()
+}
+
+/// `1.2500…0` without the zeros that make it too long to hold exactly.
+fn trim_fraction_zeros(text: &str) -> Option<&str> {
+    if text.contains(['e', 'E']) || !text.contains('.') {
+        return None;
+    }
+    Some(text.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// Writes compact JSON. Absent fields are left out; an absent top-level value prints `null`.
@@ -503,7 +556,7 @@ pub fn write(value: &Value, out: &mut String) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Num(d) => {
             use std::fmt::Write;
-            let _ = write!(out, "{d}");
+            let _ = write!(out, "{}", super::unsigned_zero(*d));
         }
         Value::BigNum(s) => out.push_str(s),
         Value::Str(s) => write_str(s, out),
@@ -670,7 +723,24 @@ mod tests {
         );
         assert_eq!(roundtrip("-0.1"), "-0.1");
         assert_eq!(roundtrip("1e3"), "1000");
-        assert!(parse("0.12345678901234567890123456789012345").is_err());
+        // Too many digits to hold exactly: kept verbatim, not refused.
+        assert_eq!(
+            roundtrip("0.12345678901234567890123456789012345"),
+            "0.12345678901234567890123456789012345"
+        );
+        assert!(matches!(
+            parse("0.12345678901234567890123456789012345"),
+            Ok(Value::BigNum(_))
+        ));
+        assert_eq!(roundtrip("1e400"), "1e400");
+        assert_eq!(
+            roundtrip("1.23456789012345678901234567890123e5"),
+            "1.23456789012345678901234567890123e5"
+        );
+        assert_eq!(roundtrip("0.100000000000000000000000000000000"), "0.1");
+        // Negative zero is written without its sign.
+        assert_eq!(roundtrip("-0.00"), "0.00");
+        assert_eq!(roundtrip("-0"), "0");
     }
 
     #[test]
@@ -703,8 +773,21 @@ mod tests {
     }
 
     #[test]
-    fn records_keep_order_and_last_duplicate_wins() {
-        assert_eq!(roundtrip(r#"{"b":1,"a":2,"b":3}"#), r#"{"b":3,"a":2}"#);
+    fn records_keep_order_and_duplicate_keys_are_refused() {
+        assert_eq!(roundtrip(r#"{"b":1,"a":2}"#), r#"{"b":1,"a":2}"#);
+        let e = parse(r#"{"total": 5.00, "total": 700.00}"#).unwrap_err();
+        assert_eq!(e.message, r#"the key "total" appears twice in one object"#);
+        assert_eq!(e.offset, 16);
+        assert!(parse(r#"{"a": {"x": 1, "x": 2}}"#).is_err());
+        assert!(parse(r#"[{"x": 1}, {"x": 2}]"#).is_ok());
+        // Also among the fields a projection skips, and with escapes.
+        let keep = |k: &str| k == "a";
+        let mut d = Decoder::new();
+        assert!(d
+            .decode_projected(br#"{"a":1,"b":2,"b":3}"#, &keep)
+            .is_err());
+        assert!(d.decode_projected(br#"{"a":1,"a":2}"#, &keep).is_err());
+        assert!(d.decode_projected(br#"{"a":1,"b":2,"c":3}"#, &keep).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Runtime values. Numbers are exact decimals from the moment they are read;
 //! a value can be absent (no such field), null, or something.
 
+pub mod exact;
 pub mod json;
 pub mod parse;
 
@@ -162,7 +163,8 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::Num(d) if d.scale() == 0 => "int",
             Value::Num(_) => "decimal",
-            Value::BigNum(_) => "big integer",
+            Value::BigNum(s) if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') => "big integer",
+            Value::BigNum(_) => "long number",
             Value::Str(_) => "string",
             Value::Date(_) => "date",
             Value::DateTime(_) => "datetime",
@@ -188,7 +190,7 @@ impl Value {
     pub fn to_text(&self) -> Option<String> {
         Some(match self {
             Value::Str(s) => s.to_string(),
-            Value::Num(d) => d.to_string(),
+            Value::Num(d) => unsigned_zero(*d).to_string(),
             Value::BigNum(s) => s.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Date(d) => format_date(d),
@@ -205,9 +207,89 @@ impl Value {
             (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
             (Value::DateTime(a), Value::DateTime(b)) => Some(a.cmp(b)),
             (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
-            (Value::BigNum(a), Value::BigNum(b)) => Some(a.len().cmp(&b.len()).then(a.cmp(b))),
+            (Value::BigNum(_) | Value::Num(_), Value::BigNum(_) | Value::Num(_)) => {
+                Some(exact_cmp(&number_text(self)?, &number_text(other)?))
+            }
             _ => None,
         }
+    }
+}
+
+/// The text of a number (exact or verbatim).
+fn number_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::Num(d) => Some(d.to_string().into()),
+        Value::BigNum(s) => Some((**s).into()),
+        _ => None,
+    }
+}
+
+/// A number's text as (sign, power of ten of its first digit, significant
+/// digits): equal values give equal triples, whatever their spelling.
+fn canonical_number(text: &str) -> (bool, i64, String) {
+    let (mantissa, exp) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let negative = mantissa.starts_with('-');
+    let mantissa = mantissa.trim_start_matches(['-', '+']);
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let lead = digits.len() - digits.trim_start_matches('0').len();
+    let significant = digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .to_string();
+    if significant.is_empty() {
+        return (false, 0, String::new());
+    }
+    let power = int.len() as i64 - lead as i64 - 1 + exp;
+    (negative, power, significant)
+}
+
+/// A canonical text of a number: equal values give equal texts.
+pub fn number_key(text: &str) -> String {
+    let (negative, power, digits) = canonical_number(text);
+    format!(
+        "{}0.{digits}e{}",
+        if negative && !digits.is_empty() {
+            "-"
+        } else {
+            ""
+        },
+        power + 1
+    )
+}
+
+/// Compares two numbers given as text by exact value.
+fn exact_cmp(a: &str, b: &str) -> Ordering {
+    let (na, pa, da) = canonical_number(a);
+    let (nb, pb, db) = canonical_number(b);
+    let magnitude = |p: i64, d: &str, q: i64, e: &str| match (d.is_empty(), e.is_empty()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        _ => p.cmp(&q).then_with(|| d.cmp(e)),
+    };
+    let zero_a = da.is_empty();
+    let zero_b = db.is_empty();
+    match (na && !zero_a, nb && !zero_b) {
+        (false, false) => magnitude(pa, &da, pb, &db),
+        (true, true) => magnitude(pb, &db, pa, &da),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+    }
+}
+
+/// Zero without a sign: `-0.00` is written, interpolated and compared as `0.00`.
+#[inline]
+pub fn unsigned_zero(d: Decimal) -> Decimal {
+    if d.is_zero() && d.is_sign_negative() {
+        let mut d = d;
+        d.set_sign_positive(true);
+        d
+    } else {
+        d
     }
 }
 
@@ -225,14 +307,26 @@ pub fn format_datetime(dt: &DateTime<FixedOffset>) -> String {
     }
 }
 
-/// Equality as the language defines it: absent equals null, 1.0 equals 1.
+/// Equality as the language defines it (`==`, `in`, `unique`, table keys):
+/// absent equals null; numbers by exact value (1.0 equals 1, never "1"); a
+/// date or date-time equals its ISO text.
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
         match (self, other) {
+            (Value::Date(_) | Value::DateTime(_), Value::Str(_))
+            | (Value::Str(_), Value::Date(_) | Value::DateTime(_))
+            | (Value::Date(_), Value::DateTime(_))
+            | (Value::DateTime(_), Value::Date(_)) => {
+                match (parse::datetime_of(self), parse::datetime_of(other)) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => false,
+                }
+            }
             (a, b) if a.is_missing() && b.is_missing() => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Num(a), Value::Num(b)) => a == b,
-            (Value::BigNum(a), Value::BigNum(b)) => a == b,
+            (Value::BigNum(_), Value::BigNum(_) | Value::Num(_))
+            | (Value::Num(_), Value::BigNum(_)) => self.compare(other) == Some(Ordering::Equal),
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Date(a), Value::Date(b)) => a == b,
             (Value::DateTime(a), Value::DateTime(b)) => a == b,
@@ -316,6 +410,40 @@ mod tests {
         assert!(natural_eq(&Value::str("30"), &Value::int(30)));
         assert!(!natural_eq(&Value::int(31), &Value::int(30)));
         assert!(natural_eq(&Value::Bool(true), &Value::Bool(true)));
+    }
+
+    #[test]
+    fn numbers_compare_by_exact_value_however_long() {
+        let big = |s: &str| Value::BigNum(Arc::from(s));
+        let num = |s: &str| Value::Num(s.parse().unwrap());
+        assert_eq!(big("1e400"), big("10e399"));
+        assert_eq!(
+            big("123456789012345678901234567890.0"),
+            big("123456789012345678901234567890")
+        );
+        assert_ne!(
+            big("123456789012345678901234567890"),
+            big("123456789012345678901234567891")
+        );
+        assert_eq!(big("1e2"), num("100"));
+        assert_eq!(
+            big("0.12345678901234567890123456789012345").compare(&num("0.2")),
+            Some(Ordering::Less)
+        );
+        assert_eq!(big("-1e400").compare(&num("-5")), Some(Ordering::Less));
+        assert_eq!(big("-1e-400").compare(&num("0")), Some(Ordering::Less));
+        assert_eq!(
+            big("99999999999999999999999999999999")
+                .compare(&big("100000000000000000000000000000000")),
+            Some(Ordering::Less)
+        );
+        assert_eq!(num("-0.00"), num("0"));
+        assert_eq!(
+            Value::Num(unsigned_zero("-0.00".parse().unwrap()))
+                .to_text()
+                .unwrap(),
+            "0.00"
+        );
     }
 
     #[test]

@@ -69,30 +69,145 @@ pub fn date_of(v: &Value) -> Option<NaiveDate> {
     }
 }
 
-/// An exact decimal from text: `12.50`, `-3`, and `12,50` (one comma, no point).
+/// How a number's text separates thousands and decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberFormat {
+    /// `1,234.56`: comma thousands, point decimals.
+    PointDecimal,
+    /// `1.234,56`: point thousands, comma decimals.
+    CommaDecimal,
+}
+
+impl NumberFormat {
+    /// The format a sample such as `"1,234.56"` or `"1.234,56"` shows.
+    pub fn from_sample(sample: &str) -> Option<NumberFormat> {
+        match sample {
+            "1,234.56" | "1234.56" => Some(NumberFormat::PointDecimal),
+            "1.234,56" | "1234,56" => Some(NumberFormat::CommaDecimal),
+            _ => None,
+        }
+    }
+}
+
+/// An exact decimal from text: `12.50`, `-3`, and `12,50` (one comma, no
+/// point). Text whose separators could mean two numbers — `1,234` is 1234
+/// with a thousands comma or 1.234 with a decimal comma — is refused: say
+/// which with [`parse_decimal_as`].
 pub fn parse_decimal(s: &str) -> Result<Decimal, String> {
     let t = s.trim();
-    let normalised = if t.matches(',').count() == 1 && !t.contains('.') {
-        t.replace(',', ".")
-    } else {
-        t.to_string()
+    let (int, frac) = match (t.matches(',').count(), t.contains('.')) {
+        (0, _) => return exact(s, t),
+        (1, false) => t.split_once(',').unwrap_or((t, "")),
+        _ => {
+            return Err(format!(
+                "{s:?} has thousands separators; say which separator is which: to_number(x, \"1,234.56\") or to_number(x, \"1.234,56\")"
+            ))
+        }
     };
+    if frac.len() == 3 && int.trim_start_matches(['-', '+']).len() <= 3 {
+        return Err(format!(
+            "{s:?} is ambiguous: {} with a thousands comma, or {int}.{frac} with a decimal comma; say which: to_number(x, \"1,234.56\") or to_number(x, \"1.234,56\")",
+            format_args!("{int}{frac}")
+        ));
+    }
+    exact(s, &format!("{int}.{frac}"))
+}
+
+/// An exact decimal from text in a given format: thousands separators in
+/// groups of three are dropped, the decimal separator is read as the point.
+pub fn parse_decimal_as(s: &str, format: NumberFormat) -> Result<Decimal, String> {
+    let t = s.trim();
+    let (thousands, decimal) = match format {
+        NumberFormat::PointDecimal => (',', '.'),
+        NumberFormat::CommaDecimal => ('.', ','),
+    };
+    if t.matches(decimal).count() > 1 {
+        return Err(format!(
+            "{s:?} has more than one decimal separator `{decimal}`"
+        ));
+    }
+    let (int, frac) = t
+        .split_once(decimal)
+        .map_or((t, None), |(i, f)| (i, Some(f)));
+    if frac.is_some_and(|f| f.contains(thousands)) {
+        return Err(format!(
+            "{s:?} has a thousands separator after its decimal separator"
+        ));
+    }
+    let unsigned = int.trim_start_matches(['-', '+']);
+    let groups: Vec<&str> = unsigned.split(thousands).collect();
+    let grouped = groups.len() == 1
+        || (!groups[0].is_empty()
+            && groups[0].len() <= 3
+            && groups[1..].iter().all(|g| g.len() == 3));
+    if !grouped {
+        return Err(format!("{s:?} does not group its thousands by three"));
+    }
+    let digits = format!("{}{}", &int[..int.len() - unsigned.len()], groups.concat());
+    match frac {
+        Some(f) => exact(s, &format!("{digits}.{f}")),
+        None => exact(s, &digits),
+    }
+}
+
+fn exact(original: &str, normalised: &str) -> Result<Decimal, String> {
     let valid = !normalised.is_empty()
         && normalised
             .trim_start_matches(['-', '+'])
             .chars()
             .all(|c| c.is_ascii_digit() || c == '.')
-        && normalised.matches('.').count() <= 1;
+        && normalised.matches('.').count() <= 1
+        && normalised
+            .trim_start_matches(['-', '+'])
+            .chars()
+            .any(|c| c.is_ascii_digit());
     if !valid {
-        return Err(format!("{s:?} is not a decimal number"));
+        return Err(format!("{original:?} is not a decimal number"));
     }
-    Decimal::from_str_exact(&normalised)
-        .map_err(|_| format!("{s:?} is beyond the exact decimal range"))
+    Decimal::from_str_exact(normalised)
+        .map_err(|_| format!("{original:?} is beyond the exact decimal range"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn separators_that_could_mean_two_numbers_are_refused() {
+        assert_eq!(parse_decimal("12.50"), Ok(d("12.50")));
+        assert_eq!(parse_decimal("12,50"), Ok(d("12.50")));
+        assert_eq!(parse_decimal("-0,5"), Ok(d("-0.5")));
+        assert_eq!(parse_decimal("1234,5678"), Ok(d("1234.5678")));
+        assert!(parse_decimal("1,234").unwrap_err().contains("ambiguous"));
+        assert!(parse_decimal("-123,456").unwrap_err().contains("ambiguous"));
+        assert!(parse_decimal("1,234.5").is_err());
+        assert!(parse_decimal("1.234,5").is_err());
+        assert!(parse_decimal(".").is_err());
+        assert!(parse_decimal("").is_err());
+    }
+
+    #[test]
+    fn a_format_says_which_separator_is_which() {
+        use NumberFormat::*;
+        assert_eq!(parse_decimal_as("1,234", PointDecimal), Ok(d("1234")));
+        assert_eq!(parse_decimal_as("1,234", CommaDecimal), Ok(d("1.234")));
+        assert_eq!(
+            parse_decimal_as("1,234,567.89", PointDecimal),
+            Ok(d("1234567.89"))
+        );
+        assert_eq!(
+            parse_decimal_as("-1.234.567,89", CommaDecimal),
+            Ok(d("-1234567.89"))
+        );
+        assert_eq!(parse_decimal_as("12.50", PointDecimal), Ok(d("12.50")));
+        assert!(parse_decimal_as("12,34,567.1", PointDecimal).is_err());
+        assert!(parse_decimal_as("1.2.3", PointDecimal).is_err());
+        assert!(parse_decimal_as("1.5,3", PointDecimal).is_err());
+    }
 
     fn moment(s: &str) -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339(s).unwrap()

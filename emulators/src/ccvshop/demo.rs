@@ -101,201 +101,27 @@ fn number(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-const JAN: Buyer = (
-    "jan@example.nl",
-    "Jan",
-    "de Vries",
-    None,
-    None,
-    "Keizersgracht",
-    123,
-    "1015 CJ",
-    "Amsterdam",
-    "Nederland",
-    "NL",
-);
-const HORECA: Buyer = (
-    "inkoop@horeca-bakker.nl",
-    "Piet",
-    "Bakker",
-    Some("Horeca Groothandel Bakker B.V."),
-    Some("NL003456789B01"),
-    "Stationsweg",
-    8,
-    "3511 EF",
-    "Utrecht",
-    "Nederland",
-    "NL",
-);
-const PEETERS: Buyer = (
-    "inkoop@bakkerij-peeters.be",
-    "Els",
-    "Peeters",
-    Some("Bakkerij Peeters BV"),
-    Some("BE0123456749"),
-    "Meir",
-    42,
-    "2000",
-    "Antwerpen",
-    "België",
-    "BE",
-);
-const LENA: Buyer = (
-    "lena.schmidt@example.de",
-    "Lena",
-    "Schmidt",
-    None,
-    None,
-    "Hauptstraße",
-    5,
-    "10115",
-    "Berlin",
-    "Deutschland",
-    "DE",
-);
-const EMILIE: Buyer = (
-    "emilie.dubois@example.fr",
-    "Émilie",
-    "Dubois",
-    None,
-    None,
-    "Rue de la Paix",
-    1,
-    "75001",
-    "Paris",
-    "France",
-    "FR",
-);
-const KAFFE: Buyer = (
-    "order@kaffebaren.se",
-    "Sven",
-    "Lind",
-    Some("Kaffebaren AB"),
-    Some("SE556677889901"),
-    "Drottninggatan",
-    12,
-    "111 51",
-    "Stockholm",
-    "Sverige",
-    "SE",
-);
-const MULLER: Buyer = (
-    "einkauf@mueller-gmbh.de",
-    "Lukas",
-    "Müller",
-    Some("Müller GmbH"),
-    Some("DE12345"),
-    "Bahnhofstraße",
-    3,
-    "80331",
-    "München",
-    "Deutschland",
-    "DE",
-);
-const JOHN: Buyer = (
-    "john.smith@example.com",
-    "John",
-    "Smith",
-    None,
-    None,
-    "Main Street",
-    221,
-    "10001",
-    "New York",
-    "United States",
-    "US",
-);
-const SANNE: Buyer = (
-    "sanne@example.nl",
-    "Sanne",
-    "Bakker",
-    None,
-    None,
-    "Kerkstraat",
-    7,
-    "3011 CD",
-    "Rotterdam",
-    "Nederland",
-    "NL",
-);
-const PIETER: Buyer = (
-    "pieter.jansen@example.nl",
-    "Pieter",
-    "Jansen",
-    None,
-    None,
-    "Molenlaan",
-    19,
-    "9711 GH",
-    "Groningen",
-    "Nederland",
-    "NL",
-);
-const FATIMA: Buyer = (
-    "fatima@example.nl",
-    "Fatima",
-    "El Amrani",
-    None,
-    None,
-    "Dorpsstraat",
-    4,
-    "1012 AB",
-    "Amsterdam",
-    "Nederland",
-    "NL",
-);
-const NOAH: Buyer = (
-    "noah@example.nl",
-    "Noah",
-    "Visser",
-    None,
-    None,
-    "Dorpsstraat",
-    9,
-    "1012 AB",
-    "Amsterdam",
-    "Nederland",
-    "NL",
-);
-const ZOE: Buyer = (
-    "zoe@example.nl",
-    "Zoë 🌷 Marie-Louise",
-    "van den Berg-Oosterhuis tot Nijenrode",
-    None,
-    None,
-    "Burgemeester van Roijensingel",
-    1,
-    "8011 AB",
-    "Zwolle",
-    "Nederland",
-    "NL",
-);
-const ANN: Buyer = (
-    "ann@example.com",
-    "Ann",
-    "Smit",
-    None,
-    None,
-    "Kerkstraat",
-    2,
-    "3511 EF",
-    "Utrecht",
-    "Nederland",
-    "NL",
-);
-const KANTOOR: Buyer = (
-    "administratie@kantoorservice-jansen.nl",
-    "Mo",
-    "Jansen",
-    Some("Kantoorservice Jansen B.V."),
-    Some("NL001234567B01"),
-    "Industrieweg",
-    30,
-    "3011 CD",
-    "Rotterdam",
-    "Nederland",
-    "NL",
-);
+/// The buyers, one line each.
+#[rustfmt::skip]
+mod buyers {
+    use super::Buyer;
+    pub const JAN: Buyer = ("jan@example.nl", "Jan", "de Vries", None, None, "Keizersgracht", 123, "1015 CJ", "Amsterdam", "Nederland", "NL");
+    pub const HORECA: Buyer = ("inkoop@horeca-bakker.nl", "Piet", "Bakker", Some("Horeca Groothandel Bakker B.V."), Some("NL003456789B01"), "Stationsweg", 8, "3511 EF", "Utrecht", "Nederland", "NL");
+    pub const PEETERS: Buyer = ("inkoop@bakkerij-peeters.be", "Els", "Peeters", Some("Bakkerij Peeters BV"), Some("BE0123456749"), "Meir", 42, "2000", "Antwerpen", "België", "BE");
+    pub const LENA: Buyer = ("lena.schmidt@example.de", "Lena", "Schmidt", None, None, "Hauptstraße", 5, "10115", "Berlin", "Deutschland", "DE");
+    pub const EMILIE: Buyer = ("emilie.dubois@example.fr", "Émilie", "Dubois", None, None, "Rue de la Paix", 1, "75001", "Paris", "France", "FR");
+    pub const KAFFE: Buyer = ("order@kaffebaren.se", "Sven", "Lind", Some("Kaffebaren AB"), Some("SE556677889901"), "Drottninggatan", 12, "111 51", "Stockholm", "Sverige", "SE");
+    pub const MULLER: Buyer = ("einkauf@mueller-gmbh.de", "Lukas", "Müller", Some("Müller GmbH"), Some("DE12345"), "Bahnhofstraße", 3, "80331", "München", "Deutschland", "DE");
+    pub const JOHN: Buyer = ("john.smith@example.com", "John", "Smith", None, None, "Main Street", 221, "10001", "New York", "United States", "US");
+    pub const SANNE: Buyer = ("sanne@example.nl", "Sanne", "Bakker", None, None, "Kerkstraat", 7, "3011 CD", "Rotterdam", "Nederland", "NL");
+    pub const PIETER: Buyer = ("pieter.jansen@example.nl", "Pieter", "Jansen", None, None, "Molenlaan", 19, "9711 GH", "Groningen", "Nederland", "NL");
+    pub const FATIMA: Buyer = ("fatima@example.nl", "Fatima", "El Amrani", None, None, "Dorpsstraat", 4, "1012 AB", "Amsterdam", "Nederland", "NL");
+    pub const NOAH: Buyer = ("noah@example.nl", "Noah", "Visser", None, None, "Dorpsstraat", 9, "1012 AB", "Amsterdam", "Nederland", "NL");
+    pub const ZOE: Buyer = ("zoe@example.nl", "Zoë 🌷 Marie-Louise", "van den Berg-Oosterhuis tot Nijenrode", None, None, "Burgemeester van Roijensingel", 1, "8011 AB", "Zwolle", "Nederland", "NL");
+    pub const ANN: Buyer = ("ann@example.com", "Ann", "Smit", None, None, "Kerkstraat", 2, "3511 EF", "Utrecht", "Nederland", "NL");
+    pub const KANTOOR: Buyer = ("administratie@kantoorservice-jansen.nl", "Mo", "Jansen", Some("Kantoorservice Jansen B.V."), Some("NL001234567B01"), "Industrieweg", 30, "3011 CD", "Rotterdam", "Nederland", "NL");
+}
+use buyers::*;
 
 /// The demo shop as of `now`.
 pub fn demo(now: DateTime<Utc>) -> Result<SeedData, String> {

@@ -361,12 +361,16 @@ fn buyer(rng: &mut StdRng, id: i64) -> Buyer {
     let customer = as_map(json!({
         "email": email,
         "customertype": if b2b { "b2b" } else { "b2c" },
+        // A VAT number in its country's format (VIES), so a business in
+        // another EU country is reverse charge wherever it is checked.
         "btw": b2b.then(|| {
-            format!(
-                "{}{:09}B01",
-                country.code,
-                rng.gen_range(100_000_000..999_999_999)
-            )
+            let n = rng.gen_range(100_000_000..999_999_999);
+            match country.code {
+                "NL" => format!("NL{n:09}B01"),
+                "BE" => format!("BE0{n:09}"),
+                "FR" => format!("FR{:02}{n:09}", n % 97),
+                code => format!("{code}{n:09}"),
+            }
         }),
         "kvk": b2b.then(|| format!("{:08}", rng.gen_range(10_000_000..99_999_999))),
         "billingaddress": {

@@ -38,7 +38,11 @@ use reqwest::Method;
 use super::pushdown::{self, ResourceSpec};
 use super::signing::{self, build_query, path_with_query, Credentials, QueryValue};
 use crate::connectors::error::{ConnectorError, ErrorClass};
-use crate::connectors::http::{transport_error, CallStats, RateBudget, RetryPolicy, StatsCell};
+use crate::connectors::http::{
+    read_body, retry_after, transport_error, CallStats, RateBudget, RetryPolicy, StatsCell,
+    MAX_BODY_BYTES,
+};
+use crate::connectors::redact::{service_body, service_text};
 use crate::connectors::settings::Settings;
 use crate::connectors::{Connector, ConnectorSpec, Filter, FilterOp, ListQuery, ListStats};
 use crate::value::json::{self, Decoder};
@@ -157,6 +161,8 @@ fn parse_base(raw: &str) -> Result<Base, String> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!("`{raw}` is not an http(s) URL with a host"));
     }
+    // The signing secret's HMACs and the shop's data travel with every request.
+    crate::connectors::registry::parse_service_url(trimmed)?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("`{raw}` must not have a query or fragment"));
     }
@@ -214,9 +220,10 @@ fn protocol_error(message: impl Into<String>) -> ConnectorError {
     ConnectorError::new(ErrorClass::Protocol, message)
 }
 
-/// The first bytes of a body, printable, for error messages.
+/// The first bytes of a body, printable and without personal data, for
+/// error messages.
 fn excerpt(body: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(body);
+    let text = service_body(body, usize::MAX);
     let mut out: String = text.chars().take(max).collect();
     if text.chars().count() > max {
         out.push('…');
@@ -228,6 +235,7 @@ impl CcvShopConnector {
     /// From a connection's settings (see [`super::SPEC`]).
     pub fn from_settings(settings: &Settings) -> Result<Self, ConnectorError> {
         let url = settings.require("url")?;
+        settings.service_url("url")?;
         if let Err(e) = parse_base(url) {
             return Err(config_error(format!(
                 "connection `{}`: `url` {e}",
@@ -317,7 +325,10 @@ impl CcvShopConnector {
                 Err(mut e) => {
                     if e.class == ErrorClass::RateLimited {
                         self.stats.rate_limited();
-                        e.retry_after = Some(self.until_next_minute());
+                        // The shop documents no Retry-After; when one comes, it says best.
+                        if e.retry_after.is_none() {
+                            e.retry_after = Some(self.until_next_minute());
+                        }
                     }
                     match policy.next_wait(attempt, &e, idempotent) {
                         Some(wait) => {
@@ -378,9 +389,11 @@ impl CcvShopConnector {
         };
         let (x_date, x_hash) = (header(signing::HEADER_DATE), header(signing::HEADER_HASH));
         let location = header(reqwest::header::LOCATION.as_str());
-        let bytes = response.bytes().map_err(|e| transport(&e))?.to_vec();
+        let wait = retry_after(response.headers());
+        let bytes = read_body(response, MAX_BODY_BYTES, &format!("CCV Shop {what}"), write)?;
         if !(200..300).contains(&status) {
             let mut err = api_error(status, &bytes, &what);
+            err.retry_after = wait;
             if write && status >= 500 {
                 err.outcome_unknown = true;
             }
@@ -674,8 +687,11 @@ fn api_error(status: u16, body: &[u8], what: &str) -> ConnectorError {
             .filter(|s| !s.is_empty())
     };
     let code = text("code");
+    // What the shop says may quote the values it refused: only what
+    // identifies no one is kept.
     let detail = text("developermessage")
         .or_else(|| text("message"))
+        .map(|t| service_text(&t))
         .unwrap_or_else(|| {
             if body.is_empty() {
                 "no details".to_string()
@@ -695,7 +711,7 @@ fn api_error(status: u16, body: &[u8], what: &str) -> ConnectorError {
         err = err.with_code(c);
     }
     if !body.is_empty() {
-        err = err.with_body(excerpt(body, 4000));
+        err = err.with_body(service_body(body, 4000));
     }
     err
 }
@@ -856,7 +872,11 @@ impl Connector for CcvShopConnector {
             .unknown_outcome());
         };
         let stat_get = format!("GET /{}/{{id}}", spec.name);
+        // The record exists now, but which one it is only the read-back
+        // tells: a failed read-back leaves the create's outcome unknown, so
+        // the engine searches before anything creates it again.
         self.get_json(pq, &stat_get, spec.name)
+            .map_err(ConnectorError::unknown_outcome)
     }
 
     fn update(
@@ -911,6 +931,14 @@ impl Connector for CcvShopConnector {
     fn stats(&self) -> CallStats {
         self.stats.snapshot()
     }
+
+    /// A shop is its address: no company to tell apart behind it.
+    fn target_identity(&self) -> String {
+        match &self.base {
+            Ok(b) => format!("ccvshop {}{}", b.origin, b.api),
+            Err(_) => format!("ccvshop {}", self.config.base_url),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -929,6 +957,9 @@ mod tests {
         let b = parse_base("https://host/shop").expect("base");
         assert_eq!(b.api, "/shop/api/rest/v1");
         assert!(parse_base("ftp://x").is_err());
+        assert!(parse_base("http://shop.example.nl")
+            .unwrap_err()
+            .contains("https://"));
         assert!(parse_base("not a url").is_err());
     }
 

@@ -17,7 +17,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
     settings: &[
         SettingSpec::new(
             "url",
-            SettingType::Url,
+            SettingType::ServiceUrl,
             "the shop's base URL (`https://myshop.ccvshop.nl`); the API is under `/api/rest/v1`",
         )
         .required(),

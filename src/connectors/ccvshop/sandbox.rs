@@ -1,5 +1,6 @@
-//! The CCV Shop emulator as `flowc sandbox` starts it: a generated shop on
-//! loopback, reached through the same settings a real shop is.
+//! The CCV Shop emulator as `flowc sandbox` starts it: the demo shop (or a
+//! generated one of `orders` orders) on loopback, reached through the same
+//! settings a real shop is.
 
 use std::sync::Arc;
 
@@ -8,24 +9,27 @@ use flowc_emulators::ccvshop::{self, CcvShopConfig, SeedSource};
 use crate::connectors::registry::{SandboxOptions, SandboxService};
 
 pub(super) fn start(options: &SandboxOptions) -> std::io::Result<SandboxService> {
-    let shop = ccvshop::start_blocking(CcvShopConfig {
-        data: SeedSource::Generated {
-            orders: options.orders,
+    let data = match options.orders {
+        0 => SeedSource::Demo,
+        orders => SeedSource::Generated {
+            orders,
             products: options.products,
             seed: options.seed,
         },
+    };
+    let what = match options.orders {
+        0 => "the demo shop".to_string(),
+        n => format!("{n} generated orders, {} products", options.products),
+    };
+    let shop = ccvshop::start_blocking(CcvShopConfig {
+        data,
         deliver_webhooks: false,
         ..CcvShopConfig::default()
     })?;
     shop.faults().set_base_latency(options.latency);
     let shop = Arc::new(shop);
     Ok(SandboxService {
-        description: format!(
-            "CCV Shop emulator at {} ({} orders, {} products)",
-            shop.base_url(),
-            options.orders,
-            options.products
-        ),
+        description: format!("CCV Shop emulator at {} ({what})", shop.base_url()),
         env: vec![
             ("CCVSHOP_URL".into(), shop.base_url().to_string()),
             ("CCVSHOP_PUBLIC_KEY".into(), shop.public_key().to_string()),

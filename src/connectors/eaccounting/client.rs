@@ -15,9 +15,13 @@ use rust_decimal::Decimal;
 
 use super::oauth::{self, OAuthClient, AUTH_COMMAND};
 use super::odata::{self, field as prop, Lit};
-use super::tokens::{fingerprint, unix_now, StoredTokens, TokenStore};
+use super::tokens::{fingerprint, StoredTokens, TokenStore};
 use crate::connectors::error::{ConnectorError, ErrorClass};
-use crate::connectors::http::{transport_error, with_retries, RateBudget, RetryPolicy, StatsCell};
+use crate::connectors::http::{
+    read_body, retry_after, transport_error, with_retries, RateBudget, RetryPolicy, StatsCell,
+    MAX_BODY_BYTES,
+};
+use crate::connectors::redact::{service_body, service_text};
 use crate::connectors::settings::{Secret, Settings};
 use crate::connectors::{
     CallStats, Connector, ConnectorSpec, Filter, FilterOp, ListQuery, ListStats,
@@ -31,8 +35,6 @@ pub const DEFAULT_API_URL: &str = "https://eaccountingapi.vismaonline.com/v2";
 pub const RATE_LIMIT_PER_MINUTE: u32 = 600;
 /// The largest `$pagesize` the service honours (larger values are clamped).
 pub const MAX_PAGE_SIZE: u32 = 500;
-/// Refresh this many seconds before the access token would expire.
-pub const REFRESH_MARGIN_SECS: u64 = 120;
 /// Budget key (and statistic) for token requests.
 pub const TOKEN_KEY: &str = "POST /connect/token";
 
@@ -109,6 +111,8 @@ pub struct EaccountingConnector {
     budget: RateBudget,
     stats: StatsCell,
     schemas: HashMap<String, Arc<RecordType>>,
+    /// The signed-in company's fingerprint, once read.
+    company: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for EaccountingConnector {
@@ -124,6 +128,8 @@ impl std::fmt::Debug for EaccountingConnector {
 struct Answer {
     status: u16,
     body: Vec<u8>,
+    /// The service's `Retry-After`, when it sent one.
+    retry_after: Option<Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,6 +138,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl EaccountingConnector {
     pub fn new(config: ConnectorConfig) -> Result<Self, ConnectorError> {
+        // Tokens and the client secret travel with every request.
+        for (name, url) in [
+            ("api_url", &config.api_url),
+            ("identity_url", &config.oauth.identity_url),
+        ] {
+            crate::connectors::registry::parse_service_url(url).map_err(|why| {
+                ConnectorError::new(ErrorClass::Config, format!("eAccounting `{name}` {why}"))
+            })?;
+        }
         let http = oauth::http_client(config.timeout)?;
         Ok(EaccountingConnector {
             config,
@@ -140,12 +155,14 @@ impl EaccountingConnector {
             budget: RateBudget::new(),
             stats: StatsCell::default(),
             schemas: HashMap::new(),
+            company: Mutex::new(None),
         })
     }
 
     /// From a connection's settings (see [`super::SPEC`]); `state_dir` holds the token file.
     pub fn from_settings(settings: &Settings, state_dir: &Path) -> Result<Self, ConnectorError> {
         let oauth = oauth::client_from_settings(settings)?;
+        settings.service_url("api_url")?;
         let mut config = ConnectorConfig::new(
             settings.get("api_url").unwrap_or(DEFAULT_API_URL),
             oauth,
@@ -211,7 +228,7 @@ impl EaccountingConnector {
     }
 
     /// A usable access token. `rejected` is a token the API just answered
-    /// 401 to: it is refreshed unless another thread already did.
+    /// 401 to: it is refreshed unless another thread or process already did.
     fn access_token(&self, rejected: Option<&str>) -> Result<String, ConnectorError> {
         let mut auth = lock(&self.auth);
         if auth.unsaved {
@@ -223,22 +240,46 @@ impl EaccountingConnector {
         if auth.tokens.is_none() {
             auth.tokens = Some(self.initial_tokens()?);
         }
-        let current = auth
-            .tokens
-            .as_ref()
-            .map(|t| (t.access_token.clone(), t.expires_at));
-        let (token, expires_at) = current.unwrap_or_default();
-        let stale = token.is_empty()
-            || rejected == Some(token.as_str())
-            || expires_at <= unix_now().saturating_add(REFRESH_MARGIN_SECS);
-        if !stale {
-            return Ok(token);
+        if let Some(t) = auth.tokens.as_ref().filter(|t| !t.stale(rejected)) {
+            return Ok(t.access_token.clone());
         }
-        self.refresh_locked(&mut auth)
+        // The token file is shared with other processes: refresh under its
+        // lock, after reading it again (another process may have refreshed).
+        let _file = self.config.store.lock()?;
+        if let Some(t) = self.newer_in_file(&mut auth)? {
+            if !t.stale(rejected) {
+                return Ok(t.access_token);
+            }
+        }
+        match self.refresh_locked(&mut auth) {
+            // The refresh token was spent elsewhere (a process that does not
+            // take the lock, an older flowc): the file may hold its successor.
+            Err(e) if e.code.as_deref() == Some("invalid_grant") => {
+                match self.newer_in_file(&mut auth)? {
+                    Some(t) if !t.stale(rejected) => Ok(t.access_token),
+                    Some(_) => self.refresh_locked(&mut auth),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
-    /// Refreshes while holding the auth lock, so that two threads never
-    /// spend the same (single-use) refresh token.
+    /// The tokens in the file, taken over when they are not the ones in
+    /// memory (another process refreshed). Call with the file lock held.
+    fn newer_in_file(&self, auth: &mut AuthState) -> Result<Option<StoredTokens>, ConnectorError> {
+        let stored = self.initial_tokens()?;
+        let ours = auth.tokens.as_ref().map(|t| t.refresh_token.as_str());
+        if auth.unsaved || ours == Some(stored.refresh_token.as_str()) {
+            return Ok(None);
+        }
+        auth.tokens = Some(stored.clone());
+        Ok(Some(stored))
+    }
+
+    /// Refreshes while holding the auth lock (and the token file's lock), so
+    /// that no two threads or processes spend the same (single-use) refresh
+    /// token.
     fn refresh_locked(&self, auth: &mut AuthState) -> Result<String, ConnectorError> {
         let Some(old) = auth.tokens.clone() else {
             return Err(ConnectorError::new(
@@ -312,20 +353,14 @@ impl EaccountingConnector {
             err
         })?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().map_err(|e| {
-            // The status line arrived, the body did not: a write may have happened.
-            let mut err = transport_error(&e, &format!("{what}: reading the answer"));
-            err.class = if e.is_timeout() {
-                ErrorClass::Timeout
-            } else {
-                ErrorClass::Connection
-            };
-            err.outcome_unknown = write;
-            err
-        })?;
+        let retry_after = retry_after(response.headers());
+        // The status line arrived; a body that breaks off leaves a write's
+        // outcome unknown.
+        let body = read_body(response, MAX_BODY_BYTES, &what, write)?;
         Ok(Answer {
             status,
-            body: bytes.to_vec(),
+            body,
+            retry_after,
         })
     }
 
@@ -382,12 +417,7 @@ impl EaccountingConnector {
                 format!("eAccounting's answer to {what} is not JSON: {e}"),
             )
             .with_status(answer.status)
-            .with_body(
-                String::from_utf8_lossy(&answer.body)
-                    .chars()
-                    .take(2000)
-                    .collect::<String>(),
-            )
+            .with_body(service_body(&answer.body, 2000))
         })
     }
 
@@ -500,6 +530,7 @@ fn seeded(refresh_token: String, fp: String) -> StoredTokens {
         scope: None,
         seeded_from: Some(fp),
         saved_at: 0,
+        lifetime: 0,
     }
 }
 
@@ -573,14 +604,13 @@ fn api_error(method: &Method, path: &str, answer: &Answer) -> ConnectorError {
         (408, _) => ErrorClass::Timeout,
         _ => ErrorClass::Validation,
     };
-    let text = developer.clone().unwrap_or_else(|| {
-        let raw = String::from_utf8_lossy(&answer.body);
-        if raw.trim().is_empty() {
-            format!("HTTP {status}")
-        } else {
-            raw.chars().take(300).collect()
-        }
-    });
+    // What the service says may quote the values it refused: names,
+    // addresses, personal numbers. Only what identifies no one is kept.
+    let text = match &developer {
+        Some(d) => service_text(d),
+        None if answer.body.iter().all(u8::is_ascii_whitespace) => format!("HTTP {status}"),
+        None => service_body(&answer.body, 300),
+    };
     let mut message = format!("eAccounting {method} {path}: {text}");
     if status == 403 {
         message.push_str(&format!(
@@ -590,15 +620,12 @@ fn api_error(method: &Method, path: &str, answer: &Answer) -> ConnectorError {
     }
     let mut err = ConnectorError::new(class, message)
         .with_status(status)
-        .with_body(
-            String::from_utf8_lossy(&answer.body)
-                .chars()
-                .take(4000)
-                .collect::<String>(),
-        );
+        .with_body(service_body(&answer.body, 4000));
     err.code = code;
     err.error_id = error_id;
-    if class == ErrorClass::RateLimited {
+    // A `Retry-After` header says best; a rate limit also says it in words.
+    err.retry_after = answer.retry_after;
+    if class == ErrorClass::RateLimited && err.retry_after.is_none() {
         err.retry_after = Some(
             developer
                 .as_deref()
@@ -826,6 +853,43 @@ impl Connector for EaccountingConnector {
     fn stats(&self) -> CallStats {
         self.stats.snapshot()
     }
+
+    fn target_identity(&self) -> String {
+        format!("eaccounting {}", self.config.api_url)
+    }
+
+    /// Every company is behind the same address; the signed-in one is told
+    /// by its settings (name, registration and VAT numbers, country), read
+    /// once per connection and kept only as a hash.
+    fn company(&self) -> Result<Option<String>, ConnectorError> {
+        // Held while asking, so that concurrent workers ask once.
+        let mut company = lock(&self.company);
+        if let Some(known) = company.clone() {
+            return Ok(Some(known));
+        }
+        let path = "/companysettings";
+        let answer = self.request(Method::GET, path, path, &[], None)?;
+        let settings = self.decode(&answer, &format!("GET {path}"))?;
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for field in [
+            "Name",
+            "CorporateIdentityNumber",
+            "VatCode",
+            "VatNumber",
+            "CountryCode",
+        ] {
+            let value = settings
+                .as_record()
+                .and_then(|r| r.get(field))
+                .and_then(Value::to_text)
+                .unwrap_or_default();
+            h.update(format!("{field}={value}\n").as_bytes());
+        }
+        let fingerprint = hex::encode(&h.finalize()[..12]);
+        *company = Some(fingerprint.clone());
+        Ok(Some(fingerprint))
+    }
 }
 
 #[cfg(test)]
@@ -864,6 +928,7 @@ mod tests {
         let answer = Answer {
             status: 409,
             body: br#"{"ErrorCode":4000,"DeveloperErrorMessage":"Conflict - CustomerNumber: 7 is taken.","ErrorId":"abc"}"#.to_vec(),
+            retry_after: None,
         };
         let e = api_error(&Method::POST, "/customers", &answer);
         assert_eq!(e.class, ErrorClass::Conflict);
@@ -874,10 +939,16 @@ mod tests {
         let answer = Answer {
             status: 503,
             body: b"<html>down</html>".to_vec(),
+            retry_after: Some(Duration::from_secs(3)),
         };
         let e = api_error(&Method::POST, "/customers", &answer);
         assert_eq!(e.class, ErrorClass::Server);
         assert!(e.outcome_unknown, "a 5xx on a write may have been applied");
+        assert_eq!(
+            e.retry_after,
+            Some(Duration::from_secs(3)),
+            "Retry-After is kept"
+        );
         assert!(!api_error(&Method::GET, "/customers", &answer).outcome_unknown);
     }
 

@@ -25,13 +25,13 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
     settings: &[
         SettingSpec::new(
             "api_url",
-            SettingType::Url,
+            SettingType::ServiceUrl,
             "the API (sandbox: `https://eaccountingapi-sandbox.test.vismaonline.com/v2`)",
         )
         .default(client::DEFAULT_API_URL),
         SettingSpec::new(
             "identity_url",
-            SettingType::Url,
+            SettingType::ServiceUrl,
             "the identity server; the token endpoint is `/connect/token` under it",
         )
         .default(oauth::DEFAULT_IDENTITY_URL),

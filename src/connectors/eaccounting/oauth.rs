@@ -105,6 +105,7 @@ impl TokenResponse {
             scope: self.scope,
             seeded_from,
             saved_at: 0,
+            lifetime: self.expires_in,
         })
     }
 }
@@ -327,6 +328,7 @@ pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client
 }
 
 pub(crate) fn client_from_settings(settings: &Settings) -> Result<OAuthClient, ConnectorError> {
+    settings.service_url("identity_url")?;
     Ok(OAuthClient {
         identity_url: settings
             .get("identity_url")

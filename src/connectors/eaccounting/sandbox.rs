@@ -1,6 +1,7 @@
-//! The eAccounting emulator as `flowc sandbox` starts it: a company with its
-//! reference data and an identity server that hands out a refresh token, so
-//! no sign-in is needed.
+//! The eAccounting emulator as `flowc sandbox` starts it: the demo company
+//! (reference data, a customer stored as `Ann@Example.com`, a default
+//! debtor, two articles) and an identity server that hands out a refresh
+//! token, so no sign-in is needed.
 
 use std::sync::Arc;
 
@@ -9,7 +10,10 @@ use flowc_emulators::eaccounting::{self, EaccountingConfig};
 use crate::connectors::registry::{SandboxOptions, SandboxService};
 
 pub(super) fn start(options: &SandboxOptions) -> std::io::Result<SandboxService> {
-    let books = eaccounting::start_blocking(EaccountingConfig::default())?;
+    let books = eaccounting::start_blocking(EaccountingConfig {
+        seed: Some(eaccounting::DEMO_SEED.to_string()),
+        ..EaccountingConfig::default()
+    })?;
     books.faults().set_base_latency(options.latency);
     let books = Arc::new(books);
     let env = vec![
@@ -34,8 +38,7 @@ pub(super) fn start(options: &SandboxOptions) -> std::io::Result<SandboxService>
         summary: Box::new(move || {
             let count = |name: &str| books.collection(name).len();
             Some(format!(
-                "eAccounting now holds {} invoice drafts, {} customers and {} articles.",
-                count("customerinvoicedrafts"),
+                "eAccounting now holds {} customers and {} articles.",
                 count("customers"),
                 count("articles")
             ))

@@ -8,6 +8,13 @@
 //! fsynced and renamed over the old file, then the directory is fsynced. A
 //! reader therefore sees either the old pair or the new one, never half.
 //!
+//! Several processes may share one token file (two flows run at once, a
+//! `flowc dlq retry` beside a scheduled run). A refresh spends the refresh
+//! token, so it happens under an exclusive OS file lock on
+//! `tokens/eaccounting.json.lock` ([`TokenStore::lock`]): load, and refresh
+//! only if the stored pair is the stale one, then save, then unlock. A
+//! process that finds a newer pair in the file uses it instead of refreshing.
+//!
 //! What cannot be made safe: a crash (or a failing disk) after the identity
 //! server rotated the token but before the rename. The stored refresh token
 //! is then dead; the next run gets `invalid_grant` and a diagnostic telling
@@ -43,6 +50,29 @@ pub struct StoredTokens {
     /// Unix seconds of the last write.
     #[serde(default)]
     pub saved_at: u64,
+    /// Seconds the access token was issued for (0: not known).
+    #[serde(default)]
+    pub lifetime: u64,
+}
+
+/// Refresh at most this many seconds before the access token would expire.
+pub const REFRESH_MARGIN_SECS: u64 = 120;
+
+impl StoredTokens {
+    /// Whether the access token should be refreshed before use: missing,
+    /// expiring within the margin, or `rejected` (the API just refused it).
+    /// The margin is a fifth of the token's lifetime, at most two minutes,
+    /// so that a short-lived token is used for most of its life instead of
+    /// being refreshed before every call.
+    pub fn stale(&self, rejected: Option<&str>) -> bool {
+        let margin = match self.lifetime {
+            0 => REFRESH_MARGIN_SECS,
+            lifetime => (lifetime / 5).min(REFRESH_MARGIN_SECS),
+        };
+        self.access_token.is_empty()
+            || rejected == Some(self.access_token.as_str())
+            || self.expires_at <= unix_now().saturating_add(margin)
+    }
 }
 
 impl std::fmt::Debug for StoredTokens {
@@ -102,6 +132,20 @@ impl TokenStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Waits for and takes the exclusive lock that refreshes happen under
+    /// (see the module docs); held until the returned file is dropped.
+    pub fn lock(&self) -> Result<fs::File, ConnectorError> {
+        let dir = self
+            .path
+            .parent()
+            .ok_or_else(|| self.io_error("lock", std::io::Error::other("no parent directory")))?;
+        create_private_dir(dir).map_err(|e| self.io_error("create the directory of", e))?;
+        let lock_path = self.path.with_extension("json.lock");
+        let file = open_lock_file(&lock_path).map_err(|e| self.io_error("lock", e))?;
+        file.lock().map_err(|e| self.io_error("lock", e))?;
+        Ok(file)
     }
 
     fn io_error(&self, what: &str, e: std::io::Error) -> ConnectorError {
@@ -201,6 +245,15 @@ fn open_private(path: &Path) -> std::io::Result<fs::File> {
         .open(path)
 }
 
+/// Opens (creating) a lock file, private to this user; never truncates.
+fn open_lock_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
 #[cfg(not(unix))]
 fn open_private(path: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new()
@@ -221,6 +274,7 @@ mod tests {
             scope: None,
             seeded_from: None,
             saved_at: 0,
+            lifetime: 0,
         }
     }
 
@@ -247,6 +301,37 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(!format!("{loaded:?}").contains("RT2"));
+    }
+
+    #[test]
+    fn the_refresh_margin_scales_with_the_token_lifetime() {
+        let now = unix_now();
+        let issued = |lifetime: u64, left: u64| StoredTokens {
+            expires_at: now + left,
+            lifetime,
+            ..pair(1)
+        };
+        // An hour-long token is refreshed two minutes before it expires…
+        assert!(!issued(3600, 121).stale(None));
+        assert!(issued(3600, 119).stale(None));
+        // …a 30-second one is used for most of its life, not refreshed at once.
+        assert!(!issued(30, 25).stale(None));
+        assert!(issued(30, 5).stale(None));
+        // A rejected token is stale however young.
+        assert!(issued(3600, 3000).stale(Some("AT1")));
+        assert!(!issued(3600, 3000).stale(Some("other")));
+    }
+
+    #[test]
+    fn the_refresh_lock_excludes_a_second_holder_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path());
+        let held = store.lock().unwrap();
+        let lock_path = store.path().with_extension("json.lock");
+        let other = open_lock_file(&lock_path).unwrap();
+        assert!(other.try_lock().is_err());
+        drop(held);
+        assert!(other.try_lock().is_ok());
     }
 
     #[test]
