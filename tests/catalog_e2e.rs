@@ -1370,8 +1370,9 @@ fn a_record_that_cannot_be_written_is_a_dead_letter_naming_record_and_field() {
 #[test]
 fn catalog_flows_on_the_sandbox_data_and_their_calls_per_record() {
     use flowc::connectors::registry::{with_sandbox, SandboxOptions};
+    // `flowc sandbox`'s defaults: the demo shop and company.
     let options = SandboxOptions {
-        orders: 50,
+        orders: 0,
         products: 20,
         seed: 42,
         latency: std::time::Duration::ZERO,

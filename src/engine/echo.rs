@@ -211,7 +211,7 @@ impl Reads<'_> {
         if changed.is_empty() {
             return Ok(seen.was_echo().then(|| {
                 format!(
-                    "{} {id} still holds what flowc wrote there: its own write, not a change to sync",
+                    "still holds what flowc wrote to this {} record: its own write, not a change to sync",
                     self.resource
                 )
             }));
@@ -240,7 +240,7 @@ impl Reads<'_> {
         Ok(echoed.then(|| {
             let fields: Vec<&str> = changed.iter().map(|f| f.as_str()).collect();
             format!(
-                "{} {id} holds what flowc wrote there ({}): its own write read back, not a change to sync",
+                "holds what flowc wrote to this {} record ({}): its own write read back, not a change to sync",
                 self.resource,
                 fields.join(", ")
             )
@@ -345,7 +345,10 @@ mod tests {
         .unwrap();
         let seen = reads.see("a", &v2).unwrap();
         let why = reads.echo("a", &seen).unwrap().expect("an echo");
-        assert!(why.contains("articles a") && why.contains("Price"), "{why}");
+        assert!(
+            why.contains("articles record") && why.contains("Price"),
+            "{why}"
+        );
         reads.done("a", &seen, true).unwrap();
         // Read again unchanged, it is still flowc's own write.
         let seen = reads.see("a", &v2).unwrap();

@@ -1378,6 +1378,8 @@ fn no_connection(endpoint: &Endpoint) -> ConnectorError {
 }
 
 /// The service and resource of a flow's source, when its records have ids.
+/// A flow that writes back to its own source (an order's status) reads its
+/// own writes, which its ledger knows: they are no echo of another flow's.
 fn source_service(
     program: &Program,
     flow: &Flow,
@@ -1386,13 +1388,14 @@ fn source_service(
     let keyed = flow
         .source_schema
         .is_some_and(|i| program.schemas[i].key.is_some());
+    let service = |e: &Endpoint| {
+        let connector = connections.endpoint(e)?;
+        Some((connector.target_identity(), resource_of(program, e)))
+    };
     match &flow.source {
         Endpoint::Resource { .. } if keyed => {
-            let connector = connections.endpoint(&flow.source)?;
-            Some((
-                connector.target_identity(),
-                resource_of(program, &flow.source),
-            ))
+            let source = service(&flow.source)?;
+            (service(&flow.target).as_ref() != Some(&source)).then_some(source)
         }
         _ => None,
     }
