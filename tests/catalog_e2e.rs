@@ -7,34 +7,37 @@
 // The connector trait's error type, as its callback returns it.
 #![allow(clippy::result_large_err)]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
-use flowc::check::Checked;
+use common::{checked as check, repo};
 use flowc::engine::{Connections, Engine, Options, Report};
 use flowc::state::{ActivityFilter, Decision, SqliteStore, Store};
 use flowc_emulators::ccvshop::seed::SeedData;
-use flowc_emulators::ccvshop::{self, CcvShopConfig, CcvShopEmulator, SeedSource};
-use flowc_emulators::eaccounting::{self, BlockingEaccountingEmulator, EaccountingConfig};
+use flowc_emulators::ccvshop::{self, CcvShopEmulator, SeedSource};
+use flowc_emulators::eaccounting::{self, BlockingEaccountingEmulator};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 const FLOWS: &str = "flows/ccvshop-eaccounting";
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// Both emulators (`common::Services`), one state folder for every run of
+/// every flow, and where the flows are read from (a copy when a test
+/// changes settings).
+struct Services {
+    both: common::Services,
+    flows: PathBuf,
 }
 
-/// Both emulators, and one state folder for every run of every flow.
-struct Services {
-    shop: CcvShopEmulator,
-    books: BlockingEaccountingEmulator,
-    refresh_token: String,
-    state: tempfile::TempDir,
-    /// Where the flows are read from (a copy when a test changes settings).
-    flows: PathBuf,
+impl std::ops::Deref for Services {
+    type Target = common::Services;
+    fn deref(&self) -> &common::Services {
+        &self.both
+    }
 }
 
 impl Services {
@@ -45,27 +48,8 @@ impl Services {
     /// `limits`: the services' per-minute limits (off for chaos runs, whose
     /// reruns would otherwise wait out minute windows).
     fn start_with(shop: SeedData, limits: bool) -> Services {
-        let shop = ccvshop::start_blocking(CcvShopConfig {
-            data: SeedSource::Custom(Box::new(shop)),
-            deliver_webhooks: false,
-            limits: ccvshop::RateLimitConfig {
-                enabled: limits,
-                ..Default::default()
-            },
-            ..CcvShopConfig::default()
-        })
-        .expect("CCV Shop emulator");
-        let books = eaccounting::start_blocking(EaccountingConfig {
-            rate_limit_per_minute: if limits { 600 } else { 1_000_000 },
-            ..EaccountingConfig::default()
-        })
-        .expect("eAccounting emulator");
-        let refresh_token = books.refresh_token(eaccounting::DEFAULT_SCOPE);
         Services {
-            shop,
-            books,
-            refresh_token,
-            state: tempfile::tempdir().unwrap(),
+            both: common::Services::start_with(SeedSource::Custom(Box::new(shop)), limits),
             flows: repo().join(FLOWS),
         }
     }
@@ -93,94 +77,11 @@ impl Services {
         let checked = check(&self.flows.join(file));
         let connections = match fast {
             true => self.fast_connections(&checked.program),
-            false => self.connections(&checked.program),
+            false => self.cli_connections(&checked.program),
         };
         let store = self.store();
         let flow = checked.program.flow(flow).expect("the flow");
         Engine::new(&checked.program, flow, &store, connections, options).run("e2e")
-    }
-
-    fn connections(&self, program: &flowc::program::Program) -> Connections {
-        let env = self.env();
-        let lookup = |k: &str| env.get(k).cloned();
-        let mut connections = Connections::default();
-        for (i, c) in program.connections.iter().enumerate() {
-            let opened = flowc::connectors::open(c, program, self.state.path(), &lookup)
-                .expect("connection");
-            connections.by_index.insert(i, Arc::from(opened));
-        }
-        connections
-    }
-
-    fn fast_connections(&self, program: &flowc::program::Program) -> Connections {
-        use flowc::connectors::ccvshop::{signing::Credentials, CcvShopClientConfig};
-        use flowc::connectors::ccvshop::{CcvShopConnector, ClientLimits};
-        use flowc::connectors::eaccounting::{ConnectorConfig, EaccountingConnector, OAuthClient};
-        let retry = flowc::connectors::http::RetryPolicy {
-            sleep: Arc::new(|d| std::thread::sleep(d.min(std::time::Duration::from_millis(5)))),
-            ..Default::default()
-        };
-        let mut connections = Connections::default();
-        for (i, c) in program.connections.iter().enumerate() {
-            let opened: Arc<dyn flowc::connectors::Connector> = match &*c.connector {
-                "ccvshop" => {
-                    let keys = Credentials::new(self.shop.public_key(), self.shop.secret_key());
-                    let mut config = CcvShopClientConfig::new(self.shop.base_url(), keys);
-                    config.retry = retry.clone();
-                    config.limits = ClientLimits {
-                        get_per_minute: u32::MAX,
-                        write_per_minute: u32::MAX,
-                        productqueries_per_minute: u32::MAX,
-                    };
-                    Arc::new(CcvShopConnector::new(config))
-                }
-                _ => {
-                    let oauth = OAuthClient {
-                        identity_url: self.books.identity_url(),
-                        client_id: self.books.client_id().to_string(),
-                        client_secret: flowc::connectors::settings::Secret::new(
-                            self.books.client_secret(),
-                        ),
-                    };
-                    let mut config =
-                        ConnectorConfig::new(&self.books.api_url(), oauth, self.state.path());
-                    config.refresh_token = Some(flowc::connectors::settings::Secret::new(
-                        self.refresh_token.clone(),
-                    ));
-                    config.retry = retry.clone();
-                    config.rate_limit_per_minute = u32::MAX;
-                    let schemas = flowc::connectors::schemas_of(program, i);
-                    Arc::new(
-                        EaccountingConnector::new(config)
-                            .unwrap()
-                            .with_schemas(schemas),
-                    )
-                }
-            };
-            connections.by_index.insert(i, opened);
-        }
-        connections
-    }
-
-    fn env(&self) -> HashMap<String, String> {
-        let b = &self.books;
-        [
-            ("CCVSHOP_URL", self.shop.base_url().to_string()),
-            ("CCVSHOP_PUBLIC_KEY", self.shop.public_key().to_string()),
-            ("CCVSHOP_SECRET_KEY", self.shop.secret_key().to_string()),
-            ("EACCOUNTING_API_URL", b.api_url()),
-            ("EACCOUNTING_IDENTITY_URL", b.identity_url()),
-            ("EACCOUNTING_CLIENT_ID", b.client_id().to_string()),
-            ("EACCOUNTING_CLIENT_SECRET", b.client_secret().to_string()),
-            ("EACCOUNTING_REFRESH_TOKEN", self.refresh_token.clone()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
-    }
-
-    fn store(&self) -> SqliteStore {
-        SqliteStore::open(self.state.path()).unwrap()
     }
 
     /// Writes to either service since `before` (CCV counts, eAccounting counts).
@@ -216,7 +117,7 @@ impl Services {
     /// Changes a setting in a copy of the flows folder the next runs use.
     fn set(&mut self, setting: &str, value: &str) {
         if self.flows == repo().join(FLOWS) {
-            let copy = self.state.path().join("flows");
+            let copy = self.state().join("flows");
             std::fs::create_dir_all(&copy).unwrap();
             for entry in std::fs::read_dir(repo().join(FLOWS)).unwrap() {
                 let entry = entry.unwrap();
@@ -243,18 +144,6 @@ impl Counts {
     fn of(s: &Services) -> Counts {
         Counts(s.shop.request_counts(), s.books.request_counts())
     }
-}
-
-fn check(path: &Path) -> Checked {
-    let checked = flowc::check::check_path(path).unwrap();
-    let errors: Vec<_> = checked
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.clone())
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    checked
 }
 
 fn summary(what: &str, r: &Report) -> String {
@@ -1249,15 +1138,7 @@ fn catalog_writes_are_exactly_once_under_seeded_faults() {
     assert!(expected.articles.len() > 10 && expected.products.contains_key("BOEK-1"));
     for seed in [3u64, 4, 5] {
         let svc = chaos_services();
-        // Signed in before the faults: a lost answer to a token rotation is
-        // unrecoverable for any client (connectors/eaccounting/tokens.rs).
-        let sign_in = svc.fast_connections(&check(&svc.flows.join("customers.flow")).program);
-        for c in sign_in.by_index.values() {
-            if c.kind() == "eaccounting" {
-                c.get("customers", "00000000-0000-4000-8000-000000000001")
-                    .unwrap();
-            }
-        }
+        svc.sign_in(&check(&svc.flows.join("customers.flow")).program);
         for (emu_faults, seed) in [
             (svc.books.faults(), seed),
             (svc.shop.faults(), seed.wrapping_mul(31) + 7),
@@ -1295,7 +1176,6 @@ fn a_killed_catalog_run_loses_and_duplicates_nothing() {
         .args(["run", flow.to_str().unwrap()])
         .current_dir(repo())
         .envs(&env)
-        .env("FLOWC_STATE", svc.state.path())
         .env("FLOWC_CRASH_AFTER_WRITES", "6")
         .env("NO_COLOR", "1")
         .output()
@@ -1306,7 +1186,6 @@ fn a_killed_catalog_run_loses_and_duplicates_nothing() {
         .args(["run", flow.to_str().unwrap()])
         .current_dir(repo())
         .envs(&env)
-        .env("FLOWC_STATE", svc.state.path())
         .env_remove("FLOWC_CRASH_AFTER_WRITES")
         .env("NO_COLOR", "1")
         .output()

@@ -286,6 +286,24 @@ mod tests {
     use crate::state::SqliteStore;
     use crate::value::json::parse;
 
+    /// A write by flow "w" to `(service, resource, id)`.
+    fn wrote(
+        store: &SqliteStore,
+        (service, resource, id): (&str, &str, &str),
+        sent: &Record,
+        before: Option<&Record>,
+        after: &Record,
+    ) {
+        let w = Written {
+            flow: "w",
+            service,
+            resource,
+            id,
+            sent,
+        };
+        note_write(store, &w, before, after).unwrap();
+    }
+
     fn record(json: &str) -> Record {
         parse(json).unwrap().as_record().unwrap().clone()
     }
@@ -330,19 +348,7 @@ mod tests {
         // Another flow writes the price; the service derives nothing else.
         let v2 = record(r#"{"Id":"a","Name":"Bike","Price":12,"Active":true,"Stock":1}"#);
         let sent = record(r#"{"Price":12.00}"#);
-        note_write(
-            &store,
-            &Written {
-                flow: "w",
-                service: "books",
-                resource: "articles",
-                id: "a",
-                sent: &sent,
-            },
-            Some(&v1),
-            &v2,
-        )
-        .unwrap();
+        wrote(&store, ("books", "articles", "a"), &sent, Some(&v1), &v2);
         let seen = reads.see("a", &v2).unwrap();
         let why = reads.echo("a", &seen).unwrap().expect("an echo");
         assert!(
@@ -358,19 +364,13 @@ mod tests {
         // A person renames it and flowc writes the stock: the name is news.
         let v3 = record(r#"{"Id":"a","Name":"Bicycle","Price":12,"Active":true,"Stock":1}"#);
         let v4 = record(r#"{"Id":"a","Name":"Bicycle","Price":12,"Active":true,"Stock":5}"#);
-        note_write(
+        wrote(
             &store,
-            &Written {
-                flow: "w",
-                service: "books",
-                resource: "articles",
-                id: "a",
-                sent: &record(r#"{"Stock":5}"#),
-            },
+            ("books", "articles", "a"),
+            &record(r#"{"Stock":5}"#),
             Some(&v3),
             &v4,
-        )
-        .unwrap();
+        );
         let seen = reads.see("a", &v4).unwrap();
         assert_eq!(reads.echo("a", &seen).unwrap(), None);
         reads.done("a", &seen, false).unwrap();
@@ -384,19 +384,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let made = record(r#"{"id":7,"name":"Bike","price":12.10,"photos":{"href":"x"}}"#);
-        note_write(
+        wrote(
             &store,
-            &Written {
-                flow: "w",
-                service: "shop",
-                resource: "products",
-                id: "7",
-                sent: &record(r#"{"name":"Bike"}"#),
-            },
+            ("shop", "products", "7"),
+            &record(r#"{"name":"Bike"}"#),
             None,
             &made,
-        )
-        .unwrap();
+        );
         let fields: HashSet<Arc<str>> = ["name", "price", "photos"].map(Arc::from).into();
         let readonly: HashSet<Arc<str>> = ["photos"].map(Arc::from).into();
         let reads = Reads {
@@ -415,19 +409,13 @@ mod tests {
         // A record flowc only partly wrote, never read before, is not.
         let other = record(r#"{"id":8,"name":"Car","price":9}"#);
         let before = record(r#"{"id":8,"name":"Car","price":8}"#);
-        note_write(
+        wrote(
             &store,
-            &Written {
-                flow: "w",
-                service: "shop",
-                resource: "products",
-                id: "8",
-                sent: &record(r#"{"price":9}"#),
-            },
+            ("shop", "products", "8"),
+            &record(r#"{"price":9}"#),
             Some(&before),
             &other,
-        )
-        .unwrap();
+        );
         let seen = reads.see("8", &other).unwrap();
         assert_eq!(reads.echo("8", &seen).unwrap(), None);
     }

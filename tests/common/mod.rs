@@ -45,12 +45,18 @@ impl Services {
     /// `limits`: the services' real per-minute limits (off for the chaos
     /// runs, whose many reruns would otherwise wait out minute windows).
     pub fn start(orders: usize, products: usize, seed: u64, limits: bool) -> Services {
+        let data = SeedSource::Generated {
+            orders,
+            products,
+            seed,
+        };
+        Services::start_with(data, limits)
+    }
+
+    /// Both emulators, the shop holding `data`.
+    pub fn start_with(data: SeedSource, limits: bool) -> Services {
         let shop = ccvshop::start_blocking(CcvShopConfig {
-            data: SeedSource::Generated {
-                orders,
-                products,
-                seed,
-            },
+            data,
             limits: RateLimitConfig {
                 enabled: limits,
                 ..RateLimitConfig::default()
