@@ -646,6 +646,31 @@ fn checking_many_mappings_stays_linear() {
 }
 
 #[test]
+fn checking_a_schema_with_many_fields_stays_linear() {
+    let time = |n: usize| {
+        let fields: String = (0..n).map(|i| format!("  f{i}: string(10)?\n")).collect();
+        let flow = format!(
+            "schema s {{\n{fields}}}\nflow f {{\n  source file(\"in.ndjson\") as s\n  target file(\"out.ndjson\")\n  f1 -> A\n}}\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.flow"), &flow).unwrap();
+        let started = std::time::Instant::now();
+        let out = flowc(dir.path(), &["check", "f.flow"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.elapsed().as_secs_f64()
+    };
+    let (small, large) = (time(2500), time(10000));
+    assert!(
+        large < small * 8.0 + 0.3,
+        "2500: {small:.2} s, 10000: {large:.2} s"
+    );
+}
+
+#[test]
 fn a_secret_is_masked_in_every_excerpt() {
     let flow = "connection books {\n  connector \"eaccounting\"\n  client_id \"x\" client_secret \"s3cr3t-value\" bogus 1\n}\n";
     for format in [None, Some("json")] {

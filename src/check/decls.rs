@@ -110,9 +110,10 @@ impl Checker<'_> {
 
     fn field_types(&mut self, m: usize, decls: &[ast::FieldDecl]) -> Vec<FieldType> {
         let mut fields: Vec<FieldType> = Vec::new();
+        // By name, so a schema with many fields is checked in linear time.
+        let mut seen: HashMap<Arc<str>, Span> = HashMap::with_capacity(decls.len());
         for f in decls {
-            if let Some(prev) = fields.iter().find(|x| x.name == f.name.name) {
-                let prev_span = prev.span;
+            if let Some(&prev_span) = seen.get(&f.name.name) {
                 self.diags.push(
                     Diagnostic::new(
                         &codes::E0005,
@@ -124,6 +125,7 @@ impl Checker<'_> {
                 );
                 continue;
             }
+            seen.insert(f.name.name.clone(), f.name.span);
             let ty = self.resolve_type(m, &f.ty);
             fields.push(FieldType {
                 name: f.name.name.clone(),
