@@ -156,6 +156,59 @@ pub struct CallStats {
     pub rate_limited: u64,
     /// Time spent waiting for the client-side budget, in milliseconds.
     pub budget_wait_ms: u64,
+    /// "GET orders" → answers 429 (for `/metrics`; the summary counts the total).
+    #[serde(skip)]
+    pub rate_limited_by: BTreeMap<String, u64>,
+    /// "GET orders" → how long each attempt took (for `/metrics`).
+    #[serde(skip)]
+    pub latency: BTreeMap<String, Latency>,
+}
+
+/// Upper bounds of the latency histogram's buckets, in seconds (Prometheus'
+/// defaults: from a fast local answer to a slow page of a remote API).
+pub const LATENCY_BOUNDS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A histogram of request durations: counts per bucket of [`LATENCY_BOUNDS`]
+/// (each counts the requests up to its bound, not cumulative), the total
+/// count and the sum.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Latency {
+    pub buckets: [u64; LATENCY_BOUNDS.len()],
+    pub count: u64,
+    pub sum: Duration,
+}
+
+impl Latency {
+    pub fn observe(&mut self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = LATENCY_BOUNDS.iter().position(|b| secs <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += d;
+    }
+
+    fn merge(&mut self, other: &Latency) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
+
+    fn since(&self, earlier: &Latency) -> Latency {
+        let mut buckets = self.buckets;
+        for (a, b) in buckets.iter_mut().zip(earlier.buckets) {
+            *a -= b;
+        }
+        Latency {
+            buckets,
+            count: self.count - earlier.count,
+            sum: self.sum.saturating_sub(earlier.sum),
+        }
+    }
 }
 
 impl CallStats {
@@ -173,6 +226,21 @@ impl CallStats {
             retries: self.retries - earlier.retries,
             rate_limited: self.rate_limited - earlier.rate_limited,
             budget_wait_ms: self.budget_wait_ms - earlier.budget_wait_ms,
+            rate_limited_by: self
+                .rate_limited_by
+                .iter()
+                .map(|(k, v)| (k.clone(), v - earlier.rate_limited_by.get(k).copied().unwrap_or(0)))
+                .filter(|(_, v)| *v > 0)
+                .collect(),
+            latency: self
+                .latency
+                .iter()
+                .map(|(k, v)| match earlier.latency.get(k) {
+                    Some(e) => (k.clone(), v.since(e)),
+                    None => (k.clone(), v.clone()),
+                })
+                .filter(|(_, v)| v.count > 0)
+                .collect(),
         }
     }
 
@@ -184,6 +252,12 @@ impl CallStats {
         self.retries += other.retries;
         self.rate_limited += other.rate_limited;
         self.budget_wait_ms += other.budget_wait_ms;
+        for (k, v) in &other.rate_limited_by {
+            *self.rate_limited_by.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.latency {
+            self.latency.entry(k.clone()).or_default().merge(v);
+        }
     }
 }
 
@@ -200,11 +274,21 @@ impl StatsCell {
     pub fn retry(&self) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).retries += 1;
     }
-    pub fn rate_limited(&self) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .rate_limited += 1;
+    pub fn rate_limited(&self, key: &str) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.rate_limited += 1;
+        *s.rate_limited_by.entry(key.to_string()).or_default() += 1;
+    }
+    pub fn took(&self, key: &str, d: Duration) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match s.latency.get_mut(key) {
+            Some(l) => l.observe(d),
+            None => {
+                let mut l = Latency::default();
+                l.observe(d);
+                s.latency.insert(key.to_string(), l);
+            }
+        }
     }
     pub fn waited(&self, d: Duration) {
         self.0
@@ -242,11 +326,14 @@ pub fn with_retries<T>(
             (policy.sleep)(wait);
         }
         stats.call(key);
-        match attempt() {
+        let started = std::time::Instant::now();
+        let result = attempt();
+        stats.took(key, started.elapsed());
+        match result {
             Ok(v) => return Ok(v),
             Err(e) => {
                 if e.class == ErrorClass::RateLimited {
-                    stats.rate_limited();
+                    stats.rate_limited(key);
                 }
                 match policy.next_wait(n, &e, idempotent) {
                     Some(wait) => {

@@ -74,6 +74,9 @@ pub struct Options {
     pub only_keys: Option<Vec<String>>,
     /// Crash on purpose after this many target writes (tests of recovery).
     pub crash_after_writes: Option<u64>,
+    /// Set from outside (`flowc serve` on SIGTERM): start no new record,
+    /// finish those begun, checkpoint and stop, as when out of time.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Options {
@@ -90,6 +93,7 @@ impl Default for Options {
             keep_payloads: false,
             only_keys: None,
             crash_after_writes: None,
+            cancel: None,
         }
     }
 }
@@ -348,13 +352,25 @@ impl<'a> Engine<'a> {
 
     /// Runs the flow over the given records instead of its source (`flowc test`).
     pub fn run_records(&self, flow_hash: &str, records: Vec<Value>) -> Result<Report> {
+        self.run_given(flow_hash, records, true)
+    }
+
+    /// Runs the flow over records just read from its source one by one (the
+    /// records a webhook named): checked in full like records it reads
+    /// itself; the cursor does not move.
+    pub fn run_fetched(&self, flow_hash: &str, records: Vec<Value>) -> Result<Report> {
+        self.run_given(flow_hash, records, false)
+    }
+
+    /// `partial`: a test's input, which may leave out fields.
+    fn run_given(&self, flow_hash: &str, records: Vec<Value>, partial: bool) -> Result<Report> {
         self.run_with(flow_hash, |run, _| {
             self.pipeline(run, None, |push| {
                 for (i, record) in records.into_iter().enumerate() {
                     let work = Work {
                         position: i + 1,
                         raw: Raw::Record(record),
-                        partial: true,
+                        partial,
                     };
                     if !push(work) {
                         break;
@@ -550,6 +566,14 @@ impl<'a> Engine<'a> {
             if started.elapsed() >= budget {
                 self.stop.store(true, Ordering::SeqCst);
             }
+        }
+        if self
+            .options
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+        {
+            self.stop.store(true, Ordering::SeqCst);
         }
         self.stop.load(Ordering::SeqCst)
     }

@@ -152,6 +152,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (target, resource, key_hash)
     ) WITHOUT ROWID;
     "#,
+    // 4: `flowc serve`. When each scheduled flow runs next (so a restart
+    // keeps the schedule instead of running everything at once), and the
+    // webhooks registered in a shop with the key it returned, which signs
+    // its deliveries.
+    r#"
+    CREATE TABLE schedules (
+        flow       TEXT PRIMARY KEY,
+        next_run   TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE webhooks (
+        connector  TEXT    NOT NULL,
+        id         TEXT    NOT NULL,
+        event      TEXT    NOT NULL,
+        address    TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        created_at TEXT    NOT NULL,
+        PRIMARY KEY (connector, id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary creates and understands.
@@ -249,6 +270,8 @@ mod tests {
             "learned",
             "claims",
             "locks",
+            "schedules",
+            "webhooks",
         ] {
             let n: i64 = conn
                 .query_row(

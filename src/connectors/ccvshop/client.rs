@@ -320,11 +320,14 @@ impl CcvShopConnector {
                 (policy.sleep)(wait);
             }
             self.stats.call(call.stat);
-            match self.send(call) {
+            let started = std::time::Instant::now();
+            let sent = self.send(call);
+            self.stats.took(call.stat, started.elapsed());
+            match sent {
                 Ok(answer) => return Ok(answer),
                 Err(mut e) => {
                     if e.class == ErrorClass::RateLimited {
-                        self.stats.rate_limited();
+                        self.stats.rate_limited(call.stat);
                         // The shop documents no Retry-After; when one comes, it says best.
                         if e.retry_after.is_none() {
                             e.retry_after = Some(self.until_next_minute());
