@@ -1,0 +1,331 @@
+//! Alerts: a run failed, dead letters grew, a flow read nothing for N runs
+//! in a row, eAccounting's tokens stopped refreshing. Each goes to a
+//! webhook (JSON with a `text` field, which chat tools show as it is)
+//! and/or by e-mail (SMTP, `lettre`). One alert per cause per flow per
+//! period; a failure is held back while an automatic retry is pending; a
+//! recovery message follows when the cause clears.
+//!
+//! Deciding ([`Alerts::observe`]) is separate from sending ([`Alerts::send`])
+//! so that the rules are tested without a network.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::config::{AlertsConfig, SmtpSecurity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cause {
+    RunFailed,
+    /// The run failed because a service refused the credentials (for
+    /// eAccounting: its tokens stopped refreshing).
+    SignIn,
+    DeadLetters,
+    ZeroRecords,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::RunFailed => "run_failed",
+            Cause::SignIn => "sign_in",
+            Cause::DeadLetters => "dead_letters",
+            Cause::ZeroRecords => "zero_records",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Cause::RunFailed => "run failed",
+            Cause::SignIn => "sign-in failing (tokens not refreshing)",
+            Cause::DeadLetters => "dead letters grew",
+            Cause::ZeroRecords => "reading no records",
+        }
+    }
+}
+
+/// One message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub flow: String,
+    pub cause: Cause,
+    /// `false`: the recovery message.
+    pub firing: bool,
+    pub message: String,
+}
+
+impl Alert {
+    /// One line, as a chat shows it and as the e-mail's subject.
+    pub fn text(&self) -> String {
+        if self.firing {
+            format!("[flowc] {}: {} — {}", self.flow, self.cause.title(), self.message)
+        } else {
+            format!("[flowc] {}: recovered — {}", self.flow, self.message)
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "text": self.text(),
+            "flow": self.flow,
+            "cause": self.cause.as_str(),
+            "state": if self.firing { "firing" } else { "resolved" },
+            "message": self.message,
+        })
+    }
+}
+
+/// What one finished run (or failed start of one) says about its flow.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    /// Why the run failed as a whole, if it did.
+    pub failure: Option<(Cause, String)>,
+    /// Serve will retry the failed run soon by itself.
+    pub retry_pending: bool,
+    /// Runs in a row, this one included, that read no record (0 after a
+    /// run that read some or that failed).
+    pub zero_streak: u32,
+    /// Dead letters of the flow before and after the run.
+    pub dead_letters: (u64, u64),
+}
+
+struct Open {
+    last_sent: Instant,
+}
+
+pub struct Alerts {
+    config: Option<AlertsConfig>,
+    open: Mutex<HashMap<(String, Cause), Open>>,
+    http: reqwest::Client,
+}
+
+impl Alerts {
+    pub fn new(config: Option<AlertsConfig>) -> Alerts {
+        Alerts {
+            config,
+            open: Mutex::new(HashMap::new()),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn period(&self) -> Duration {
+        self.config
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |c| c.period)
+    }
+
+    fn zero_runs(&self) -> u32 {
+        self.config.as_ref().map_or(5, |c| c.zero_records_runs)
+    }
+
+    /// The alerts (and recoveries) a run's outcome calls for, at `now`.
+    pub fn observe(&self, flow: &str, o: &Observation, now: Instant) -> Vec<Alert> {
+        let mut out = Vec::new();
+        match &o.failure {
+            Some((cause, message)) if !o.retry_pending => {
+                self.fire(flow, *cause, message, now, &mut out);
+            }
+            // Held back: the retry may well succeed.
+            Some(_) => {}
+            None => {
+                self.clear(flow, Cause::RunFailed, "runs succeed again", &mut out);
+                self.clear(flow, Cause::SignIn, "signing in works again", &mut out);
+            }
+        }
+        if o.failure.is_none() {
+            if o.zero_streak >= self.zero_runs() {
+                let message = format!(
+                    "the last {} runs read no records; check the source's filters, credentials and cursor",
+                    o.zero_streak
+                );
+                self.fire(flow, Cause::ZeroRecords, &message, now, &mut out);
+            } else if o.zero_streak == 0 {
+                self.clear(flow, Cause::ZeroRecords, "records are read again", &mut out);
+            }
+        }
+        let (before, after) = o.dead_letters;
+        if after > before {
+            let message = format!(
+                "dead letters grew from {before} to {after}; `flowc dlq list` or the dashboard shows why"
+            );
+            self.fire(flow, Cause::DeadLetters, &message, now, &mut out);
+        } else if after == 0 {
+            self.clear(flow, Cause::DeadLetters, "no dead letters left", &mut out);
+        }
+        out
+    }
+
+    fn fire(&self, flow: &str, cause: Cause, message: &str, now: Instant, out: &mut Vec<Alert>) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (flow.to_string(), cause);
+        if let Some(o) = open.get(&key) {
+            if now.duration_since(o.last_sent) < self.period() {
+                return;
+            }
+        }
+        open.insert(key, Open { last_sent: now });
+        out.push(Alert {
+            flow: flow.to_string(),
+            cause,
+            firing: true,
+            message: message.to_string(),
+        });
+    }
+
+    fn clear(&self, flow: &str, cause: Cause, message: &str, out: &mut Vec<Alert>) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.remove(&(flow.to_string(), cause)).is_some() {
+            out.push(Alert {
+                flow: flow.to_string(),
+                cause,
+                firing: false,
+                message: format!("{}: {message}", cause.title()),
+            });
+        }
+    }
+
+    /// Sends each alert to every configured channel; failures are logged
+    /// (an alert that cannot be sent must not stop the sync).
+    pub async fn send(&self, alerts: Vec<Alert>) {
+        let Some(config) = &self.config else {
+            for a in &alerts {
+                tracing::warn!(flow = %a.flow, cause = a.cause.as_str(), firing = a.firing, "{}", a.text());
+            }
+            return;
+        };
+        for alert in alerts {
+            tracing::warn!(flow = %alert.flow, cause = alert.cause.as_str(), firing = alert.firing, "alert: {}", alert.text());
+            if let Some(url) = &config.webhook {
+                let sent = self.http.post(url.clone()).json(&alert.json()).send().await;
+                match sent.map(|r| r.error_for_status()) {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) | Err(e) => {
+                        tracing::error!(flow = %alert.flow, "the alert webhook failed: {}", e.without_url())
+                    }
+                }
+            }
+            if !config.email_to.is_empty() {
+                let config = config.clone();
+                let a = alert.clone();
+                let sent = tokio::task::spawn_blocking(move || email(&config, &a)).await;
+                match sent {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(flow = %alert.flow, "the alert e-mail failed: {e}"),
+                    Err(e) => tracing::error!(flow = %alert.flow, "the alert e-mail failed: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// One e-mail per alert to every `email_to` address.
+fn email(config: &AlertsConfig, alert: &Alert) -> Result<(), String> {
+    use lettre::message::header::ContentType;
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{Message, SmtpTransport, Transport};
+    let (Some(host), Some(from)) = (&config.smtp_host, &config.smtp_from) else {
+        return Err("smtp_host and smtp_from are needed".into());
+    };
+    let mut message = Message::builder()
+        .from(from.parse().map_err(|e| format!("smtp_from `{from}`: {e}"))?)
+        .subject(alert.text())
+        .header(ContentType::TEXT_PLAIN);
+    for to in &config.email_to {
+        message = message.to(to.parse().map_err(|e| format!("email_to `{to}`: {e}"))?);
+    }
+    let body = format!(
+        "{}\n\nflow: {}\ncause: {}\nstate: {}\n",
+        alert.message,
+        alert.flow,
+        alert.cause.as_str(),
+        if alert.firing { "firing" } else { "resolved" }
+    );
+    let message = message.body(body).map_err(|e| e.to_string())?;
+    let builder = match config.smtp_security {
+        SmtpSecurity::StartTls => SmtpTransport::starttls_relay(host).map_err(|e| e.to_string())?,
+        SmtpSecurity::Tls => SmtpTransport::relay(host).map_err(|e| e.to_string())?,
+        SmtpSecurity::None => SmtpTransport::builder_dangerous(host),
+    };
+    let mut builder = builder
+        .port(config.smtp_port)
+        .timeout(Some(Duration::from_secs(15)));
+    if let (Ok(user), Ok(password)) = (
+        std::env::var("FLOWC_SMTP_USER"),
+        std::env::var("FLOWC_SMTP_PASSWORD"),
+    ) {
+        builder = builder.credentials(Credentials::new(user, password));
+    }
+    builder.build().send(&message).map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alerts(period: Duration) -> Alerts {
+        Alerts::new(Some(AlertsConfig {
+            webhook: None,
+            email_to: vec![],
+            smtp_host: None,
+            smtp_port: 25,
+            smtp_from: None,
+            smtp_security: SmtpSecurity::None,
+            zero_records_runs: 3,
+            period,
+        }))
+    }
+
+    fn failed(retry_pending: bool) -> Observation {
+        Observation {
+            failure: Some((Cause::RunFailed, "eAccounting answered 500".into())),
+            retry_pending,
+            ..Observation::default()
+        }
+    }
+
+    fn ok(zero_streak: u32, dead_letters: (u64, u64)) -> Observation {
+        Observation {
+            zero_streak,
+            dead_letters,
+            ..Observation::default()
+        }
+    }
+
+    fn shape(alerts: &[Alert]) -> Vec<(Cause, bool)> {
+        alerts.iter().map(|a| (a.cause, a.firing)).collect()
+    }
+
+    #[test]
+    fn a_failure_waits_for_its_retry_then_alerts_once_per_period_and_recovers() {
+        let a = alerts(Duration::from_secs(3600));
+        let t0 = Instant::now();
+        assert!(a.observe("orders", &failed(true), t0).is_empty(), "held while the retry is pending");
+        let first = a.observe("orders", &failed(false), t0);
+        assert_eq!(shape(&first), [(Cause::RunFailed, true)]);
+        assert!(first[0].text().contains("orders: run failed — eAccounting answered 500"));
+        assert!(a.observe("orders", &failed(false), t0 + Duration::from_secs(60)).is_empty());
+        assert!(a.observe("other", &failed(false), t0).len() == 1, "per flow");
+        let again = a.observe("orders", &failed(false), t0 + Duration::from_secs(3600));
+        assert_eq!(shape(&again), [(Cause::RunFailed, true)], "once per period");
+        let recovered = a.observe("orders", &ok(0, (0, 0)), t0 + Duration::from_secs(3700));
+        assert_eq!(shape(&recovered), [(Cause::RunFailed, false)]);
+        assert!(recovered[0].text().contains("recovered"));
+        assert!(a.observe("orders", &ok(0, (0, 0)), t0).is_empty(), "recovery once");
+    }
+
+    #[test]
+    fn zero_record_streaks_and_growing_dead_letters() {
+        let a = alerts(Duration::from_secs(3600));
+        let t = Instant::now();
+        assert!(a.observe("orders", &ok(2, (0, 0)), t).is_empty());
+        assert_eq!(shape(&a.observe("orders", &ok(3, (0, 0)), t)), [(Cause::ZeroRecords, true)]);
+        assert!(a.observe("orders", &ok(4, (0, 0)), t).is_empty());
+        assert_eq!(shape(&a.observe("orders", &ok(0, (0, 2)), t)), [(Cause::ZeroRecords, false), (Cause::DeadLetters, true)]);
+        assert!(a.observe("orders", &ok(0, (2, 2)), t).is_empty(), "not growing");
+        assert!(a.observe("orders", &ok(0, (2, 3)), t).is_empty(), "within the period");
+        assert_eq!(shape(&a.observe("orders", &ok(0, (3, 0)), t)), [(Cause::DeadLetters, false)]);
+    }
+}
