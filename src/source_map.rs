@@ -40,7 +40,7 @@ impl Span {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SourceFile {
     /// The path as shown to users (relative where possible).
     pub name: String,
@@ -50,7 +50,7 @@ pub struct SourceFile {
 }
 
 /// All texts loaded in one invocation.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
 }

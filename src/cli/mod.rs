@@ -19,6 +19,7 @@ mod fmt;
 mod run;
 #[cfg(feature = "sandbox")]
 mod sandbox;
+mod serve;
 mod state;
 mod test;
 
@@ -132,6 +133,15 @@ enum Command {
         #[arg(long)]
         no_browser: bool,
     },
+    /// Keep the flows of flowc.toml current: schedules, webhooks, alerts, /metrics.
+    Serve(serve::ServeArgs),
+    /// Install, list or remove the shop webhooks that flowc.toml's flows listen to.
+    Webhooks {
+        #[command(subcommand)]
+        command: serve::WebhooksCommand,
+        #[arg(long, global = true, default_value = "flowc.toml")]
+        config: PathBuf,
+    },
     /// Run the CCV Shop → eAccounting sync against local emulators of both services.
     #[cfg(feature = "sandbox")]
     Sandbox(sandbox::SandboxArgs),
@@ -193,6 +203,8 @@ pub fn main() -> ExitCode {
             file,
             no_browser,
         } => auth::run(&connector, file.as_deref(), no_browser),
+        Command::Serve(args) => serve::run(&args),
+        Command::Webhooks { command, config } => serve::webhooks(&command, &config),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => sandbox::run(&args),
     };

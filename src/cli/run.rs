@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use super::{print_diagnostics, print_plain, render_options};
 use crate::check::Checked;
-use crate::connectors::{ConnectorError, ErrorClass};
 use crate::diag::{codes, render_human, Diagnostic};
 use crate::engine::{EngineError, Options, Report, Session};
 use crate::program::Flow;
-use crate::state::{SqliteStore, StateError};
+use crate::state::SqliteStore;
 
 /// How many failed records are printed in full before only counting.
 const SHOWN_FAILURES: usize = 20;
@@ -135,42 +134,7 @@ pub(crate) fn open_store(dir: &Path) -> Result<SqliteStore, u8> {
     })
 }
 
-pub(crate) fn state_diagnostic(e: &StateError) -> Diagnostic {
-    Diagnostic::new(&codes::E0010, format!("state store: {e}"))
-}
-
-pub(crate) fn engine_diagnostic(e: &EngineError) -> Diagnostic {
-    match e {
-        EngineError::Connector(e) => connector_diagnostic(e),
-        EngineError::State(e) => state_diagnostic(e),
-        EngineError::Unresolved(d) => (**d).clone(),
-    }
-}
-
-pub(crate) fn connector_diagnostic(e: &ConnectorError) -> Diagnostic {
-    let code = match e.class {
-        ErrorClass::Config | ErrorClass::Auth => &codes::E0402,
-        _ => &codes::E0010,
-    };
-    let mut d = Diagnostic::new(code, e.to_string());
-    match e.class {
-        ErrorClass::Config => {
-            d = d.help(
-                "set the connection's environment variables (docs/connectors/README.md); \
-                 to try everything without credentials, run `flowc sandbox`",
-            )
-        }
-        ErrorClass::Io => d = d.help("check that the file exists and its folder is writable"),
-        _ => {}
-    }
-    if let Some(body) = &e.body {
-        d = d.note(format!(
-            "the service answered: {}",
-            body.chars().take(300).collect::<String>()
-        ));
-    }
-    d
-}
+pub(crate) use crate::engine::{connector_diagnostic, engine_diagnostic, state_diagnostic};
 
 /// The flows that are on (their `when` holds), saying which are off.
 pub(crate) fn flows_on<'p>(

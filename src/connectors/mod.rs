@@ -179,6 +179,16 @@ pub trait Connector: Send + Sync {
         current: Option<&Record>,
     ) -> Result<Value, ConnectorError>;
 
+    /// Deletes record `id`; `Ok(false)` when it did not exist. Only for
+    /// what flowc manages itself (`flowc webhooks remove`): flows never delete.
+    fn delete(&self, resource: &str, id: &str) -> Result<bool, ConnectorError> {
+        let _ = id;
+        Err(ConnectorError::new(
+            ErrorClass::Validation,
+            format!("{}: records of `{resource}` cannot be deleted by flowc", self.kind()),
+        ))
+    }
+
     /// Calls made so far.
     fn stats(&self) -> CallStats;
 

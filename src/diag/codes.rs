@@ -66,6 +66,8 @@ codes! {
     E0403 "no-connection" "A resource is used but its module declares no connection",
     // In-language tests.
     E0501 "test-definition" "A test block cannot be run as written",
+    // `flowc serve`.
+    E0601 "serve-config" "flowc.toml is not a valid serve configuration",
     // Run time: each names the record and field it happened on.
     E0901 "missing-value" "A required field has no value for this record",
     E0902 "runtime-type" "A value has an unexpected type for this record",

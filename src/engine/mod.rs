@@ -17,6 +17,7 @@
 mod apply;
 mod create;
 mod decide;
+mod diagnostic;
 mod echo;
 pub mod expect;
 mod index;
@@ -42,6 +43,7 @@ use crate::state::{Decision, NewDeadLetter, RunCounts, RunId, StateError, Store}
 use crate::value::json::{self, Decoder};
 use crate::value::Value;
 
+pub use diagnostic::{connector_diagnostic, engine_diagnostic, state_diagnostic};
 pub use payload::Change;
 pub use plan::PlanEntry;
 pub use report::{Progress, Report};
@@ -194,7 +196,7 @@ pub fn flow_is_on(program: &Program, flow: &Flow) -> std::result::Result<bool, S
 /// The resource an endpoint names: a schema's resource (or the schema's
 /// name), or for a file its typed schema's name (`flowc test` keeps `given`
 /// records under it) or its path.
-pub(crate) fn resource_of(program: &Program, endpoint: &Endpoint) -> String {
+pub fn resource_of(program: &Program, endpoint: &Endpoint) -> String {
     match endpoint {
         Endpoint::Resource { schema, .. } => program
             .schemas

@@ -931,6 +931,34 @@ impl Connector for CcvShopConnector {
         })
     }
 
+    fn delete(&self, resource: &str, id: &str) -> Result<bool, ConnectorError> {
+        let spec = self.spec(resource)?;
+        if spec.name != "webhooks" {
+            return Err(ConnectorError::new(
+                ErrorClass::Validation,
+                format!("ccvshop: records of `{resource}` cannot be deleted by flowc"),
+            ));
+        }
+        let id = id.trim();
+        if !valid_id(id) {
+            return Ok(false);
+        }
+        let api = self.base()?.api.clone();
+        let stat = format!("DELETE /{}/{{id}}", spec.name);
+        let deleted = self.call(&Call {
+            method: Method::DELETE,
+            path_and_query: format!("{api}/{}/{id}", spec.name),
+            stat: &stat,
+            resource: spec.name,
+            body: None,
+        });
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e) if e.class == ErrorClass::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn stats(&self) -> CallStats {
         self.stats.snapshot()
     }

@@ -175,6 +175,8 @@ static RESOURCES: &[ResourceSpec] = &[
         ..plain("users", false, false)
     },
     plain("webshops", false, false),
+    // Registered by `flowc webhooks install` (and deleted by `remove`).
+    plain("webhooks", true, false),
     ResourceSpec {
         can_list: false,
         ..plain("orderrows", false, false)
