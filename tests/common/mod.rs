@@ -55,13 +55,23 @@ impl Services {
 
     /// Both emulators, the shop holding `data`.
     pub fn start_with(data: SeedSource, limits: bool) -> Services {
+        Services::start_shop(data, limits, false)
+    }
+
+    /// Both emulators, the shop holding `data` and delivering the webhooks
+    /// registered in it (to loopback addresses only).
+    pub fn start_delivering(data: SeedSource) -> Services {
+        Services::start_shop(data, false, true)
+    }
+
+    fn start_shop(data: SeedSource, limits: bool, deliver_webhooks: bool) -> Services {
         let shop = ccvshop::start_blocking(CcvShopConfig {
             data,
             limits: RateLimitConfig {
                 enabled: limits,
                 ..RateLimitConfig::default()
             },
-            deliver_webhooks: false,
+            deliver_webhooks,
             ..CcvShopConfig::default()
         })
         .expect("CCV Shop emulator");

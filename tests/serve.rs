@@ -1,0 +1,526 @@
+//! `flowc serve`, the real binary, against both emulators over real HTTP:
+//! CCV Shop webhooks sync exactly the order they name within seconds
+//! (replays write nothing, bad signatures are refused and logged), alerts
+//! reach a webhook sink and an SMTP sink once per cause with a recovery
+//! message, and a SIGKILLed server restarts with its schedule and history
+//! intact and no duplicate writes; SIGTERM stops cleanly.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{books, repo, Services};
+use flowc::connectors::ccvshop::signing::{webhook_hash, Credentials};
+use flowc::connectors::ccvshop::{CcvShopClientConfig, CcvShopConnector};
+use flowc::connectors::Connector;
+use flowc::state::{RunInfo, Store};
+use flowc_emulators::ccvshop::SeedSource;
+
+/// A running `flowc serve`, its log lines collected as they come.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    fn start(svc: &Services, config: &Path) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flowc"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .envs(svc.env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("flowc serve starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let started = Instant::now();
+        loop {
+            let found = log.lock().unwrap().iter().find_map(|l| {
+                let at = l.find("address=")?;
+                l[at + 8..].split_whitespace().next()?.parse().ok()
+            });
+            if let Some(addr) = found {
+                return Serve { child, addr, log };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("flowc serve ended with {status}:\n{}", log.lock().unwrap().join("\n"));
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "flowc serve did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn logged(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM; the exit status and how long stopping took.
+    fn terminate(mut self) -> (std::process::ExitStatus, Duration, String) {
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        (status, started.elapsed(), self.log_text())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// flowc.toml serving the flagship orders flow with `table` as its
+/// `[flow.orders]` and `extra` appended.
+fn config(svc: &Services, port: u16, table: &str, extra: &str) -> PathBuf {
+    let path = svc.state().join("flowc.toml");
+    let flow = repo().join(common::FLOW);
+    let text = format!(
+        "flows = [\"{}\"]\nstate = \"{}\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\n[flow.orders]\n{table}\n{extra}",
+        flow.display(),
+        svc.state().display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn runs(svc: &Services) -> Vec<RunInfo> {
+    svc.store().runs(Some("orders"), 0).unwrap()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn finished(svc: &Services) -> usize {
+    runs(svc).iter().filter(|r| r.status != "running").count()
+}
+
+fn shop(svc: &Services) -> CcvShopConnector {
+    let credentials = Credentials::new(svc.shop.public_key(), svc.shop.secret_key());
+    CcvShopConnector::new(CcvShopClientConfig::new(svc.shop.base_url(), credentials))
+}
+
+fn drafts_referring(svc: &Services, reference: &str) -> usize {
+    svc.books
+        .collection("customerinvoicedrafts")
+        .iter()
+        .filter(|d| d["YourReference"] == reference)
+        .count()
+}
+
+/// Completed, paid, not cancelled orders of the shop made unpaid (quietly,
+/// in the emulator's store): (id, the reference their draft will carry).
+fn unpaid_orders(svc: &Services, n: usize) -> Vec<(i64, String)> {
+    svc.shop.with_store(|s| {
+        s.orders
+            .values_mut()
+            .filter(|o| o.is_completed && o.paid && o.status != Some(8))
+            .take(n)
+            .map(|o| {
+                o.paid = false;
+                (o.id, format!("CCV-{}", o.ordernumber.unwrap_or(o.id)))
+            })
+            .collect()
+    })
+}
+
+fn pay(shop: &CcvShopConnector, id: i64) {
+    let mut changes = flowc::value::Record::default();
+    changes.insert("paid", flowc::value::Value::Bool(true));
+    shop.update("orders", &id.to_string(), &changes, None).unwrap();
+}
+
+fn writes(svc: &Services) -> u64 {
+    svc.books
+        .request_counts()
+        .iter()
+        .filter(|(k, _)| !k.starts_with("GET"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn post(url: &str, body: &str, hash: &str) -> u16 {
+    reqwest::blocking::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-hash", hash)
+        .body(body.to_string())
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn webhooks_sync_exactly_the_named_order_within_seconds() {
+    let svc = Services::start_delivering(SeedSource::Generated {
+        orders: 60,
+        products: 10,
+        seed: 12,
+    });
+    let unpaid = unpaid_orders(&svc, 21);
+    assert_eq!(unpaid.len(), 21);
+    let port = free_port();
+    let config = config(
+        &svc,
+        port,
+        "every = \"1h\"\nwebhooks = [\"orders.created\", \"orders.updated.ispaid\", \"orders.updated.status\"]",
+        "",
+    );
+    let installed = svc.flowc(&["webhooks", "install", "--config", config.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&installed.stdout).to_string();
+    assert!(installed.status.success(), "{said}{}", String::from_utf8_lossy(&installed.stderr));
+    assert_eq!(said.matches(": installed (webhook").count(), 3, "{said}");
+    let again = svc.flowc(&["webhooks", "install", "--config", config.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout).matches("already installed").count(), 3);
+    let hooks = svc.store().webhooks("ccvshop").unwrap();
+    assert_eq!(hooks.len(), 3);
+    assert!(hooks.iter().all(|h| h.key.len() == 32 && h.address.ends_with("/webhooks/ccvshop")));
+
+    let serve = Serve::start(&svc, &config);
+    wait_for("the first scheduled run", Duration::from_secs(60), || finished(&svc) == 1);
+    for (_, reference) in &unpaid {
+        assert_eq!(drafts_referring(&svc, reference), 0, "{reference} is not paid yet");
+    }
+    let shop = shop(&svc);
+    let mut latencies = Vec::new();
+    for (id, reference) in &unpaid[..20] {
+        let before = writes(&svc);
+        let paid_at = Instant::now();
+        pay(&shop, *id);
+        wait_for(reference, Duration::from_secs(5), || drafts_referring(&svc, reference) == 1);
+        latencies.push(paid_at.elapsed());
+        // Exactly that order: its customer, articles and draft, nothing else.
+        wait_for("the webhook run", Duration::from_secs(5), || {
+            runs(&svc).first().is_some_and(|r| r.status != "running")
+        });
+        let run = runs(&svc).remove(0);
+        assert_eq!((run.counts.read, run.counts.created), (1, 1), "{run:?}");
+        assert!(writes(&svc) - before <= 4, "{}", writes(&svc) - before);
+    }
+    latencies.sort();
+    println!(
+        "webhook → invoice draft over 20 deliveries: median {:?}, worst {:?}",
+        latencies[10], latencies[19]
+    );
+    assert!(latencies[19] < Duration::from_secs(5));
+    for (_, reference) in &unpaid[20..] {
+        assert_eq!(drafts_referring(&svc, reference), 0, "an order not named was synced");
+    }
+
+    // A replayed delivery is accepted and writes nothing.
+    let delivery = svc
+        .shop
+        .webhook_deliveries()
+        .into_iter()
+        .find(|d| d.event == "orders.updated.ispaid")
+        .unwrap();
+    let (runs_before, writes_before) = (runs(&svc).len(), writes(&svc));
+    assert_eq!(post(&serve.url("/webhooks/ccvshop"), &delivery.body, &delivery.x_hash), 202);
+    wait_for("the replayed sync", Duration::from_secs(5), || {
+        finished(&svc) == runs_before + 1
+    });
+    let replay = runs(&svc).remove(0);
+    assert_eq!((replay.counts.read, replay.counts.unchanged), (1, 1), "{replay:?}");
+    assert_eq!(writes(&svc), writes_before, "a replay wrote to eAccounting");
+
+    // A bad signature is refused and logged; so is an id the shop lacks.
+    let forged = "0".repeat(128);
+    assert_eq!(post(&serve.url("/webhooks/ccvshop"), &delivery.body, &forged), 401);
+    let key = &hooks.iter().find(|h| h.event == "orders.updated.ispaid").unwrap();
+    let body = r#"{"id": 999999}"#;
+    let signed = webhook_hash(&key.key, &key.address, body.as_bytes());
+    assert_eq!(post(&serve.url("/webhooks/ccvshop"), body, &signed), 404);
+    let unsigned_id = r#"{"order": 1}"#;
+    let signed = webhook_hash(&key.key, &key.address, unsigned_id.as_bytes());
+    assert_eq!(post(&serve.url("/webhooks/ccvshop"), unsigned_id, &signed), 400);
+    wait_for("the refusals in the log", Duration::from_secs(2), || {
+        serve.logged("webhook refused: its x-hash matches no installed webhook")
+            && serve.logged("webhook names a record the shop does not have")
+    });
+    assert_eq!(runs(&svc).len(), runs_before + 1, "refused deliveries ran nothing");
+    let metrics = reqwest::blocking::get(serve.url("/metrics")).unwrap().text().unwrap();
+    for line in [
+        "flowc_webhook_deliveries_total{outcome=\"accepted\"} 21",
+        "flowc_webhook_deliveries_total{outcome=\"bad_signature\"} 1",
+        "flowc_webhook_deliveries_total{outcome=\"unknown_id\"} 1",
+        "flowc_runs_total{flow=\"orders\",trigger=\"webhook\",status=\"succeeded\"} 21",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} missing:\n{metrics}");
+    }
+    assert!(metrics.contains("flowc_api_request_duration_seconds_bucket{connector=\"ccvshop\",endpoint=\"GET /orders/{id}\""));
+    books(&svc.books);
+    let (status, _, log) = serve.terminate();
+    assert!(status.success(), "{log}");
+
+    let removed = svc.flowc(&["webhooks", "remove", "--config", config.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&removed.stdout).matches("removed").count(), 3);
+    assert!(svc.store().webhooks("ccvshop").unwrap().is_empty());
+    assert!(svc.shop.with_store(|s| s.webhooks.is_empty()));
+}
+
+#[test]
+fn killed_and_restarted_serve_keeps_schedule_and_history_and_writes_nothing_twice() {
+    let svc = Services::start(150, 20, 3, false);
+    svc.books.faults().set_base_latency(Duration::from_millis(5));
+    let port = free_port();
+    let config = config(&svc, port, "every = \"1h\"", "");
+    let serve = Serve::start(&svc, &config);
+    wait_for("drafts being written", Duration::from_secs(60), || {
+        svc.books.collection("customerinvoicedrafts").len() >= 5
+    });
+    serve.kill();
+    let killed = runs(&svc);
+    assert_eq!(killed.len(), 1);
+    assert_eq!(killed[0].status, "running", "the run was cut off: {killed:?}");
+    let first_next = svc.store().next_run("orders").unwrap().expect("a stored next run");
+
+    // The stored next run was due (it was the start of the killed run): it runs at once.
+    let serve = Serve::start(&svc, &config);
+    wait_for("the run after the restart", Duration::from_secs(60), || finished(&svc) == 2);
+    let after = runs(&svc);
+    assert_eq!(after[1].id, killed[0].id, "history kept");
+    assert_eq!(after[1].status, "interrupted");
+    assert_eq!(after[0].status, "succeeded", "{after:?}");
+    let next = svc.store().next_run("orders").unwrap().unwrap();
+    assert!(next > first_next + chrono::Duration::minutes(59), "{next} after {first_next}");
+    books(&svc.books); // every draft, customer and article once
+    let drafts = svc.books.collection("customerinvoicedrafts").len();
+
+    // Killed again and restarted: the next run stays an hour away.
+    serve.kill();
+    let serve = Serve::start(&svc, &config);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(runs(&svc).len(), 2, "no run before the stored time");
+    let health: serde_json::Value = reqwest::blocking::get(serve.url("/healthz")).unwrap().json().unwrap();
+    let listed = health["flows"][0]["next_run"].as_str().unwrap();
+    let listed = chrono::DateTime::parse_from_rfc3339(listed).unwrap().to_utc();
+    assert_eq!(listed, next);
+    assert_eq!(health["flows"][0]["health"], "ok");
+    let (status, took, log) = serve.terminate();
+    assert!(status.success(), "{log}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(log.contains("stopped"), "{log}");
+
+    // A plain run afterwards finds nothing left to write.
+    let rerun = svc.flowc(&["run", common::FLOW, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&rerun.stdout).unwrap();
+    assert_eq!((report["created"].as_u64(), report["updated"].as_u64()), (Some(0), Some(0)), "{report}");
+    assert_eq!(svc.books.collection("customerinvoicedrafts").len(), drafts);
+}
+
+#[test]
+fn sigterm_checkpoints_the_run_in_progress_and_stops() {
+    let svc = Services::start(300, 20, 5, false);
+    svc.books.faults().set_base_latency(Duration::from_millis(10));
+    let config = config(&svc, free_port(), "every = \"1h\"", "");
+    let serve = Serve::start(&svc, &config);
+    wait_for("drafts being written", Duration::from_secs(60), || {
+        svc.books.collection("customerinvoicedrafts").len() >= 5
+    });
+    let (status, took, log) = serve.terminate();
+    assert!(status.success(), "{log}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let run = runs(&svc).remove(0);
+    assert_eq!(run.status, "interrupted", "{run:?}\n{log}");
+    let written = run.counts.created as usize;
+    assert_eq!(svc.books.collection("customerinvoicedrafts").len(), written, "nothing half-written");
+    assert!(svc.store().cursor("orders").unwrap().is_some(), "checkpointed");
+    books(&svc.books);
+}
+
+/// A sink for alert webhooks: every JSON body it receives.
+fn webhook_sink() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&got);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/hook",
+                axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+                    let keep = Arc::clone(&keep);
+                    async move {
+                        keep.lock().unwrap().push(v);
+                        "ok"
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (format!("http://{addr}/hook"), got)
+}
+
+/// A minimal SMTP server: accepts every message and keeps its data.
+fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&got);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let keep = Arc::clone(&keep);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let _ = stream.write_all(b"220 sink ESMTP\r\n");
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    let verb = line.trim_end().to_ascii_uppercase();
+                    let reply: &[u8] = if verb.starts_with("EHLO") || verb.starts_with("HELO") {
+                        b"250 sink\r\n"
+                    } else if verb == "DATA" {
+                        let _ = stream.write_all(b"354 go on\r\n");
+                        let mut data = String::new();
+                        loop {
+                            let mut l = String::new();
+                            if reader.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&l);
+                        }
+                        keep.lock().unwrap().push(data);
+                        b"250 queued\r\n"
+                    } else if verb == "QUIT" {
+                        let _ = stream.write_all(b"221 bye\r\n");
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = stream.write_all(reply);
+                    line.clear();
+                }
+                let mut rest = Vec::new();
+                let _ = reader.read_to_end(&mut rest);
+            });
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn alerts_go_out_once_per_cause_after_the_retry_and_recover() {
+    let svc = Services::start(5, 5, 9, false);
+    let (hook, hooked) = webhook_sink();
+    let (smtp_port, mailed) = smtp_sink();
+    let alerts = format!(
+        "[alerts]\nwebhook = \"{hook}\"\nemail_to = [\"ops@example.com\"]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsmtp_security = \"none\"\nsmtp_from = \"flowc@example.com\"\nzero_records_runs = 1000\nperiod = \"1h\"\n"
+    );
+    let config = config(&svc, free_port(), "every = \"300ms\"\nretries = 1\nretry_after = \"100ms\"", &alerts);
+    // The shop refuses to list orders: every run fails as a whole.
+    svc.shop.faults().push(
+        flowc_emulators::faults::Matcher::new(reqwest::Method::GET, "/orders"),
+        flowc_emulators::faults::Fault::ServerError(400),
+        1_000_000,
+    );
+    let serve = Serve::start(&svc, &config);
+    wait_for("five failed runs", Duration::from_secs(30), || {
+        runs(&svc).iter().filter(|r| r.status == "failed").count() >= 5
+    });
+    assert_eq!(hooked.lock().unwrap().len(), 1, "one alert per cause and period: {:?}", hooked.lock().unwrap());
+    svc.shop.faults().clear();
+    wait_for("the recovery message", Duration::from_secs(30), || hooked.lock().unwrap().len() == 2);
+    wait_for("both e-mails", Duration::from_secs(10), || mailed.lock().unwrap().len() == 2);
+    std::thread::sleep(Duration::from_millis(700));
+    let hooked = hooked.lock().unwrap().clone();
+    assert_eq!(hooked.len(), 2, "{hooked:?}");
+    assert_eq!((hooked[0]["cause"].as_str(), hooked[0]["state"].as_str()), (Some("run_failed"), Some("firing")));
+    assert!(hooked[0]["text"].as_str().unwrap().starts_with("[flowc] orders: run failed — "), "{hooked:?}");
+    assert_eq!((hooked[1]["cause"].as_str(), hooked[1]["state"].as_str()), (Some("run_failed"), Some("resolved")));
+    let mailed = mailed.lock().unwrap().clone();
+    assert!(mailed[0].contains("Subject: [flowc] orders: run failed"), "{}", mailed[0]);
+    assert!(mailed[0].contains("To: ops@example.com"), "{}", mailed[0]);
+    assert!(mailed[1].contains("recovered"), "{}", mailed[1]);
+    // The first failure waited for its retry: the alert came after the second.
+    let failed_before_alert = serve.log_text().split("alert:").next().unwrap().matches("run failed:").count();
+    assert!(failed_before_alert >= 2, "{}", serve.log_text());
+    drop(serve);
+}
+
+#[test]
+fn a_bad_flowc_toml_is_reported_at_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flowc.toml");
+    let flow = repo().join(common::FLOW);
+    std::fs::write(
+        &config,
+        format!("flows = [\"{}\"]\n\n[flow.orders]\nevery = \"every quarter hour\"\n", flow.display()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "DIR");
+    insta::assert_snapshot!("bad_flowc_toml", text);
+
+    std::fs::write(
+        &config,
+        format!("flows = [\"{}\"]\n\n[flow.ordres]\nevery = \"15m\"\n", flow.display()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "DIR");
+    insta::assert_snapshot!("unknown_flow_in_flowc_toml", text);
+}
