@@ -121,8 +121,13 @@ impl SqliteStore {
         }
         let path = dir.join(DB_FILE);
         // Create the file ourselves so it never exists with a wider mode;
-        // SQLite gives the -wal and -shm files the same mode.
-        private::open_file(&path)?;
+        // SQLite gives the -wal and -shm files the same mode. Only when it
+        // is missing: closing any descriptor of the file drops every POSIX
+        // lock this process holds on it, those of SQLite connections opened
+        // before (another store in this process, as `flowc serve` has) too.
+        if !path.exists() {
+            private::open_file(&path)?;
+        }
         let conn = Connection::open(&path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Switching to WAL needs the file to itself for a moment, and SQLite
