@@ -1255,6 +1255,7 @@ fn catalog_flows_on_the_sandbox_data_and_their_calls_per_record() {
         products: 20,
         seed: 42,
         latency: std::time::Duration::ZERO,
+        webhooks: false,
     };
     let services: Vec<_> = with_sandbox()
         .map(|(_, start)| start(&options).unwrap())

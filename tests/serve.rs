@@ -528,3 +528,42 @@ fn a_bad_flowc_toml_is_reported_at_its_value() {
     let text = String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "DIR");
     insta::assert_snapshot!("unknown_flow_in_flowc_toml", text);
 }
+
+#[test]
+fn sandbox_serve_prints_the_dashboard_and_keeps_syncing_new_orders() {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .args(["sandbox", "--serve", "--listen", "127.0.0.1:0", "--order-every", "200ms", "--state"])
+        .arg(state.path())
+        .env("NO_COLOR", "1")
+        .env_remove("FLOWC_DASHBOARD_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut dashboard = None;
+    for line in stdout.lines().map_while(Result::ok) {
+        if let Some(rest) = line.strip_prefix("sandbox: dashboard at ") {
+            dashboard = Some(rest.to_string());
+            break;
+        }
+    }
+    let dashboard = dashboard.expect("the dashboard line");
+    let (url, login) = dashboard.split_once("  (login token: ").unwrap();
+    assert_eq!(login.trim_end_matches(')').len(), 24, "{dashboard}");
+    let metrics_url = format!("{}metrics", url.trim());
+    let webhook_runs = || {
+        let text = reqwest::blocking::get(&metrics_url).unwrap().text().unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("flowc_runs_total{flow=\"orders\",trigger=\"webhook\",status=\"succeeded\"} "))
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    wait_for("three new orders synced", Duration::from_secs(30), || webhook_runs() >= 3);
+    let store = flowc::state::SqliteStore::open(state.path()).unwrap();
+    let synced = store.runs(Some("orders"), 0).unwrap();
+    assert!(synced.iter().filter(|r| r.counts.created == 1 && r.counts.read == 1).count() >= 3, "{synced:?}");
+    assert!(synced.iter().all(|r| r.counts.failed == 0), "{synced:?}");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+}

@@ -19,6 +19,8 @@ mod fmt;
 mod run;
 #[cfg(feature = "sandbox")]
 mod sandbox;
+#[cfg(feature = "sandbox")]
+mod sandbox_serve;
 mod serve;
 mod state;
 mod test;

@@ -64,6 +64,17 @@ pub(crate) struct SandboxArgs {
     /// Print summaries as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Instead of running the flows, keep them current with `flowc serve`:
+    /// webhooks installed, a new order placed in the shop every
+    /// --order-every; stop with Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: where the dashboard, /metrics and the webhook receiver listen.
+    #[arg(long, default_value = "127.0.0.1:8480")]
+    pub listen: std::net::SocketAddr,
+    /// With --serve: how often the shop gets a new order (0: never).
+    #[arg(long, value_parser = super::run::parse_duration, default_value = "10s")]
+    pub order_every: Duration,
 }
 
 pub(crate) fn run(args: &SandboxArgs) -> u8 {
@@ -72,6 +83,7 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
         products: args.products,
         seed: args.seed,
         latency: Duration::from_millis(args.latency_ms),
+        webhooks: args.serve,
     };
     let mut services = Vec::new();
     for (spec, start) in with_sandbox() {
@@ -101,6 +113,12 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
     };
     let env: HashMap<String, String> = services.iter().flat_map(|s| s.env.clone()).collect();
     let lookup = env_with(env.clone());
+    if args.serve {
+        for service in &services {
+            println!("sandbox: {}", service.description);
+        }
+        return super::sandbox_serve::run(args, &env, &state, &files);
+    }
     if !args.json {
         for service in &services {
             println!("sandbox: {}", service.description);

@@ -89,6 +89,8 @@ pub struct SandboxOptions {
     pub seed: u64,
     /// Added to every request, to feel a real service's round trips.
     pub latency: Duration,
+    /// Deliver the webhooks registered in the service (to loopback only).
+    pub webhooks: bool,
 }
 
 /// A connector's service running locally for `flowc sandbox`; it stops

@@ -23,7 +23,7 @@ pub(super) fn start(options: &SandboxOptions) -> std::io::Result<SandboxService>
     };
     let shop = ccvshop::start_blocking(CcvShopConfig {
         data,
-        deliver_webhooks: false,
+        deliver_webhooks: options.webhooks,
         ..CcvShopConfig::default()
     })?;
     shop.faults().set_base_latency(options.latency);
