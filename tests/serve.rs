@@ -541,15 +541,17 @@ fn sandbox_serve_prints_the_dashboard_and_keeps_syncing_new_orders() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Read to the end: a closed pipe would fail the sandbox's next line.
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut dashboard = None;
-    for line in stdout.lines().map_while(Result::ok) {
-        if let Some(rest) = line.strip_prefix("sandbox: dashboard at ") {
-            dashboard = Some(rest.to_string());
-            break;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("sandbox: dashboard at ") {
+                let _ = tx.send(rest.to_string());
+            }
         }
-    }
-    let dashboard = dashboard.expect("the dashboard line");
+    });
+    let dashboard = rx.recv_timeout(Duration::from_secs(60)).expect("the dashboard line");
     let (url, login) = dashboard.split_once("  (login token: ").unwrap();
     assert_eq!(login.trim_end_matches(')').len(), 24, "{dashboard}");
     let metrics_url = format!("{}metrics", url.trim());
