@@ -59,9 +59,15 @@ impl Serve {
                 return Serve { child, addr, log };
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("flowc serve ended with {status}:\n{}", log.lock().unwrap().join("\n"));
+                panic!(
+                    "flowc serve ended with {status}:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "flowc serve did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "flowc serve did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -174,7 +180,8 @@ fn unpaid_orders(svc: &Services, n: usize) -> Vec<(i64, String)> {
 fn pay(shop: &CcvShopConnector, id: i64) {
     let mut changes = flowc::value::Record::default();
     changes.insert("paid", flowc::value::Value::Bool(true));
-    shop.update("orders", &id.to_string(), &changes, None).unwrap();
+    shop.update("orders", &id.to_string(), &changes, None)
+        .unwrap();
 }
 
 fn writes(svc: &Services) -> u64 {
@@ -216,22 +223,42 @@ fn webhooks_sync_exactly_the_named_order_within_seconds() {
     );
     let installed = svc.flowc(&["webhooks", "install", "--config", config.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&installed.stdout).to_string();
-    assert!(installed.status.success(), "{said}{}", String::from_utf8_lossy(&installed.stderr));
+    assert!(
+        installed.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
     assert_eq!(said.matches(": installed (webhook").count(), 3, "{said}");
     let again = svc.flowc(&["webhooks", "install", "--config", config.to_str().unwrap()]);
-    assert_eq!(String::from_utf8_lossy(&again.stdout).matches("already installed").count(), 3);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout)
+            .matches("already installed")
+            .count(),
+        3
+    );
     let hooks = svc.store().webhooks("ccvshop").unwrap();
     assert_eq!(hooks.len(), 3);
-    assert!(hooks.iter().all(|h| h.key.len() == 32 && h.address.ends_with("/webhooks/ccvshop")));
+    assert!(hooks
+        .iter()
+        .all(|h| h.key.len() == 32 && h.address.ends_with("/webhooks/ccvshop")));
 
     let serve = Serve::start(&svc, &config);
     let started = Instant::now();
     while finished(&svc) < 1 {
-        assert!(started.elapsed() < Duration::from_secs(20), "no first run: {:?}\n{}", runs(&svc), serve.log_text());
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no first run: {:?}\n{}",
+            runs(&svc),
+            serve.log_text()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     for (_, reference) in &unpaid {
-        assert_eq!(drafts_referring(&svc, reference), 0, "{reference} is not paid yet");
+        assert_eq!(
+            drafts_referring(&svc, reference),
+            0,
+            "{reference} is not paid yet"
+        );
     }
     let shop = shop(&svc);
     let mut latencies = Vec::new();
@@ -239,7 +266,9 @@ fn webhooks_sync_exactly_the_named_order_within_seconds() {
         let before = writes(&svc);
         let paid_at = Instant::now();
         pay(&shop, *id);
-        wait_for(reference, Duration::from_secs(5), || drafts_referring(&svc, reference) == 1);
+        wait_for(reference, Duration::from_secs(5), || {
+            drafts_referring(&svc, reference) == 1
+        });
         latencies.push(paid_at.elapsed());
         // Exactly that order: its customer, articles and draft, nothing else.
         wait_for("the webhook run", Duration::from_secs(5), || {
@@ -256,7 +285,11 @@ fn webhooks_sync_exactly_the_named_order_within_seconds() {
     );
     assert!(latencies[19] < Duration::from_secs(5));
     for (_, reference) in &unpaid[20..] {
-        assert_eq!(drafts_referring(&svc, reference), 0, "an order not named was synced");
+        assert_eq!(
+            drafts_referring(&svc, reference),
+            0,
+            "an order not named was synced"
+        );
     }
 
     // A replayed delivery is accepted and writes nothing.
@@ -267,37 +300,67 @@ fn webhooks_sync_exactly_the_named_order_within_seconds() {
         .find(|d| d.event == "orders.updated.ispaid")
         .unwrap();
     let (runs_before, writes_before) = (runs(&svc).len(), writes(&svc));
-    assert_eq!(post(&serve.url("/webhooks/ccvshop"), &delivery.body, &delivery.x_hash), 202);
+    assert_eq!(
+        post(
+            &serve.url("/webhooks/ccvshop"),
+            &delivery.body,
+            &delivery.x_hash
+        ),
+        202
+    );
     wait_for("the replayed sync", Duration::from_secs(5), || {
         finished(&svc) == runs_before + 1
     });
     let replay = runs(&svc).remove(0);
-    assert_eq!((replay.counts.read, replay.counts.unchanged), (1, 1), "{replay:?}");
+    assert_eq!(
+        (replay.counts.read, replay.counts.unchanged),
+        (1, 1),
+        "{replay:?}"
+    );
     assert_eq!(writes(&svc), writes_before, "a replay wrote to eAccounting");
 
     // A bad signature is refused and logged; so is an id the shop lacks.
     let forged = "0".repeat(128);
-    assert_eq!(post(&serve.url("/webhooks/ccvshop"), &delivery.body, &forged), 401);
-    let key = &hooks.iter().find(|h| h.event == "orders.updated.ispaid").unwrap();
+    assert_eq!(
+        post(&serve.url("/webhooks/ccvshop"), &delivery.body, &forged),
+        401
+    );
+    let key = &hooks
+        .iter()
+        .find(|h| h.event == "orders.updated.ispaid")
+        .unwrap();
     let body = r#"{"id": 999999}"#;
     let signed = webhook_hash(&key.key, &key.address, body.as_bytes());
     assert_eq!(post(&serve.url("/webhooks/ccvshop"), body, &signed), 404);
     let unsigned_id = r#"{"order": 1}"#;
     let signed = webhook_hash(&key.key, &key.address, unsigned_id.as_bytes());
-    assert_eq!(post(&serve.url("/webhooks/ccvshop"), unsigned_id, &signed), 400);
+    assert_eq!(
+        post(&serve.url("/webhooks/ccvshop"), unsigned_id, &signed),
+        400
+    );
     wait_for("the refusals in the log", Duration::from_secs(2), || {
         serve.logged("webhook refused: its x-hash matches no installed webhook")
             && serve.logged("webhook names a record the shop does not have")
     });
-    assert_eq!(runs(&svc).len(), runs_before + 1, "refused deliveries ran nothing");
-    let metrics = reqwest::blocking::get(serve.url("/metrics")).unwrap().text().unwrap();
+    assert_eq!(
+        runs(&svc).len(),
+        runs_before + 1,
+        "refused deliveries ran nothing"
+    );
+    let metrics = reqwest::blocking::get(serve.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
     for line in [
         "flowc_webhook_deliveries_total{outcome=\"accepted\"} 21",
         "flowc_webhook_deliveries_total{outcome=\"bad_signature\"} 1",
         "flowc_webhook_deliveries_total{outcome=\"unknown_id\"} 1",
         "flowc_runs_total{flow=\"orders\",trigger=\"webhook\",status=\"succeeded\"} 21",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "{line} missing:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
     }
     assert!(metrics.contains("flowc_api_request_duration_seconds_bucket{connector=\"ccvshop\",endpoint=\"GET /orders/{id}\""));
     books(&svc.books);
@@ -305,7 +368,12 @@ fn webhooks_sync_exactly_the_named_order_within_seconds() {
     assert!(status.success(), "{log}");
 
     let removed = svc.flowc(&["webhooks", "remove", "--config", config.to_str().unwrap()]);
-    assert_eq!(String::from_utf8_lossy(&removed.stdout).matches("removed").count(), 3);
+    assert_eq!(
+        String::from_utf8_lossy(&removed.stdout)
+            .matches("removed")
+            .count(),
+        3
+    );
     assert!(svc.store().webhooks("ccvshop").unwrap().is_empty());
     assert!(svc.shop.with_store(|s| s.webhooks.is_empty()));
 }
@@ -313,7 +381,9 @@ fn webhooks_sync_exactly_the_named_order_within_seconds() {
 #[test]
 fn killed_and_restarted_serve_keeps_schedule_and_history_and_writes_nothing_twice() {
     let svc = Services::start(150, 20, 3, false);
-    svc.books.faults().set_base_latency(Duration::from_millis(5));
+    svc.books
+        .faults()
+        .set_base_latency(Duration::from_millis(5));
     let port = free_port();
     let config = config(&svc, port, "every = \"1h\"", "");
     let serve = Serve::start(&svc, &config);
@@ -323,18 +393,30 @@ fn killed_and_restarted_serve_keeps_schedule_and_history_and_writes_nothing_twic
     serve.kill();
     let killed = runs(&svc);
     assert_eq!(killed.len(), 1);
-    assert_eq!(killed[0].status, "running", "the run was cut off: {killed:?}");
-    let first_next = svc.store().next_run("orders").unwrap().expect("a stored next run");
+    assert_eq!(
+        killed[0].status, "running",
+        "the run was cut off: {killed:?}"
+    );
+    let first_next = svc
+        .store()
+        .next_run("orders")
+        .unwrap()
+        .expect("a stored next run");
 
     // The stored next run was due (it was the start of the killed run): it runs at once.
     let serve = Serve::start(&svc, &config);
-    wait_for("the run after the restart", Duration::from_secs(60), || finished(&svc) == 2);
+    wait_for("the run after the restart", Duration::from_secs(60), || {
+        finished(&svc) == 2
+    });
     let after = runs(&svc);
     assert_eq!(after[1].id, killed[0].id, "history kept");
     assert_eq!(after[1].status, "interrupted");
     assert_eq!(after[0].status, "succeeded", "{after:?}");
     let next = svc.store().next_run("orders").unwrap().unwrap();
-    assert!(next > first_next + chrono::Duration::minutes(59), "{next} after {first_next}");
+    assert!(
+        next > first_next + chrono::Duration::minutes(59),
+        "{next} after {first_next}"
+    );
     books(&svc.books); // every draft, customer and article once
     let drafts = svc.books.collection("customerinvoicedrafts").len();
 
@@ -343,9 +425,14 @@ fn killed_and_restarted_serve_keeps_schedule_and_history_and_writes_nothing_twic
     let serve = Serve::start(&svc, &config);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(runs(&svc).len(), 2, "no run before the stored time");
-    let health: serde_json::Value = reqwest::blocking::get(serve.url("/healthz")).unwrap().json().unwrap();
+    let health: serde_json::Value = reqwest::blocking::get(serve.url("/healthz"))
+        .unwrap()
+        .json()
+        .unwrap();
     let listed = health["flows"][0]["next_run"].as_str().unwrap();
-    let listed = chrono::DateTime::parse_from_rfc3339(listed).unwrap().to_utc();
+    let listed = chrono::DateTime::parse_from_rfc3339(listed)
+        .unwrap()
+        .to_utc();
     assert_eq!(listed, next);
     assert_eq!(health["flows"][0]["health"], "ok");
     let (status, took, log) = serve.terminate();
@@ -356,14 +443,20 @@ fn killed_and_restarted_serve_keeps_schedule_and_history_and_writes_nothing_twic
     // A plain run afterwards finds nothing left to write.
     let rerun = svc.flowc(&["run", common::FLOW, "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&rerun.stdout).unwrap();
-    assert_eq!((report["created"].as_u64(), report["updated"].as_u64()), (Some(0), Some(0)), "{report}");
+    assert_eq!(
+        (report["created"].as_u64(), report["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "{report}"
+    );
     assert_eq!(svc.books.collection("customerinvoicedrafts").len(), drafts);
 }
 
 #[test]
 fn sigterm_checkpoints_the_run_in_progress_and_stops() {
     let svc = Services::start(300, 20, 5, false);
-    svc.books.faults().set_base_latency(Duration::from_millis(10));
+    svc.books
+        .faults()
+        .set_base_latency(Duration::from_millis(10));
     let config = config(&svc, free_port(), "every = \"1h\"", "");
     let serve = Serve::start(&svc, &config);
     wait_for("drafts being written", Duration::from_secs(60), || {
@@ -375,8 +468,15 @@ fn sigterm_checkpoints_the_run_in_progress_and_stops() {
     let run = runs(&svc).remove(0);
     assert_eq!(run.status, "interrupted", "{run:?}\n{log}");
     let written = run.counts.created as usize;
-    assert_eq!(svc.books.collection("customerinvoicedrafts").len(), written, "nothing half-written");
-    assert!(svc.store().cursor("orders").unwrap().is_some(), "checkpointed");
+    assert_eq!(
+        svc.books.collection("customerinvoicedrafts").len(),
+        written,
+        "nothing half-written"
+    );
+    assert!(
+        svc.store().cursor("orders").unwrap().is_some(),
+        "checkpointed"
+    );
     books(&svc.books);
 }
 
@@ -388,7 +488,10 @@ fn webhook_sink() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let app = axum::Router::new().route(
                 "/hook",
@@ -462,7 +565,12 @@ fn alerts_go_out_once_per_cause_after_the_retry_and_recover() {
     let alerts = format!(
         "[alerts]\nwebhook = \"{hook}\"\nemail_to = [\"ops@example.com\"]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsmtp_security = \"none\"\nsmtp_from = \"flowc@example.com\"\nzero_records_runs = 1000\nperiod = \"1h\"\n"
     );
-    let config = config(&svc, free_port(), "every = \"300ms\"\nretries = 1\nretry_after = \"100ms\"", &alerts);
+    let config = config(
+        &svc,
+        free_port(),
+        "every = \"300ms\"\nretries = 1\nretry_after = \"100ms\"",
+        &alerts,
+    );
     // The shop refuses to list orders: every run fails as a whole.
     svc.shop.faults().push(
         flowc_emulators::faults::Matcher::new(reqwest::Method::GET, "/orders"),
@@ -473,22 +581,53 @@ fn alerts_go_out_once_per_cause_after_the_retry_and_recover() {
     wait_for("five failed runs", Duration::from_secs(30), || {
         runs(&svc).iter().filter(|r| r.status == "failed").count() >= 5
     });
-    assert_eq!(hooked.lock().unwrap().len(), 1, "one alert per cause and period: {:?}", hooked.lock().unwrap());
+    assert_eq!(
+        hooked.lock().unwrap().len(),
+        1,
+        "one alert per cause and period: {:?}",
+        hooked.lock().unwrap()
+    );
     svc.shop.faults().clear();
-    wait_for("the recovery message", Duration::from_secs(30), || hooked.lock().unwrap().len() == 2);
-    wait_for("both e-mails", Duration::from_secs(10), || mailed.lock().unwrap().len() == 2);
+    wait_for("the recovery message", Duration::from_secs(30), || {
+        hooked.lock().unwrap().len() == 2
+    });
+    wait_for("both e-mails", Duration::from_secs(10), || {
+        mailed.lock().unwrap().len() == 2
+    });
     std::thread::sleep(Duration::from_millis(700));
     let hooked = hooked.lock().unwrap().clone();
     assert_eq!(hooked.len(), 2, "{hooked:?}");
-    assert_eq!((hooked[0]["cause"].as_str(), hooked[0]["state"].as_str()), (Some("run_failed"), Some("firing")));
-    assert!(hooked[0]["text"].as_str().unwrap().starts_with("[flowc] orders: run failed — "), "{hooked:?}");
-    assert_eq!((hooked[1]["cause"].as_str(), hooked[1]["state"].as_str()), (Some("run_failed"), Some("resolved")));
+    assert_eq!(
+        (hooked[0]["cause"].as_str(), hooked[0]["state"].as_str()),
+        (Some("run_failed"), Some("firing"))
+    );
+    assert!(
+        hooked[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[flowc] orders: run failed — "),
+        "{hooked:?}"
+    );
+    assert_eq!(
+        (hooked[1]["cause"].as_str(), hooked[1]["state"].as_str()),
+        (Some("run_failed"), Some("resolved"))
+    );
     let mailed = mailed.lock().unwrap().clone();
-    assert!(mailed[0].contains("Subject: [flowc] orders: run failed"), "{}", mailed[0]);
+    assert!(
+        mailed[0].contains("Subject: [flowc] orders: run failed"),
+        "{}",
+        mailed[0]
+    );
     assert!(mailed[0].contains("To: ops@example.com"), "{}", mailed[0]);
     assert!(mailed[1].contains("recovered"), "{}", mailed[1]);
     // The first failure waited for its retry: the alert came after the second.
-    let failed_before_alert = serve.log_text().split("alert:").next().unwrap().matches("run failed:").count();
+    let failed_before_alert = serve
+        .log_text()
+        .split("alert:")
+        .next()
+        .unwrap()
+        .matches("run failed:")
+        .count();
     assert!(failed_before_alert >= 2, "{}", serve.log_text());
     drop(serve);
 }
@@ -500,7 +639,10 @@ fn a_bad_flowc_toml_is_reported_at_its_value() {
     let flow = repo().join(common::FLOW);
     std::fs::write(
         &config,
-        format!("flows = [\"{}\"]\n\n[flow.orders]\nevery = \"every quarter hour\"\n", flow.display()),
+        format!(
+            "flows = [\"{}\"]\n\n[flow.orders]\nevery = \"every quarter hour\"\n",
+            flow.display()
+        ),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
@@ -510,12 +652,16 @@ fn a_bad_flowc_toml_is_reported_at_its_value() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let text = String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "DIR");
+    let text =
+        String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "DIR");
     insta::assert_snapshot!("bad_flowc_toml", text);
 
     std::fs::write(
         &config,
-        format!("flows = [\"{}\"]\n\n[flow.ordres]\nevery = \"15m\"\n", flow.display()),
+        format!(
+            "flows = [\"{}\"]\n\n[flow.ordres]\nevery = \"15m\"\n",
+            flow.display()
+        ),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
@@ -525,7 +671,8 @@ fn a_bad_flowc_toml_is_reported_at_its_value() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let text = String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "DIR");
+    let text =
+        String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "DIR");
     insta::assert_snapshot!("unknown_flow_in_flowc_toml", text);
 }
 
@@ -533,7 +680,15 @@ fn a_bad_flowc_toml_is_reported_at_its_value() {
 fn sandbox_serve_prints_the_dashboard_and_keeps_syncing_new_orders() {
     let state = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowc"))
-        .args(["sandbox", "--serve", "--listen", "127.0.0.1:0", "--order-every", "200ms", "--state"])
+        .args([
+            "sandbox",
+            "--serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--order-every",
+            "200ms",
+            "--state",
+        ])
         .arg(state.path())
         .env("NO_COLOR", "1")
         .env_remove("FLOWC_DASHBOARD_TOKEN")
@@ -551,21 +706,97 @@ fn sandbox_serve_prints_the_dashboard_and_keeps_syncing_new_orders() {
             }
         }
     });
-    let dashboard = rx.recv_timeout(Duration::from_secs(60)).expect("the dashboard line");
+    let dashboard = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the dashboard line");
     let (url, login) = dashboard.split_once("  (login token: ").unwrap();
     assert_eq!(login.trim_end_matches(')').len(), 24, "{dashboard}");
     let metrics_url = format!("{}metrics", url.trim());
     let webhook_runs = || {
-        let text = reqwest::blocking::get(&metrics_url).unwrap().text().unwrap();
+        let text = reqwest::blocking::get(&metrics_url)
+            .unwrap()
+            .text()
+            .unwrap();
         text.lines()
-            .find_map(|l| l.strip_prefix("flowc_runs_total{flow=\"orders\",trigger=\"webhook\",status=\"succeeded\"} "))
+            .find_map(|l| {
+                l.strip_prefix(
+                    "flowc_runs_total{flow=\"orders\",trigger=\"webhook\",status=\"succeeded\"} ",
+                )
+            })
             .map_or(0, |n| n.parse::<u64>().unwrap())
     };
-    wait_for("three new orders synced", Duration::from_secs(30), || webhook_runs() >= 3);
+    wait_for("three new orders synced", Duration::from_secs(30), || {
+        webhook_runs() >= 3
+    });
     let store = flowc::state::SqliteStore::open(state.path()).unwrap();
     let synced = store.runs(Some("orders"), 0).unwrap();
-    assert!(synced.iter().filter(|r| r.counts.created == 1 && r.counts.read == 1).count() >= 3, "{synced:?}");
+    assert!(
+        synced
+            .iter()
+            .filter(|r| r.counts.created == 1 && r.counts.read == 1)
+            .count()
+            >= 3,
+        "{synced:?}"
+    );
     assert!(synced.iter().all(|r| r.counts.failed == 0), "{synced:?}");
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// The closing note's memory figure: `flowc serve`'s resident set after
+/// 1,000 scheduled runs (a flow exporting eAccounting's customers every
+/// 10 ms; the client's own budget of 600 requests a minute paces it, so
+/// this takes some minutes). `benches/serve.sh` runs it.
+#[test]
+#[ignore]
+fn memory_after_1000_scheduled_runs() {
+    let svc = Services::start(5, 5, 1, false);
+    let dir = svc.state().join("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("export.flow"),
+        "import \"stdlib/eaccounting.flow\"\n\nflow export {\n  source eaccounting.customers\n  target file(\"customers.ndjson\")\n  Id   -> id\n  Name -> name\n}\n",
+    )
+    .unwrap();
+    let config = svc.state().join("flowc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "flows = [\"bench/export.flow\"]\nstate = \"{}\"\n[serve]\nlisten = \"127.0.0.1:0\"\n[flow.export]\nevery = \"10ms\"\nretries = 0\n",
+            svc.state().display()
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(&svc, &config);
+    let rss = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", serve.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let count = || svc.store().runs(Some("export"), 0).unwrap().len();
+    let started = Instant::now();
+    wait_for("10 runs", Duration::from_secs(120), || count() >= 10);
+    let early = rss();
+    wait_for("1,000 runs", Duration::from_secs(900), || count() >= 1000);
+    let late = rss();
+    let failed = svc
+        .store()
+        .runs(Some("export"), 0)
+        .unwrap()
+        .iter()
+        .filter(|r| r.status != "succeeded" && r.status != "running")
+        .count();
+    println!(
+        "flowc serve: RSS after 10 runs {early}, after {} runs {late} ({failed} not succeeded, {:?})",
+        count(),
+        started.elapsed()
+    );
+    assert_eq!(failed, 0, "{}", serve.log_text());
 }

@@ -12,8 +12,8 @@ use rand::Rng;
 
 use super::print_plain;
 use super::sandbox::SandboxArgs;
-use crate::connectors::ccvshop::signing::{compute_hash, format_x_date, Credentials};
 use crate::connectors::ccvshop::client::API_PREFIX;
+use crate::connectors::ccvshop::signing::{compute_hash, format_x_date, Credentials};
 use crate::connectors::{Connector, ListQuery};
 use crate::diag::{codes, Diagnostic};
 use crate::value::{json, Record, Value};
@@ -30,8 +30,11 @@ pub(crate) fn run(
 ) -> u8 {
     if args.flow_file.is_some() {
         print_plain(
-            &Diagnostic::new(&codes::E0010, "--serve runs the shipped flows; --flow-file is for plain runs")
-                .help("write a flowc.toml for your flows and run `flowc serve`"),
+            &Diagnostic::new(
+                &codes::E0010,
+                "--serve runs the shipped flows; --flow-file is for plain runs",
+            )
+            .help("write a flowc.toml for your flows and run `flowc serve`"),
         );
         return 2;
     }
@@ -45,7 +48,10 @@ pub(crate) fn run(
         _ => args.listen,
     };
     let config = state.join("flowc.toml");
-    let flows: Vec<String> = files.iter().map(|f| format!("{:?}", f.display().to_string())).collect();
+    let flows: Vec<String> = files
+        .iter()
+        .map(|f| format!("{:?}", f.display().to_string()))
+        .collect();
     let text = format!(
         "# Written by `flowc sandbox --serve`.\nflows = [{}]\nstate = {:?}\n\n[serve]\nlisten = \"{listen}\"\npublic_url = \"http://{listen}\"\n\n[flow.{FLOW}]\nevery = \"1m\"\njitter = \"5s\"\nwebhooks = {EVENTS}\n",
         flows.join(", "),
@@ -62,7 +68,10 @@ pub(crate) fn run(
     match crate::serve::webhooks::install(&server) {
         Ok(lines) => lines.iter().for_each(|l| println!("sandbox: webhook {l}")),
         Err(why) => {
-            print_plain(&Diagnostic::new(&codes::E0402, format!("cannot install the sandbox's webhooks: {why}")));
+            print_plain(&Diagnostic::new(
+                &codes::E0402,
+                format!("cannot install the sandbox's webhooks: {why}"),
+            ));
             return 2;
         }
     }
@@ -95,7 +104,10 @@ pub(crate) fn run(
         println!("sandbox: dashboard at http://{addr}/  (login token: {token})");
         println!("sandbox: metrics at http://{addr}/metrics, health at http://{addr}/healthz");
         if let (Some(shop), false) = (shop, every.is_zero()) {
-            println!("sandbox: a new order every {}; stop with Ctrl-C", humantime::format_duration(every));
+            println!(
+                "sandbox: a new order every {}; stop with Ctrl-C",
+                humantime::format_duration(every)
+            );
             let credentials = Credentials::new(public, secret);
             std::thread::spawn(move || place_orders(&*shop, &url, &credentials, every));
         }
@@ -170,7 +182,12 @@ fn template(pick: &Value) -> Option<Value> {
 }
 
 /// POSTs a signed order; returns the new order's id.
-fn post(http: &reqwest::blocking::Client, base: &str, credentials: &Credentials, body: &Value) -> Result<String, String> {
+fn post(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    credentials: &Credentials,
+    body: &Value,
+) -> Result<String, String> {
     let path = format!("{API_PREFIX}/orders");
     let body = json::to_string(body);
     let x_date = format_x_date(chrono::Utc::now());
@@ -187,7 +204,10 @@ fn post(http: &reqwest::blocking::Client, base: &str, credentials: &Credentials,
     let status = answer.status();
     let text = answer.text().unwrap_or_default();
     if !status.is_success() {
-        return Err(format!("the shop answered {status}: {}", text.chars().take(300).collect::<String>()));
+        return Err(format!(
+            "the shop answered {status}: {}",
+            text.chars().take(300).collect::<String>()
+        ));
     }
     let created: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     Ok(created["id"].to_string())

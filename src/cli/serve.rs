@@ -34,7 +34,10 @@ pub(crate) fn init_logs(json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_target(false);
     let _ = if json {
         builder.json().try_init()
@@ -73,10 +76,14 @@ pub(crate) fn serve(server: Server, ready: impl FnOnce(std::net::SocketAddr)) ->
         .collect();
     let state = server.state_dir.display().to_string();
     // The dashboard (src/serve/dashboard) mounts here once it is merged.
-    let result = crate::serve::http::serve(server, |_| None, |addr| {
-        tracing::info!(address = %addr, state = %state, flows = ?scheduled, "serving");
-        ready(addr);
-    });
+    let result = crate::serve::http::serve(
+        server,
+        |_| None,
+        |addr| {
+            tracing::info!(address = %addr, state = %state, flows = ?scheduled, "serving");
+            ready(addr);
+        },
+    );
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -111,7 +118,10 @@ pub(crate) fn webhooks(command: &WebhooksCommand, config: &Path) -> u8 {
             0
         }
         Err(why) => {
-            print_plain(&Diagnostic::new(&codes::E0402, format!("flowc webhooks: {why}")));
+            print_plain(&Diagnostic::new(
+                &codes::E0402,
+                format!("flowc webhooks: {why}"),
+            ));
             2
         }
     }

@@ -229,7 +229,12 @@ impl CallStats {
             rate_limited_by: self
                 .rate_limited_by
                 .iter()
-                .map(|(k, v)| (k.clone(), v - earlier.rate_limited_by.get(k).copied().unwrap_or(0)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v - earlier.rate_limited_by.get(k).copied().unwrap_or(0),
+                    )
+                })
                 .filter(|(_, v)| *v > 0)
                 .collect(),
             latency: self

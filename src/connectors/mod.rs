@@ -185,7 +185,10 @@ pub trait Connector: Send + Sync {
         let _ = id;
         Err(ConnectorError::new(
             ErrorClass::Validation,
-            format!("{}: records of `{resource}` cannot be deleted by flowc", self.kind()),
+            format!(
+                "{}: records of `{resource}` cannot be deleted by flowc",
+                self.kind()
+            ),
         ))
     }
 

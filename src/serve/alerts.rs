@@ -58,7 +58,12 @@ impl Alert {
     /// One line, as a chat shows it and as the e-mail's subject.
     pub fn text(&self) -> String {
         if self.firing {
-            format!("[flowc] {}: {} — {}", self.flow, self.cause.title(), self.message)
+            format!(
+                "[flowc] {}: {} — {}",
+                self.flow,
+                self.cause.title(),
+                self.message
+            )
         } else {
             format!("[flowc] {}: recovered — {}", self.flow, self.message)
         }
@@ -213,7 +218,9 @@ impl Alerts {
                 let sent = tokio::task::spawn_blocking(move || email(&config, &a)).await;
                 match sent {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!(flow = %alert.flow, "the alert e-mail failed: {e}"),
+                    Ok(Err(e)) => {
+                        tracing::error!(flow = %alert.flow, "the alert e-mail failed: {e}")
+                    }
                     Err(e) => tracing::error!(flow = %alert.flow, "the alert e-mail failed: {e}"),
                 }
             }
@@ -230,7 +237,10 @@ fn email(config: &AlertsConfig, alert: &Alert) -> Result<(), String> {
         return Err("smtp_host and smtp_from are needed".into());
     };
     let mut message = Message::builder()
-        .from(from.parse().map_err(|e| format!("smtp_from `{from}`: {e}"))?)
+        .from(
+            from.parse()
+                .map_err(|e| format!("smtp_from `{from}`: {e}"))?,
+        )
         .subject(alert.text())
         .header(ContentType::TEXT_PLAIN);
     for to in &config.email_to {
@@ -258,7 +268,11 @@ fn email(config: &AlertsConfig, alert: &Alert) -> Result<(), String> {
     ) {
         builder = builder.credentials(Credentials::new(user, password));
     }
-    builder.build().send(&message).map(|_| ()).map_err(|e| e.to_string())
+    builder
+        .build()
+        .send(&message)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -302,18 +316,31 @@ mod tests {
     fn a_failure_waits_for_its_retry_then_alerts_once_per_period_and_recovers() {
         let a = alerts(Duration::from_secs(3600));
         let t0 = Instant::now();
-        assert!(a.observe("orders", &failed(true), t0).is_empty(), "held while the retry is pending");
+        assert!(
+            a.observe("orders", &failed(true), t0).is_empty(),
+            "held while the retry is pending"
+        );
         let first = a.observe("orders", &failed(false), t0);
         assert_eq!(shape(&first), [(Cause::RunFailed, true)]);
-        assert!(first[0].text().contains("orders: run failed — eAccounting answered 500"));
-        assert!(a.observe("orders", &failed(false), t0 + Duration::from_secs(60)).is_empty());
-        assert!(a.observe("other", &failed(false), t0).len() == 1, "per flow");
+        assert!(first[0]
+            .text()
+            .contains("orders: run failed — eAccounting answered 500"));
+        assert!(a
+            .observe("orders", &failed(false), t0 + Duration::from_secs(60))
+            .is_empty());
+        assert!(
+            a.observe("other", &failed(false), t0).len() == 1,
+            "per flow"
+        );
         let again = a.observe("orders", &failed(false), t0 + Duration::from_secs(3600));
         assert_eq!(shape(&again), [(Cause::RunFailed, true)], "once per period");
         let recovered = a.observe("orders", &ok(0, (0, 0)), t0 + Duration::from_secs(3700));
         assert_eq!(shape(&recovered), [(Cause::RunFailed, false)]);
         assert!(recovered[0].text().contains("recovered"));
-        assert!(a.observe("orders", &ok(0, (0, 0)), t0).is_empty(), "recovery once");
+        assert!(
+            a.observe("orders", &ok(0, (0, 0)), t0).is_empty(),
+            "recovery once"
+        );
     }
 
     #[test]
@@ -321,11 +348,26 @@ mod tests {
         let a = alerts(Duration::from_secs(3600));
         let t = Instant::now();
         assert!(a.observe("orders", &ok(2, (0, 0)), t).is_empty());
-        assert_eq!(shape(&a.observe("orders", &ok(3, (0, 0)), t)), [(Cause::ZeroRecords, true)]);
+        assert_eq!(
+            shape(&a.observe("orders", &ok(3, (0, 0)), t)),
+            [(Cause::ZeroRecords, true)]
+        );
         assert!(a.observe("orders", &ok(4, (0, 0)), t).is_empty());
-        assert_eq!(shape(&a.observe("orders", &ok(0, (0, 2)), t)), [(Cause::ZeroRecords, false), (Cause::DeadLetters, true)]);
-        assert!(a.observe("orders", &ok(0, (2, 2)), t).is_empty(), "not growing");
-        assert!(a.observe("orders", &ok(0, (2, 3)), t).is_empty(), "within the period");
-        assert_eq!(shape(&a.observe("orders", &ok(0, (3, 0)), t)), [(Cause::DeadLetters, false)]);
+        assert_eq!(
+            shape(&a.observe("orders", &ok(0, (0, 2)), t)),
+            [(Cause::ZeroRecords, false), (Cause::DeadLetters, true)]
+        );
+        assert!(
+            a.observe("orders", &ok(0, (2, 2)), t).is_empty(),
+            "not growing"
+        );
+        assert!(
+            a.observe("orders", &ok(0, (2, 3)), t).is_empty(),
+            "within the period"
+        );
+        assert_eq!(
+            shape(&a.observe("orders", &ok(0, (3, 0)), t)),
+            [(Cause::DeadLetters, false)]
+        );
     }
 }

@@ -184,17 +184,22 @@ impl Config {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        build(raw, dir, path, file).map_err(|d| fail(d, &sources)).map(|mut c| {
-            c.sources = sources.clone();
-            c
-        })
+        build(raw, dir, path, file)
+            .map_err(|d| fail(d, &sources))
+            .map(|mut c| {
+                c.sources = sources.clone();
+                c
+            })
     }
 
     /// The diagnostic for a `[flow.NAME]` table whose flow no .flow file declares.
     pub fn unknown_flow(&self, flow: &FlowConfig, known: &[&str]) -> Diagnostic {
         Diagnostic::new(
             &codes::E0601,
-            format!("flowc.toml schedules flow `{}`, which none of the .flow files declares", flow.name),
+            format!(
+                "flowc.toml schedules flow `{}`, which none of the .flow files declares",
+                flow.name
+            ),
         )
         .at(flow.span, "no such flow")
         .help_typo(
@@ -314,7 +319,10 @@ fn build(raw: Raw, dir: &Path, path: &Path, file: FileId) -> Result<Config, Diag
             if !TRIGGER_EVENTS.contains(&event.get_ref().as_str()) {
                 let d = Diagnostic::new(
                     &codes::E0601,
-                    format!("`{}` is not a CCV Shop event flowc can sync on", event.get_ref()),
+                    format!(
+                        "`{}` is not a CCV Shop event flowc can sync on",
+                        event.get_ref()
+                    ),
                 )
                 .at(at(event.span()), "unknown event")
                 .help_typo(
@@ -500,7 +508,10 @@ period = "1h"
     #[test]
     fn the_shared_example_loads() {
         let c = parse(PLAN_EXAMPLE).unwrap();
-        assert_eq!(c.flows, [PathBuf::from("/srv/shop/flows/ccvshop-eaccounting")]);
+        assert_eq!(
+            c.flows,
+            [PathBuf::from("/srv/shop/flows/ccvshop-eaccounting")]
+        );
         assert_eq!(c.state, Some(PathBuf::from("/srv/shop/.flowc")));
         assert_eq!(c.listen.to_string(), "127.0.0.1:8480");
         let orders = &c.flow["orders"];
@@ -524,21 +535,48 @@ period = "1h"
     #[test]
     fn each_mistake_points_at_its_value() {
         let cases = [
-            ("flows = [\"a.flow\"]\n[flow.x]\nevery = \"soon\"", "\"soon\""),
-            ("flows = [\"a.flow\"]\n[flow.x]\ncron = \"every day\"", "\"every day\""),
-            ("flows = [\"a.flow\"]\n[flow.x]\nevery = \"1m\"\ncron = \"* * * * * *\"", "\"* * * * * *\""),
-            ("flows = [\"a.flow\"]\n[flow.x]\nevery = \"1m\"\nwebhooks = [\"orders.paid\"]", "\"orders.paid\""),
-            ("flows = [\"a.flow\"]\n[serve]\nlisten = \"localhost\"", "\"localhost\""),
-            ("flows = [\"a.flow\"]\n[alerts]\nemail_to = [\"ops\"]", "\"ops\""),
-            ("flows = [\"a.flow\"]\n[alerts]\nemail_to = [\"ops@x.nl\"]", "\"ops@x.nl\""),
+            (
+                "flows = [\"a.flow\"]\n[flow.x]\nevery = \"soon\"",
+                "\"soon\"",
+            ),
+            (
+                "flows = [\"a.flow\"]\n[flow.x]\ncron = \"every day\"",
+                "\"every day\"",
+            ),
+            (
+                "flows = [\"a.flow\"]\n[flow.x]\nevery = \"1m\"\ncron = \"* * * * * *\"",
+                "\"* * * * * *\"",
+            ),
+            (
+                "flows = [\"a.flow\"]\n[flow.x]\nevery = \"1m\"\nwebhooks = [\"orders.paid\"]",
+                "\"orders.paid\"",
+            ),
+            (
+                "flows = [\"a.flow\"]\n[serve]\nlisten = \"localhost\"",
+                "\"localhost\"",
+            ),
+            (
+                "flows = [\"a.flow\"]\n[alerts]\nemail_to = [\"ops\"]",
+                "\"ops\"",
+            ),
+            (
+                "flows = [\"a.flow\"]\n[alerts]\nemail_to = [\"ops@x.nl\"]",
+                "\"ops@x.nl\"",
+            ),
             ("flows = []", "[]"),
         ];
         for (text, culprit) in cases {
             let err = parse(text).unwrap_err();
-            assert!(err.ends_with(&format!("at Some({culprit:?})")), "{text}: {err}");
+            assert!(
+                err.ends_with(&format!("at Some({culprit:?})")),
+                "{text}: {err}"
+            );
         }
         let err = parse("flows = [\"a.flow\"]\n[flow.x]\njitter = \"1m\"").unwrap_err();
-        assert!(err.contains("no schedule") && err.ends_with("at Some(\"x\")"), "{err}");
+        assert!(
+            err.contains("no schedule") && err.ends_with("at Some(\"x\")"),
+            "{err}"
+        );
         let err = parse("flows = [\"a.flow\"]\nlisten = \"1\"").unwrap_err();
         assert!(err.contains("unknown field `listen`"), "{err}");
     }

@@ -69,7 +69,10 @@ async fn metrics(State(server): State<Arc<Server>>) -> impl IntoResponse {
         .await
         .unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         server.metrics.render(&stats),
     )
 }

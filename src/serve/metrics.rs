@@ -35,7 +35,9 @@ impl Metrics {
     pub fn run(&self, flow: &str, trigger: &'static str, report: Option<&Report>) {
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let status = report.map_or("failed".to_string(), |r| r.status.clone());
-        *c.runs.entry((flow.to_string(), trigger, status)).or_default() += 1;
+        *c.runs
+            .entry((flow.to_string(), trigger, status))
+            .or_default() += 1;
         if let Some(r) = report {
             for (decision, n) in [
                 ("create", r.created),
@@ -65,50 +67,132 @@ impl Metrics {
     pub fn render(&self, calls: &BTreeMap<String, CallStats>) -> String {
         let c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
-        family(&mut out, "flowc_runs_total", "counter", "Runs by flow, trigger (schedule, webhook, retry) and final status.");
+        family(
+            &mut out,
+            "flowc_runs_total",
+            "counter",
+            "Runs by flow, trigger (schedule, webhook, retry) and final status.",
+        );
         for ((flow, trigger, status), n) in &c.runs {
-            let _ = writeln!(out, "flowc_runs_total{{flow=\"{}\",trigger=\"{trigger}\",status=\"{}\"}} {n}", esc(flow), esc(status));
+            let _ = writeln!(
+                out,
+                "flowc_runs_total{{flow=\"{}\",trigger=\"{trigger}\",status=\"{}\"}} {n}",
+                esc(flow),
+                esc(status)
+            );
         }
-        family(&mut out, "flowc_records_total", "counter", "Source records by flow and decision.");
+        family(
+            &mut out,
+            "flowc_records_total",
+            "counter",
+            "Source records by flow and decision.",
+        );
         for ((flow, decision), n) in &c.records {
-            let _ = writeln!(out, "flowc_records_total{{flow=\"{}\",decision=\"{decision}\"}} {n}", esc(flow));
+            let _ = writeln!(
+                out,
+                "flowc_records_total{{flow=\"{}\",decision=\"{decision}\"}} {n}",
+                esc(flow)
+            );
         }
-        family(&mut out, "flowc_run_duration_seconds", "gauge", "How long the last run of each flow took.");
+        family(
+            &mut out,
+            "flowc_run_duration_seconds",
+            "gauge",
+            "How long the last run of each flow took.",
+        );
         for (flow, secs) in &c.last_duration {
-            let _ = writeln!(out, "flowc_run_duration_seconds{{flow=\"{}\"}} {secs}", esc(flow));
+            let _ = writeln!(
+                out,
+                "flowc_run_duration_seconds{{flow=\"{}\"}} {secs}",
+                esc(flow)
+            );
         }
-        family(&mut out, "flowc_dead_letters", "gauge", "Dead letters of each flow after its last run.");
+        family(
+            &mut out,
+            "flowc_dead_letters",
+            "gauge",
+            "Dead letters of each flow after its last run.",
+        );
         for (flow, n) in &c.dead_letters {
             let _ = writeln!(out, "flowc_dead_letters{{flow=\"{}\"}} {n}", esc(flow));
         }
-        family(&mut out, "flowc_webhook_deliveries_total", "counter", "Webhook deliveries received, by outcome.");
+        family(
+            &mut out,
+            "flowc_webhook_deliveries_total",
+            "counter",
+            "Webhook deliveries received, by outcome.",
+        );
         for (outcome, n) in &c.webhooks {
-            let _ = writeln!(out, "flowc_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "flowc_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
-        family(&mut out, "flowc_api_calls_total", "counter", "Requests to services (retries included), by connector and endpoint.");
+        family(
+            &mut out,
+            "flowc_api_calls_total",
+            "counter",
+            "Requests to services (retries included), by connector and endpoint.",
+        );
         for (connector, stats) in calls {
             for (endpoint, n) in &stats.calls {
-                let _ = writeln!(out, "flowc_api_calls_total{{connector=\"{}\",endpoint=\"{}\"}} {n}", esc(connector), esc(endpoint));
+                let _ = writeln!(
+                    out,
+                    "flowc_api_calls_total{{connector=\"{}\",endpoint=\"{}\"}} {n}",
+                    esc(connector),
+                    esc(endpoint)
+                );
             }
         }
-        family(&mut out, "flowc_api_rate_limited_total", "counter", "Answers 429 (too many requests), by connector and endpoint.");
+        family(
+            &mut out,
+            "flowc_api_rate_limited_total",
+            "counter",
+            "Answers 429 (too many requests), by connector and endpoint.",
+        );
         for (connector, stats) in calls {
             for (endpoint, n) in &stats.rate_limited_by {
-                let _ = writeln!(out, "flowc_api_rate_limited_total{{connector=\"{}\",endpoint=\"{}\"}} {n}", esc(connector), esc(endpoint));
+                let _ = writeln!(
+                    out,
+                    "flowc_api_rate_limited_total{{connector=\"{}\",endpoint=\"{}\"}} {n}",
+                    esc(connector),
+                    esc(endpoint)
+                );
             }
         }
-        family(&mut out, "flowc_api_request_duration_seconds", "histogram", "Duration of each request to a service, by connector and endpoint.");
+        family(
+            &mut out,
+            "flowc_api_request_duration_seconds",
+            "histogram",
+            "Duration of each request to a service, by connector and endpoint.",
+        );
         for (connector, stats) in calls {
             for (endpoint, h) in &stats.latency {
-                let labels = format!("connector=\"{}\",endpoint=\"{}\"", esc(connector), esc(endpoint));
+                let labels = format!(
+                    "connector=\"{}\",endpoint=\"{}\"",
+                    esc(connector),
+                    esc(endpoint)
+                );
                 let mut cumulative = 0;
                 for (bound, n) in LATENCY_BOUNDS.iter().zip(h.buckets) {
                     cumulative += n;
                     let _ = writeln!(out, "flowc_api_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
                 }
-                let _ = writeln!(out, "flowc_api_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-                let _ = writeln!(out, "flowc_api_request_duration_seconds_sum{{{labels}}} {}", h.sum.as_secs_f64());
-                let _ = writeln!(out, "flowc_api_request_duration_seconds_count{{{labels}}} {}", h.count);
+                let _ = writeln!(
+                    out,
+                    "flowc_api_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "flowc_api_request_duration_seconds_sum{{{labels}}} {}",
+                    h.sum.as_secs_f64()
+                );
+                let _ = writeln!(
+                    out,
+                    "flowc_api_request_duration_seconds_count{{{labels}}} {}",
+                    h.count
+                );
             }
         }
         out
@@ -121,7 +205,9 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// A label value as the format wants it: backslash, quote and newline escaped.
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ impl Trigger {
 /// How a run ended, as serve sees it.
 #[derive(Debug)]
 pub enum Outcome {
-    Done(Report),
+    Done(Box<Report>),
     Failed(alerts::Cause, String),
     /// Another process runs this flow right now: nothing was done.
     Busy(String),
@@ -142,7 +142,10 @@ pub fn state_dir(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> PathB
 impl Server {
     /// Checks every .flow file the configuration names, finds each
     /// configured flow and opens the sessions they run in.
-    pub fn load(config: Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Server, StartError> {
+    pub fn load(
+        config: Config,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Server, StartError> {
         let state_dir = state_dir(&config, env);
         let files = crate::check::flow_files(&config.flows).map_err(|e| {
             StartError::plain(
@@ -174,7 +177,9 @@ impl Server {
                 }
                 match crate::engine::flow_is_on(&checked.program, flow) {
                     Ok(true) => wanted.push((i, flow)),
-                    Ok(false) => tracing::warn!(flow = %flow.name, "not scheduled: its `when` is false in the settings"),
+                    Ok(false) => {
+                        tracing::warn!(flow = %flow.name, "not scheduled: its `when` is false in the settings")
+                    }
                     Err(why) => {
                         return Err(StartError::plain(Diagnostic::new(
                             &codes::E0905,
@@ -293,7 +298,12 @@ impl Server {
     ///
     /// `retry_pending`: should it fail, it will be tried again by itself
     /// (alerts wait for that retry).
-    pub async fn run(self: &Arc<Self>, flow: &str, trigger: Trigger, retry_pending: bool) -> Outcome {
+    pub async fn run(
+        self: &Arc<Self>,
+        flow: &str,
+        trigger: Trigger,
+        retry_pending: bool,
+    ) -> Outcome {
         let Some(slot) = self.slot(flow) else {
             return Outcome::Stopped;
         };
@@ -320,8 +330,11 @@ impl Server {
             server.run_blocking(&name, trigger, ids)
         })
         .await
-        .unwrap_or_else(|e| Outcome::Failed(alerts::Cause::RunFailed, format!("the run panicked: {e}")));
-        self.after_run(slot, trigger, &outcome, before, retry_pending).await;
+        .unwrap_or_else(|e| {
+            Outcome::Failed(alerts::Cause::RunFailed, format!("the run panicked: {e}"))
+        });
+        self.after_run(slot, trigger, &outcome, before, retry_pending)
+            .await;
         outcome
     }
 
@@ -362,7 +375,7 @@ impl Server {
                     elapsed_ms = report.elapsed_ms as u64,
                     "run finished"
                 );
-                Outcome::Done(report)
+                Outcome::Done(Box::new(report))
             }
             Err(EngineError::State(e)) if matches!(*e, StateError::Locked { .. }) => {
                 tracing::info!("skipped: {e}");
@@ -370,7 +383,9 @@ impl Server {
             }
             Err(e) => {
                 let cause = match &e {
-                    EngineError::Connector(c) if c.class == ErrorClass::Auth => alerts::Cause::SignIn,
+                    EngineError::Connector(c) if c.class == ErrorClass::Auth => {
+                        alerts::Cause::SignIn
+                    }
                     _ => alerts::Cause::RunFailed,
                 };
                 let message = engine_diagnostic(&e).message;
@@ -382,7 +397,11 @@ impl Server {
 
     /// The records webhooks named, read again from the source now (so that
     /// deliveries out of order or repeated sync the record as it is).
-    fn reread(&self, slot: &FlowSlot, ids: &[String]) -> Result<Vec<crate::value::Value>, crate::connectors::ConnectorError> {
+    fn reread(
+        &self,
+        slot: &FlowSlot,
+        ids: &[String],
+    ) -> Result<Vec<crate::value::Value>, crate::connectors::ConnectorError> {
         let Some(source) = self.source_of(slot) else {
             return Ok(Vec::new());
         };
@@ -390,7 +409,9 @@ impl Server {
         for id in ids {
             match source.get(&slot.source_resource, id)? {
                 Some(record) => records.push(record),
-                None => tracing::warn!(id = %id, "{} {id} no longer exists in the shop; nothing to sync", slot.source_resource),
+                None => {
+                    tracing::warn!(id = %id, "{} {id} no longer exists in the shop; nothing to sync", slot.source_resource)
+                }
             }
         }
         Ok(records)
@@ -413,7 +434,7 @@ impl Server {
         retry_pending: bool,
     ) {
         let report = match outcome {
-            Outcome::Done(r) => Some(r),
+            Outcome::Done(r) => Some(&**r),
             Outcome::Failed(..) => None,
             Outcome::Busy(_) | Outcome::Stopped => return,
         };
@@ -428,7 +449,9 @@ impl Server {
         // whether the source still yields records.
         let zero_streak = match (trigger, report) {
             (Trigger::Webhook, _) => slot.zero_streak.load(Ordering::SeqCst),
-            (_, Some(r)) if r.read == 0 && !r.stopped_early => slot.zero_streak.fetch_add(1, Ordering::SeqCst) + 1,
+            (_, Some(r)) if r.read == 0 && !r.stopped_early => {
+                slot.zero_streak.fetch_add(1, Ordering::SeqCst) + 1
+            }
             _ => {
                 slot.zero_streak.store(0, Ordering::SeqCst);
                 0
@@ -444,7 +467,9 @@ impl Server {
             zero_streak,
             dead_letters: (before, after),
         };
-        let alerts = self.alerts.observe(&slot.name, &observation, Instant::now());
+        let alerts = self
+            .alerts
+            .observe(&slot.name, &observation, Instant::now());
         self.alerts.send(alerts).await;
     }
 
@@ -478,13 +503,18 @@ impl Server {
                 Outcome::Failed(..) if retries_left > 0 => {
                     retries_left -= 1;
                     trigger = Trigger::Retry;
-                    next = now + chrono::Duration::from_std(slot.config.retry_after).unwrap_or_default();
+                    next = now
+                        + chrono::Duration::from_std(slot.config.retry_after).unwrap_or_default();
                     tracing::info!(flow = %flow, at = %next, "retrying by itself");
                 }
                 _ => {
                     retries_left = slot.config.retries;
                     trigger = Trigger::Schedule;
-                    next = slot.config.schedule.next_with_jitter(now, slot.config.jitter, &mut rand::thread_rng());
+                    next = slot.config.schedule.next_with_jitter(
+                        now,
+                        slot.config.jitter,
+                        &mut rand::thread_rng(),
+                    );
                 }
             }
         }

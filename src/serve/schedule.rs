@@ -37,7 +37,9 @@ impl Schedule {
     /// less nothing, never by a burst of missed ones.
     pub fn next_after(&self, after: DateTime<Utc>) -> DateTime<Utc> {
         match self {
-            Schedule::Every(d) => after + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX / 2),
+            Schedule::Every(d) => {
+                after + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX / 2)
+            }
             // A cron expression with no future time (a year in the past) never runs again.
             Schedule::Cron(c) => c.after(&after).next().unwrap_or(DateTime::<Utc>::MAX_UTC),
         }
@@ -52,7 +54,11 @@ impl Schedule {
     ) -> DateTime<Utc> {
         let base = self.next_after(after);
         let millis = jitter.as_millis().min(u64::MAX as u128) as u64;
-        let extra = if millis == 0 { 0 } else { rng.gen_range(0..=millis) };
+        let extra = if millis == 0 {
+            0
+        } else {
+            rng.gen_range(0..=millis)
+        };
         base.checked_add_signed(chrono::Duration::milliseconds(extra as i64))
             .unwrap_or(base)
     }
@@ -88,16 +94,28 @@ mod tests {
     #[test]
     fn an_interval_counts_from_the_given_time() {
         let s = Schedule::Every(Duration::from_secs(900));
-        assert_eq!(s.next_after(at("2026-01-01T10:07:00Z")), at("2026-01-01T10:22:00Z"));
+        assert_eq!(
+            s.next_after(at("2026-01-01T10:07:00Z")),
+            at("2026-01-01T10:22:00Z")
+        );
     }
 
     #[test]
     fn cron_gives_the_next_matching_second_in_utc() {
         let s = Schedule::cron("0 */15 * * * *").unwrap();
-        assert_eq!(s.next_after(at("2026-01-01T10:07:00Z")), at("2026-01-01T10:15:00Z"));
-        assert_eq!(s.next_after(at("2026-01-01T10:15:00Z")), at("2026-01-01T10:30:00Z"));
+        assert_eq!(
+            s.next_after(at("2026-01-01T10:07:00Z")),
+            at("2026-01-01T10:15:00Z")
+        );
+        assert_eq!(
+            s.next_after(at("2026-01-01T10:15:00Z")),
+            at("2026-01-01T10:30:00Z")
+        );
         let nightly = Schedule::cron("0 30 2 * * *").unwrap();
-        assert_eq!(nightly.next_after(at("2026-01-01T10:07:00Z")), at("2026-01-02T02:30:00Z"));
+        assert_eq!(
+            nightly.next_after(at("2026-01-01T10:07:00Z")),
+            at("2026-01-02T02:30:00Z")
+        );
         assert!(Schedule::cron("every day").is_err());
         assert!(Schedule::cron("61 * * * * *").is_err());
     }
@@ -111,10 +129,17 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..1000 {
             let t = s.next_with_jitter(from, Duration::from_secs(10), &mut rng);
-            assert!(t >= base && t <= base + chrono::Duration::seconds(10), "{t}");
+            assert!(
+                t >= base && t <= base + chrono::Duration::seconds(10),
+                "{t}"
+            );
             seen.insert((t - base).num_seconds());
         }
-        assert_eq!(seen.len(), 11, "every whole second of the window occurs: {seen:?}");
+        assert_eq!(
+            seen.len(),
+            11,
+            "every whole second of the window occurs: {seen:?}"
+        );
         assert_eq!(s.next_with_jitter(from, Duration::ZERO, &mut rng), base);
     }
 

@@ -47,22 +47,34 @@ pub async fn receive(State(server): State<Arc<Server>>, headers: HeaderMap, body
         Ok(h) => h,
         Err(e) => {
             tracing::error!("webhook refused: cannot read the installed webhooks: {e}");
-            return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "state store unavailable"}));
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "state store unavailable"}),
+            );
         }
     };
-    let Some(hook) = hooks.iter().find(|h| verify_webhook(&h.key, &h.address, &body, hash)) else {
+    let Some(hook) = hooks
+        .iter()
+        .find(|h| verify_webhook(&h.key, &h.address, &body, hash))
+    else {
         server.metrics.webhook("bad_signature");
         tracing::warn!(
             installed = hooks.len(),
             "webhook refused: its x-hash matches no installed webhook (a forged or stale delivery, or webhooks installed by another state folder; `flowc webhooks list` shows them)"
         );
-        return answer(StatusCode::UNAUTHORIZED, json!({"error": "signature does not match"}));
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "signature does not match"}),
+        );
     };
     let event = hook.event.clone();
     let Some(id) = record_id(&body) else {
         server.metrics.webhook("bad_request");
         tracing::warn!(event = %event, "webhook refused: the body names no record id");
-        return answer(StatusCode::BAD_REQUEST, json!({"error": "the body has no `id`"}));
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "the body has no `id`"}),
+        );
     };
     let listening: Vec<String> = server
         .flows
@@ -79,18 +91,26 @@ pub async fn receive(State(server): State<Arc<Server>>, headers: HeaderMap, body
         Ok(false) => {
             server.metrics.webhook("unknown_id");
             tracing::warn!(event = %event, id = %id, "webhook names a record the shop does not have; nothing to sync");
-            return answer(StatusCode::NOT_FOUND, json!({"error": format!("no record {id} in the shop")}));
+            return answer(
+                StatusCode::NOT_FOUND,
+                json!({"error": format!("no record {id} in the shop")}),
+            );
         }
         Ok(true) => {}
         // The shop is not reachable now: the sync reads it again later.
-        Err(e) => tracing::warn!(event = %event, id = %id, "cannot check the record now ({e}); syncing it anyway"),
+        Err(e) => {
+            tracing::warn!(event = %event, id = %id, "cannot check the record now ({e}); syncing it anyway")
+        }
     }
     server.metrics.webhook("accepted");
     tracing::info!(event = %event, id = %id, flows = ?listening, "webhook accepted");
     for flow in &listening {
         server.queue(flow, id.clone());
     }
-    answer(StatusCode::ACCEPTED, json!({"status": "queued", "id": id, "flows": listening}))
+    answer(
+        StatusCode::ACCEPTED,
+        json!({"status": "queued", "id": id, "flows": listening}),
+    )
 }
 
 /// The record id of a delivery body: `id`, a number or a numeric string.
@@ -98,7 +118,9 @@ fn record_id(body: &[u8]) -> Option<String> {
     let v: Json_ = serde_json::from_slice(body).ok()?;
     match v.get("id")? {
         Json_::Number(n) if n.is_u64() => Some(n.to_string()),
-        Json_::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Some(s.clone()),
+        Json_::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(s.clone())
+        }
         _ => None,
     }
 }
@@ -122,7 +144,11 @@ async fn exists(server: &Arc<Server>, flow: &str, id: &str) -> Result<bool, Conn
 fn wanted(server: &Server) -> Result<(BTreeSet<String>, Arc<dyn Connector>), String> {
     let mut events = BTreeSet::new();
     let mut shop = None;
-    for slot in server.flows.values().filter(|s| !s.config.webhooks.is_empty()) {
+    for slot in server
+        .flows
+        .values()
+        .filter(|s| !s.config.webhooks.is_empty())
+    {
         events.extend(slot.config.webhooks.iter().map(|(e, _)| e.clone()));
         shop = shop.or_else(|| server.source_of(slot).cloned());
     }
@@ -143,17 +169,22 @@ fn field(v: &Value, name: &str) -> Option<String> {
 
 /// What `flowc webhooks install` did, one line per event.
 pub fn install(server: &Server) -> Result<Vec<String>, String> {
-    let public_url = server.config.public_url.as_ref().ok_or(
-        "flowc.toml has no [serve] public_url: the address the shop delivers webhooks to",
-    )?;
+    let public_url =
+        server.config.public_url.as_ref().ok_or(
+            "flowc.toml has no [serve] public_url: the address the shop delivers webhooks to",
+        )?;
     let address = address(public_url);
     let (events, shop) = wanted(server)?;
     let in_shop = list_in_shop(&*shop)?;
-    let stored = server.store.webhooks(CONNECTOR).map_err(|e| e.to_string())?;
+    let stored = server
+        .store
+        .webhooks(CONNECTOR)
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for event in events {
         let same = |h: &&Value| {
-            field(h, "event").as_deref() == Some(&event) && field(h, "address").as_deref() == Some(&address)
+            field(h, "event").as_deref() == Some(&event)
+                && field(h, "address").as_deref() == Some(&address)
         };
         let live = in_shop.iter().find(same);
         if let Some(live) = live {
@@ -164,7 +195,9 @@ pub fn install(server: &Server) -> Result<Vec<String>, String> {
             }
             if let Some(key) = field(live, "key").filter(|k| !k.is_empty()) {
                 save(server, &id, &event, &address, &key)?;
-                out.push(format!("{event}: found in the shop (webhook {id}), key stored"));
+                out.push(format!(
+                    "{event}: found in the shop (webhook {id}), key stored"
+                ));
                 continue;
             }
         }
@@ -176,7 +209,9 @@ pub fn install(server: &Server) -> Result<Vec<String>, String> {
             .create("webhooks", &record)
             .map_err(|e| format!("cannot install {event}: {e}"))?;
         let id = field(&created, "id").ok_or("the shop returned a webhook without an id")?;
-        let key = field(&created, "key").ok_or("the shop returned no key for the new webhook; its deliveries cannot be verified")?;
+        let key = field(&created, "key").ok_or(
+            "the shop returned no key for the new webhook; its deliveries cannot be verified",
+        )?;
         save(server, &id, &event, &address, &key)?;
         out.push(format!("{event}: installed (webhook {id}) → {address}"));
     }
@@ -210,7 +245,10 @@ fn list_in_shop(shop: &dyn Connector) -> Result<Vec<Value>, String> {
 /// `flowc webhooks list`: what the state folder holds, and whether the shop
 /// still has each (the key is never shown).
 pub fn list(server: &Server) -> Result<Vec<String>, String> {
-    let stored = server.store.webhooks(CONNECTOR).map_err(|e| e.to_string())?;
+    let stored = server
+        .store
+        .webhooks(CONNECTOR)
+        .map_err(|e| e.to_string())?;
     let in_shop = match wanted(server) {
         Ok((_, shop)) => Some(list_in_shop(&*shop)?),
         Err(_) => None,
@@ -219,9 +257,9 @@ pub fn list(server: &Server) -> Result<Vec<String>, String> {
         .iter()
         .map(|h| {
             let live = in_shop.as_ref().map(|all| {
-                all.iter().find(|v| field(v, "id").as_deref() == Some(&h.id)).map(|v| {
-                    field(v, "is_active").as_deref() == Some("true")
-                })
+                all.iter()
+                    .find(|v| field(v, "id").as_deref() == Some(&h.id))
+                    .map(|v| field(v, "is_active").as_deref() == Some("true"))
             });
             let state = match live {
                 None => "",
@@ -238,7 +276,10 @@ pub fn list(server: &Server) -> Result<Vec<String>, String> {
 /// forgets it.
 pub fn remove(server: &Server) -> Result<Vec<String>, String> {
     let (_, shop) = wanted(server)?;
-    let stored = server.store.webhooks(CONNECTOR).map_err(|e| e.to_string())?;
+    let stored = server
+        .store
+        .webhooks(CONNECTOR)
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for h in stored {
         let gone = shop
@@ -251,7 +292,11 @@ pub fn remove(server: &Server) -> Result<Vec<String>, String> {
         out.push(format!(
             "{}: {} (webhook {})",
             h.event,
-            if gone { "removed" } else { "was already gone from the shop" },
+            if gone {
+                "removed"
+            } else {
+                "was already gone from the shop"
+            },
             h.id
         ));
     }
@@ -265,7 +310,10 @@ mod tests {
     #[test]
     fn record_ids_are_numbers_or_numeric_strings() {
         assert_eq!(record_id(br#"{"id": 12}"#).as_deref(), Some("12"));
-        assert_eq!(record_id(br#"{"id": "12", "status": 3}"#).as_deref(), Some("12"));
+        assert_eq!(
+            record_id(br#"{"id": "12", "status": 3}"#).as_deref(),
+            Some("12")
+        );
         assert_eq!(record_id(br#"{"id": "12; DROP"}"#), None);
         assert_eq!(record_id(br#"{"id": -1}"#), None);
         assert_eq!(record_id(b"not json"), None);
@@ -275,7 +323,10 @@ mod tests {
     #[test]
     fn the_address_is_below_the_public_url() {
         let u = url::Url::parse("https://sync.example.com/shop1/").unwrap();
-        assert_eq!(address(&u), "https://sync.example.com/shop1/webhooks/ccvshop");
+        assert_eq!(
+            address(&u),
+            "https://sync.example.com/shop1/webhooks/ccvshop"
+        );
         let u = url::Url::parse("https://sync.example.com").unwrap();
         assert_eq!(address(&u), "https://sync.example.com/webhooks/ccvshop");
     }
