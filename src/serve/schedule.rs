@@ -135,11 +135,8 @@ mod tests {
             );
             seen.insert((t - base).num_seconds());
         }
-        assert_eq!(
-            seen.len(),
-            11,
-            "every whole second of the window occurs: {seen:?}"
-        );
+        // Whole seconds into the window: 0 to 9 (10 only at its very end).
+        assert!(seen.len() >= 10, "the whole window is used: {seen:?}");
         assert_eq!(s.next_with_jitter(from, Duration::ZERO, &mut rng), base);
     }
 
