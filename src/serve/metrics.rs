@@ -128,38 +128,20 @@ impl Metrics {
                 "flowc_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
             );
         }
-        family(
+        per_endpoint(
             &mut out,
             "flowc_api_calls_total",
-            "counter",
             "Requests to services (retries included), by connector and endpoint.",
+            calls,
+            |s| &s.calls,
         );
-        for (connector, stats) in calls {
-            for (endpoint, n) in &stats.calls {
-                let _ = writeln!(
-                    out,
-                    "flowc_api_calls_total{{connector=\"{}\",endpoint=\"{}\"}} {n}",
-                    esc(connector),
-                    esc(endpoint)
-                );
-            }
-        }
-        family(
+        per_endpoint(
             &mut out,
             "flowc_api_rate_limited_total",
-            "counter",
             "Answers 429 (too many requests), by connector and endpoint.",
+            calls,
+            |s| &s.rate_limited_by,
         );
-        for (connector, stats) in calls {
-            for (endpoint, n) in &stats.rate_limited_by {
-                let _ = writeln!(
-                    out,
-                    "flowc_api_rate_limited_total{{connector=\"{}\",endpoint=\"{}\"}} {n}",
-                    esc(connector),
-                    esc(endpoint)
-                );
-            }
-        }
         family(
             &mut out,
             "flowc_api_request_duration_seconds",
@@ -196,6 +178,27 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// A counter family by connector and endpoint, from the connectors' statistics.
+fn per_endpoint(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    calls: &BTreeMap<String, CallStats>,
+    counts: impl Fn(&CallStats) -> &BTreeMap<String, u64>,
+) {
+    family(out, name, "counter", help);
+    for (connector, stats) in calls {
+        for (endpoint, n) in counts(stats) {
+            let _ = writeln!(
+                out,
+                "{name}{{connector=\"{}\",endpoint=\"{}\"}} {n}",
+                esc(connector),
+                esc(endpoint)
+            );
+        }
     }
 }
 

@@ -158,6 +158,11 @@ fn wanted(server: &Server) -> Result<(BTreeSet<String>, Arc<dyn Connector>), Str
     }
 }
 
+/// The webhooks installed from this state folder.
+fn stored(server: &Server) -> Result<Vec<RegisteredWebhook>, String> {
+    server.store.webhooks(CONNECTOR).map_err(|e| e.to_string())
+}
+
 /// The address deliveries go to.
 pub fn address(public_url: &url::Url) -> String {
     format!("{}{PATH}", public_url.as_str().trim_end_matches('/'))
@@ -176,10 +181,7 @@ pub fn install(server: &Server) -> Result<Vec<String>, String> {
     let address = address(public_url);
     let (events, shop) = wanted(server)?;
     let in_shop = list_in_shop(&*shop)?;
-    let stored = server
-        .store
-        .webhooks(CONNECTOR)
-        .map_err(|e| e.to_string())?;
+    let stored = stored(server)?;
     let mut out = Vec::new();
     for event in events {
         let same = |h: &&Value| {
@@ -245,10 +247,7 @@ fn list_in_shop(shop: &dyn Connector) -> Result<Vec<Value>, String> {
 /// `flowc webhooks list`: what the state folder holds, and whether the shop
 /// still has each (the key is never shown).
 pub fn list(server: &Server) -> Result<Vec<String>, String> {
-    let stored = server
-        .store
-        .webhooks(CONNECTOR)
-        .map_err(|e| e.to_string())?;
+    let stored = stored(server)?;
     let in_shop = match wanted(server) {
         Ok((_, shop)) => Some(list_in_shop(&*shop)?),
         Err(_) => None,
@@ -276,10 +275,7 @@ pub fn list(server: &Server) -> Result<Vec<String>, String> {
 /// forgets it.
 pub fn remove(server: &Server) -> Result<Vec<String>, String> {
     let (_, shop) = wanted(server)?;
-    let stored = server
-        .store
-        .webhooks(CONNECTOR)
-        .map_err(|e| e.to_string())?;
+    let stored = stored(server)?;
     let mut out = Vec::new();
     for h in stored {
         let gone = shop
