@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{Form, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -224,11 +224,12 @@ async fn login(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form
         return login_page(&app, StatusCode::UNAUTHORIZED, Some("Wrong sign-in; try again."));
     }
     let id = app.sessions.start();
+    // Appended: an array of headers would keep only the last cookie.
     (
-        [
+        AppendHeaders([
             set_cookie(SESSION_COOKIE, &id, "/", None),
             set_cookie(LOGIN_COOKIE, "", "/login", Some(0)),
-        ],
+        ]),
         Redirect::to("/"),
     )
         .into_response()
