@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use super::html::esc;
 use crate::state::DayCounts;
 
-const WIDTH: u32 = 720;
-const HEIGHT: u32 = 180;
+const WIDTH: u32 = 1000;
+const HEIGHT: u32 = 170;
 const TOP: u32 = 16;
 const BOTTOM: u32 = 28;
 
@@ -87,8 +87,8 @@ mod tests {
         assert_eq!(svg.matches("class=\"records\"").count(), 3);
         assert!(svg.contains("<title>2026-03-08: 0 records, 0 failed</title>"));
         assert!(svg.contains("<title>2026-03-09: 40 records, 2 failed</title>"));
-        // The busiest day fills the plot (180 - 16 - 28 = 136 high).
-        assert!(svg.contains("y=\"16\" width=\"117\" height=\"136\""), "{svg}");
+        // The busiest day fills the plot (170 - 16 - 28 = 126 high).
+        assert!(svg.contains("y=\"16\" width=\"163\" height=\"126\""), "{svg}");
         assert!(svg.contains("60 records, 12 failed, busiest day 40"));
     }
 }
