@@ -22,12 +22,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::http::Method;
 use common::{repo, shop_orders, stderr, stdout, text, Services};
 use flowc::engine::retry::{retry_dead_letter, RetryError};
 use flowc::serve::dashboard::{self, Auth, Backend, FlowStatus, Health, TOKEN_VAR};
 use flowc::state::{ActivityFilter, Decision, SqliteStore, Store};
 use flowc_emulators::faults::{Fault, Matcher};
-use axum::http::Method;
 use serde_json::Value;
 
 const TOKEN: &str = "dashboard-test-token-42";
@@ -94,7 +94,11 @@ fn fixture() -> Fixture {
     let svc = Services::start(12, 6, 77, false);
     let dir = tempfile::tempdir().unwrap();
     let shipped = repo().join("flows/ccvshop-eaccounting");
-    std::fs::copy(shipped.join("settings.flow"), dir.path().join("settings.flow")).unwrap();
+    std::fs::copy(
+        shipped.join("settings.flow"),
+        dir.path().join("settings.flow"),
+    )
+    .unwrap();
     let run = |file: &Path, expected: i32| {
         let out = svc.flowc(&["run", file.to_str().unwrap()]);
         assert_eq!(
@@ -276,8 +280,16 @@ fn search_finds_orders_products_and_customers_by_their_keys() {
     // Created by the first run, found unchanged by the second.
     let rows = result_rows(&page);
     assert_eq!(rows.len(), 2, "{reference}: {page}");
-    assert!(rows[0].contains("badge quiet\">unchanged") && rows[0].contains(&draft), "{}", rows[0]);
-    assert!(rows[1].contains("badge ok\">create") && rows[1].contains(&draft), "{}", rows[1]);
+    assert!(
+        rows[0].contains("badge quiet\">unchanged") && rows[0].contains(&draft),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].contains("badge ok\">create") && rows[1].contains(&draft),
+        "{}",
+        rows[1]
+    );
 
     // A product by its SKU (the article number the products flow writes).
     let product = store
@@ -322,7 +334,10 @@ fn search_finds_orders_products_and_customers_by_their_keys() {
     );
 
     // Nothing matches a part of a key.
-    let page = http.get(&format!("/activity?q={}", &reference[..reference.len() - 1]));
+    let page = http.get(&format!(
+        "/activity?q={}",
+        &reference[..reference.len() - 1]
+    ));
     assert!(result_rows(&page).is_empty(), "{page}");
 }
 
@@ -409,7 +424,10 @@ fn browser_signs_in_opens_a_run_searches_and_retries() {
     let fx = fixture();
     let base = format!("http://{}", fx.serve());
     let letters = fx.svc.store().dead_letters(Some("orders")).unwrap();
-    assert!(!letters.is_empty(), "the broken setting dead-lettered no order");
+    assert!(
+        !letters.is_empty(),
+        "the broken setting dead-lettered no order"
+    );
     let letter = &letters[0];
     let failed_reference = fx.reference_of(&letter.source_key);
     assert!(!fx.has_draft(&failed_reference));
@@ -437,7 +455,16 @@ fn browser_signs_in_opens_a_run_searches_and_retries() {
         .await
         .expect("chromedriver starts a headless chromium");
 
-        let steps = browse(&client, &base, &reference, &draft, letter.id, &letter.source_key, &failed_reference).await;
+        let steps = browse(
+            &client,
+            &base,
+            &reference,
+            &draft,
+            letter.id,
+            &letter.source_key,
+            &failed_reference,
+        )
+        .await;
         if let Err(why) = &steps {
             let shot = repo().join("target/dashboard-browser-failure.png");
             if let Ok(png) = client.screenshot().await {
@@ -453,7 +480,10 @@ fn browser_signs_in_opens_a_run_searches_and_retries() {
         }
         client.close().await.unwrap();
     });
-    assert!(fx.has_draft(&failed_reference), "the retried order has no draft");
+    assert!(
+        fx.has_draft(&failed_reference),
+        "the retried order has no draft"
+    );
     assert!(fx.svc.store().dead_letter(letter.id).unwrap().is_none());
 }
 
@@ -464,7 +494,11 @@ async fn arrive(c: &fantoccini::Client, arrived: impl Fn(&str) -> bool) -> Step 
     let started = Instant::now();
     loop {
         let url = c.current_url().await.map_err(|e| e.to_string())?;
-        let at = format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default());
+        let at = format!(
+            "{}{}",
+            url.path(),
+            url.query().map(|q| format!("?{q}")).unwrap_or_default()
+        );
         if arrived(&at) {
             return Ok(());
         }
@@ -487,44 +521,84 @@ async fn browse(
 ) -> Step {
     use fantoccini::Locator::{Css, XPath};
     let e = |e: fantoccini::error::CmdError| e.to_string();
-    let text = |css: &'static str| async move { c.find(Css(css)).await.map_err(e)?.text().await.map_err(e) };
-    let click = |css: String| async move { c.find(Css(&css)).await.map_err(e)?.click().await.map_err(e) };
+    let text = |css: &'static str| async move {
+        c.find(Css(css)).await.map_err(e)?.text().await.map_err(e)
+    };
+    let click =
+        |css: String| async move { c.find(Css(&css)).await.map_err(e)?.click().await.map_err(e) };
 
     // Sign in: the dashboard sends a stranger to the sign-in page.
     c.goto(&format!("{base}/")).await.map_err(e)?;
     arrive(c, |at| at == "/login").await?;
-    c.find(Css("input[name=secret]")).await.map_err(e)?.send_keys(TOKEN).await.map_err(e)?;
+    c.find(Css("input[name=secret]"))
+        .await
+        .map_err(e)?
+        .send_keys(TOKEN)
+        .await
+        .map_err(e)?;
     click("form button".into()).await?;
     arrive(c, |at| at == "/").await?;
     let flows = text("main").await?;
-    check(flows.contains("orders") && flows.contains("Records per day"), || format!("no flows page after signing in:\n{flows}"))?;
+    check(
+        flows.contains("orders") && flows.contains("Records per day"),
+        || format!("no flows page after signing in:\n{flows}"),
+    )?;
 
     // Open the last run of orders from the flows page.
-    c.find(XPath("//tr[td/a[text()='orders']]//a[starts-with(@href, '/runs/')]"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
+    c.find(XPath(
+        "//tr[td/a[text()='orders']]//a[starts-with(@href, '/runs/')]",
+    ))
+    .await
+    .map_err(e)?
+    .click()
+    .await
+    .map_err(e)?;
     arrive(c, |at| at.starts_with("/runs/")).await?;
     let run = text("main").await?;
-    check(run.contains(failed_key) && run.contains("fail"), || format!("run page without the failed order {failed_key}:\n{run}"))?;
+    check(run.contains(failed_key) && run.contains("fail"), || {
+        format!("run page without the failed order {failed_key}:\n{run}")
+    })?;
 
     // Search an order by its reference and see its decision.
     click("a[href='/activity']".into()).await?;
     arrive(c, |at| at == "/activity").await?;
-    c.find(Css("input[name=q]")).await.map_err(e)?.send_keys(reference).await.map_err(e)?;
+    c.find(Css("input[name=q]"))
+        .await
+        .map_err(e)?
+        .send_keys(reference)
+        .await
+        .map_err(e)?;
     click("form.search button".into()).await?;
     arrive(c, |at| at.starts_with("/activity?q=")).await?;
     let found = text("main tbody").await?;
-    check(found.contains("create") && found.contains(draft), || format!("search for {reference} shows: {found}"))?;
+    check(found.contains("create") && found.contains(draft), || {
+        format!("search for {reference} shows: {found}")
+    })?;
 
     // Retry the dead letter now that the cause is gone, and see it succeed.
     click("a[href='/dead-letters']".into()).await?;
     arrive(c, |at| at == "/dead-letters").await?;
-    click(format!("form[action='/dead-letters/{letter}/retry'] button")).await?;
-    let notice = c.wait().for_element(Css(".notice")).await.map_err(e)?.text().await.map_err(e)?;
-    check(notice.contains(&format!("Dead letter #{letter} retried")) && notice.contains("succeeded"), || format!("retry of {failed_reference} says: {notice}"))?;
-    let gone = c.find_all(Css(&format!("form[action='/dead-letters/{letter}/retry']"))).await.map_err(e)?;
-    check(gone.is_empty(), || format!("dead letter #{letter} is still listed"))
+    click(format!(
+        "form[action='/dead-letters/{letter}/retry'] button"
+    ))
+    .await?;
+    let notice = c
+        .wait()
+        .for_element(Css(".notice"))
+        .await
+        .map_err(e)?
+        .text()
+        .await
+        .map_err(e)?;
+    check(
+        notice.contains(&format!("Dead letter #{letter} retried")) && notice.contains("succeeded"),
+        || format!("retry of {failed_reference} says: {notice}"),
+    )?;
+    let gone = c
+        .find_all(Css(&format!("form[action='/dead-letters/{letter}/retry']")))
+        .await
+        .map_err(e)?;
+    check(gone.is_empty(), || {
+        format!("dead letter #{letter} is still listed")
+    })
 }

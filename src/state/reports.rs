@@ -142,7 +142,10 @@ mod tests {
             assert_eq!(rows[0].source_key, "17");
         }
         assert!(store.search_activity("CCV-100", 10).unwrap().is_empty());
-        assert_eq!(store.search_activity("18", 10).unwrap()[0].decision, Decision::Fail);
+        assert_eq!(
+            store.search_activity("18", 10).unwrap()[0].decision,
+            Decision::Fail
+        );
     }
 
     #[test]
@@ -152,8 +155,14 @@ mod tests {
             .activity_per_day(Utc::now() - chrono::Duration::days(1))
             .unwrap();
         assert_eq!(days.len(), 1);
-        assert_eq!((days[0].written, days[0].unchanged, days[0].failed), (1, 0, 1));
-        assert!(store.activity_per_day(Utc::now() + chrono::Duration::days(1)).unwrap().is_empty());
+        assert_eq!(
+            (days[0].written, days[0].unchanged, days[0].failed),
+            (1, 0, 1)
+        );
+        assert!(store
+            .activity_per_day(Utc::now() + chrono::Duration::days(1))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -366,7 +366,8 @@ fn lock_row(conn: &Connection, flow: &str) -> Result<Option<LockHolder>, StateEr
     )
 }
 
-pub(super) const RUN_COLUMNS: &str = "id, flow, started_at, ended_at, flowc_version, flow_hash, status, \
+pub(super) const RUN_COLUMNS: &str =
+    "id, flow, started_at, ended_at, flowc_version, flow_hash, status, \
      n_read, n_created, n_updated, n_unchanged, n_skipped, n_failed";
 
 pub(super) fn run_info(r: &Row<'_>) -> Result<RunInfo, StateError> {

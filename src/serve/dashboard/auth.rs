@@ -221,11 +221,8 @@ mod tests {
 
     #[test]
     fn user_and_password_must_both_match() {
-        let auth = Auth::from_lookup(&env(&[
-            (USER_VAR, "ops"),
-            (PASSWORD_VAR, "s3cret-s3cret"),
-        ]))
-        .unwrap();
+        let auth =
+            Auth::from_lookup(&env(&[(USER_VAR, "ops"), (PASSWORD_VAR, "s3cret-s3cret")])).unwrap();
         assert!(auth.wants_user());
         assert!(auth.verify(Some("ops"), "s3cret-s3cret"));
         assert!(!auth.verify(Some("admin"), "s3cret-s3cret"));
@@ -238,7 +235,10 @@ mod tests {
         let auth = Auth::from_lookup(&env(&[(TOKEN_VAR, "correct horse battery")])).unwrap();
         let debug = format!("{auth:?}");
         assert!(!debug.contains("horse"), "{debug}");
-        assert_ne!(auth.secret, <[u8; 32]>::from(Sha256::digest(b"correct horse battery")));
+        assert_ne!(
+            auth.secret,
+            <[u8; 32]>::from(Sha256::digest(b"correct horse battery"))
+        );
     }
 
     #[test]
@@ -257,7 +257,10 @@ mod tests {
         let csrf = sessions.take(&id).unwrap().csrf;
         sessions.set_notice(&id, "retried".into());
         let s = sessions.take(&id).unwrap();
-        assert_eq!((s.csrf.as_str(), s.notice.as_deref()), (csrf.as_str(), Some("retried")));
+        assert_eq!(
+            (s.csrf.as_str(), s.notice.as_deref()),
+            (csrf.as_str(), Some("retried"))
+        );
         assert_eq!(sessions.take(&id).unwrap().notice, None);
         assert!(sessions.take("forged").is_none());
         sessions.end(&id);

@@ -88,7 +88,10 @@ mod tests {
         assert!(svg.contains("<title>2026-03-08: 0 records, 0 failed</title>"));
         assert!(svg.contains("<title>2026-03-09: 40 records, 2 failed</title>"));
         // The busiest day fills the plot (170 - 16 - 28 = 126 high).
-        assert!(svg.contains("y=\"16\" width=\"163\" height=\"126\""), "{svg}");
+        assert!(
+            svg.contains("y=\"16\" width=\"163\" height=\"126\""),
+            "{svg}"
+        );
         assert!(svg.contains("60 records, 12 failed, busiest day 40"));
     }
 }

@@ -115,7 +115,10 @@ pub fn table(head: &[&str], rows: &[Vec<String>], empty: &str) -> String {
     if rows.is_empty() {
         return format!("<p class=\"empty\">{}</p>", esc(empty));
     }
-    let head: String = head.iter().map(|h| format!("<th>{}</th>", esc(h))).collect();
+    let head: String = head
+        .iter()
+        .map(|h| format!("<th>{}</th>", esc(h)))
+        .collect();
     let body: String = rows
         .iter()
         .map(|cells| {

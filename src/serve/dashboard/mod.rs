@@ -26,8 +26,8 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-pub use auth::{Auth, PASSWORD_VAR, TOKEN_VAR, USER_VAR};
 use auth::{same_token, Session, Sessions};
+pub use auth::{Auth, PASSWORD_VAR, TOKEN_VAR, USER_VAR};
 use html::Frame;
 
 use crate::state::{ActivityFilter, RunInfo, SqliteStore, StateError, Store};
@@ -145,8 +145,15 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn set_cookie(name: &str, value: &str, path: &str, max_age: Option<u64>) -> (header::HeaderName, String) {
-    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<u64>,
+) -> (header::HeaderName, String) {
+    let age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
     (
         header::SET_COOKIE,
         format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict{age}"),
@@ -209,7 +216,11 @@ struct LoginForm {
     secret: String,
 }
 
-async fn login(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let form_ok = cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same_token(&c, &form.csrf));
     if !form_ok {
         return login_page(
@@ -221,7 +232,11 @@ async fn login(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form
     if !app.auth.verify(form.user.as_deref(), &form.secret) {
         // Slows down guessing; the comparison itself is constant-time.
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-        return login_page(&app, StatusCode::UNAUTHORIZED, Some("Wrong sign-in; try again."));
+        return login_page(
+            &app,
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong sign-in; try again."),
+        );
     }
     let id = app.sessions.start();
     // Appended: an array of headers would keep only the last cookie.
@@ -254,7 +269,11 @@ fn posted(app: &App, headers: &HeaderMap, form: &CsrfForm) -> Result<String, Res
     }
 }
 
-async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     match posted(&app, &headers, &form) {
         Ok(id) => {
             app.sessions.end(&id);
@@ -277,7 +296,9 @@ async fn page(
     headers: HeaderMap,
     section: &'static str,
     title: String,
-    build: impl FnOnce(&App, &SqliteStore, &Session) -> Result<Option<String>, StateError> + Send + 'static,
+    build: impl FnOnce(&App, &SqliteStore, &Session) -> Result<Option<String>, StateError>
+        + Send
+        + 'static,
 ) -> Response {
     let Some((_, session)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
@@ -327,7 +348,11 @@ async fn flows_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response
             .date_naive()
             .and_hms_opt(0, 0, 0)
             .map_or(now, |t| t.and_utc());
-        let chart = chart::per_day(&store.activity_per_day(since)?, now.date_naive(), CHART_DAYS);
+        let chart = chart::per_day(
+            &store.activity_per_day(since)?,
+            now.date_naive(),
+            CHART_DAYS,
+        );
         Ok(Some(pages::flows(&app.backend.flows(), &letters, &chart)))
     })
     .await
@@ -338,7 +363,11 @@ struct FlowQuery {
     flow: Option<String>,
 }
 
-async fn runs_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<FlowQuery>) -> Response {
+async fn runs_page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+) -> Response {
     page(app, headers, "/runs", "Runs".into(), move |_, store, _| {
         let flow = q.flow.filter(|f| !f.is_empty());
         let runs = store.runs(flow.as_deref(), pages::ROWS)?;
@@ -347,23 +376,33 @@ async fn runs_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Qu
     .await
 }
 
-async fn run_page(State(app): State<Arc<App>>, headers: HeaderMap, UrlPath(id): UrlPath<i64>) -> Response {
-    page(app, headers, "/runs", format!("Run #{id}"), move |_, store, _| {
-        let Some(run) = store.run(id)? else {
-            return Ok(None);
-        };
-        let activity = store.activity(&ActivityFilter {
-            run: Some(id),
-            limit: Some(pages::ROWS * 5),
-            ..ActivityFilter::default()
-        })?;
-        let letters: Vec<_> = store
-            .dead_letters(Some(&run.flow))?
-            .into_iter()
-            .filter(|l| l.run == id)
-            .collect();
-        Ok(Some(pages::run(&run, &activity, &letters, Utc::now())))
-    })
+async fn run_page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<i64>,
+) -> Response {
+    page(
+        app,
+        headers,
+        "/runs",
+        format!("Run #{id}"),
+        move |_, store, _| {
+            let Some(run) = store.run(id)? else {
+                return Ok(None);
+            };
+            let activity = store.activity(&ActivityFilter {
+                run: Some(id),
+                limit: Some(pages::ROWS * 5),
+                ..ActivityFilter::default()
+            })?;
+            let letters: Vec<_> = store
+                .dead_letters(Some(&run.flow))?
+                .into_iter()
+                .filter(|l| l.run == id)
+                .collect();
+            Ok(Some(pages::run(&run, &activity, &letters, Utc::now())))
+        },
+    )
     .await
 }
 
@@ -372,28 +411,52 @@ struct SearchQuery {
     q: Option<String>,
 }
 
-async fn activity_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<SearchQuery>) -> Response {
-    page(app, headers, "/activity", "Activity".into(), move |_, store, _| {
-        let query = q.q.unwrap_or_default().trim().to_string();
-        let rows = if query.is_empty() {
-            store.activity(&ActivityFilter {
-                limit: Some(pages::ROWS),
-                ..ActivityFilter::default()
-            })?
-        } else {
-            store.search_activity(&query, pages::ROWS)?
-        };
-        Ok(Some(pages::activity(&query, &rows)))
-    })
+async fn activity_page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    page(
+        app,
+        headers,
+        "/activity",
+        "Activity".into(),
+        move |_, store, _| {
+            let query = q.q.unwrap_or_default().trim().to_string();
+            let rows = if query.is_empty() {
+                store.activity(&ActivityFilter {
+                    limit: Some(pages::ROWS),
+                    ..ActivityFilter::default()
+                })?
+            } else {
+                store.search_activity(&query, pages::ROWS)?
+            };
+            Ok(Some(pages::activity(&query, &rows)))
+        },
+    )
     .await
 }
 
-async fn letters_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<FlowQuery>) -> Response {
-    page(app, headers, "/dead-letters", "Dead letters".into(), move |_, store, session| {
-        let flow = q.flow.filter(|f| !f.is_empty());
-        let letters = store.dead_letters(flow.as_deref())?;
-        Ok(Some(pages::dead_letters(&letters, flow.as_deref(), &session.csrf)))
-    })
+async fn letters_page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+) -> Response {
+    page(
+        app,
+        headers,
+        "/dead-letters",
+        "Dead letters".into(),
+        move |_, store, session| {
+            let flow = q.flow.filter(|f| !f.is_empty());
+            let letters = store.dead_letters(flow.as_deref())?;
+            Ok(Some(pages::dead_letters(
+                &letters,
+                flow.as_deref(),
+                &session.csrf,
+            )))
+        },
+    )
     .await
 }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::html::{badge, duration_ms, esc, table, time, url};
 use super::{FlowStatus, Health};
-use crate::state::{ActivityRow, Decision, DeadLetter, RunInfo};
+use crate::state::{ActivityRow, DeadLetter, Decision, RunInfo};
 
 /// Most rows a list shows (the newest).
 pub const ROWS: usize = 200;
@@ -48,7 +48,11 @@ pub fn flows(flows: &[FlowStatus], letters: &BTreeMap<String, usize>, chart: &st
                 ),
             };
             vec![
-                format!("<a href=\"/runs?flow={}\">{}</a>", url(&f.name), esc(&f.name)),
+                format!(
+                    "<a href=\"/runs?flow={}\">{}</a>",
+                    url(&f.name),
+                    esc(&f.name)
+                ),
                 health,
                 last,
                 next,
@@ -97,9 +101,16 @@ pub fn runs(runs: &[RunInfo], flow: Option<&str>, now: DateTime<Utc>) -> String 
                 status(&r.status),
             ];
             cells.extend(
-                [c.read, c.created, c.updated, c.unchanged, c.skipped, c.failed]
-                    .iter()
-                    .map(u64::to_string),
+                [
+                    c.read,
+                    c.created,
+                    c.updated,
+                    c.unchanged,
+                    c.skipped,
+                    c.failed,
+                ]
+                .iter()
+                .map(u64::to_string),
             );
             cells
         })
@@ -115,8 +126,17 @@ pub fn runs(runs: &[RunInfo], flow: Option<&str>, now: DateTime<Utc>) -> String 
         "{shown}{}",
         table(
             &[
-                "Run", "Flow", "Started", "Took", "Status", "Read", "Created", "Updated",
-                "Unchanged", "Skipped", "Failed"
+                "Run",
+                "Flow",
+                "Started",
+                "Took",
+                "Status",
+                "Read",
+                "Created",
+                "Updated",
+                "Unchanged",
+                "Skipped",
+                "Failed"
             ],
             &rows,
             "no runs yet"
@@ -125,7 +145,12 @@ pub fn runs(runs: &[RunInfo], flow: Option<&str>, now: DateTime<Utc>) -> String 
 }
 
 /// One run: its summary, what happened to each record, its dead letters.
-pub fn run(run: &RunInfo, activity: &[ActivityRow], letters: &[DeadLetter], now: DateTime<Utc>) -> String {
+pub fn run(
+    run: &RunInfo,
+    activity: &[ActivityRow],
+    letters: &[DeadLetter],
+    now: DateTime<Utc>,
+) -> String {
     let c = run.counts;
     let summary = format!(
         "<dl><dt>Flow</dt><dd><a href=\"/runs?flow={}\">{}</a></dd>\
@@ -193,9 +218,23 @@ fn activity_table(rows: &[ActivityRow], with_run: bool) -> String {
         })
         .collect();
     let head: &[&str] = if with_run {
-        &["At", "Run", "Flow", "Read (source record)", "Decided", "Written (target record)", "Took"]
+        &[
+            "At",
+            "Run",
+            "Flow",
+            "Read (source record)",
+            "Decided",
+            "Written (target record)",
+            "Took",
+        ]
     } else {
-        &["At", "Read (source record)", "Decided", "Written (target record)", "Took"]
+        &[
+            "At",
+            "Read (source record)",
+            "Decided",
+            "Written (target record)",
+            "Took",
+        ]
     };
     table(head, &rows, "no records")
 }
@@ -291,7 +330,10 @@ fn letter_details(l: &DeadLetter) -> String {
     let parts: Vec<String> = [
         ("The service answered", &l.api_error_body),
         ("Payload", &l.payload),
-        ("Source record (kept with --keep-payloads)", &l.source_record),
+        (
+            "Source record (kept with --keep-payloads)",
+            &l.source_record,
+        ),
     ]
     .iter()
     .filter_map(|(title, text)| {
@@ -302,5 +344,8 @@ fn letter_details(l: &DeadLetter) -> String {
     if parts.is_empty() {
         return String::new();
     }
-    format!("<details><summary>details</summary>{}</details>", parts.concat())
+    format!(
+        "<details><summary>details</summary>{}</details>",
+        parts.concat()
+    )
 }

@@ -56,7 +56,9 @@ fn at() -> DateTime<Utc> {
 fn filled() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap().with_clock(at);
-    let run = store.begin_run("orders", "0123456789abcdef", "0.1.0").unwrap();
+    let run = store
+        .begin_run("orders", "0123456789abcdef", "0.1.0")
+        .unwrap();
     store
         .record_success(&Success {
             run,
@@ -70,7 +72,15 @@ fn filled() -> tempfile::TempDir {
         })
         .unwrap();
     store
-        .record_skip(run, "orders", "1002", Decision::Unchanged, Some("draft-2"), 3, None)
+        .record_skip(
+            run,
+            "orders",
+            "1002",
+            Decision::Unchanged,
+            Some("draft-2"),
+            3,
+            None,
+        )
         .unwrap();
     let letter = NewDeadLetter {
         source_key: "1003".into(),
@@ -153,7 +163,10 @@ fn cookie_value(set_cookie: &str) -> String {
 
 /// The hidden CSRF field of the first form on a page.
 fn csrf_of(body: &str) -> String {
-    let at = body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
     body[at..at + 64].to_string()
 }
 
@@ -172,7 +185,10 @@ async fn sign_in(app: &Router) -> (String, String) {
     .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let set = set_cookie_of(&done, SESSION_COOKIE).unwrap();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let cookie = format!("{SESSION_COOKIE}={}", cookie_value(&set));
     let page = call(app, "GET", "/dead-letters", &cookie, "").await;
     (cookie, csrf_of(&page.body))
@@ -186,7 +202,14 @@ async fn pages_need_a_sign_in_and_a_wrong_one_is_refused() {
         let a = call(&app, "GET", path, "", "").await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(a.headers[header::LOCATION], "/login");
-        let forged = call(&app, "GET", path, &format!("{SESSION_COOKIE}={}", "0".repeat(64)), "").await;
+        let forged = call(
+            &app,
+            "GET",
+            path,
+            &format!("{SESSION_COOKIE}={}", "0".repeat(64)),
+            "",
+        )
+        .await;
         assert_eq!(forged.status, StatusCode::SEE_OTHER, "{path}");
     }
     let form = call(&app, "GET", "/login", "", "").await;
@@ -204,7 +227,14 @@ async fn pages_need_a_sign_in_and_a_wrong_one_is_refused() {
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(set_cookie_of(&wrong, SESSION_COOKIE).is_none());
     // A sign-in posted from another page (no login cookie) is refused too.
-    let cross = call(&app, "POST", "/login", "", &format!("csrf={csrf}&secret={TOKEN}")).await;
+    let cross = call(
+        &app,
+        "POST",
+        "/login",
+        "",
+        &format!("csrf={csrf}&secret={TOKEN}"),
+    )
+    .await;
     assert_eq!(cross.status, StatusCode::FORBIDDEN);
     assert!(set_cookie_of(&cross, SESSION_COOKIE).is_none());
 }
@@ -214,10 +244,21 @@ async fn shop_data_renders_as_text_on_every_page() {
     let dir = filled();
     let (app, _) = app(dir.path());
     let (cookie, _) = sign_in(&app).await;
-    for path in ["/", "/runs", "/runs/1", "/activity", "/activity?q=1003", "/dead-letters"] {
+    for path in [
+        "/",
+        "/runs",
+        "/runs/1",
+        "/activity",
+        "/activity?q=1003",
+        "/dead-letters",
+    ] {
         let a = call(&app, "GET", path, &cookie, "").await;
         assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.body);
-        assert!(!a.body.contains("<script"), "{path} lets markup through:\n{}", a.body);
+        assert!(
+            !a.body.contains("<script"),
+            "{path} lets markup through:\n{}",
+            a.body
+        );
         assert!(!a.body.contains("<b>1"), "{path}");
         assert!(a.headers[header::CONTENT_SECURITY_POLICY]
             .to_str()
@@ -225,10 +266,16 @@ async fn shop_data_renders_as_text_on_every_page() {
             .starts_with("default-src 'none'"));
     }
     let run = call(&app, "GET", "/runs/1", &cookie, "").await;
-    assert!(run.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"));
+    assert!(run
+        .body
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"));
     // A search for hostile text is echoed as text as well.
     let search = call(&app, "GET", "/activity?q=%3Cscript%3E", &cookie, "").await;
-    assert!(search.body.contains("value=\"&lt;script&gt;\""), "{}", search.body);
+    assert!(
+        search.body.contains("value=\"&lt;script&gt;\""),
+        "{}",
+        search.body
+    );
     assert!(!search.body.contains("<script"));
 }
 
@@ -237,20 +284,43 @@ async fn a_retry_needs_the_session_csrf_token() {
     let dir = filled();
     let (app, backend) = app(dir.path());
     let (cookie, csrf) = sign_in(&app).await;
-    let forged = call(&app, "POST", "/dead-letters/1/retry", &cookie, "csrf=forged").await;
+    let forged = call(
+        &app,
+        "POST",
+        "/dead-letters/1/retry",
+        &cookie,
+        "csrf=forged",
+    )
+    .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let missing = call(&app, "POST", "/dead-letters/1/retry", &cookie, "").await;
     assert!(missing.status.is_client_error(), "{}", missing.status);
-    let anonymous = call(&app, "POST", "/dead-letters/1/retry", "", &format!("csrf={csrf}")).await;
+    let anonymous = call(
+        &app,
+        "POST",
+        "/dead-letters/1/retry",
+        "",
+        &format!("csrf={csrf}"),
+    )
+    .await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     assert!(backend.retried.lock().unwrap().is_empty());
 
-    let done = call(&app, "POST", "/dead-letters/1/retry", &cookie, &format!("csrf={csrf}")).await;
+    let done = call(
+        &app,
+        "POST",
+        "/dead-letters/1/retry",
+        &cookie,
+        &format!("csrf={csrf}"),
+    )
+    .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert_eq!(*backend.retried.lock().unwrap(), vec![1]);
     // The outcome is shown once, escaped.
     let page = call(&app, "GET", "/dead-letters", &cookie, "").await;
-    assert!(page.body.contains("Dead letter #1 could not be retried: the cause is not fixed yet &lt;script&gt;"));
+    assert!(page.body.contains(
+        "Dead letter #1 could not be retried: the cause is not fixed yet &lt;script&gt;"
+    ));
     let again = call(&app, "GET", "/dead-letters", &cookie, "").await;
     assert!(!again.body.contains("could not be retried"));
 }
@@ -262,7 +332,10 @@ async fn signing_out_ends_the_session() {
     let (cookie, csrf) = sign_in(&app).await;
     let out = call(&app, "POST", "/logout", &cookie, &format!("csrf={csrf}")).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
-    assert_eq!(call(&app, "GET", "/", &cookie, "").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        call(&app, "GET", "/", &cookie, "").await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]
@@ -270,8 +343,14 @@ async fn an_unknown_run_is_not_found() {
     let dir = filled();
     let (app, _) = app(dir.path());
     let (cookie, _) = sign_in(&app).await;
-    assert_eq!(call(&app, "GET", "/runs/99", &cookie, "").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, "GET", "/runs/x", &cookie, "").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        call(&app, "GET", "/runs/99", &cookie, "").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&app, "GET", "/runs/x", &cookie, "").await.status,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[test]
@@ -282,7 +361,10 @@ fn pages_as_users_see_them() {
     let activity = store.activity(&ActivityFilter::default()).unwrap();
     let letters = store.dead_letters(None).unwrap();
     insta::assert_snapshot!("run", pages::run(&run, &activity, &letters, at()));
-    insta::assert_snapshot!("search", pages::activity("1002", &store.search_activity("1002", 10).unwrap()));
+    insta::assert_snapshot!(
+        "search",
+        pages::activity("1002", &store.search_activity("1002", 10).unwrap())
+    );
     insta::assert_snapshot!("dead_letters", pages::dead_letters(&letters, None, "CSRF"));
     let flows = [FlowStatus {
         name: "orders".into(),
