@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use common::{repo, shop_orders, stderr, stdout, text, Services};
 use flowc::engine::retry::{retry_dead_letter, RetryError};
-use flowc::serve::dashboard::{self, Auth, Backend, FlowStatus, Health, TOKEN_VAR};
+use flowc::serve::dashboard::{self, Auth, Backend, FlowStatus, TOKEN_VAR};
 use flowc::state::{ActivityFilter, Decision, SqliteStore, Store};
 use flowc_emulators::faults::{Fault, Matcher};
 use serde_json::Value;
@@ -48,15 +48,12 @@ impl Backend for FlowsBackend {
         FLOWS
             .iter()
             .map(|name| {
-                let last_run = store.last_run(name).unwrap();
-                FlowStatus {
-                    name: name.to_string(),
-                    health: Health::of_run(last_run.as_ref()),
-                    next_run: last_run
-                        .as_ref()
-                        .map(|r| r.started_at + chrono::Duration::minutes(15)),
-                    last_run,
-                }
+                // As if every flow ran every 15 minutes.
+                let next = store
+                    .last_run(name)
+                    .unwrap()
+                    .map(|r| r.started_at + chrono::Duration::minutes(15));
+                FlowStatus::of(&store, name, next).unwrap()
             })
             .collect()
     }

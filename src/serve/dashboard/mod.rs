@@ -53,6 +53,23 @@ pub struct FlowStatus {
     pub health: Health,
 }
 
+impl FlowStatus {
+    /// A flow's status from its last run in `store`, scheduled next at `next_run`.
+    pub fn of(
+        store: &dyn Store,
+        name: &str,
+        next_run: Option<DateTime<Utc>>,
+    ) -> Result<FlowStatus, StateError> {
+        let last_run = store.last_run(name)?;
+        Ok(FlowStatus {
+            name: name.to_string(),
+            health: Health::of_run(last_run.as_ref()),
+            last_run,
+            next_run,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     Ok,

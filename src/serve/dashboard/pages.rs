@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::html::{badge, duration_ms, esc, table, time, url};
 use super::{FlowStatus, Health};
-use crate::state::{ActivityRow, DeadLetter, Decision, RunInfo};
+use crate::state::{ActivityRow, DeadLetter, Decision, RunCounts, RunInfo};
 
 /// Most rows a list shows (the newest).
 pub const ROWS: usize = 200;
@@ -70,6 +70,29 @@ pub fn flows(flows: &[FlowStatus], letters: &BTreeMap<String, usize>, chart: &st
     )
 }
 
+/// Above a list shown for one flow only: which, and the way back to all.
+fn only_flow(what: &str, all: &str, flow: Option<&str>) -> String {
+    flow.map(|f| {
+        format!(
+            "<p>{what} of flow <strong>{}</strong> · <a href=\"{all}\">all flows</a></p>",
+            esc(f)
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// A run's record counts by name, in the order the pages show them.
+fn counts(c: RunCounts) -> [(&'static str, u64); 6] {
+    [
+        ("read", c.read),
+        ("created", c.created),
+        ("updated", c.updated),
+        ("unchanged", c.unchanged),
+        ("skipped", c.skipped),
+        ("failed", c.failed),
+    ]
+}
+
 /// A run's status as a coloured label.
 fn status(status: &str) -> String {
     let class = match status {
@@ -100,28 +123,11 @@ pub fn runs(runs: &[RunInfo], flow: Option<&str>, now: DateTime<Utc>) -> String 
                 took(r, now),
                 status(&r.status),
             ];
-            cells.extend(
-                [
-                    c.read,
-                    c.created,
-                    c.updated,
-                    c.unchanged,
-                    c.skipped,
-                    c.failed,
-                ]
-                .iter()
-                .map(u64::to_string),
-            );
+            cells.extend(counts(c).iter().map(|(_, n)| n.to_string()));
             cells
         })
         .collect();
-    let shown = match flow {
-        Some(f) => format!(
-            "<p>Runs of flow <strong>{}</strong> · <a href=\"/runs\">all flows</a></p>",
-            esc(f)
-        ),
-        None => String::new(),
-    };
+    let shown = only_flow("Runs", "/runs", flow);
     format!(
         "{shown}{}",
         table(
@@ -155,19 +161,18 @@ pub fn run(
     let summary = format!(
         "<dl><dt>Flow</dt><dd><a href=\"/runs?flow={}\">{}</a></dd>\
          <dt>Status</dt><dd>{}</dd><dt>Started</dt><dd>{}</dd><dt>Took</dt><dd>{}</dd>\
-         <dt>Records</dt><dd>read {}, created {}, updated {}, unchanged {}, skipped {}, failed {}</dd>\
+         <dt>Records</dt><dd>{}</dd>\
          <dt>flowc</dt><dd>{} · flow version <code>{}</code></dd></dl>",
         url(&run.flow),
         esc(&run.flow),
         status(&run.status),
         esc(&time(run.started_at)),
         took(run, now),
-        c.read,
-        c.created,
-        c.updated,
-        c.unchanged,
-        c.skipped,
-        c.failed,
+        counts(c)
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         esc(&run.flowc_version),
         esc(run.flow_hash.get(..12).unwrap_or(&run.flow_hash)),
     );
@@ -266,13 +271,7 @@ pub fn activity(query: &str, rows: &[ActivityRow]) -> String {
 
 /// Dead letters with their errors and a retry button each.
 pub fn dead_letters(letters: &[DeadLetter], flow: Option<&str>, csrf: &str) -> String {
-    let shown = match flow {
-        Some(f) => format!(
-            "<p>Dead letters of flow <strong>{}</strong> · <a href=\"/dead-letters\">all flows</a></p>",
-            esc(f)
-        ),
-        None => String::new(),
-    };
+    let shown = only_flow("Dead letters", "/dead-letters", flow);
     format!(
         "{shown}<p class=\"quiet\">Records that failed. Fix the cause (the flow, its settings, \
          the data or the service), then retry: the record is read again and written once.</p>{}",

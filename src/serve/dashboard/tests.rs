@@ -27,15 +27,7 @@ impl Backend for TestBackend {
         let store = SqliteStore::open(&self.dir).unwrap();
         ["orders", HOSTILE]
             .iter()
-            .map(|name| {
-                let last_run = store.last_run(name).unwrap();
-                FlowStatus {
-                    name: name.to_string(),
-                    health: Health::of_run(last_run.as_ref()),
-                    last_run,
-                    next_run: None,
-                }
-            })
+            .map(|name| FlowStatus::of(&store, name, None).unwrap())
             .collect()
     }
     fn state_dir(&self) -> &Path {
