@@ -330,6 +330,10 @@ fn search_finds_orders_products_and_customers_by_their_keys() {
         "the state file holds an e-mail address in clear"
     );
 
+    // A dead letter that is gone (retried, dropped, purged) says so.
+    let gone = fx.backend().retry_dead_letter(9999).unwrap_err();
+    assert!(gone.contains("there is no dead letter #9999"), "{gone}");
+
     // Nothing matches a part of a key.
     let page = http.get(&format!(
         "/activity?q={}",

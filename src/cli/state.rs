@@ -313,6 +313,7 @@ fn retry(file: &Path, only: Option<&str>) -> u8 {
             Ok(Retried {
                 report: Some(report),
                 keys,
+                still_dead,
                 ..
             }) => {
                 outln!(
@@ -322,7 +323,10 @@ fn retry(file: &Path, only: Option<&str>) -> u8 {
                     if keys.len() == 1 { "" } else { "s" }
                 );
                 super::run::print_report(&checked, &report, false, false);
-                if report.failed > 0 {
+                if still_dead > usize::try_from(report.failed).unwrap_or(usize::MAX) {
+                    outln!("some dead-lettered records were not found in the source any more; `flowc dlq drop ID` forgets those gone for good");
+                }
+                if still_dead > 0 {
                     exit = 1;
                 }
             }

@@ -29,6 +29,9 @@ pub struct Retried {
     pub keys: Vec<String>,
     /// The run's report; `None` when there was nothing to retry.
     pub report: Option<Report>,
+    /// How many of the records retried still have a dead letter after the
+    /// run: they failed again, or the source no longer has them.
+    pub still_dead: usize,
 }
 
 impl Retried {
@@ -39,13 +42,12 @@ impl Retried {
             return format!("flow {}: no dead letters to retry", self.flow);
         };
         let n = self.keys.len();
-        let verdict = if report.failed == 0 {
-            "succeeded".to_string()
-        } else {
-            format!(
-                "{} still failing (see its dead letter for why)",
-                report.failed
-            )
+        let verdict = match (self.still_dead, report.failed) {
+            (0, _) => "succeeded".to_string(),
+            (n, 0) => format!(
+                "{n} not found in the source any more (drop the dead letter if the record is gone for good)"
+            ),
+            (n, _) => format!("{n} still failing (its dead letter says why)"),
         };
         format!(
             "flow {}: retried {n} record{} (run {}): created {}, updated {}, unchanged {}, skipped {}; {verdict}",
@@ -99,15 +101,23 @@ pub fn retry(
             flow: flow.name.to_string(),
             keys,
             report: None,
+            still_dead: 0,
         });
     }
     let report = session
         .engine(program, flow, options(keys.clone()))
         .run(&session.flow_hash)?;
+    let still_dead = session
+        .store
+        .dead_letters(Some(&flow.name))?
+        .iter()
+        .filter(|l| keys.contains(&l.source_key))
+        .count();
     Ok(Retried {
         flow: flow.name.to_string(),
         keys,
         report: Some(report),
+        still_dead,
     })
 }
 

@@ -318,6 +318,51 @@ async fn a_retry_needs_the_session_csrf_token() {
 }
 
 #[tokio::test]
+async fn a_user_and_password_sign_in_needs_both() {
+    let dir = filled();
+    let backend = Arc::new(TestBackend {
+        dir: dir.path().to_path_buf(),
+        retried: Mutex::default(),
+    });
+    let env = |k: &str| match k {
+        USER_VAR => Some("ops".to_string()),
+        PASSWORD_VAR => Some("a-long-password".to_string()),
+        _ => None,
+    };
+    let app = router(backend, Auth::from_lookup(&env).unwrap());
+    let attempt = |form: &'static str| {
+        let app = app.clone();
+        async move {
+            let page = call(&app, "GET", "/login", "", "").await;
+            assert!(page.body.contains("name=\"user\""));
+            let login = cookie_value(&set_cookie_of(&page, LOGIN_COOKIE).unwrap());
+            let form = format!("csrf={}&{form}", csrf_of(&page.body));
+            call(
+                &app,
+                "POST",
+                "/login",
+                &format!("{LOGIN_COOKIE}={login}"),
+                &form,
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(
+        attempt("user=ops&secret=a-long-password").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        attempt("user=root&secret=a-long-password").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        attempt("secret=a-long-password").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn signing_out_ends_the_session() {
     let dir = filled();
     let (app, _) = app(dir.path());
