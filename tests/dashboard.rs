@@ -344,7 +344,9 @@ fn search_finds_orders_products_and_customers_by_their_keys() {
 
 // ------------------------------------------------------------ in a browser
 
-const CHROMIUM_FLAGS: [&str; 8] = [
+/// No network beyond loopback, nothing kept between runs; root in CI (no
+/// sandbox); a container's small /dev/shm does not crash it.
+const CHROMIUM_FLAGS: [&str; 9] = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -353,6 +355,7 @@ const CHROMIUM_FLAGS: [&str; 8] = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",
 ];
 
 /// A program on PATH, or why the test cannot run.
