@@ -10,8 +10,13 @@ use axum::http::{Request, StatusCode};
 use chrono::TimeZone;
 use tower::ServiceExt;
 
+use std::collections::BTreeMap;
+
+use axum::http::{header, HeaderMap};
+
+use super::routes::{LOGIN_COOKIE, SESSION_COOKIE};
 use super::*;
-use crate::state::{Decision, NewDeadLetter, RunCounts, Success};
+use crate::state::{ActivityFilter, Decision, NewDeadLetter, RunCounts, SqliteStore, Success};
 
 const TOKEN: &str = "test-token-0123456789";
 /// An order whose data tries to inject markup into the pages.
