@@ -27,6 +27,7 @@ mod read;
 mod references;
 mod report;
 mod resolver;
+pub mod retry;
 pub mod session;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
