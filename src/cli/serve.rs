@@ -75,15 +75,10 @@ pub(crate) fn serve(server: Server, ready: impl FnOnce(std::net::SocketAddr)) ->
         .map(|s| format!("{} ({})", s.name, s.config.schedule.describe()))
         .collect();
     let state = server.state_dir.display().to_string();
-    // The dashboard (src/serve/dashboard) mounts here once it is merged.
-    let result = crate::serve::http::serve(
-        server,
-        |_| None,
-        |addr| {
-            tracing::info!(address = %addr, state = %state, flows = ?scheduled, "serving");
-            ready(addr);
-        },
-    );
+    let result = crate::serve::http::serve(server, dashboard, |addr| {
+        tracing::info!(address = %addr, state = %state, flows = ?scheduled, "serving");
+        ready(addr);
+    });
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -92,6 +87,22 @@ pub(crate) fn serve(server: Server, ready: impl FnOnce(std::net::SocketAddr)) ->
                     .help("another process may be listening on that address; set [serve] listen in flowc.toml"),
             );
             2
+        }
+    }
+}
+
+/// The dashboard at `/`, behind the login from the environment; without
+/// one it stays off (and says so) while everything else serves.
+fn dashboard(server: std::sync::Arc<Server>) -> Option<axum::Router> {
+    use crate::serve::dashboard::{router, Auth};
+    match Auth::from_env() {
+        Ok(auth) => Some(router(
+            std::sync::Arc::new(crate::serve::status::ServeBackend(server)),
+            auth,
+        )),
+        Err(why) => {
+            tracing::warn!("the dashboard is off: {why}");
+            None
         }
     }
 }

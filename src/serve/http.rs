@@ -11,7 +11,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::status::{Health, ServeBackend};
+use super::dashboard::{Backend, Health};
+use super::status::ServeBackend;
 use super::{webhooks, Server};
 
 /// The server's routes; `dashboard` (the dashboard's router) is mounted

@@ -12,6 +12,7 @@
 
 pub mod alerts;
 pub mod config;
+pub mod dashboard;
 pub mod http;
 pub mod metrics;
 pub mod schedule;
@@ -71,8 +72,6 @@ pub struct FlowSlot {
     pending: Mutex<BTreeSet<String>>,
     next_run: Mutex<Option<DateTime<Utc>>>,
     zero_streak: AtomicU32,
-    /// The last run's failure, for the dashboard's health.
-    last_failure: Mutex<Option<String>>,
     /// The resource its source reads and whether that is a CCV Shop.
     source_resource: String,
 }
@@ -225,7 +224,6 @@ impl Server {
                         pending: Mutex::new(BTreeSet::new()),
                         next_run: Mutex::new(None),
                         zero_streak: AtomicU32::new(0),
-                        last_failure: Mutex::new(None),
                         source_resource: resource,
                     },
                 );
@@ -441,10 +439,6 @@ impl Server {
         self.metrics.run(&slot.name, trigger.as_str(), report);
         let after = self.dead_letter_count(&slot.name);
         self.metrics.dead_letters(&slot.name, after);
-        *lock(&slot.last_failure) = match outcome {
-            Outcome::Failed(_, m) => Some(m.clone()),
-            _ => None,
-        };
         // Webhook syncs read one record by design: they say nothing about
         // whether the source still yields records.
         let zero_streak = match (trigger, report) {

@@ -55,11 +55,13 @@ use chrono::{DateTime, Utc};
 mod lockfile;
 mod migrations;
 mod private;
+mod reports;
 mod serve;
 mod sqlite;
 mod targets;
 
 pub use migrations::SCHEMA_VERSION;
+pub use reports::DayCounts;
 pub use serve::RegisteredWebhook;
 pub use sqlite::{SqliteStore, DB_FILE};
 
