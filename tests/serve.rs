@@ -717,6 +717,9 @@ fn sandbox_serve_prints_the_dashboard_and_keeps_syncing_new_orders() {
     wait_for("three new orders synced", Duration::from_secs(30), || {
         webhook_runs() >= 3
     });
+    // The dashboard is mounted at `/` and shows the scheduled flow.
+    let page = signed_in_get(url.trim(), login.trim_end_matches(')'), "");
+    assert!(page.contains("orders"), "{page}");
     let store = flowc::state::SqliteStore::open(state.path()).unwrap();
     let synced = store.runs(Some("orders"), 0).unwrap();
     assert!(
@@ -788,4 +791,41 @@ fn memory_after_1000_scheduled_runs() {
         started.elapsed()
     );
     assert_eq!(failed, 0, "{}", serve.log_text());
+}
+
+/// GETs `path` of the dashboard at `base` after signing in with `token`.
+fn signed_in_get(base: &str, token: &str, path: &str) -> String {
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut cookies: Vec<String> = Vec::new();
+    let keep = |cookies: &mut Vec<String>, r: &reqwest::blocking::Response| {
+        for c in r.headers().get_all("set-cookie") {
+            let pair = c.to_str().unwrap().split(';').next().unwrap().to_string();
+            cookies.retain(|k| k.split('=').next() != pair.split('=').next());
+            cookies.push(pair);
+        }
+    };
+    let form = client.get(format!("{base}login")).send().unwrap();
+    keep(&mut cookies, &form);
+    let html = form.text().unwrap();
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    let csrf = &html[at..at + html[at..].find('"').unwrap()];
+    let signed = client
+        .post(format!("{base}login"))
+        .header("cookie", cookies.join("; "))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&secret={token}"))
+        .send()
+        .unwrap();
+    assert!(signed.status().is_redirection(), "{}", signed.status());
+    keep(&mut cookies, &signed);
+    let page = client
+        .get(format!("{base}{path}"))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().unwrap()
 }
