@@ -146,20 +146,7 @@ impl Fixture {
             self.backend(),
             Auth::from_lookup(&|k| (k == TOKEN_VAR).then(|| TOKEN.to_string())).unwrap(),
         );
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, router).await.unwrap();
-            });
-        });
-        addr
+        common::serve_on_loopback(router)
     }
 
     /// An order whose draft was created in the first run, and its reference.

@@ -378,18 +378,25 @@ fn webhooks_sync_exactly_the_named_order_within_seconds() {
     assert!(svc.shop.with_store(|s| s.webhooks.is_empty()));
 }
 
-#[test]
-fn killed_and_restarted_serve_keeps_schedule_and_history_and_writes_nothing_twice() {
-    let svc = Services::start(150, 20, 3, false);
+/// Serve with the orders flow hourly, eAccounting answering after
+/// `latency_ms`, once its first run has written a few drafts (and has
+/// more to write).
+fn writing(svc: &Services, latency_ms: u64) -> (PathBuf, Serve) {
     svc.books
         .faults()
-        .set_base_latency(Duration::from_millis(5));
-    let port = free_port();
-    let config = config(&svc, port, "every = \"1h\"", "");
-    let serve = Serve::start(&svc, &config);
+        .set_base_latency(Duration::from_millis(latency_ms));
+    let config = config(svc, free_port(), "every = \"1h\"", "");
+    let serve = Serve::start(svc, &config);
     wait_for("drafts being written", Duration::from_secs(60), || {
         svc.books.collection("customerinvoicedrafts").len() >= 5
     });
+    (config, serve)
+}
+
+#[test]
+fn killed_and_restarted_serve_keeps_schedule_and_history_and_writes_nothing_twice() {
+    let svc = Services::start(150, 20, 3, false);
+    let (config, serve) = writing(&svc, 5);
     serve.kill();
     let killed = runs(&svc);
     assert_eq!(killed.len(), 1);
@@ -458,14 +465,7 @@ fn killed_and_restarted_serve_keeps_schedule_and_history_and_writes_nothing_twic
 #[test]
 fn sigterm_checkpoints_the_run_in_progress_and_stops() {
     let svc = Services::start(300, 20, 5, false);
-    svc.books
-        .faults()
-        .set_base_latency(Duration::from_millis(10));
-    let config = config(&svc, free_port(), "every = \"1h\"", "");
-    let serve = Serve::start(&svc, &config);
-    wait_for("drafts being written", Duration::from_secs(60), || {
-        svc.books.collection("customerinvoicedrafts").len() >= 5
-    });
+    let (_, serve) = writing(&svc, 10);
     let (status, took, log) = serve.terminate();
     assert!(status.success(), "{log}");
     assert!(took < Duration::from_secs(10), "{took:?}");
@@ -488,29 +488,17 @@ fn sigterm_checkpoints_the_run_in_progress_and_stops() {
 fn webhook_sink() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     let got = Arc::new(Mutex::new(Vec::new()));
     let keep = Arc::clone(&got);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().route(
-                "/hook",
-                axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
-                    let keep = Arc::clone(&keep);
-                    async move {
-                        keep.lock().unwrap().push(v);
-                        "ok"
-                    }
-                }),
-            );
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let keep = Arc::clone(&keep);
+            async move {
+                keep.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    );
+    let addr = common::serve_on_loopback(app);
     (format!("http://{addr}/hook"), got)
 }
 

@@ -480,3 +480,22 @@ pub fn writes(counts: &BTreeMap<String, u64>) -> u64 {
         .map(|(_, v)| v)
         .sum()
 }
+
+/// Serves `router` on a free loopback port from its own thread, for the
+/// rest of the test process; returns the address.
+pub fn serve_on_loopback(router: axum::Router) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, router).await.unwrap();
+        });
+    });
+    addr
+}
