@@ -236,7 +236,18 @@ fn webhooks_sync_exactly_the_named_order_within_seconds() {
             .count(),
         3
     );
+    let listed = svc.flowc(&["webhooks", "list", "--config", config.to_str().unwrap()]);
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert_eq!(
+        listed.lines().filter(|l| l.ends_with("active")).count(),
+        3,
+        "{listed}"
+    );
     let hooks = svc.store().webhooks("ccvshop").unwrap();
+    assert!(
+        hooks.iter().all(|h| !listed.contains(&h.key)),
+        "a key was printed"
+    );
     assert_eq!(hooks.len(), 3);
     assert!(hooks
         .iter()
