@@ -30,6 +30,11 @@ struct Serve {
 
 impl Serve {
     fn start(svc: &Services, config: &Path) -> Serve {
+        Serve::start_with(svc, config, &[])
+    }
+
+    /// With some of the services' variables replaced.
+    fn start_with(svc: &Services, config: &Path, replaced: &[(&str, &str)]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_flowc"))
             .args(["serve", "--config"])
             .arg(config)
@@ -37,6 +42,7 @@ impl Serve {
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
             .envs(svc.env())
+            .envs(replaced.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -654,6 +660,33 @@ fn refused(table: &str) -> String {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "DIR")
+}
+
+#[test]
+fn a_refresh_token_eaccounting_refuses_alerts_as_a_sign_in_problem() {
+    let svc = Services::start(3, 3, 2, false);
+    let (hook, hooked) = webhook_sink();
+    let config = config(
+        &svc,
+        free_port(),
+        "every = \"200ms\"\nretries = 0",
+        &format!("[alerts]\nwebhook = \"{hook}\"\n"),
+    );
+    let serve = Serve::start_with(
+        &svc,
+        &config,
+        &[("EACCOUNTING_REFRESH_TOKEN", "revoked-long-ago")],
+    );
+    wait_for("three failed runs", Duration::from_secs(30), || {
+        runs(&svc).iter().filter(|r| r.status == "failed").count() >= 3
+    });
+    let hooked = hooked.lock().unwrap().clone();
+    assert_eq!(hooked.len(), 1, "{hooked:?}\n{}", serve.log_text());
+    assert_eq!(hooked[0]["cause"], "sign_in", "{hooked:?}");
+    assert!(
+        !serve.log_text().contains("revoked-long-ago"),
+        "the token was logged"
+    );
 }
 
 #[test]
