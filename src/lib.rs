@@ -17,6 +17,7 @@ pub mod eval;
 pub mod fmt;
 pub mod functions;
 pub mod program;
+pub mod setup;
 pub mod source_map;
 pub mod state;
 pub mod syntax;

@@ -6,6 +6,7 @@ mod decls;
 mod expr;
 mod find;
 mod flow;
+pub mod files;
 pub mod loader;
 mod scope;
 

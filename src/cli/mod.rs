@@ -233,54 +233,11 @@ pub(crate) fn print_plain(d: &Diagnostic) {
 /// Every .flow file under the given paths, or the exit code after saying
 /// why there are none to read.
 pub(crate) fn flow_files_or_exit(paths: &[PathBuf]) -> Result<Vec<PathBuf>, u8> {
-    collect_flow_files(paths).map_err(|e| {
+    crate::check::files::flow_files(paths).map_err(|e| {
         print_plain(
             &Diagnostic::new(&crate::diag::codes::E0010, e)
                 .help("pass .flow files or folders that contain them"),
         );
         2
     })
-}
-
-/// Every .flow file under the given paths, sorted, for stable output.
-fn collect_flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let roots = if paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        paths.to_vec()
-    };
-    let mut out = Vec::new();
-    for root in roots {
-        if root.is_dir() {
-            walk(&root, &mut out)
-                .map_err(|e| format!("cannot read folder {}: {e}", root.display()))?;
-        } else if root.is_file() {
-            out.push(root);
-        } else {
-            return Err(format!("{} does not exist", root.display()));
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') || name == "target" {
-            continue;
-        }
-        if path.is_dir() {
-            // A folder of deliberately broken flows (tests/check) opts out
-            // of folder-wide runs with a `.flowignore` file.
-            if !path.join(".flowignore").exists() {
-                walk(&path, out)?;
-            }
-        } else if path.extension().is_some_and(|e| e == "flow") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{print_diagnostics, print_plain, render_options};
 use crate::check::Checked;
-use crate::connectors::{ConnectorError, ErrorClass};
+use crate::connectors::ConnectorError;
 use crate::diag::{codes, render_human, Diagnostic};
 use crate::engine::{EngineError, Options, Report, Session};
 use crate::program::Flow;
@@ -148,28 +148,7 @@ pub(crate) fn engine_diagnostic(e: &EngineError) -> Diagnostic {
 }
 
 pub(crate) fn connector_diagnostic(e: &ConnectorError) -> Diagnostic {
-    let code = match e.class {
-        ErrorClass::Config | ErrorClass::Auth => &codes::E0402,
-        _ => &codes::E0010,
-    };
-    let mut d = Diagnostic::new(code, e.to_string());
-    match e.class {
-        ErrorClass::Config => {
-            d = d.help(
-                "set the connection's environment variables (docs/connectors/README.md); \
-                 to try everything without credentials, run `flowc sandbox`",
-            )
-        }
-        ErrorClass::Io => d = d.help("check that the file exists and its folder is writable"),
-        _ => {}
-    }
-    if let Some(body) = &e.body {
-        d = d.note(format!(
-            "the service answered: {}",
-            body.chars().take(300).collect::<String>()
-        ));
-    }
-    d
+    e.diagnostic()
 }
 
 /// The flows that are on (their `when` holds), saying which are off.

@@ -45,7 +45,8 @@ use crate::value::Value;
 pub use payload::Change;
 pub use plan::PlanEntry;
 pub use report::{Progress, Report};
-pub use session::Session;
+pub use session::{connections_used, Session};
+pub use references::{existing_help, Unresolved};
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
