@@ -15,7 +15,9 @@ macro_rules! outln {
 
 mod auth;
 mod check;
+mod doctor;
 mod fmt;
+mod init;
 mod run;
 #[cfg(feature = "sandbox")]
 mod sandbox;
@@ -132,6 +134,16 @@ enum Command {
         #[arg(long)]
         no_browser: bool,
     },
+    /// Set up the CCV Shop → eAccounting flows here: asks (or takes flags), writes
+    /// the flows, settings.flow and flowc.toml, and tries both connections.
+    Init(init::InitArgs),
+    /// Check a set-up against the live services: sign-in, scopes, the company,
+    /// every name in the settings, webhooks, the clock; each problem with its fix.
+    Doctor {
+        /// The set-up's flowc.toml.
+        #[arg(long, default_value = "flowc.toml")]
+        config: PathBuf,
+    },
     /// Run the CCV Shop → eAccounting sync against local emulators of both services.
     #[cfg(feature = "sandbox")]
     Sandbox(sandbox::SandboxArgs),
@@ -193,6 +205,8 @@ pub fn main() -> ExitCode {
             file,
             no_browser,
         } => auth::run(&connector, file.as_deref(), no_browser),
+        Command::Init(args) => init::run(&args),
+        Command::Doctor { config } => doctor::run(&config),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => sandbox::run(&args),
     };

@@ -16,23 +16,12 @@ use crate::connectors::registry::{with_sandbox, SandboxOptions};
 use crate::connectors::{Connector, ListQuery};
 use crate::diag::{codes, Diagnostic};
 use crate::engine::Session;
+use crate::setup::shipped;
 use crate::value::Value;
 
-/// The shipped CCV Shop → eAccounting flows, as `flows/ccvshop-eaccounting/`
-/// holds them (their tests stay in the repository: they hold sample
-/// personal data a state folder must not), and which of them the sandbox
-/// runs (in this order).
-const SHIPPED: &[(&str, &str)] = &[
-    (
-        "settings.flow",
-        include_str!("../../flows/ccvshop-eaccounting/settings.flow"),
-    ),
-    (
-        "orders.flow",
-        include_str!("../../flows/ccvshop-eaccounting/orders.flow"),
-    ),
-];
-const RUN: &[&str] = &["orders.flow"];
+/// The shipped flows the sandbox writes and runs (in this order), beside
+/// their settings.
+const RUN: &[&str] = &["orders"];
 
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct SandboxArgs {
@@ -162,16 +151,21 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
 
 /// Writes the shipped flows to `dir`; returns those the sandbox runs.
 fn write_shipped(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let dir = dir.join("ccvshop-eaccounting");
+    let dir = dir.join(shipped::FOLDER);
     std::fs::create_dir_all(&dir)?;
-    for (name, text) in SHIPPED {
+    let flows = RUN.iter().filter_map(|id| shipped::flow(id)).map(|f| (f.file, f.text));
+    let mut run = Vec::new();
+    for (name, text) in [shipped::SETTINGS].into_iter().chain(flows) {
         let path = dir.join(name);
         // Settings edited in a kept folder are the user's: never overwritten.
         if !path.exists() {
             std::fs::write(&path, text)?;
         }
+        if name != shipped::SETTINGS.0 {
+            run.push(path);
+        }
     }
-    Ok(RUN.iter().map(|name| dir.join(name)).collect())
+    Ok(run)
 }
 
 /// Every sales document in eAccounting, its total beside the CCV order's.

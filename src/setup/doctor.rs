@@ -94,21 +94,39 @@ struct Service {
 /// Checks the set-up `config` describes; `Err` only when the file itself
 /// cannot be read (exit 2), every other problem is in the report.
 pub fn run(config_path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Report, Diagnostic> {
-    let loaded = config::load(config_path)?;
     let mut report = Report::default();
-    let Some(setup) = check_flows(loaded, env, &mut report)? else {
-        for name in ["connections", "eAccounting company", "settings", "webhooks", "clock"] {
-            report.skipped(name, "the flows must check first");
-        }
+    let Some((setup, company)) = sign_in(config_path, env, &mut report)? else {
         return Ok(report);
     };
-    let company = check_connections(&setup, &mut report);
     check_scopes(&setup, &mut report);
     check_company(&setup, company.as_ref(), &mut report);
     check_settings(&setup, &mut report);
     check_webhooks(&setup, &mut report);
     check_clock(&setup, &mut report);
     Ok(report)
+}
+
+/// Only the first checks: the flows, and signing in to every service
+/// (`flowc init` after writing a set-up).
+pub fn connections(config_path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Report, Diagnostic> {
+    let mut report = Report::default();
+    sign_in(config_path, env, &mut report)?;
+    Ok(report)
+}
+
+/// The flows and the sign-in; `None` when the flows do not check.
+fn sign_in(
+    config_path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    report: &mut Report,
+) -> Result<Option<(Setup, Option<Value>)>, Diagnostic> {
+    let loaded = config::load(config_path)?;
+    let Some(setup) = check_flows(loaded, env, report)? else {
+        report.skipped("connections", "the flows must check first");
+        return Ok(None);
+    };
+    let company = check_connections(&setup, report);
+    Ok(Some((setup, company)))
 }
 
 // ------------------------------------------------------------ flows

@@ -1,0 +1,242 @@
+//! `flowc init` and `flowc doctor` end to end: the real binary against both
+//! emulators. Init driven by flags writes a set-up that checks and runs;
+//! once through a pseudo-terminal, answering the wizard's prompts; doctor
+//! finds nothing wrong with a fresh set-up, and exactly the one thing
+//! broken in each of the others.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{books, stderr, stdout, Services};
+
+/// A fresh folder and both services with a small generated shop.
+fn services() -> (Services, tempfile::TempDir) {
+    (Services::start(6, 8, 12, false), tempfile::tempdir().unwrap())
+}
+
+fn init(svc: &Services, dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["init", "--dir", dir.to_str().unwrap(), "--yes"];
+    args.extend_from_slice(extra);
+    svc.flowc(&args)
+}
+
+fn doctor(svc: &Services, dir: &Path) -> Output {
+    svc.flowc(&["doctor", "--config", dir.join("flowc.toml").to_str().unwrap()])
+}
+
+fn settings(dir: &Path) -> PathBuf {
+    dir.join("flows/ccvshop-eaccounting/settings.flow")
+}
+
+/// Both streams, with what changes from run to run (ports, folders, the
+/// clock's skew) replaced.
+fn shown(out: &Output, dir: &Path) -> String {
+    let text = format!("{}{}", stdout(out), stderr(out));
+    regex_lite(&text.replace(&dir.display().to_string(), "[DIR]"))
+}
+
+/// `127.0.0.1:<port>` → `127.0.0.1:PORT`, `within <n> s` → `within N s`,
+/// without pulling in a regex crate for two patterns.
+fn regex_lite(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("127.0.0.1:") {
+        out.push_str(&rest[..i + 10]);
+        rest = rest[i + 10..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push_str("PORT");
+    }
+    out.push_str(rest);
+    let mut fixed = String::new();
+    for line in out.lines() {
+        let mut line = line.to_string();
+        for service in ["ccvshop within ", "eaccounting within "] {
+            if let Some(i) = line.find(service) {
+                let start = i + service.len();
+                let end = line[start..].find(" s").map_or(line.len(), |e| start + e);
+                line.replace_range(start..end, "N");
+            }
+        }
+        fixed.push_str(&line);
+        fixed.push('\n');
+    }
+    fixed
+}
+
+#[test]
+fn init_by_flags_writes_a_setup_that_checks_and_runs() {
+    let (svc, dir) = services();
+    let out = init(
+        &svc,
+        dir.path(),
+        &["--flows", "orders,customers", "--document-type", "invoice-draft", "--every", "10m"],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // Both connections were tried with the credentials of the environment.
+    assert!(stdout(&out).contains("ok       connections: signed in to ccvshop"), "{}", stdout(&out));
+    let toml = std::fs::read_to_string(dir.path().join("flowc.toml")).unwrap();
+    assert!(toml.contains("[flow.orders]\nevery = \"10m\""), "{toml}");
+    assert!(toml.contains("[flow.customers]"), "{toml}");
+    // No secret of the environment is written anywhere.
+    for (name, value) in svc.env() {
+        if name.contains("SECRET") || name.contains("TOKEN") {
+            for f in ["flowc.toml", "flows/ccvshop-eaccounting/settings.flow"] {
+                let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+                assert!(!text.contains(&value), "{name} written to {f}");
+            }
+        }
+    }
+    let check = svc.flowc(&["check", dir.path().to_str().unwrap()]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(stderr(&check).contains("0 errors, 0 warnings"), "{}", stderr(&check));
+    for flow in ["customers.flow", "orders.flow"] {
+        let file = dir.path().join("flows/ccvshop-eaccounting").join(flow);
+        let run = svc.flowc(&["run", file.to_str().unwrap()]);
+        assert!(run.status.success(), "{flow}: {}{}", stdout(&run), stderr(&run));
+    }
+    let held = books(&svc.books);
+    assert!(!held.drafts.is_empty(), "no invoice drafts were written");
+    assert!(!held.customers.is_empty());
+    // Files are never overwritten unasked.
+    let again = init(&svc, dir.path(), &["--offline"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("E0602"), "{}", stderr(&again));
+}
+
+#[test]
+fn init_without_a_terminal_names_the_flags_it_needs() {
+    let (svc, dir) = services();
+    let out = svc.flowc(&["init", "--dir", dir.path().to_str().unwrap(), "--offline", "--flows", "orders"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stderr(&out);
+    assert!(text.contains("E0601"), "{text}");
+    assert!(text.contains("--document-type") && !text.contains("--flows,"), "{text}");
+    assert!(!dir.path().join("flowc.toml").exists());
+}
+
+#[test]
+fn init_through_a_pseudo_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flowc"));
+    cmd.args(["init", "--offline", "--dir", dir.path().to_str().unwrap()])
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+    const DOWN: &str = "\x1b[B";
+    p.exp_string("Which flows?").unwrap();
+    // orders is ticked; tick customers (the next line) too.
+    p.send(DOWN).unwrap();
+    p.send(" ").unwrap();
+    p.send("\r").unwrap();
+    p.exp_string("What does an order become").unwrap();
+    // invoice draft is first; the booked invoice second.
+    p.send(DOWN).unwrap();
+    p.send("\r").unwrap();
+    p.exp_string("fixed customer?").unwrap();
+    p.send(DOWN).unwrap();
+    p.send(DOWN).unwrap();
+    p.send("\r").unwrap();
+    p.exp_string("customer's number").unwrap();
+    p.send_line("K-9000").unwrap();
+    p.exp_string("only paid orders?").unwrap();
+    p.send("n").unwrap();
+    p.exp_string("which CCV statuses").unwrap();
+    p.send("\r").unwrap();
+    p.exp_string("How often").unwrap();
+    p.send_line("30m").unwrap();
+    p.exp_string("Public address").unwrap();
+    p.send_line("https://sync.example.com").unwrap();
+    p.exp_string("wrote").unwrap();
+    p.exp_eof().unwrap();
+    let settings = std::fs::read_to_string(settings(dir.path())).unwrap();
+    for line in [
+        "let document_type = \"invoice\"",
+        "let default_debtor_for = \"all\"",
+        "let default_debtor_number = \"K-9000\"",
+        "let orders_paid_only = false",
+    ] {
+        assert!(settings.contains(line), "{line} not in settings.flow");
+    }
+    let toml = std::fs::read_to_string(dir.path().join("flowc.toml")).unwrap();
+    assert!(toml.contains("[flow.orders_as_invoices]\nevery = \"30m\"\nwebhooks = ["), "{toml}");
+    assert!(toml.contains("[flow.customers]"), "{toml}");
+    assert!(dir.path().join("flows/ccvshop-eaccounting/customers.flow").exists());
+}
+
+#[test]
+fn doctor_finds_a_fresh_setup_well() {
+    let (svc, dir) = services();
+    assert!(init(&svc, dir.path(), &["--offline", "--flows", "orders,customers,products,stock"]).status.success());
+    let out = doctor(&svc, dir.path());
+    insta::assert_snapshot!("doctor_all_well", shown(&out, dir.path()));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn doctor_reports_exactly_the_broken_setting() {
+    let (svc, dir) = services();
+    assert!(init(&svc, dir.path(), &["--offline", "--flows", "orders,customers"]).status.success());
+    // A term of payment of 31 days, which the company does not have.
+    let path = settings(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replace(
+        "\"invoice\"           => {days: 30, kind: 0}",
+        "\"invoice\"           => {days: 31, kind: 0}",
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&path, broken).unwrap();
+    let out = doctor(&svc, dir.path());
+    insta::assert_snapshot!("doctor_broken_setting", shown(&out, dir.path()));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn doctor_reports_a_missing_webhook() {
+    let (svc, dir) = services();
+    let public = "https://sync.example.com";
+    assert!(init(&svc, dir.path(), &["--offline", "--public-url", public]).status.success());
+    // Two of the three order events are registered.
+    svc.shop.with_store(|s| {
+        for (id, event) in [(1, "orders.created"), (2, "orders.updated.ispaid")] {
+            s.webhooks.insert(
+                id,
+                flowc_emulators::ccvshop::store::Webhook {
+                    id,
+                    createdate: chrono::Utc::now(),
+                    event: event.into(),
+                    address: format!("{public}/webhooks/ccvshop"),
+                    key: "k".repeat(32),
+                    is_active: true,
+                },
+            );
+        }
+    });
+    let out = doctor(&svc, dir.path());
+    let text = shown(&out, dir.path());
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("problem  webhooks: 1 problem"), "{text}");
+    assert!(text.contains("E0606"), "{text}");
+    assert!(text.contains("webhook orders.updated.status to https://sync.example.com is not registered"), "{text}");
+    assert_eq!(text.matches("problem ").count(), 1, "{text}");
+}
+
+#[test]
+fn doctor_reports_refused_credentials() {
+    let (svc, dir) = services();
+    assert!(init(&svc, dir.path(), &["--offline"]).status.success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .args(["doctor", "--config", dir.path().join("flowc.toml").to_str().unwrap()])
+        .envs(svc.env())
+        .env("CCVSHOP_SECRET_KEY", "not-the-secret")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = shown(&out, dir.path());
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("problem  connections: 1 problem"), "{text}");
+    assert!(text.contains("connection ccvshop: CCV Shop"), "{text}");
+    assert!(text.contains("rejected the credentials"), "{text}");
+    assert!(!text.contains("not-the-secret"), "the secret is shown: {text}");
+    assert_eq!(text.matches("problem ").count(), 1, "{text}");
+}
