@@ -115,6 +115,18 @@ fn init_without_a_terminal_names_the_flags_it_needs() {
     assert!(!dir.path().join("flowc.toml").exists());
 }
 
+/// Lets the prompt switch the terminal to raw mode before keys arrive:
+/// switching discards input typed ahead.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+/// Types keys (rexpect buffers until a newline otherwise).
+fn key(p: &mut rexpect::session::PtySession, keys: &str) {
+    p.send(keys).unwrap();
+    p.flush().unwrap();
+}
+
 #[test]
 fn init_through_a_pseudo_terminal() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,27 +137,36 @@ fn init_through_a_pseudo_terminal() {
     let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
     const DOWN: &str = "\x1b[B";
     p.exp_string("Which flows?").unwrap();
+    p.exp_string("products-to-ccvshop").unwrap();
+    settle();
     // orders is ticked; tick customers (the next line) too.
-    p.send(DOWN).unwrap();
-    p.send(" ").unwrap();
-    p.send("\r").unwrap();
+    key(&mut p, DOWN);
+    key(&mut p, " ");
+    key(&mut p, "\r");
     p.exp_string("What does an order become").unwrap();
+    settle();
     // invoice draft is first; the booked invoice second.
-    p.send(DOWN).unwrap();
-    p.send("\r").unwrap();
+    key(&mut p, DOWN);
+    key(&mut p, "\r");
     p.exp_string("fixed customer?").unwrap();
-    p.send(DOWN).unwrap();
-    p.send(DOWN).unwrap();
-    p.send("\r").unwrap();
+    settle();
+    key(&mut p, DOWN);
+    key(&mut p, DOWN);
+    key(&mut p, "\r");
     p.exp_string("customer's number").unwrap();
+    settle();
     p.send_line("K-9000").unwrap();
     p.exp_string("only paid orders?").unwrap();
-    p.send("n").unwrap();
+    settle();
+    key(&mut p, "n");
     p.exp_string("which CCV statuses").unwrap();
-    p.send("\r").unwrap();
+    settle();
+    key(&mut p, "\r");
     p.exp_string("How often").unwrap();
+    settle();
     p.send_line("30m").unwrap();
     p.exp_string("Public address").unwrap();
+    settle();
     p.send_line("https://sync.example.com").unwrap();
     p.exp_string("wrote").unwrap();
     p.exp_eof().unwrap();
@@ -177,13 +198,10 @@ fn doctor_finds_a_fresh_setup_well() {
 fn doctor_reports_exactly_the_broken_setting() {
     let (svc, dir) = services();
     assert!(init(&svc, dir.path(), &["--offline", "--flows", "orders,customers"]).status.success());
-    // A term of payment of 31 days, which the company does not have.
+    // New customers' terms of payment: 31 days, which the company does not have.
     let path = settings(dir.path());
     let text = std::fs::read_to_string(&path).unwrap();
-    let broken = text.replace(
-        "\"invoice\"           => {days: 30, kind: 0}",
-        "\"invoice\"           => {days: 31, kind: 0}",
-    );
+    let broken = text.replace("let customers_terms_days = 30", "let customers_terms_days = 31");
     assert_ne!(broken, text);
     std::fs::write(&path, broken).unwrap();
     let out = doctor(&svc, dir.path());

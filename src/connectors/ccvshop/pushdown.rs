@@ -175,6 +175,8 @@ static RESOURCES: &[ResourceSpec] = &[
         ..plain("users", false, false)
     },
     plain("webshops", false, false),
+    // Read by `flowc doctor` to see which webhooks the shop sends.
+    plain("webhooks", false, false),
     ResourceSpec {
         can_list: false,
         ..plain("orderrows", false, false)
