@@ -243,18 +243,50 @@ fn doctor_reports_a_missing_webhook() {
 fn doctor_reports_refused_credentials() {
     let (svc, dir) = services();
     assert!(init(&svc, dir.path(), &["--offline"]).status.success());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowc"))
-        .args(["doctor", "--config", dir.path().join("flowc.toml").to_str().unwrap()])
-        .envs(svc.env())
-        .env("CCVSHOP_SECRET_KEY", "not-the-secret")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let text = shown(&out, dir.path());
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let text = doctor_with(&svc, dir.path(), &[("CCVSHOP_SECRET_KEY", "not-the-secret")]);
     assert!(text.contains("problem  connections: 1 problem"), "{text}");
     assert!(text.contains("connection ccvshop: CCV Shop"), "{text}");
     assert!(text.contains("rejected the credentials"), "{text}");
     assert!(!text.contains("not-the-secret"), "the secret is shown: {text}");
+}
+
+/// Doctor with some variables of the environment replaced.
+fn doctor_with(svc: &Services, dir: &Path, env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .args(["doctor", "--config", dir.join("flowc.toml").to_str().unwrap()])
+        .envs(svc.env())
+        .envs(env.iter().copied())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = shown(&out, dir);
+    assert_eq!(out.status.code(), Some(1), "{text}");
     assert_eq!(text.matches("problem ").count(), 1, "{text}");
+    text
+}
+
+#[test]
+fn doctor_reports_a_missing_scope() {
+    let (svc, dir) = services();
+    let out = init(&svc, dir.path(), &["--offline", "--document-type", "voucher"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Signed in without the accounting scope that vouchers need.
+    let token = svc.books.refresh_token("ea:api offline_access ea:sales");
+    let text = doctor_with(&svc, dir.path(), &[("EACCOUNTING_REFRESH_TOKEN", &token)]);
+    assert!(text.contains("problem  eAccounting scopes: 1 problem"), "{text}");
+    assert!(text.contains("E0604") && text.contains("lacks ea:accounting"), "{text}");
+}
+
+#[test]
+fn doctor_reports_a_company_without_sales_orders() {
+    let (svc, dir) = services();
+    let out = init(&svc, dir.path(), &["--offline", "--document-type", "order"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    svc.books.set_company_setting("ProductVariant", serde_json::json!(4));
+    let text = doctor_with(&svc, dir.path(), &[]);
+    assert!(text.contains("problem  eAccounting company: 1 problem"), "{text}");
+    assert!(
+        text.contains("E0605") && text.contains("flow orders_as_orders writes eAccounting orders, which the company's Solo (4) does not offer"),
+        "{text}"
+    );
 }

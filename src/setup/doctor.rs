@@ -317,7 +317,7 @@ fn credentials_problem(name: &str, kind: &str, e: &ConnectorError) -> Diagnostic
 /// tokens and sales always; accounting when a flow writes vouchers.
 fn needed_scopes(setup: &Setup, programs: &[Checked]) -> Vec<&'static str> {
     let mut scopes = vec!["ea:api", "offline_access", "ea:sales"];
-    let writes_vouchers = each_flow_on(setup, programs).any(|(program, flow)| {
+    let writes_vouchers = each_flow_on(setup, programs).any(|(_, program, flow)| {
         matches!(&flow.target, Endpoint::Resource { .. })
             && crate::engine::resource_of(program, &flow.target) == "vouchers"
     });
@@ -330,14 +330,14 @@ fn needed_scopes(setup: &Setup, programs: &[Checked]) -> Vec<&'static str> {
 fn each_flow_on<'p>(
     setup: &'p Setup,
     programs: &'p [Checked],
-) -> impl Iterator<Item = (&'p crate::program::Program, &'p Flow)> {
+) -> impl Iterator<Item = (usize, &'p crate::program::Program, &'p Flow)> {
     setup.on.iter().flat_map(move |(i, names)| {
         let program = &programs[*i].program;
         program
             .flows
             .iter()
             .filter(move |f| names.contains(&f.name))
-            .map(move |f| (program, f))
+            .map(move |f| (*i, program, f))
     })
 }
 
@@ -424,7 +424,7 @@ fn check_company(setup: &Setup, company: Option<&Value>, report: &mut Report) {
         _ => Vec::new(),
     };
     let mut problems = Vec::new();
-    for (program, flow) in each_flow_on(setup, &report.programs) {
+    for (index, program, flow) in each_flow_on(setup, &report.programs) {
         let Endpoint::Resource { .. } = &flow.target else {
             continue;
         };
@@ -446,7 +446,7 @@ fn check_company(setup: &Setup, company: Option<&Value>, report: &mut Report) {
                         "choose another document_type in settings.flow (an invoice draft works in every variant), or upgrade the company to {}",
                         names.join(", ")
                     )),
-                    None,
+                    Some(index),
                 ));
             }
         }
