@@ -13,7 +13,10 @@ use common::{books, stderr, stdout, Services};
 
 /// A fresh folder and both services with a small generated shop.
 fn services() -> (Services, tempfile::TempDir) {
-    (Services::start(6, 8, 12, false), tempfile::tempdir().unwrap())
+    (
+        Services::start(6, 8, 12, false),
+        tempfile::tempdir().unwrap(),
+    )
 }
 
 fn init(svc: &Services, dir: &Path, extra: &[&str]) -> Output {
@@ -23,7 +26,11 @@ fn init(svc: &Services, dir: &Path, extra: &[&str]) -> Output {
 }
 
 fn doctor(svc: &Services, dir: &Path) -> Output {
-    svc.flowc(&["doctor", "--config", dir.join("flowc.toml").to_str().unwrap()])
+    svc.flowc(&[
+        "doctor",
+        "--config",
+        dir.join("flowc.toml").to_str().unwrap(),
+    ])
 }
 
 fn settings(dir: &Path) -> PathBuf {
@@ -70,11 +77,22 @@ fn init_by_flags_writes_a_setup_that_checks_and_runs() {
     let out = init(
         &svc,
         dir.path(),
-        &["--flows", "orders,customers", "--document-type", "invoice-draft", "--every", "10m"],
+        &[
+            "--flows",
+            "orders,customers",
+            "--document-type",
+            "invoice-draft",
+            "--every",
+            "10m",
+        ],
     );
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     // Both connections were tried with the credentials of the environment.
-    assert!(stdout(&out).contains("ok       connections: signed in to ccvshop"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("ok       connections: signed in to ccvshop"),
+        "{}",
+        stdout(&out)
+    );
     let toml = std::fs::read_to_string(dir.path().join("flowc.toml")).unwrap();
     assert!(toml.contains("[flow.orders]\nevery = \"10m\""), "{toml}");
     assert!(toml.contains("[flow.customers]"), "{toml}");
@@ -89,11 +107,20 @@ fn init_by_flags_writes_a_setup_that_checks_and_runs() {
     }
     let check = svc.flowc(&["check", dir.path().to_str().unwrap()]);
     assert!(check.status.success(), "{}", stderr(&check));
-    assert!(stderr(&check).contains("0 errors, 0 warnings"), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("0 errors, 0 warnings"),
+        "{}",
+        stderr(&check)
+    );
     for flow in ["customers.flow", "orders.flow"] {
         let file = dir.path().join("flows/ccvshop-eaccounting").join(flow);
         let run = svc.flowc(&["run", file.to_str().unwrap()]);
-        assert!(run.status.success(), "{flow}: {}{}", stdout(&run), stderr(&run));
+        assert!(
+            run.status.success(),
+            "{flow}: {}{}",
+            stdout(&run),
+            stderr(&run)
+        );
     }
     let held = books(&svc.books);
     assert!(!held.drafts.is_empty(), "no invoice drafts were written");
@@ -107,11 +134,21 @@ fn init_by_flags_writes_a_setup_that_checks_and_runs() {
 #[test]
 fn init_without_a_terminal_names_the_flags_it_needs() {
     let (svc, dir) = services();
-    let out = svc.flowc(&["init", "--dir", dir.path().to_str().unwrap(), "--offline", "--flows", "orders"]);
+    let out = svc.flowc(&[
+        "init",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--offline",
+        "--flows",
+        "orders",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let text = stderr(&out);
     assert!(text.contains("E0601"), "{text}");
-    assert!(text.contains("--document-type") && !text.contains("--flows,"), "{text}");
+    assert!(
+        text.contains("--document-type") && !text.contains("--flows,"),
+        "{text}"
+    );
     assert!(!dir.path().join("flowc.toml").exists());
 }
 
@@ -180,15 +217,27 @@ fn init_through_a_pseudo_terminal() {
         assert!(settings.contains(line), "{line} not in settings.flow");
     }
     let toml = std::fs::read_to_string(dir.path().join("flowc.toml")).unwrap();
-    assert!(toml.contains("[flow.orders_as_invoices]\nevery = \"30m\"\nwebhooks = ["), "{toml}");
+    assert!(
+        toml.contains("[flow.orders_as_invoices]\nevery = \"30m\"\nwebhooks = ["),
+        "{toml}"
+    );
     assert!(toml.contains("[flow.customers]"), "{toml}");
-    assert!(dir.path().join("flows/ccvshop-eaccounting/customers.flow").exists());
+    assert!(dir
+        .path()
+        .join("flows/ccvshop-eaccounting/customers.flow")
+        .exists());
 }
 
 #[test]
 fn doctor_finds_a_fresh_setup_well() {
     let (svc, dir) = services();
-    assert!(init(&svc, dir.path(), &["--offline", "--flows", "orders,customers,products,stock"]).status.success());
+    assert!(init(
+        &svc,
+        dir.path(),
+        &["--offline", "--flows", "orders,customers,products,stock"]
+    )
+    .status
+    .success());
     let out = doctor(&svc, dir.path());
     insta::assert_snapshot!("doctor_all_well", shown(&out, dir.path()));
     assert_eq!(out.status.code(), Some(0));
@@ -197,11 +246,20 @@ fn doctor_finds_a_fresh_setup_well() {
 #[test]
 fn doctor_reports_exactly_the_broken_setting() {
     let (svc, dir) = services();
-    assert!(init(&svc, dir.path(), &["--offline", "--flows", "orders,customers"]).status.success());
+    assert!(init(
+        &svc,
+        dir.path(),
+        &["--offline", "--flows", "orders,customers"]
+    )
+    .status
+    .success());
     // New customers' terms of payment: 31 days, which the company does not have.
     let path = settings(dir.path());
     let text = std::fs::read_to_string(&path).unwrap();
-    let broken = text.replace("let customers_terms_days = 30", "let customers_terms_days = 31");
+    let broken = text.replace(
+        "let customers_terms_days = 30",
+        "let customers_terms_days = 31",
+    );
     assert_ne!(broken, text);
     std::fs::write(&path, broken).unwrap();
     let out = doctor(&svc, dir.path());
@@ -213,7 +271,11 @@ fn doctor_reports_exactly_the_broken_setting() {
 fn doctor_reports_a_missing_webhook() {
     let (svc, dir) = services();
     let public = "https://sync.example.com";
-    assert!(init(&svc, dir.path(), &["--offline", "--public-url", public]).status.success());
+    assert!(
+        init(&svc, dir.path(), &["--offline", "--public-url", public])
+            .status
+            .success()
+    );
     // Two of the three order events are registered.
     svc.shop.with_store(|s| {
         for (id, event) in [(1, "orders.created"), (2, "orders.updated.ispaid")] {
@@ -235,7 +297,12 @@ fn doctor_reports_a_missing_webhook() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("problem  webhooks: 1 problem"), "{text}");
     assert!(text.contains("E0606"), "{text}");
-    assert!(text.contains("webhook orders.updated.status to https://sync.example.com is not registered"), "{text}");
+    assert!(
+        text.contains(
+            "webhook orders.updated.status to https://sync.example.com is not registered"
+        ),
+        "{text}"
+    );
     assert_eq!(text.matches("problem ").count(), 1, "{text}");
 }
 
@@ -243,17 +310,28 @@ fn doctor_reports_a_missing_webhook() {
 fn doctor_reports_refused_credentials() {
     let (svc, dir) = services();
     assert!(init(&svc, dir.path(), &["--offline"]).status.success());
-    let text = doctor_with(&svc, dir.path(), &[("CCVSHOP_SECRET_KEY", "not-the-secret")]);
+    let text = doctor_with(
+        &svc,
+        dir.path(),
+        &[("CCVSHOP_SECRET_KEY", "not-the-secret")],
+    );
     assert!(text.contains("problem  connections: 1 problem"), "{text}");
     assert!(text.contains("connection ccvshop: CCV Shop"), "{text}");
     assert!(text.contains("rejected the credentials"), "{text}");
-    assert!(!text.contains("not-the-secret"), "the secret is shown: {text}");
+    assert!(
+        !text.contains("not-the-secret"),
+        "the secret is shown: {text}"
+    );
 }
 
 /// Doctor with some variables of the environment replaced.
 fn doctor_with(svc: &Services, dir: &Path, env: &[(&str, &str)]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowc"))
-        .args(["doctor", "--config", dir.join("flowc.toml").to_str().unwrap()])
+        .args([
+            "doctor",
+            "--config",
+            dir.join("flowc.toml").to_str().unwrap(),
+        ])
         .envs(svc.env())
         .envs(env.iter().copied())
         .env("NO_COLOR", "1")
@@ -268,13 +346,23 @@ fn doctor_with(svc: &Services, dir: &Path, env: &[(&str, &str)]) -> String {
 #[test]
 fn doctor_reports_a_missing_scope() {
     let (svc, dir) = services();
-    let out = init(&svc, dir.path(), &["--offline", "--document-type", "voucher"]);
+    let out = init(
+        &svc,
+        dir.path(),
+        &["--offline", "--document-type", "voucher"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     // Signed in without the accounting scope that vouchers need.
     let token = svc.books.refresh_token("ea:api offline_access ea:sales");
     let text = doctor_with(&svc, dir.path(), &[("EACCOUNTING_REFRESH_TOKEN", &token)]);
-    assert!(text.contains("problem  eAccounting scopes: 1 problem"), "{text}");
-    assert!(text.contains("E0604") && text.contains("lacks ea:accounting"), "{text}");
+    assert!(
+        text.contains("problem  eAccounting scopes: 1 problem"),
+        "{text}"
+    );
+    assert!(
+        text.contains("E0604") && text.contains("lacks ea:accounting"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -282,9 +370,13 @@ fn doctor_reports_a_company_without_sales_orders() {
     let (svc, dir) = services();
     let out = init(&svc, dir.path(), &["--offline", "--document-type", "order"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    svc.books.set_company_setting("ProductVariant", serde_json::json!(4));
+    svc.books
+        .set_company_setting("ProductVariant", serde_json::json!(4));
     let text = doctor_with(&svc, dir.path(), &[]);
-    assert!(text.contains("problem  eAccounting company: 1 problem"), "{text}");
+    assert!(
+        text.contains("problem  eAccounting company: 1 problem"),
+        "{text}"
+    );
     assert!(
         text.contains("E0605") && text.contains("flow orders_as_orders writes eAccounting orders, which the company's Solo (4) does not offer"),
         "{text}"

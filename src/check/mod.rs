@@ -4,9 +4,9 @@
 mod connections;
 mod decls;
 mod expr;
+pub mod files;
 mod find;
 mod flow;
-pub mod files;
 pub mod loader;
 mod scope;
 

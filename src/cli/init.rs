@@ -61,7 +61,8 @@ pub(crate) struct InitArgs {
 }
 
 pub(crate) fn run(args: &InitArgs) -> u8 {
-    let interactive = !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive =
+        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let answers = match gather(args, interactive) {
         Ok(a) => a,
         Err(d) => {
@@ -91,7 +92,10 @@ pub(crate) fn run(args: &InitArgs) -> u8 {
             toml.display()
         );
     } else {
-        outln!("the files are written; fix the connections above and run `flowc doctor --config {}`", toml.display());
+        outln!(
+            "the files are written; fix the connections above and run `flowc doctor --config {}`",
+            toml.display()
+        );
     }
     code
 }
@@ -104,32 +108,60 @@ fn gather(args: &InitArgs, interactive: bool) -> Result<Answers, Diagnostic> {
         yes: args.yes,
         missing: Vec::new(),
     };
-    let flows = q.ask(args.flows.as_deref(), "--flows", d.flows.clone(), init::parse_flows, || {
-        let items: Vec<String> = shipped::FLOWS.iter().map(|f| format!("{:<20} {}", f.id, f.doc)).collect();
-        let defaults: Vec<bool> = shipped::FLOWS.iter().map(|f| d.flows.contains(&f)).collect();
-        let picked = MultiSelect::new()
-            .with_prompt("Which flows? (space toggles, enter accepts)")
-            .items(&items)
-            .defaults(&defaults)
-            .interact()?;
-        Ok(picked.into_iter().map(|i| &shipped::FLOWS[i]).collect())
-    })?;
+    let flows = q.ask(
+        args.flows.as_deref(),
+        "--flows",
+        d.flows.clone(),
+        init::parse_flows,
+        || {
+            let items: Vec<String> = shipped::FLOWS
+                .iter()
+                .map(|f| format!("{:<20} {}", f.id, f.doc))
+                .collect();
+            let defaults: Vec<bool> = shipped::FLOWS
+                .iter()
+                .map(|f| d.flows.contains(&f))
+                .collect();
+            let picked = MultiSelect::new()
+                .with_prompt("Which flows? (space toggles, enter accepts)")
+                .items(&items)
+                .defaults(&defaults)
+                .interact()?;
+            Ok(picked.into_iter().map(|i| &shipped::FLOWS[i]).collect())
+        },
+    )?;
     let document_type = q.ask(
         args.document_type.as_deref(),
         "--document-type",
         d.document_type,
         |t| choose(&DocumentType::ALL, DocumentType::setting, t),
-        || select("What does an order become in eAccounting?", &DocumentType::ALL, DocumentType::describe, d.document_type),
+        || {
+            select(
+                "What does an order become in eAccounting?",
+                &DocumentType::ALL,
+                DocumentType::describe,
+                d.document_type,
+            )
+        },
     )?;
     let default_debtor = q.ask(
         args.default_debtor.as_deref(),
         "--default-debtor",
         d.default_debtor,
         |t| choose(&DefaultDebtor::ALL, DefaultDebtor::setting, t),
-        || select("Book orders on one fixed customer?", &DefaultDebtor::ALL, DefaultDebtor::describe, d.default_debtor),
+        || {
+            select(
+                "Book orders on one fixed customer?",
+                &DefaultDebtor::ALL,
+                DefaultDebtor::describe,
+                d.default_debtor,
+            )
+        },
     )?;
     let default_debtor_number = if default_debtor == DefaultDebtor::None {
-        args.default_debtor_number.clone().unwrap_or(d.default_debtor_number.clone())
+        args.default_debtor_number
+            .clone()
+            .unwrap_or(d.default_debtor_number.clone())
     } else {
         q.ask(
             args.default_debtor_number.as_deref(),
@@ -149,8 +181,16 @@ fn gather(args: &InitArgs, interactive: bool) -> Result<Answers, Diagnostic> {
         args.paid_only.map(|b| b.to_string()).as_deref(),
         "--paid-only",
         d.paid_only,
-        |t| t.parse::<bool>().map_err(|_| format!("`{t}` is not true or false")),
-        || Ok(Confirm::new().with_prompt("Send only paid orders?").default(d.paid_only).interact()?),
+        |t| {
+            t.parse::<bool>()
+                .map_err(|_| format!("`{t}` is not true or false"))
+        },
+        || {
+            Ok(Confirm::new()
+                .with_prompt("Send only paid orders?")
+                .default(d.paid_only)
+                .interact()?)
+        },
     )?;
     let send_statuses = q.ask(
         args.send_statuses.as_deref(),
@@ -158,14 +198,25 @@ fn gather(args: &InitArgs, interactive: bool) -> Result<Answers, Diagnostic> {
         d.send_statuses.clone(),
         init::parse_statuses,
         || {
-            let items: Vec<String> = ORDER_STATUSES.iter().map(|(n, s)| format!("{n:>2} {s}")).collect();
-            let defaults: Vec<bool> = ORDER_STATUSES.iter().map(|(n, _)| d.send_statuses.contains(n)).collect();
+            let items: Vec<String> = ORDER_STATUSES
+                .iter()
+                .map(|(n, s)| format!("{n:>2} {s}"))
+                .collect();
+            let defaults: Vec<bool> = ORDER_STATUSES
+                .iter()
+                .map(|(n, _)| d.send_statuses.contains(n))
+                .collect();
             let picked = MultiSelect::new()
-                .with_prompt("Orders in which CCV statuses are sent? (space toggles, enter accepts)")
+                .with_prompt(
+                    "Orders in which CCV statuses are sent? (space toggles, enter accepts)",
+                )
                 .items(&items)
                 .defaults(&defaults)
                 .interact()?;
-            let text: Vec<String> = picked.iter().map(|i| ORDER_STATUSES[*i].0.to_string()).collect();
+            let text: Vec<String> = picked
+                .iter()
+                .map(|i| ORDER_STATUSES[*i].0.to_string())
+                .collect();
             init::parse_statuses(&text.join(",")).map_err(Into::into)
         },
     )?;
@@ -175,30 +226,54 @@ fn gather(args: &InitArgs, interactive: bool) -> Result<Answers, Diagnostic> {
             "--negative-stock",
             d.negative_stock,
             |t| choose(&NegativeStock::ALL, NegativeStock::setting, t),
-            || select("Stock: open orders hold more than is in stock; write", &NegativeStock::ALL, NegativeStock::describe, d.negative_stock),
+            || {
+                select(
+                    "Stock: open orders hold more than is in stock; write",
+                    &NegativeStock::ALL,
+                    NegativeStock::describe,
+                    d.negative_stock,
+                )
+            },
         )?
     } else {
         d.negative_stock
     };
-    let every = q.ask(args.every.as_deref(), "--every", d.every.clone(), check_every, || {
-        Ok(Input::<String>::new()
-            .with_prompt("How often should each flow run?")
-            .default(d.every.clone())
-            .validate_with(|t: &String| check_every(t).map(|_| ()))
-            .interact_text()?)
-    })?;
+    let every = q.ask(
+        args.every.as_deref(),
+        "--every",
+        d.every.clone(),
+        check_every,
+        || {
+            Ok(Input::<String>::new()
+                .with_prompt("How often should each flow run?")
+                .default(d.every.clone())
+                .validate_with(|t: &String| check_every(t).map(|_| ()))
+                .interact_text()?)
+        },
+    )?;
     // Optional: without it no webhooks are configured, so it is asked in a
     // terminal but never required.
     let public_url = match (&args.public_url, interactive) {
-        (Some(u), _) => Some(check_public_url(u).map_err(|why| answer_problem("--public-url", why))?),
+        (Some(u), _) => {
+            Some(check_public_url(u).map_err(|why| answer_problem("--public-url", why))?)
+        }
         (None, true) => {
             let u = Input::<String>::new()
                 .with_prompt("Public address of `flowc serve` for CCV webhooks (empty: none)")
                 .allow_empty(true)
-                .validate_with(|t: &String| if t.trim().is_empty() { Ok(()) } else { check_public_url(t).map(|_| ()) })
+                .validate_with(|t: &String| {
+                    if t.trim().is_empty() {
+                        Ok(())
+                    } else {
+                        check_public_url(t).map(|_| ())
+                    }
+                })
                 .interact_text()
                 .map_err(|e| answer_problem("--public-url", e.to_string()))?;
-            (!u.trim().is_empty()).then(|| check_public_url(&u)).transpose().map_err(|why| answer_problem("--public-url", why))?
+            (!u.trim().is_empty())
+                .then(|| check_public_url(&u))
+                .transpose()
+                .map_err(|why| answer_problem("--public-url", why))?
         }
         (None, false) => None,
     };
@@ -210,7 +285,9 @@ fn gather(args: &InitArgs, interactive: bool) -> Result<Answers, Diagnostic> {
                 q.missing.join(", ")
             ),
         )
-        .help("pass those flags, or `--yes` to take the shipped default for every answer not given"));
+        .help(
+            "pass those flags, or `--yes` to take the shipped default for every answer not given",
+        ));
     }
     Ok(Answers {
         flows,
@@ -259,7 +336,12 @@ impl Questions {
     }
 }
 
-fn select<T: Copy + PartialEq>(prompt: &str, all: &[T], describe: fn(T) -> &'static str, default: T) -> Prompted<T> {
+fn select<T: Copy + PartialEq>(
+    prompt: &str,
+    all: &[T],
+    describe: fn(T) -> &'static str,
+    default: T,
+) -> Prompted<T> {
     let items: Vec<&str> = all.iter().map(|c| describe(*c)).collect();
     let i = Select::new()
         .with_prompt(prompt)

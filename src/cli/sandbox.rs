@@ -153,7 +153,10 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
 fn write_shipped(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let dir = dir.join(shipped::FOLDER);
     std::fs::create_dir_all(&dir)?;
-    let flows = RUN.iter().filter_map(|id| shipped::flow(id)).map(|f| (f.file, f.text));
+    let flows = RUN
+        .iter()
+        .filter_map(|id| shipped::flow(id))
+        .map(|f| (f.file, f.text));
     let mut run = Vec::new();
     for (name, text) in [shipped::SETTINGS].into_iter().chain(flows) {
         let path = dir.join(name);

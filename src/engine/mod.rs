@@ -44,9 +44,9 @@ use crate::value::Value;
 
 pub use payload::Change;
 pub use plan::PlanEntry;
+pub use references::{existing_help, Unresolved};
 pub use report::{Progress, Report};
 pub use session::{connections_used, Session};
-pub use references::{existing_help, Unresolved};
 
 /// How a run behaves.
 #[derive(Debug, Clone)]

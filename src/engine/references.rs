@@ -140,7 +140,9 @@ impl Engine<'_> {
                 };
             }
         }
-        Err(EngineError::Unresolved(Box::new(d.help(existing_help(&problems)))))
+        Err(EngineError::Unresolved(Box::new(
+            d.help(existing_help(&problems)),
+        )))
     }
 }
 

@@ -74,7 +74,10 @@ impl Loaded {
     /// The state folder: the file's `state`, else `FLOWC_STATE`, else
     /// `.flowc` beside the file (as `flowc run` keeps it beside a flow).
     pub fn state_dir(&self, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-        match (&self.config.state, env("FLOWC_STATE").filter(|s| !s.is_empty())) {
+        match (
+            &self.config.state,
+            env("FLOWC_STATE").filter(|s| !s.is_empty()),
+        ) {
             (Some(dir), _) => self.base().join(dir),
             (None, Some(dir)) => PathBuf::from(dir),
             (None, None) => self.base().join(".flowc"),
@@ -85,8 +88,11 @@ impl Loaded {
 /// Reads and checks `path`.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostic> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::new(&codes::E0010, format!("cannot read {}: {e}", path.display()))
-            .help("write one with `flowc init`, or pass `--config PATH`")
+        Diagnostic::new(
+            &codes::E0010,
+            format!("cannot read {}: {e}", path.display()),
+        )
+        .help("write one with `flowc init`, or pass `--config PATH`")
     })?;
     let config = parse(&text).map_err(|why| {
         Diagnostic::new(&codes::E0603, format!("{}: {why}", path.display()))
@@ -111,7 +117,11 @@ pub fn parse(text: &str) -> Result<Config, String> {
                     .map_err(|e| format!("[flow.{name}] every = \"{every}\": {e}"))?;
             }
             (None, Some(_)) => {}
-            _ => return Err(format!("[flow.{name}] needs exactly one of `every` and `cron`")),
+            _ => {
+                return Err(format!(
+                    "[flow.{name}] needs exactly one of `every` and `cron`"
+                ))
+            }
         }
     }
     Ok(config)
@@ -126,7 +136,11 @@ pub fn quoted(text: &str) -> String {
 pub fn quoted_list(items: &[&str]) -> String {
     format!(
         "[{}]",
-        items.iter().map(|s| quoted(s)).collect::<Vec<_>>().join(", ")
+        items
+            .iter()
+            .map(|s| quoted(s))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -155,7 +169,10 @@ webhook = "https://chat.example.com/hook"
         )
         .unwrap();
         assert_eq!(c.flow["orders"].webhooks, ["orders.created"]);
-        assert_eq!(c.serve.public_url.as_deref(), Some("https://sync.example.com"));
+        assert_eq!(
+            c.serve.public_url.as_deref(),
+            Some("https://sync.example.com")
+        );
         assert_eq!(c.flow["stock"].cron.as_deref(), Some("0 */15 * * * *"));
     }
 

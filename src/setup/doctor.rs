@@ -108,7 +108,10 @@ pub fn run(config_path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<R
 
 /// Only the first checks: the flows, and signing in to every service
 /// (`flowc init` after writing a set-up).
-pub fn connections(config_path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Report, Diagnostic> {
+pub fn connections(
+    config_path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Report, Diagnostic> {
     let mut report = Report::default();
     sign_in(config_path, env, &mut report)?;
     Ok(report)
@@ -139,12 +142,18 @@ fn check_flows(
     report: &mut Report,
 ) -> Result<Option<Setup>, Diagnostic> {
     let files = crate::check::files::flow_files(&loaded.flow_paths()).map_err(|why| {
-        Diagnostic::new(&codes::E0603, format!("{}: `flows`: {why}", loaded.path.display()))
-            .help("name .flow files or folders relative to flowc.toml")
+        Diagnostic::new(
+            &codes::E0603,
+            format!("{}: `flows`: {why}", loaded.path.display()),
+        )
+        .help("name .flow files or folders relative to flowc.toml")
     })?;
     let mut problems = Vec::new();
     let mut on = Vec::new();
-    for file in files.iter().filter(|f| !f.to_string_lossy().ends_with(".test.flow")) {
+    for file in files
+        .iter()
+        .filter(|f| !f.to_string_lossy().ends_with(".test.flow"))
+    {
         let checked = crate::check::check_path(file)?;
         let index = report.programs.len();
         problems.extend(
@@ -160,7 +169,8 @@ fn check_flows(
                 Ok(true) => names.push(flow.name.clone()),
                 Ok(false) => {}
                 Err(why) => problems.push((
-                    Diagnostic::new(&codes::E0905, format!("flow {}: {why}", flow.name)).at(flow.span, "its `when`"),
+                    Diagnostic::new(&codes::E0905, format!("flow {}: {why}", flow.name))
+                        .at(flow.span, "its `when`"),
                     Some(index),
                 )),
             }
@@ -168,7 +178,10 @@ fn check_flows(
         on.push((index, names));
         report.programs.push(checked);
     }
-    let all_on: Vec<&str> = on.iter().flat_map(|(_, n)| n.iter().map(|s| &**s)).collect();
+    let all_on: Vec<&str> = on
+        .iter()
+        .flat_map(|(_, n)| n.iter().map(|s| &**s))
+        .collect();
     for name in loaded.config.flow.keys() {
         if !all_on.contains(&name.as_str()) {
             let defined = report
@@ -183,9 +196,15 @@ fn check_flows(
             problems.push((
                 Diagnostic::new(
                     &codes::E0603,
-                    format!("{}: [flow.{name}] schedules a flow that {why}", loaded.path.display()),
+                    format!(
+                        "{}: [flow.{name}] schedules a flow that {why}",
+                        loaded.path.display()
+                    ),
                 )
-                .help(format!("schedule one of the flows that are on: {}", all_on.join(", "))),
+                .help(format!(
+                    "schedule one of the flows that are on: {}",
+                    all_on.join(", ")
+                )),
                 None,
             ));
         }
@@ -196,7 +215,9 @@ fn check_flows(
         .filter(|n| !loaded.config.flow.contains_key(*n))
         .collect();
     if !problems.is_empty() {
-        let broken = problems.iter().any(|(d, i)| i.is_some() && d.code.id != "E0603");
+        let broken = problems
+            .iter()
+            .any(|(d, i)| i.is_some() && d.code.id != "E0603");
         report.problems("flows", problems);
         if broken {
             return Ok(None);
@@ -206,10 +227,19 @@ fn check_flows(
             "{} file{} check; scheduled: {}",
             report.programs.len(),
             if report.programs.len() == 1 { "" } else { "s" },
-            loaded.config.flow.keys().cloned().collect::<Vec<_>>().join(", ")
+            loaded
+                .config
+                .flow
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         if !unscheduled.is_empty() {
-            detail.push_str(&format!("; on but not scheduled: {}", unscheduled.join(", ")));
+            detail.push_str(&format!(
+                "; on but not scheduled: {}",
+                unscheduled.join(", ")
+            ));
         }
         report.ok("flows", detail);
     }
@@ -231,7 +261,8 @@ fn check_flows(
                         .iter()
                         .find_map(|n| s.get(n).map(str::to_string))
                 });
-                let opened = crate::connectors::open(connection, program, &state, env).map(Arc::from);
+                let opened =
+                    crate::connectors::open(connection, program, &state, env).map(Arc::from);
                 services.insert(
                     connection.name.to_string(),
                     Service {
@@ -268,7 +299,10 @@ fn check_connections(setup: &Setup, report: &mut Report) -> Option<Value> {
             _ => Ok(()),
         });
         match probe {
-            Ok(()) => fine.push(format!("{name} ({})", service.url.as_deref().unwrap_or(service.kind))),
+            Ok(()) => fine.push(format!(
+                "{name} ({})",
+                service.url.as_deref().unwrap_or(service.kind)
+            )),
             Err(e) => problems.push((credentials_problem(name, service.kind, &e), None)),
         }
     }
@@ -303,9 +337,12 @@ fn credentials_problem(name: &str, kind: &str, e: &ConnectorError) -> Diagnostic
     if d.help.is_some() {
         return d;
     }
-    let spec = registry::spec(kind).map(|s| s.auth_help).unwrap_or_default();
+    let spec = registry::spec(kind)
+        .map(|s| s.auth_help)
+        .unwrap_or_default();
     d.help(if spec.is_empty() {
-        "check the connection's credentials in the environment (docs/connectors/README.md)".to_string()
+        "check the connection's credentials in the environment (docs/connectors/README.md)"
+            .to_string()
     } else {
         spec.to_string()
     })
@@ -346,7 +383,11 @@ fn each_flow_on<'p>(
 fn check_scopes(setup: &Setup, report: &mut Report) {
     const NAME: &str = "eAccounting scopes";
     let needed = needed_scopes(setup, &report.programs);
-    if !setup.services.values().any(|s| s.kind == "eaccounting" && s.opened.is_ok()) {
+    if !setup
+        .services
+        .values()
+        .any(|s| s.kind == "eaccounting" && s.opened.is_ok())
+    {
         report.skipped(NAME, "no eAccounting connection is open");
         return;
     }
@@ -364,7 +405,11 @@ fn check_scopes(setup: &Setup, report: &mut Report) {
         return;
     };
     let has: Vec<&str> = granted.split_whitespace().collect();
-    let missing: Vec<&str> = needed.iter().copied().filter(|s| !has.contains(s)).collect();
+    let missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|s| !has.contains(s))
+        .collect();
     if missing.is_empty() {
         report.ok(NAME, format!("granted {}", needed.join(" ")));
         return;
@@ -405,10 +450,10 @@ pub fn variants_for(resource: &str) -> Option<&'static [i64]> {
 }
 
 fn variant_name(v: i64) -> String {
-    VARIANTS
-        .iter()
-        .find(|(n, _)| *n == v)
-        .map_or_else(|| format!("variant {v}"), |(_, name)| format!("{name} ({v})"))
+    VARIANTS.iter().find(|(n, _)| *n == v).map_or_else(
+        || format!("variant {v}"),
+        |(_, name)| format!("{name} ({v})"),
+    )
 }
 
 /// The company's product variant offers what each flow that is on writes.
@@ -418,7 +463,10 @@ fn check_company(setup: &Setup, company: Option<&Value>, report: &mut Report) {
         report.skipped(NAME, "eAccounting's company settings could not be read");
         return;
     };
-    let variant = company.get("ProductVariant").and_then(|v| v.to_text()).and_then(|t| t.parse::<i64>().ok());
+    let variant = company
+        .get("ProductVariant")
+        .and_then(|v| v.to_text())
+        .and_then(|t| t.parse::<i64>().ok());
     let modules = match company.get("ActivatedModules") {
         Some(Value::List(m)) => m.iter().filter_map(Value::to_text).collect::<Vec<_>>(),
         _ => Vec::new(),
@@ -457,7 +505,11 @@ fn check_company(setup: &Setup, company: Option<&Value>, report: &mut Report) {
             format!(
                 "{}; modules: {}",
                 variant.map_or_else(|| "variant not stated".to_string(), variant_name),
-                if modules.is_empty() { "none".to_string() } else { modules.join(", ") }
+                if modules.is_empty() {
+                    "none".to_string()
+                } else {
+                    modules.join(", ")
+                }
             ),
         );
     } else {
@@ -475,7 +527,13 @@ fn check_settings(setup: &Setup, report: &mut Report) {
     let store = match SqliteStore::open_in_memory() {
         Ok(s) => s,
         Err(e) => {
-            report.problems(NAME, vec![(Diagnostic::new(&codes::E0010, format!("state store: {e}")), None)]);
+            report.problems(
+                NAME,
+                vec![(
+                    Diagnostic::new(&codes::E0010, format!("state store: {e}")),
+                    None,
+                )],
+            );
             return;
         }
     };
@@ -495,7 +553,13 @@ fn check_settings(setup: &Setup, report: &mut Report) {
             if needs.iter().any(|i| !connections.by_index.contains_key(i)) {
                 continue;
             }
-            let engine = Engine::new(program, flow, &store, connections.clone(), Options::default());
+            let engine = Engine::new(
+                program,
+                flow,
+                &store,
+                connections.clone(),
+                Options::default(),
+            );
             match engine.unresolved_references() {
                 Ok(found) => {
                     checked += 1;
@@ -504,8 +568,9 @@ fn check_settings(setup: &Setup, report: &mut Report) {
                             continue;
                         }
                         seen.push(u.problem.clone());
-                        let mut d = Diagnostic::new(&codes::E0910, format!("settings: {}", u.problem))
-                            .help(existing_help(std::slice::from_ref(&u)));
+                        let mut d =
+                            Diagnostic::new(&codes::E0910, format!("settings: {}", u.problem))
+                                .help(existing_help(std::slice::from_ref(&u)));
                         if let Some(span) = u.span {
                             d = d.at(span, "names nothing");
                         }
@@ -557,10 +622,11 @@ fn check_webhooks(setup: &Setup, report: &mut Report) {
         report.problems(NAME, vec![(d, None)]);
         return;
     };
-    let shop = setup
-        .services
-        .values()
-        .find_map(|s| (s.kind == "ccvshop").then(|| s.opened.as_ref().ok()).flatten());
+    let shop = setup.services.values().find_map(|s| {
+        (s.kind == "ccvshop")
+            .then(|| s.opened.as_ref().ok())
+            .flatten()
+    });
     let Some(shop) = shop else {
         report.skipped(NAME, "no CCV Shop connection is open");
         return;
@@ -573,7 +639,11 @@ fn check_webhooks(setup: &Setup, report: &mut Report) {
         report.problems(NAME, vec![(e.diagnostic(), None)]);
         return;
     }
-    let text = |v: &Value, f: &str| v.as_record().and_then(|r| r.get(f)).and_then(Value::to_text);
+    let text = |v: &Value, f: &str| {
+        v.as_record()
+            .and_then(|r| r.get(f))
+            .and_then(Value::to_text)
+    };
     let mut problems = Vec::new();
     for (flow, event) in &wanted {
         let ours: Vec<&Value> = hooks
@@ -581,12 +651,17 @@ fn check_webhooks(setup: &Setup, report: &mut Report) {
             .filter(|h| text(h, "event").as_deref() == Some(*event))
             .filter(|h| text(h, "address").is_some_and(|a| a.starts_with(public)))
             .collect();
-        let active = ours.iter().any(|h| text(h, "is_active").as_deref() == Some("true"));
+        let active = ours
+            .iter()
+            .any(|h| text(h, "is_active").as_deref() == Some("true"));
         if active {
             continue;
         }
         let (what, fix) = if ours.is_empty() {
-            ("is not registered", "register it: `flowc webhooks install --config flowc.toml`".to_string())
+            (
+                "is not registered",
+                "register it: `flowc webhooks install --config flowc.toml`".to_string(),
+            )
         } else {
             (
                 "is registered but inactive",
@@ -667,7 +742,11 @@ fn check_clock(setup: &Setup, report: &mut Report) {
 /// middle of the round trip.
 fn skew(date: &str, sent: SystemTime, received: SystemTime) -> Option<i64> {
     let theirs = chrono::DateTime::parse_from_rfc2822(date).ok()?.timestamp();
-    let secs = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64())
+    };
     let ours = (secs(sent)? + secs(received)?) / 2.0;
     Some(theirs - ours.round() as i64)
 }
@@ -713,7 +792,10 @@ mod tests {
     fn skew_is_measured_from_the_middle_of_the_round_trip() {
         let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
         // Thu, 01 Jan 1970 00:10:00 GMT = 600 s.
-        assert_eq!(skew("Thu, 01 Jan 1970 00:10:00 GMT", t(590), t(600)), Some(5));
+        assert_eq!(
+            skew("Thu, 01 Jan 1970 00:10:00 GMT", t(590), t(600)),
+            Some(5)
+        );
         assert_eq!(skew("not a date", t(0), t(0)), None);
     }
 

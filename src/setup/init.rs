@@ -67,7 +67,11 @@ pub enum DefaultDebtor {
 }
 
 impl DefaultDebtor {
-    pub const ALL: [DefaultDebtor; 3] = [DefaultDebtor::None, DefaultDebtor::Private, DefaultDebtor::All];
+    pub const ALL: [DefaultDebtor; 3] = [
+        DefaultDebtor::None,
+        DefaultDebtor::Private,
+        DefaultDebtor::All,
+    ];
 
     pub fn setting(self) -> &'static str {
         match self {
@@ -151,7 +155,11 @@ pub const ORDER_STATUSES: &[(u8, &str)] = &[
 /// they name, when the shop can reach flowc (`--public-url`).
 pub fn webhook_events(flow: &ShippedFlow) -> &'static [&'static str] {
     match flow.id {
-        "orders" => &["orders.created", "orders.updated.ispaid", "orders.updated.status"],
+        "orders" => &[
+            "orders.created",
+            "orders.updated.ispaid",
+            "orders.updated.status",
+        ],
         "products" => &["products.created", "products.updated"],
         _ => &[],
     }
@@ -185,7 +193,11 @@ impl Default for Answers {
             default_debtor: DefaultDebtor::None,
             default_debtor_number: "9000".into(),
             paid_only: true,
-            send_statuses: ORDER_STATUSES.iter().map(|s| s.0).filter(|s| *s != 8).collect(),
+            send_statuses: ORDER_STATUSES
+                .iter()
+                .map(|s| s.0)
+                .filter(|s| *s != 8)
+                .collect(),
             negative_stock: NegativeStock::Zero,
             every: "15m".into(),
             public_url: None,
@@ -235,7 +247,10 @@ pub fn check_customer_number(text: &str) -> Result<String, String> {
     if t.is_empty() || t.chars().count() > 16 {
         return Err("a customer number has 1 to 16 characters".into());
     }
-    if !t.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+    if !t
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    {
         return Err(format!(
             "`{t}` is not a customer number: use letters, digits and - _ . /"
         ));
@@ -248,7 +263,9 @@ pub fn check_every(text: &str) -> Result<String, String> {
     let d = humantime::parse_duration(text.trim())
         .map_err(|e| format!("`{text}` is no interval ({e}); write e.g. 15m or 1h"))?;
     if d < std::time::Duration::from_secs(60) {
-        return Err(format!("`{text}` is under a minute: the services' rate limits would not keep up"));
+        return Err(format!(
+            "`{text}` is under a minute: the services' rate limits would not keep up"
+        ));
     }
     Ok(text.trim().to_string())
 }
@@ -259,7 +276,9 @@ pub fn check_public_url(text: &str) -> Result<String, String> {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
             Ok(text.trim().trim_end_matches('/').to_string())
         }
-        _ => Err(format!("`{text}` is no http(s) address such as https://sync.example.com")),
+        _ => Err(format!(
+            "`{text}` is no http(s) address such as https://sync.example.com"
+        )),
     }
 }
 
@@ -273,9 +292,18 @@ pub fn settings_text(a: &Answers) -> Result<String, String> {
         .collect();
     let values = [
         ("orders_paid_only", a.paid_only.to_string()),
-        ("orders_skipped_statuses", format!("[{}]", skipped.join(", "))),
-        ("document_type", format!("\"{}\"", a.document_type.setting())),
-        ("default_debtor_for", format!("\"{}\"", a.default_debtor.setting())),
+        (
+            "orders_skipped_statuses",
+            format!("[{}]", skipped.join(", ")),
+        ),
+        (
+            "document_type",
+            format!("\"{}\"", a.document_type.setting()),
+        ),
+        (
+            "default_debtor_for",
+            format!("\"{}\"", a.default_debtor.setting()),
+        ),
         (
             "default_debtor_number",
             format!("\"{}\"", check_customer_number(&a.default_debtor_number)?),
@@ -325,10 +353,16 @@ pub fn config_text(a: &Answers, scheduled: &[(String, &'static ShippedFlow)]) ->
         config::quoted_list(&[&format!("flows/{}", shipped::FOLDER)])
     ));
     if let Some(url) = &a.public_url {
-        out.push_str(&format!("\n[serve]\npublic_url = {}\n", config::quoted(url)));
+        out.push_str(&format!(
+            "\n[serve]\npublic_url = {}\n",
+            config::quoted(url)
+        ));
     }
     for (name, flow) in scheduled {
-        out.push_str(&format!("\n[flow.{name}]\nevery = {}\n", config::quoted(&a.every)));
+        out.push_str(&format!(
+            "\n[flow.{name}]\nevery = {}\n",
+            config::quoted(&a.every)
+        ));
         let events = webhook_events(flow);
         if a.public_url.is_some() && !events.is_empty() {
             out.push_str(&format!("webhooks = {}\n", config::quoted_list(events)));
@@ -342,7 +376,8 @@ pub fn config_text(a: &Answers, scheduled: &[(String, &'static ShippedFlow)]) ->
 /// written, or why nothing was.
 pub fn write(dir: &Path, a: &Answers, force: bool) -> Result<Vec<PathBuf>, Diagnostic> {
     let problem = |why: String| {
-        Diagnostic::new(&codes::E0601, why).help("run `flowc init --help` for every answer and its flag")
+        Diagnostic::new(&codes::E0601, why)
+            .help("run `flowc init --help` for every answer and its flag")
     };
     let settings = settings_text(a).map_err(problem)?;
     let mut files: Vec<(PathBuf, String)> = Vec::new();
@@ -388,7 +423,8 @@ pub fn write(dir: &Path, a: &Answers, force: bool) -> Result<Vec<PathBuf>, Diagn
         }
     }
     let toml = config_text(a, &scheduled);
-    config::parse(&toml).map_err(|why| problem(format!("the flowc.toml written would be invalid: {why}")))?;
+    config::parse(&toml)
+        .map_err(|why| problem(format!("the flowc.toml written would be invalid: {why}")))?;
     files.push((PathBuf::from(config::FILE), toml));
     let mut written = Vec::new();
     for (path, text) in &files {
@@ -397,7 +433,8 @@ pub fn write(dir: &Path, a: &Answers, force: bool) -> Result<Vec<PathBuf>, Diagn
             std::fs::create_dir_all(parent)
                 .map_err(|e| io(&format!("cannot create {}", parent.display()), e))?;
         }
-        std::fs::write(&full, text).map_err(|e| io(&format!("cannot write {}", full.display()), e))?;
+        std::fs::write(&full, text)
+            .map_err(|e| io(&format!("cannot write {}", full.display()), e))?;
         written.push(full);
     }
     Ok(written)
@@ -410,7 +447,11 @@ fn flows_on(file: &Path) -> Result<Vec<String>, Diagnostic> {
     if let Some(d) = checked.diagnostics.iter().find(|d| d.is_error()) {
         return Err(Diagnostic::new(
             d.code,
-            format!("the set-up written for {} does not check: {}", file.display(), d.message),
+            format!(
+                "the set-up written for {} does not check: {}",
+                file.display(),
+                d.message
+            ),
         )
         .help("this is a bug in `flowc init`; please report it with the answers given"));
     }
@@ -420,7 +461,12 @@ fn flows_on(file: &Path) -> Result<Vec<String>, Diagnostic> {
         match crate::engine::flow_is_on(program, flow) {
             Ok(true) => on.push(flow.name.to_string()),
             Ok(false) => {}
-            Err(why) => return Err(Diagnostic::new(&codes::E0905, format!("flow {}: {why}", flow.name))),
+            Err(why) => {
+                return Err(Diagnostic::new(
+                    &codes::E0905,
+                    format!("flow {}: {why}", flow.name),
+                ))
+            }
         }
     }
     Ok(on)
@@ -432,7 +478,10 @@ mod tests {
 
     #[test]
     fn default_answers_are_the_shipped_settings() {
-        assert_eq!(settings_text(&Answers::default()).unwrap(), shipped::SETTINGS.1);
+        assert_eq!(
+            settings_text(&Answers::default()).unwrap(),
+            shipped::SETTINGS.1
+        );
     }
 
     #[test]
@@ -499,7 +548,13 @@ mod tests {
         let names: Vec<&str> = loaded.config.flow.keys().map(String::as_str).collect();
         assert_eq!(
             names,
-            ["customers", "orders_as_invoices", "products", "products_to_ccvshop", "stock"]
+            [
+                "customers",
+                "orders_as_invoices",
+                "products",
+                "products_to_ccvshop",
+                "stock"
+            ]
         );
         assert_eq!(loaded.config.flow["orders_as_invoices"].webhooks.len(), 3);
         assert!(loaded.config.flow["stock"].webhooks.is_empty());

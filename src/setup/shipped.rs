@@ -88,6 +88,9 @@ mod tests {
         let mut embedded: Vec<String> = FLOWS.iter().map(|f| f.file.to_string()).collect();
         embedded.push(SETTINGS.0.to_string());
         embedded.sort();
-        assert_eq!(on_disk, embedded, "a new shipped flow must be added to FLOWS");
+        assert_eq!(
+            on_disk, embedded,
+            "a new shipped flow must be added to FLOWS"
+        );
     }
 }

@@ -148,8 +148,16 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Grant, ApiError>
 /// Standard, Invoicing" (2018 Swagger), so a Solo or Bookkeeping company is
 /// refused with 4002 NoAccessToModule, as the API refuses a module the
 /// company lacks. A company whose variant is not stated is not restricted.
-fn offered(company: &serde_json::Map<String, serde_json::Value>, to: &Resolved) -> Result<(), ApiError> {
-    let family = to.template.trim_start_matches('/').split('/').next().unwrap_or("");
+fn offered(
+    company: &serde_json::Map<String, serde_json::Value>,
+    to: &Resolved,
+) -> Result<(), ApiError> {
+    let family = to
+        .template
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
     if !matches!(family, "orders" | "currencies") {
         return Ok(());
     }
