@@ -403,6 +403,12 @@ pub struct Lookups {
 }
 
 impl Program {
+    /// The values `e` can have when they do not depend on the record (a
+    /// setting, any value of a table): `None` when they do.
+    pub fn known_values(&self, e: &Expr) -> Option<Vec<Value>> {
+        candidates(self, e, 0)
+    }
+
     /// The lookups `flow` can reach through its lets, tables and functions.
     /// One whose values depend on the record is left to run time, unless
     /// its values can only come from a table: then each value the table

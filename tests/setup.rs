@@ -382,3 +382,31 @@ fn doctor_reports_a_company_without_sales_orders() {
         "{text}"
     );
 }
+
+#[test]
+fn doctor_reports_an_account_the_company_lacks() {
+    let (svc, dir) = services();
+    let out = init(
+        &svc,
+        dir.path(),
+        &["--offline", "--document-type", "voucher"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = settings(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "let receivables_account = 1300",
+            "let receivables_account = 1399",
+        ),
+    )
+    .unwrap();
+    let text = doctor_with(&svc, dir.path(), &[]);
+    assert!(text.contains("problem  settings: 1 problem"), "{text}");
+    assert!(
+        text.contains("settings: eaccounting.accounts has no record with Number 1399"),
+        "{text}"
+    );
+    insta::assert_snapshot!("doctor_missing_account", text);
+}

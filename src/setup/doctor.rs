@@ -16,6 +16,7 @@ use crate::connectors::settings::Settings;
 use crate::connectors::{registry, Connector, ConnectorError, ListQuery};
 use crate::diag::{codes, Diagnostic};
 use crate::engine::{existing_help, Connections, Engine, Options};
+use crate::eval::find::{describe_existing, describe_wanted, find, Found};
 use crate::program::{Endpoint, Flow};
 use crate::state::SqliteStore;
 use crate::value::Value;
@@ -587,6 +588,7 @@ fn check_settings(setup: &Setup, report: &mut Report) {
             }
         }
     }
+    problems.extend(check_accounts(setup, &report.programs));
     if !problems.is_empty() {
         report.problems(NAME, problems);
     } else if checked == 0 {
@@ -594,6 +596,98 @@ fn check_settings(setup: &Setup, report: &mut Report) {
     } else {
         report.ok(NAME, "every name in the settings exists in the services");
     }
+}
+
+/// Fields of eAccounting records that name an account by its number, which
+/// flows map directly (vouchers) rather than through a lookup.
+const ACCOUNT_FIELDS: &[&str] = &["AccountNumber"];
+
+/// Every account number the settings map onto an account field of an
+/// eAccounting target exists in the chart of accounts (in some fiscal
+/// year: the chart is kept per year).
+fn check_accounts(setup: &Setup, programs: &[Checked]) -> Vec<(Diagnostic, Option<usize>)> {
+    let mut wanted: Vec<(Value, crate::source_map::Span, usize, Arc<dyn Connector>)> = Vec::new();
+    for (index, program, flow) in each_flow_on(setup, programs) {
+        let Endpoint::Resource {
+            connection: Some(c),
+            ..
+        } = &flow.target
+        else {
+            continue;
+        };
+        let Some(Service {
+            kind: "eaccounting",
+            opened: Ok(books),
+            ..
+        }) = setup.services.get(&*program.connections[*c].name)
+        else {
+            continue;
+        };
+        for (expr, span) in account_mappings(&flow.mapping) {
+            for v in program.known_values(expr).unwrap_or_default() {
+                if !wanted.iter().any(|(w, ..)| *w == v) {
+                    wanted.push((v, span, index, books.clone()));
+                }
+            }
+        }
+    }
+    let Some(books) = wanted.first().map(|w| w.3.clone()) else {
+        return Vec::new();
+    };
+    let mut accounts = Vec::new();
+    if let Err(e) = books.list("accounts", &ListQuery::default(), &mut |v| {
+        accounts.push(v);
+        Ok(true)
+    }) {
+        return vec![(e.diagnostic(), None)];
+    }
+    let field: Arc<str> = Arc::from("Number");
+    let mut problems = Vec::new();
+    for (value, span, index, _) in wanted {
+        let looked_up = [(field.clone(), value)];
+        if !matches!(find(&accounts, &looked_up), Found::None) {
+            continue;
+        }
+        let u = crate::engine::Unresolved {
+            problem: format!(
+                "eaccounting.accounts has no record{}",
+                describe_wanted(&looked_up)
+            ),
+            span: Some(span),
+            existing: format!(
+                "eaccounting.accounts by Number: {}",
+                describe_existing(&accounts, std::slice::from_ref(&field))
+            ),
+        };
+        problems.push((
+            Diagnostic::new(&codes::E0910, format!("settings: {}", u.problem))
+                .at(span, "an account number of the settings")
+                .help(existing_help(std::slice::from_ref(&u))),
+            Some(index),
+        ));
+    }
+    problems
+}
+
+/// The expressions a mapping writes to an account field, at any depth.
+fn account_mappings(
+    m: &crate::program::Mapping,
+) -> Vec<(&crate::program::Expr, crate::source_map::Span)> {
+    use crate::program::Op;
+    let mut out = Vec::new();
+    for op in m.common.iter().chain(&m.on_create).chain(&m.on_update) {
+        match op {
+            Op::Map { path, expr, span }
+                if path.last().is_some_and(|f| ACCOUNT_FIELDS.contains(&&**f)) =>
+            {
+                out.push((expr, *span));
+            }
+            Op::Each(e) => out.extend(account_mappings(&e.body)),
+            Op::Upsert(u) => out.extend(account_mappings(&u.mapping)),
+            _ => {}
+        }
+    }
+    out
 }
 
 // ------------------------------------------------------------ webhooks
