@@ -157,6 +157,8 @@ pub struct Global {
     pub name: Arc<str>,
     pub expr: Expr,
     pub frame_size: usize,
+    /// The `let` that declares it.
+    pub span: Span,
 }
 
 /// Where records come from or go to.
@@ -388,6 +390,8 @@ pub struct Reference {
     /// Settings conditions it stands under (`if SETTING then lookup else …`):
     /// each must have the value given for the lookup to be needed.
     pub guards: Vec<(Expr, bool)>,
+    /// Where its values are set: the `let`s and tables they come from.
+    pub origins: Vec<Span>,
 }
 
 /// The lookups by natural key a flow can reach.
@@ -407,6 +411,13 @@ impl Program {
     /// setting, any value of a table): `None` when they do.
     pub fn known_values(&self, e: &Expr) -> Option<Vec<Value>> {
         candidates(self, e, 0)
+    }
+
+    /// Where the values of `e` are set: the `let`s and tables it reads.
+    pub fn value_origins(&self, e: &Expr) -> Vec<Span> {
+        let mut out = Vec::new();
+        value_origins(self, e, 0, &mut out);
+        out
     }
 
     /// The lookups `flow` can reach through its lets, tables and functions.
@@ -527,14 +538,45 @@ impl RefWalk<'_> {
             let same =
                 |r: &Reference| r.schema == schema && r.wanted == wanted && r.guards.is_empty();
             if !self.found.references.iter().any(same) {
+                let mut origins = Vec::new();
+                for (_, e) in conditions {
+                    value_origins(self.program, e, 0, &mut origins);
+                }
                 self.found.references.push(Reference {
                     schema,
                     wanted,
                     span,
                     guards: self.guards.clone(),
+                    origins,
                 });
             }
         }
+    }
+}
+
+/// The `let`s and tables the values of `e` come from, for pointing at the
+/// setting rather than at the expression that reads it.
+fn value_origins(program: &Program, e: &Expr, depth: usize, out: &mut Vec<Span>) {
+    if depth > 32 {
+        return;
+    }
+    match e {
+        Expr::Global(i) => {
+            let g = &program.globals[*i];
+            if !out.contains(&g.span) {
+                out.push(g.span);
+            }
+            value_origins(program, &g.expr, depth + 1, out);
+        }
+        Expr::Lookup { table, .. } => {
+            let span = program.tables[*table].span;
+            if !out.contains(&span) {
+                out.push(span);
+            }
+        }
+        other => children(other)
+            .into_iter()
+            .for_each(|c| value_origins(program, c, depth + 1, out)),
     }
 }
 

@@ -216,6 +216,7 @@ impl<'m> Checker<'m> {
                         name: l.name.name.clone(),
                         expr: crate::program::Expr::Const(crate::value::Value::Null),
                         frame_size: 0,
+                        span: l.span,
                     });
                     (&l.name, Decl::Let(self.program.globals.len() - 1))
                 }

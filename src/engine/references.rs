@@ -104,6 +104,7 @@ impl Engine<'_> {
             out.push(Unresolved {
                 problem,
                 span: Some(reference.span),
+                origins: reference.origins.clone(),
                 existing,
             });
         }
@@ -153,6 +154,8 @@ pub struct Unresolved {
     pub problem: String,
     /// The lookup in the program.
     pub span: Option<crate::source_map::Span>,
+    /// Where the values it looks up are set (`let`s, tables of settings).
+    pub origins: Vec<crate::source_map::Span>,
     /// What the resource holds by the fields looked up, for the fix.
     pub existing: String,
 }

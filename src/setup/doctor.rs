@@ -18,6 +18,7 @@ use crate::diag::{codes, Diagnostic};
 use crate::engine::{existing_help, Connections, Engine, Options};
 use crate::eval::find::{describe_existing, describe_wanted, find, Found};
 use crate::program::{Endpoint, Flow};
+use crate::source_map::Span;
 use crate::state::SqliteStore;
 use crate::value::Value;
 
@@ -569,13 +570,7 @@ fn check_settings(setup: &Setup, report: &mut Report) {
                             continue;
                         }
                         seen.push(u.problem.clone());
-                        let mut d =
-                            Diagnostic::new(&codes::E0910, format!("settings: {}", u.problem))
-                                .help(existing_help(std::slice::from_ref(&u)));
-                        if let Some(span) = u.span {
-                            d = d.at(span, "names nothing");
-                        }
-                        problems.push((d, Some(*index)));
+                        problems.push((unresolved_problem(&u), Some(*index)));
                     }
                 }
                 Err(e) => {
@@ -588,14 +583,43 @@ fn check_settings(setup: &Setup, report: &mut Report) {
             }
         }
     }
-    problems.extend(check_accounts(setup, &report.programs));
+    let mut detail = "every name in the settings exists in the services".to_string();
+    match check_accounts(setup, &report.programs) {
+        Ok(found) => problems.extend(found),
+        // The scopes check says why; reported once, there.
+        Err(e) if e.class == crate::connectors::ErrorClass::Auth => {
+            detail.push_str(" (account numbers not checked: the sign-in may not read accounts)")
+        }
+        Err(e) => problems.push((e.diagnostic(), None)),
+    }
     if !problems.is_empty() {
         report.problems(NAME, problems);
     } else if checked == 0 {
         report.skipped(NAME, "no flow's services are open");
     } else {
-        report.ok(NAME, "every name in the settings exists in the services");
+        report.ok(NAME, detail);
     }
+}
+
+/// A name the settings give that the service does not have: pointed at
+/// where the settings set it (the smallest culprit), and where it is used.
+fn unresolved_problem(u: &crate::engine::Unresolved) -> Diagnostic {
+    let mut d = Diagnostic::new(&codes::E0910, format!("settings: {}", u.problem))
+        .help(existing_help(std::slice::from_ref(u)));
+    match (u.origins.first(), u.span) {
+        (Some(origin), used) => {
+            d = d.at(*origin, "set here");
+            for other in &u.origins[1..] {
+                d = d.also(*other, "and here");
+            }
+            if let Some(used) = used {
+                d = d.also(used, "looked up here");
+            }
+        }
+        (None, Some(used)) => d = d.at(used, "names nothing"),
+        (None, None) => {}
+    }
+    d
 }
 
 /// Fields of eAccounting records that name an account by its number, which
@@ -605,8 +629,12 @@ const ACCOUNT_FIELDS: &[&str] = &["AccountNumber"];
 /// Every account number the settings map onto an account field of an
 /// eAccounting target exists in the chart of accounts (in some fiscal
 /// year: the chart is kept per year).
-fn check_accounts(setup: &Setup, programs: &[Checked]) -> Vec<(Diagnostic, Option<usize>)> {
-    let mut wanted: Vec<(Value, crate::source_map::Span, usize, Arc<dyn Connector>)> = Vec::new();
+fn check_accounts(
+    setup: &Setup,
+    programs: &[Checked],
+) -> Result<Vec<(Diagnostic, Option<usize>)>, ConnectorError> {
+    type Wanted = (Value, Span, Vec<Span>, usize, Arc<dyn Connector>);
+    let mut wanted: Vec<Wanted> = Vec::new();
     for (index, program, flow) in each_flow_on(setup, programs) {
         let Endpoint::Resource {
             connection: Some(c),
@@ -624,26 +652,25 @@ fn check_accounts(setup: &Setup, programs: &[Checked]) -> Vec<(Diagnostic, Optio
             continue;
         };
         for (expr, span) in account_mappings(&flow.mapping) {
+            let origins = program.value_origins(expr);
             for v in program.known_values(expr).unwrap_or_default() {
                 if !wanted.iter().any(|(w, ..)| *w == v) {
-                    wanted.push((v, span, index, books.clone()));
+                    wanted.push((v, span, origins.clone(), index, books.clone()));
                 }
             }
         }
     }
-    let Some(books) = wanted.first().map(|w| w.3.clone()) else {
-        return Vec::new();
+    let Some(books) = wanted.first().map(|w| w.4.clone()) else {
+        return Ok(Vec::new());
     };
     let mut accounts = Vec::new();
-    if let Err(e) = books.list("accounts", &ListQuery::default(), &mut |v| {
+    books.list("accounts", &ListQuery::default(), &mut |v| {
         accounts.push(v);
         Ok(true)
-    }) {
-        return vec![(e.diagnostic(), None)];
-    }
+    })?;
     let field: Arc<str> = Arc::from("Number");
     let mut problems = Vec::new();
-    for (value, span, index, _) in wanted {
+    for (value, span, origins, index, _) in wanted {
         let looked_up = [(field.clone(), value)];
         if !matches!(find(&accounts, &looked_up), Found::None) {
             continue;
@@ -654,25 +681,19 @@ fn check_accounts(setup: &Setup, programs: &[Checked]) -> Vec<(Diagnostic, Optio
                 describe_wanted(&looked_up)
             ),
             span: Some(span),
+            origins,
             existing: format!(
                 "eaccounting.accounts by Number: {}",
                 describe_existing(&accounts, std::slice::from_ref(&field))
             ),
         };
-        problems.push((
-            Diagnostic::new(&codes::E0910, format!("settings: {}", u.problem))
-                .at(span, "an account number of the settings")
-                .help(existing_help(std::slice::from_ref(&u))),
-            Some(index),
-        ));
+        problems.push((unresolved_problem(&u), Some(index)));
     }
-    problems
+    Ok(problems)
 }
 
 /// The expressions a mapping writes to an account field, at any depth.
-fn account_mappings(
-    m: &crate::program::Mapping,
-) -> Vec<(&crate::program::Expr, crate::source_map::Span)> {
+fn account_mappings(m: &crate::program::Mapping) -> Vec<(&crate::program::Expr, Span)> {
     use crate::program::Op;
     let mut out = Vec::new();
     for op in m.common.iter().chain(&m.on_create).chain(&m.on_update) {
