@@ -410,3 +410,21 @@ fn doctor_reports_an_account_the_company_lacks() {
     );
     insta::assert_snapshot!("doctor_missing_account", text);
 }
+
+#[test]
+fn doctor_reports_a_term_of_payment_per_payment_method_the_company_lacks() {
+    let (svc, dir) = services();
+    assert!(init(&svc, dir.path(), &["--offline", "--flows", "orders"])
+        .status
+        .success());
+    let path = settings(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replace(
+        "\"invoice\"           => {days: 30, kind: 0}",
+        "\"invoice\"           => {days: 31, kind: 0}",
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&path, broken).unwrap();
+    let text = doctor_with(&svc, dir.path(), &[]);
+    insta::assert_snapshot!("doctor_broken_terms_table", text);
+}
