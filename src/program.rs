@@ -598,6 +598,9 @@ impl RefWalk<'_> {
     }
 }
 
+/// One combination of a lookup's conditions: field and value.
+type Wanted = Vec<(Arc<str>, Value)>;
+
 /// The combinations of a lookup whose varying conditions are all fields of
 /// the rows of one table (`terms.days`, `terms.kind` with
 /// `let terms = settings.terms_by_paymethod[paymethod]`): one per row, the
@@ -607,7 +610,7 @@ fn table_rows(
     locals: &Locals,
     conditions: &[(Arc<str>, Expr)],
     each: &[(Arc<str>, Vec<Value>)],
-) -> Option<Vec<Vec<(Arc<str>, Value)>>> {
+) -> Option<Vec<Wanted>> {
     let mut table = None;
     let mut fields = Vec::new();
     for ((_, e), (_, values)) in conditions.iter().zip(each) {
@@ -628,9 +631,9 @@ fn table_rows(
     let t = &program.tables[table?];
     let mut rows: Vec<&Value> = t.rows.values().chain(t.default.as_ref()).collect();
     rows.sort_by_key(|v| v.to_string());
-    let mut out: Vec<Vec<(Arc<str>, Value)>> = Vec::new();
+    let mut out: Vec<Wanted> = Vec::new();
     for row in rows {
-        let wanted: Vec<(Arc<str>, Value)> = each
+        let wanted: Wanted = each
             .iter()
             .zip(&fields)
             .map(|((f, values), field)| {
