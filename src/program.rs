@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::functions::Builtin;
 use crate::source_map::Span;
 use crate::types::RecordType;
+use crate::value::names::NameSet;
 use crate::value::Value;
 
 #[derive(Debug, Clone)]
@@ -352,12 +353,10 @@ impl Program {
 }
 
 impl Flow {
-    /// The top-level source fields the flow reads, or `None` when it reads
-    /// the record as a whole (then every field is needed).
     /// The top-level source fields the `where` filter reads (`None`: the
     /// whole record); empty without a filter.
-    pub fn filter_fields(&self) -> Option<std::collections::HashSet<Arc<str>>> {
-        let mut fields = std::collections::HashSet::new();
+    pub fn filter_fields(&self) -> Option<NameSet> {
+        let mut fields = NameSet::default();
         let mut whole = false;
         if let Some(f) = &self.filter {
             walk_expr(f, &mut fields, &mut whole);
@@ -365,8 +364,10 @@ impl Flow {
         (!whole).then_some(fields)
     }
 
-    pub fn input_fields(&self) -> Option<std::collections::HashSet<Arc<str>>> {
-        let mut fields = std::collections::HashSet::new();
+    /// The top-level source fields the flow reads, or `None` when it reads
+    /// the record as a whole (then every field is needed).
+    pub fn input_fields(&self) -> Option<NameSet> {
+        let mut fields = NameSet::default();
         let mut whole = false;
         let mut visit = |e: &Expr| walk_expr(e, &mut fields, &mut whole);
         if let Some(f) = &self.filter {
@@ -829,7 +830,7 @@ fn children(e: &Expr) -> Vec<&Expr> {
     }
 }
 
-fn walk_expr(e: &Expr, fields: &mut std::collections::HashSet<Arc<str>>, whole: &mut bool) {
+fn walk_expr(e: &Expr, fields: &mut NameSet, whole: &mut bool) {
     walk_all(e, &mut |x| match x {
         Expr::Input(name) => {
             fields.insert(name.clone());

@@ -323,11 +323,12 @@ fn plan_of_a_file_flow_lists_what_run_writes_and_writes_nothing() {
 }
 
 /// The README's first command, from a folder that holds no flows: both
-/// emulators come from the connector registry, the built-in flows run twice
-/// on the demo shop, the rerun writes nothing and counts only its own calls,
+/// emulators come from the connector registry, every built-in flow (orders
+/// and the catalog flows) runs twice on the demo shop, a table shows what
+/// each did, the rerun writes nothing and counts only its own calls,
 /// and every document in eAccounting adds up to its order's total.
 #[test]
-fn the_sandbox_runs_the_flagship_flow_twice_and_the_rerun_writes_nothing() {
+fn the_sandbox_runs_every_shipped_flow_twice_and_the_rerun_writes_nothing() {
     let elsewhere = tempfile::tempdir().unwrap();
     let out = flowc()
         .args(["sandbox"])
@@ -348,20 +349,52 @@ fn the_sandbox_runs_the_flagship_flow_twice_and_the_rerun_writes_nothing() {
         stdout.contains("sandbox: eAccounting emulator at http://127.0.0.1:"),
         "{stdout}"
     );
-    let summaries: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("flow orders:"))
-        .collect();
-    assert_eq!(summaries.len(), 2, "{stdout}");
-    assert!(summaries[1].contains("created 0, updated 0"), "{stdout}");
+    // Every shipped flow runs twice, in the shipped order; no rerun writes.
+    let flows = [
+        "orders",
+        "customers",
+        "products",
+        "stock",
+        "products_to_ccvshop",
+    ];
+    let summaries: Vec<&str> = stdout.lines().filter(|l| l.starts_with("flow ")).collect();
+    assert_eq!(summaries.len(), 2 * flows.len(), "{stdout}");
+    for (i, line) in summaries.iter().enumerate() {
+        let name = flows[i % flows.len()];
+        assert!(line.starts_with(&format!("flow {name}: ")), "{stdout}");
+        assert!(line.contains("failed 0"), "{line}");
+        if i >= flows.len() {
+            assert!(line.contains("created 0, updated 0"), "{line}");
+        }
+    }
     let calls: Vec<u64> = stdout
         .lines()
         .filter_map(|l| l.trim().split_once(" API calls")?.0.parse().ok())
         .collect();
+    assert_eq!(calls.len(), summaries.len(), "per-run calls: {calls:?}");
+    let (first, rerun) = calls.split_at(flows.len());
     assert!(
-        calls.len() == 2 && calls[1] < calls[0],
+        first.iter().zip(rerun).all(|(a, b)| b < a),
         "per-run calls: {calls:?}"
     );
+    // The table of what each flow did: a row per flow, the rerun's cell
+    // naming no write.
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| *l != "What each flow did:")
+        .skip(2)
+        .take(flows.len())
+        .collect();
+    for (row, name) in table.iter().zip(flows) {
+        let cells: Vec<&str> = row.trim().split("  ").filter(|c| !c.is_empty()).collect();
+        assert_eq!(cells.len(), 3, "{row}");
+        assert_eq!(cells[0].trim(), name, "{row}");
+        assert!(cells[1].contains("read:"), "{row}");
+        assert!(
+            !cells[2].contains("created") && !cells[2].contains("updated"),
+            "{row}"
+        );
+    }
     assert!(stdout.contains("eAccounting now holds"), "{stdout}");
     let documents: Vec<&str> = stdout
         .lines()

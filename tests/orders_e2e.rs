@@ -527,8 +527,12 @@ fn long_names_are_shortened_to_what_eaccounting_counts_never_split() {
 }
 
 #[test]
-fn after_the_sync_each_order_gets_its_status_and_invoice_number_exactly_once() {
-    let demo = Demo::start(&[("document_type", "\"invoice\""), ("write_back_status", "7")]);
+fn after_the_sync_each_order_gets_its_status_invoice_number_and_note_exactly_once() {
+    let demo = Demo::start(&[
+        ("document_type", "\"invoice\""),
+        ("write_back_status", "7"),
+        ("write_back_note", "\"Booked in eAccounting:\""),
+    ]);
     // The first write-back of order 15 fails (the shop is down for it):
     // it goes to the dead letters and is sent again next run.
     demo.shop.faults().push(
@@ -565,6 +569,14 @@ fn after_the_sync_each_order_gets_its_status_and_invoice_number_exactly_once() {
             "{reference}"
         );
         assert_eq!(order.mails_sent, 0, "no e-mail unless the settings say so");
+        assert_eq!(
+            order.notes,
+            vec![format!(
+                "Booked in eAccounting: invoice {}",
+                invoice["InvoiceNumber"]
+            )],
+            "{reference}: one note, naming the invoice"
+        );
     }
     // A third run writes nothing, in the shop or in eAccounting.
     let patches = demo.shop.request_count("PATCH", "/orders/{id}");
@@ -573,4 +585,12 @@ fn after_the_sync_each_order_gets_its_status_and_invoice_number_exactly_once() {
     assert_eq!(demo.shop.request_count("PATCH", "/orders/{id}"), patches);
     assert_eq!(demo.run().unwrap().created, 0, "never a second invoice");
     assert_eq!(demo.documents("customerinvoices").len(), SYNCED);
+    assert!(
+        demo.shop
+            .state()
+            .orders
+            .values()
+            .all(|o| o.notes.len() <= 1),
+        "a note is added once"
+    );
 }

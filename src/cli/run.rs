@@ -214,6 +214,13 @@ pub(crate) fn run_flow(
         eprint!("{}", render_human(&d, &checked.sources, render_options()));
         2u8
     })?;
+    print_report(checked, &report, dry_run, json);
+    Ok(report)
+}
+
+/// Prints a run's failed records (the first few in full) and, unless
+/// `json`, its plan (`dry_run`) and summary.
+pub(crate) fn print_report(checked: &Checked, report: &Report, dry_run: bool, json: bool) {
     for (shown, (_, diag)) in report.failures.iter().enumerate() {
         if shown == SHOWN_FAILURES {
             eprintln!(
@@ -235,7 +242,6 @@ pub(crate) fn run_flow(
         }
         outln!("{}", report.human());
     }
-    Ok(report)
 }
 
 /// `FLOWC_CRASH_AFTER_WRITES=n`: crash on purpose after n writes, for the

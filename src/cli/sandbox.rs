@@ -15,13 +15,9 @@ use super::run::{check_or_exit, env_with, flows_on, run_flow, select_flows, Sync
 use crate::connectors::registry::{with_sandbox, SandboxOptions};
 use crate::connectors::{Connector, ListQuery};
 use crate::diag::{codes, Diagnostic};
-use crate::engine::Session;
-use crate::setup::shipped;
+use crate::engine::{Report, Session};
+use crate::shipped;
 use crate::value::Value;
-
-/// The shipped flows the sandbox writes and runs (in this order), beside
-/// their settings.
-const RUN: &[&str] = &["orders"];
 
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct SandboxArgs {
@@ -96,47 +92,61 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
         }
         println!("sandbox: state in {}", state.display());
     }
-    let mut exit = 0;
-    let mut sessions = Vec::new();
+    // Every file is checked and opened before anything runs; then all flows
+    // run in order, and again: the rerun of the whole set writes nothing.
+    let mut checks = Vec::new();
     for file in &files {
-        let checked = match check_or_exit(file) {
-            Ok(c) => c,
+        match check_or_exit(file) {
+            Ok(c) => checks.push(c),
             Err(code) => return code,
-        };
-        let flows = match select_flows(&checked, file, None)
-            .and_then(|f| flows_on(&checked, f, args.json))
-        {
-            Ok(f) => f,
-            Err(code) => return code,
-        };
-        let session = match super::run::open_session(&checked, &flows, &state, &lookup) {
+        }
+    }
+    let mut opened = Vec::new();
+    for (file, checked) in files.iter().zip(&checks) {
+        let flows =
+            match select_flows(checked, file, None).and_then(|f| flows_on(checked, f, args.json)) {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+        let session = match super::run::open_session(checked, &flows, &state, &lookup) {
             Ok(s) => s,
             Err(code) => return code,
         };
-        let defaults = crate::engine::Options::default();
-        let sync = SyncArgs {
-            concurrency: defaults.concurrency,
-            overlap: defaults.overlap,
-            reread_window: defaults.reread_window,
-            ..SyncArgs::default()
-        };
-        for n in 1..=args.runs {
-            for flow in &flows {
+        opened.push((checked, flows, session));
+    }
+    let defaults = crate::engine::Options::default();
+    let sync = SyncArgs {
+        concurrency: defaults.concurrency,
+        overlap: defaults.overlap,
+        reread_window: defaults.reread_window,
+        ..SyncArgs::default()
+    };
+    let mut exit = 0;
+    let mut reports: Vec<Vec<Report>> = Vec::new();
+    for n in 1..=args.runs {
+        let mut this_run = Vec::new();
+        for (checked, flows, session) in &opened {
+            for flow in flows {
                 if !args.json {
                     println!("\nrun {n} of flow {}:", flow.name);
                 }
-                match run_flow(&checked, &session, flow, &sync, false, args.json, None) {
-                    Ok(report) if report.failed > 0 => exit = 1,
-                    Ok(_) => {}
+                match run_flow(checked, session, flow, &sync, false, args.json, None) {
+                    Ok(report) => {
+                        if report.failed > 0 {
+                            exit = 1;
+                        }
+                        this_run.push(report);
+                    }
                     Err(code) => return code,
                 }
             }
         }
-        sessions.push(session);
+        reports.push(this_run);
     }
     if !args.json {
         println!();
-        if let Some(session) = sessions.last() {
+        print!("{}", runs_table(&reports));
+        if let Some((_, _, session)) = opened.iter().find(|(_, _, s)| has_both_services(s)) {
             print!("{}", documents_table(session));
         }
         for summary in services.iter().filter_map(|s| (s.summary)()) {
@@ -149,26 +159,74 @@ pub(crate) fn run(args: &SandboxArgs) -> u8 {
     exit
 }
 
-/// Writes the shipped flows to `dir`; returns those the sandbox runs.
+/// Writes the shipped flows to `dir`; returns the flow files, in running order.
 fn write_shipped(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let dir = dir.join(shipped::FOLDER);
+    let dir = dir.join(shipped::CCVSHOP_EACCOUNTING_DIR);
     std::fs::create_dir_all(&dir)?;
-    let flows = RUN
-        .iter()
-        .filter_map(|id| shipped::flow(id))
-        .map(|f| (f.file, f.text));
-    let mut run = Vec::new();
-    for (name, text) in [shipped::SETTINGS].into_iter().chain(flows) {
-        let path = dir.join(name);
+    for file in shipped::CCVSHOP_EACCOUNTING {
+        let path = dir.join(file.name);
         // Settings edited in a kept folder are the user's: never overwritten.
         if !path.exists() {
-            std::fs::write(&path, text)?;
-        }
-        if name != shipped::SETTINGS.0 {
-            run.push(path);
+            std::fs::write(&path, file.text)?;
         }
     }
-    Ok(run)
+    Ok(shipped::ccvshop_eaccounting_flows()
+        .map(|f| dir.join(f.name))
+        .collect())
+}
+
+/// Each flow's outcome per run, side by side: what the sandbox did in
+/// both services, and that the rerun had nothing left to do.
+fn runs_table(reports: &[Vec<Report>]) -> String {
+    let Some(first) = reports.first() else {
+        return String::new();
+    };
+    let mut header = vec!["flow".to_string()];
+    for n in 1..=reports.len() {
+        header.push(format!("run {n}"));
+    }
+    let mut table = vec![header];
+    for (i, report) in first.iter().enumerate() {
+        let mut row = vec![report.flow.clone()];
+        for run in reports {
+            row.push(run.get(i).map(outcome).unwrap_or_default());
+        }
+        table.push(row);
+    }
+    format!("What each flow did:\n{}", render(&table, usize::MAX))
+}
+
+/// A run's writes and reads in one cell: `3 created, 1 updated (+2 related), 4 unchanged`.
+fn outcome(r: &Report) -> String {
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (r.created, "created"),
+        (r.updated, "updated"),
+        (r.unchanged, "unchanged"),
+        (r.skipped, "skipped"),
+        (r.failed, "failed"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    if r.related_writes > 0 {
+        parts.push(format!("{} related written", r.related_writes));
+    }
+    if parts.is_empty() {
+        parts.push("nothing to do".into());
+    }
+    format!("{} read: {}", r.read, parts.join(", "))
+}
+
+fn has_both_services(session: &Session) -> bool {
+    let kinds: Vec<&str> = session
+        .connections
+        .by_index
+        .values()
+        .map(|c| c.kind())
+        .collect();
+    kinds.contains(&"eaccounting") && kinds.contains(&"ccvshop")
 }
 
 /// Every sales document in eAccounting, its total beside the CCV order's.
@@ -196,7 +254,7 @@ fn documents_table(session: &Session) -> String {
         .into_iter()
         .filter_map(|o| Some((format!("CCV-{}", field(&o, "ordernumber")?), o)))
         .collect();
-    let mut table = vec![[
+    let mut table = vec![vec![
         "document".to_string(),
         "reference".into(),
         "customer".into(),
@@ -249,7 +307,7 @@ fn documents_table(session: &Session) -> String {
             let customer = field(&doc, "CustomerName")
                 .or_else(|| field(&doc, "InvoiceCustomerName"))
                 .unwrap_or_default();
-            table.push([
+            table.push(vec![
                 kind.to_string(),
                 reference,
                 customer,
@@ -265,7 +323,7 @@ fn documents_table(session: &Session) -> String {
     if table.len() == 1 {
         return "eAccounting holds no sales documents.\n".to_string();
     }
-    render(&table)
+    format!("\nWhat eAccounting holds now:\n{}", render(&table, 32))
 }
 
 /// A field as text, when it has one.
@@ -305,22 +363,23 @@ fn within_a_cent(a: &str, b: &str) -> bool {
     }
 }
 
-/// Columns padded to their widest cell, names cut at 32 characters.
-fn render(table: &[[String; 7]]) -> String {
+/// Columns padded to their widest cell, cells cut at `max` characters
+/// (customer names can be long; a table row should fit a terminal).
+fn render(table: &[Vec<String>], max: usize) -> String {
     let cut = |s: &str| -> String {
-        if s.chars().count() > 32 {
-            format!("{}…", s.chars().take(31).collect::<String>())
+        if s.chars().count() > max {
+            format!("{}…", s.chars().take(max - 1).collect::<String>())
         } else {
             s.to_string()
         }
     };
-    let mut widths = [0usize; 7];
+    let mut widths = vec![0usize; table.first().map_or(0, Vec::len)];
     for row in table {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cut(cell).chars().count());
         }
     }
-    let mut out = String::from("\nWhat eAccounting holds now:\n");
+    let mut out = String::new();
     for row in table {
         let cells: Vec<String> = row
             .iter()

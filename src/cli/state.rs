@@ -8,6 +8,7 @@ use chrono::Utc;
 use super::print_plain;
 use super::run::{open_store, parse_duration, real_env, state_diagnostic, state_dir};
 use crate::diag::{codes, Diagnostic};
+use crate::engine::retry::{Letters, Retried};
 use crate::state::{ActivityFilter, Store};
 
 /// The state of an existing run; reading commands never create one.
@@ -229,7 +230,7 @@ pub(crate) fn dlq(command: DlqCommand, file_hint: Option<&Path>) -> u8 {
                 2
             }
         },
-        DlqCommand::Retry { file, flow } => retry(&store, &file, flow.as_deref()),
+        DlqCommand::Retry { file, flow } => retry(&file, flow.as_deref()),
     }
 }
 
@@ -290,7 +291,9 @@ fn list_letters(letters: &[crate::state::DeadLetter], uncertain: &[crate::state:
     }
 }
 
-fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> u8 {
+/// `flowc dlq retry`: the dead letters of each selected flow, through the
+/// one retry the dashboard's button uses too (`engine::retry`).
+fn retry(file: &Path, only: Option<&str>) -> u8 {
     let checked = match super::run::check_or_exit(file) {
         Ok(c) => c,
         Err(code) => return code,
@@ -306,34 +309,39 @@ fn retry(store: &crate::state::SqliteStore, file: &Path, only: Option<&str>) -> 
     };
     let mut exit = 0;
     for flow in flows {
-        let keys: Vec<String> = match store.dead_letters(Some(&flow.name)) {
-            Ok(l) => l.into_iter().map(|l| l.source_key).collect(),
+        match crate::engine::retry::retry(&checked.program, &session, flow, Letters::All) {
+            Ok(Retried {
+                report: Some(report),
+                keys,
+                still_dead,
+                ..
+            }) => {
+                outln!(
+                    "flow {}: retried {} dead-lettered record{}",
+                    flow.name,
+                    keys.len(),
+                    if keys.len() == 1 { "" } else { "s" }
+                );
+                super::run::print_report(&checked, &report, false, false);
+                if still_dead > usize::try_from(report.failed).unwrap_or(usize::MAX) {
+                    outln!("some dead-lettered records were not found in the source any more; `flowc dlq drop ID` forgets those gone for good");
+                }
+                if still_dead > 0 {
+                    exit = 1;
+                }
+            }
+            Ok(nothing) => outln!("{}", nothing.summary()),
             Err(e) => {
-                print_plain(&state_diagnostic(&e));
+                eprint!(
+                    "{}",
+                    crate::diag::render_human(
+                        &super::run::engine_diagnostic(&e).help("fix the cause and retry again: records that succeeded are not written twice"),
+                        &checked.sources,
+                        super::render_options()
+                    )
+                );
                 return 2;
             }
-        };
-        if keys.is_empty() {
-            outln!("flow {}: no dead letters to retry", flow.name);
-            continue;
-        }
-        outln!(
-            "flow {}: retrying {} dead-lettered record{}",
-            flow.name,
-            keys.len(),
-            if keys.len() == 1 { "" } else { "s" }
-        );
-        let args = super::run::SyncArgs {
-            full: true,
-            concurrency: 4,
-            overlap: std::time::Duration::ZERO,
-            reread_window: crate::engine::Options::default().reread_window,
-            ..Default::default()
-        };
-        match super::run::run_flow(&checked, &session, flow, &args, false, false, Some(keys)) {
-            Ok(report) if report.failed > 0 => exit = 1,
-            Ok(_) => {}
-            Err(code) => return code,
         }
     }
     exit

@@ -38,7 +38,7 @@ pub fn read_records_projected(
     path: &Path,
     format: FileFormat,
     schema: Option<&RecordType>,
-    fields: Option<&std::collections::HashSet<Arc<str>>>,
+    fields: Option<&crate::value::names::NameSet>,
     mut f: impl FnMut(SourceItem) -> bool,
 ) -> std::io::Result<()> {
     let keep = |k: &str| fields.is_none_or(|set| set.contains(k));

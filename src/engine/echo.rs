@@ -163,7 +163,7 @@ pub(super) struct Reads<'e> {
     pub service: &'e str,
     pub resource: &'e str,
     /// `None`: the flow reads the whole record.
-    pub fields: Option<&'e HashSet<Arc<str>>>,
+    pub fields: Option<&'e crate::value::names::NameSet>,
     /// The fields of the source the service sets itself (`readonly`).
     pub readonly: &'e HashSet<Arc<str>>,
 }
@@ -330,7 +330,10 @@ mod tests {
     fn a_change_flowc_wrote_is_an_echo_and_anyone_elses_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let fields: HashSet<Arc<str>> = ["Name", "Price", "Active"].map(Arc::from).into();
+        let fields: crate::value::names::NameSet = ["Name", "Price", "Active"]
+            .into_iter()
+            .map(Arc::from)
+            .collect();
         let readonly = HashSet::new();
         let reads = Reads {
             store: &store,
@@ -391,7 +394,10 @@ mod tests {
             None,
             &made,
         );
-        let fields: HashSet<Arc<str>> = ["name", "price", "photos"].map(Arc::from).into();
+        let fields: crate::value::names::NameSet = ["name", "price", "photos"]
+            .into_iter()
+            .map(Arc::from)
+            .collect();
         let readonly: HashSet<Arc<str>> = ["photos"].map(Arc::from).into();
         let reads = Reads {
             store: &store,

@@ -27,6 +27,7 @@ mod read;
 mod references;
 mod report;
 mod resolver;
+pub mod retry;
 pub mod session;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -244,7 +245,7 @@ pub struct Engine<'a> {
     target: Option<Arc<dyn Connector>>,
     appends: bool,
     /// The top-level source fields the flow reads (`None`: all).
-    input_fields: Option<HashSet<Arc<str>>>,
+    input_fields: Option<crate::value::names::NameSet>,
     /// The source schema's fields that the flow reads: each record is
     /// checked against these as it is read.
     checked_fields: Vec<usize>,

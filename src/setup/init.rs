@@ -313,7 +313,7 @@ pub fn settings_text(a: &Answers) -> Result<String, String> {
             (a.negative_stock == NegativeStock::AsIs).to_string(),
         ),
     ];
-    let mut text = shipped::SETTINGS.1.to_string();
+    let mut text = shipped::settings().1.to_string();
     for (name, value) in values {
         text = set_let(&text, name, &value)?;
     }
@@ -382,9 +382,9 @@ pub fn write(dir: &Path, a: &Answers, force: bool) -> Result<Vec<PathBuf>, Diagn
     let settings = settings_text(a).map_err(problem)?;
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     let folder = Path::new("flows").join(shipped::FOLDER);
-    files.push((folder.join(shipped::SETTINGS.0), settings));
+    files.push((folder.join(shipped::settings().0), settings));
     for f in &a.flows {
-        files.push((folder.join(f.file), f.text.to_string()));
+        files.push((folder.join(f.file), f.text().to_string()));
     }
     let existing: Vec<String> = files
         .iter()
@@ -480,7 +480,7 @@ mod tests {
     fn default_answers_are_the_shipped_settings() {
         assert_eq!(
             settings_text(&Answers::default()).unwrap(),
-            shipped::SETTINGS.1
+            shipped::settings().1
         );
     }
 
@@ -508,7 +508,7 @@ mod tests {
         }
         let changed = text
             .lines()
-            .zip(shipped::SETTINGS.1.lines())
+            .zip(shipped::settings().1.lines())
             .filter(|(a, b)| a != b)
             .count();
         assert_eq!(changed, 6);

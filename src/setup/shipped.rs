@@ -1,57 +1,66 @@
-//! The shipped CCV Shop → eAccounting flows, built into the binary as
-//! `flows/ccvshop-eaccounting/` holds them, so that `flowc init` and
-//! `flowc sandbox` can write them anywhere. Their tests stay in the
-//! repository: they hold sample personal data a user's folder must not.
+//! What the wizard says about the shipped CCV Shop → eAccounting flows
+//! (their text is in `crate::shipped`, built into the binary once): the name
+//! `flowc init --flows` gives each file and one line on what it does.
 
-/// The folder the flows live in, in the repository and where they are written.
-pub const FOLDER: &str = "ccvshop-eaccounting";
+use crate::shipped::{ShippedFile, CCVSHOP_EACCOUNTING};
 
-/// The settings every flow imports.
-pub const SETTINGS: (&str, &str) = (
-    "settings.flow",
-    include_str!("../../flows/ccvshop-eaccounting/settings.flow"),
-);
+/// The folder the flows are written to, under `flows/`.
+pub use crate::shipped::CCVSHOP_EACCOUNTING_DIR as FOLDER;
 
-/// One shipped flow file.
+/// One shipped flow file as the wizard offers it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ShippedFlow {
     /// What `flowc init --flows` calls it.
     pub id: &'static str,
     pub file: &'static str,
-    pub text: &'static str,
     /// One line for the wizard.
     pub doc: &'static str,
 }
 
+impl ShippedFlow {
+    /// The file's text, as shipped.
+    pub fn text(&self) -> &'static str {
+        shipped_text(self.file)
+    }
+}
+
+/// The settings every flow imports: (file name, text).
+pub fn settings() -> (&'static str, &'static str) {
+    ("settings.flow", shipped_text("settings.flow"))
+}
+
+fn shipped_text(name: &str) -> &'static str {
+    CCVSHOP_EACCOUNTING
+        .iter()
+        .find(|f: &&ShippedFile| f.name == name)
+        .map_or("", |f| f.text)
+}
+
+/// In the order `crate::shipped` runs them.
 pub static FLOWS: &[ShippedFlow] = &[
     ShippedFlow {
         id: "orders",
         file: "orders.flow",
-        text: include_str!("../../flows/ccvshop-eaccounting/orders.flow"),
         doc: "paid shop orders → eAccounting documents (the document type below)",
     },
     ShippedFlow {
         id: "customers",
         file: "customers.flow",
-        text: include_str!("../../flows/ccvshop-eaccounting/customers.flow"),
         doc: "registered shop customers → eAccounting customers",
     },
     ShippedFlow {
         id: "products",
         file: "products.flow",
-        text: include_str!("../../flows/ccvshop-eaccounting/products.flow"),
         doc: "shop products → eAccounting articles, by SKU",
     },
     ShippedFlow {
         id: "stock",
         file: "stock.flow",
-        text: include_str!("../../flows/ccvshop-eaccounting/stock.flow"),
         doc: "shop stock → the articles' stock balance in eAccounting",
     },
     ShippedFlow {
         id: "products-to-ccvshop",
         file: "products-to-ccvshop.flow",
-        text: include_str!("../../flows/ccvshop-eaccounting/products-to-ccvshop.flow"),
         doc: "eAccounting articles → shop products (catalog kept in the bookkeeping)",
     },
 ];
@@ -75,22 +84,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_shipped_flow_file_is_embedded() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("flows")
-            .join(FOLDER);
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".flow") && !n.ends_with(".test.flow"))
+    fn the_wizard_offers_every_shipped_flow_in_running_order() {
+        let shipped: Vec<&str> = crate::shipped::ccvshop_eaccounting_flows()
+            .map(|f| f.name)
             .collect();
-        on_disk.sort();
-        let mut embedded: Vec<String> = FLOWS.iter().map(|f| f.file.to_string()).collect();
-        embedded.push(SETTINGS.0.to_string());
-        embedded.sort();
+        let offered: Vec<&str> = FLOWS.iter().map(|f| f.file).collect();
         assert_eq!(
-            on_disk, embedded,
+            offered, shipped,
             "a new shipped flow must be added to FLOWS"
         );
+        assert!(FLOWS.iter().all(|f| !f.text().is_empty()));
+        assert!(!settings().1.is_empty());
     }
 }

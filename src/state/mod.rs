@@ -55,10 +55,12 @@ use chrono::{DateTime, Utc};
 mod lockfile;
 mod migrations;
 mod private;
+mod reports;
 mod sqlite;
 mod targets;
 
 pub use migrations::SCHEMA_VERSION;
+pub use reports::DayCounts;
 pub use sqlite::{SqliteStore, DB_FILE};
 
 /// The id of one run of one flow.

@@ -294,7 +294,7 @@ fn unknown_run(e: rusqlite::Error, run: RunId) -> StateError {
     }
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -311,11 +311,11 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, StateError> {
         })
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn to_u64(n: i64) -> u64 {
+pub(super) fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
@@ -337,7 +337,7 @@ pub(super) fn query_rows<T>(
 }
 
 /// The first row of [`query_rows`], if any.
-fn query_first<T>(
+pub(super) fn query_first<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -366,10 +366,11 @@ fn lock_row(conn: &Connection, flow: &str) -> Result<Option<LockHolder>, StateEr
     )
 }
 
-const RUN_COLUMNS: &str = "id, flow, started_at, ended_at, flowc_version, flow_hash, status, \
+pub(super) const RUN_COLUMNS: &str =
+    "id, flow, started_at, ended_at, flowc_version, flow_hash, status, \
      n_read, n_created, n_updated, n_unchanged, n_skipped, n_failed";
 
-fn run_info(r: &Row<'_>) -> Result<RunInfo, StateError> {
+pub(super) fn run_info(r: &Row<'_>) -> Result<RunInfo, StateError> {
     let count = |column| r.get::<_, i64>(column).map(to_u64);
     Ok(RunInfo {
         id: r.get(0)?,
@@ -391,6 +392,23 @@ fn run_info(r: &Row<'_>) -> Result<RunInfo, StateError> {
             skipped: count(11)?,
             failed: count(12)?,
         },
+    })
+}
+
+/// The columns [`activity_row`] reads, in its order.
+pub(super) const ACTIVITY_COLUMNS: &str =
+    "run, flow, source_key, decision, target_id, duration_ms, error, at";
+
+pub(super) fn activity_row(r: &Row<'_>) -> Result<ActivityRow, StateError> {
+    Ok(ActivityRow {
+        run: r.get(0)?,
+        flow: r.get(1)?,
+        source_key: r.get(2)?,
+        decision: r.get::<_, String>(3)?.parse()?,
+        target_id: r.get(4)?,
+        duration_ms: to_u64(r.get(5)?),
+        error: r.get(6)?,
+        at: timestamp(r, 7)?,
     })
 }
 
@@ -796,24 +814,14 @@ impl Store for SqliteStore {
         let limit = filter.limit.map_or(-1, |l| to_i64(l as u64));
         query_rows(
             &self.lock_conn(),
-            "SELECT run, flow, source_key, decision, target_id, duration_ms, error, at
-             FROM activity
+            &format!(
+                "SELECT {ACTIVITY_COLUMNS} FROM activity
              WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS NULL OR run = ?2)
                AND (?3 = 0 OR decision = 'fail')
-             ORDER BY id DESC LIMIT ?4",
+             ORDER BY id DESC LIMIT ?4"
+            ),
             params![filter.flow, filter.run, filter.only_failed, limit],
-            |r| {
-                Ok(ActivityRow {
-                    run: r.get(0)?,
-                    flow: r.get(1)?,
-                    source_key: r.get(2)?,
-                    decision: r.get::<_, String>(3)?.parse()?,
-                    target_id: r.get(4)?,
-                    duration_ms: to_u64(r.get(5)?),
-                    error: r.get(6)?,
-                    at: timestamp(r, 7)?,
-                })
-            },
+            activity_row,
         )
     }
 

@@ -33,7 +33,7 @@ impl Holder {
     }
 }
 
-fn key_hash(key: &str) -> String {
+pub(super) fn key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 

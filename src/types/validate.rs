@@ -252,12 +252,14 @@ pub fn validate_fields<'a>(
     fields: impl Iterator<Item = &'a super::FieldType>,
     complete: bool,
 ) -> Result<(), Violation> {
+    let mut at = 0;
     for field in fields {
         let path = Path {
             parent: None,
             segment: Segment::Field(&field.name),
         };
-        check_input(record.get(&field.name), field, schema, &path, complete)?;
+        let value = record.get_from(&field.name, &mut at);
+        check_input(value, field, schema, &path, complete)?;
     }
     Ok(())
 }
@@ -352,12 +354,13 @@ fn check_input_value(
             true
         }
         (Kind::Record(rt), Value::Record(r)) => {
+            let mut at = 0;
             for f in &rt.fields {
                 let field_path = Path {
                     parent: Some(path),
                     segment: Segment::Field(&f.name),
                 };
-                check_input(r.get(&f.name), f, rt, &field_path, complete)?;
+                check_input(r.get_from(&f.name, &mut at), f, rt, &field_path, complete)?;
             }
             true
         }

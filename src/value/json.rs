@@ -11,7 +11,6 @@
 //! a `serde_json::Value` tree would add a second pass over every record.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -30,35 +29,63 @@ impl std::fmt::Display for JsonError {
     }
 }
 
-/// FNV-1a: object keys are short, and SipHash showed up as 5% of a decode
-/// profile. The interner holds at most 4096 keys, so collisions stay cheap.
-#[derive(Default)]
-struct KeyHasher(u64);
+/// The interner's map, hashed with FNV-1a (keys are short).
+type KeyMap = HashMap<Box<[u8]>, Arc<str>, super::names::FnvBuild>;
 
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// Object keys, each allocated once. Records of one shape list the same
+/// keys in the same order, so the interner first guesses that the n-th key
+/// of a document is the n-th key of the one before — one byte comparison —
+/// and looks the key up by its hash only when the guess is wrong.
+#[derive(Default)]
+struct Interner {
+    /// At most 4096 keys: a document of ever-new keys does not grow it.
+    map: KeyMap,
+    /// The keys of the last document, in the order they came.
+    recent: Vec<Arc<str>>,
+    /// How many keys of the current document came so far.
+    next: usize,
 }
 
-type KeyMap = HashMap<Box<[u8]>, Arc<str>, BuildHasherDefault<KeyHasher>>;
+impl Interner {
+    /// A new document starts: the guesses start again from its first key.
+    fn start(&mut self) {
+        self.next = 0;
+    }
+
+    /// The key whose raw (escape-free) bytes are `raw`; `None` when they
+    /// are not UTF-8.
+    fn intern(&mut self, raw: &[u8]) -> Option<Arc<str>> {
+        let n = self.next;
+        self.next += 1;
+        if let Some(k) = self.recent.get(n) {
+            if k.as_bytes() == raw {
+                return Some(k.clone());
+            }
+        }
+        let key = match self.map.get(raw) {
+            Some(k) => k.clone(),
+            None => {
+                let k: Arc<str> = Arc::from(std::str::from_utf8(raw).ok()?);
+                if self.map.len() < 4096 {
+                    self.map.insert(raw.into(), k.clone());
+                }
+                k
+            }
+        };
+        match self.recent.get_mut(n) {
+            Some(slot) => *slot = key.clone(),
+            None if n < 4096 => self.recent.push(key.clone()),
+            None => {}
+        }
+        Some(key)
+    }
+}
 
 /// A reusable decoder. It interns object keys, so decoding many records of
 /// the same shape allocates each key once.
 #[derive(Default)]
 pub struct Decoder {
-    keys: KeyMap,
+    keys: Interner,
     /// The top-level keys a projection skipped in the current document
     /// (reused, so finding duplicates among them allocates nothing).
     skipped: Vec<Arc<str>>,
@@ -90,6 +117,7 @@ impl Decoder {
         input: &[u8],
         keep: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Value, JsonError> {
+        self.keys.start();
         let mut p = Parser {
             input,
             pos: 0,
@@ -130,6 +158,7 @@ impl Decoder {
         if p.open(b']')? {
             loop {
                 p.skip_ws();
+                p.keys.start();
                 let v = p.value()?;
                 if !f(v) {
                     return Ok(());
@@ -154,10 +183,21 @@ fn duplicate(key: &str, offset: usize) -> JsonError {
     }
 }
 
-fn key_hash(key: &str) -> u64 {
-    let mut h = KeyHasher::default();
-    h.write(key.as_bytes());
-    h.finish()
+/// A bit of a 64-bit mask standing for a key, from its length and its first
+/// and last bytes: equal keys always get the same bit, so an object whose
+/// keys all have different bits (nearly every object) has no duplicates,
+/// and only a collision costs a scan. Cheaper than hashing every byte.
+fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let (first, last) = (
+        b.first().copied().unwrap_or(0),
+        b.last().copied().unwrap_or(0),
+    );
+    let mix = (b.len() as u32)
+        .wrapping_mul(31)
+        .wrapping_add(u32::from(first).wrapping_mul(7))
+        .wrapping_add(u32::from(last));
+    1u64 << (mix % 64)
 }
 
 pub fn parse(input: &str) -> Result<Value, JsonError> {
@@ -171,7 +211,7 @@ const ARRAY_END: &str = "expected `,` or `]` in the array";
 struct Parser<'a, 'k> {
     input: &'a [u8],
     pos: usize,
-    keys: &'k mut KeyMap,
+    keys: &'k mut Interner,
     skipped: &'k mut Vec<Arc<str>>,
     depth: usize,
     /// Top-level fields to decode; the others are skipped (checked for
@@ -276,7 +316,7 @@ impl Parser<'_, '_> {
         if self.depth == 1 {
             self.skipped.clear();
         }
-        let mut skipped_mask = 0u64;
+        let mut seen_mask = 0u64;
         loop {
             self.skip_ws();
             if self.peek() != Some(b'"') {
@@ -287,16 +327,19 @@ impl Parser<'_, '_> {
             self.skip_ws();
             self.expect(b':')?;
             self.skip_ws();
+            let bit = key_bit(&key);
+            let maybe_seen = seen_mask & bit != 0;
+            seen_mask |= bit;
             if self.depth == 1 && self.keep.is_some_and(|keep| !keep(&key)) {
-                let bit = 1u64 << (key_hash(&key) % 64);
-                if skipped_mask & bit != 0 && self.skipped.iter().any(|k| **k == *key) {
+                // A key is kept or skipped by its name alone: a duplicate of a
+                // skipped key is among the skipped ones.
+                if maybe_seen && self.skipped.iter().any(|k| **k == *key) {
                     return Err(duplicate(&key, key_at));
                 }
-                skipped_mask |= bit;
                 self.skipped.push(key);
                 self.skip_value()?;
             } else {
-                if record.get(&key).is_some() {
+                if maybe_seen && record.get(&key).is_some() {
                     // Which of two values would be meant is anyone's guess (most
                     // decoders keep the last): the record is refused instead.
                     return Err(duplicate(&key, key_at));
@@ -384,15 +427,10 @@ impl Parser<'_, '_> {
             if self.input[start + len] == b'"' {
                 let raw = &self.input[start..start + len];
                 self.pos = start + len + 1;
-                if let Some(k) = self.keys.get(raw) {
-                    return Ok(k.clone());
-                }
-                let s = std::str::from_utf8(raw).map_err(|_| self.err("invalid UTF-8 in a key"))?;
-                let k: Arc<str> = Arc::from(s);
-                if self.keys.len() < 4096 {
-                    self.keys.insert(raw.into(), k.clone());
-                }
-                return Ok(k);
+                return self
+                    .keys
+                    .intern(raw)
+                    .ok_or_else(|| self.err("invalid UTF-8 in a key"));
             }
         }
         Ok(Arc::from(self.string()?))
@@ -770,6 +808,21 @@ mod tests {
         }
         let deep = "[".repeat(300) + &"]".repeat(300);
         assert!(parse(&deep).is_err());
+    }
+
+    #[test]
+    fn keys_that_share_a_mask_bit_are_told_apart_and_every_duplicate_is_found() {
+        // Same length, first and last byte: the same bit, different keys.
+        let keys: Vec<String> = (0..150).map(|i| format!("k{i:03}z")).collect();
+        let object = |extra: &str| {
+            let fields: Vec<String> = keys.iter().map(|k| format!("\"{k}\":1")).collect();
+            format!("{{{}{extra}}}", fields.join(","))
+        };
+        assert!(parse(&object("")).is_ok());
+        let e = parse(&object(",\"k077z\":2")).unwrap_err();
+        assert_eq!(e.message, r#"the key "k077z" appears twice in one object"#);
+        // An escaped spelling is the same key.
+        assert!(parse(r#"{"ab":1,"a\u0062":2}"#).is_err());
     }
 
     #[test]

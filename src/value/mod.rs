@@ -3,6 +3,7 @@
 
 pub mod exact;
 pub mod json;
+pub mod names;
 pub mod parse;
 
 use std::cmp::Ordering;
@@ -50,6 +51,26 @@ impl Record {
             .iter()
             .find(|(k, _)| &**k == name)
             .map(|(_, v)| v)
+    }
+    /// [`Record::get`] for fields asked for in the order the record lists
+    /// them: looks at position `*at` first, and leaves `*at` after the field
+    /// found. Records read from JSON usually list their fields in their
+    /// schema's order, so checking one against its schema finds each field
+    /// at once instead of scanning.
+    pub fn get_from(&self, name: &str, at: &mut usize) -> Option<&Value> {
+        if let Some((k, v)) = self.fields.get(*at) {
+            if &**k == name {
+                *at += 1;
+                return Some(v);
+            }
+        }
+        let (i, (_, v)) = self
+            .fields
+            .iter()
+            .enumerate()
+            .find(|(_, (k, _))| &**k == name)?;
+        *at = i + 1;
+        Some(v)
     }
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
         self.fields
@@ -390,6 +411,21 @@ pub fn describe(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_asked_for_in_any_order_are_found() {
+        let mut r = Record::new();
+        for (k, v) in [("a", 1), ("b", 2), ("c", 3)] {
+            r.insert(k, Value::Num(v.into()));
+        }
+        let mut at = 0;
+        // In order, out of order, missing, and in order again.
+        for (name, want) in [("a", Some(1)), ("c", Some(3)), ("x", None), ("b", Some(2))] {
+            let got = r.get_from(name, &mut at).cloned();
+            assert_eq!(got, want.map(|n: i64| Value::Num(n.into())), "{name}");
+        }
+        assert_eq!(at, 2, "after b, the field found last");
+    }
 
     #[test]
     fn absent_and_null_are_equal_but_distinct() {
