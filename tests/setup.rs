@@ -25,6 +25,25 @@ fn init(svc: &Services, dir: &Path, extra: &[&str]) -> Output {
     svc.flowc(&args)
 }
 
+/// `flowc init --offline --yes` with these answers, which must succeed.
+fn set_up(svc: &Services, dir: &Path, answers: &[&str]) {
+    let mut args = vec!["--offline"];
+    args.extend_from_slice(answers);
+    let out = init(svc, dir, &args);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+/// Doctor's report names `check` as the one with a problem, showing each of `shows`.
+fn assert_problem(text: &str, check: &str, shows: &[&str]) {
+    assert!(
+        text.contains(&format!("problem  {check}: 1 problem")),
+        "{text}"
+    );
+    for s in shows {
+        assert!(text.contains(s), "no `{s}` in:\n{text}");
+    }
+}
+
 fn doctor(svc: &Services, dir: &Path) -> Output {
     svc.flowc(&[
         "doctor",
@@ -35,6 +54,14 @@ fn doctor(svc: &Services, dir: &Path) -> Output {
 
 fn settings(dir: &Path) -> PathBuf {
     dir.join("flows/ccvshop-eaccounting/settings.flow")
+}
+
+/// Replaces one line of the written settings.flow, which must hold it.
+fn break_setting(dir: &Path, line: &str, broken: &str) {
+    let path = settings(dir);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(line), "settings.flow has no `{line}`");
+    std::fs::write(&path, text.replace(line, broken)).unwrap();
 }
 
 /// Both streams, with what changes from run to run (ports, folders, the
@@ -231,13 +258,11 @@ fn init_through_a_pseudo_terminal() {
 #[test]
 fn doctor_finds_a_fresh_setup_well() {
     let (svc, dir) = services();
-    assert!(init(
+    set_up(
         &svc,
         dir.path(),
-        &["--offline", "--flows", "orders,customers,products,stock"]
-    )
-    .status
-    .success());
+        &["--flows", "orders,customers,products,stock"],
+    );
     let out = doctor(&svc, dir.path());
     insta::assert_snapshot!("doctor_all_well", shown(&out, dir.path()));
     assert_eq!(out.status.code(), Some(0));
@@ -246,22 +271,13 @@ fn doctor_finds_a_fresh_setup_well() {
 #[test]
 fn doctor_reports_exactly_the_broken_setting() {
     let (svc, dir) = services();
-    assert!(init(
-        &svc,
-        dir.path(),
-        &["--offline", "--flows", "orders,customers"]
-    )
-    .status
-    .success());
+    set_up(&svc, dir.path(), &["--flows", "orders,customers"]);
     // New customers' terms of payment: 31 days, which the company does not have.
-    let path = settings(dir.path());
-    let text = std::fs::read_to_string(&path).unwrap();
-    let broken = text.replace(
+    break_setting(
+        dir.path(),
         "let customers_terms_days = 30",
         "let customers_terms_days = 31",
     );
-    assert_ne!(broken, text);
-    std::fs::write(&path, broken).unwrap();
     let out = doctor(&svc, dir.path());
     insta::assert_snapshot!("doctor_broken_setting", shown(&out, dir.path()));
     assert_eq!(out.status.code(), Some(1));
@@ -271,11 +287,7 @@ fn doctor_reports_exactly_the_broken_setting() {
 fn doctor_reports_a_missing_webhook() {
     let (svc, dir) = services();
     let public = "https://sync.example.com";
-    assert!(
-        init(&svc, dir.path(), &["--offline", "--public-url", public])
-            .status
-            .success()
-    );
+    set_up(&svc, dir.path(), &["--public-url", public]);
     // Two of the three order events are registered.
     svc.shop.with_store(|s| {
         for (id, event) in [(1, "orders.created"), (2, "orders.updated.ispaid")] {
@@ -292,32 +304,35 @@ fn doctor_reports_a_missing_webhook() {
             );
         }
     });
-    let out = doctor(&svc, dir.path());
-    let text = shown(&out, dir.path());
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("problem  webhooks: 1 problem"), "{text}");
-    assert!(text.contains("E0606"), "{text}");
-    assert!(
-        text.contains(
-            "webhook orders.updated.status to https://sync.example.com is not registered"
-        ),
-        "{text}"
+    let text = doctor_with(&svc, dir.path(), &[]);
+    assert_problem(
+        &text,
+        "webhooks",
+        &[
+            "E0606",
+            "webhook orders.updated.status to https://sync.example.com is not registered",
+        ],
     );
-    assert_eq!(text.matches("problem ").count(), 1, "{text}");
 }
 
 #[test]
 fn doctor_reports_refused_credentials() {
     let (svc, dir) = services();
-    assert!(init(&svc, dir.path(), &["--offline"]).status.success());
+    set_up(&svc, dir.path(), &[]);
     let text = doctor_with(
         &svc,
         dir.path(),
         &[("CCVSHOP_SECRET_KEY", "not-the-secret")],
     );
-    assert!(text.contains("problem  connections: 1 problem"), "{text}");
-    assert!(text.contains("connection ccvshop: CCV Shop"), "{text}");
-    assert!(text.contains("rejected the credentials"), "{text}");
+    assert_problem(
+        &text,
+        "connections",
+        &[
+            "E0402",
+            "connection ccvshop: CCV Shop",
+            "rejected the credentials",
+        ],
+    );
     assert!(
         !text.contains("not-the-secret"),
         "the secret is shown: {text}"
@@ -346,67 +361,45 @@ fn doctor_with(svc: &Services, dir: &Path, env: &[(&str, &str)]) -> String {
 #[test]
 fn doctor_reports_a_missing_scope() {
     let (svc, dir) = services();
-    let out = init(
-        &svc,
-        dir.path(),
-        &["--offline", "--document-type", "voucher"],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    set_up(&svc, dir.path(), &["--document-type", "voucher"]);
     // Signed in without the accounting scope that vouchers need.
     let token = svc.books.refresh_token("ea:api offline_access ea:sales");
     let text = doctor_with(&svc, dir.path(), &[("EACCOUNTING_REFRESH_TOKEN", &token)]);
-    assert!(
-        text.contains("problem  eAccounting scopes: 1 problem"),
-        "{text}"
-    );
-    assert!(
-        text.contains("E0604") && text.contains("lacks ea:accounting"),
-        "{text}"
+    assert_problem(
+        &text,
+        "eAccounting scopes",
+        &["E0604", "lacks ea:accounting"],
     );
 }
 
 #[test]
 fn doctor_reports_a_company_without_sales_orders() {
     let (svc, dir) = services();
-    let out = init(&svc, dir.path(), &["--offline", "--document-type", "order"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    set_up(&svc, dir.path(), &["--document-type", "order"]);
     svc.books
         .set_company_setting("ProductVariant", serde_json::json!(4));
     let text = doctor_with(&svc, dir.path(), &[]);
-    assert!(
-        text.contains("problem  eAccounting company: 1 problem"),
-        "{text}"
-    );
-    assert!(
-        text.contains("E0605") && text.contains("flow orders_as_orders writes eAccounting orders, which the company's Solo (4) does not offer"),
-        "{text}"
+    assert_problem(
+        &text,
+        "eAccounting company",
+        &["E0605", "flow orders_as_orders writes eAccounting orders, which the company's Solo (4) does not offer"],
     );
 }
 
 #[test]
 fn doctor_reports_an_account_the_company_lacks() {
     let (svc, dir) = services();
-    let out = init(
-        &svc,
+    set_up(&svc, dir.path(), &["--document-type", "voucher"]);
+    break_setting(
         dir.path(),
-        &["--offline", "--document-type", "voucher"],
+        "let receivables_account = 1300",
+        "let receivables_account = 1399",
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let path = settings(dir.path());
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace(
-            "let receivables_account = 1300",
-            "let receivables_account = 1399",
-        ),
-    )
-    .unwrap();
     let text = doctor_with(&svc, dir.path(), &[]);
-    assert!(text.contains("problem  settings: 1 problem"), "{text}");
-    assert!(
-        text.contains("settings: eaccounting.accounts has no record with Number 1399"),
-        "{text}"
+    assert_problem(
+        &text,
+        "settings",
+        &["eaccounting.accounts has no record with Number 1399"],
     );
     insta::assert_snapshot!("doctor_missing_account", text);
 }
@@ -414,17 +407,12 @@ fn doctor_reports_an_account_the_company_lacks() {
 #[test]
 fn doctor_reports_a_term_of_payment_per_payment_method_the_company_lacks() {
     let (svc, dir) = services();
-    assert!(init(&svc, dir.path(), &["--offline", "--flows", "orders"])
-        .status
-        .success());
-    let path = settings(dir.path());
-    let text = std::fs::read_to_string(&path).unwrap();
-    let broken = text.replace(
+    set_up(&svc, dir.path(), &["--flows", "orders"]);
+    break_setting(
+        dir.path(),
         "\"invoice\"           => {days: 30, kind: 0}",
         "\"invoice\"           => {days: 31, kind: 0}",
     );
-    assert_ne!(broken, text);
-    std::fs::write(&path, broken).unwrap();
     let text = doctor_with(&svc, dir.path(), &[]);
     insta::assert_snapshot!("doctor_broken_terms_table", text);
 }
