@@ -416,3 +416,51 @@ fn doctor_reports_a_term_of_payment_per_payment_method_the_company_lacks() {
     let text = doctor_with(&svc, dir.path(), &[]);
     insta::assert_snapshot!("doctor_broken_terms_table", text);
 }
+
+#[test]
+fn doctor_reports_a_clock_beyond_ccv_tolerance() {
+    use flowc_emulators::ccvshop::{self, CcvShopConfig, RateLimitConfig, SeedSource};
+    use flowc_emulators::eaccounting::{self, EaccountingConfig};
+    // The shop's clock ten minutes ahead of this machine's.
+    let shop = ccvshop::start_blocking(CcvShopConfig {
+        data: SeedSource::Generated {
+            orders: 2,
+            products: 2,
+            seed: 1,
+        },
+        limits: RateLimitConfig {
+            enabled: false,
+            ..RateLimitConfig::default()
+        },
+        deliver_webhooks: false,
+        clock_offset_secs: 600,
+        ..CcvShopConfig::default()
+    })
+    .unwrap();
+    let books = eaccounting::start_blocking(EaccountingConfig::default()).unwrap();
+    let refresh_token = books.refresh_token(eaccounting::DEFAULT_SCOPE);
+    let svc = Services {
+        shop,
+        books,
+        refresh_token,
+        state: tempfile::tempdir().unwrap(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    set_up(&svc, dir.path(), &[]);
+    let out = doctor(&svc, dir.path());
+    let text = shown(&out, dir.path());
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // The shop refuses the signature, and the clock says why.
+    assert!(text.contains("problem  connections: 1 problem"), "{text}");
+    assert!(text.contains("within 5 minutes"), "{text}");
+    assert!(text.contains("problem  clock: 1 problem"), "{text}");
+    // A second may pass between the shop's answer and ours.
+    assert!(text.contains("E0607"), "{text}");
+    assert!(
+        ["10 min 0 s", "9 min 59 s", "10 min 1 s"]
+            .iter()
+            .any(|d| text.contains(&format!("this machine's clock is {d} behind ccvshop's"))),
+        "{text}"
+    );
+    assert_eq!(text.matches("problem ").count(), 2, "{text}");
+}
