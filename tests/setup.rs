@@ -464,3 +464,23 @@ fn doctor_reports_a_clock_beyond_ccv_tolerance() {
     );
     assert_eq!(text.matches("problem ").count(), 2, "{text}");
 }
+
+#[test]
+fn doctor_reports_a_scheduled_flow_that_is_off() {
+    let (svc, dir) = services();
+    set_up(&svc, dir.path(), &[]);
+    let toml = dir.path().join("flowc.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str("\n[flow.orders_as_quotes]\nevery = \"1h\"\n");
+    std::fs::write(&toml, text).unwrap();
+    let text = doctor_with(&svc, dir.path(), &[]);
+    assert_problem(
+        &text,
+        "flows",
+        &[
+            "E0603",
+            "[flow.orders_as_quotes] schedules a flow that is off: its `when`",
+            "schedule one of the flows that are on: orders",
+        ],
+    );
+}
