@@ -400,6 +400,11 @@ pub struct Reference {
 pub struct Lookups {
     /// Those known before any record is read, once per combination of values.
     pub references: Vec<Reference>,
+    /// Lookups only some of whose conditions are known before a run
+    /// (`[VatRatePercent: row.rate, Type: settings.coding_type]`), with
+    /// just those: when no record matches them, no record can match the
+    /// lookup. `flowc doctor` checks them; a run leaves them to each record.
+    pub partial: Vec<Reference>,
     /// The schema of every lookup, known or not.
     pub schemas: Vec<usize>,
     /// Some lookup is a list of every matching record (`[* …]`): what the
@@ -520,7 +525,7 @@ impl RefWalk<'_> {
                 conditions,
                 span,
                 all,
-                ..
+                on_miss,
             } => {
                 conditions.iter().for_each(|(_, x)| self.expr(x));
                 if !self.found.schemas.contains(schema) {
@@ -530,7 +535,8 @@ impl RefWalk<'_> {
                 if *all {
                     self.found.lists = true;
                 } else {
-                    self.find(*schema, conditions, *span);
+                    // Under `??` a miss is a value: nothing to find unmatchable.
+                    self.find(*schema, conditions, *span, *on_miss == OnMiss::Fail);
                 }
             }
             other => children(other).into_iter().for_each(|c| self.expr(c)),
@@ -542,7 +548,26 @@ impl RefWalk<'_> {
     /// (two tables crossed would name combinations nobody asked for) or
     /// the conditions that vary are fields of one table's rows
     /// (`[NumberOfDays: terms.days, TermsOfPaymentTypeId: terms.kind]`).
-    fn find(&mut self, schema: usize, conditions: &[(Arc<str>, Expr)], span: Span) {
+    fn find(
+        &mut self,
+        schema: usize,
+        conditions: &[(Arc<str>, Expr)],
+        span: Span,
+        must_match: bool,
+    ) {
+        self.record(schema, conditions, span, false, must_match);
+    }
+
+    /// Records the combinations of `conditions`; a lookup with conditions
+    /// that depend on the record is recorded as `partial` with the others.
+    fn record(
+        &mut self,
+        schema: usize,
+        conditions: &[(Arc<str>, Expr)],
+        span: Span,
+        partial: bool,
+        must_match: bool,
+    ) {
         let no_locals = Locals::new();
         let locals = if self.in_fn == 0 {
             &self.locals
@@ -552,6 +577,16 @@ impl RefWalk<'_> {
         let mut each = Vec::new();
         for (field, e) in conditions {
             let Some(values) = candidates(self.program, locals, e, 0) else {
+                if !partial && must_match {
+                    let known: Vec<(Arc<str>, Expr)> = conditions
+                        .iter()
+                        .filter(|(_, e)| candidates(self.program, locals, e, 0).is_some())
+                        .cloned()
+                        .collect();
+                    if !known.is_empty() {
+                        self.record(schema, &known, span, true, true);
+                    }
+                }
                 return;
             };
             each.push((field.clone(), values));
@@ -582,18 +617,28 @@ impl RefWalk<'_> {
             }
             let same =
                 |r: &Reference| r.schema == schema && r.wanted == wanted && r.guards.is_empty();
-            if !self.found.references.iter().any(same) {
+            let list = if partial {
+                &self.found.partial
+            } else {
+                &self.found.references
+            };
+            if !list.iter().any(same) {
                 let mut origins = Vec::new();
                 for (_, e) in conditions {
                     value_origins(self.program, locals, e, 0, &mut origins);
                 }
-                self.found.references.push(Reference {
+                let reference = Reference {
                     schema,
                     wanted,
                     span,
                     guards: self.guards.clone(),
                     origins,
-                });
+                };
+                if partial {
+                    self.found.partial.push(reference);
+                } else {
+                    self.found.references.push(reference);
+                }
             }
         }
     }

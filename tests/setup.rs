@@ -484,3 +484,25 @@ fn doctor_reports_a_scheduled_flow_that_is_off() {
         ],
     );
 }
+
+#[test]
+fn doctor_reports_an_article_coding_type_the_company_lacks() {
+    let (svc, dir) = services();
+    set_up(&svc, dir.path(), &["--flows", "orders"]);
+    // The coding of each row is looked up by its VAT rate, which only the
+    // order tells; but no coding of this type exists at any rate.
+    break_setting(
+        dir.path(),
+        "let article_coding_type = \"Goods\"",
+        "let article_coding_type = \"Good\"",
+    );
+    let text = doctor_with(&svc, dir.path(), &[]);
+    assert_problem(
+        &text,
+        "settings",
+        &[
+            "settings: eaccounting.articleaccountcodings has no record with Type \"Good\"",
+            "let article_coding_type = \"Good\"",
+        ],
+    );
+}

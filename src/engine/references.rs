@@ -71,10 +71,27 @@ impl Engine<'_> {
     /// `flowc run` stops on and `flowc doctor` reports.
     pub fn unresolved_references(&self) -> Result<Vec<Unresolved>, EngineError> {
         let lookups = self.program.lookups(self.flow);
+        self.unresolved(&lookups.references)
+    }
+
+    /// The lookups only partly known before a run (see
+    /// [`crate::program::Lookups::partial`]) that no record can match, as
+    /// far as their known conditions tell: what `flowc doctor` adds.
+    pub fn unmatchable_lookups(&self) -> Result<Vec<Unresolved>, EngineError> {
+        let lookups = self.program.lookups(self.flow);
+        let found = self.unresolved(&lookups.partial)?;
+        // Several records matching a part of a lookup is expected.
+        Ok(found.into_iter().filter(|u| !u.several).collect())
+    }
+
+    fn unresolved(
+        &self,
+        references: &[crate::program::Reference],
+    ) -> Result<Vec<Unresolved>, EngineError> {
         let mut out = Vec::new();
         let runtime = crate::eval::Runtime::new(self.program);
         let frame = self.program.largest_frame();
-        for reference in &lookups.references {
+        for reference in references {
             let needed = reference.guards.iter().all(|(cond, holds)| {
                 // A guard that cannot be computed keeps the reference checked.
                 !matches!(runtime.eval_standalone(cond, frame), Ok(Value::Bool(b)) if b != *holds)
@@ -85,13 +102,16 @@ impl Engine<'_> {
             let schema = &self.program.schemas[reference.schema];
             let records = self.reference_records(schema, &[])?;
             let what = describe_wanted(&reference.wanted);
-            let problem = match find(&records, &reference.wanted) {
+            let (problem, several) = match find(&records, &reference.wanted) {
                 Found::One(_) => continue,
-                Found::None => format!("{} has no record{what}", schema.name),
-                Found::Many(hits) => format!(
-                    "{} has {} records{what}; add a condition that tells them apart",
-                    schema.name,
-                    hits.len()
+                Found::None => (format!("{} has no record{what}", schema.name), false),
+                Found::Many(hits) => (
+                    format!(
+                        "{} has {} records{what}; add a condition that tells them apart",
+                        schema.name,
+                        hits.len()
+                    ),
+                    true,
                 ),
             };
             let fields: Vec<Arc<str>> = reference.wanted.iter().map(|(f, _)| f.clone()).collect();
@@ -103,6 +123,7 @@ impl Engine<'_> {
             );
             out.push(Unresolved {
                 problem,
+                several,
                 span: Some(reference.span),
                 origins: reference.origins.clone(),
                 existing,
@@ -152,6 +173,8 @@ impl Engine<'_> {
 pub struct Unresolved {
     /// `eaccounting.units has no record with Code "stk"`.
     pub problem: String,
+    /// Several records match, rather than none.
+    pub several: bool,
     /// The lookup in the program.
     pub span: Option<crate::source_map::Span>,
     /// Where the values it looks up are set (`let`s, tables of settings).

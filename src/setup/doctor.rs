@@ -562,7 +562,11 @@ fn check_settings(setup: &Setup, report: &mut Report) {
                 connections.clone(),
                 Options::default(),
             );
-            match engine.unresolved_references() {
+            let found = engine.unresolved_references().and_then(|mut all| {
+                all.extend(engine.unmatchable_lookups()?);
+                Ok(all)
+            });
+            match found {
                 Ok(found) => {
                     checked += 1;
                     for u in found {
@@ -681,6 +685,7 @@ fn check_accounts(
                 describe_wanted(&looked_up)
             ),
             span: Some(span),
+            several: false,
             origins,
             existing: format!(
                 "eaccounting.accounts by Number: {}",
