@@ -18,6 +18,7 @@ pub mod fmt;
 pub mod functions;
 pub mod program;
 pub mod serve;
+pub mod setup;
 pub mod shipped;
 pub mod source_map;
 pub mod state;

@@ -158,6 +158,8 @@ pub struct Global {
     pub name: Arc<str>,
     pub expr: Expr,
     pub frame_size: usize,
+    /// The `let` that declares it.
+    pub span: Span,
 }
 
 /// Where records come from or go to.
@@ -389,6 +391,8 @@ pub struct Reference {
     /// Settings conditions it stands under (`if SETTING then lookup else …`):
     /// each must have the value given for the lookup to be needed.
     pub guards: Vec<(Expr, bool)>,
+    /// Where its values are set: the `let`s and tables they come from.
+    pub origins: Vec<Span>,
 }
 
 /// The lookups by natural key a flow can reach.
@@ -396,6 +400,11 @@ pub struct Reference {
 pub struct Lookups {
     /// Those known before any record is read, once per combination of values.
     pub references: Vec<Reference>,
+    /// Lookups only some of whose conditions are known before a run
+    /// (`[VatRatePercent: row.rate, Type: settings.coding_type]`), with
+    /// just those: when no record matches them, no record can match the
+    /// lookup. `flowc doctor` checks them; a run leaves them to each record.
+    pub partial: Vec<Reference>,
     /// The schema of every lookup, known or not.
     pub schemas: Vec<usize>,
     /// Some lookup is a list of every matching record (`[* …]`): what the
@@ -404,17 +413,34 @@ pub struct Lookups {
 }
 
 impl Program {
+    /// The values `e` can have when they do not depend on the record (a
+    /// setting, any value of a table): `None` when they do.
+    pub fn known_values(&self, e: &Expr) -> Option<Vec<Value>> {
+        candidates(self, &Locals::new(), e, 0)
+    }
+
+    /// Where the values of `e` are set: the `let`s and tables it reads.
+    pub fn value_origins(&self, e: &Expr) -> Vec<Span> {
+        let mut out = Vec::new();
+        value_origins(self, &Locals::new(), e, 0, &mut out);
+        out
+    }
+
     /// The lookups `flow` can reach through its lets, tables and functions.
     /// One whose values depend on the record is left to run time, unless
     /// its values can only come from a table: then each value the table
     /// holds is a reference.
     pub fn lookups(&self, flow: &Flow) -> Lookups {
+        let mut locals = Locals::new();
+        mapping_lets(&flow.mapping, &mut locals);
         let mut walk = RefWalk {
             program: self,
             seen_globals: std::collections::HashSet::new(),
             seen_fns: std::collections::HashSet::new(),
             guards: Vec::new(),
             found: Lookups::default(),
+            locals,
+            in_fn: 0,
         };
         let mut visit = |e: &Expr| walk.expr(e);
         if let Some(f) = &flow.filter {
@@ -436,6 +462,29 @@ struct RefWalk<'p> {
     /// The settings conditions of the `if`s being walked.
     guards: Vec<(Expr, bool)>,
     found: Lookups,
+    /// The flow's `let`s by slot, to follow `terms.days` to the table
+    /// `terms` is read from.
+    locals: Locals,
+    /// Inside a function body, whose slots are its own, not the flow's.
+    in_fn: usize,
+}
+
+/// A flow's `let`s by slot; `None` for a slot two lets share.
+type Locals = HashMap<usize, Option<Expr>>;
+
+fn mapping_lets(m: &Mapping, out: &mut Locals) {
+    for op in m.common.iter().chain(&m.on_create).chain(&m.on_update) {
+        match op {
+            Op::Let { slot, expr } => {
+                out.entry(*slot)
+                    .and_modify(|e| *e = None)
+                    .or_insert_with(|| Some(expr.clone()));
+            }
+            Op::Each(e) => mapping_lets(&e.body, out),
+            Op::Upsert(u) => mapping_lets(&u.mapping, out),
+            Op::Map { .. } => {}
+        }
+    }
 }
 
 impl RefWalk<'_> {
@@ -466,7 +515,9 @@ impl RefWalk<'_> {
             Expr::CallFn { func, args, .. } => {
                 args.iter().for_each(|a| self.expr(a));
                 if self.seen_fns.insert((*func, guarded)) {
+                    self.in_fn += 1;
                     self.expr(&self.program.functions[*func].body);
+                    self.in_fn -= 1;
                 }
             }
             Expr::Find {
@@ -474,7 +525,7 @@ impl RefWalk<'_> {
                 conditions,
                 span,
                 all,
-                ..
+                on_miss,
             } => {
                 conditions.iter().for_each(|(_, x)| self.expr(x));
                 if !self.found.schemas.contains(schema) {
@@ -484,7 +535,8 @@ impl RefWalk<'_> {
                 if *all {
                     self.found.lists = true;
                 } else {
-                    self.find(*schema, conditions, *span);
+                    // Under `??` a miss is a value: nothing to find unmatchable.
+                    self.find(*schema, conditions, *span, *on_miss == OnMiss::Fail);
                 }
             }
             other => children(other).into_iter().for_each(|c| self.expr(c)),
@@ -493,54 +545,214 @@ impl RefWalk<'_> {
 
     /// Records a lookup as references when its values are known: every
     /// combination, as long as at most one condition has several values
-    /// (two tables crossed would name combinations nobody asked for).
-    fn find(&mut self, schema: usize, conditions: &[(Arc<str>, Expr)], span: Span) {
+    /// (two tables crossed would name combinations nobody asked for) or
+    /// the conditions that vary are fields of one table's rows
+    /// (`[NumberOfDays: terms.days, TermsOfPaymentTypeId: terms.kind]`).
+    fn find(
+        &mut self,
+        schema: usize,
+        conditions: &[(Arc<str>, Expr)],
+        span: Span,
+        must_match: bool,
+    ) {
+        self.record(schema, conditions, span, false, must_match);
+    }
+
+    /// Records the combinations of `conditions`; a lookup with conditions
+    /// that depend on the record is recorded as `partial` with the others.
+    fn record(
+        &mut self,
+        schema: usize,
+        conditions: &[(Arc<str>, Expr)],
+        span: Span,
+        partial: bool,
+        must_match: bool,
+    ) {
+        let no_locals = Locals::new();
+        let locals = if self.in_fn == 0 {
+            &self.locals
+        } else {
+            &no_locals
+        };
         let mut each = Vec::new();
         for (field, e) in conditions {
-            let Some(values) = candidates(self.program, e, 0) else {
+            let Some(values) = candidates(self.program, locals, e, 0) else {
+                if !partial && must_match {
+                    let known: Vec<(Arc<str>, Expr)> = conditions
+                        .iter()
+                        .filter(|(_, e)| candidates(self.program, locals, e, 0).is_some())
+                        .cloned()
+                        .collect();
+                    if !known.is_empty() {
+                        self.record(schema, &known, span, true, true);
+                    }
+                }
                 return;
             };
             each.push((field.clone(), values));
         }
-        if each.iter().filter(|(_, v)| v.len() > 1).count() > 1 {
-            return;
-        }
-        let varying = each.iter().position(|(_, v)| v.len() > 1);
-        let choices = varying.map_or(1, |i| each[i].1.len());
-        for choice in 0..choices {
-            let wanted = each
-                .iter()
-                .enumerate()
-                .map(|(i, (f, v))| {
-                    let pick = if Some(i) == varying { choice } else { 0 };
-                    (f.clone(), v[pick].clone())
+        let combinations = if each.iter().filter(|(_, v)| v.len() > 1).count() > 1 {
+            match table_rows(self.program, locals, conditions, &each) {
+                Some(rows) => rows,
+                None => return,
+            }
+        } else {
+            let varying = each.iter().position(|(_, v)| v.len() > 1);
+            let choices = varying.map_or(1, |i| each[i].1.len());
+            (0..choices)
+                .map(|choice| {
+                    each.iter()
+                        .enumerate()
+                        .map(|(i, (f, v))| {
+                            let pick = if Some(i) == varying { choice } else { 0 };
+                            (f.clone(), v[pick].clone())
+                        })
+                        .collect::<Vec<_>>()
                 })
-                .collect::<Vec<_>>();
+                .collect()
+        };
+        for wanted in combinations {
             if wanted.iter().any(|(_, v)| v.is_missing()) {
                 continue;
             }
             let same =
                 |r: &Reference| r.schema == schema && r.wanted == wanted && r.guards.is_empty();
-            if !self.found.references.iter().any(same) {
-                self.found.references.push(Reference {
+            let list = if partial {
+                &self.found.partial
+            } else {
+                &self.found.references
+            };
+            if !list.iter().any(same) {
+                let mut origins = Vec::new();
+                for (_, e) in conditions {
+                    value_origins(self.program, locals, e, 0, &mut origins);
+                }
+                let reference = Reference {
                     schema,
                     wanted,
                     span,
                     guards: self.guards.clone(),
-                });
+                    origins,
+                };
+                if partial {
+                    self.found.partial.push(reference);
+                } else {
+                    self.found.references.push(reference);
+                }
             }
         }
+    }
+}
+
+/// One combination of a lookup's conditions: field and value.
+type Wanted = Vec<(Arc<str>, Value)>;
+
+/// The combinations of a lookup whose varying conditions are all fields of
+/// the rows of one table (`terms.days`, `terms.kind` with
+/// `let terms = settings.terms_by_paymethod[paymethod]`): one per row, the
+/// other conditions at their one value.
+fn table_rows(
+    program: &Program,
+    locals: &Locals,
+    conditions: &[(Arc<str>, Expr)],
+    each: &[(Arc<str>, Vec<Value>)],
+) -> Option<Vec<Wanted>> {
+    let mut table = None;
+    let mut fields = Vec::new();
+    for ((_, e), (_, values)) in conditions.iter().zip(each) {
+        if values.len() <= 1 {
+            fields.push(None);
+            continue;
+        }
+        let Expr::Field { base, name, .. } = e else {
+            return None;
+        };
+        let t = table_of(program, locals, base, 0)?;
+        if table.is_some_and(|x| x != t) {
+            return None;
+        }
+        table = Some(t);
+        fields.push(Some(name.clone()));
+    }
+    let t = &program.tables[table?];
+    let mut rows: Vec<&Value> = t.rows.values().chain(t.default.as_ref()).collect();
+    rows.sort_by_key(|v| v.to_string());
+    let mut out: Vec<Wanted> = Vec::new();
+    for row in rows {
+        let wanted: Wanted = each
+            .iter()
+            .zip(&fields)
+            .map(|((f, values), field)| {
+                let v = match field {
+                    Some(name) => row
+                        .as_record()
+                        .and_then(|r| r.get(name))
+                        .cloned()
+                        .unwrap_or_default(),
+                    None => values.first().cloned().unwrap_or_default(),
+                };
+                (f.clone(), v)
+            })
+            .collect();
+        if !out.contains(&wanted) {
+            out.push(wanted);
+        }
+    }
+    Some(out)
+}
+
+/// The table whose row `e` is, through `let`s.
+fn table_of(program: &Program, locals: &Locals, e: &Expr, depth: usize) -> Option<usize> {
+    if depth > 32 {
+        return None;
+    }
+    match e {
+        Expr::Lookup { table, .. } => Some(*table),
+        Expr::Local(slot) => table_of(program, locals, locals.get(slot)?.as_ref()?, depth + 1),
+        Expr::Global(i) => table_of(program, locals, &program.globals[*i].expr, depth + 1),
+        _ => None,
+    }
+}
+
+/// The `let`s and tables the values of `e` come from, for pointing at the
+/// setting rather than at the expression that reads it.
+fn value_origins(program: &Program, locals: &Locals, e: &Expr, depth: usize, out: &mut Vec<Span>) {
+    if depth > 32 {
+        return;
+    }
+    match e {
+        Expr::Global(i) => {
+            let g = &program.globals[*i];
+            if !out.contains(&g.span) {
+                out.push(g.span);
+            }
+            value_origins(program, locals, &g.expr, depth + 1, out);
+        }
+        Expr::Local(slot) => {
+            if let Some(Some(expr)) = locals.get(slot) {
+                value_origins(program, locals, expr, depth + 1, out);
+            }
+        }
+        Expr::Lookup { table, .. } => {
+            let span = program.tables[*table].span;
+            if !out.contains(&span) {
+                out.push(span);
+            }
+        }
+        other => children(other)
+            .into_iter()
+            .for_each(|c| value_origins(program, locals, c, depth + 1, out)),
     }
 }
 
 /// The values an expression can have when they do not depend on the record:
 /// a constant, a `let` of such values, any value of a table (whatever the
 /// key), `a ?? b` and `if … then a else b` of such values, a field of them.
-fn candidates(program: &Program, e: &Expr, depth: usize) -> Option<Vec<Value>> {
+fn candidates(program: &Program, locals: &Locals, e: &Expr, depth: usize) -> Option<Vec<Value>> {
     if depth > 32 {
         return None;
     }
-    let go = |x: &Expr| candidates(program, x, depth + 1);
+    let go = |x: &Expr| candidates(program, locals, x, depth + 1);
     let both = |a: &Expr, b: &Expr| {
         let mut v = go(a)?;
         v.extend(go(b)?);
@@ -549,6 +761,7 @@ fn candidates(program: &Program, e: &Expr, depth: usize) -> Option<Vec<Value>> {
     match e {
         Expr::Const(v) => Some(vec![v.clone()]),
         Expr::Global(i) => go(&program.globals[*i].expr),
+        Expr::Local(slot) => go(locals.get(slot)?.as_ref()?),
         Expr::Lookup { table, .. } => {
             let t = &program.tables[*table];
             let mut values: Vec<Value> = t.rows.values().cloned().collect();

@@ -143,6 +143,26 @@ fn post_form(
         .form(form)
 }
 
+#[tokio::test]
+async fn sales_orders_need_a_variant_that_offers_them() {
+    let emu = emulator().await;
+    let api = Api::new(&emu, "ea:api ea:sales");
+    assert_eq!(
+        api.get("/orders").await.0,
+        200,
+        "the default company is Pro"
+    );
+    emu.set_company_setting("ProductVariant", json!(4));
+    let (status, body) = api.get("/orders").await;
+    assert_eq!(status, 403);
+    assert_error(&body, 4002, "NoAccessToModule");
+    assert_eq!(
+        api.get("/customerinvoicedrafts").await.0,
+        200,
+        "drafts are in every variant"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // OAuth2
 

@@ -4,13 +4,15 @@
 mod connections;
 mod decls;
 mod expr;
+pub mod files;
+pub use files::flow_files;
 mod find;
 mod flow;
 pub mod loader;
 mod scope;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::diag::{self, codes, Diagnostic};
@@ -215,6 +217,7 @@ impl<'m> Checker<'m> {
                         name: l.name.name.clone(),
                         expr: crate::program::Expr::Const(crate::value::Value::Null),
                         frame_size: 0,
+                        span: l.span,
                     });
                     (&l.name, Decl::Let(self.program.globals.len() - 1))
                 }
@@ -380,47 +383,4 @@ impl<'m> Checker<'m> {
             }
         }
     }
-}
-
-/// Every .flow file under the given paths, sorted, for stable output.
-pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let roots = if paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        paths.to_vec()
-    };
-    let mut out = Vec::new();
-    for root in roots {
-        if root.is_dir() {
-            walk(&root, &mut out)
-                .map_err(|e| format!("cannot read folder {}: {e}", root.display()))?;
-        } else if root.is_file() {
-            out.push(root);
-        } else {
-            return Err(format!("{} does not exist", root.display()));
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') || name == "target" {
-            continue;
-        }
-        if path.is_dir() {
-            // A folder of deliberately broken flows (tests/check) opts out
-            // of folder-wide runs with a `.flowignore` file.
-            if !path.join(".flowignore").exists() {
-                walk(&path, out)?;
-            }
-        } else if path.extension().is_some_and(|e| e == "flow") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }

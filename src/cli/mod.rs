@@ -15,7 +15,9 @@ macro_rules! outln {
 
 mod auth;
 mod check;
+mod doctor;
 mod fmt;
+mod init;
 mod run;
 #[cfg(feature = "sandbox")]
 mod sandbox;
@@ -144,6 +146,16 @@ enum Command {
         #[arg(long, global = true, default_value = "flowc.toml")]
         config: PathBuf,
     },
+    /// Set up the CCV Shop → eAccounting flows here: asks (or takes flags), writes
+    /// the flows, settings.flow and flowc.toml, and tries both connections.
+    Init(init::InitArgs),
+    /// Check a set-up against the live services: sign-in, scopes, the company,
+    /// every name in the settings, webhooks, the clock; each problem with its fix.
+    Doctor {
+        /// The set-up's flowc.toml.
+        #[arg(long, default_value = "flowc.toml")]
+        config: PathBuf,
+    },
     /// Run the CCV Shop → eAccounting sync against local emulators of both services.
     #[cfg(feature = "sandbox")]
     Sandbox(sandbox::SandboxArgs),
@@ -207,6 +219,8 @@ pub fn main() -> ExitCode {
         } => auth::run(&connector, file.as_deref(), no_browser),
         Command::Serve(args) => serve::run(&args),
         Command::Webhooks { command, config } => serve::webhooks(&command, &config),
+        Command::Init(args) => init::run(&args),
+        Command::Doctor { config } => doctor::run(&config),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => sandbox::run(&args),
     };
@@ -247,7 +261,7 @@ pub(crate) fn print_plain(d: &Diagnostic) {
 /// Every .flow file under the given paths, or the exit code after saying
 /// why there are none to read.
 pub(crate) fn flow_files_or_exit(paths: &[PathBuf]) -> Result<Vec<PathBuf>, u8> {
-    crate::check::flow_files(paths).map_err(|e| {
+    crate::check::files::flow_files(paths).map_err(|e| {
         print_plain(
             &Diagnostic::new(&crate::diag::codes::E0010, e)
                 .help("pass .flow files or folders that contain them"),

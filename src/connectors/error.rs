@@ -69,6 +69,34 @@ pub struct ConnectorError {
 }
 
 impl ConnectorError {
+    /// What to tell the user: the code, the message, how to fix the
+    /// settings, and the start of what the service answered.
+    pub fn diagnostic(&self) -> crate::diag::Diagnostic {
+        use crate::diag::{codes, Diagnostic};
+        let code = match self.class {
+            ErrorClass::Config | ErrorClass::Auth => &codes::E0402,
+            _ => &codes::E0010,
+        };
+        let mut d = Diagnostic::new(code, self.to_string());
+        match self.class {
+            ErrorClass::Config => {
+                d = d.help(
+                    "set the connection's environment variables (docs/connectors/README.md); \
+                     to try everything without credentials, run `flowc sandbox`",
+                )
+            }
+            ErrorClass::Io => d = d.help("check that the file exists and its folder is writable"),
+            _ => {}
+        }
+        if let Some(body) = &self.body {
+            d = d.note(format!(
+                "the service answered: {}",
+                body.chars().take(300).collect::<String>()
+            ));
+        }
+        d
+    }
+
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
         ConnectorError {
             class,

@@ -66,8 +66,15 @@ codes! {
     E0403 "no-connection" "A resource is used but its module declares no connection",
     // In-language tests.
     E0501 "test-definition" "A test block cannot be run as written",
-    // `flowc serve`.
-    E0601 "serve-config" "flowc.toml is not a valid serve configuration",
+
+    // Setting up: `flowc init` and `flowc doctor`.
+    E0601 "init-answer" "An answer `flowc init` needs is missing or invalid",
+    E0602 "would-overwrite" "`flowc init` would overwrite a file that exists",
+    E0603 "config-file" "flowc.toml cannot be used as written",
+    E0604 "missing-scope" "The eAccounting sign-in lacks a scope the flows need",
+    E0605 "module-not-active" "The eAccounting company lacks what a flow needs (product variant or module)",
+    E0606 "webhook-missing" "A CCV Shop webhook that flowc.toml names is not registered",
+    E0607 "clock-skew" "This machine's clock differs from a service's beyond its tolerance",
     // Run time: each names the record and field it happened on.
     E0901 "missing-value" "A required field has no value for this record",
     E0902 "runtime-type" "A value has an unexpected type for this record",

@@ -47,8 +47,9 @@ use crate::value::Value;
 pub use diagnostic::{connector_diagnostic, engine_diagnostic, state_diagnostic};
 pub use payload::Change;
 pub use plan::PlanEntry;
+pub use references::{existing_help, Unresolved};
 pub use report::{Progress, Report};
-pub use session::Session;
+pub use session::{connections_used, Session};
 
 /// How a run behaves.
 #[derive(Debug, Clone)]

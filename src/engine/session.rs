@@ -152,7 +152,7 @@ fn file_connector(program: &Program, endpoint: &Endpoint) -> Option<(PathBuf, Ar
 }
 
 /// Every connection a flow reads or writes: source, target and upserts.
-fn connections_used(program: &Program, flow: &Flow) -> Vec<usize> {
+pub fn connections_used(program: &Program, flow: &Flow) -> Vec<usize> {
     fn walk(program: &Program, m: &Mapping, out: &mut HashSet<usize>) {
         for op in m.common.iter().chain(&m.on_create).chain(&m.on_update) {
             match op {

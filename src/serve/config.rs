@@ -1,8 +1,9 @@
 //! `flowc.toml`: which flows `flowc serve` keeps current, when, on which
-//! webhooks, and whom it tells when something breaks. The schema is shared
-//! with `flowc init`, which writes the file; see docs/serve.md.
+//! webhooks, and whom it tells when something breaks; see docs/serve.md.
+//! The one reader of the file: `flowc init` reads back what it wrote and
+//! `flowc doctor` reads what it checks through it.
 //!
-//! Every problem is a diagnostic (E0601) pointing at the smallest culprit
+//! Every problem is a diagnostic (E0603) pointing at the smallest culprit
 //! in the file: the value, or the key when the value is fine but the key is
 //! not wanted there.
 
@@ -18,6 +19,9 @@ use toml::Spanned;
 use super::schedule::Schedule;
 use crate::diag::{codes, Diagnostic};
 use crate::source_map::{FileId, SourceMap, Span};
+
+/// The file's name, beside the flows folder.
+pub const FILE: &str = "flowc.toml";
 
 /// Where `flowc serve` listens unless told otherwise: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
@@ -143,7 +147,33 @@ pub struct ConfigError {
     pub sources: SourceMap,
 }
 
+impl From<Diagnostic> for ConfigError {
+    /// A problem found outside the file (a flow it names does not check).
+    fn from(d: Diagnostic) -> Self {
+        ConfigError {
+            diagnostic: Box::new(d),
+            sources: SourceMap::new(),
+        }
+    }
+}
+
 impl Config {
+    /// The state folder: the file's `state`, else `FLOWC_STATE`, else
+    /// `.flowc` beside the file (as `flowc run` keeps it beside a flow).
+    pub fn state_dir(&self, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+        if let Some(dir) = &self.state {
+            return dir.clone();
+        }
+        if let Some(dir) = env("FLOWC_STATE").filter(|s| !s.is_empty()) {
+            return PathBuf::from(dir);
+        }
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join(".flowc")
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             diagnostic: Box::new(
@@ -171,7 +201,7 @@ impl Config {
             sources: sources.clone(),
         };
         let raw: Raw = toml::from_str(text).map_err(|e| {
-            let mut d = Diagnostic::new(&codes::E0601, toml_message(&e));
+            let mut d = Diagnostic::new(&codes::E0603, toml_message(&e));
             if let Some(range) = e.span() {
                 d = d.at(span(file, range), "here");
             }
@@ -195,7 +225,7 @@ impl Config {
     /// The diagnostic for a `[flow.NAME]` table whose flow no .flow file declares.
     pub fn unknown_flow(&self, flow: &FlowConfig, known: &[&str]) -> Diagnostic {
         Diagnostic::new(
-            &codes::E0601,
+            &codes::E0603,
             format!(
                 "flowc.toml schedules flow `{}`, which none of the .flow files declares",
                 flow.name
@@ -212,7 +242,7 @@ impl Config {
     /// The diagnostic for a webhook event the flow's source cannot be re-read on.
     pub fn wrong_event(&self, event: &(String, Span), resource: &str) -> Diagnostic {
         Diagnostic::new(
-            &codes::E0601,
+            &codes::E0603,
             format!(
                 "event `{}` names no record of `{resource}`, which this flow reads",
                 event.0
@@ -238,7 +268,7 @@ fn toml_message(e: &toml::de::Error) -> String {
 fn build(raw: Raw, dir: &Path, path: &Path, file: FileId) -> Result<Config, Diagnostic> {
     let at = |s: Range<usize>| span(file, s);
     let bad = |s: Range<usize>, message: String, help: &str| {
-        Diagnostic::new(&codes::E0601, message)
+        Diagnostic::new(&codes::E0603, message)
             .at(at(s), "here")
             .help(help.to_string())
     };
@@ -297,7 +327,7 @@ fn build(raw: Raw, dir: &Path, path: &Path, file: FileId) -> Result<Config, Diag
             }
             (None, None) => {
                 return Err(Diagnostic::new(
-                    &codes::E0601,
+                    &codes::E0603,
                     format!("flow `{name}` has no schedule"),
                 )
                 .at(header, "needs `every` or `cron`")
@@ -318,7 +348,7 @@ fn build(raw: Raw, dir: &Path, path: &Path, file: FileId) -> Result<Config, Diag
         for event in f.webhooks {
             if !TRIGGER_EVENTS.contains(&event.get_ref().as_str()) {
                 let d = Diagnostic::new(
-                    &codes::E0601,
+                    &codes::E0603,
                     format!(
                         "`{}` is not a CCV Shop event flowc can sync on",
                         event.get_ref()
@@ -522,6 +552,17 @@ period = "1h"
         let alerts = c.alerts.unwrap();
         assert_eq!(alerts.smtp_security, SmtpSecurity::StartTls);
         assert_eq!(alerts.period, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_state_folder_is_the_files_then_the_environments_then_beside_the_file() {
+        let none = |_: &str| None;
+        let env = |k: &str| (k == "FLOWC_STATE").then(|| "/var/flowc".to_string());
+        let c = parse("flows = [\"a.flow\"]").unwrap();
+        assert_eq!(c.state_dir(&none), PathBuf::from("/srv/shop/.flowc"));
+        assert_eq!(c.state_dir(&env), PathBuf::from("/var/flowc"));
+        let c = parse("flows = [\"a.flow\"]\nstate = \"data\"").unwrap();
+        assert_eq!(c.state_dir(&env), PathBuf::from("/srv/shop/data"));
     }
 
     #[test]

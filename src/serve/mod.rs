@@ -20,7 +20,7 @@ pub mod status;
 pub mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -121,23 +121,6 @@ pub struct Server {
     started: Instant,
 }
 
-/// The state folder: flowc.toml's `state`, else `FLOWC_STATE`, else
-/// `.flowc` beside flowc.toml.
-pub fn state_dir(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    if let Some(dir) = &config.state {
-        return dir.clone();
-    }
-    if let Some(dir) = env("FLOWC_STATE").filter(|s| !s.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    config
-        .path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .join(".flowc")
-}
-
 impl Server {
     /// Checks every .flow file the configuration names, finds each
     /// configured flow and opens the sessions they run in.
@@ -145,7 +128,7 @@ impl Server {
         config: Config,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Server, StartError> {
-        let state_dir = state_dir(&config, env);
+        let state_dir = config.state_dir(env);
         let files = crate::check::flow_files(&config.flows).map_err(|e| {
             StartError::plain(
                 Diagnostic::new(&codes::E0010, format!("flowc.toml: {e}"))

@@ -38,6 +38,11 @@ impl App {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The shop's clock: this machine's, moved by the configured offset.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::seconds(self.config.clock_offset_secs)
+    }
+
     pub fn counters(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
         self.counters.lock().unwrap_or_else(|e| e.into_inner())
     }

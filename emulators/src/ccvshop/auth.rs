@@ -7,7 +7,6 @@
 //! [`super::errors`] for the sub-codes.
 
 use axum::http::{HeaderMap, Method};
-use chrono::Utc;
 
 use super::app::App;
 use super::errors::ApiError;
@@ -49,7 +48,7 @@ pub(crate) fn authenticate(
     let when = parse_x_date(date).ok_or_else(|| {
         ApiError::auth_date(format!("x-date '{date}' is not an ISO 8601 date-time"))
     })?;
-    let skew = (Utc::now() - when).abs();
+    let skew = (app.now() - when).abs();
     let max =
         chrono::Duration::from_std(app.config.max_clock_skew).unwrap_or(chrono::Duration::MAX);
     if skew > max {

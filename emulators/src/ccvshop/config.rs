@@ -60,8 +60,12 @@ pub struct CcvShopConfig {
     pub port: u16,
     pub data: SeedSource,
     pub limits: RateLimitConfig,
-    /// Largest accepted difference between `x-date` and the real clock.
+    /// Largest accepted difference between `x-date` and the shop's clock.
     pub max_clock_skew: Duration,
+    /// How far the shop's clock is ahead of this machine's (negative:
+    /// behind), in seconds: what `x-date` is checked against and what the
+    /// `x-date` and `Date` of its answers say. For tests of clock skew.
+    pub clock_offset_secs: i64,
     pub default_page_size: u32,
     pub max_page_size: u32,
     /// POST webhook events to registered (loopback) addresses.
@@ -80,6 +84,7 @@ impl Default for CcvShopConfig {
             data: SeedSource::Sample,
             limits: RateLimitConfig::default(),
             max_clock_skew: Duration::from_secs(5 * 60),
+            clock_offset_secs: 0,
             default_page_size: 25,
             max_page_size: 250,
             deliver_webhooks: true,
@@ -96,6 +101,7 @@ impl fmt::Debug for CcvShopConfig {
             .field("data", &self.data)
             .field("limits", &self.limits)
             .field("max_clock_skew", &self.max_clock_skew)
+            .field("clock_offset_secs", &self.clock_offset_secs)
             .field("default_page_size", &self.default_page_size)
             .field("max_page_size", &self.max_page_size)
             .field("deliver_webhooks", &self.deliver_webhooks)

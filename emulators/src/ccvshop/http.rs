@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use chrono::Utc;
 
 use super::app::{App, Ctx, Reply};
 use super::auth;
@@ -59,14 +58,20 @@ async fn count_and_sign(State(app): State<Arc<App>>, request: Request, next: Nex
         // The fault layer dropped the response on purpose; keep it dropped.
         Err(_) => return faults::dropped_connection(),
     };
-    let x_date = signing::format_x_date(Utc::now());
+    let now = app.now();
+    let x_date = signing::format_x_date(now);
     let x_hash = app.keys.hash(method.as_str(), &uri, &bytes, &x_date);
-    if let (Ok(d), Ok(h)) = (
+    // HTTP's own `Date` by the shop's clock too (the server adds one only
+    // when the answer has none).
+    let http_date = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let (Ok(d), Ok(h), Ok(hd)) = (
         HeaderValue::from_str(&x_date),
         HeaderValue::from_str(&x_hash),
+        HeaderValue::from_str(&http_date),
     ) {
         parts.headers.insert(signing::HEADER_DATE, d);
         parts.headers.insert(signing::HEADER_HASH, h);
+        parts.headers.insert(axum::http::header::DATE, hd);
     }
     Response::from_parts(parts, Body::from(bytes))
 }
@@ -227,7 +232,7 @@ mod tests {
             let pq = if q.is_empty() { path } else { format!("{path}?{q}") };
             let Ok(uri) = pq.parse::<axum::http::Uri>() else { return Ok(()) };
             let bytes = raw_body.unwrap_or_else(|| serde_json::to_vec(&body).unwrap_or_default());
-            let x_date = signing::format_x_date(Utc::now());
+            let x_date = signing::format_x_date(chrono::Utc::now());
             let x_hash = app.keys.hash(method, &pq, &bytes, &x_date);
             let mut headers = HeaderMap::new();
             for (k, v) in [

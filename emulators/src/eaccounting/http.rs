@@ -1,7 +1,8 @@
 //! The request path, outermost first: request counter → fault injection
 //! ([`faults::middleware`]) → routing (paths are case-insensitive) →
 //! bearer check (401/4005) → `ea:api` (403) → per-client-per-endpoint
-//! minute window (429/4010) → endpoint scope (403) → handler.
+//! minute window (429/4010) → endpoint scope (403) → the company's product
+//! variant (403/4002) → handler.
 
 use std::sync::Arc;
 
@@ -118,6 +119,7 @@ fn api(
     let grant = authenticate(shared, headers)?;
     admit(shared, &grant, method, &resolved)?;
     let mut store = lock(&shared.store);
+    offered(&store.company, &resolved)?;
     let call = Call {
         store: &mut store,
         params: parse_query(query),
@@ -139,6 +141,34 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Grant, ApiError>
     token
         .and_then(|t| lock(&shared.identity).authenticate(&t, shared.clock()))
         .ok_or_else(ApiError::unauthorized)
+}
+
+/// The company's product variant offers the endpoint: orders and
+/// currencies are "Available in any of the following variants: Pro,
+/// Standard, Invoicing" (2018 Swagger), so a Solo or Bookkeeping company is
+/// refused with 4002 NoAccessToModule, as the API refuses a module the
+/// company lacks. A company whose variant is not stated is not restricted.
+fn offered(
+    company: &serde_json::Map<String, serde_json::Value>,
+    to: &Resolved,
+) -> Result<(), ApiError> {
+    let family = to
+        .template
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    if !matches!(family, "orders" | "currencies") {
+        return Ok(());
+    }
+    match company.get("ProductVariant").and_then(serde_json::Value::as_i64) {
+        None | Some(1 | 2 | 5) => Ok(()),
+        Some(v) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            4002,
+            format!("NoAccessToModule - The company's product variant ({v}) has no access to /{family}."),
+        )),
+    }
 }
 
 /// `ea:api`, then the minute window of this client on this endpoint, then
