@@ -6,11 +6,16 @@
 //! recovery message follows when the cause clears.
 //!
 //! Deciding ([`Alerts::observe`]) is separate from sending ([`Alerts::send`])
-//! so that the rules are tested without a network.
+//! so that the rules are tested without a network. Which alerts are firing
+//! is kept in the state store by the caller (`Server::after_run`) and given
+//! back to [`Alerts::new`], so a restart neither repeats an alert within its
+//! period nor forgets the recovery.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use super::config::{AlertsConfig, SmtpSecurity};
 
@@ -25,6 +30,18 @@ pub enum Cause {
 }
 
 impl Cause {
+    const ALL: [Cause; 4] = [
+        Cause::RunFailed,
+        Cause::SignIn,
+        Cause::DeadLetters,
+        Cause::ZeroRecords,
+    ];
+
+    /// The cause `as_str` names.
+    pub fn parse(text: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Cause::RunFailed => "run_failed",
@@ -94,21 +111,26 @@ pub struct Observation {
     pub dead_letters: (u64, u64),
 }
 
-struct Open {
-    last_sent: Instant,
-}
-
 pub struct Alerts {
     config: Option<AlertsConfig>,
-    open: Mutex<HashMap<(String, Cause), Open>>,
+    /// The alerts that are firing, with when each was last sent.
+    open: Mutex<HashMap<(String, Cause), DateTime<Utc>>>,
     http: reqwest::Client,
 }
 
 impl Alerts {
-    pub fn new(config: Option<AlertsConfig>) -> Alerts {
+    /// `firing`: the alerts that were firing when serve last stopped.
+    pub fn new(
+        config: Option<AlertsConfig>,
+        firing: impl IntoIterator<Item = (String, Cause, DateTime<Utc>)>,
+    ) -> Alerts {
+        let open = firing
+            .into_iter()
+            .map(|(flow, cause, at)| ((flow, cause), at))
+            .collect();
         Alerts {
             config,
-            open: Mutex::new(HashMap::new()),
+            open: Mutex::new(open),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -127,7 +149,7 @@ impl Alerts {
     }
 
     /// The alerts (and recoveries) a run's outcome calls for, at `now`.
-    pub fn observe(&self, flow: &str, o: &Observation, now: Instant) -> Vec<Alert> {
+    pub fn observe(&self, flow: &str, o: &Observation, now: DateTime<Utc>) -> Vec<Alert> {
         let mut out = Vec::new();
         match &o.failure {
             Some((cause, message)) if !o.retry_pending => {
@@ -163,15 +185,24 @@ impl Alerts {
         out
     }
 
-    fn fire(&self, flow: &str, cause: Cause, message: &str, now: Instant, out: &mut Vec<Alert>) {
+    fn fire(
+        &self,
+        flow: &str,
+        cause: Cause,
+        message: &str,
+        now: DateTime<Utc>,
+        out: &mut Vec<Alert>,
+    ) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let key = (flow.to_string(), cause);
-        if let Some(o) = open.get(&key) {
-            if now.duration_since(o.last_sent) < self.period() {
+        if let Some(last_sent) = open.get(&key) {
+            // A clock that went back counts as within the period.
+            let since = (now - *last_sent).to_std().unwrap_or_default();
+            if since < self.period() {
                 return;
             }
         }
-        open.insert(key, Open { last_sent: now });
+        open.insert(key, now);
         out.push(Alert {
             flow: flow.to_string(),
             cause,
@@ -280,16 +311,26 @@ mod tests {
     use super::*;
 
     fn alerts(period: Duration) -> Alerts {
-        Alerts::new(Some(AlertsConfig {
-            webhook: None,
-            email_to: vec![],
-            smtp_host: None,
-            smtp_port: 25,
-            smtp_from: None,
-            smtp_security: SmtpSecurity::None,
-            zero_records_runs: 3,
-            period,
-        }))
+        alerts_firing(period, [])
+    }
+
+    fn alerts_firing<const N: usize>(
+        period: Duration,
+        firing: [(String, Cause, DateTime<Utc>); N],
+    ) -> Alerts {
+        Alerts::new(
+            Some(AlertsConfig {
+                webhook: None,
+                email_to: vec![],
+                smtp_host: None,
+                smtp_port: 25,
+                smtp_from: None,
+                smtp_security: SmtpSecurity::None,
+                zero_records_runs: 3,
+                period,
+            }),
+            firing,
+        )
     }
 
     fn failed(retry_pending: bool) -> Observation {
@@ -315,7 +356,7 @@ mod tests {
     #[test]
     fn a_failure_waits_for_its_retry_then_alerts_once_per_period_and_recovers() {
         let a = alerts(Duration::from_secs(3600));
-        let t0 = Instant::now();
+        let t0 = Utc::now();
         assert!(
             a.observe("orders", &failed(true), t0).is_empty(),
             "held while the retry is pending"
@@ -326,15 +367,23 @@ mod tests {
             .text()
             .contains("orders: run failed — eAccounting answered 500"));
         assert!(a
-            .observe("orders", &failed(false), t0 + Duration::from_secs(60))
+            .observe("orders", &failed(false), t0 + chrono::Duration::seconds(60))
             .is_empty());
         assert!(
             a.observe("other", &failed(false), t0).len() == 1,
             "per flow"
         );
-        let again = a.observe("orders", &failed(false), t0 + Duration::from_secs(3600));
+        let again = a.observe(
+            "orders",
+            &failed(false),
+            t0 + chrono::Duration::seconds(3600),
+        );
         assert_eq!(shape(&again), [(Cause::RunFailed, true)], "once per period");
-        let recovered = a.observe("orders", &ok(0, (0, 0)), t0 + Duration::from_secs(3700));
+        let recovered = a.observe(
+            "orders",
+            &ok(0, (0, 0)),
+            t0 + chrono::Duration::seconds(3700),
+        );
         assert_eq!(shape(&recovered), [(Cause::RunFailed, false)]);
         assert!(recovered[0].text().contains("recovered"));
         assert!(
@@ -346,7 +395,7 @@ mod tests {
     #[test]
     fn zero_record_streaks_and_growing_dead_letters() {
         let a = alerts(Duration::from_secs(3600));
-        let t = Instant::now();
+        let t = Utc::now();
         assert!(a.observe("orders", &ok(2, (0, 0)), t).is_empty());
         assert_eq!(
             shape(&a.observe("orders", &ok(3, (0, 0)), t)),
@@ -369,5 +418,27 @@ mod tests {
             shape(&a.observe("orders", &ok(0, (3, 0)), t)),
             [(Cause::DeadLetters, false)]
         );
+    }
+
+    #[test]
+    fn firing_alerts_survive_a_restart() {
+        let t0 = Utc::now();
+        let a = alerts_firing(
+            Duration::from_secs(3600),
+            [("orders".into(), Cause::RunFailed, t0)],
+        );
+        assert!(
+            a.observe("orders", &failed(false), t0 + chrono::Duration::seconds(60))
+                .is_empty(),
+            "sent before the restart, within the period"
+        );
+        assert_eq!(
+            shape(&a.observe("orders", &ok(0, (0, 0)), t0)),
+            [(Cause::RunFailed, false)],
+            "the recovery is not forgotten"
+        );
+        for c in Cause::ALL {
+            assert_eq!(Cause::parse(c.as_str()), Some(c));
+        }
     }
 }

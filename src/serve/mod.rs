@@ -225,7 +225,14 @@ impl Server {
         let store = SqliteStore::open(&state_dir).map_err(|e| {
             StartError::plain(Diagnostic::new(&codes::E0010, format!("state store: {e}")))
         })?;
-        let alerts = alerts::Alerts::new(config.alerts.clone());
+        let firing = store
+            .open_alerts()
+            .map_err(|e| {
+                StartError::plain(Diagnostic::new(&codes::E0010, format!("state store: {e}")))
+            })?
+            .into_iter()
+            .filter_map(|(flow, cause, at)| Some((flow, alerts::Cause::parse(&cause)?, at)));
+        let alerts = alerts::Alerts::new(config.alerts.clone(), firing);
         Ok(Server {
             config,
             state_dir,
@@ -444,10 +451,24 @@ impl Server {
             zero_streak,
             dead_letters: (before, after),
         };
-        let alerts = self
-            .alerts
-            .observe(&slot.name, &observation, Instant::now());
-        self.alerts.send(alerts).await;
+        let now = Utc::now();
+        let alerts = self.alerts.observe(&slot.name, &observation, now);
+        self.alerts.send(alerts.clone()).await;
+        self.remember(&alerts, now);
+    }
+
+    /// Keeps which alerts are firing in the state store, for a restart.
+    fn remember(&self, alerts: &[alerts::Alert], now: chrono::DateTime<Utc>) {
+        for a in alerts {
+            let kept = if a.firing {
+                self.store.alert_sent(&a.flow, a.cause.as_str(), now)
+            } else {
+                self.store.alert_cleared(&a.flow, a.cause.as_str())
+            };
+            if let Err(e) = kept {
+                tracing::error!(flow = %a.flow, "cannot store the alert's state: {e}");
+            }
+        }
     }
 
     /// A flow's schedule, forever (until shutdown): wait for the next run

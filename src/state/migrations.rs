@@ -173,6 +173,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (connector, id)
     ) WITHOUT ROWID;
     "#,
+    // 5: `flowc serve`'s open alerts: which cause of which flow is firing
+    // and when it was last sent, so that a restart neither sends it again
+    // within its period nor forgets to send the recovery.
+    r#"
+    CREATE TABLE alerts (
+        flow      TEXT NOT NULL,
+        cause     TEXT NOT NULL,
+        last_sent TEXT NOT NULL,
+        PRIMARY KEY (flow, cause)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary creates and understands.

@@ -1,6 +1,7 @@
 //! What `flowc serve` keeps besides runs: when each scheduled flow runs
-//! next, and the webhooks registered in a shop with the key that signs
-//! their deliveries. Run history itself is the `runs` table.
+//! next, the webhooks registered in a shop with the key that signs their
+//! deliveries, and the alerts that are firing. Run history itself is the
+//! `runs` table.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
@@ -106,6 +107,40 @@ impl SqliteStore {
         )
     }
 
+    /// The alerts that are firing: (flow, cause, when last sent).
+    pub fn open_alerts(&self) -> Result<Vec<(String, String, DateTime<Utc>)>, StateError> {
+        let conn = self.lock_conn();
+        query_rows(
+            &conn,
+            "SELECT flow, cause, last_sent FROM alerts ORDER BY flow, cause",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, timestamp(r, 2)?)),
+        )
+    }
+
+    /// Remembers that the alert for `cause` of `flow` was sent at `at`.
+    pub fn alert_sent(&self, flow: &str, cause: &str, at: DateTime<Utc>) -> Result<(), StateError> {
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO alerts (flow, cause, last_sent) VALUES (?1, ?2, ?3)",
+                params![flow, cause, at],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the alert for `cause` of `flow` (its recovery was sent).
+    pub fn alert_cleared(&self, flow: &str, cause: &str) -> Result<(), StateError> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM alerts WHERE flow = ?1 AND cause = ?2",
+                params![flow, cause],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Forgets a webhook; returns whether it was stored.
     pub fn forget_webhook(&self, connector: &str, id: &str) -> Result<bool, StateError> {
         self.write(|tx| {
@@ -145,5 +180,25 @@ mod tests {
         assert!(s.forget_webhook("ccvshop", "7").unwrap());
         assert!(!s.forget_webhook("ccvshop", "7").unwrap());
         assert!(s.webhooks("ccvshop").unwrap().is_empty());
+    }
+
+    #[test]
+    fn open_alerts_round_trip() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .to_utc();
+        s.alert_sent("orders", "run_failed", at).unwrap();
+        s.alert_sent("orders", "run_failed", at).unwrap();
+        s.alert_sent("stock", "zero_records", at).unwrap();
+        assert_eq!(
+            s.open_alerts().unwrap(),
+            [
+                ("orders".into(), "run_failed".into(), at),
+                ("stock".into(), "zero_records".into(), at)
+            ]
+        );
+        s.alert_cleared("orders", "run_failed").unwrap();
+        assert_eq!(s.open_alerts().unwrap().len(), 1);
     }
 }
