@@ -395,6 +395,83 @@ fn webhooks_sync_exactly_the_named_order_within_seconds() {
     assert!(svc.shop.with_store(|s| s.webhooks.is_empty()));
 }
 
+#[test]
+fn a_product_webhook_updates_exactly_that_article() {
+    let svc = Services::start_delivering(SeedSource::Generated {
+        orders: 5,
+        products: 12,
+        seed: 31,
+    });
+    let port = free_port();
+    let config = svc.state().join("flowc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "flows = [\"{}\"]\nstate = \"{}\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\n[flow.products]\nevery = \"1h\"\nwebhooks = [\"products.created\", \"products.updated\"]\n",
+            repo().join("flows/ccvshop-eaccounting/products.flow").display(),
+            svc.state().display()
+        ),
+    )
+    .unwrap();
+    let installed = svc.flowc(&["webhooks", "install", "--config", config.to_str().unwrap()]);
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let serve = Serve::start(&svc, &config);
+    let product_runs = || svc.store().runs(Some("products"), 0).unwrap();
+    wait_for("the first products run", Duration::from_secs(30), || {
+        product_runs()
+            .first()
+            .is_some_and(|r| r.status != "running")
+    });
+    let articles = svc.books.collection("articles");
+    let article = |number: &str| {
+        svc.books
+            .collection("articles")
+            .into_iter()
+            .find(|a| a["Number"] == number)
+    };
+    // A product the first run made an article of.
+    let (id, number) = svc.shop.with_store(|s| {
+        s.products
+            .values()
+            .find_map(|p| {
+                let number = p.productnumber.clone();
+                articles
+                    .iter()
+                    .any(|a| a["Number"] == number.as_str())
+                    .then_some((p.id, number))
+            })
+            .expect("an article from a product")
+    });
+    let before = article(&number).unwrap();
+    let (runs_before, writes_before) = (product_runs().len(), writes(&svc));
+    let mut changes = flowc::value::Record::default();
+    changes.insert(
+        "price",
+        flowc::value::Value::Num(rust_decimal::Decimal::new(12345, 2)),
+    );
+    let changed_at = Instant::now();
+    shop(&svc)
+        .update("products", &id.to_string(), &changes, None)
+        .unwrap();
+    wait_for("the article's new price", Duration::from_secs(5), || {
+        article(&number).is_some_and(|a| a != before)
+    });
+    println!("webhook → article update: {:?}", changed_at.elapsed());
+    wait_for("the webhook run", Duration::from_secs(5), || {
+        product_runs().len() == runs_before + 1 && product_runs()[0].status != "running"
+    });
+    let run = product_runs().remove(0);
+    assert_eq!((run.counts.read, run.counts.updated), (1, 1), "{run:?}");
+    assert_eq!(writes(&svc) - writes_before, 1, "one PUT of that article");
+    let after = article(&number).unwrap();
+    assert_eq!(after["GrossPrice"], serde_json::json!(123.45), "{after}");
+    drop(serve);
+}
+
 /// Serve with the orders flow hourly, eAccounting answering after
 /// `latency_ms`, once its first run has written a few drafts (and has
 /// more to write).
