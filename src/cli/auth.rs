@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::print_plain;
-use super::run::{check_or_exit, connector_diagnostic, real_env, state_dir};
+use super::run::{check_or_exit, real_env, state_dir};
 use crate::check::Checked;
 use crate::connectors::registry::{self, AuthContext, ConnectorSpec, AUTH_TIMEOUT};
 use crate::connectors::settings::Settings;
@@ -57,7 +57,8 @@ pub(crate) fn run(connector: &str, file: Option<&Path>, no_browser: bool) -> u8 
         Ok(s) => s,
         Err(e) => {
             print_plain(
-                &connector_diagnostic(&e).help(where_settings_come_from(connection, &origin)),
+                &e.diagnostic()
+                    .help(where_settings_come_from(connection, &origin)),
             );
             return 2;
         }
@@ -75,7 +76,8 @@ pub(crate) fn run(connector: &str, file: Option<&Path>, no_browser: bool) -> u8 
         Ok(()) => 0,
         Err(e) => {
             print_plain(
-                &connector_diagnostic(&e).help(where_settings_come_from(connection, &origin)),
+                &e.diagnostic()
+                    .help(where_settings_come_from(connection, &origin)),
             );
             2
         }

@@ -134,7 +134,7 @@ pub(crate) fn open_store(dir: &Path) -> Result<SqliteStore, u8> {
     })
 }
 
-pub(crate) use crate::engine::{connector_diagnostic, engine_diagnostic, state_diagnostic};
+pub(crate) use crate::engine::{engine_diagnostic, state_diagnostic};
 
 /// The flows that are on (their `when` holds), saying which are off.
 pub(crate) fn flows_on<'p>(

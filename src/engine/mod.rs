@@ -44,7 +44,7 @@ use crate::state::{Decision, NewDeadLetter, RunCounts, RunId, StateError, Store}
 use crate::value::json::{self, Decoder};
 use crate::value::Value;
 
-pub use diagnostic::{connector_diagnostic, engine_diagnostic, state_diagnostic};
+pub use diagnostic::{engine_diagnostic, state_diagnostic};
 pub use payload::Change;
 pub use plan::PlanEntry;
 pub use references::{existing_help, Unresolved};

@@ -225,9 +225,9 @@ impl Alerts {
 
     /// Sends each alert to every configured channel; failures are logged
     /// (an alert that cannot be sent must not stop the sync).
-    pub async fn send(&self, alerts: Vec<Alert>) {
+    pub async fn send(&self, alerts: &[Alert]) {
         let Some(config) = &self.config else {
-            for a in &alerts {
+            for a in alerts {
                 tracing::warn!(flow = %a.flow, cause = a.cause.as_str(), firing = a.firing, "{}", a.text());
             }
             return;

@@ -453,7 +453,7 @@ impl Server {
         };
         let now = Utc::now();
         let alerts = self.alerts.observe(&slot.name, &observation, now);
-        self.alerts.send(alerts.clone()).await;
+        self.alerts.send(&alerts).await;
         self.remember(&alerts, now);
     }
 

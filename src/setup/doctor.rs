@@ -574,13 +574,7 @@ fn check_settings(setup: &Setup, report: &mut Report) {
                         problems.push((unresolved_problem(&u), Some(*index)));
                     }
                 }
-                Err(e) => {
-                    let d = match e {
-                        crate::engine::EngineError::Connector(c) => c.diagnostic(),
-                        other => Diagnostic::new(&codes::E0010, other.to_string()),
-                    };
-                    problems.push((d, None));
-                }
+                Err(e) => problems.push((crate::engine::engine_diagnostic(&e), None)),
             }
         }
     }
