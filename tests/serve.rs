@@ -724,6 +724,57 @@ fn alerts_go_out_once_per_cause_after_the_retry_and_recover() {
     drop(serve);
 }
 
+#[test]
+fn the_count_of_runs_reading_nothing_survives_a_restart() {
+    let svc = Services::start(0, 3, 4, false);
+    let (hook, hooked) = webhook_sink();
+    let config = config(
+        &svc,
+        free_port(),
+        "every = \"400ms\"",
+        &format!("[alerts]\nwebhook = \"{hook}\"\nzero_records_runs = 4\n"),
+    );
+    let streak = || svc.store().zero_streak("orders").unwrap();
+    let serve = Serve::start(&svc, &config);
+    wait_for("two runs reading nothing", Duration::from_secs(30), || {
+        streak() >= 2
+    });
+    serve.kill();
+    let counted = streak();
+    assert!(counted < 4, "the alert's count was reached before the restart");
+    assert!(hooked.lock().unwrap().is_empty());
+    let succeeded = || {
+        runs(&svc)
+            .iter()
+            .filter(|r| r.status == "succeeded")
+            .count()
+    };
+    let before = succeeded();
+
+    // Started again, it goes on counting: the alert comes after the runs
+    // that were missing, not after four more.
+    let serve = Serve::start(&svc, &config);
+    wait_for("the zero-records alert", Duration::from_secs(30), || {
+        !hooked.lock().unwrap().is_empty()
+    });
+    let after_restart = succeeded() - before;
+    let sent = hooked.lock().unwrap().clone();
+    assert_eq!(sent[0]["cause"], "zero_records", "{sent:?}");
+    assert!(
+        sent[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("the last 4 runs read no records"),
+        "{sent:?}"
+    );
+    // One run more may have finished while this test polled.
+    assert!(
+        after_restart <= 4 - counted as usize + 1 && after_restart < 4,
+        "{after_restart} runs after the restart (the count was {counted}): {}",
+        serve.log_text()
+    );
+}
+
 /// What `flowc serve` prints when it refuses `[flow.…]` `table` of a
 /// flowc.toml serving the flagship flow (the folder shown as DIR).
 fn refused(table: &str) -> String {

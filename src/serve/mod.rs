@@ -222,14 +222,17 @@ impl Server {
                 });
             }
         }
-        let store = SqliteStore::open(&state_dir).map_err(|e| {
+        let stored = |e: crate::state::StateError| {
             StartError::plain(Diagnostic::new(&codes::E0010, format!("state store: {e}")))
-        })?;
+        };
+        let store = SqliteStore::open(&state_dir).map_err(stored)?;
+        for slot in flows.values() {
+            let streak = store.zero_streak(&slot.name).map_err(stored)?;
+            slot.zero_streak.store(streak, Ordering::SeqCst);
+        }
         let firing = store
             .open_alerts()
-            .map_err(|e| {
-                StartError::plain(Diagnostic::new(&codes::E0010, format!("state store: {e}")))
-            })?
+            .map_err(stored)?
             .into_iter()
             .filter_map(|(flow, cause, at)| Some((flow, alerts::Cause::parse(&cause)?, at)));
         let alerts = alerts::Alerts::new(config.alerts.clone(), firing);
@@ -429,18 +432,7 @@ impl Server {
         self.metrics.run(&slot.name, trigger.as_str(), report);
         let after = self.dead_letter_count(&slot.name);
         self.metrics.dead_letters(&slot.name, after);
-        // Webhook syncs read one record by design: they say nothing about
-        // whether the source still yields records.
-        let zero_streak = match (trigger, report) {
-            (Trigger::Webhook, _) => slot.zero_streak.load(Ordering::SeqCst),
-            (_, Some(r)) if r.read == 0 && !r.stopped_early => {
-                slot.zero_streak.fetch_add(1, Ordering::SeqCst) + 1
-            }
-            _ => {
-                slot.zero_streak.store(0, Ordering::SeqCst);
-                0
-            }
-        };
+        let zero_streak = self.count_zero_runs(slot, trigger, report);
         let failure = match outcome {
             Outcome::Failed(cause, message) => Some((*cause, message.clone())),
             _ => None,
@@ -455,6 +447,29 @@ impl Server {
         let alerts = self.alerts.observe(&slot.name, &observation, now);
         self.alerts.send(&alerts).await;
         self.remember(&alerts, now);
+    }
+
+    /// How many runs of the flow in a row have now read no record, kept in
+    /// the state store so that a restart goes on counting.
+    fn count_zero_runs(&self, slot: &FlowSlot, trigger: Trigger, report: Option<&Report>) -> u32 {
+        // Webhook syncs read one record by design: they say nothing about
+        // whether the source still yields records.
+        if trigger == Trigger::Webhook {
+            return slot.zero_streak.load(Ordering::SeqCst);
+        }
+        let streak = match report {
+            Some(r) if r.read == 0 && !r.stopped_early => {
+                slot.zero_streak.fetch_add(1, Ordering::SeqCst) + 1
+            }
+            _ => {
+                slot.zero_streak.store(0, Ordering::SeqCst);
+                0
+            }
+        };
+        if let Err(e) = self.store.set_zero_streak(&slot.name, streak) {
+            tracing::error!(flow = %slot.name, "cannot store the count of runs reading nothing: {e}");
+        }
+        streak
     }
 
     /// Keeps which alerts are firing in the state store, for a restart.

@@ -184,6 +184,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (flow, cause)
     ) WITHOUT ROWID;
     "#,
+    // 6: `flowc serve`'s count of runs in a row that read no record, per
+    // flow, so that a restart does not start the `zero_records` alert's
+    // count again (a flow restarted daily would never alert).
+    r#"
+    CREATE TABLE zero_streaks (
+        flow TEXT PRIMARY KEY,
+        runs INTEGER NOT NULL CHECK (runs >= 0)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary creates and understands.

@@ -1,7 +1,7 @@
 //! What `flowc serve` keeps besides runs: when each scheduled flow runs
 //! next, the webhooks registered in a shop with the key that signs their
-//! deliveries, and the alerts that are firing. Run history itself is the
-//! `runs` table.
+//! deliveries, the alerts that are firing and how many runs in a row read
+//! no record. Run history itself is the `runs` table.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
@@ -141,6 +141,35 @@ impl SqliteStore {
         })
     }
 
+    /// How many runs of `flow` in a row read no record (0 if none did).
+    pub fn zero_streak(&self, flow: &str) -> Result<u32, StateError> {
+        let conn = self.lock_conn();
+        let rows = query_rows(
+            &conn,
+            "SELECT runs FROM zero_streaks WHERE flow = ?1",
+            [flow],
+            |r| Ok(r.get::<_, i64>(0)?),
+        )?;
+        Ok(rows
+            .first()
+            .map_or(0, |&n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Remembers how many runs of `flow` in a row read no record.
+    pub fn set_zero_streak(&self, flow: &str, runs: u32) -> Result<(), StateError> {
+        self.write(|tx| {
+            if runs == 0 {
+                tx.execute("DELETE FROM zero_streaks WHERE flow = ?1", [flow])?;
+            } else {
+                tx.execute(
+                    "INSERT OR REPLACE INTO zero_streaks (flow, runs) VALUES (?1, ?2)",
+                    params![flow, runs],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
     /// Forgets a webhook; returns whether it was stored.
     pub fn forget_webhook(&self, connector: &str, id: &str) -> Result<bool, StateError> {
         self.write(|tx| {
@@ -180,6 +209,18 @@ mod tests {
         assert!(s.forget_webhook("ccvshop", "7").unwrap());
         assert!(!s.forget_webhook("ccvshop", "7").unwrap());
         assert!(s.webhooks("ccvshop").unwrap().is_empty());
+    }
+
+    #[test]
+    fn zero_streaks_round_trip() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        assert_eq!(s.zero_streak("stock").unwrap(), 0);
+        s.set_zero_streak("stock", 3).unwrap();
+        s.set_zero_streak("orders", 1).unwrap();
+        assert_eq!(s.zero_streak("stock").unwrap(), 3);
+        s.set_zero_streak("stock", 0).unwrap();
+        assert_eq!(s.zero_streak("stock").unwrap(), 0);
+        assert_eq!(s.zero_streak("orders").unwrap(), 1);
     }
 
     #[test]
