@@ -741,7 +741,10 @@ fn the_count_of_runs_reading_nothing_survives_a_restart() {
     });
     serve.kill();
     let counted = streak();
-    assert!(counted < 4, "the alert's count was reached before the restart");
+    assert!(
+        counted < 4,
+        "the alert's count was reached before the restart"
+    );
     assert!(hooked.lock().unwrap().is_empty());
     let succeeded = || {
         runs(&svc)
@@ -773,6 +776,70 @@ fn the_count_of_runs_reading_nothing_survives_a_restart() {
         "{after_restart} runs after the restart (the count was {counted}): {}",
         serve.log_text()
     );
+}
+
+#[test]
+fn the_sign_in_is_checked_between_runs_and_alerts_before_the_next_run_needs_it() {
+    use flowc::connectors::eaccounting::tokens::{unix_now, StoredTokens, TokenStore};
+    let svc = Services::start(3, 3, 2, false);
+    let (hook, hooked) = webhook_sink();
+    let config = config(
+        &svc,
+        free_port(),
+        "every = \"1h\"",
+        &format!("[alerts]\nwebhook = \"{hook}\"\nsign_in_check = \"1s\"\n"),
+    );
+    let serve = Serve::start(&svc, &config);
+    wait_for("the first run", Duration::from_secs(60), || {
+        finished(&svc) == 1
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(hooked.lock().unwrap().is_empty(), "signing in works");
+
+    // Every token is revoked an hour before the next run: the check finds out.
+    svc.books.revoke_all_tokens();
+    wait_for("the sign-in alert", Duration::from_secs(10), || {
+        !hooked.lock().unwrap().is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let sent = hooked.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "once per period: {sent:?}");
+    assert_eq!(
+        (sent[0]["flow"].as_str(), sent[0]["cause"].as_str()),
+        (Some("orders"), Some("sign_in")),
+        "{sent:?}"
+    );
+    assert_eq!(finished(&svc), 1, "raised by the check, not by a run");
+
+    // Signed in again (as `flowc auth eaccounting` does): the recovery follows.
+    let store = TokenStore::new(svc.state());
+    let old = store.load().unwrap().expect("stored tokens");
+    let scope = old.scope.clone().unwrap();
+    let fresh = svc.books.tokens(&scope);
+    store
+        .save(&StoredTokens {
+            access_token: fresh.access_token,
+            refresh_token: fresh.refresh_token.unwrap(),
+            expires_at: unix_now() + fresh.expires_in,
+            scope: Some(fresh.scope),
+            seeded_from: old.seeded_from.clone(),
+            saved_at: unix_now(),
+            lifetime: fresh.expires_in,
+        })
+        .unwrap();
+    wait_for("the recovery", Duration::from_secs(10), || {
+        hooked.lock().unwrap().len() == 2
+    });
+    let sent = hooked.lock().unwrap().clone();
+    assert_eq!(
+        (sent[1]["cause"].as_str(), sent[1]["state"].as_str()),
+        (Some("sign_in"), Some("resolved")),
+        "{sent:?}"
+    );
+    assert_eq!(finished(&svc), 1);
+    let log = serve.log_text();
+    assert!(log.contains("the sign-in check was refused"), "{log}");
+    assert!(!log.contains(&old.refresh_token) && !log.contains(&old.access_token));
 }
 
 /// What `flowc serve` prints when it refuses `[flow.…]` `table` of a

@@ -567,6 +567,7 @@ pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
     schema_module: None,
     id_field: None,
     auth_help: "check that flowc may read and write the file at `path`",
+    sign_in_probe: None,
     open: open_file,
     auth: None,
     sandbox: None,

@@ -326,6 +326,7 @@ pub static SPEC: super::ConnectorSpec = super::ConnectorSpec {
     schema_module: None,
     id_field: Some("Id"),
     auth_help: "the memory connector has no credentials",
+    sign_in_probe: None,
     open: open_memory,
     auth: None,
     sandbox: None,

@@ -264,6 +264,26 @@ pub trait Appender: Send + Sync {
     fn finish(&self) -> Result<u64, ConnectorError>;
 }
 
+/// Signs in with one small read: the first record of the connector's
+/// [`ConnectorSpec::sign_in_probe`] resource (`None` when it has none or
+/// the resource is empty). Credentials the service refuses are an
+/// [`ErrorClass::Auth`] error.
+pub fn sign_in_probe(c: &dyn Connector) -> Result<Option<Value>, ConnectorError> {
+    let Some(resource) = c.spec().sign_in_probe else {
+        return Ok(None);
+    };
+    let mut found = None;
+    let query = ListQuery {
+        page_size: Some(1),
+        ..ListQuery::default()
+    };
+    c.list(resource, &query, &mut |v| {
+        found = Some(v);
+        Ok(false)
+    })?;
+    Ok(found)
+}
+
 /// Opens a connection of a checked program with the connector its spec
 /// names: settings resolved against `env`, tokens kept under `state_dir`,
 /// and the record types of the connection's resources.

@@ -121,6 +121,10 @@ pub struct ConnectorSpec {
     pub id_field: Option<&'static str>,
     /// What to tell a user whose credentials were refused.
     pub auth_help: &'static str,
+    /// A resource every sign-in may list: one record of it proves the
+    /// credentials work (`flowc doctor`, and `flowc serve` between runs).
+    /// `None`: nothing to sign in to.
+    pub sign_in_probe: Option<&'static str>,
     pub open: OpenFn,
     /// The interactive sign-in behind `flowc auth <name>`, for connectors
     /// whose credentials come from one.

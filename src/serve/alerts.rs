@@ -11,7 +11,7 @@
 //! back to [`Alerts::new`], so a restart neither repeats an alert within its
 //! period nor forgets the recovery.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -115,6 +115,10 @@ pub struct Alerts {
     config: Option<AlertsConfig>,
     /// The alerts that are firing, with when each was last sent.
     open: Mutex<HashMap<(String, Cause), DateTime<Utc>>>,
+    /// The flows whose `sign_in` alert the sign-in check raised (and so may
+    /// clear): a check that works says nothing of a run that failed on
+    /// another resource's permissions.
+    raised_by_check: Mutex<HashSet<String>>,
     http: reqwest::Client,
 }
 
@@ -131,6 +135,7 @@ impl Alerts {
         Alerts {
             config,
             open: Mutex::new(open),
+            raised_by_check: Mutex::new(HashSet::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -160,6 +165,10 @@ impl Alerts {
             None => {
                 self.clear(flow, Cause::RunFailed, "runs succeed again", &mut out);
                 self.clear(flow, Cause::SignIn, "signing in works again", &mut out);
+                self.raised_by_check
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(flow);
             }
         }
         if o.failure.is_none() {
@@ -181,6 +190,33 @@ impl Alerts {
             self.fire(flow, Cause::DeadLetters, &message, now, &mut out);
         } else if after == 0 {
             self.clear(flow, Cause::DeadLetters, "no dead letters left", &mut out);
+        }
+        out
+    }
+
+    /// The alerts a sign-in check between runs calls for: `refused` is why
+    /// a service refused the credentials `flow` uses, `None` when every one
+    /// signed in. A check clears only the alert a check raised.
+    pub fn sign_in_checked(
+        &self,
+        flow: &str,
+        refused: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let mut raised = self
+            .raised_by_check
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match refused {
+            Some(message) => {
+                self.fire(flow, Cause::SignIn, message, now, &mut out);
+                raised.insert(flow.to_string());
+            }
+            None if raised.remove(flow) => {
+                self.clear(flow, Cause::SignIn, "signing in works again", &mut out);
+            }
+            None => {}
         }
         out
     }
@@ -328,6 +364,7 @@ mod tests {
                 smtp_security: SmtpSecurity::None,
                 zero_records_runs: 3,
                 period,
+                sign_in_check: None,
             }),
             firing,
         )
@@ -417,6 +454,37 @@ mod tests {
         assert_eq!(
             shape(&a.observe("orders", &ok(0, (3, 0)), t)),
             [(Cause::DeadLetters, false)]
+        );
+    }
+
+    #[test]
+    fn a_sign_in_check_raises_once_and_clears_only_what_it_raised() {
+        let a = alerts(Duration::from_secs(3600));
+        let t = Utc::now();
+        let refused = "eAccounting refused the refresh token";
+        let raised = a.sign_in_checked("orders", Some(refused), t);
+        assert_eq!(shape(&raised), [(Cause::SignIn, true)]);
+        assert!(raised[0]
+            .text()
+            .contains("orders: sign-in failing (tokens not refreshing) — eAccounting refused"));
+        assert!(a.sign_in_checked("orders", Some(refused), t).is_empty());
+        let cleared = a.sign_in_checked("orders", None, t);
+        assert_eq!(shape(&cleared), [(Cause::SignIn, false)]);
+        assert!(a.sign_in_checked("orders", None, t).is_empty());
+
+        // Raised by a run: a check that signs in fine leaves it to a run.
+        let signed_out = Observation {
+            failure: Some((Cause::SignIn, "403 on vouchers".into())),
+            ..Observation::default()
+        };
+        assert_eq!(
+            shape(&a.observe("stock", &signed_out, t)),
+            [(Cause::SignIn, true)]
+        );
+        assert!(a.sign_in_checked("stock", None, t).is_empty());
+        assert_eq!(
+            shape(&a.observe("stock", &ok(0, (0, 0)), t)),
+            [(Cause::SignIn, false)]
         );
     }
 

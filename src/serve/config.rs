@@ -80,6 +80,22 @@ pub struct AlertsConfig {
     pub smtp_security: SmtpSecurity,
     pub zero_records_runs: u32,
     pub period: Duration,
+    /// How often serve signs in to every service between runs (`None`:
+    /// `sign_in_check = "off"`).
+    pub sign_in_check: Option<Duration>,
+}
+
+/// How often serve checks the sign-ins unless `[alerts]` says otherwise.
+pub const SIGN_IN_CHECK: Duration = Duration::from_secs(3600);
+
+impl Config {
+    /// How often serve signs in to every service between runs, so that
+    /// credentials that stopped working alert before a run needs them.
+    pub fn sign_in_check(&self) -> Option<Duration> {
+        self.alerts
+            .as_ref()
+            .map_or(Some(SIGN_IN_CHECK), |a| a.sign_in_check)
+    }
 }
 
 #[derive(Deserialize)]
@@ -124,6 +140,7 @@ struct RawAlerts {
     smtp_security: Option<Spanned<String>>,
     zero_records_runs: Option<Spanned<u32>>,
     period: Option<Spanned<String>>,
+    sign_in_check: Option<Spanned<String>>,
 }
 
 /// The CCV Shop events a flow can be triggered by: those that name a
@@ -482,6 +499,20 @@ fn alerts(a: RawAlerts, bad: &Bad<'_>) -> Result<AlertsConfig, Diagnostic> {
         .map(|p| duration(p, bad))
         .transpose()?
         .unwrap_or(Duration::from_secs(3600));
+    let sign_in_check = match &a.sign_in_check {
+        None => Some(SIGN_IN_CHECK),
+        Some(s) if s.get_ref().trim() == "off" => None,
+        Some(s) => match duration(s, bad)? {
+            d if d < Duration::from_secs(1) => {
+                return Err(bad(
+                    s.span(),
+                    format!("sign_in_check = `{}` is shorter than a second", s.get_ref()),
+                    "e.g. sign_in_check = \"1h\" signs in hourly; \"off\" never between runs",
+                ))
+            }
+            d => Some(d),
+        },
+    };
     Ok(AlertsConfig {
         webhook,
         email_to,
@@ -491,6 +522,7 @@ fn alerts(a: RawAlerts, bad: &Bad<'_>) -> Result<AlertsConfig, Diagnostic> {
         smtp_security,
         zero_records_runs,
         period,
+        sign_in_check,
     })
 }
 
@@ -522,6 +554,7 @@ smtp_port = 587
 smtp_from = "flowc@example.com"
 zero_records_runs = 5
 period = "1h"
+sign_in_check = "6h"
 "#;
 
     fn parse(text: &str) -> Result<Config, String> {
@@ -549,9 +582,24 @@ period = "1h"
         assert_eq!(orders.jitter, Duration::from_secs(60));
         assert_eq!(orders.webhooks.len(), 3);
         assert!(matches!(c.flow["products"].schedule, Schedule::Cron(_)));
+        assert_eq!(c.sign_in_check(), Some(Duration::from_secs(6 * 3600)));
         let alerts = c.alerts.unwrap();
         assert_eq!(alerts.smtp_security, SmtpSecurity::StartTls);
         assert_eq!(alerts.period, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_sign_in_check_is_hourly_unless_set_and_can_be_off() {
+        let base = "flows = [\"f.flow\"]\n";
+        assert_eq!(parse(base).unwrap().sign_in_check(), Some(SIGN_IN_CHECK));
+        let with = |v: &str| parse(&format!("{base}[alerts]\nsign_in_check = \"{v}\"\n"));
+        assert_eq!(with("off").unwrap().sign_in_check(), None);
+        assert_eq!(
+            with("90s").unwrap().sign_in_check(),
+            Some(Duration::from_secs(90))
+        );
+        assert!(with("10ms").unwrap_err().contains("shorter than a second"));
+        assert!(with("soon").unwrap_err().contains("is not a duration"));
     }
 
     #[test]

@@ -98,6 +98,7 @@ pub fn serve(
         for flow in server.flows.keys() {
             tokio::spawn(Arc::clone(&server).schedule(flow.clone()));
         }
+        tokio::spawn(Arc::clone(&server).check_sign_ins());
         let app = router(Arc::clone(&server), dashboard(Arc::clone(&server)));
         let stopping = Arc::clone(&server);
         axum::serve(listener, app)

@@ -533,6 +533,68 @@ impl Server {
         }
     }
 
+    /// Every `sign_in_check`, signs in to each service the configured flows
+    /// use with one small read, so that credentials that stopped working
+    /// (a refresh token eAccounting refuses) alert before a run needs them,
+    /// however far away the next run is. Also keeps rotating refresh tokens
+    /// in use.
+    pub async fn check_sign_ins(self: Arc<Self>) {
+        let Some(every) = self.config.sign_in_check() else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = self.shutdown.notified() => return,
+            }
+            if self.is_stopping() {
+                return;
+            }
+            let server = Arc::clone(&self);
+            let refused = tokio::task::spawn_blocking(move || server.sign_ins_refused())
+                .await
+                .unwrap_or_default();
+            let now = Utc::now();
+            for (flow, refused) in refused {
+                let refused = match &refused {
+                    SignIn::Works => None,
+                    SignIn::Refused(why) => Some(why.as_str()),
+                    SignIn::Unknown => continue,
+                };
+                let alerts = self.alerts.sign_in_checked(&flow, refused, now);
+                self.alerts.send(&alerts).await;
+                self.remember(&alerts, now);
+            }
+        }
+    }
+
+    /// Each configured flow with how signing in to the services it reads
+    /// and writes went. One read per connection.
+    fn sign_ins_refused(&self) -> Vec<(String, SignIn)> {
+        let mut probed: BTreeMap<usize, SignIn> = BTreeMap::new();
+        let mut out = Vec::new();
+        for slot in self.flows.values() {
+            let loaded = &self.files[slot.file];
+            let flow = &loaded.checked.program.flows[slot.index];
+            let mut worst = SignIn::Works;
+            for endpoint in [&flow.source, &flow.target] {
+                let Some(c) = loaded.session.connections.endpoint(endpoint) else {
+                    continue;
+                };
+                let at = Arc::as_ptr(c).cast::<()>() as usize;
+                let answer = probed.entry(at).or_insert_with(|| sign_in(&**c));
+                worst = match (worst, answer) {
+                    (SignIn::Refused(why), _) => SignIn::Refused(why),
+                    (_, SignIn::Refused(why)) => SignIn::Refused(why.clone()),
+                    (SignIn::Unknown, _) | (_, SignIn::Unknown) => SignIn::Unknown,
+                    (SignIn::Works, SignIn::Works) => SignIn::Works,
+                };
+            }
+            out.push((slot.name.clone(), worst));
+        }
+        out
+    }
+
     fn remember_next(&self, slot: &FlowSlot, next: DateTime<Utc>) {
         *lock(&slot.next_run) = Some(next);
         if let Err(e) = self.store.set_next_run(&slot.name, next) {
@@ -560,6 +622,35 @@ impl Server {
 
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+}
+
+/// How a sign-in check went.
+#[derive(Debug, Clone)]
+enum SignIn {
+    Works,
+    /// The service refused the credentials: why.
+    Refused(String),
+    /// No answer either way (the service is down, a timeout): the runs
+    /// report that.
+    Unknown,
+}
+
+fn sign_in(c: &dyn Connector) -> SignIn {
+    match crate::connectors::sign_in_probe(c) {
+        Ok(_) => SignIn::Works,
+        Err(e) if e.class == ErrorClass::Auth => {
+            let message = e.diagnostic().message;
+            tracing::warn!(
+                connector = c.kind(),
+                "the sign-in check was refused: {message}"
+            );
+            SignIn::Refused(message)
+        }
+        Err(e) => {
+            tracing::info!(connector = c.kind(), "the sign-in check got no answer: {e}");
+            SignIn::Unknown
+        }
     }
 }
 

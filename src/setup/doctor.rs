@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::check::Checked;
 use crate::connectors::settings::Settings;
-use crate::connectors::{registry, Connector, ConnectorError, ListQuery};
+use crate::connectors::{self, registry, Connector, ConnectorError, ListQuery};
 use crate::diag::{codes, Diagnostic};
 use crate::engine::{existing_help, Connections, Engine, Options};
 use crate::eval::find::{describe_existing, describe_wanted, find, Found};
@@ -290,12 +290,12 @@ fn check_connections(setup: &Setup, report: &mut Report) -> Option<Value> {
     let mut fine = Vec::new();
     let mut company = None;
     for (name, service) in &setup.services {
-        let probe = service.opened.clone().and_then(|c| match service.kind {
-            "eaccounting" => first(&*c, "companysettings").map(|v| {
-                company = v;
-            }),
-            "ccvshop" => first(&*c, "webshops").map(|_| ()),
-            _ => Ok(()),
+        let probe = service.opened.clone().and_then(|c| {
+            let first = connectors::sign_in_probe(&*c)?;
+            if service.kind == "eaccounting" {
+                company = first;
+            }
+            Ok(())
         });
         match probe {
             Ok(()) => fine.push(format!(
@@ -311,20 +311,6 @@ fn check_connections(setup: &Setup, report: &mut Report) -> Option<Value> {
         report.problems("connections", problems);
     }
     company
-}
-
-/// The first record of a resource (one page of one).
-fn first(c: &dyn Connector, resource: &str) -> Result<Option<Value>, ConnectorError> {
-    let mut found = None;
-    let query = ListQuery {
-        page_size: Some(1),
-        ..ListQuery::default()
-    };
-    c.list(resource, &query, &mut |v| {
-        found = Some(v);
-        Ok(false)
-    })?;
-    Ok(found)
 }
 
 fn credentials_problem(name: &str, kind: &str, e: &ConnectorError) -> Diagnostic {

@@ -47,6 +47,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
     )),
     id_field: Some("id"),
     auth_help: "check `public_key` and `secret_key` (API settings in the shop's backend) and that this machine's clock is right",
+    sign_in_probe: Some("webshops"),
     open,
     auth: None,
     #[cfg(feature = "sandbox")]

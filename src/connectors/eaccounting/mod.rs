@@ -84,6 +84,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
     )),
     id_field: Some("Id"),
     auth_help: "run `flowc auth eaccounting` to sign in again",
+    sign_in_probe: Some("companysettings"),
     open,
     auth: Some(authorize_interactive),
     #[cfg(feature = "sandbox")]
