@@ -346,6 +346,69 @@ fn email(config: &AlertsConfig, alert: &Alert) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// A relay that offers no STARTTLS: what it was told, line by line.
+    fn plain_relay() -> (u16, std::sync::Arc<Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let heard = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let keep = std::sync::Arc::clone(&heard);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let _ = stream.write_all(b"220 relay ESMTP\r\n");
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                keep.lock().unwrap().push(line.trim_end().to_string());
+                let reply: &[u8] = if line.to_ascii_uppercase().starts_with("QUIT") {
+                    b"221 bye\r\n"
+                } else {
+                    b"250 relay\r\n"
+                };
+                let _ = stream.write_all(reply);
+                line.clear();
+            }
+        });
+        (port, heard)
+    }
+
+    #[test]
+    fn starttls_never_falls_back_to_plain_text() {
+        let (port, heard) = plain_relay();
+        let config = AlertsConfig {
+            webhook: None,
+            email_to: vec!["ops@example.com".into()],
+            smtp_host: Some("127.0.0.1".into()),
+            smtp_port: port,
+            smtp_from: Some("flowc@example.com".into()),
+            smtp_security: SmtpSecurity::StartTls,
+            zero_records_runs: 5,
+            period: Duration::from_secs(3600),
+            sign_in_check: None,
+        };
+        let alert = Alert {
+            flow: "orders".into(),
+            cause: Cause::RunFailed,
+            firing: true,
+            message: "eAccounting answered 500".into(),
+        };
+        let err = email(&config, &alert).unwrap_err();
+        assert!(err.to_ascii_lowercase().contains("tls"), "{err}");
+        let heard = heard.lock().unwrap().clone();
+        assert!(
+            heard.first().is_some_and(|l| l.starts_with("EHLO")),
+            "{heard:?}"
+        );
+        assert!(
+            heard
+                .iter()
+                .all(|l| !l.starts_with("MAIL") && !l.starts_with("AUTH") && l != "DATA"),
+            "sent in clear: {heard:?}"
+        );
+    }
+
     fn alerts(period: Duration) -> Alerts {
         alerts_firing(period, [])
     }
