@@ -810,6 +810,19 @@ fn the_sign_in_is_checked_between_runs_and_alerts_before_the_next_run_needs_it()
         "{sent:?}"
     );
     assert_eq!(finished(&svc), 1, "raised by the check, not by a run");
+    let health = |serve: &Serve| -> serde_json::Value {
+        let body: serde_json::Value = reqwest::blocking::get(serve.url("/healthz"))
+            .unwrap()
+            .json()
+            .unwrap();
+        body["flows"][0].clone()
+    };
+    let failing = health(&serve);
+    assert_eq!(failing["health"], "failing", "{failing}");
+    assert!(
+        failing["why"].as_str().unwrap().contains("sign-in failing"),
+        "{failing}"
+    );
 
     // Signed in again (as `flowc auth eaccounting` does): the recovery follows.
     let store = TokenStore::new(svc.state());
@@ -837,6 +850,7 @@ fn the_sign_in_is_checked_between_runs_and_alerts_before_the_next_run_needs_it()
         "{sent:?}"
     );
     assert_eq!(finished(&svc), 1);
+    assert_eq!(health(&serve)["health"], "ok");
     let log = serve.log_text();
     assert!(log.contains("the sign-in check was refused"), "{log}");
     assert!(!log.contains(&old.refresh_token) && !log.contains(&old.access_token));

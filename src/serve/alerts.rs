@@ -51,7 +51,7 @@ impl Cause {
         }
     }
 
-    fn title(self) -> &'static str {
+    pub fn title(self) -> &'static str {
         match self {
             Cause::RunFailed => "run failed",
             Cause::SignIn => "sign-in failing (tokens not refreshing)",
@@ -192,6 +192,18 @@ impl Alerts {
             self.clear(flow, Cause::DeadLetters, "no dead letters left", &mut out);
         }
         out
+    }
+
+    /// The causes firing for `flow`, in a stable order.
+    pub fn firing(&self, flow: &str) -> Vec<Cause> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut causes: Vec<Cause> = open
+            .keys()
+            .filter(|(f, _)| f == flow)
+            .map(|(_, c)| *c)
+            .collect();
+        causes.sort_by_key(|c| c.as_str());
+        causes
     }
 
     /// The alerts a sign-in check between runs calls for: `refused` is why

@@ -22,12 +22,21 @@ impl Backend for ServeBackend {
             .values()
             .map(|slot| {
                 let next_run = *lock(&slot.next_run);
-                FlowStatus::of(&server.store, &slot.name, next_run).unwrap_or_else(|e| FlowStatus {
-                    name: slot.name.clone(),
-                    last_run: None,
-                    next_run,
-                    health: Health::Failing(format!("state store: {e}")),
-                })
+                let mut status = FlowStatus::of(&server.store, &slot.name, next_run)
+                    .unwrap_or_else(|e| FlowStatus {
+                        name: slot.name.clone(),
+                        last_run: None,
+                        next_run,
+                        health: Health::Failing(format!("state store: {e}")),
+                    });
+                // A last run that went well says nothing of credentials
+                // refused since, or of runs that keep reading nothing.
+                let firing = server.alerts.firing(&slot.name);
+                if status.health == Health::Ok && !firing.is_empty() {
+                    let titles: Vec<&str> = firing.iter().map(|c| c.title()).collect();
+                    status.health = Health::Failing(titles.join("; "));
+                }
+                status
             })
             .collect()
     }
