@@ -142,3 +142,55 @@ impl SourceMap {
         (line, col)
     }
 }
+
+/// Reads a text file that people edit (a `.flow` file, a table file,
+/// `flowc.toml`): UTF-8, past a byte order mark if it starts with one
+/// (Windows editors write them). Text that is not UTF-8 is an
+/// `InvalidData` error that says where.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    let mut bytes = std::fs::read(path)?;
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let good = e.utf8_error().valid_up_to();
+        let (line, column) = line_and_column(&bytes[..good]);
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "not UTF-8 text (byte 0x{:02X} at line {line}, column {column}); save the file as UTF-8",
+                bytes[good]
+            ),
+        )
+    })
+}
+
+/// The 1-based line and column (in characters) just after `valid`.
+fn line_and_column(valid: &[u8]) -> (usize, usize) {
+    let text = std::str::from_utf8(valid).unwrap_or_default();
+    let line = text.matches('\n').count() + 1;
+    let column = text.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod read_text_tests {
+    use super::read_text;
+
+    #[test]
+    fn skips_a_byte_order_mark_and_says_where_text_is_not_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let bom = dir.path().join("bom.flow");
+        std::fs::write(&bom, b"\xEF\xBB\xBFflow f {}\n").unwrap();
+        assert_eq!(read_text(&bom).unwrap(), "flow f {}\n");
+        let latin1 = dir.path().join("latin1.flow");
+        std::fs::write(&latin1, b"flow f {\n  \"Caf\xE9\" -> Name\n}\n").unwrap();
+        let err = read_text(&latin1).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(
+            err.to_string(),
+            "not UTF-8 text (byte 0xE9 at line 2, column 7); save the file as UTF-8"
+        );
+    }
+}

@@ -734,3 +734,48 @@ fn to_number_refuses_separators_that_could_mean_two_numbers() {
         r.stderr
     );
 }
+
+// ------------------------------------------------------- text from Windows
+
+#[test]
+fn a_byte_order_mark_and_crlf_line_ends_are_read_as_text() {
+    let flow = "\u{feff}flow f {\r\n  source file(\"in.ndjson\")\r\n  target file(\"out.ndjson\")\r\n  a -> A\r\n}\r\n";
+    let r = ran("run", flow, "\u{feff}{\"a\": 1}\r\n{\"a\": 2}\r\n");
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.written, [r#"{"A":1}"#, r#"{"A":2}"#]);
+
+    // A JSON array file and a JSON table file with a mark, too.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("f.flow"),
+        "table codes from \"codes.json\"\nflow f {\n  source file(\"in.json\")\n  target file(\"out.ndjson\")\n  codes[a] -> A\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("in.json"), "\u{feff}[{\"a\": \"NL\"}]").unwrap();
+    std::fs::write(dir.path().join("codes.json"), "\u{feff}{\"NL\": \"1200\"}").unwrap();
+    let out = flowc(dir.path(), &["run", "f.flow"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let written = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert_eq!(written, "{\"A\":\"1200\"}\n");
+}
+
+#[test]
+fn a_flow_file_that_is_not_utf8_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("f.flow"),
+        b"flow f {\n  source file(\"in.ndjson\")\n  target file(\"out.ndjson\")\n  \"Caf\xE9\" -> Name\n}\n",
+    )
+    .unwrap();
+    for command in ["check", "fmt", "run"] {
+        let out = flowc(dir.path(), &[command, "f.flow"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("E0010")
+                && stderr.contains("not UTF-8 text (byte 0xE9 at line 4, column 7)"),
+            "{command}: {stderr}"
+        );
+    }
+}

@@ -237,7 +237,8 @@ pub(crate) fn load_table_file(
     key: Option<&str>,
     value: Option<&str>,
 ) -> Result<HashMap<TableKey, Value>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{e} ({})", path.display()))?;
+    let text =
+        crate::source_map::read_text(path).map_err(|e| format!("{e} ({})", path.display()))?;
     let lower = path.to_string_lossy().to_ascii_lowercase();
     let mut rows = HashMap::new();
     if lower.ends_with(".json") {

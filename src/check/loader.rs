@@ -70,7 +70,7 @@ impl Loader {
 
     /// Loads a root file from disk.
     pub fn load_path(&mut self, path: &Path) -> Result<usize, Diagnostic> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::source_map::read_text(path).map_err(|e| {
             Diagnostic::new(
                 &codes::E0010,
                 format!("cannot read {}: {e}", path.display()),
@@ -173,7 +173,7 @@ impl Loader {
             return Some(idx);
         }
         match found {
-            Located::Disk(path) => match std::fs::read_to_string(&path) {
+            Located::Disk(path) => match crate::source_map::read_text(&path) {
                 Ok(text) => Some(self.load_text(display_name(&path), Some(path), text)),
                 Err(e) => {
                     self.loaded.diagnostics.push(

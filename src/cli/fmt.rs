@@ -13,7 +13,7 @@ pub(crate) fn run(paths: &[PathBuf], check: bool) -> u8 {
     };
     let (mut changed, mut broken) = (0, 0);
     for file in &files {
-        let text = match std::fs::read_to_string(file) {
+        let text = match crate::source_map::read_text(file) {
             Ok(t) => t,
             Err(e) => {
                 print_plain(&Diagnostic::new(

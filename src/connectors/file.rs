@@ -42,10 +42,9 @@ pub fn read_records_projected(
     mut f: impl FnMut(SourceItem) -> bool,
 ) -> std::io::Result<()> {
     let keep = |k: &str| fields.is_none_or(|set| set.contains(k));
-    let file = File::open(path)?;
+    let mut reader = open_text(path)?;
     match format {
         FileFormat::Ndjson => {
-            let mut reader = BufReader::with_capacity(1 << 16, file);
             let mut decoder = Decoder::new();
             let mut line = Vec::new();
             let mut n = 0;
@@ -72,7 +71,7 @@ pub fn read_records_projected(
         }
         FileFormat::Json => {
             let mut decoder = Decoder::new();
-            array_elements(file, |position, element| {
+            array_elements(reader, |position, element| {
                 let record = element.and_then(|bytes| {
                     decoder
                         .decode_projected(&bytes, &keep)
@@ -84,7 +83,7 @@ pub fn read_records_projected(
         FileFormat::Csv => {
             let mut reader = csv::ReaderBuilder::new()
                 .flexible(false)
-                .from_reader(BufReader::new(file));
+                .from_reader(reader);
             let headers: Vec<Arc<str>> = match reader.headers() {
                 Ok(h) => h.iter().map(Arc::from).collect(),
                 Err(e) => {
@@ -122,15 +121,26 @@ pub fn read_records_projected(
     Ok(())
 }
 
+/// Opens a text file for reading, past a UTF-8 byte order mark if it
+/// starts with one (Windows tools write them; they are not part of the
+/// first record).
+pub fn open_text(path: &Path) -> std::io::Result<BufReader<File>> {
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?);
+    if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
+    Ok(reader)
+}
+
 /// Cuts a JSON array out of `file` one element at a time, handing each
 /// element's bytes (or why the array is malformed there, after which
 /// reading stops) with its 1-based position to `each`, which returns false
 /// to stop. Only one element is in memory at a time.
 pub fn array_elements(
-    file: File,
+    file: impl BufRead,
     mut each: impl FnMut(usize, Result<Vec<u8>, String>) -> bool,
 ) -> std::io::Result<()> {
-    let mut bytes = std::io::Read::bytes(BufReader::with_capacity(1 << 16, file));
+    let mut bytes = std::io::Read::bytes(file);
     let mut next = || bytes.next().transpose();
     fn skip_ws(
         mut b: Option<u8>,
@@ -400,7 +410,7 @@ impl Connector for FileConnector {
         use super::{Raw, ReadItem};
         if self.format == FileFormat::Json {
             // Elements go to the workers undecoded, like NDJSON lines.
-            let file = File::open(&self.path).map_err(|e| self.io_error("read", e))?;
+            let file = open_text(&self.path).map_err(|e| self.io_error("read", e))?;
             return array_elements(file, |position, element| {
                 each(ReadItem {
                     position,
@@ -413,8 +423,7 @@ impl Connector for FileConnector {
             .map_err(|e| self.io_error("read", e));
         }
         if self.format == FileFormat::Ndjson {
-            let file = File::open(&self.path).map_err(|e| self.io_error("read", e))?;
-            let mut reader = BufReader::with_capacity(1 << 16, file);
+            let mut reader = open_text(&self.path).map_err(|e| self.io_error("read", e))?;
             let mut position = 0;
             loop {
                 let mut line = Vec::new();

@@ -192,7 +192,7 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let text = crate::source_map::read_text(path).map_err(|e| ConfigError {
             diagnostic: Box::new(
                 Diagnostic::new(
                     &codes::E0010,
