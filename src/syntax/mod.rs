@@ -128,7 +128,9 @@ fn describe_expected(rules: &[Rule]) -> String {
 fn rule_name(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::EOI => "end of file",
-        Rule::import_decl
+        // Nothing of the file parsed: the text does not start a declaration.
+        Rule::file
+        | Rule::import_decl
         | Rule::table_decl
         | Rule::fn_decl
         | Rule::let_decl
@@ -245,4 +247,22 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::kw_else => "`else`",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_that_starts_no_declaration_is_told_what_may_start_one() {
+        for text in ["@", "\u{1}flow f {}", "42\nflow f {}\n"] {
+            let (_, diags) = parse(FileId(0), text);
+            assert_eq!(diags[0].code.id, "E0001", "{text:?}");
+            assert!(
+                diags[0].message.contains("a declaration (import, table"),
+                "{text:?}: {}",
+                diags[0].message
+            );
+        }
+    }
 }
