@@ -71,11 +71,18 @@ impl Loader {
     /// Loads a root file from disk.
     pub fn load_path(&mut self, path: &Path) -> Result<usize, Diagnostic> {
         let text = crate::source_map::read_text(path).map_err(|e| {
+            let help = if path.is_dir() {
+                "this is a folder: name one .flow file in it (`flowc check` also takes folders)"
+            } else if e.kind() == std::io::ErrorKind::InvalidData {
+                "flowc reads UTF-8 .flow files; most editors can save as UTF-8"
+            } else {
+                "check the path; flowc reads UTF-8 .flow files"
+            };
             Diagnostic::new(
                 &codes::E0010,
                 format!("cannot read {}: {e}", path.display()),
             )
-            .help("check the path; flowc reads UTF-8 .flow files")
+            .help(help)
         })?;
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let name = display_name(path);
