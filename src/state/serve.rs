@@ -184,6 +184,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Store;
 
     #[test]
     fn next_runs_and_webhooks_round_trip() {
@@ -221,6 +222,8 @@ mod tests {
         s.set_zero_streak("stock", 0).unwrap();
         assert_eq!(s.zero_streak("stock").unwrap(), 0);
         assert_eq!(s.zero_streak("orders").unwrap(), 1);
+        s.reset_flow("orders").unwrap();
+        assert_eq!(s.zero_streak("orders").unwrap(), 0, "forgotten with the runs");
     }
 
     #[test]

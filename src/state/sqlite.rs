@@ -890,6 +890,8 @@ impl Store for SqliteStore {
                 "DELETE FROM cursors WHERE flow = ?1",
                 "DELETE FROM learned WHERE flow = ?1",
                 "DELETE FROM runs WHERE flow = ?1",
+                // Counted from the runs just forgotten.
+                "DELETE FROM zero_streaks WHERE flow = ?1",
             ] {
                 tx.execute(sql, [flow])?;
             }
