@@ -223,7 +223,11 @@ mod tests {
         assert_eq!(s.zero_streak("stock").unwrap(), 0);
         assert_eq!(s.zero_streak("orders").unwrap(), 1);
         s.reset_flow("orders").unwrap();
-        assert_eq!(s.zero_streak("orders").unwrap(), 0, "forgotten with the runs");
+        assert_eq!(
+            s.zero_streak("orders").unwrap(),
+            0,
+            "forgotten with the runs"
+        );
     }
 
     #[test]
