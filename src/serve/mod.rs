@@ -551,12 +551,12 @@ impl Server {
                 return;
             }
             let server = Arc::clone(&self);
-            let refused = tokio::task::spawn_blocking(move || server.sign_ins_refused())
+            let checked = tokio::task::spawn_blocking(move || server.sign_ins())
                 .await
                 .unwrap_or_default();
             let now = Utc::now();
-            for (flow, refused) in refused {
-                let refused = match &refused {
+            for (flow, sign_in) in checked {
+                let refused = match &sign_in {
                     SignIn::Works => None,
                     SignIn::Refused(why) => Some(why.as_str()),
                     SignIn::Unknown => continue,
@@ -570,7 +570,7 @@ impl Server {
 
     /// Each configured flow with how signing in to the services it reads
     /// and writes went. One read per connection.
-    fn sign_ins_refused(&self) -> Vec<(String, SignIn)> {
+    fn sign_ins(&self) -> Vec<(String, SignIn)> {
         let mut probed: BTreeMap<usize, SignIn> = BTreeMap::new();
         let mut out = Vec::new();
         for slot in self.flows.values() {
