@@ -131,17 +131,24 @@ impl SourceMap {
     /// 1-based line and column of a span's start.
     pub fn line_col(&self, span: Span) -> (usize, usize) {
         let text = &self.get(span.file).text;
-        let upto = &text[..(span.start as usize).min(text.len())];
-        let line = upto.matches('\n').count() + 1;
-        let col = upto
-            .rsplit('\n')
-            .next()
-            .map(|l| l.chars().count())
-            .unwrap_or(0)
-            + 1;
-        (line, col)
+        line_col_after(&text[..(span.start as usize).min(text.len())])
     }
 }
+
+/// The 1-based line and column (in characters) just after `upto`.
+fn line_col_after(upto: &str) -> (usize, usize) {
+    let line = upto.matches('\n').count() + 1;
+    let col = upto
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// What some editors and tools put before UTF-8 text.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads a text file that people edit (a `.flow` file, a table file,
 /// `flowc.toml`): UTF-8, past a byte order mark if it starts with one
@@ -149,13 +156,14 @@ impl SourceMap {
 /// `InvalidData` error that says where.
 pub fn read_text(path: &Path) -> std::io::Result<String> {
     let mut bytes = std::fs::read(path)?;
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
+    if bytes.starts_with(UTF8_BOM) {
         bytes.drain(..3);
     }
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let good = e.utf8_error().valid_up_to();
-        let (line, column) = line_and_column(&bytes[..good]);
+        let valid = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+        let (line, column) = line_col_after(valid);
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
@@ -164,14 +172,6 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
             ),
         )
     })
-}
-
-/// The 1-based line and column (in characters) just after `valid`.
-fn line_and_column(valid: &[u8]) -> (usize, usize) {
-    let text = std::str::from_utf8(valid).unwrap_or_default();
-    let line = text.matches('\n').count() + 1;
-    let column = text.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    (line, column)
 }
 
 #[cfg(test)]

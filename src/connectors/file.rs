@@ -126,8 +126,8 @@ pub fn read_records_projected(
 /// first record).
 pub fn open_text(path: &Path) -> std::io::Result<BufReader<File>> {
     let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?);
-    if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
-        reader.consume(3);
+    if reader.fill_buf()?.starts_with(crate::source_map::UTF8_BOM) {
+        reader.consume(crate::source_map::UTF8_BOM.len());
     }
     Ok(reader)
 }

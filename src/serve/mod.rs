@@ -21,7 +21,7 @@ pub mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,7 +71,6 @@ pub struct FlowSlot {
     /// Record ids webhooks named, waiting for the next webhook sync.
     pending: Mutex<BTreeSet<String>>,
     next_run: Mutex<Option<DateTime<Utc>>>,
-    zero_streak: AtomicU32,
     /// The resource its source reads and whether that is a CCV Shop.
     source_resource: String,
 }
@@ -206,7 +205,6 @@ impl Server {
                         busy: tokio::sync::Mutex::new(()),
                         pending: Mutex::new(BTreeSet::new()),
                         next_run: Mutex::new(None),
-                        zero_streak: AtomicU32::new(0),
                         source_resource: resource,
                     },
                 );
@@ -226,10 +224,6 @@ impl Server {
             StartError::plain(Diagnostic::new(&codes::E0010, format!("state store: {e}")))
         };
         let store = SqliteStore::open(&state_dir).map_err(stored)?;
-        for slot in flows.values() {
-            let streak = store.zero_streak(&slot.name).map_err(stored)?;
-            slot.zero_streak.store(streak, Ordering::SeqCst);
-        }
         let firing = store
             .open_alerts()
             .map_err(stored)?
@@ -449,23 +443,26 @@ impl Server {
         self.remember(&alerts, now);
     }
 
-    /// How many runs of the flow in a row have now read no record, kept in
-    /// the state store so that a restart goes on counting.
+    /// How many runs of the flow in a row have now read no record. The
+    /// count lives only in the state store (runs of one flow never overlap),
+    /// so a restart goes on counting and `state reset` starts it again.
     fn count_zero_runs(&self, slot: &FlowSlot, trigger: Trigger, report: Option<&Report>) -> u32 {
+        let before = self.store.zero_streak(&slot.name).unwrap_or_else(|e| {
+            tracing::error!(flow = %slot.name, "cannot read the count of runs reading nothing: {e}");
+            0
+        });
         // Webhook syncs read one record by design: they say nothing about
         // whether the source still yields records.
         if trigger == Trigger::Webhook {
-            return slot.zero_streak.load(Ordering::SeqCst);
+            return before;
         }
         let streak = match report {
-            Some(r) if r.read == 0 && !r.stopped_early => {
-                slot.zero_streak.fetch_add(1, Ordering::SeqCst) + 1
-            }
-            _ => {
-                slot.zero_streak.store(0, Ordering::SeqCst);
-                0
-            }
+            Some(r) if r.read == 0 && !r.stopped_early => before.saturating_add(1),
+            _ => 0,
         };
+        if streak == before {
+            return streak;
+        }
         if let Err(e) = self.store.set_zero_streak(&slot.name, streak) {
             tracing::error!(flow = %slot.name, "cannot store the count of runs reading nothing: {e}");
         }
